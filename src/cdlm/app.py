@@ -1,0 +1,96 @@
+"""The ASGI application: ``/graphql`` (with GraphiQL) and ``/healthz``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Literal
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from cdlm.config import Settings
+from cdlm.db.lifecycle import close_orm, init_orm
+from cdlm.graphql.context import Context
+from cdlm.graphql.schema import CdlmSchema, create_schema
+from cdlm.middleware import LazyStartupMiddleware, RequestContextMiddleware
+from cdlm.system.service import check_health
+
+log = logging.getLogger(__name__)
+
+DatabaseMode = Literal["lifespan", "lazy", "external"]
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI view with cdlm's request context."""
+
+    def __init__(self, schema: CdlmSchema, settings: Settings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            allow_queries_via_get=False,
+            multipart_uploads_enabled=False,
+        )
+        self.settings = settings
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        assert isinstance(request, Request) and isinstance(response, Response)
+        return Context(
+            request=request,
+            response=response,
+            request_id=request.scope.get("state", {}).get("request_id", "unknown"),
+            settings=self.settings,
+        )
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness and readiness: 200 when the database answers, 503 otherwise."""
+    report = await check_health()
+    body = {
+        "status": "ok" if report.ok else "unavailable",
+        "database": "ok" if report.database_reachable else "unreachable",
+        "version": report.version,
+    }
+    return JSONResponse(body, status_code=200 if report.ok else 503)
+
+
+def create_app(settings: Settings, *, database: DatabaseMode = "external") -> Starlette:
+    """Build the application.
+
+    ``database`` says who opens the ORM: ``lifespan`` (a local server: open at start-up, close at
+    shut-down), ``lazy`` (Lambda: open on the first request, keep it for the warm container) or
+    ``external`` (the caller has done it, as tests and the CLI do).
+    """
+    if database != "external" and settings.database is None:
+        raise ValueError("create_app needs settings.database unless the caller opens the ORM")
+
+    async def open_database() -> None:
+        assert settings.database is not None
+        await init_orm(settings.database, settings)
+        log.info("database ready", extra={"database": settings.database.safe_description})
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if database == "lifespan":
+            await open_database()
+        try:
+            yield
+        finally:
+            if database == "lifespan":
+                await close_orm()
+
+    middleware = [Middleware(RequestContextMiddleware)]
+    if database == "lazy":
+        middleware.append(Middleware(LazyStartupMiddleware, startup=open_database))
+    graphql_app = GraphQLApp(create_schema(settings), settings)
+    routes = [
+        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -1,0 +1,206 @@
+"""The ``cdlm`` command: serve, migrate, makemigrations, export-schema."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from cdlm.config import ConfigError, DatabaseTarget, Settings, load_settings
+from cdlm.db.errors import DatabaseUnavailable
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="cdlm",
+    help="cdlm: customer data lifecycle management (GraphQL API).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"cdlm: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
+
+
+def _run(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coroutine)
+    except DatabaseUnavailable as error:
+        _fail(str(error))
+
+
+async def _prepare_database(settings: Settings, target: DatabaseTarget, embedded: bool) -> None:
+    """Make ``target`` ready to serve: migrated (embedded only) and its installation recorded."""
+    from cdlm.db.lifecycle import (
+        apply_migrations,
+        close_orm,
+        ensure_database,
+        init_orm,
+        migration_status,
+        server_version,
+    )
+    from cdlm.system.service import ensure_installation
+
+    timeout = settings.db_connect_timeout
+    if embedded:
+        await ensure_database(target, timeout)
+        for name in await apply_migrations(target, timeout):
+            typer.echo(f"applied migration {name}")
+    else:
+        await server_version(target, timeout)
+        pending = (await migration_status(target)).pending
+        if pending:
+            raise DatabaseUnavailable(
+                f"{len(pending)} migration(s) not applied to {target.safe_description}; "
+                "run `cdlm migrate` first"
+            )
+    context = await init_orm(target, settings)
+    try:
+        await ensure_installation()
+    finally:
+        await close_orm(context)
+
+
+def _quiet_server_class() -> type[Any]:
+    import uvicorn
+
+    class QuietServer(uvicorn.Server):
+        """Uvicorn server that stops cleanly on Ctrl+C instead of re-raising the signal."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                self._captured_signals.clear()
+
+    return QuietServer
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [CDLM_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [CDLM_PORT].")] = None,
+) -> None:
+    """Run the API locally (with an embedded PostgreSQL unless DATABASE_URL is set)."""
+    import uvicorn
+
+    from cdlm.app import create_app
+    from cdlm.db.embedded import EmbeddedPostgres
+    from cdlm.logs import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    listen_host = host or settings.host
+    listen_port = port or settings.port
+    embedded = EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
+    try:
+        if embedded is not None:
+            try:
+                target = embedded.start()
+            except DatabaseUnavailable as error:
+                _fail(str(error))
+            typer.echo(f"embedded PostgreSQL data: {settings.embedded_pgdata}")
+        else:
+            assert settings.database is not None
+            target = settings.database
+        _run(_prepare_database(settings, target, embedded is not None))
+        served = Settings(**{**settings.__dict__, "database": target})
+        app = create_app(served, database="lifespan")
+        address = f"http://{listen_host}:{listen_port}"
+        if settings.graphiql:
+            typer.echo(f"GraphiQL: {address}/graphql  (open it in a browser)")
+        else:
+            typer.echo(f"GraphQL endpoint: {address}/graphql  (GraphiQL is off)")
+        typer.echo(f"Health:   {address}/healthz")
+        config = uvicorn.Config(
+            app,
+            host=listen_host,
+            port=listen_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            server_header=False,
+        )
+        _quiet_server_class()(config).run()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply pending database migrations (to DATABASE_URL, or the embedded database)."""
+    from cdlm.db.embedded import EmbeddedPostgres
+    from cdlm.db.lifecycle import apply_migrations, ensure_database
+
+    settings = _settings()
+    embedded = EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
+
+    async def run(target: DatabaseTarget) -> list[str]:
+        if embedded is not None:
+            await ensure_database(target, settings.db_connect_timeout)
+        return await apply_migrations(target, settings.db_connect_timeout)
+
+    try:
+        target = embedded.start() if embedded is not None else settings.database
+        assert target is not None
+        applied = _run(run(target))
+    except DatabaseUnavailable as error:
+        _fail(str(error))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    for name in applied:
+        typer.echo(f"applied migration {name}")
+    typer.echo(f"database {target.safe_description} is up to date ({len(applied)} applied now)")
+
+
+@cli.command()
+def makemigrations(
+    name: Annotated[str | None, typer.Option(help="Suffix of the new migration's name.")] = None,
+) -> None:
+    """Write a migration for model changes not yet covered (for developers)."""
+    from cdlm.db.schema_changes import write_migrations
+
+    written = asyncio.run(write_migrations(name))
+    if not written:
+        typer.echo("no model changes")
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+@cli.command("export-schema")
+def export_schema(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Print the GraphQL schema (SDL) generated from the code."""
+    from cdlm.graphql.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if output is None:
+        sys.stdout.write(sdl)
+    else:
+        output.write_text(sdl, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,52 @@
+"""The one clock of cdlm: every rule that depends on time asks :func:`now`.
+
+Deadlines, expiries and retention all read this clock, so tests (and the demo) can move time
+with :func:`frozen_at` or :func:`travel` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+_offset = timedelta(0)
+_frozen: datetime | None = None
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    if _frozen is not None:
+        return _frozen
+    return datetime.now(UTC) + _offset
+
+
+def _require_aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("cdlm times must be timezone-aware")
+    return moment.astimezone(UTC)
+
+
+@contextmanager
+def frozen_at(moment: datetime) -> Iterator[None]:
+    """Stop the clock at ``moment`` for the duration of the block."""
+    global _frozen
+    previous, _frozen = _frozen, _require_aware(moment)
+    try:
+        yield
+    finally:
+        _frozen = previous
+
+
+@contextmanager
+def travel(delta: timedelta) -> Iterator[None]:
+    """Move the clock by ``delta`` (forward or back) for the duration of the block."""
+    global _offset, _frozen
+    previous_offset, previous_frozen = _offset, _frozen
+    _offset += delta
+    if _frozen is not None:
+        _frozen += delta
+    try:
+        yield
+    finally:
+        _offset, _frozen = previous_offset, previous_frozen

@@ -1,0 +1,233 @@
+"""Settings read from environment variables (12-factor).
+
+This is the only module that reads ``os.environ``. Every value is validated when the settings are
+loaded, and a bad value raises :class:`ConfigError` naming the variable, so the process can refuse
+to start with one clear line instead of failing later with a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import platformdirs
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class Environment(StrEnum):
+    """Where the service runs; decides safe defaults."""
+
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """Where PostgreSQL is, parsed from a ``postgresql://`` URL.
+
+    ``host`` may be a directory, meaning a Unix socket (``?host=/run/postgresql``).
+    """
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    database: str
+    ssl: str | None = None
+
+    @property
+    def safe_description(self) -> str:
+        """Where the database is, without the password (safe for logs and messages)."""
+        return f"{self.user}@{self.host}:{self.port}/{self.database}"
+
+    def with_database(self, database: str) -> DatabaseTarget:
+        """The same server, another database."""
+        return DatabaseTarget(self.host, self.port, self.user, self.password, database, self.ssl)
+
+
+def parse_database_url(url: str, variable: str = "DATABASE_URL") -> DatabaseTarget:
+    """Parse ``postgresql://user:password@host:port/database?sslmode=require``."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(variable, f"is not a valid URL ({exc})") from None
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError(variable, "must start with postgresql:// (cdlm runs on PostgreSQL only)")
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    host = query.pop("host", None) or parts.hostname or ""
+    if not host:
+        raise ConfigError(variable, "names no host (add @host or ?host=/socket/dir)")
+    database = unquote(parts.path.lstrip("/"))
+    if not database:
+        raise ConfigError(variable, "names no database (add /<database> after the host)")
+    ssl = query.pop("sslmode", None) or query.pop("ssl", None)
+    if ssl is not None and ssl not in ("disable", "allow", "prefer", "require", "verify-ca",
+                                       "verify-full"):
+        raise ConfigError(variable, f"has an unknown sslmode {ssl!r}")
+    if query:
+        unknown = ", ".join(sorted(query))
+        raise ConfigError(variable, f"has unsupported parameters: {unknown}")
+    return DatabaseTarget(
+        host=unquote(host),
+        port=port or 5432,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        database=database,
+        ssl=ssl,
+    )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated runtime configuration. Build it with :func:`load_settings`."""
+
+    environment: Environment
+    database: DatabaseTarget | None
+    data_dir: Path
+    master_key_file: Path
+    kms_key_id: str | None
+    log_level: str
+    graphiql: bool
+    introspection: bool
+    host: str
+    port: int
+    max_query_depth: int
+    max_aliases: int
+    max_tokens: int
+    db_pool_max: int
+    db_connect_timeout: float
+
+    @property
+    def uses_embedded_database(self) -> bool:
+        """True when no ``DATABASE_URL`` is set and cdlm runs its own PostgreSQL."""
+        return self.database is None
+
+    @property
+    def embedded_pgdata(self) -> Path:
+        """Data directory of the embedded PostgreSQL server."""
+        return self.data_dir / "postgres"
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("must be one of true/false, 1/0, yes/no, on/off")
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.strip())
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ValueError("must be a number") from None
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}")
+        return value
+
+    return parse
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip()
+        upper = value.upper()
+        for choice in choices:
+            if choice.upper() == upper:
+                return choice
+        raise ValueError(f"must be one of {', '.join(choices)}")
+
+    return parse
+
+
+def _path(raw: str) -> Path:
+    if not raw.strip():
+        raise ValueError("must not be empty")
+    return Path(raw.strip()).expanduser()
+
+
+class _Reader:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def get(self, variable: str, parse: Callable[[str], T], default: T) -> T:
+        raw = self._environ.get(variable)
+        if raw is None or raw == "":
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise ConfigError(variable, f"{exc} (got {_shown(raw)})") from None
+
+    def raw(self, variable: str) -> str | None:
+        value = self._environ.get(variable)
+        return value if value else None
+
+
+def _shown(raw: str) -> str:
+    return repr(raw if len(raw) <= 40 else raw[:37] + "...")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings from ``environ`` (the process environment by default)."""
+    env = _Reader(os.environ if environ is None else environ)
+    environment = env.get("CDLM_ENV", lambda raw: Environment(_one_of(
+        tuple(e.value for e in Environment))(raw)), Environment.DEVELOPMENT)
+    database_url = env.raw("DATABASE_URL")
+    database = parse_database_url(database_url) if database_url else None
+    if database is None and environment is Environment.PRODUCTION:
+        raise ConfigError("DATABASE_URL", "is required when CDLM_ENV=production")
+    data_dir = env.get("CDLM_DATA_DIR", _path, Path(platformdirs.user_data_dir("cdlm")))
+    explorer_default = environment is not Environment.PRODUCTION
+    return Settings(
+        environment=environment,
+        database=database,
+        data_dir=data_dir,
+        master_key_file=env.get("CDLM_MASTER_KEY_FILE", _path, data_dir / "master.key"),
+        kms_key_id=env.raw("CDLM_KMS_KEY_ID"),
+        log_level=env.get("CDLM_LOG_LEVEL", _one_of(LOG_LEVELS), "INFO"),
+        graphiql=env.get("CDLM_GRAPHIQL", _parse_bool, explorer_default),
+        introspection=env.get("CDLM_INTROSPECTION", _parse_bool, explorer_default),
+        host=env.get("CDLM_HOST", str.strip, "127.0.0.1"),
+        port=env.get("CDLM_PORT", _int_in(1, 65535), 8000),
+        max_query_depth=env.get("CDLM_MAX_QUERY_DEPTH", _int_in(2, 100), 12),
+        max_aliases=env.get("CDLM_MAX_ALIASES", _int_in(1, 1000), 30),
+        max_tokens=env.get("CDLM_MAX_TOKENS", _int_in(50, 100_000), 5000),
+        db_pool_max=env.get("CDLM_DB_POOL_MAX", _int_in(1, 200), 10),
+        db_connect_timeout=env.get("CDLM_DB_CONNECT_TIMEOUT", _float_in(0.5, 120), 5.0),
+    )

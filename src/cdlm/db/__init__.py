@@ -1,0 +1,1 @@
+"""Database access: Tortoise ORM on asyncpg, PostgreSQL only."""

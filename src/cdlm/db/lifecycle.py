@@ -1,0 +1,196 @@
+"""Reaching, preparing and releasing the database: connection checks, migrations, ORM init."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+from tortoise import Tortoise
+from tortoise.connection import get_connection
+from tortoise.context import TortoiseContext
+from tortoise.migrations.executor import MigrationExecutor
+
+from cdlm.config import DatabaseTarget, Settings
+from cdlm.db.errors import DatabaseUnavailable
+from cdlm.db.orm_config import APP_LABEL, tortoise_config
+
+log = logging.getLogger(__name__)
+
+#: Key of the PostgreSQL advisory lock that serializes concurrent ``migrate`` runs.
+MIGRATION_LOCK_KEY = 0x63646C6D  # "cdlm"
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, asyncpg.InvalidPasswordError):
+        return "authentication failed"
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return "the database does not exist"
+    if isinstance(exc, asyncpg.InvalidAuthorizationSpecificationError):
+        return "the role is not allowed to connect"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, FileNotFoundError):
+        return "no server socket at that path"
+    if isinstance(exc, ssl.SSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"server refused: {exc.sqlstate}"
+    return type(exc).__name__
+
+
+async def connect(target: DatabaseTarget, timeout: float = 5.0) -> asyncpg.Connection:
+    """Open one raw connection to ``target``; a failure raises :class:`DatabaseUnavailable`."""
+    kwargs: dict[str, Any] = {}
+    if target.ssl is not None and target.ssl != "disable":
+        kwargs["ssl"] = target.ssl
+    try:
+        connection: asyncpg.Connection = await asyncpg.connect(
+            host=target.host,
+            port=target.port,
+            user=target.user,
+            password=target.password or None,
+            database=target.database,
+            timeout=timeout,
+            **kwargs,
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError, ssl.SSLError) as exc:
+        raise DatabaseUnavailable(
+            f"cannot reach the database {target.safe_description}: {_explain(exc)}"
+        ) from exc
+    return connection
+
+
+async def ensure_database(target: DatabaseTarget, timeout: float = 5.0) -> bool:
+    """Create ``target.database`` if it does not exist; True when it was created."""
+    admin = await connect(target.with_database("postgres"), timeout)
+    try:
+        exists = await admin.fetchval(
+            "SELECT 1 FROM pg_database WHERE datname = $1", target.database
+        )
+        if exists:
+            return False
+        quoted = '"' + target.database.replace('"', '""') + '"'
+        await admin.execute(f"CREATE DATABASE {quoted}")
+        return True
+    finally:
+        await admin.close()
+
+
+async def drop_database(target: DatabaseTarget, timeout: float = 5.0) -> None:
+    """Drop ``target.database``, disconnecting its sessions (used by tests and tools)."""
+    admin = await connect(target.with_database("postgres"), timeout)
+    try:
+        quoted = '"' + target.database.replace('"', '""') + '"'
+        await admin.execute(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def server_version(target: DatabaseTarget, timeout: float = 5.0) -> str:
+    """Check that ``target`` answers; returns the server version string."""
+    connection = await connect(target, timeout)
+    try:
+        version: str = await connection.fetchval("SHOW server_version")
+        return version
+    finally:
+        await connection.close()
+
+
+@dataclass(frozen=True)
+class MigrationStatus:
+    """Which migrations are recorded in the database and which are still to apply."""
+
+    applied: list[str]
+    pending: list[str]
+
+
+@asynccontextmanager
+async def _migration_context(target: DatabaseTarget) -> AsyncIterator[MigrationExecutor]:
+    config = tortoise_config(target, pool_max=2)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        apps = {APP_LABEL: config["apps"][APP_LABEL]}
+        yield MigrationExecutor(get_connection("default"), apps)
+
+
+async def migration_status(target: DatabaseTarget) -> MigrationStatus:
+    """Applied and pending migrations of the ``cdlm`` app."""
+    async with _migration_context(target) as executor:
+        plan = await executor.plan()
+        applied = await executor.recorder.applied_migrations()
+    return MigrationStatus(
+        applied=sorted(key.name for key in applied if key.app_label == APP_LABEL),
+        pending=[step.migration.name for step in plan if not step.backward],
+    )
+
+
+async def apply_migrations(target: DatabaseTarget, timeout: float = 5.0) -> list[str]:
+    """Apply every pending migration; returns the names applied (empty when up to date).
+
+    Concurrent callers (two containers starting at once) are serialized by an advisory lock.
+    """
+    lock = await connect(target, timeout)
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(name)
+            log.info("migration applied", extra={"migration": f"{app_label}.{name}"})
+
+    try:
+        await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        async with _migration_context(target) as executor:
+            await executor.migrate(progress=progress)
+    finally:
+        await lock.close()
+    return applied
+
+
+async def init_orm(
+    target: DatabaseTarget,
+    settings: Settings | None = None,
+    *,
+    extra_apps: dict[str, dict[str, Any]] | None = None,
+) -> TortoiseContext:
+    """Initialize Tortoise for the whole process (all tasks see it) and open the pool."""
+    config = tortoise_config(
+        target,
+        pool_max=settings.db_pool_max if settings else 10,
+        connect_timeout=settings.db_connect_timeout if settings else 5.0,
+        extra_apps=extra_apps,
+    )
+    return await Tortoise.init(config=config, _enable_global_fallback=True)
+
+
+async def close_orm(context: TortoiseContext | None = None) -> None:
+    """Close the pool opened by :func:`init_orm`."""
+    if context is not None:
+        await context.close_connections()
+    else:
+        await Tortoise.close_connections()
+
+
+def orm_ready() -> bool:
+    """True when Tortoise is initialized in this process."""
+    return Tortoise.is_inited()
+
+
+async def ping() -> float:
+    """Round-trip a trivial query through the pool; returns the latency in milliseconds."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await get_connection("default").execute_query("SELECT 1")
+    return (loop.time() - started) * 1000.0

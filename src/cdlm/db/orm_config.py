@@ -1,0 +1,68 @@
+"""The Tortoise ORM configuration: one app, ``cdlm``, holding every domain's models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdlm.config import DatabaseTarget
+
+APP_LABEL = "cdlm"
+
+#: Every module that defines tables. A domain adds its ``models`` module here.
+MODEL_MODULES: list[str] = [
+    "cdlm.system.models",
+]
+
+MIGRATIONS_MODULE = "cdlm.db.migrations"
+
+
+def connection_credentials(
+    target: DatabaseTarget, *, pool_max: int = 10, connect_timeout: float = 5.0
+) -> dict[str, Any]:
+    """asyncpg pool arguments for ``target``."""
+    credentials: dict[str, Any] = {
+        "host": target.host,
+        "port": target.port,
+        "user": target.user,
+        "password": target.password,
+        "database": target.database,
+        "minsize": 1,
+        "maxsize": pool_max,
+        "timeout": connect_timeout,
+        "application_name": "cdlm",
+        "server_settings": {"timezone": "UTC"},
+    }
+    if target.ssl is not None and target.ssl != "disable":
+        credentials["ssl"] = target.ssl
+    return credentials
+
+
+def tortoise_config(
+    target: DatabaseTarget,
+    *,
+    pool_max: int = 10,
+    connect_timeout: float = 5.0,
+    extra_apps: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The Tortoise configuration dictionary for ``target``."""
+    apps: dict[str, dict[str, Any]] = {
+        APP_LABEL: {
+            "models": list(MODEL_MODULES),
+            "default_connection": "default",
+            "migrations": MIGRATIONS_MODULE,
+        }
+    }
+    apps.update(extra_apps or {})
+    return {
+        "connections": {
+            "default": {
+                "engine": "tortoise.backends.asyncpg",
+                "credentials": connection_credentials(
+                    target, pool_max=pool_max, connect_timeout=connect_timeout
+                ),
+            }
+        },
+        "apps": apps,
+        "use_tz": True,
+        "timezone": "UTC",
+    }

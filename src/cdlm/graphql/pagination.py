@@ -1,0 +1,183 @@
+"""Relay connections with opaque keyset cursors.
+
+A cursor encodes the sort-key values of the last row seen, so the next page is a range scan
+(``WHERE (k1, k2) > (v1, v2)``) that stays fast and stable when rows are added, unlike offsets.
+Only forward pagination (``first``/``after``) is offered; pages are capped at
+:data:`MAX_PAGE_SIZE`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from cdlm.errors import ErrorCode, ValidationFailed
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+_CURSOR_VERSION = 1
+
+ModelT = TypeVar("ModelT", bound=Model)
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.type(description="Where a page sits in the whole list.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type(description="One item of a connection with the cursor to continue after it.")
+class Edge(Generic[NodeT]):
+    node: NodeT
+    cursor: str
+
+
+@strawberry.type(description="A page of a list, Relay style.")
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+
+    @strawberry.field(description="The items of this page (the edges' nodes).")
+    def nodes(self) -> list[NodeT]:
+        return [edge.node for edge in self.edges]
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """One column of a keyset ordering."""
+
+    field: str
+    descending: bool = False
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return {"t": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"u": str(value)}
+    if isinstance(value, Decimal):
+        return {"d": str(value)}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"cannot use {type(value).__name__} in a cursor")
+
+
+def _decode_value(value: Any) -> Any:
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, raw),) = value.items()
+        if kind == "t":
+            return datetime.fromisoformat(raw)
+        if kind == "u":
+            return uuid.UUID(raw)
+        if kind == "d":
+            return Decimal(raw)
+        raise ValueError("unknown cursor value kind")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise ValueError("malformed cursor value")
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    """An opaque cursor for a row whose sort-key values are ``values``."""
+    payload = json.dumps([_CURSOR_VERSION, [_encode_value(v) for v in values]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, expected_length: int, field: str = "after") -> list[Any]:
+    """The sort-key values inside ``cursor``; a bad cursor raises :class:`ValidationFailed`."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        version, values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if version != _CURSOR_VERSION or not isinstance(values, list):
+            raise ValueError("unsupported cursor")
+        if len(values) != expected_length:
+            raise ValueError("cursor of another list")
+        return [_decode_value(v) for v in values]
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed(
+            "The cursor is not valid for this list.", field=field, code=ErrorCode.INVALID_CURSOR
+        ) from None
+
+
+def check_page_size(first: int | None, field: str = "first") -> int:
+    """``first`` or the default, refusing sizes outside ``1..MAX_PAGE_SIZE``."""
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= first <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"{field} must be between 1 and {MAX_PAGE_SIZE}.", field=field)
+    return first
+
+
+def _after_filter(keys: Sequence[SortKey], values: Sequence[Any]) -> Q:
+    """Rows strictly after ``values`` in the ordering ``keys`` (mixed directions allowed)."""
+    disjuncts: list[Q] = []
+    for position, key in enumerate(keys):
+        equal = {k.field: v for k, v in zip(keys[:position], values[:position], strict=True)}
+        operator = "lt" if key.descending else "gt"
+        disjuncts.append(Q(**equal, **{f"{key.field}__{operator}": values[position]}))
+    combined = disjuncts[0]
+    for extra in disjuncts[1:]:
+        combined = combined | extra
+    return combined
+
+
+@dataclass(frozen=True)
+class Page(Generic[ModelT]):
+    """Rows of one page with their cursors."""
+
+    rows: list[ModelT]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+
+    def to_connection(self, convert: Callable[[ModelT], NodeT]) -> Connection[NodeT]:
+        """The GraphQL connection of this page, converting each row with ``convert``."""
+        edges = [
+            Edge(node=convert(row), cursor=cursor)
+            for row, cursor in zip(self.rows, self.cursors, strict=True)
+        ]
+        return Connection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=self.has_next_page,
+                has_previous_page=self.has_previous_page,
+                start_cursor=self.cursors[0] if self.cursors else None,
+                end_cursor=self.cursors[-1] if self.cursors else None,
+            ),
+        )
+
+
+async def paginate(
+    query: QuerySet[ModelT],
+    *,
+    order: Sequence[SortKey],
+    first: int | None,
+    after: str | None,
+) -> Page[ModelT]:
+    """One page of ``query`` in keyset ``order``; the last key must be unique (e.g. ``id``)."""
+    if not order:
+        raise ValueError("paginate needs at least one sort key")
+    size = check_page_size(first)
+    if after is not None:
+        query = query.filter(_after_filter(order, decode_cursor(after, len(order))))
+    ordering = [f"-{k.field}" if k.descending else k.field for k in order]
+    rows = list(await query.order_by(*ordering).limit(size + 1))
+    has_next = len(rows) > size
+    rows = rows[:size]
+    cursors = [encode_cursor([getattr(row, k.field) for k in order]) for row in rows]
+    return Page(rows=rows, cursors=cursors, has_next_page=has_next, has_previous_page=after is not None)

@@ -1,0 +1,64 @@
+"""The schema: every domain's Query (and later Mutation) merged, with hardening extensions."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import strawberry
+from graphql.error import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+
+from cdlm.config import Settings
+from cdlm.graphql.errors import USER_ERROR_TYPES
+from cdlm.graphql.extensions import ErrorMasking, log_errors
+from cdlm.system.api import SystemQuery
+
+Query = merge_types("Query", (SystemQuery,))
+
+DEFAULT_LIMITS: dict[str, int] = {"max_query_depth": 12, "max_aliases": 30, "max_tokens": 5000}
+
+
+class CdlmSchema(strawberry.Schema):
+    """Strawberry schema that logs errors as structured JSON (no personal data)."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context)
+
+
+def create_schema(settings: Settings | None = None) -> CdlmSchema:
+    """The executable schema; limits and introspection follow ``settings``."""
+    depth = settings.max_query_depth if settings else DEFAULT_LIMITS["max_query_depth"]
+    aliases = settings.max_aliases if settings else DEFAULT_LIMITS["max_aliases"]
+    tokens = settings.max_tokens if settings else DEFAULT_LIMITS["max_tokens"]
+    extensions: list[Any] = [
+        functools.partial(QueryDepthLimiter, max_depth=depth),
+        functools.partial(MaxAliasesLimiter, max_alias_count=aliases),
+        functools.partial(MaxTokensLimiter, max_token_count=tokens),
+        ErrorMasking,
+    ]
+    if settings is not None and not settings.introspection:
+        extensions.append(DisableIntrospection)
+    extension_factories: list[type[SchemaExtension]] = extensions
+    return CdlmSchema(
+        query=Query,
+        types=list(USER_ERROR_TYPES),
+        extensions=extension_factories,
+        config=StrawberryConfig(auto_camel_case=True),
+    )
+
+
+def schema_sdl() -> str:
+    """The schema in SDL, as checked in at ``schema.graphql``."""
+    return create_schema().as_str() + "\n"

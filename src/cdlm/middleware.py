@@ -1,0 +1,104 @@
+"""ASGI middleware: request ids with access logs, and lazy database start-up for Lambda."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cdlm.logs import request_id_var
+
+log = logging.getLogger("cdlm.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER:
+            candidate = value.decode("latin-1")
+            if _VALID_REQUEST_ID.match(candidate):
+                return candidate
+            return None
+    event: Any = scope.get("aws.event")
+    if isinstance(event, dict):
+        candidate = (event.get("requestContext") or {}).get("requestId")
+        if isinstance(candidate, str) and _VALID_REQUEST_ID.match(candidate):
+            return candidate
+    return None
+
+
+class RequestContextMiddleware:
+    """Give every request an id (from ``X-Request-ID``, API Gateway, or a new UUID).
+
+    The id goes into the log context, the ASGI scope state and the response header. One access
+    log line is written per request with method, path, status and duration; never the query
+    string, body, client address or user agent (they can hold personal data).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _incoming_request_id(scope) or str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "request",
+                extra={
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+class LazyStartupMiddleware:
+    """Run ``startup`` once, before the first request (Lambda: once per warm container).
+
+    Concurrent first requests wait for the same start-up; a failed start-up is retried by the
+    next request instead of leaving the container broken.
+    """
+
+    def __init__(self, app: ASGIApp, startup: Callable[[], Awaitable[None]]) -> None:
+        self.app = app
+        self._startup = startup
+        self._done = False
+        self._lock: asyncio.Lock | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._done and scope["type"] == "http":
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                if not self._done:
+                    await self._startup()
+                    self._done = True
+        await self.app(scope, receive, send)

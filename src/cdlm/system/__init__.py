@@ -1,0 +1,1 @@
+"""The installation itself: its identity and health."""
