@@ -60,12 +60,15 @@ async def healthz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if report.ok else 503)
 
 
-def create_app(settings: Settings, *, database: DatabaseMode = "external") -> Starlette:
+def create_app(
+    settings: Settings, *, database: DatabaseMode = "external", schema: CdlmSchema | None = None
+) -> Starlette:
     """Build the application.
 
     ``database`` says who opens the ORM: ``lifespan`` (a local server: open at start-up, close at
     shut-down), ``lazy`` (Lambda: open on the first request, keep it for the warm container) or
-    ``external`` (the caller has done it, as tests and the CLI do).
+    ``external`` (the caller has done it, as tests and the CLI do). ``schema`` replaces the
+    cdlm schema (tests mount schemas of their own with the same conventions).
     """
     if database != "external" and settings.database is None:
         raise ValueError("create_app needs settings.database unless the caller opens the ORM")
@@ -88,7 +91,7 @@ def create_app(settings: Settings, *, database: DatabaseMode = "external") -> St
     middleware = [Middleware(RequestContextMiddleware)]
     if database == "lazy":
         middleware.append(Middleware(LazyStartupMiddleware, startup=open_database))
-    graphql_app = GraphQLApp(create_schema(settings), settings)
+    graphql_app = GraphQLApp(schema or create_schema(settings), settings)
     routes = [
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -23,6 +23,26 @@ _RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
 }
 
 
+def _install_request_id_stamp() -> None:
+    """Stamp each record with the request id when it is created (not when it is written)."""
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "_cdlm_stamps_request_id", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        request_id = request_id_var.get()
+        if request_id is not None:
+            record.request_id = request_id
+        return record
+
+    factory._cdlm_stamps_request_id = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+_install_request_id_stamp()
+
+
 def describe_exception(exc: BaseException) -> dict[str, Any]:
     """A loggable description of ``exc`` that cannot quote personal data from the database."""
     described: dict[str, Any] = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}"}
@@ -53,9 +73,6 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = request_id_var.get()
-        if request_id is not None:
-            entry["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value

@@ -164,6 +164,7 @@ async def init_orm(
     settings: Settings | None = None,
     *,
     extra_apps: dict[str, dict[str, Any]] | None = None,
+    connection_class: type | None = None,
 ) -> TortoiseContext:
     """Initialize Tortoise for the whole process (all tasks see it) and open the pool."""
     config = tortoise_config(
@@ -171,6 +172,7 @@ async def init_orm(
         pool_max=settings.db_pool_max if settings else 10,
         connect_timeout=settings.db_connect_timeout if settings else 5.0,
         extra_apps=extra_apps,
+        connection_class=connection_class,
     )
     return await Tortoise.init(config=config, _enable_global_fallback=True)
 

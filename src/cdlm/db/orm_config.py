@@ -17,7 +17,11 @@ MIGRATIONS_MODULE = "cdlm.db.migrations"
 
 
 def connection_credentials(
-    target: DatabaseTarget, *, pool_max: int = 10, connect_timeout: float = 5.0
+    target: DatabaseTarget,
+    *,
+    pool_max: int = 10,
+    connect_timeout: float = 5.0,
+    connection_class: type | None = None,
 ) -> dict[str, Any]:
     """asyncpg pool arguments for ``target``."""
     credentials: dict[str, Any] = {
@@ -34,6 +38,8 @@ def connection_credentials(
     }
     if target.ssl is not None and target.ssl != "disable":
         credentials["ssl"] = target.ssl
+    if connection_class is not None:
+        credentials["connection_class"] = connection_class
     return credentials
 
 
@@ -43,8 +49,12 @@ def tortoise_config(
     pool_max: int = 10,
     connect_timeout: float = 5.0,
     extra_apps: dict[str, dict[str, Any]] | None = None,
+    connection_class: type | None = None,
 ) -> dict[str, Any]:
-    """The Tortoise configuration dictionary for ``target``."""
+    """The Tortoise configuration dictionary for ``target``.
+
+    ``connection_class`` swaps asyncpg's connection class (tests use one that counts statements).
+    """
     apps: dict[str, dict[str, Any]] = {
         APP_LABEL: {
             "models": list(MODEL_MODULES),
@@ -58,7 +68,10 @@ def tortoise_config(
             "default": {
                 "engine": "tortoise.backends.asyncpg",
                 "credentials": connection_credentials(
-                    target, pool_max=pool_max, connect_timeout=connect_timeout
+                    target,
+                    pool_max=pool_max,
+                    connect_timeout=connect_timeout,
+                    connection_class=connection_class,
                 ),
             }
         },

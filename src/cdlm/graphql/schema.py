@@ -37,8 +37,8 @@ class CdlmSchema(strawberry.Schema):
         log_errors(errors, execution_context)
 
 
-def create_schema(settings: Settings | None = None) -> CdlmSchema:
-    """The executable schema; limits and introspection follow ``settings``."""
+def hardening_extensions(settings: Settings | None = None) -> list[type[SchemaExtension]]:
+    """Depth, alias and token limits, error masking and (when off) no introspection."""
     depth = settings.max_query_depth if settings else DEFAULT_LIMITS["max_query_depth"]
     aliases = settings.max_aliases if settings else DEFAULT_LIMITS["max_aliases"]
     tokens = settings.max_tokens if settings else DEFAULT_LIMITS["max_tokens"]
@@ -50,11 +50,15 @@ def create_schema(settings: Settings | None = None) -> CdlmSchema:
     ]
     if settings is not None and not settings.introspection:
         extensions.append(DisableIntrospection)
-    extension_factories: list[type[SchemaExtension]] = extensions
+    return extensions
+
+
+def create_schema(settings: Settings | None = None) -> CdlmSchema:
+    """The executable schema; limits and introspection follow ``settings``."""
     return CdlmSchema(
         query=Query,
         types=list(USER_ERROR_TYPES),
-        extensions=extension_factories,
+        extensions=hardening_extensions(settings),
         config=StrawberryConfig(auto_camel_case=True),
     )
 
