@@ -61,7 +61,9 @@ async def database(database_server: DatabaseTarget) -> AsyncIterator[DatabaseTar
 @pytest.fixture(scope="session")
 def settings(database: DatabaseTarget, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings as a test deployment would have them, pointing at the session database."""
-    base = load_settings({"CDLM_ENV": "test", "CDLM_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+    base = load_settings(
+        {"CDLM_ENV": "test", "CDLM_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
+    )
     return replace(base, database=database)
 
 

@@ -18,7 +18,11 @@ from tests.support.schema import widget_schema
 async def test_healthz_reports_database_ok(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "version": response.json()["version"]}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "version": response.json()["version"],
+    }
     assert response.json()["version"]
 
 
@@ -65,7 +69,9 @@ async def test_graphiql_and_introspection_can_be_switched_off(settings: Settings
     async with httpx.AsyncClient(transport=transport, base_url="http://cdlm.test") as http:
         page = await http.get("/graphql", headers={"Accept": "text/html"})
         assert "graphiql" not in page.text.lower()
-        body = (await http.post("/graphql", json={"query": "{ __schema { types { name } } }"})).json()
+        body = (
+            await http.post("/graphql", json={"query": "{ __schema { types { name } } }"})
+        ).json()
         assert body.get("data") is None
         assert "introspection" in body["errors"][0]["message"].lower()
         ok = (await http.post("/graphql", json={"query": "{ health { ok } }"})).json()
@@ -107,7 +113,9 @@ async def test_access_log_has_no_query_string_or_client_address(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="cdlm.access"):
-        await client.get("/healthz?email=jane.doe@example.com", headers={"X-Request-ID": "trace-12345678"})
+        await client.get(
+            "/healthz?email=jane.doe@example.com", headers={"X-Request-ID": "trace-12345678"}
+        )
     records = [r for r in caplog.records if r.name == "cdlm.access"]
     assert len(records) == 1
     record = records[0]

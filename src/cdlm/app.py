@@ -39,8 +39,11 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         self.settings = settings
 
-    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
-        assert isinstance(request, Request) and isinstance(response, Response)
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        assert isinstance(request, Request)
+        assert isinstance(response, Response)
         return Context(
             request=request,
             response=response,

@@ -107,7 +107,9 @@ def serve(
     configure_logging(settings.log_level)
     listen_host = host or settings.host
     listen_port = port or settings.port
-    embedded = EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
+    embedded = (
+        EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
+    )
     try:
         if embedded is not None:
             try:
@@ -149,7 +151,9 @@ def migrate() -> None:
     from cdlm.db.lifecycle import apply_migrations, ensure_database
 
     settings = _settings()
-    embedded = EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
+    embedded = (
+        EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
+    )
 
     async def run(target: DatabaseTarget) -> list[str]:
         if embedded is not None:

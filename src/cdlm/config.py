@@ -81,8 +81,14 @@ def parse_database_url(url: str, variable: str = "DATABASE_URL") -> DatabaseTarg
     if not database:
         raise ConfigError(variable, "names no database (add /<database> after the host)")
     ssl = query.pop("sslmode", None) or query.pop("ssl", None)
-    if ssl is not None and ssl not in ("disable", "allow", "prefer", "require", "verify-ca",
-                                       "verify-full"):
+    if ssl is not None and ssl not in (
+        "disable",
+        "allow",
+        "prefer",
+        "require",
+        "verify-ca",
+        "verify-full",
+    ):
         raise ConfigError(variable, f"has an unknown sslmode {ssl!r}")
     if query:
         unknown = ", ".join(sorted(query))
@@ -206,8 +212,11 @@ def _shown(raw: str) -> str:
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings from ``environ`` (the process environment by default)."""
     env = _Reader(os.environ if environ is None else environ)
-    environment = env.get("CDLM_ENV", lambda raw: Environment(_one_of(
-        tuple(e.value for e in Environment))(raw)), Environment.DEVELOPMENT)
+    environment = env.get(
+        "CDLM_ENV",
+        lambda raw: Environment(_one_of(tuple(e.value for e in Environment))(raw)),
+        Environment.DEVELOPMENT,
+    )
     database_url = env.raw("DATABASE_URL")
     database = parse_database_url(database_url) if database_url else None
     if database is None and environment is Environment.PRODUCTION:

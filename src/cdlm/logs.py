@@ -43,23 +43,33 @@ def _install_request_id_stamp() -> None:
 _install_request_id_stamp()
 
 
+def _driver_error(exc: BaseException) -> BaseException | None:
+    """The database driver error inside ``exc`` (the ORM wraps it), if there is one."""
+    candidates = [exc, exc.__cause__, *(a for a in exc.args if isinstance(a, BaseException))]
+    for candidate in candidates:
+        if candidate is not None and getattr(candidate, "sqlstate", None) is not None:
+            return candidate
+    return None
+
+
 def describe_exception(exc: BaseException) -> dict[str, Any]:
     """A loggable description of ``exc`` that cannot quote personal data from the database."""
     described: dict[str, Any] = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}"}
-    sqlstate = getattr(exc, "sqlstate", None)
-    if sqlstate is not None:
-        # asyncpg errors quote offending values in their message and detail: keep only codes.
-        described["sqlstate"] = sqlstate
+    driver = _driver_error(exc)
+    if driver is not None:
+        # Database errors quote offending values in their message and detail: keep only codes.
+        described["sqlstate"] = getattr(driver, "sqlstate", None)
         for attribute in ("constraint_name", "table_name", "column_name"):
-            value = getattr(exc, attribute, None)
+            value = getattr(driver, attribute, None)
             if value:
                 described[attribute] = value
     else:
         described["message"] = str(exc)
     frames = traceback.extract_tb(exc.__traceback__)
     described["stack"] = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames]
-    if exc.__cause__ is not None and exc.__cause__ is not exc:
-        described["cause"] = describe_exception(exc.__cause__)
+    cause = exc.__cause__
+    if cause is not None and cause is not exc and cause is not driver:
+        described["cause"] = describe_exception(cause)
     return described
 
 

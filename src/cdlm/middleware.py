@@ -17,21 +17,21 @@ from cdlm.logs import request_id_var
 log = logging.getLogger("cdlm.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+/=-]{8,128}$")  # API Gateway ids use base64
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == REQUEST_ID_HEADER:
-            candidate = value.decode("latin-1")
+            candidate: str = bytes(value).decode("latin-1")
             if _VALID_REQUEST_ID.match(candidate):
                 return candidate
             return None
     event: Any = scope.get("aws.event")
     if isinstance(event, dict):
-        candidate = (event.get("requestContext") or {}).get("requestId")
-        if isinstance(candidate, str) and _VALID_REQUEST_ID.match(candidate):
-            return candidate
+        from_gateway = (event.get("requestContext") or {}).get("requestId")
+        if isinstance(from_gateway, str) and _VALID_REQUEST_ID.match(from_gateway):
+            return from_gateway
     return None
 
 

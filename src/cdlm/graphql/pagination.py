@@ -28,6 +28,7 @@ from cdlm.errors import ErrorCode, ValidationFailed
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 _CURSOR_VERSION = 1
+_MAX_CURSOR_LENGTH = 1024
 
 ModelT = TypeVar("ModelT", bound=Model)
 NodeT = TypeVar("NodeT")
@@ -92,23 +93,36 @@ def _decode_value(value: Any) -> Any:
     raise ValueError("malformed cursor value")
 
 
-def encode_cursor(values: Sequence[Any]) -> str:
-    """An opaque cursor for a row whose sort-key values are ``values``."""
-    payload = json.dumps([_CURSOR_VERSION, [_encode_value(v) for v in values]], separators=(",", ":"))
+def _ordering_tag(order: Sequence[SortKey]) -> str:
+    return ",".join(f"-{k.field}" if k.descending else k.field for k in order)
+
+
+def encode_cursor(order: Sequence[SortKey], values: Sequence[Any]) -> str:
+    """An opaque cursor for a row whose values of the sort keys ``order`` are ``values``."""
+    payload = json.dumps(
+        [_CURSOR_VERSION, _ordering_tag(order), [_encode_value(v) for v in values]],
+        separators=(",", ":"),
+    )
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, expected_length: int, field: str = "after") -> list[Any]:
-    """The sort-key values inside ``cursor``; a bad cursor raises :class:`ValidationFailed`."""
+def decode_cursor(cursor: str, order: Sequence[SortKey], field: str = "after") -> list[Any]:
+    """The sort-key values inside ``cursor``; a bad cursor raises :class:`ValidationFailed`.
+
+    A cursor only fits the ordering it was made for: one from another list or sort is refused.
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        version, values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if len(cursor) > _MAX_CURSOR_LENGTH:
+            raise ValueError("cursor too long")
+        raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+        version, tag, values = json.loads(raw)
         if version != _CURSOR_VERSION or not isinstance(values, list):
             raise ValueError("unsupported cursor")
-        if len(values) != expected_length:
+        if tag != _ordering_tag(order) or len(values) != len(order):
             raise ValueError("cursor of another list")
         return [_decode_value(v) for v in values]
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
         raise ValidationFailed(
             "The cursor is not valid for this list.", field=field, code=ErrorCode.INVALID_CURSOR
         ) from None
@@ -174,10 +188,12 @@ async def paginate(
         raise ValueError("paginate needs at least one sort key")
     size = check_page_size(first)
     if after is not None:
-        query = query.filter(_after_filter(order, decode_cursor(after, len(order))))
+        query = query.filter(_after_filter(order, decode_cursor(after, order)))
     ordering = [f"-{k.field}" if k.descending else k.field for k in order]
     rows = list(await query.order_by(*ordering).limit(size + 1))
     has_next = len(rows) > size
     rows = rows[:size]
-    cursors = [encode_cursor([getattr(row, k.field) for k in order]) for row in rows]
-    return Page(rows=rows, cursors=cursors, has_next_page=has_next, has_previous_page=after is not None)
+    cursors = [encode_cursor(order, [getattr(row, k.field) for k in order]) for row in rows]
+    return Page(
+        rows=rows, cursors=cursors, has_next_page=has_next, has_previous_page=after is not None
+    )

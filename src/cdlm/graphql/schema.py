@@ -6,7 +6,6 @@ import functools
 from typing import Any
 
 import strawberry
-from graphql.error import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -22,6 +21,7 @@ from cdlm.config import Settings
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import ErrorMasking, log_errors
 from cdlm.system.api import SystemQuery
+from graphql.error import GraphQLError
 
 Query = merge_types("Query", (SystemQuery,))
 

@@ -1,0 +1,43 @@
+# cdlm developer commands. Each target creates .venv and installs cdlm (with its dev tools)
+# the first time, then reuses it; the install is redone when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint format schema bench migrate clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cdlm needs Python 3.11 or newer (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+serve: $(STAMP) ## Run the API with an embedded PostgreSQL and GraphiQL
+	$(BIN)/cdlm serve
+
+test: $(STAMP) ## Run the test suite (starts its own PostgreSQL unless DATABASE_URL is set)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP) ## Style, lint and type checks
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+schema: $(STAMP) ## Regenerate schema.graphql from the code
+	$(BIN)/cdlm export-schema --output schema.graphql
+
+migrate: $(STAMP) ## Apply database migrations
+	$(BIN)/cdlm migrate
+
+bench: $(STAMP) ## Run the benchmarks (prints numbers)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

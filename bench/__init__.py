@@ -1,0 +1,1 @@
+"""Benchmarks: each prints numbers measured on a real PostgreSQL (``make bench``)."""

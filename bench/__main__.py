@@ -1,0 +1,18 @@
+"""Run every benchmark: ``python -m bench`` (or ``make bench``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bench import lambda_invocations, request_latency
+
+
+def main() -> None:
+    logging.disable(logging.INFO)
+    asyncio.run(request_latency.run())
+    asyncio.run(lambda_invocations.run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Lambda cold start (import + first invocation) and warm invocation latency.
+
+Each container is a fresh Python process that imports ``cdlm.lambda_handler`` and calls the
+handler with API Gateway HTTP API events, as the Lambda runtime does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.support import benchmark_database, percentiles, report
+from cdlm.config import DatabaseTarget
+
+ROOT = Path(__file__).resolve().parents[1]
+CONTAINERS = 5
+WARM_INVOCATIONS = 300
+
+_PROBE = r"""
+import json, sys, time
+started = time.perf_counter()
+from cdlm.lambda_handler import handler
+imported = time.perf_counter()
+event = {
+    "version": "2.0", "routeKey": "POST /graphql", "rawPath": "/graphql", "rawQueryString": "",
+    "headers": {"content-type": "application/json", "host": "bench.example"},
+    "requestContext": {"http": {"method": "POST", "path": "/graphql", "protocol": "HTTP/1.1",
+                                "sourceIp": "203.0.113.7", "userAgent": "bench"},
+                       "requestId": "benchmark-request", "routeKey": "POST /graphql",
+                       "stage": "$default", "accountId": "1", "apiId": "a"},
+    "body": json.dumps({"query": "{ health { ok } }"}), "isBase64Encoded": False,
+}
+samples = []
+for _ in range(int(sys.argv[1]) + 1):
+    t = time.perf_counter()
+    response = handler(event, None)
+    samples.append((time.perf_counter() - t) * 1000)
+    assert response["statusCode"] == 200, response
+print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": samples[0],
+                  "warm_ms": samples[1:]}))
+"""
+
+
+def _url(target: DatabaseTarget) -> str:
+    if target.host.startswith("/"):
+        return f"postgresql://{target.user}@/{target.database}?host={target.host}"
+    auth = f"{target.user}:{target.password}" if target.password else target.user
+    return f"postgresql://{auth}@{target.host}:{target.port}/{target.database}"
+
+
+async def run() -> None:
+    async with benchmark_database() as target:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CDLM_")}
+        env.update(
+            {"DATABASE_URL": _url(target), "CDLM_ENV": "production", "CDLM_LOG_LEVEL": "WARNING"}
+        )
+        imports, firsts, warm = [], [], []
+        for _ in range(CONTAINERS):
+            result = subprocess.run(
+                [sys.executable, "-c", _PROBE, str(WARM_INVOCATIONS // CONTAINERS)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            numbers = json.loads(result.stdout)
+            imports.append(numbers["import_ms"])
+            firsts.append(numbers["first_ms"])
+            warm.extend(numbers["warm_ms"])
+        report("lambda cold: import handler", percentiles(imports))
+        report("lambda cold: first invocation", percentiles(firsts))
+        report("lambda warm invocation", percentiles(warm))

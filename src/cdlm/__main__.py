@@ -1,0 +1,5 @@
+"""``python -m cdlm`` runs the command-line interface."""
+
+from cdlm.cli import main
+
+main()

@@ -1,0 +1,148 @@
+"""The ``cdlm`` command, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from cdlm.config import DatabaseTarget
+from cdlm.db.lifecycle import drop_database, ensure_database
+from tests.support.lambda_invoke import ROOT, database_url
+
+
+def cdlm_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDLM_") and k != "DATABASE_URL"}
+    env.update(overrides)
+    return env
+
+
+def run_cdlm(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cdlm", *args],
+        cwd=ROOT,
+        env=cdlm_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def test_malformed_setting_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = run_cdlm("serve", CDLM_PORT="eighty", CDLM_DATA_DIR=str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr == (
+        "cdlm: configuration error: CDLM_PORT: must be a whole number (got 'eighty')\n"
+    )
+
+
+def test_unreachable_database_is_one_line_without_password() -> None:
+    result = run_cdlm(
+        "migrate",
+        DATABASE_URL="postgresql://app:s3cret@127.0.0.1:1/cdlm",
+        CDLM_DB_CONNECT_TIMEOUT="2",
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        "cdlm: cannot reach the database app@127.0.0.1:1/cdlm: connection refused\n"
+    )
+
+
+def test_migrate_reports_up_to_date(database: DatabaseTarget) -> None:
+    result = run_cdlm("migrate", DATABASE_URL=database_url(database))
+    assert result.returncode == 0, result.stderr
+    assert "is up to date (0 applied now)" in result.stdout
+
+
+async def test_serve_refuses_an_unmigrated_external_database(
+    database_server: DatabaseTarget,
+) -> None:
+    target = database_server.with_database(f"cdlm_cli_{uuid.uuid4().hex[:10]}")
+    await ensure_database(target)
+    try:
+        result = run_cdlm("serve", DATABASE_URL=database_url(target))
+    finally:
+        await drop_database(target)
+    assert result.returncode == 1
+    assert "not applied" in result.stderr
+    assert "run `cdlm migrate` first" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_export_schema_prints_the_checked_in_schema() -> None:
+    result = run_cdlm("export-schema")
+    assert result.returncode == 0
+    assert result.stdout == (ROOT / "schema.graphql").read_text(encoding="utf-8")
+
+
+class Server:
+    """``cdlm serve`` in the background, on the embedded database in ``data_dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cdlm", "serve"],
+            cwd=ROOT,
+            env=cdlm_env(CDLM_DATA_DIR=str(data_dir), CDLM_PORT=str(self.port)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.banner: list[str] = []
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"cdlm serve exited: {self.process.stderr.read()[-2000:]}")  # type: ignore[union-attr]
+            self.banner.append(line)
+            if line.startswith("Health:"):
+                break
+        self.url = f"http://127.0.0.1:{self.port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=30)
+
+
+def test_serve_starts_embedded_database_and_keeps_data_across_restarts(tmp_path: Path) -> None:
+    query = {"query": "{ health { ok installedAt } }"}
+    first = Server(tmp_path)
+    try:
+        assert any(line.startswith("GraphiQL: http://127.0.0.1:") for line in first.banner)
+        assert httpx.get(f"{first.url}/healthz").json()["status"] == "ok"
+        page = httpx.get(f"{first.url}/graphql", headers={"Accept": "text/html"})
+        assert "graphiql" in page.text.lower()
+        installed = httpx.post(f"{first.url}/graphql", json=query).json()["data"]["health"]
+    finally:
+        assert first.stop() == 0
+    assert installed["installedAt"] is not None
+
+    second = Server(tmp_path)
+    try:
+        again = httpx.post(f"{second.url}/graphql", json=query).json()["data"]["health"]
+    finally:
+        assert second.stop() == 0
+    assert again["installedAt"] == installed["installedAt"]
+    assert not any("applied migration" in line for line in second.banner)

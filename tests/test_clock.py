@@ -1,0 +1,33 @@
+"""The single clock: frozen and moved time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cdlm import clock
+
+
+def test_now_is_aware_utc() -> None:
+    assert clock.now().tzinfo is UTC
+
+
+def test_frozen_and_travel_compose_and_restore() -> None:
+    moment = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    with clock.frozen_at(moment):
+        assert clock.now() == moment
+        with clock.travel(timedelta(days=31)):
+            assert clock.now() == moment + timedelta(days=31)
+        assert clock.now() == moment
+    assert abs(clock.now() - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+def test_travel_moves_the_running_clock() -> None:
+    with clock.travel(timedelta(days=-400)):
+        assert clock.now() < datetime.now(UTC) - timedelta(days=399)
+
+
+def test_naive_times_are_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"), clock.frozen_at(datetime(2026, 1, 1)):
+        pass

@@ -1,0 +1,83 @@
+"""Settings: defaults, parsing and one clear message per bad value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cdlm.config import ConfigError, Environment, load_settings, parse_database_url
+
+
+def test_defaults_for_development(tmp_path: Path) -> None:
+    settings = load_settings({"CDLM_DATA_DIR": str(tmp_path)})
+    assert settings.environment is Environment.DEVELOPMENT
+    assert settings.uses_embedded_database
+    assert settings.embedded_pgdata == tmp_path / "postgres"
+    assert settings.master_key_file == tmp_path / "master.key"
+    assert settings.graphiql
+    assert settings.introspection
+    assert (settings.host, settings.port, settings.log_level) == ("127.0.0.1", 8000, "INFO")
+
+
+def test_production_turns_explorer_off_and_needs_a_database() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"CDLM_ENV": "production"})
+    assert str(caught.value) == "DATABASE_URL: is required when CDLM_ENV=production"
+    settings = load_settings(
+        {"CDLM_ENV": "production", "DATABASE_URL": "postgresql://app:pw@db.internal:5432/cdlm"}
+    )
+    assert not settings.graphiql
+    assert not settings.introspection
+
+
+def test_explorer_switches_override_the_default() -> None:
+    settings = load_settings({"CDLM_GRAPHIQL": "off", "CDLM_INTROSPECTION": "0"})
+    assert not settings.graphiql
+    assert not settings.introspection
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CDLM_PORT", "eighty", "CDLM_PORT: must be a whole number (got 'eighty')"),
+        ("CDLM_PORT", "70000", "CDLM_PORT: must be between 1 and 65535 (got '70000')"),
+        ("CDLM_ENV", "staging", "CDLM_ENV: must be one of development, test, production"),
+        ("CDLM_LOG_LEVEL", "LOUD", "CDLM_LOG_LEVEL: must be one of DEBUG, INFO, WARNING, ERROR"),
+        ("CDLM_GRAPHIQL", "maybe", "CDLM_GRAPHIQL: must be one of true/false"),
+        ("CDLM_DB_CONNECT_TIMEOUT", "-1", "CDLM_DB_CONNECT_TIMEOUT: must be between 0.5 and 120"),
+        ("CDLM_MAX_QUERY_DEPTH", "1", "CDLM_MAX_QUERY_DEPTH: must be between 2 and 100"),
+        ("DATABASE_URL", "mysql://x/y", "DATABASE_URL: must start with postgresql://"),
+        ("DATABASE_URL", "postgresql://db.internal", "DATABASE_URL: names no database"),
+        ("DATABASE_URL", "postgresql:///cdlm", "DATABASE_URL: names no host"),
+        ("DATABASE_URL", "postgresql://h:99999/db", "DATABASE_URL: is not a valid URL"),
+        ("DATABASE_URL", "postgresql://h/db?sslmode=sometimes", "DATABASE_URL: has an unknown"),
+        ("DATABASE_URL", "postgresql://h/db?pool=3", "DATABASE_URL: has unsupported parameters"),
+    ],
+)
+def test_bad_values_name_the_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert str(caught.value).startswith(message)
+    assert caught.value.variable == variable
+    assert "\n" not in str(caught.value)
+
+
+def test_database_url_password_is_never_shown() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"DATABASE_URL": "postgresql://app:s3cret@db/cdlm?pool=1"})
+    assert "s3cret" not in str(caught.value)
+    target = parse_database_url("postgresql://app:s3cret@db.internal:6543/cdlm?sslmode=require")
+    assert "s3cret" not in repr(target)
+    assert target.safe_description == "app@db.internal:6543/cdlm"
+    assert (target.port, target.ssl, target.password) == (6543, "require", "s3cret")
+
+
+def test_unix_socket_urls() -> None:
+    target = parse_database_url("postgresql://postgres@/cdlm?host=/run/postgresql")
+    assert (target.host, target.port, target.database) == ("/run/postgresql", 5432, "cdlm")
+
+
+def test_percent_encoded_credentials() -> None:
+    target = parse_database_url("postgresql://app%40corp:p%2Fw@db/my%20db")
+    assert (target.user, target.password, target.database) == ("app@corp", "p/w", "my db")

@@ -1,0 +1,113 @@
+"""Deployment descriptors: serverless.yml and the CloudFormation template in infra/."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from typing import Any
+
+import yaml
+
+from tests.support.lambda_invoke import ROOT
+
+#: Parameters the operator stores by hand (secrets never go through CloudFormation).
+OPERATOR_PARAMETERS = {"database-url"}
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """YAML loader that understands CloudFormation's short-form intrinsic functions."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_serverless() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "serverless.yml").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def load_template() -> dict[str, Any]:
+    text = (ROOT / "infra" / "cdlm.yml").read_text(encoding="utf-8")
+    return yaml.load(text, Loader=CloudFormationLoader)  # type: ignore[no-any-return]  # noqa: S506
+
+
+def test_serverless_names_python_312_on_aws_with_vpc() -> None:
+    config = load_serverless()
+    provider = config["provider"]
+    assert provider["name"] == "aws"
+    assert provider["runtime"] == "python3.12"
+    assert provider["vpc"]["securityGroupIds"]
+    assert provider["vpc"]["subnetIds"]
+    assert provider["environment"]["CDLM_ENV"] == "production"
+    events = config["functions"]["http"]["events"]
+    assert {"path": "/graphql", "method": "POST"} in [e["httpApi"] for e in events]
+
+
+def test_every_handler_named_in_serverless_imports_without_touching_the_database() -> None:
+    # As on Lambda: production settings, a database that is not reachable from here. Importing
+    # must not connect (the first request does), so the import succeeds.
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CDLM_")},
+        "CDLM_ENV": "production",
+        "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
+    }
+    for name, function in load_serverless()["functions"].items():
+        module_name, attribute = function["handler"].rsplit(".", 1)
+        probe = (
+            f"import importlib; m = importlib.import_module({module_name!r}); "
+            f"assert callable(getattr(m, {attribute!r}))"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, f"{name}: {function['handler']}: {result.stderr[-1500:]}"
+
+
+def test_every_ssm_parameter_read_is_created_by_infra_or_set_by_the_operator() -> None:
+    text = (ROOT / "serverless.yml").read_text(encoding="utf-8")
+    read = set(re.findall(r"\$\{ssm:/cdlm/\$\{sls:stage\}/([a-z0-9-]+)", text))
+    created = {
+        resource["Properties"]["Name"]["Fn::Sub"].rsplit("/", 1)[1]
+        for resource in load_template()["Resources"].values()
+        if resource["Type"] == "AWS::SSM::Parameter"
+    }
+    assert read, "serverless.yml reads its environment from SSM"
+    assert read <= created | OPERATOR_PARAMETERS, read - created - OPERATOR_PARAMETERS
+
+
+def test_infra_has_encrypted_postgres_behind_a_proxy_a_kms_key_and_a_private_bucket() -> None:
+    resources = load_template()["Resources"]
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for resource in resources.values():
+        by_type.setdefault(resource["Type"], []).append(resource["Properties"])
+    (database,) = by_type["AWS::RDS::DBInstance"]
+    assert database["Engine"] == "postgres"
+    assert database["StorageEncrypted"] is True
+    assert database["PubliclyAccessible"] is False
+    (proxy,) = by_type["AWS::RDS::DBProxy"]
+    assert proxy["EngineFamily"] == "POSTGRESQL"
+    assert proxy["RequireTLS"] is True
+    (key,) = by_type["AWS::KMS::Key"]
+    assert key["EnableKeyRotation"] is True
+    (bucket,) = by_type["AWS::S3::Bucket"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
