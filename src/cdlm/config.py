@@ -143,30 +143,30 @@ def _parse_bool(raw: str) -> bool:
     raise ValueError("must be one of true/false, 1/0, yes/no, on/off")
 
 
-def _int_in(low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
+N = TypeVar("N", int, float)
+
+
+def _number_in(kind: type[N], low: N, high: N) -> Callable[[str], N]:
+    noun = "a whole number" if kind is int else "a number"
+
+    def parse(raw: str) -> N:
         try:
-            value = int(raw.strip())
+            value = kind(raw.strip())
         except ValueError:
-            raise ValueError("must be a whole number") from None
-        if not low <= value <= high:
-            raise ValueError(f"must be between {low} and {high}")
-        return value
-
-    return parse
-
-
-def _float_in(low: float, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise ValueError("must be a number") from None
+            raise ValueError(f"must be {noun}") from None
         if not low <= value <= high:
             raise ValueError(f"must be between {low:g} and {high:g}")
         return value
 
     return parse
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    return _number_in(int, low, high)
+
+
+def _float_in(low: float, high: float) -> Callable[[str], float]:
+    return _number_in(float, low, high)
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
