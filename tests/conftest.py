@@ -27,6 +27,13 @@ from cdlm.db.embedded import EmbeddedPostgres
 from cdlm.db.lifecycle import apply_migrations, close_orm, drop_database, ensure_database, init_orm
 from tests.support.sql_counter import CountingConnection, StatementRecorder
 
+#: Environment of a test deployment: real argon2id, at a cost that keeps the suite fast.
+TEST_ENV = {
+    "CDLM_ENV": "test",
+    "CDLM_TOKEN_SECRET": "test-token-secret-" + "x" * 32,
+    "CDLM_PASSWORD_HASH_TIME_COST": "1",
+    "CDLM_PASSWORD_HASH_MEMORY_KIB": "1024",
+}
 TEST_APPS = {"testsupport": {"models": ["tests.support.models"], "default_connection": "default"}}
 
 
@@ -61,9 +68,7 @@ async def database(database_server: DatabaseTarget) -> AsyncIterator[DatabaseTar
 @pytest.fixture(scope="session")
 def settings(database: DatabaseTarget, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings as a test deployment would have them, pointing at the session database."""
-    base = load_settings(
-        {"CDLM_ENV": "test", "CDLM_DATA_DIR": str(tmp_path_factory.mktemp("data"))}
-    )
+    base = load_settings({**TEST_ENV, "CDLM_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
     return replace(base, database=database)
 
 

@@ -111,7 +111,7 @@ class Server:
             if not line:
                 raise RuntimeError(f"cdlm serve exited: {self.process.stderr.read()[-2000:]}")  # type: ignore[union-attr]
             self.banner.append(line)
-            if line.startswith("Health:"):
+            if line.startswith("Stop with Ctrl+C."):
                 break
         self.url = f"http://127.0.0.1:{self.port}"
         for _ in range(100):
@@ -127,22 +127,28 @@ class Server:
 
 
 def test_serve_starts_embedded_database_and_keeps_data_across_restarts(tmp_path: Path) -> None:
-    query = {"query": "{ health { ok installedAt } }"}
+    query = {"query": "{ health { ok installedAt } viewer { role name } }"}
     first = Server(tmp_path)
     try:
         assert any(line.startswith("GraphiQL: http://127.0.0.1:") for line in first.banner)
+        (key_line,) = [line for line in first.banner if line.startswith("API key:")]
+        api_key = key_line.split()[-1]
+        assert any('"Authorization": "Bearer cdlm_' in line for line in first.banner)
+        headers = {"Authorization": f"Bearer {api_key}"}
         assert httpx.get(f"{first.url}/healthz").json()["status"] == "ok"
         page = httpx.get(f"{first.url}/graphql", headers={"Accept": "text/html"})
         assert "graphiql" in page.text.lower()
-        installed = httpx.post(f"{first.url}/graphql", json=query).json()["data"]["health"]
+        data = httpx.post(f"{first.url}/graphql", json=query, headers=headers).json()["data"]
     finally:
         assert first.stop() == 0
-    assert installed["installedAt"] is not None
+    assert data["viewer"] == {"role": "ADMIN", "name": "bootstrap admin key"}
+    assert data["health"]["installedAt"] is not None
 
     second = Server(tmp_path)
     try:
-        again = httpx.post(f"{second.url}/graphql", json=query).json()["data"]["health"]
+        again = httpx.post(f"{second.url}/graphql", json=query, headers=headers).json()["data"]
     finally:
         assert second.stop() == 0
-    assert again["installedAt"] == installed["installedAt"]
+    assert again["health"]["installedAt"] == data["health"]["installedAt"]
     assert not any("applied migration" in line for line in second.banner)
+    assert not any(line.startswith("API key:") for line in second.banner)

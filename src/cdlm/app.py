@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
+from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -15,6 +16,7 @@ from starlette.routing import Route
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
+from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import Settings
 from cdlm.db.lifecycle import close_orm, init_orm
 from cdlm.graphql.context import Context
@@ -30,7 +32,7 @@ DatabaseMode = Literal["lifespan", "lazy", "external"]
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with cdlm's request context."""
 
-    def __init__(self, schema: CdlmSchema, settings: Settings) -> None:
+    def __init__(self, schema: CdlmSchema, settings: Settings, auth: AuthSettings) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -38,6 +40,13 @@ class GraphQLApp(GraphQL[Context, None]):
             multipart_uploads_enabled=False,
         )
         self.settings = settings
+        self.auth = auth
+
+    def decode_json(self, data: str | bytes) -> object:
+        decoded = super().decode_json(data)
+        if not isinstance(decoded, dict):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return decoded
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -49,6 +58,7 @@ class GraphQLApp(GraphQL[Context, None]):
             response=response,
             request_id=request.scope.get("state", {}).get("request_id", "unknown"),
             settings=self.settings,
+            auth=self.auth,
         )
 
 
@@ -58,7 +68,6 @@ async def healthz(request: Request) -> Response:
     body = {
         "status": "ok" if report.ok else "unavailable",
         "database": "ok" if report.database_reachable else "unreachable",
-        "version": report.version,
     }
     return JSONResponse(body, status_code=200 if report.ok else 503)
 
@@ -79,7 +88,7 @@ def create_app(
     async def open_database() -> None:
         assert settings.database is not None
         await init_orm(settings.database, settings)
-        log.info("database ready", extra={"database": settings.database.safe_description})
+        log.info("ORM initialised", extra={"database": settings.database.safe_description})
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -94,7 +103,7 @@ def create_app(
     middleware = [Middleware(RequestContextMiddleware)]
     if database == "lazy":
         middleware.append(Middleware(LazyStartupMiddleware, startup=open_database))
-    graphql_app = GraphQLApp(schema or create_schema(settings), settings)
+    graphql_app = GraphQLApp(schema or create_schema(settings), settings, auth_settings(settings))
     routes = [
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -1,4 +1,4 @@
-"""The ``cdlm`` command: serve, migrate, makemigrations, export-schema."""
+"""The ``cdlm`` command: serve, migrate, bootstrap, makemigrations, export-schema."""
 
 from __future__ import annotations
 
@@ -7,12 +7,16 @@ import contextlib
 import sys
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from cdlm.config import ConfigError, DatabaseTarget, Settings, load_settings
 from cdlm.db.errors import DatabaseUnavailable
+from cdlm.errors import Conflict, ValidationFailed
+
+if TYPE_CHECKING:
+    from cdlm.auth.service import Bootstrap
 
 T = TypeVar("T")
 
@@ -42,10 +46,33 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(coroutine)
     except DatabaseUnavailable as error:
         _fail(str(error))
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
 
 
-async def _prepare_database(settings: Settings, target: DatabaseTarget, embedded: bool) -> None:
-    """Make ``target`` ready to serve: migrated (embedded only) and its installation recorded."""
+LOCAL_ADMIN_EMAIL = "admin@example.com"
+
+
+def _print_bootstrap(result: Bootstrap) -> None:
+    typer.echo(f"Admin user:  {result.user.email}")
+    typer.echo(f"Password:    {result.password}")
+    typer.echo(f"API key:     {result.api_key}")
+    typer.echo("Both are shown only now: store them (change the password with changePassword).")
+    typer.echo(
+        f'In GraphiQL, open "Headers" and paste: {{"Authorization": "Bearer {result.api_key}"}}'
+    )
+
+
+async def _prepare_database(
+    settings: Settings, target: DatabaseTarget, embedded: bool
+) -> Bootstrap | None:
+    """Make ``target`` ready to serve: migrated (embedded only) and its installation recorded.
+
+    An empty embedded database is also bootstrapped (first admin and API key), and the result
+    returned so it can be shown once.
+    """
+    from cdlm.auth.service import bootstrap, needs_bootstrap
+    from cdlm.auth.settings import auth_settings
     from cdlm.db.lifecycle import (
         apply_migrations,
         close_orm,
@@ -72,6 +99,9 @@ async def _prepare_database(settings: Settings, target: DatabaseTarget, embedded
     context = await init_orm(target, settings)
     try:
         await ensure_installation()
+        if embedded and await needs_bootstrap():
+            return await bootstrap(LOCAL_ADMIN_EMAIL, "Local admin", auth_settings(settings))
+        return None
     finally:
         await close_orm(context)
 
@@ -120,7 +150,7 @@ def serve(
         else:
             assert settings.database is not None
             target = settings.database
-        _run(_prepare_database(settings, target, embedded is not None))
+        bootstrapped = _run(_prepare_database(settings, target, embedded is not None))
         served = Settings(**{**settings.__dict__, "database": target})
         app = create_app(served, database="lifespan")
         address = f"http://{listen_host}:{listen_port}"
@@ -129,6 +159,10 @@ def serve(
         else:
             typer.echo(f"GraphQL endpoint: {address}/graphql  (GraphiQL is off)")
         typer.echo(f"Health:   {address}/healthz")
+        if bootstrapped is not None:
+            typer.echo("First start on this database:")
+            _print_bootstrap(bootstrapped)
+        typer.echo("Stop with Ctrl+C.")
         config = uvicorn.Config(
             app,
             host=listen_host,
@@ -172,6 +206,45 @@ def migrate() -> None:
     for name in applied:
         typer.echo(f"applied migration {name}")
     typer.echo(f"database {target.safe_description} is up to date ({len(applied)} applied now)")
+
+
+@cli.command("bootstrap")
+def bootstrap_command(
+    email: Annotated[str, typer.Option(help="Email of the first admin.")],
+    name: Annotated[str, typer.Option(help="Display name of the first admin.")] = "Admin",
+) -> None:
+    """Create the first admin and an admin API key, and print them once."""
+    from cdlm.auth.service import bootstrap
+    from cdlm.auth.settings import auth_settings
+    from cdlm.db.embedded import EmbeddedPostgres
+    from cdlm.db.lifecycle import close_orm, ensure_database, init_orm, migration_status
+
+    settings = _settings()
+    embedded = (
+        EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
+    )
+
+    async def run(target: DatabaseTarget) -> Bootstrap:
+        if embedded is not None:
+            await ensure_database(target, settings.db_connect_timeout)
+        if (await migration_status(target)).pending:
+            raise DatabaseUnavailable("the database is not migrated; run `cdlm migrate` first")
+        context = await init_orm(target, settings)
+        try:
+            return await bootstrap(email, name, auth_settings(settings))
+        finally:
+            await close_orm(context)
+
+    try:
+        target = embedded.start() if embedded is not None else settings.database
+        assert target is not None
+        result = _run(run(target))
+    except (Conflict, ValidationFailed) as error:
+        _fail(error.message)
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    _print_bootstrap(result)
 
 
 @cli.command()

@@ -122,6 +122,10 @@ class Settings:
     max_tokens: int
     db_pool_max: int
     db_connect_timeout: float
+    token_secret: str | None = field(repr=False)
+    access_token_ttl: int
+    password_hash_time_cost: int
+    password_hash_memory_kib: int
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -221,6 +225,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     database = parse_database_url(database_url) if database_url else None
     if database is None and environment is Environment.PRODUCTION:
         raise ConfigError("DATABASE_URL", "is required when CDLM_ENV=production")
+    token_secret = env.raw("CDLM_TOKEN_SECRET")
+    if token_secret is not None and len(token_secret) < 32:
+        raise ConfigError("CDLM_TOKEN_SECRET", "must have at least 32 characters")
+    if token_secret is None and environment is Environment.PRODUCTION:
+        raise ConfigError("CDLM_TOKEN_SECRET", "is required when CDLM_ENV=production")
     data_dir = env.get("CDLM_DATA_DIR", _path, Path(platformdirs.user_data_dir("cdlm")))
     explorer_default = environment is not Environment.PRODUCTION
     return Settings(
@@ -239,4 +248,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_tokens=env.get("CDLM_MAX_TOKENS", _int_in(50, 100_000), 5000),
         db_pool_max=env.get("CDLM_DB_POOL_MAX", _int_in(1, 200), 10),
         db_connect_timeout=env.get("CDLM_DB_CONNECT_TIMEOUT", _float_in(0.5, 120), 5.0),
+        token_secret=token_secret,
+        access_token_ttl=env.get("CDLM_ACCESS_TOKEN_TTL", _int_in(60, 86_400), 900),
+        password_hash_time_cost=env.get("CDLM_PASSWORD_HASH_TIME_COST", _int_in(1, 10), 3),
+        password_hash_memory_kib=env.get(
+            "CDLM_PASSWORD_HASH_MEMORY_KIB", _int_in(1024, 1_048_576), 65536
+        ),
     )

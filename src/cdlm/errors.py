@@ -21,6 +21,7 @@ class ErrorCode(StrEnum):
     INVALID_STATE = "INVALID_STATE"
     POLICY_VIOLATION = "POLICY_VIOLATION"
     RATE_LIMITED = "RATE_LIMITED"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     INTERNAL = "INTERNAL"
@@ -99,3 +100,25 @@ class RateLimited(DomainError):
     """Too many attempts; try again later."""
 
     code = ErrorCode.RATE_LIMITED
+
+
+class AccessError(Exception):
+    """The caller may not do this; reported as a top-level error, not as data."""
+
+    code: ErrorCode = ErrorCode.FORBIDDEN
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AuthenticationRequired(AccessError):
+    """No valid credentials were presented."""
+
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class PermissionDenied(AccessError):
+    """The caller is authenticated but may not do this."""
+
+    code = ErrorCode.FORBIDDEN

@@ -42,8 +42,11 @@ handler = Mangum(app, lifespan="off")
 def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Apply pending migrations; returns the names applied."""
     assert settings.database is not None
-    loop = asyncio.get_event_loop()
-    applied = loop.run_until_complete(
-        apply_migrations(settings.database, settings.db_connect_timeout)
-    )
+    loop = asyncio.new_event_loop()  # its own loop: Mangum's stays untouched
+    try:
+        applied = loop.run_until_complete(
+            apply_migrations(settings.database, settings.db_connect_timeout)
+        )
+    finally:
+        loop.close()
     return {"applied": applied}

@@ -1,8 +1,9 @@
 """Structured JSON logs that never carry personal data.
 
 Every record is one JSON object with time, level, logger, message and the request id of the
-request being served. Log calls pass only identifiers and counts; exception messages from the
-database driver (which can quote row values) are reduced to their SQLSTATE and constraint name.
+request being served. Log calls pass only identifiers and counts. Exceptions are logged by type
+and stack; their messages only when they are cdlm's own (other libraries quote input values in
+messages), and database errors by SQLSTATE and constraint name.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def describe_exception(exc: BaseException) -> dict[str, Any]:
             value = getattr(driver, attribute, None)
             if value:
                 described[attribute] = value
-    else:
+    elif type(exc).__module__.startswith("cdlm."):
+        # cdlm's own exceptions are written never to hold personal data.
         described["message"] = str(exc)
     frames = traceback.extract_tb(exc.__traceback__)
     described["stack"] = [f"{frame.filename}:{frame.lineno} in {frame.name}" for frame in frames]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -20,13 +21,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:+/=-]{8,128}$")  # API Gateway ids use base64
 
 
-def _incoming_request_id(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER:
-            candidate: str = bytes(value).decode("latin-1")
-            if _VALID_REQUEST_ID.match(candidate):
-                return candidate
-            return None
+def _gateway_request_id(scope: Scope) -> str | None:
     event: Any = scope.get("aws.event")
     if isinstance(event, dict):
         from_gateway = (event.get("requestContext") or {}).get("requestId")
@@ -35,10 +30,29 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-class RequestContextMiddleware:
-    """Give every request an id (from ``X-Request-ID``, API Gateway, or a new UUID).
+def _client_request_id(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER:
+            candidate: str = bytes(value).decode("latin-1")
+            return candidate if _VALID_REQUEST_ID.match(candidate) else None
+    return None
 
-    The id goes into the log context, the ASGI scope state and the response header. One access
+
+def _internal_error_body(request_id: str) -> bytes:
+    error = {
+        "message": f"Internal server error (request id {request_id}).",
+        "extensions": {"code": "INTERNAL", "requestId": request_id},
+    }
+    return json.dumps({"data": None, "errors": [error]}).encode()
+
+
+class RequestContextMiddleware:
+    """Give every request an id, log it, and turn anything unhandled into a masked 500.
+
+    The id is the server's own (API Gateway's request id on Lambda, a new UUID elsewhere), so
+    clients cannot choose the ids that audit entries carry; a well-formed ``X-Request-ID`` sent
+    by the client is logged beside it as ``client_request_id`` for correlation. The id goes into
+    the log context, the ASGI scope state and the ``X-Request-ID`` response header. One access
     log line is written per request with method, path, status and duration; never the query
     string, body, client address or user agent (they can hold personal data).
     """
@@ -50,16 +64,18 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_request_id(scope) or str(uuid.uuid4())
+        request_id = _gateway_request_id(scope) or str(uuid.uuid4())
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((REQUEST_ID_HEADER, request_id.encode("latin-1")))
                 message = {**message, "headers": headers}
@@ -67,6 +83,21 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.error("unhandled error", exc_info=True)
+            if not response_started:
+                body = _internal_error_body(request_id)
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_with_id({"type": "http.response.body", "body": body})
         finally:
             log.info(
                 "request",
@@ -75,6 +106,7 @@ class RequestContextMiddleware:
                     "path": scope.get("path"),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "client_request_id": _client_request_id(scope),
                 },
             )
             request_id_var.reset(token)

@@ -12,6 +12,7 @@ from cdlm.app import create_app
 from cdlm.config import Settings
 from cdlm.errors import (
     Conflict,
+    DomainError,
     ErrorCode,
     FieldIssue,
     InvalidStateTransition,
@@ -120,16 +121,36 @@ async def test_unexpected_error_is_masked_with_request_id_and_logged(
     widgets: GraphQLClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="cdlm.graphql"):
-        body = await widgets("{ boom }", headers={"X-Request-ID": "req-boom-0001"})
-    error = body["errors"][0]
-    assert error["message"] == "Internal server error (request id req-boom-0001)."
-    assert error["extensions"] == {"code": "INTERNAL", "requestId": "req-boom-0001"}
-    assert "jane.doe" not in str(body)
+        response = await widgets.http.post("/graphql", json={"query": "{ boom }"})
+    request_id = response.headers["x-request-id"]
+    error = response.json()["errors"][0]
+    assert error["message"] == f"Internal server error (request id {request_id})."
+    assert error["extensions"] == {"code": "INTERNAL", "requestId": request_id}
+    assert "jane.doe" not in response.text
     logged = [r for r in caplog.records if r.name == "cdlm.graphql" and r.levelname == "ERROR"]
     assert len(logged) == 1
     line = JsonFormatter().format(logged[0])
-    assert '"request_id":"req-boom-0001"' in line
-    assert "RuntimeError" in line  # the detail goes to the log, where operators look
+    assert f'"request_id":"{request_id}"' in line
+    assert "RuntimeError" in line  # the detail goes to the log, where operators look...
+    assert "jane.doe" not in line  # ...but not the message, which may quote personal data
+
+
+async def test_bad_variable_is_a_validation_error_not_a_masked_one(
+    widgets: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    query = "query($first: Int) { widgets(first: $first) { nodes { name } } }"
+    with caplog.at_level(logging.INFO):
+        body = await widgets(query, {"first": "jane.doe@example.com"})
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "jane.doe" not in caplog.text
+
+
+def test_unmapped_domain_error_is_a_programming_error() -> None:
+    class Strange(DomainError):
+        pass
+
+    with pytest.raises(TypeError, match="no UserError type for Strange"):
+        gql_errors.user_error(Strange("?"))
 
 
 async def test_permission_errors_are_top_level_with_code(widgets: GraphQLClient) -> None:

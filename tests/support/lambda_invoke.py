@@ -127,6 +127,7 @@ class LambdaContainer:
             {
                 "DATABASE_URL": database_url(target),
                 "CDLM_ENV": "test",
+                "CDLM_TOKEN_SECRET": "lambda-token-secret-" + "y" * 32,
                 "CDLM_LOG_LEVEL": "WARNING",
                 **(extra_env or {}),
             }

@@ -10,13 +10,12 @@ import strawberry
 from cdlm import clock
 from cdlm.config import Settings
 from cdlm.errors import Conflict, DomainError, FieldIssue, ValidationFailed
-from cdlm.graphql.errors import (
-    USER_ERROR_TYPES,
-    ConflictError,
-    PermissionDenied,
-    ValidationError,
-    user_error,
-)
+from cdlm.auth.policy import PersonalData
+from cdlm.auth.roles import ALL_ROLES
+from cdlm.errors import PermissionDenied
+from cdlm.graphql.errors import USER_ERROR_TYPES, ConflictError, ValidationError, user_error
+from cdlm.graphql.masking import personal
+from cdlm.graphql.permissions import allow
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.schema import CdlmSchema, hardening_extensions
 from tests.support.models import Widget
@@ -59,7 +58,28 @@ async def create_widget(name: str, rank: int) -> Widget:
 
 
 @strawberry.type
+class Contact:
+    email: str = strawberry.field(extensions=personal(PersonalData.EMAIL))
+    phone: str = strawberry.field(extensions=personal(PersonalData.PHONE))
+    name: str = strawberry.field(extensions=personal(PersonalData.NAME))
+    birth_date: str = strawberry.field(extensions=personal(PersonalData.BIRTH_DATE))
+    emails: list[str] = strawberry.field(extensions=personal(PersonalData.EMAIL))
+    plain: str
+
+
+@strawberry.type
 class Query:
+    @strawberry.field(extensions=allow(*ALL_ROLES))
+    async def contact(self) -> Contact:
+        return Contact(
+            email="jane.doe@example.com",
+            phone="+447700900121",
+            name="Jane Doe",
+            birth_date="1990-04-12",
+            emails=["jane.doe@example.com", "jd@work.example"],
+            plain="not personal",
+        )
+
     @strawberry.field
     async def widgets(
         self, first: int | None = None, after: str | None = None, by_rank: bool = False

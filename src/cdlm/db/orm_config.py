@@ -11,6 +11,9 @@ APP_LABEL = "cdlm"
 #: Every module that defines tables. A domain adds its ``models`` module here.
 MODEL_MODULES: list[str] = [
     "cdlm.system.models",
+    "cdlm.auth.models",
+    "cdlm.audit.models",
+    "cdlm.ratelimit.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"

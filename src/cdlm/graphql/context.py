@@ -6,6 +6,7 @@ cached at module level, because a warm Lambda container serves many callers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -14,12 +15,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
+from cdlm.auth.errors import InvalidCredentials
+from cdlm.auth.principal import Principal
+from cdlm.auth.service import authenticate
+from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
+from cdlm.errors import AuthenticationRequired
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
-BatchFunction = Callable[[list[K]], Awaitable[list[V]]]
+_INVALID = "Invalid or expired credentials."
 
 
 class Loaders:
@@ -41,6 +47,18 @@ class Loaders:
         return cast(DataLoader[K, V], loader)
 
 
+def bearer_credential(request: Request) -> str | None:
+    """The credential of ``Authorization: Bearer …``; raises for any other malformed header."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, credential = header.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential or " " in credential:
+        raise AuthenticationRequired(_INVALID)
+    return credential
+
+
 @dataclass
 class Context:
     """What every resolver can reach through ``info.context``."""
@@ -49,4 +67,32 @@ class Context:
     response: Response
     request_id: str
     settings: Settings
+    auth: AuthSettings
     loaders: Loaders = field(default_factory=Loaders)
+    authenticated_principal: Principal | None = None
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _resolved: bool = False
+    _rejected: bool = False
+
+    @property
+    def client_address(self) -> str | None:
+        """The caller's network address (API Gateway's source IP on Lambda)."""
+        return self.request.client.host if self.request.client else None
+
+    async def principal(self) -> Principal | None:
+        """The caller, authenticated once per request; None when no credentials were sent.
+
+        Bad credentials of any kind raise the same top-level authentication error.
+        """
+        async with self._lock:  # root fields resolve concurrently: authenticate once
+            if not self._resolved:
+                self._resolved = True
+                try:
+                    credential = bearer_credential(self.request)
+                    if credential is not None:
+                        self.authenticated_principal = await authenticate(credential, self.auth)
+                except (InvalidCredentials, AuthenticationRequired):
+                    self._rejected = True
+        if self._rejected:
+            raise AuthenticationRequired(_INVALID)
+        return self.authenticated_principal

@@ -3,16 +3,24 @@
 Expected failures of a mutation are data: the mutation's result union holds a type implementing
 ``UserError``. :func:`user_error` is the one mapper from a service's :class:`DomainError` to
 those types. Authentication and authorization failures are top-level errors
-(:class:`PublicError`); anything else reaching the client is masked with the request id
-(see :mod:`cdlm.graphql.extensions`).
+(:class:`cdlm.errors.AccessError`); anything else reaching the client is masked with the request
+id (see :mod:`cdlm.graphql.extensions`).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
 import strawberry
 
 from cdlm import errors as domain
+from cdlm.auth.errors import InvalidCredentials
 from cdlm.errors import ErrorCode
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 strawberry.enum(ErrorCode, description="Machine-readable reason of an expected failure.")
 
@@ -63,6 +71,11 @@ class RateLimitedError(UserError):
     pass
 
 
+@strawberry.type(description="The credentials are wrong (it is never said which part).")
+class InvalidCredentialsError(UserError):
+    pass
+
+
 #: All concrete UserError types, for schema assembly (they appear in result unions).
 USER_ERROR_TYPES: tuple[type, ...] = (
     ValidationError,
@@ -71,6 +84,7 @@ USER_ERROR_TYPES: tuple[type, ...] = (
     InvalidStateError,
     PolicyViolationError,
     RateLimitedError,
+    InvalidCredentialsError,
 )
 
 _BY_DOMAIN_ERROR: dict[type[domain.DomainError], type[UserError]] = {
@@ -79,7 +93,23 @@ _BY_DOMAIN_ERROR: dict[type[domain.DomainError], type[UserError]] = {
     domain.InvalidStateTransition: InvalidStateError,
     domain.PolicyViolation: PolicyViolationError,
     domain.RateLimited: RateLimitedError,
+    InvalidCredentials: InvalidCredentialsError,
 }
+
+
+def errors_as_data(
+    resolver: Callable[P, Awaitable[R]],
+) -> Callable[P, Awaitable[R | UserError]]:
+    """Decorate a mutation resolver so a :class:`DomainError` it raises becomes its result."""
+
+    @functools.wraps(resolver)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | UserError:
+        try:
+            return await resolver(*args, **kwargs)
+        except domain.DomainError as error:
+            return user_error(error)
+
+    return wrapper
 
 
 def user_error(error: domain.DomainError) -> UserError:
@@ -88,30 +118,9 @@ def user_error(error: domain.DomainError) -> UserError:
         target = _BY_DOMAIN_ERROR.get(cls)
         if target is not None:
             return target(message=error.message, code=error.code, field=error.field)
+    if not isinstance(error, domain.ValidationFailed):
+        raise TypeError(f"no UserError type for {type(error).__name__}; add it to the mapping")
     issues = [FieldIssue(field=i.field, code=i.code, message=i.message) for i in error.issues]
     if not issues and error.field is not None:
         issues = [FieldIssue(field=error.field, code=error.code, message=error.message)]
     return ValidationError(message=error.message, code=error.code, field=error.field, issues=issues)
-
-
-class PublicError(Exception):
-    """A top-level error whose message is safe to show (authentication, authorization)."""
-
-    code: ErrorCode = ErrorCode.FORBIDDEN
-
-    def __init__(self, message: str, code: ErrorCode | None = None) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-
-class AuthenticationRequired(PublicError):
-    """No valid credentials were presented."""
-
-    code = ErrorCode.UNAUTHENTICATED
-
-
-class PermissionDenied(PublicError):
-    """The caller is authenticated but may not do this."""
-
-    code = ErrorCode.FORBIDDEN

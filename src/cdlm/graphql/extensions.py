@@ -6,14 +6,13 @@ import logging
 from collections.abc import Iterator
 from typing import Any
 
+from graphql import ExecutionResult as GraphQLExecutionResult
+from graphql.error import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
-from cdlm.errors import DomainError, ErrorCode
-from cdlm.graphql.errors import PublicError
-from graphql import ExecutionResult as GraphQLExecutionResult
-from graphql.error import GraphQLError
+from cdlm.errors import AccessError, DomainError, ErrorCode
 
 log = logging.getLogger("cdlm.graphql")
 
@@ -30,7 +29,11 @@ def is_expected(error: GraphQLError) -> bool:
     (messages never hold personal data) and authentication/authorization errors.
     """
     original = error.original_error
-    return original is None or isinstance(original, DomainError | PublicError)
+    if original is None or isinstance(original, DomainError | AccessError | GraphQLError):
+        return True
+    # Input coercion (a bad variable or literal) fails before execution: no path. Its message
+    # may quote the value, so it is returned to the caller but logged by code only.
+    return not error.path
 
 
 def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext | None) -> None:
@@ -39,7 +42,7 @@ def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext |
         path = ".".join(str(p) for p in error.path or ())
         original = error.original_error
         if is_expected(error):
-            code = getattr(original, "code", "GRAPHQL_VALIDATION")
+            code = getattr(original, "code", "GRAPHQL_VALIDATION_FAILED")
             log.info("request error", extra={"code": str(code), "path": path or None})
         else:
             assert original is not None
@@ -57,9 +60,9 @@ def _with_code(error: GraphQLError, request_id: str | None) -> GraphQLError:
         extensions["code"] = original.code.value
         if original.field is not None:
             extensions["field"] = original.field
-    elif isinstance(original, PublicError):
+    elif isinstance(original, AccessError):
         extensions["code"] = original.code.value
-    elif original is None:
+    else:
         extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
     if request_id is not None:
         extensions["requestId"] = request_id

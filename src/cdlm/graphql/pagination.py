@@ -9,7 +9,6 @@ Only forward pagination (``first``/``after``) is offered; pages are capped at
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import uuid
 from collections.abc import Callable, Sequence
@@ -19,7 +18,9 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import strawberry
+from tortoise import fields
 from tortoise.expressions import Q
+from tortoise.fields.base import Field
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -122,10 +123,59 @@ def decode_cursor(cursor: str, order: Sequence[SortKey], field: str = "after") -
         if tag != _ordering_tag(order) or len(values) != len(order):
             raise ValueError("cursor of another list")
         return [_decode_value(v) for v in values]
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
+    except Exception:  # any malformed or forged content is the caller's error, never a 500
         raise ValidationFailed(
             "The cursor is not valid for this list.", field=field, code=ErrorCode.INVALID_CURSOR
         ) from None
+
+
+_INT_BOUNDS = {
+    "SmallIntField": 2**15,
+    "IntField": 2**31,
+    "BigIntField": 2**63,
+}
+
+
+def _coerce(field: Field[Any], value: Any) -> Any:
+    """``value`` checked against the model field it is compared with (forged cursors)."""
+    kind = type(field).__name__
+    if isinstance(field, fields.DatetimeField):
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise TypeError("expected an aware datetime")
+    elif isinstance(field, fields.UUIDField):
+        if not isinstance(value, uuid.UUID):
+            raise TypeError("expected a UUID")
+    elif kind in _INT_BOUNDS:
+        bound = _INT_BOUNDS[kind]
+        if not isinstance(value, int) or isinstance(value, bool) or not -bound <= value < bound:
+            raise TypeError("expected an integer in range")
+    elif isinstance(field, fields.BooleanField):
+        if not isinstance(value, bool):
+            raise TypeError("expected a boolean")
+    elif isinstance(field, fields.DecimalField):
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise TypeError("expected a decimal")
+    elif isinstance(field, fields.CharField | fields.TextField):
+        if not isinstance(value, str):
+            raise TypeError("expected a string")
+    else:
+        raise TypeError(f"cannot paginate on {kind}")
+    return value
+
+
+def _sort_fields(model: type[Model], order: Sequence[SortKey]) -> list[Field[Any]]:
+    found: list[Field[Any]] = []
+    for key in order:
+        field = model._meta.fields_map.get(key.field)
+        if field is None:
+            raise ValueError(f"{model.__name__} has no field {key.field}")
+        if field.null:
+            raise ValueError(f"cannot paginate on nullable {model.__name__}.{key.field}")
+        found.append(field)
+    last = found[-1]
+    if not (last.pk or last.unique):
+        raise ValueError("the last sort key must be unique (e.g. the primary key)")
+    return found
 
 
 def check_page_size(first: int | None, field: str = "first") -> int:
@@ -183,12 +233,26 @@ async def paginate(
     first: int | None,
     after: str | None,
 ) -> Page[ModelT]:
-    """One page of ``query`` in keyset ``order``; the last key must be unique (e.g. ``id``)."""
+    """One page of ``query`` in keyset ``order``.
+
+    Sort keys must be non-nullable columns and the last one unique (e.g. ``id``), so every row
+    has exactly one place in the order.
+    """
     if not order:
         raise ValueError("paginate needs at least one sort key")
+    sort_fields = _sort_fields(query.model, order)
     size = check_page_size(first)
     if after is not None:
-        query = query.filter(_after_filter(order, decode_cursor(after, order)))
+        values = decode_cursor(after, order)
+        try:
+            checked = [_coerce(f, v) for f, v in zip(sort_fields, values, strict=True)]
+        except TypeError:
+            raise ValidationFailed(
+                "The cursor is not valid for this list.",
+                field="after",
+                code=ErrorCode.INVALID_CURSOR,
+            ) from None
+        query = query.filter(_after_filter(order, checked))
     ordering = [f"-{k.field}" if k.descending else k.field for k in order]
     rows = list(await query.order_by(*ordering).limit(size + 1))
     has_next = len(rows) > size

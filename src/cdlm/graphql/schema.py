@@ -1,4 +1,4 @@
-"""The schema: every domain's Query (and later Mutation) merged, with hardening extensions."""
+"""The schema: every domain's Query and Mutation merged, with hardening extensions."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 import strawberry
+from graphql.error import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -17,13 +18,15 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
+from cdlm.audit.api import AuditQuery
+from cdlm.auth.api import AuthMutation, AuthQuery
 from cdlm.config import Settings
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import ErrorMasking, log_errors
 from cdlm.system.api import SystemQuery
-from graphql.error import GraphQLError
 
-Query = merge_types("Query", (SystemQuery,))
+Query = merge_types("Query", (SystemQuery, AuthQuery, AuditQuery))
+Mutation = merge_types("Mutation", (AuthMutation,))
 
 DEFAULT_LIMITS: dict[str, int] = {"max_query_depth": 12, "max_aliases": 30, "max_tokens": 5000}
 
@@ -57,6 +60,7 @@ def create_schema(settings: Settings | None = None) -> CdlmSchema:
     """The executable schema; limits and introspection follow ``settings``."""
     return CdlmSchema(
         query=Query,
+        mutation=Mutation,
         types=list(USER_ERROR_TYPES),
         extensions=hardening_extensions(settings),
         config=StrawberryConfig(auto_camel_case=True),

@@ -1,0 +1,158 @@
+"""Writing, reading and verifying the audit trail.
+
+Each entry's ``hash`` is SHA-256 over its canonical content and the previous entry's hash, so
+editing or deleting any entry breaks the chain at that point. Writers take a transaction-scoped
+advisory lock, so concurrent writers append one after another, and the entry commits or rolls
+back with the change it records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.connection import get_connection
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from cdlm import clock
+from cdlm.audit.models import AuditEntry
+from cdlm.auth.principal import Principal
+from cdlm.logs import request_id_var
+
+GENESIS_HASH = "0" * 64
+AUDIT_LOCK_KEY = 0x61756474  # "audt"
+VERIFY_BATCH = 2000
+
+
+def _entry_hash(entry: AuditEntry) -> str:
+    content = {
+        "id": str(entry.id),
+        "occurred_at": entry.occurred_at.isoformat(),
+        "actor_kind": entry.actor_kind,
+        "actor_id": str(entry.actor_id) if entry.actor_id else None,
+        "actor_role": entry.actor_role,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "fields": list(entry.fields_touched),
+        "request_id": entry.request_id,
+        "prev_hash": entry.prev_hash,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def record(
+    actor: Principal,
+    action: str,
+    *,
+    target_type: str | None = None,
+    target_id: uuid.UUID | str | None = None,
+    fields: Iterable[str] = (),
+) -> AuditEntry:
+    """Append an entry in the caller's transaction (or a transaction of its own).
+
+    ``fields`` names the personal fields read or changed; never pass their values.
+    """
+    async with in_transaction():
+        await get_connection("default").execute_query(
+            "SELECT pg_advisory_xact_lock($1)", [AUDIT_LOCK_KEY]
+        )
+        last = await AuditEntry.all().order_by("-sequence").only("hash").first()
+        entry = AuditEntry(
+            id=uuid.uuid4(),
+            occurred_at=clock.now(),
+            actor_kind=actor.kind.value,
+            actor_id=actor.id,
+            actor_role=actor.role.value if actor.role else None,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id) if target_id is not None else None,
+            fields_touched=sorted(set(fields)),
+            request_id=request_id_var.get(),
+            prev_hash=last.hash if last else GENESIS_HASH,
+        )
+        entry.hash = _entry_hash(entry)
+        await entry.save()
+    return entry
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries to list; every criterion is optional."""
+
+    actor_id: uuid.UUID | None = None
+    action: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+
+
+def entries(criteria: AuditFilter) -> QuerySet[AuditEntry]:
+    """Entries matching ``criteria`` (unordered; paginate it)."""
+    query = AuditEntry.all()
+    if criteria.actor_id is not None:
+        query = query.filter(actor_id=criteria.actor_id)
+    if criteria.action is not None:
+        query = query.filter(action=criteria.action)
+    if criteria.target_type is not None:
+        query = query.filter(target_type=criteria.target_type)
+    if criteria.target_id is not None:
+        query = query.filter(target_id=criteria.target_id)
+    if criteria.occurred_from is not None:
+        query = query.filter(occurred_at__gte=criteria.occurred_from)
+    if criteria.occurred_to is not None:
+        query = query.filter(occurred_at__lt=criteria.occurred_to)
+    return query
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """Result of re-computing the chain."""
+
+    ok: bool
+    entries_checked: int
+    head_hash: str
+    first_broken_sequence: int | None = None
+    first_broken_id: uuid.UUID | None = None
+    problem: str | None = None
+
+
+def _check_batch(batch: Sequence[AuditEntry], previous: str) -> tuple[str, str | None, int]:
+    for position, entry in enumerate(batch):
+        if entry.prev_hash != previous:
+            return previous, "prev_hash does not match the previous entry", position
+        if _entry_hash(entry) != entry.hash:
+            return previous, "content does not match its hash", position
+        previous = entry.hash
+    return previous, None, len(batch)
+
+
+async def verify_chain() -> ChainReport:
+    """Walk the whole trail in order and report the first broken link, if any."""
+    previous = GENESIS_HASH
+    checked = 0
+    after = 0
+    while True:
+        batch = await AuditEntry.filter(sequence__gt=after).order_by("sequence").limit(VERIFY_BATCH)
+        if not batch:
+            return ChainReport(ok=True, entries_checked=checked, head_hash=previous)
+        previous, problem, good = _check_batch(batch, previous)
+        checked += good
+        if problem is not None:
+            broken = batch[good]
+            return ChainReport(
+                ok=False,
+                entries_checked=checked,
+                head_hash=previous,
+                first_broken_sequence=broken.sequence,
+                first_broken_id=broken.id,
+                problem=problem,
+            )
+        after = batch[-1].sequence

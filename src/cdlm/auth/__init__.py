@@ -1,0 +1,1 @@
+"""Who is calling: staff users, API keys, roles, sessions and masking policy."""

@@ -1,0 +1,93 @@
+"""API key format and the in-process cache of verified secrets.
+
+A key reads ``cdlm_<key_id>_<secret>``. Only an argon2id hash of the secret is stored, so
+checking a key costs a full argon2 verification. A warm process remembers, for a few minutes,
+the SHA-256 digest of secrets it has already verified; the key's row (revocation, expiry, role)
+is still read on every request, so a revoked key stops working at once everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+PREFIX = "cdlm"
+_KEY = re.compile(r"^cdlm_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    """The two parts of a presented API key."""
+
+    key_id: str
+    secret: str
+
+
+def new_key() -> tuple[str, str, str]:
+    """A fresh ``(key_id, secret, full_key)``."""
+    key_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    return key_id, secret, f"{PREFIX}_{key_id}_{secret}"
+
+
+def looks_like_api_key(credential: str) -> bool:
+    """True for strings in API key shape (as opposed to access tokens)."""
+    return credential.startswith(f"{PREFIX}_")
+
+
+def parse_key(credential: str) -> ParsedKey | None:
+    """The parts of ``credential``, or None when it is not a well-formed key."""
+    match = _KEY.match(credential)
+    if match is None:
+        return None
+    return ParsedKey(key_id=match.group(1), secret=match.group(2))
+
+
+class VerifiedSecretCache:
+    """Bounded, expiring memory of ``key_id -> sha256(secret)`` already verified with argon2."""
+
+    def __init__(self, max_entries: int = 1024, ttl_seconds: float = 300.0) -> None:
+        self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+
+    @staticmethod
+    def _digest(secret: str) -> bytes:
+        return hashlib.sha256(secret.encode()).digest()
+
+    def contains(self, key_id: str, secret: str) -> bool:
+        """True when this exact secret was verified for ``key_id`` recently."""
+        entry = self._entries.get(key_id)
+        if entry is None:
+            return False
+        digest, stored_at = entry
+        if time.monotonic() - stored_at > self.ttl_seconds:
+            del self._entries[key_id]
+            return False
+        if not hmac.compare_digest(digest, self._digest(secret)):
+            return False
+        self._entries.move_to_end(key_id)
+        return True
+
+    def remember(self, key_id: str, secret: str) -> None:
+        """Record a successful verification, evicting the least recently used beyond the bound."""
+        self._entries[key_id] = (self._digest(secret), time.monotonic())
+        self._entries.move_to_end(key_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget(self, key_id: str) -> None:
+        """Drop ``key_id`` (on revocation)."""
+        self._entries.pop(key_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+#: The process's cache (a warm Lambda container keeps it between invocations).
+verified_secrets = VerifiedSecretCache()

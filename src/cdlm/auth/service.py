@@ -1,0 +1,504 @@
+"""Authentication and account rules: login, sessions, staff users, API keys, bootstrap."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from cdlm import clock
+from cdlm.audit import service as audit
+from cdlm.auth import api_keys as key_format
+from cdlm.auth.errors import InvalidCredentials
+from cdlm.auth.models import ApiKey, StaffSession, StaffUser
+from cdlm.auth.passwords import password_issues
+from cdlm.auth.principal import ANONYMOUS, SYSTEM, Principal, PrincipalKind
+from cdlm.auth.roles import Role
+from cdlm.auth.settings import AuthSettings
+from cdlm.auth.tokens import TokenInvalid, issue_access_token, read_access_token
+from cdlm.errors import (
+    Conflict,
+    ErrorCode,
+    FieldIssue,
+    InvalidStateTransition,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+)
+from cdlm.ratelimit import service as ratelimit
+
+#: Failed logins allowed per account, and per client address, in one window.
+ACCOUNT_LOGIN_LIMIT = ratelimit.Limit(attempts=5, window=timedelta(minutes=15))
+ADDRESS_LOGIN_LIMIT = ratelimit.Limit(attempts=30, window=timedelta(minutes=15))
+#: How stale ``last_used_at`` of an API key may get before a request refreshes it.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+_BAD_CREDENTIALS = "Email or password is incorrect."
+_INVALID_CREDENTIAL = "Invalid or expired credentials."
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def normalize_email(email: str, field_path: str) -> str:
+    """The lower-cased, syntax-checked email; raises :class:`ValidationFailed`."""
+    try:
+        normalized = validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise ValidationFailed("Enter a valid email address.", field=field_path) from None
+    return normalized.lower()
+
+
+def _display_name(name: str, field_path: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise ValidationFailed("Name must not be empty.", field=field_path)
+    if len(cleaned) > 200:
+        raise ValidationFailed("Name must have at most 200 characters.", field=field_path)
+    return cleaned
+
+
+def _require_user(actor: Principal) -> uuid.UUID:
+    if actor.kind is not PrincipalKind.USER or actor.id is None:
+        raise InvalidStateTransition("Only a signed-in staff user can do this.")
+    return actor.id
+
+
+async def _get_user(user_id: uuid.UUID, field_path: str = "id") -> StaffUser:
+    user = await StaffUser.get_or_none(id=user_id)
+    if user is None:
+        raise NotFound("No staff user has this id.", field=field_path)
+    return user
+
+
+# ----------------------------------------------------------------------- authentication
+
+
+async def _user_principal(credential: str, auth: AuthSettings) -> Principal:
+    try:
+        claims = read_access_token(auth.token_secret, credential)
+    except TokenInvalid:
+        raise InvalidCredentials(_INVALID_CREDENTIAL) from None
+    session = await StaffSession.filter(id=claims.session_id).select_related("user").first()
+    now = clock.now()
+    if (
+        session is None
+        or session.revoked_at is not None
+        or session.expires_at <= now
+        or session.user.id != claims.user_id
+        or not session.user.active
+    ):
+        raise InvalidCredentials(_INVALID_CREDENTIAL)
+    user = session.user
+    return Principal(
+        kind=PrincipalKind.USER,
+        id=user.id,
+        role=user.role,
+        name=user.display_name,
+        session_id=session.id,
+    )
+
+
+async def _api_key_principal(credential: str, auth: AuthSettings) -> Principal:
+    parsed = key_format.parse_key(credential)
+    if parsed is None:
+        raise InvalidCredentials(_INVALID_CREDENTIAL)
+    key = await ApiKey.get_or_none(key_id=parsed.key_id)
+    now = clock.now()
+    if key is None:
+        auth.hasher.verify_nothing(parsed.secret)
+        raise InvalidCredentials(_INVALID_CREDENTIAL)
+    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        key_format.verified_secrets.forget(key.key_id)
+        raise InvalidCredentials(_INVALID_CREDENTIAL)
+    if not key_format.verified_secrets.contains(key.key_id, parsed.secret):
+        if not auth.hasher.verify(key.secret_hash, parsed.secret):
+            raise InvalidCredentials(_INVALID_CREDENTIAL)
+        key_format.verified_secrets.remember(key.key_id, parsed.secret)
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        await ApiKey.filter(id=key.id).update(last_used_at=now)
+    return Principal(kind=PrincipalKind.API_KEY, id=key.id, role=key.role, name=key.name)
+
+
+async def authenticate(credential: str, auth: AuthSettings) -> Principal:
+    """The caller behind a bearer credential (API key or access token).
+
+    Raises :class:`InvalidCredentials` with the same message whatever is wrong.
+    """
+    if key_format.looks_like_api_key(credential):
+        return await _api_key_principal(credential, auth)
+    return await _user_principal(credential, auth)
+
+
+@dataclass(frozen=True)
+class LoginSuccess:
+    """A new session and its access token."""
+
+    access_token: str
+    expires_at: datetime
+    user: StaffUser
+
+
+async def login(
+    email: str, password: str, client_address: str | None, auth: AuthSettings
+) -> LoginSuccess:
+    """Sign a staff user in.
+
+    Unknown account, inactive account and wrong password give the same error after the same
+    work (one argon2 verification). Failures are counted per account and per client address;
+    past the limit every attempt is refused until the window ends.
+    """
+    normalized = email.strip().lower()
+    account_key = auth.keyed_digest("login-account", normalized)
+    address_key = auth.keyed_digest("login-address", client_address or "unknown")
+    limited = await ratelimit.is_limited(account_key, ACCOUNT_LOGIN_LIMIT) or (
+        await ratelimit.is_limited(address_key, ADDRESS_LOGIN_LIMIT)
+    )
+    user = await StaffUser.get_or_none(email=normalized)
+    usable = user is not None and user.active and not limited
+    if usable:
+        assert user is not None
+        verified = auth.hasher.verify(user.password_hash, password)
+    else:
+        auth.hasher.verify_nothing(password)
+        verified = False
+    if limited:
+        await audit.record(ANONYMOUS, "auth.login_rate_limited")
+        raise RateLimited("Too many failed sign-ins. Try again later.")
+    if not verified:
+        async with in_transaction():
+            await ratelimit.count_attempt(account_key, ACCOUNT_LOGIN_LIMIT)
+            await ratelimit.count_attempt(address_key, ADDRESS_LOGIN_LIMIT)
+            await audit.record(
+                ANONYMOUS,
+                "auth.login_failed",
+                target_type="staff_user" if user else None,
+                target_id=user.id if user else None,
+            )
+        raise InvalidCredentials(_BAD_CREDENTIALS)
+    assert user is not None
+    now = clock.now()
+    async with in_transaction():
+        if auth.hasher.needs_rehash(user.password_hash):
+            user.password_hash = auth.hasher.hash(password)
+        user.last_login_at = now
+        await user.save(update_fields=["password_hash", "last_login_at"])
+        session = await StaffSession.create(
+            id=uuid.uuid4(), user=user, created_at=now, expires_at=now + auth.access_token_ttl
+        )
+        await ratelimit.clear(account_key)
+        actor = Principal(PrincipalKind.USER, user.id, user.role, user.display_name, session.id)
+        await audit.record(actor, "auth.login", target_type="staff_session", target_id=session.id)
+    token = issue_access_token(auth.token_secret, user.id, session.id, session.expires_at)
+    return LoginSuccess(access_token=token, expires_at=session.expires_at, user=user)
+
+
+async def logout(actor: Principal) -> None:
+    """End the caller's session; its token stops working at once."""
+    _require_user(actor)
+    if actor.session_id is None:
+        raise InvalidStateTransition("There is no session to end.")
+    async with in_transaction():
+        await StaffSession.filter(id=actor.session_id, revoked_at__isnull=True).update(
+            revoked_at=clock.now()
+        )
+        await audit.record(
+            actor, "auth.logout", target_type="staff_session", target_id=actor.session_id
+        )
+
+
+async def revoke_sessions(actor: Principal, user_id: uuid.UUID) -> int:
+    """End every open session of a staff user; returns how many were open."""
+    user = await _get_user(user_id, "userId")
+    async with in_transaction():
+        count = await StaffSession.filter(user_id=user.id, revoked_at__isnull=True).update(
+            revoked_at=clock.now()
+        )
+        await audit.record(
+            actor, "auth.sessions_revoked", target_type="staff_user", target_id=user.id
+        )
+    return count
+
+
+# -------------------------------------------------------------------------- staff users
+
+
+def staff_users(role: Role | None = None, include_inactive: bool = False) -> QuerySet[StaffUser]:
+    """Staff users, optionally of one role; inactive ones only when asked."""
+    query = StaffUser.all()
+    if role is not None:
+        query = query.filter(role=role)
+    if not include_inactive:
+        query = query.filter(active=True)
+    return query
+
+
+async def get_staff_user(actor: Principal, user_id: uuid.UUID) -> StaffUser:
+    """One staff user (audited: the record holds a work email)."""
+    user = await _get_user(user_id)
+    await audit.record(
+        actor, "staff_user.read", target_type="staff_user", target_id=user.id, fields=["email"]
+    )
+    return user
+
+
+async def create_staff_user(
+    actor: Principal,
+    *,
+    email: str,
+    display_name: str,
+    role: Role,
+    password: str,
+    auth: AuthSettings,
+) -> StaffUser:
+    """Add a staff user who can sign in with ``password``."""
+    issues: list[FieldIssue] = []
+    normalized: str | None = None
+    try:
+        normalized = normalize_email(email, "input.email")
+    except ValidationFailed as error:
+        issues.append(FieldIssue("input.email", ErrorCode.VALIDATION, error.message))
+    try:
+        name = _display_name(display_name, "input.displayName")
+    except ValidationFailed as error:
+        issues.append(FieldIssue("input.displayName", ErrorCode.VALIDATION, error.message))
+    issues.extend(password_issues(password, "input.password", email=normalized))
+    if issues:
+        raise ValidationFailed.from_issues(issues)
+    assert normalized is not None
+    if await StaffUser.exists(email=normalized):
+        raise Conflict("A staff user with this email exists.", field="input.email")
+    now = clock.now()
+    try:
+        async with in_transaction():
+            user = await StaffUser.create(
+                id=uuid.uuid4(),
+                email=normalized,
+                display_name=name,
+                role=role,
+                password_hash=auth.hasher.hash(password),
+                created_at=now,
+                updated_at=now,
+                password_changed_at=now,
+            )
+            await audit.record(
+                actor,
+                "staff_user.create",
+                target_type="staff_user",
+                target_id=user.id,
+                fields=["email", "display_name"],
+            )
+    except IntegrityError:
+        raise Conflict("A staff user with this email exists.", field="input.email") from None
+    return user
+
+
+async def update_staff_user(
+    actor: Principal,
+    user_id: uuid.UUID,
+    *,
+    display_name: str | None = None,
+    role: Role | None = None,
+    active: bool | None = None,
+) -> StaffUser:
+    """Change a staff user's name, role or active flag; the last active admin stays admin."""
+    user = await _get_user(user_id, "input.id")
+    changed: list[str] = []
+    if display_name is not None:
+        user.display_name = _display_name(display_name, "input.displayName")
+        changed.append("display_name")
+    if role is not None and role != user.role:
+        changed.append("role")
+    if active is not None and active != user.active:
+        changed.append("active")
+    if not changed:
+        return user
+    demoting = (
+        user.role == Role.ADMIN
+        and user.active
+        and ((role is not None and role != Role.ADMIN) or active is False)
+    )
+    async with in_transaction():
+        if demoting:
+            # Lock the admin rows so two admins cannot demote each other at the same time.
+            admins = await StaffUser.filter(role=Role.ADMIN, active=True).select_for_update()
+            if not any(admin.id != user.id for admin in admins):
+                raise InvalidStateTransition(
+                    "This is the last active admin; make another admin first.",
+                    field="input.role" if role is not None else "input.active",
+                )
+        if role is not None:
+            user.role = role
+        if active is not None:
+            user.active = active
+        user.updated_at = clock.now()
+        await user.save()
+        if "role" in changed or active is False:
+            await StaffSession.filter(user_id=user.id, revoked_at__isnull=True).update(
+                revoked_at=user.updated_at
+            )
+        await audit.record(
+            actor,
+            "staff_user.update",
+            target_type="staff_user",
+            target_id=user.id,
+            fields=[f for f in changed if f == "display_name"],
+        )
+    return user
+
+
+async def change_password(
+    actor: Principal, current_password: str, new_password: str, auth: AuthSettings
+) -> datetime:
+    """The signed-in user replaces their password; other sessions end. Returns when."""
+    user = await _get_user(_require_user(actor))
+    if not auth.hasher.verify(user.password_hash, current_password):
+        raise InvalidCredentials(
+            "The current password is incorrect.", field="input.currentPassword"
+        )
+    issues = password_issues(new_password, "input.newPassword", email=user.email)
+    if issues:
+        raise ValidationFailed.from_issues(issues)
+    now = clock.now()
+    async with in_transaction():
+        user.password_hash = auth.hasher.hash(new_password)
+        user.password_changed_at = user.updated_at = now
+        await user.save()
+        await (
+            StaffSession.filter(user_id=user.id, revoked_at__isnull=True)
+            .exclude(id=actor.session_id)
+            .update(revoked_at=now)
+        )
+        await audit.record(
+            actor, "auth.password_changed", target_type="staff_user", target_id=user.id
+        )
+    return now
+
+
+async def reset_password(
+    actor: Principal, user_id: uuid.UUID, new_password: str, auth: AuthSettings
+) -> StaffUser:
+    """An admin sets a staff user's password; all that user's sessions end."""
+    user = await _get_user(user_id, "input.id")
+    issues = password_issues(new_password, "input.newPassword", email=user.email)
+    if issues:
+        raise ValidationFailed.from_issues(issues)
+    now = clock.now()
+    async with in_transaction():
+        user.password_hash = auth.hasher.hash(new_password)
+        user.password_changed_at = user.updated_at = now
+        await user.save()
+        await StaffSession.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=now)
+        await audit.record(
+            actor, "auth.password_reset", target_type="staff_user", target_id=user.id
+        )
+    return user
+
+
+# ----------------------------------------------------------------------------- API keys
+
+
+def api_keys(include_revoked: bool = False) -> QuerySet[ApiKey]:
+    """API keys (never their secrets), revoked ones only when asked."""
+    query = ApiKey.all()
+    if not include_revoked:
+        query = query.filter(revoked_at__isnull=True)
+    return query
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    """A new API key; ``full_key`` exists only in this object and is shown once."""
+
+    key: ApiKey
+    full_key: str
+
+
+async def create_api_key(
+    actor: Principal,
+    *,
+    name: str,
+    role: Role,
+    expires_at: datetime | None,
+    auth: AuthSettings,
+) -> CreatedKey:
+    """Issue an API key with ``role``; the secret is returned once and stored hashed."""
+    label = _display_name(name, "input.name")
+    now = clock.now()
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise ValidationFailed("Give the expiry with a time zone.", field="input.expiresAt")
+        if expires_at <= now:
+            raise ValidationFailed("The expiry must be in the future.", field="input.expiresAt")
+    key_id, secret, full_key = key_format.new_key()
+    async with in_transaction():
+        key = await ApiKey.create(
+            id=uuid.uuid4(),
+            key_id=key_id,
+            name=label,
+            role=role,
+            secret_hash=auth.hasher.hash(secret),
+            created_at=now,
+            created_by_kind=actor.kind.value,
+            created_by_id=actor.id,
+            expires_at=expires_at,
+        )
+        await audit.record(actor, "api_key.create", target_type="api_key", target_id=key.id)
+    return CreatedKey(key=key, full_key=full_key)
+
+
+async def revoke_api_key(actor: Principal, api_key_id: uuid.UUID) -> ApiKey:
+    """Revoke a key; it stops working at once in every process."""
+    key = await ApiKey.get_or_none(id=api_key_id)
+    if key is None:
+        raise NotFound("No API key has this id.", field="id")
+    if key.revoked_at is not None:
+        raise InvalidStateTransition("This API key is already revoked.", field="id")
+    key.revoked_at = clock.now()
+    async with in_transaction():
+        await key.save(update_fields=["revoked_at"])
+        await audit.record(actor, "api_key.revoke", target_type="api_key", target_id=key.id)
+    key_format.verified_secrets.forget(key.key_id)
+    return key
+
+
+# ---------------------------------------------------------------------------- bootstrap
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """The first admin, with a password and an API key to show once."""
+
+    user: StaffUser
+    password: str
+    api_key: str
+
+
+async def needs_bootstrap() -> bool:
+    """True while no admin exists."""
+    return not await StaffUser.exists(role=Role.ADMIN)
+
+
+async def bootstrap(email: str, display_name: str, auth: AuthSettings) -> Bootstrap:
+    """Create the first admin and an admin API key; refused once an admin exists."""
+    if not await needs_bootstrap():
+        raise Conflict("cdlm is already bootstrapped: an admin exists.")
+    password = secrets.token_urlsafe(18)
+    user = await create_staff_user(
+        SYSTEM,
+        email=email,
+        display_name=display_name,
+        role=Role.ADMIN,
+        password=password,
+        auth=auth,
+    )
+    created = await create_api_key(
+        SYSTEM, name="bootstrap admin key", role=Role.ADMIN, expires_at=None, auth=auth
+    )
+    return Bootstrap(user=user, password=password, api_key=created.full_key)

@@ -1,0 +1,106 @@
+"""Deny by default: every root field declares who may call it.
+
+``@strawberry.field(extensions=allow(Role.ADMIN, ...))`` admits those roles;
+``extensions=public()`` marks one of the few operations anyone may call. A test walks the schema
+and fails on any root field with neither. The roles also appear in the field's description so
+GraphiQL users can see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from strawberry.extensions.field_extension import FieldExtension
+from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.types.field import StrawberryField
+from strawberry.types.info import Info
+
+from cdlm.auth.principal import Principal
+from cdlm.auth.roles import ALL_ROLES, Role
+from cdlm.errors import AuthenticationRequired, PermissionDenied
+
+
+async def current_principal(info: Info[Any, Any]) -> Principal | None:
+    """The authenticated caller of this request, or None when no credentials were sent."""
+    principal: Principal | None = await info.context.principal()
+    return principal
+
+
+async def require_principal(info: Info[Any, Any]) -> Principal:
+    """The authenticated caller; raises a top-level authentication error when there is none."""
+    principal = await current_principal(info)
+    if principal is None:
+        raise AuthenticationRequired("Authentication required.")
+    return principal
+
+
+class HasRole(BasePermission):
+    """The caller is authenticated and holds one of the roles."""
+
+    def __init__(self, roles: Iterable[Role]) -> None:
+        self.roles = frozenset(roles)
+
+    async def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
+        principal = await require_principal(info)
+        if principal.role not in self.roles:
+            raise PermissionDenied("Your role does not allow this operation.")
+        return True
+
+
+def _describe_roles(roles: frozenset[Role]) -> str:
+    if roles == ALL_ROLES:
+        return "any authenticated caller"
+    return ", ".join(sorted(role.value for role in roles))
+
+
+class RoleAccess(PermissionExtension):
+    """Permission extension admitting ``roles`` (and saying so in the field description)."""
+
+    def __init__(self, roles: Iterable[Role]) -> None:
+        self.roles = frozenset(roles)
+        super().__init__(permissions=[HasRole(self.roles)], use_directives=False)
+
+    def apply(self, field: StrawberryField) -> None:
+        super().apply(field)
+        note = f"Allowed: {_describe_roles(self.roles)}."
+        field.description = f"{field.description} {note}" if field.description else note
+
+
+class PublicAccess(FieldExtension):
+    """Marks a field anyone may call (kept to a short, tested allow-list)."""
+
+    def apply(self, field: StrawberryField) -> None:
+        note = "Public: no authentication needed."
+        field.description = f"{field.description} {note}" if field.description else note
+
+    def resolve(
+        self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any
+    ) -> Any:
+        return next_(source, info, **kwargs)
+
+    async def resolve_async(
+        self,
+        next_: Callable[..., Awaitable[Any]],
+        source: Any,
+        info: Info[Any, Any],
+        **kwargs: Any,
+    ) -> Any:
+        return await next_(source, info, **kwargs)
+
+
+def allow(*roles: Role) -> list[FieldExtension]:
+    """Field extensions admitting callers with one of ``roles``."""
+    if not roles:
+        raise ValueError("allow() needs at least one role; use public() for open fields")
+    return [RoleAccess(roles)]
+
+
+def authenticated() -> list[FieldExtension]:
+    """Field extensions admitting any authenticated caller."""
+    return [RoleAccess(ALL_ROLES)]
+
+
+def public() -> list[FieldExtension]:
+    """Field extensions for a public field."""
+    return [PublicAccess()]

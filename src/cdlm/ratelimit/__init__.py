@@ -1,0 +1,1 @@
+"""Fixed-window attempt counters shared by every process (kept in PostgreSQL)."""
