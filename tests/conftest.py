@@ -22,9 +22,12 @@ from tortoise import Tortoise
 from tortoise.connection import get_connection
 
 from cdlm.app import create_app
+from cdlm.auth.roles import Role
+from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import DatabaseTarget, Settings, load_settings, parse_database_url
 from cdlm.db.embedded import EmbeddedPostgres
 from cdlm.db.lifecycle import apply_migrations, close_orm, drop_database, ensure_database, init_orm
+from tests.factories import bearer, make_api_key
 from tests.support.sql_counter import CountingConnection, StatementRecorder
 
 #: Environment of a test deployment: real argon2id, at a cost that keeps the suite fast.
@@ -98,6 +101,18 @@ async def clean_database(orm: None) -> AsyncIterator[None]:
 def sql() -> StatementRecorder:
     """Counts SQL statements: ``with sql.recording(): ...`` then ``sql.count``."""
     return StatementRecorder()
+
+
+@pytest.fixture(scope="session")
+def auth(settings: Settings) -> AuthSettings:
+    """The authentication settings the app uses (same secret, same hashing cost)."""
+    return auth_settings(settings)
+
+
+@pytest.fixture
+async def admin_headers(auth: AuthSettings) -> dict[str, str]:
+    """Headers of an admin API key."""
+    return bearer(await make_api_key(auth, Role.ADMIN))
 
 
 @pytest.fixture(scope="session")

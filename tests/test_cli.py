@@ -15,6 +15,8 @@ import httpx
 
 from cdlm.config import DatabaseTarget
 from cdlm.db.lifecycle import drop_database, ensure_database
+from tests.conftest import GraphQLClient
+from tests.factories import bearer
 from tests.support.lambda_invoke import ROOT, database_url
 
 
@@ -152,3 +154,28 @@ def test_serve_starts_embedded_database_and_keeps_data_across_restarts(tmp_path:
     assert again["health"]["installedAt"] == data["health"]["installedAt"]
     assert not any("applied migration" in line for line in second.banner)
     assert not any(line.startswith("API key:") for line in second.banner)
+
+
+async def test_bootstrap_prints_an_admin_key_once_then_refuses(
+    database: DatabaseTarget, gql: GraphQLClient
+) -> None:
+    url = database_url(database)
+    bad = run_cdlm("bootstrap", "--email", "not an email", DATABASE_URL=url)
+    assert (bad.returncode, bad.stderr) == (1, "cdlm: Enter a valid email address.\n")
+    first = run_cdlm("bootstrap", "--email", "Boss@Example.com", "--name", "Boss", DATABASE_URL=url)
+    assert first.returncode == 0, first.stderr
+    lines = dict(line.split(":", 1) for line in first.stdout.splitlines() if ":" in line)
+    assert lines["Admin user"].strip() == "boss@example.com"
+    key = lines["API key"].strip()
+    viewer = await gql("{ viewer { role } }", headers=bearer(key))
+    assert viewer["data"]["viewer"]["role"] == "ADMIN"
+    password = lines["Password"].strip()
+    login = await gql(
+        'mutation($p: String!) { login(input: {email: "boss@example.com", password: $p}) '
+        "{ __typename } }",
+        {"p": password},
+    )
+    assert login["data"]["login"]["__typename"] == "LoginSucceeded"
+    again = run_cdlm("bootstrap", "--email", "other@example.com", DATABASE_URL=url)
+    assert again.returncode == 1
+    assert again.stderr == "cdlm: cdlm is already bootstrapped: an admin exists.\n"

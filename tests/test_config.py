@@ -24,8 +24,15 @@ def test_production_turns_explorer_off_and_needs_a_database() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({"CDLM_ENV": "production"})
     assert str(caught.value) == "DATABASE_URL: is required when CDLM_ENV=production"
+    with pytest.raises(ConfigError) as missing_secret:
+        load_settings({"CDLM_ENV": "production", "DATABASE_URL": "postgresql://a@db/cdlm"})
+    assert missing_secret.value.variable == "CDLM_TOKEN_SECRET"
     settings = load_settings(
-        {"CDLM_ENV": "production", "DATABASE_URL": "postgresql://app:pw@db.internal:5432/cdlm"}
+        {
+            "CDLM_ENV": "production",
+            "DATABASE_URL": "postgresql://app:pw@db.internal:5432/cdlm",
+            "CDLM_TOKEN_SECRET": "s" * 40,
+        }
     )
     assert not settings.graphiql
     assert not settings.introspection
@@ -81,3 +88,11 @@ def test_unix_socket_urls() -> None:
 def test_percent_encoded_credentials() -> None:
     target = parse_database_url("postgresql://app%40corp:p%2Fw@db/my%20db")
     assert (target.user, target.password, target.database) == ("app@corp", "p/w", "my db")
+
+
+def test_token_secret_must_be_long_and_is_not_shown() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"CDLM_TOKEN_SECRET": "tooshort"})
+    assert str(caught.value) == "CDLM_TOKEN_SECRET: must have at least 32 characters"
+    settings = load_settings({"CDLM_TOKEN_SECRET": "k" * 40})
+    assert "k" * 40 not in repr(settings)

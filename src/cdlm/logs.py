@@ -44,6 +44,14 @@ def _install_request_id_stamp() -> None:
 _install_request_id_stamp()
 
 
+def _silence_query_parameter_logs() -> None:
+    """Tortoise logs every query with its parameter values at DEBUG: personal data. Never emit."""
+    logging.getLogger("tortoise.db_client").setLevel(logging.WARNING)
+
+
+_silence_query_parameter_logs()
+
+
 def _driver_error(exc: BaseException) -> BaseException | None:
     """The database driver error inside ``exc`` (the ORM wraps it), if there is one."""
     candidates = [exc, exc.__cause__, *(a for a in exc.args if isinstance(a, BaseException))]

@@ -8,15 +8,14 @@ from typing import Annotated
 import strawberry
 
 from cdlm import clock
-from cdlm.config import Settings
-from cdlm.errors import Conflict, DomainError, FieldIssue, ValidationFailed
 from cdlm.auth.policy import PersonalData
 from cdlm.auth.roles import ALL_ROLES
-from cdlm.errors import PermissionDenied
+from cdlm.config import Settings
+from cdlm.errors import Conflict, DomainError, FieldIssue, PermissionDenied, ValidationFailed
 from cdlm.graphql.errors import USER_ERROR_TYPES, ConflictError, ValidationError, user_error
 from cdlm.graphql.masking import personal
-from cdlm.graphql.permissions import allow
 from cdlm.graphql.pagination import Connection, SortKey, paginate
+from cdlm.graphql.permissions import allow
 from cdlm.graphql.schema import CdlmSchema, hardening_extensions
 from tests.support.models import Widget
 

@@ -18,7 +18,7 @@ def mask_email(value: str) -> str:
 
 
 def mask_phone(value: str) -> str:
-    """``+447700900121`` → ``+44*******21`` (E.164 country code and last two digits kept)."""
+    """``+447700900121`` → ``+44********21`` (E.164 country code and last two digits kept)."""
     digits = [c for c in value if c.isdigit()]
     if len(digits) < 6:
         return MASK * len(digits) if digits else ""

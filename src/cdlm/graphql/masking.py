@@ -21,7 +21,9 @@ class PersonalField(FieldExtension):
     def apply(self, field: StrawberryField) -> None:
         cleared = ", ".join(sorted(role.value for role in CLEAR_ROLES[self.kind]))
         note = f"Personal data ({self.kind.value}): in clear for {cleared}; masked for others."
-        field.description = f"{field.description} {note}" if field.description else note
+        description = field.description or ""
+        if note not in description:  # schemas may be built many times from the same fields
+            field.description = f"{description} {note}".strip()
 
     def _mask(self, value: Any, info: Info[Any, Any]) -> Any:
         # The root field's permission check has authenticated the caller already; a personal

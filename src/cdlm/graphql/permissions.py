@@ -35,6 +35,13 @@ async def require_principal(info: Info[Any, Any]) -> Principal:
     return principal
 
 
+def _add_note(field: StrawberryField, note: str) -> None:
+    """Append ``note`` to the field's description once (schemas may be built many times)."""
+    description = field.description or ""
+    if note not in description:
+        field.description = f"{description} {note}".strip()
+
+
 class HasRole(BasePermission):
     """The caller is authenticated and holds one of the roles."""
 
@@ -63,16 +70,14 @@ class RoleAccess(PermissionExtension):
 
     def apply(self, field: StrawberryField) -> None:
         super().apply(field)
-        note = f"Allowed: {_describe_roles(self.roles)}."
-        field.description = f"{field.description} {note}" if field.description else note
+        _add_note(field, f"Allowed: {_describe_roles(self.roles)}.")
 
 
 class PublicAccess(FieldExtension):
     """Marks a field anyone may call (kept to a short, tested allow-list)."""
 
     def apply(self, field: StrawberryField) -> None:
-        note = "Public: no authentication needed."
-        field.description = f"{field.description} {note}" if field.description else note
+        _add_note(field, "Public: no authentication needed.")
 
     def resolve(
         self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any

@@ -1,0 +1,297 @@
+"""Managing staff users: create, update, passwords, sessions, listing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cdlm.audit.models import AuditEntry
+from cdlm.auth.models import StaffSession, StaffUser
+from cdlm.auth.roles import Role
+from cdlm.auth.settings import AuthSettings
+from tests.auth.test_login import LOGIN, VIEWER, login
+from tests.conftest import GraphQLClient
+from tests.factories import DEFAULT_PASSWORD, bearer, make_staff
+
+RESULT = """
+  __typename
+  ... on StaffUserSaved { staffUser { id email displayName role active } }
+  ... on UserError { message code field }
+  ... on ValidationError { issues { field code message } }
+"""
+CREATE = f"""
+mutation($input: CreateStaffUserInput!) {{ createStaffUser(input: $input) {{ {RESULT} }} }}
+"""
+UPDATE = f"""
+mutation($input: UpdateStaffUserInput!) {{ updateStaffUser(input: $input) {{ {RESULT} }} }}
+"""
+RESET = f"""
+mutation($input: ResetPasswordInput!) {{ resetStaffPassword(input: $input) {{ {RESULT} }} }}
+"""
+CHANGE = """
+mutation($input: ChangePasswordInput!) {
+  changePassword(input: $input) {
+    __typename
+    ... on PasswordChanged { changedAt }
+    ... on UserError { message code field }
+  }
+}
+"""
+
+
+def new_user(**overrides: Any) -> dict[str, Any]:
+    return {
+        "email": "Grace.Hopper@Example.com",
+        "displayName": "  Grace   Hopper ",
+        "role": "STEWARD",
+        "password": "a long enough password",
+        **overrides,
+    }
+
+
+async def test_admin_creates_a_user_who_can_sign_in(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    body = await gql(CREATE, {"input": new_user()}, headers=admin_headers)
+    saved = body["data"]["createStaffUser"]
+    assert saved["__typename"] == "StaffUserSaved"
+    assert saved["staffUser"]["email"] == "grace.hopper@example.com"
+    assert saved["staffUser"]["displayName"] == "Grace Hopper"
+    signed_in = await login(gql, "grace.hopper@example.com", "a long enough password")
+    assert signed_in["__typename"] == "LoginSucceeded"
+    stored = await StaffUser.get(email="grace.hopper@example.com")
+    assert stored.password_hash.startswith("$argon2id$")
+    assert "a long enough password" not in stored.password_hash
+    entry = await AuditEntry.get(action="staff_user.create")
+    assert entry.target_id == saved["staffUser"]["id"]
+    assert entry.fields_touched == ["display_name", "email"]
+
+
+async def test_every_invalid_field_is_reported_and_nothing_is_written(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    body = await gql(
+        CREATE,
+        {"input": new_user(email="not-an-email", displayName="   ", password="short")},
+        headers=admin_headers,
+    )
+    result = body["data"]["createStaffUser"]
+    assert result["__typename"] == "ValidationError"
+    assert [issue["field"] for issue in result["issues"]] == [
+        "input.email",
+        "input.displayName",
+        "input.password",
+    ]
+    assert await StaffUser.all().count() == 0
+    assert await AuditEntry.filter(action="staff_user.create").count() == 0
+
+
+async def test_password_equal_to_email_is_refused(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    email = "longaddress@example.com"
+    body = await gql(
+        CREATE, {"input": new_user(email=email, password=email)}, headers=admin_headers
+    )
+    issues = body["data"]["createStaffUser"]["issues"]
+    assert issues == [
+        {
+            "field": "input.password",
+            "code": "VALIDATION",
+            "message": "Password must not be the email.",
+        }
+    ]
+
+
+async def test_duplicate_email_is_a_conflict(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    await gql(CREATE, {"input": new_user()}, headers=admin_headers)
+    body = await gql(
+        CREATE, {"input": new_user(email="GRACE.hopper@example.com")}, headers=admin_headers
+    )
+    assert body["data"]["createStaffUser"]["__typename"] == "ConflictError"
+    assert body["data"]["createStaffUser"]["field"] == "input.email"
+    assert await StaffUser.all().count() == 1
+
+
+async def test_changing_a_role_ends_sessions(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    staff = await make_staff(auth, Role.ANALYST)
+    token = (await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"]
+    body = await gql(
+        UPDATE, {"input": {"id": str(staff.user.id), "role": "AGENT"}}, headers=admin_headers
+    )
+    assert body["data"]["updateStaffUser"]["staffUser"]["role"] == "AGENT"
+    assert (await gql(VIEWER, headers=bearer(token)))["errors"][0]["extensions"]["code"] == (
+        "UNAUTHENTICATED"
+    )
+    fresh = (await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"]
+    assert (await gql(VIEWER, headers=bearer(fresh)))["data"]["viewer"]["role"] == "AGENT"
+
+
+async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    admin = await make_staff(auth, Role.ADMIN)
+    for change, field in [({"role": "STEWARD"}, "input.role"), ({"active": False}, "input.active")]:
+        body = await gql(
+            UPDATE, {"input": {"id": str(admin.user.id), **change}}, headers=admin_headers
+        )
+        result = body["data"]["updateStaffUser"]
+        assert result["__typename"] == "InvalidStateError"
+        assert result["field"] == field
+    second = await make_staff(auth, Role.ADMIN)
+    body = await gql(
+        UPDATE, {"input": {"id": str(admin.user.id), "active": False}}, headers=admin_headers
+    )
+    assert body["data"]["updateStaffUser"]["staffUser"]["active"] is False
+    assert (await StaffUser.get(id=second.user.id)).active
+
+
+async def test_update_unknown_or_malformed_id(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    unknown = await gql(
+        UPDATE,
+        {"input": {"id": "7d1c3f0e-0000-4000-8000-000000000000", "displayName": "X"}},
+        headers=admin_headers,
+    )
+    assert unknown["data"]["updateStaffUser"]["__typename"] == "NotFoundError"
+    malformed = await gql(
+        UPDATE, {"input": {"id": "42", "displayName": "X"}}, headers=admin_headers
+    )
+    assert malformed["data"]["updateStaffUser"]["__typename"] == "ValidationError"
+    assert malformed["data"]["updateStaffUser"]["field"] == "input.id"
+
+
+async def test_change_own_password_ends_other_sessions_only(
+    gql: GraphQLClient, auth: AuthSettings
+) -> None:
+    staff = await make_staff(auth)
+    other = (await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"]
+    mine = (await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"]
+    wrong = await gql(
+        CHANGE,
+        {"input": {"currentPassword": "guess guess guess", "newPassword": "new password 1234"}},
+        headers=bearer(mine),
+    )
+    assert wrong["data"]["changePassword"]["code"] == "INVALID_CREDENTIALS"
+    weak = await gql(
+        CHANGE,
+        {"input": {"currentPassword": DEFAULT_PASSWORD, "newPassword": "short"}},
+        headers=bearer(mine),
+    )
+    assert weak["data"]["changePassword"]["__typename"] == "ValidationError"
+    done = await gql(
+        CHANGE,
+        {"input": {"currentPassword": DEFAULT_PASSWORD, "newPassword": "new password 1234"}},
+        headers=bearer(mine),
+    )
+    assert done["data"]["changePassword"]["__typename"] == "PasswordChanged"
+    assert "errors" not in await gql(VIEWER, headers=bearer(mine))
+    assert "errors" in await gql(VIEWER, headers=bearer(other))
+    assert (await login(gql, staff.email, "new password 1234"))["__typename"] == "LoginSucceeded"
+    assert (await login(gql, staff.email, DEFAULT_PASSWORD))["__typename"] == (
+        "InvalidCredentialsError"
+    )
+
+
+async def test_change_password_needs_a_user_session(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    body = await gql(
+        CHANGE,
+        {"input": {"currentPassword": "whatever you say", "newPassword": "new password 1234"}},
+        headers=admin_headers,
+    )
+    assert body["data"]["changePassword"]["__typename"] == "InvalidStateError"
+
+
+async def test_admin_reset_ends_all_sessions(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    staff = await make_staff(auth)
+    token = (await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"]
+    body = await gql(
+        RESET,
+        {"input": {"id": str(staff.user.id), "newPassword": "fresh password 99"}},
+        headers=admin_headers,
+    )
+    assert body["data"]["resetStaffPassword"]["__typename"] == "StaffUserSaved"
+    assert "errors" in await gql(VIEWER, headers=bearer(token))
+    assert (await login(gql, staff.email, "fresh password 99"))["__typename"] == "LoginSucceeded"
+
+
+async def test_revoke_sessions(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    staff = await make_staff(auth)
+    tokens = [(await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"] for _ in range(3)]
+    query = """
+    mutation($id: ID!) {
+      revokeStaffSessions(userId: $id) {
+        __typename ... on SessionsRevoked { count } ... on UserError { code }
+      }
+    }"""
+    body = await gql(query, {"id": str(staff.user.id)}, headers=admin_headers)
+    assert body["data"]["revokeStaffSessions"] == {"__typename": "SessionsRevoked", "count": 3}
+    for token in tokens:
+        assert "errors" in await gql(VIEWER, headers=bearer(token))
+    assert await StaffSession.filter(revoked_at__isnull=True).count() == 0
+    missing = await gql(
+        query, {"id": "7d1c3f0e-0000-4000-8000-000000000000"}, headers=admin_headers
+    )
+    assert missing["data"]["revokeStaffSessions"] == {
+        "__typename": "NotFoundError",
+        "code": "NOT_FOUND",
+    }
+
+
+async def test_listing_staff_users_pages_and_filters(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    for role in [Role.AGENT, Role.AGENT, Role.ANALYST]:
+        await make_staff(auth, role)
+    inactive = await make_staff(auth, Role.AGENT)
+    await StaffUser.filter(id=inactive.user.id).update(active=False)
+    query = """
+    query($role: Role, $all: Boolean!, $after: String) {
+      staffUsers(first: 2, role: $role, includeInactive: $all, after: $after) {
+        nodes { role active } pageInfo { hasNextPage endCursor }
+      }
+    }"""
+    agents = await gql(query, {"role": "AGENT", "all": False}, headers=admin_headers)
+    assert agents["data"]["staffUsers"]["nodes"] == [{"role": "AGENT", "active": True}] * 2
+    everyone = await gql(query, {"all": True}, headers=admin_headers)
+    page = everyone["data"]["staffUsers"]
+    assert page["pageInfo"]["hasNextPage"] is True
+    rest = await gql(
+        query, {"all": True, "after": page["pageInfo"]["endCursor"]}, headers=admin_headers
+    )
+    assert len(page["nodes"]) + len(rest["data"]["staffUsers"]["nodes"]) == 4
+
+
+async def test_reading_one_staff_user_is_audited(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    staff = await make_staff(auth)
+    query = "query($id: ID!) { staffUser(id: $id) { email } }"
+    body = await gql(query, {"id": str(staff.user.id)}, headers=admin_headers)
+    assert body["data"]["staffUser"] == {"email": staff.email}
+    entry = await AuditEntry.get(action="staff_user.read")
+    assert entry.target_id == str(staff.user.id)
+    assert entry.fields_touched == ["email"]
+    missing = await gql(
+        query, {"id": "7d1c3f0e-0000-4000-8000-000000000000"}, headers=admin_headers
+    )
+    assert missing == {"data": {"staffUser": None}}
+
+
+async def test_login_input_is_not_logged(gql: GraphQLClient, caplog: Any) -> None:
+    import logging
+
+    with caplog.at_level(logging.DEBUG):
+        await gql(LOGIN, {"email": "secret.person@example.com", "password": "hunter2 hunter2"})
+    assert "secret.person" not in caplog.text
+    assert "hunter2" not in caplog.text
