@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint format schema bench migrate clean
+.PHONY: serve test lint format schema bench migrate lambda-package clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cdlm needs Python 3.11 or newer (set PYTHON=...)")'
@@ -22,8 +22,8 @@ test: $(STAMP) ## Run the test suite (starts its own PostgreSQL unless DATABASE_
 	$(BIN)/python -m pytest
 
 lint: $(STAMP) ## Style, lint and type checks
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench infra
+	$(BIN)/ruff format --check src tests bench infra
 	$(BIN)/mypy src
 
 format: $(STAMP)
@@ -38,6 +38,9 @@ migrate: $(STAMP) ## Apply database migrations
 
 bench: $(STAMP) ## Run the benchmarks (prints numbers)
 	$(BIN)/python -m bench
+
+lambda-package: $(STAMP) ## Build build/lambda.zip for `serverless deploy`
+	$(BIN)/python infra/build_lambda.py --output build/lambda.zip
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bench import lambda_invocations, request_latency
+from bench import api_key_auth, lambda_invocations, request_latency
 
 
 def main() -> None:
     logging.disable(logging.INFO)
     asyncio.run(request_latency.run())
+    asyncio.run(api_key_auth.run())
     asyncio.run(lambda_invocations.run())
 
 

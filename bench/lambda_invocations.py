@@ -55,7 +55,12 @@ async def run() -> None:
     async with benchmark_database() as target:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDLM_")}
         env.update(
-            {"DATABASE_URL": _url(target), "CDLM_ENV": "production", "CDLM_LOG_LEVEL": "WARNING"}
+            {
+                "DATABASE_URL": _url(target),
+                "CDLM_ENV": "production",
+                "CDLM_TOKEN_SECRET": "b" * 40,
+                "CDLM_LOG_LEVEL": "WARNING",
+            }
         )
         imports, firsts, warm = [], [], []
         for _ in range(CONTAINERS):

@@ -18,7 +18,7 @@ ROUNDS = 500
 async def run() -> None:
     async with benchmark_database() as target:
         settings = replace(
-            load_settings({"CDLM_ENV": "test", "CDLM_LOG_LEVEL": "WARNING"}), database=target
+            load_settings({"CDLM_ENV": "test", "CDLM_TOKEN_SECRET": "b" * 40}), database=target
         )
         context = await init_orm(target, settings)
         try:

