@@ -46,6 +46,9 @@ class GraphQLApp(GraphQL[Context, None]):
         decoded = super().decode_json(data)
         if not isinstance(decoded, dict):
             raise HTTPException(400, "The request body must be a JSON object.")
+        if _holds_nul(decoded) or "\\u0000" in str(decoded.get("query") or ""):
+            # PostgreSQL text cannot hold NUL: refuse it at the door, for every field.
+            raise HTTPException(400, "Text may not contain NUL characters.")
         return decoded
 
     async def get_context(
@@ -60,6 +63,16 @@ class GraphQLApp(GraphQL[Context, None]):
             settings=self.settings,
             auth=self.auth,
         )
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 async def healthz(request: Request) -> Response:

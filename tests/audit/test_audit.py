@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from tortoise.connection import get_connection
+from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
 from cdlm import clock
@@ -19,6 +22,22 @@ from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key
+
+
+@contextlib.asynccontextmanager
+async def tampering() -> AsyncIterator[None]:
+    """What only a database owner could do: switch off the append-only trigger."""
+    connection = get_connection("default")
+    await connection.execute_script(
+        "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only"
+    )
+    try:
+        yield
+    finally:
+        await connection.execute_script(
+            "ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only"
+        )
+
 
 ALICE = Principal(PrincipalKind.USER, uuid.uuid4(), Role.STEWARD, "Alice")
 BOB = Principal(PrincipalKind.API_KEY, uuid.uuid4(), Role.INGEST, "Bob's key")
@@ -78,9 +97,10 @@ async def test_altered_row_is_reported_as_the_first_broken_link(column: str, val
     for number in range(4):
         await audit.record(ALICE, "customer.update", target_type="customer", target_id=str(number))
     third = (await AuditEntry.all().order_by("sequence"))[2]
-    await get_connection("default").execute_script(
-        f'UPDATE "audit_entries" SET "{column}" = {value} WHERE "sequence" = {third.sequence}'
-    )
+    async with tampering():
+        await get_connection("default").execute_script(
+            f'UPDATE "audit_entries" SET "{column}" = {value} WHERE "sequence" = {third.sequence}'
+        )
     report = await audit.verify_chain()
     assert not report.ok
     assert report.first_broken_sequence == third.sequence
@@ -93,9 +113,10 @@ async def test_deleted_row_breaks_the_next_link() -> None:
     for number in range(4):
         await audit.record(ALICE, "customer.update", target_type="customer", target_id=str(number))
     entries = await AuditEntry.all().order_by("sequence")
-    await get_connection("default").execute_script(
-        f'DELETE FROM "audit_entries" WHERE "sequence" = {entries[1].sequence}'
-    )
+    async with tampering():
+        await get_connection("default").execute_script(
+            f'DELETE FROM "audit_entries" WHERE "sequence" = {entries[1].sequence}'
+        )
     report = await audit.verify_chain()
     assert report.first_broken_sequence == entries[2].sequence
     assert report.problem == "prev_hash does not match the previous entry"
@@ -108,7 +129,8 @@ async def test_rehashed_forgery_still_breaks_the_following_link() -> None:
     forged = entries[1]
     forged.action = "customer.delete"
     forged.hash = audit._entry_hash(forged)
-    await forged.save()
+    async with tampering():
+        await forged.save()
     report = await audit.verify_chain()
     assert report.first_broken_sequence == entries[2].sequence
 
@@ -202,12 +224,42 @@ async def test_verify_audit_chain_query_reports_tampering(
     healthy = (await gql(query, headers=admin_headers))["data"]["verifyAuditChain"]
     assert healthy["ok"] is True
     entries = await AuditEntry.all().order_by("sequence")
-    await get_connection("default").execute_script(
-        f"UPDATE audit_entries SET actor_role = 'admin' WHERE sequence = {entries[-1].sequence}"
-    )
+    async with tampering():
+        await get_connection("default").execute_script(
+            f"UPDATE audit_entries SET actor_role = 'admin' WHERE sequence = {entries[-1].sequence}"
+        )
     broken = (await gql(query, headers=admin_headers))["data"]["verifyAuditChain"]
     assert broken["ok"] is False
     assert broken["firstBrokenSequence"] == entries[-1].sequence
     assert broken["entriesChecked"] == len(entries) - 1
     assert broken["headHash"] == entries[-2].hash
     assert healthy["headHash"] == entries[-1].hash
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_entries SET action = 'x'", "DELETE FROM audit_entries"],
+)
+async def test_the_database_refuses_to_change_or_delete_entries(statement: str) -> None:
+    await audit.record(ALICE, "customer.update", target_id="1")
+    with pytest.raises(OperationalError, match="append-only"):
+        await get_connection("default").execute_script(statement)
+    assert (await audit.verify_chain()).ok
+
+
+async def test_record_many_chains_one_entry_per_target() -> None:
+    await audit.record(BOB, "customer.ingest", target_id="c0")
+    entries = await audit.record_many(
+        ALICE,
+        "customer.read",
+        target_type="customer",
+        target_ids=["c1", "c2", "c3"],
+        fields=["email"],
+    )
+    assert [e.target_id for e in entries] == ["c1", "c2", "c3"]
+    report = await audit.verify_chain()
+    assert report.ok
+    assert report.entries_checked == 4
+    assert (
+        await audit.record_many(ALICE, "customer.read", target_type="customer", target_ids=[]) == []
+    )

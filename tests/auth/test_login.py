@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -236,3 +237,31 @@ async def test_public_fields_work_without_credentials_but_details_need_them(
     assert detailed["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     allowed = await gql("{ health { ok version } }", headers=admin_headers)
     assert allowed["data"]["health"]["version"]
+
+
+async def test_concurrent_guesses_cannot_pass_the_account_limit(
+    gql: GraphQLClient, auth: AuthSettings
+) -> None:
+    staff = await make_staff(auth)
+    answers = await asyncio.gather(
+        *(login(gql, staff.email, f"wrong guess {n}") for n in range(20))
+    )
+    kinds = [answer["__typename"] for answer in answers]
+    assert kinds.count("InvalidCredentialsError") == ACCOUNT_LOGIN_LIMIT.attempts
+    assert kinds.count("RateLimitedError") == 20 - ACCOUNT_LOGIN_LIMIT.attempts
+    # Once limited, attempts are no longer written to the audit trail one by one.
+    assert await AuditEntry.filter(action="auth.login_rate_limited").count() == 1
+
+
+async def test_nul_characters_are_refused_at_the_door(gql: GraphQLClient) -> None:
+    response = await gql.http.post(
+        "/graphql", json={"query": LOGIN, "variables": {"email": "a\x00@b.c", "password": "x"}}
+    )
+    assert response.status_code == 400
+    literal = await gql.http.post(
+        "/graphql",
+        json={
+            "query": 'mutation { login(input: {email: "a\\u0000b", password: "x"}) { __typename } }'
+        },
+    )
+    assert literal.status_code == 400

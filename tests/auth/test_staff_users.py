@@ -270,6 +270,8 @@ async def test_listing_staff_users_pages_and_filters(
         query, {"all": True, "after": page["pageInfo"]["endCursor"]}, headers=admin_headers
     )
     assert len(page["nodes"]) + len(rest["data"]["staffUsers"]["nodes"]) == 4
+    # Every listed record is an audited read of personal data.
+    assert await AuditEntry.filter(action="staff_user.read").count() == 2 + 2 + 2
 
 
 async def test_reading_one_staff_user_is_audited(
@@ -281,7 +283,7 @@ async def test_reading_one_staff_user_is_audited(
     assert body["data"]["staffUser"] == {"email": staff.email}
     entry = await AuditEntry.get(action="staff_user.read")
     assert entry.target_id == str(staff.user.id)
-    assert entry.fields_touched == ["email"]
+    assert entry.fields_touched == ["display_name", "email"]
     missing = await gql(
         query, {"id": "7d1c3f0e-0000-4000-8000-000000000000"}, headers=admin_headers
     )
@@ -295,3 +297,41 @@ async def test_login_input_is_not_logged(gql: GraphQLClient, caplog: Any) -> Non
         await gql(LOGIN, {"email": "secret.person@example.com", "password": "hunter2 hunter2"})
     assert "secret.person" not in caplog.text
     assert "hunter2" not in caplog.text
+
+
+async def test_deactivating_through_the_api_ends_tokens_and_revokes_keys_they_issued(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    admin = await make_staff(auth, Role.ADMIN)
+    await make_staff(auth, Role.ADMIN)  # so this one is not the last admin
+    token = (await login(gql, admin.email, DEFAULT_PASSWORD))["accessToken"]
+    created = await gql(
+        'mutation { createApiKey(input: {name: "issued", role: ADMIN}) '
+        "{ ... on ApiKeyCreated { key } } }",
+        headers=bearer(token),
+    )
+    issued_key = created["data"]["createApiKey"]["key"]
+    grandchild = await gql(
+        'mutation { createApiKey(input: {name: "grandchild", role: AGENT}) '
+        "{ ... on ApiKeyCreated { key } } }",
+        headers=bearer(issued_key),
+    )
+    grandchild_key = grandchild["data"]["createApiKey"]["key"]
+    assert "errors" not in await gql(VIEWER, headers=bearer(grandchild_key))
+    body = await gql(
+        UPDATE, {"input": {"id": str(admin.user.id), "active": False}}, headers=admin_headers
+    )
+    assert body["data"]["updateStaffUser"]["staffUser"]["active"] is False
+    for credential in (token, issued_key, grandchild_key):
+        after = await gql(VIEWER, headers=bearer(credential))
+        assert after["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert await AuditEntry.filter(action="staff_user.deactivate").count() == 1
+
+
+async def test_role_changes_are_visible_in_the_audit_trail(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    staff = await make_staff(auth, Role.ANALYST)
+    await gql(UPDATE, {"input": {"id": str(staff.user.id), "role": "ADMIN"}}, headers=admin_headers)
+    entry = await AuditEntry.get(target_id=str(staff.user.id), action__startswith="staff_user.role")
+    assert entry.action == "staff_user.role_change.analyst.to.admin"

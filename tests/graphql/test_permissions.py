@@ -23,7 +23,7 @@ from cdlm.graphql.masking import PersonalField
 from cdlm.graphql.permissions import PublicAccess, RoleAccess
 from cdlm.graphql.schema import create_schema
 from tests.conftest import GraphQLClient
-from tests.factories import bearer, make_api_key
+from tests.factories import DEFAULT_PASSWORD, bearer, make_api_key, make_staff
 
 PUBLIC = "public"
 ADMIN = frozenset({Role.ADMIN})
@@ -181,11 +181,32 @@ def _document(name: str) -> tuple[str, dict[str, Any]]:
 ACCESS_CODES = {"UNAUTHENTICATED", "FORBIDDEN"}
 
 
-@pytest.mark.parametrize("caller", [None, *Role])
-async def test_role_matrix(gql: GraphQLClient, auth: AuthSettings, caller: Role | None) -> None:
-    headers = bearer(await make_api_key(auth, caller)) if caller is not None else None
+async def _credential(gql: GraphQLClient, auth: AuthSettings, role: Role, kind: str) -> str:
+    if kind == "api_key":
+        return await make_api_key(auth, role)
+    staff = await make_staff(auth, role)
+    body = await gql(
+        "mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) "
+        "{ ... on LoginSucceeded { accessToken } } }",
+        {"e": staff.email, "p": DEFAULT_PASSWORD},
+    )
+    token: str = body["data"]["login"]["accessToken"]
+    return token
+
+
+CALLERS = [(None, "anonymous")] + [
+    (role, kind) for role in Role for kind in ("api_key", "user_token")
+]
+
+
+@pytest.mark.parametrize(("caller", "kind"), CALLERS)
+async def test_role_matrix(
+    gql: GraphQLClient, auth: AuthSettings, caller: Role | None, kind: str
+) -> None:
+    headers = bearer(await _credential(gql, auth, caller, kind)) if caller is not None else None
     outcomes = {}
-    for name in EXPECTED:
+    # logout ends a user token: call it last.
+    for name in sorted(EXPECTED, key=lambda operation: operation == "logout"):
         document, variables = _document(name)
         body = await gql(document, variables, headers=headers)
         codes = {e.get("extensions", {}).get("code") for e in body.get("errors", [])}

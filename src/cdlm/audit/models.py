@@ -17,7 +17,7 @@ class AuditEntry(Model):
     actor_role = fields.CharField(max_length=32, null=True)
     action = fields.CharField(max_length=100)
     target_type = fields.CharField(max_length=64, null=True)
-    target_id = fields.CharField(max_length=64, null=True)
+    target_id = fields.CharField(max_length=200, null=True)
     fields_touched: list[str] = fields.JSONField(
         default=list, description="Names of personal fields"
     )

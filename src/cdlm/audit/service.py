@@ -47,6 +47,39 @@ def _entry_hash(entry: AuditEntry) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _new_entry(
+    actor: Principal,
+    action: str,
+    target_type: str | None,
+    target_id: uuid.UUID | str | None,
+    fields: Iterable[str],
+    prev_hash: str,
+) -> AuditEntry:
+    entry = AuditEntry(
+        id=uuid.uuid4(),
+        occurred_at=clock.now(),
+        actor_kind=actor.kind.value,
+        actor_id=actor.id,
+        actor_role=actor.role.value if actor.role else None,
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id) if target_id is not None else None,
+        fields_touched=sorted(set(fields)),
+        request_id=request_id_var.get(),
+        prev_hash=prev_hash,
+    )
+    entry.hash = _entry_hash(entry)
+    return entry
+
+
+async def _head_hash() -> str:
+    await get_connection("default").execute_query(
+        "SELECT pg_advisory_xact_lock($1)", [AUDIT_LOCK_KEY]
+    )
+    last = await AuditEntry.all().order_by("-sequence").only("hash").first()
+    return last.hash if last else GENESIS_HASH
+
+
 async def record(
     actor: Principal,
     action: str,
@@ -60,26 +93,32 @@ async def record(
     ``fields`` names the personal fields read or changed; never pass their values.
     """
     async with in_transaction():
-        await get_connection("default").execute_query(
-            "SELECT pg_advisory_xact_lock($1)", [AUDIT_LOCK_KEY]
-        )
-        last = await AuditEntry.all().order_by("-sequence").only("hash").first()
-        entry = AuditEntry(
-            id=uuid.uuid4(),
-            occurred_at=clock.now(),
-            actor_kind=actor.kind.value,
-            actor_id=actor.id,
-            actor_role=actor.role.value if actor.role else None,
-            action=action,
-            target_type=target_type,
-            target_id=str(target_id) if target_id is not None else None,
-            fields_touched=sorted(set(fields)),
-            request_id=request_id_var.get(),
-            prev_hash=last.hash if last else GENESIS_HASH,
-        )
-        entry.hash = _entry_hash(entry)
+        entry = _new_entry(actor, action, target_type, target_id, fields, await _head_hash())
         await entry.save()
     return entry
+
+
+async def record_many(
+    actor: Principal,
+    action: str,
+    *,
+    target_type: str,
+    target_ids: Sequence[uuid.UUID | str],
+    fields: Iterable[str] = (),
+) -> list[AuditEntry]:
+    """One entry per target, appended with one insert (lists of personal data are read often)."""
+    if not target_ids:
+        return []
+    names = list(fields)
+    async with in_transaction():
+        previous = await _head_hash()
+        entries = []
+        for target_id in target_ids:
+            entry = _new_entry(actor, action, target_type, target_id, names, previous)
+            entries.append(entry)
+            previous = entry.hash
+        await AuditEntry.bulk_create(entries)
+    return entries
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,7 @@ class AuthQuery:
     @strawberry.field(description="Staff users, newest first.", extensions=allow(Role.ADMIN))
     async def staff_users(
         self,
+        info: Info[Any, Any],
         first: int | None = None,
         after: str | None = None,
         role: Role | None = None,
@@ -232,6 +233,7 @@ class AuthQuery:
             first=first,
             after=after,
         )
+        await service.audit_staff_read(await require_principal(info), page.rows)
         return page.to_connection(StaffUserNode.from_row)
 
     @strawberry.field(description="One staff user.", extensions=allow(Role.ADMIN))

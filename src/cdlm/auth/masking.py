@@ -11,7 +11,7 @@ MASK = "*"
 
 def mask_email(value: str) -> str:
     """``jane.doe@example.com`` → ``j***@example.com``."""
-    local, at, domain = value.partition("@")
+    local, at, domain = value.rpartition("@")
     if not at:
         return mask_text(value)
     return f"{local[:1]}***@{domain}" if local else f"***@{domain}"

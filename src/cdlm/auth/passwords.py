@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+import threading
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher, Type
@@ -23,6 +25,7 @@ class SecretHasher:
     parallelism: int = 1
     _hasher: PasswordHasher = field(init=False, repr=False)
     _dummy_hash: str | None = field(init=False, default=None, repr=False)
+    _dummy_ready: threading.Event = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._hasher = PasswordHasher(
@@ -31,6 +34,14 @@ class SecretHasher:
             parallelism=self.parallelism,
             type=Type.ID,
         )
+        # The dummy hash for unknown accounts is made in the background now, so the first
+        # unknown-account login of a process costs the same as any other.
+        self._dummy_ready = threading.Event()
+        threading.Thread(target=self._make_dummy, name="argon2-dummy", daemon=True).start()
+
+    def _make_dummy(self) -> None:
+        self._dummy_hash = self.hash(secrets.token_urlsafe(16))
+        self._dummy_ready.set()
 
     def hash(self, secret: str) -> str:
         """An argon2id hash of ``secret`` with a fresh salt."""
@@ -49,9 +60,28 @@ class SecretHasher:
 
     def verify_nothing(self, secret: str) -> None:
         """Spend the time of one verification (for unknown accounts, so timing tells nothing)."""
-        if self._dummy_hash is None:
-            self._dummy_hash = self.hash(secrets.token_urlsafe(16))
+        self._dummy_ready.wait()
+        assert self._dummy_hash is not None
         self.verify(self._dummy_hash, secret)
+
+    # argon2 takes tens to hundreds of milliseconds: off the event loop (it releases the GIL).
+
+    async def hash_async(self, secret: str) -> str:
+        """:meth:`hash` in a worker thread."""
+        return await asyncio.to_thread(self.hash, secret)
+
+    async def verify_async(self, stored_hash: str, secret: str) -> bool:
+        """:meth:`verify` in a worker thread."""
+        return await asyncio.to_thread(self.verify, stored_hash, secret)
+
+    async def verify_nothing_async(self, secret: str) -> None:
+        """:meth:`verify_nothing` in a worker thread."""
+        await asyncio.to_thread(self.verify_nothing, secret)
+
+
+def has_control_characters(text: str) -> bool:
+    """True when ``text`` holds NUL or other control characters (never valid in cdlm text)."""
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
 def password_issues(

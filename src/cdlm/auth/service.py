@@ -6,8 +6,10 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
@@ -17,7 +19,7 @@ from cdlm.audit import service as audit
 from cdlm.auth import api_keys as key_format
 from cdlm.auth.errors import InvalidCredentials
 from cdlm.auth.models import ApiKey, StaffSession, StaffUser
-from cdlm.auth.passwords import password_issues
+from cdlm.auth.passwords import has_control_characters, password_issues
 from cdlm.auth.principal import ANONYMOUS, SYSTEM, Principal, PrincipalKind
 from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
@@ -56,6 +58,8 @@ def normalize_email(email: str, field_path: str) -> str:
 
 
 def _display_name(name: str, field_path: str) -> str:
+    if has_control_characters(name):
+        raise ValidationFailed("Name must not contain control characters.", field=field_path)
     cleaned = " ".join(name.split())
     if not cleaned:
         raise ValidationFailed("Name must not be empty.", field=field_path)
@@ -112,13 +116,14 @@ async def _api_key_principal(credential: str, auth: AuthSettings) -> Principal:
     key = await ApiKey.get_or_none(key_id=parsed.key_id)
     now = clock.now()
     if key is None:
-        auth.hasher.verify_nothing(parsed.secret)
+        # Key ids are random public labels: saying one does not exist reveals nothing, so no
+        # dummy argon2 run (which anyone could trigger at will) is spent on unknown ids.
         raise InvalidCredentials(_INVALID_CREDENTIAL)
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         key_format.verified_secrets.forget(key.key_id)
         raise InvalidCredentials(_INVALID_CREDENTIAL)
     if not key_format.verified_secrets.contains(key.key_id, parsed.secret):
-        if not auth.hasher.verify(key.secret_hash, parsed.secret):
+        if not await auth.hasher.verify_async(key.secret_hash, parsed.secret):
             raise InvalidCredentials(_INVALID_CREDENTIAL)
         key_format.verified_secrets.remember(key.key_id, parsed.secret)
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
@@ -150,53 +155,65 @@ async def login(
 ) -> LoginSuccess:
     """Sign a staff user in.
 
-    Unknown account, inactive account and wrong password give the same error after the same
-    work (one argon2 verification). Failures are counted per account and per client address;
-    past the limit every attempt is refused until the window ends.
+    Every attempt is counted first (atomically, per account and per client address), so
+    concurrent guesses cannot slip past the limit; a success gives its attempts back. Unknown
+    account, inactive account and wrong password give the same error after the same work (one
+    argon2 verification, off the event loop).
     """
     normalized = email.strip().lower()
     account_key = auth.keyed_digest("login-account", normalized)
     address_key = auth.keyed_digest("login-address", client_address or "unknown")
-    limited = await ratelimit.is_limited(account_key, ACCOUNT_LOGIN_LIMIT) or (
-        await ratelimit.is_limited(address_key, ADDRESS_LOGIN_LIMIT)
-    )
-    user = await StaffUser.get_or_none(email=normalized)
-    usable = user is not None and user.active and not limited
-    if usable:
-        assert user is not None
-        verified = auth.hasher.verify(user.password_hash, password)
-    else:
-        auth.hasher.verify_nothing(password)
-        verified = False
-    if limited:
-        await audit.record(ANONYMOUS, "auth.login_rate_limited")
-        raise RateLimited("Too many failed sign-ins. Try again later.")
-    if not verified:
-        async with in_transaction():
-            await ratelimit.count_attempt(account_key, ACCOUNT_LOGIN_LIMIT)
-            await ratelimit.count_attempt(address_key, ADDRESS_LOGIN_LIMIT)
-            await audit.record(
-                ANONYMOUS,
-                "auth.login_failed",
-                target_type="staff_user" if user else None,
-                target_id=user.id if user else None,
-            )
-        raise InvalidCredentials(_BAD_CREDENTIALS)
-    assert user is not None
-    now = clock.now()
     async with in_transaction():
-        if auth.hasher.needs_rehash(user.password_hash):
-            user.password_hash = auth.hasher.hash(password)
-        user.last_login_at = now
-        await user.save(update_fields=["password_hash", "last_login_at"])
+        account_attempts = await ratelimit.count_attempt(account_key, ACCOUNT_LOGIN_LIMIT)
+        address_attempts = await ratelimit.count_attempt(address_key, ADDRESS_LOGIN_LIMIT)
+    over_account = account_attempts > ACCOUNT_LOGIN_LIMIT.attempts
+    over_address = address_attempts > ADDRESS_LOGIN_LIMIT.attempts
+    if over_account or over_address:
+        if account_attempts == ACCOUNT_LOGIN_LIMIT.attempts + 1 or (
+            address_attempts == ADDRESS_LOGIN_LIMIT.attempts + 1
+        ):
+            await audit.record(ANONYMOUS, "auth.login_rate_limited")  # once per window
+        raise RateLimited("Too many failed sign-ins. Try again later.")
+    user = None
+    if not has_control_characters(normalized):
+        user = await StaffUser.get_or_none(email=normalized)
+    if user is not None and user.active:
+        verified = await auth.hasher.verify_async(user.password_hash, password)
+    else:
+        await auth.hasher.verify_nothing_async(password)
+        verified = False
+    if not verified or user is None:
+        await audit.record(
+            ANONYMOUS,
+            "auth.login_failed",
+            target_type="staff_user" if user else None,
+            target_id=user.id if user else None,
+        )
+        raise InvalidCredentials(_BAD_CREDENTIALS)
+    now = clock.now()
+    upgraded = (
+        await auth.hasher.hash_async(password)
+        if auth.hasher.needs_rehash(user.password_hash)
+        else None
+    )
+    async with in_transaction():
+        fresh = await StaffUser.filter(id=user.id).select_for_update().get()
+        if not fresh.active or fresh.password_hash != user.password_hash:
+            # Deactivated or given a new password while this attempt was being checked.
+            raise InvalidCredentials(_BAD_CREDENTIALS)
+        changes: dict[str, Any] = {"last_login_at": now}
+        if upgraded is not None:
+            changes["password_hash"] = upgraded
+        await StaffUser.filter(id=user.id).update(**changes)
         session = await StaffSession.create(
-            id=uuid.uuid4(), user=user, created_at=now, expires_at=now + auth.access_token_ttl
+            id=uuid.uuid4(), user=fresh, created_at=now, expires_at=now + auth.access_token_ttl
         )
         await ratelimit.clear(account_key)
-        actor = Principal(PrincipalKind.USER, user.id, user.role, user.display_name, session.id)
+        await ratelimit.give_back(address_key, ADDRESS_LOGIN_LIMIT)
+        actor = Principal(PrincipalKind.USER, user.id, fresh.role, fresh.display_name, session.id)
         await audit.record(actor, "auth.login", target_type="staff_session", target_id=session.id)
     token = issue_access_token(auth.token_secret, user.id, session.id, session.expires_at)
-    return LoginSuccess(access_token=token, expires_at=session.expires_at, user=user)
+    return LoginSuccess(access_token=token, expires_at=session.expires_at, user=fresh)
 
 
 async def logout(actor: Principal) -> None:
@@ -230,7 +247,10 @@ async def revoke_sessions(actor: Principal, user_id: uuid.UUID) -> int:
 
 
 def staff_users(role: Role | None = None, include_inactive: bool = False) -> QuerySet[StaffUser]:
-    """Staff users, optionally of one role; inactive ones only when asked."""
+    """Staff users, optionally of one role; inactive ones only when asked.
+
+    Callers that show the rows must audit the read (:func:`audit_staff_read`).
+    """
     query = StaffUser.all()
     if role is not None:
         query = query.filter(role=role)
@@ -239,12 +259,24 @@ def staff_users(role: Role | None = None, include_inactive: bool = False) -> Que
     return query
 
 
-async def get_staff_user(actor: Principal, user_id: uuid.UUID) -> StaffUser:
-    """One staff user (audited: the record holds a work email)."""
-    user = await _get_user(user_id)
-    await audit.record(
-        actor, "staff_user.read", target_type="staff_user", target_id=user.id, fields=["email"]
+STAFF_PERSONAL_FIELDS = ("display_name", "email")
+
+
+async def audit_staff_read(actor: Principal, users: list[StaffUser]) -> None:
+    """Record that ``actor`` read these staff records (names and work emails are personal)."""
+    await audit.record_many(
+        actor,
+        "staff_user.read",
+        target_type="staff_user",
+        target_ids=[user.id for user in users],
+        fields=STAFF_PERSONAL_FIELDS,
     )
+
+
+async def get_staff_user(actor: Principal, user_id: uuid.UUID) -> StaffUser:
+    """One staff user (the read is audited)."""
+    user = await _get_user(user_id)
+    await audit_staff_read(actor, [user])
     return user
 
 
@@ -274,6 +306,7 @@ async def create_staff_user(
     assert normalized is not None
     if await StaffUser.exists(email=normalized):
         raise Conflict("A staff user with this email exists.", field="input.email")
+    password_hash = await auth.hasher.hash_async(password)
     now = clock.now()
     try:
         async with in_transaction():
@@ -282,7 +315,7 @@ async def create_staff_user(
                 email=normalized,
                 display_name=name,
                 role=role,
-                password_hash=auth.hasher.hash(password),
+                password_hash=password_hash,
                 created_at=now,
                 updated_at=now,
                 password_changed_at=now,
@@ -310,8 +343,9 @@ async def update_staff_user(
     """Change a staff user's name, role or active flag; the last active admin stays admin."""
     user = await _get_user(user_id, "input.id")
     changed: list[str] = []
-    if display_name is not None:
-        user.display_name = _display_name(display_name, "input.displayName")
+    if display_name is not None and _display_name(display_name, "input.displayName") != (
+        user.display_name
+    ):
         changed.append("display_name")
     if role is not None and role != user.role:
         changed.append("role")
@@ -325,6 +359,7 @@ async def update_staff_user(
         and ((role is not None and role != Role.ADMIN) or active is False)
     )
     async with in_transaction():
+        locked = await StaffUser.filter(id=user.id).select_for_update().get()
         if demoting:
             # Lock the admin rows so two admins cannot demote each other at the same time.
             admins = await StaffUser.filter(role=Role.ADMIN, active=True).select_for_update()
@@ -333,24 +368,63 @@ async def update_staff_user(
                     "This is the last active admin; make another admin first.",
                     field="input.role" if role is not None else "input.active",
                 )
-        if role is not None:
-            user.role = role
-        if active is not None:
-            user.active = active
-        user.updated_at = clock.now()
-        await user.save()
+        updates: dict[str, Any] = {"updated_at": clock.now()}
+        if "display_name" in changed:
+            updates["display_name"] = user.display_name
+        if "role" in changed:
+            updates["role"] = role
+        if "active" in changed:
+            updates["active"] = active
+        await StaffUser.filter(id=user.id).update(**updates)
+        lowered = ("role" in changed and role != Role.ADMIN) or active is False
         if "role" in changed or active is False:
             await StaffSession.filter(user_id=user.id, revoked_at__isnull=True).update(
-                revoked_at=user.updated_at
+                revoked_at=updates["updated_at"]
             )
-        await audit.record(
-            actor,
-            "staff_user.update",
-            target_type="staff_user",
-            target_id=user.id,
-            fields=[f for f in changed if f == "display_name"],
-        )
-    return user
+        if lowered:
+            await _revoke_keys_issued_by(user.id, updates["updated_at"])
+        if "display_name" in changed:
+            await audit.record(
+                actor,
+                "staff_user.update",
+                target_type="staff_user",
+                target_id=user.id,
+                fields=["display_name"],
+            )
+        if "role" in changed:
+            await audit.record(
+                actor,
+                f"staff_user.role_change.{locked.role.value}.to.{role.value if role else ''}",
+                target_type="staff_user",
+                target_id=user.id,
+            )
+        if "active" in changed:
+            await audit.record(
+                actor,
+                "staff_user.activate" if active else "staff_user.deactivate",
+                target_type="staff_user",
+                target_id=user.id,
+            )
+    return await StaffUser.get(id=user.id)
+
+
+async def _revoke_keys_issued_by(user_id: uuid.UUID, when: datetime) -> int:
+    """Revoke the API keys a user created, and the keys those keys created, transitively.
+
+    A key must not outlive the authority of whoever issued it.
+    """
+    revoked = 0
+    issuers = [user_id]
+    while issuers:
+        keys = await ApiKey.filter(created_by_id__in=issuers, revoked_at__isnull=True)
+        if not keys:
+            break
+        await ApiKey.filter(id__in=[k.id for k in keys]).update(revoked_at=when)
+        for key in keys:
+            key_format.verified_secrets.forget(key.key_id)
+        revoked += len(keys)
+        issuers = [k.id for k in keys]
+    return revoked
 
 
 async def change_password(
@@ -358,18 +432,22 @@ async def change_password(
 ) -> datetime:
     """The signed-in user replaces their password; other sessions end. Returns when."""
     user = await _get_user(_require_user(actor))
-    if not auth.hasher.verify(user.password_hash, current_password):
+    if not await auth.hasher.verify_async(user.password_hash, current_password):
         raise InvalidCredentials(
             "The current password is incorrect.", field="input.currentPassword"
         )
     issues = password_issues(new_password, "input.newPassword", email=user.email)
     if issues:
         raise ValidationFailed.from_issues(issues)
+    new_hash = await auth.hasher.hash_async(new_password)
     now = clock.now()
     async with in_transaction():
-        user.password_hash = auth.hasher.hash(new_password)
-        user.password_changed_at = user.updated_at = now
-        await user.save()
+        fresh = await StaffUser.filter(id=user.id).select_for_update().get()
+        if fresh.password_hash != user.password_hash or not fresh.active:
+            raise InvalidStateTransition("The account changed meanwhile; sign in again.")
+        await StaffUser.filter(id=user.id).update(
+            password_hash=new_hash, password_changed_at=now, updated_at=now
+        )
         await (
             StaffSession.filter(user_id=user.id, revoked_at__isnull=True)
             .exclude(id=actor.session_id)
@@ -437,13 +515,14 @@ async def create_api_key(
         if expires_at <= now:
             raise ValidationFailed("The expiry must be in the future.", field="input.expiresAt")
     key_id, secret, full_key = key_format.new_key()
+    secret_hash = await auth.hasher.hash_async(secret)
     async with in_transaction():
         key = await ApiKey.create(
             id=uuid.uuid4(),
             key_id=key_id,
             name=label,
             role=role,
-            secret_hash=auth.hasher.hash(secret),
+            secret_hash=secret_hash,
             created_at=now,
             created_by_kind=actor.kind.value,
             created_by_id=actor.id,
@@ -485,20 +564,27 @@ async def needs_bootstrap() -> bool:
     return not await StaffUser.exists(role=Role.ADMIN)
 
 
+BOOTSTRAP_LOCK_KEY = 0x626F6F74  # "boot"
+
+
 async def bootstrap(email: str, display_name: str, auth: AuthSettings) -> Bootstrap:
-    """Create the first admin and an admin API key; refused once an admin exists."""
-    if not await needs_bootstrap():
-        raise Conflict("cdlm is already bootstrapped: an admin exists.")
+    """Create the first admin and an admin API key, atomically; refused once an admin exists."""
     password = secrets.token_urlsafe(18)
-    user = await create_staff_user(
-        SYSTEM,
-        email=email,
-        display_name=display_name,
-        role=Role.ADMIN,
-        password=password,
-        auth=auth,
-    )
-    created = await create_api_key(
-        SYSTEM, name="bootstrap admin key", role=Role.ADMIN, expires_at=None, auth=auth
-    )
+    async with in_transaction():
+        await get_connection("default").execute_query(
+            "SELECT pg_advisory_xact_lock($1)", [BOOTSTRAP_LOCK_KEY]
+        )
+        if not await needs_bootstrap():
+            raise Conflict("cdlm is already bootstrapped: an admin exists.")
+        user = await create_staff_user(
+            SYSTEM,
+            email=email,
+            display_name=display_name,
+            role=Role.ADMIN,
+            password=password,
+            auth=auth,
+        )
+        created = await create_api_key(
+            SYSTEM, name="bootstrap admin key", role=Role.ADMIN, expires_at=None, auth=auth
+        )
     return Bootstrap(user=user, password=password, api_key=created.full_key)

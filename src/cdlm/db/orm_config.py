@@ -14,6 +14,11 @@ MODEL_MODULES: list[str] = [
     "cdlm.auth.models",
     "cdlm.audit.models",
     "cdlm.ratelimit.models",
+    "cdlm.vault.models",
+    "cdlm.customers.models",
+    "cdlm.identity.models",
+    "cdlm.quality.models",
+    "cdlm.idempotency.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.connection import get_connection
+from tortoise.expressions import F
 
 from cdlm import clock
 from cdlm.ratelimit.models import RateLimitCounter
@@ -60,3 +61,10 @@ async def count_attempt(key_digest: str, limit: Limit) -> int:
 async def clear(key_digest: str) -> None:
     """Forget the key's attempts (after a success)."""
     await RateLimitCounter.filter(key_digest=key_digest).delete()
+
+
+async def give_back(key_digest: str, limit: Limit) -> None:
+    """Undo one counted attempt in the current window (after a success)."""
+    await RateLimitCounter.filter(
+        key_digest=key_digest, window_start=window_start(limit), count__gt=0
+    ).update(count=F("count") - 1)

@@ -1,0 +1,1 @@
+"""Customers: acquisition from sources, the encrypted 360 profile, events and rectification."""

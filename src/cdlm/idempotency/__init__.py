@@ -1,0 +1,1 @@
+"""Replays of ingestion and request-creating mutations return the first result."""

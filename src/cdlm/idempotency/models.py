@@ -1,0 +1,23 @@
+"""The table of remembered results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class IdempotencyRecord(Model):
+    """The result of the first call with a key (ids and outcomes only, never personal data)."""
+
+    id = fields.BigIntField(primary_key=True)
+    scope = fields.CharField(max_length=100)
+    key = fields.CharField(max_length=200)
+    fingerprint = fields.CharField(max_length=64)
+    result: dict[str, Any] = fields.JSONField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "idempotency_records"
+        unique_together = (("scope", "key"),)

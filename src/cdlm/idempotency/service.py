@@ -1,0 +1,85 @@
+"""Run an operation once per idempotency key; later calls with the key get the first result.
+
+The key is scoped by operation and caller. The request's fingerprint (a digest of its input) is
+stored with the result: reusing a key for a different request is refused instead of silently
+returning the wrong result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
+
+from cdlm import clock
+from cdlm.auth.principal import Principal
+from cdlm.errors import Conflict, ErrorCode, ValidationFailed
+from cdlm.idempotency.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 200
+
+
+def fingerprint(payload: Any) -> str:
+    """Digest of a JSON-serializable request."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def scope_for(operation: str, actor: Principal) -> str:
+    """Keys are per operation and per caller: two callers cannot collide."""
+    return f"{operation}:{actor.kind.value}:{actor.id or actor.name}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result, and whether it is a replay of an earlier call."""
+
+    result: dict[str, Any]
+    replayed: bool
+
+
+async def run_once(
+    scope: str,
+    key: str | None,
+    request_fingerprint: str,
+    operation: Callable[[], Awaitable[dict[str, Any]]],
+) -> Outcome:
+    """Run ``operation`` in a transaction, or return the result remembered for ``key``.
+
+    Without a key the operation simply runs. With one, concurrent calls wait for each other.
+    """
+    if key is None:
+        async with in_transaction():
+            return Outcome(await operation(), replayed=False)
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            f"An idempotency key has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey"
+        )
+    async with in_transaction():
+        lock_id = int.from_bytes(
+            hashlib.sha256(f"{scope}\x00{key}".encode()).digest()[:8], "big", signed=True
+        )
+        await get_connection("default").execute_query("SELECT pg_advisory_xact_lock($1)", [lock_id])
+        existing = await IdempotencyRecord.get_or_none(scope=scope, key=key)
+        if existing is not None:
+            if existing.fingerprint != request_fingerprint:
+                raise Conflict(
+                    "This idempotency key was used for a different request.",
+                    field="idempotencyKey",
+                    code=ErrorCode.IDEMPOTENCY_MISMATCH,
+                )
+            return Outcome(existing.result, replayed=True)
+        result = await operation()
+        await IdempotencyRecord.create(
+            scope=scope,
+            key=key,
+            fingerprint=request_fingerprint,
+            result=result,
+            created_at=clock.now(),
+        )
+        return Outcome(result, replayed=False)

@@ -1,0 +1,29 @@
+"""The identities table: which identifier belongs to which customer."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from cdlm.customers.models import Customer
+from cdlm.identity.identifiers import IdentifierKind
+
+
+class Identity(Model):
+    """One identifier of one customer. An identifier belongs to at most one customer."""
+
+    id = fields.UUIDField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "cdlm.Customer", related_name="identities", on_delete=fields.CASCADE
+    )
+    kind = fields.CharEnumField(IdentifierKind, max_length=16)
+    namespace = fields.CharField(max_length=32, default="")
+    blind_index = fields.CharField(max_length=64, description="HMAC of the normalized value")
+    value_sealed = fields.BinaryField()
+    source_record_id = fields.UUIDField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "identities"
+        unique_together = (("kind", "namespace", "blind_index"),)
+        indexes = (("customer_id", "kind"),)

@@ -1,0 +1,141 @@
+"""Deterministic identity resolution.
+
+Incoming identifiers are normalized and looked up by blind index. The strongest identifier that
+already belongs to a customer decides the match (external id, then email, then phone). A match
+on an email or phone is refused when it would give a profile a second external id from the same
+system (that system says these are two people), and identifiers beyond a kind's limit, or owned
+by another customer, are not attached: one shared or wrong identifier cannot glue strangers
+together. Concurrent
+ingests of the same identifiers are serialized with advisory locks on their blind indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tortoise.connection import get_connection
+
+from cdlm.errors import ErrorCode, FieldIssue
+from cdlm.identity.identifiers import LIMITS, PRIORITY, Identifier, IdentifierKind
+from cdlm.identity.models import Identity
+from cdlm.vault.service import Vault
+
+
+@dataclass
+class Resolution:
+    """Which customer the identifiers point to, and what to attach."""
+
+    customer_id: uuid.UUID | None
+    rule: str | None
+    attach: list[Identifier] = field(default_factory=list)
+    notes: list[FieldIssue] = field(default_factory=list)
+    indexes: dict[Identifier, str] = field(default_factory=dict)
+
+
+def _lock_key(index: str) -> int:
+    return int.from_bytes(hashlib.sha256(index.encode()).digest()[:8], "big", signed=True)
+
+
+async def lock(indexes: Iterable[str]) -> None:
+    """Serialize transactions touching the same identifiers (held until commit)."""
+    keys = sorted({_lock_key(index) for index in indexes})
+    if keys:
+        await get_connection("default").execute_query(
+            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k", [keys]
+        )
+
+
+async def owners(vault: Vault, identifiers: Iterable[Identifier]) -> dict[Identifier, uuid.UUID]:
+    """Which customer owns each identifier (one query)."""
+    wanted = {vault.blind_index(i.index_kind, i.value): i for i in identifiers}
+    if not wanted:
+        return {}
+    found: dict[Identifier, uuid.UUID] = {}
+    rows = await Identity.filter(blind_index__in=list(wanted)).values(
+        "blind_index", "kind", "namespace", "customer_id"
+    )
+    for row in rows:
+        identifier = wanted.get(row["blind_index"])
+        if (
+            identifier is not None
+            and identifier.kind == row["kind"]
+            and identifier.namespace == row["namespace"]
+        ):
+            found[identifier] = row["customer_id"]
+    return found
+
+
+def _ordered(identifiers: Iterable[Identifier]) -> list[Identifier]:
+    rank = {kind: position for position, kind in enumerate(PRIORITY)}
+    return sorted(set(identifiers), key=lambda i: (rank[i.kind], i.namespace, i.value))
+
+
+async def _held(customer_id: uuid.UUID) -> Counter[tuple[IdentifierKind, str]]:
+    rows = await Identity.filter(customer_id=customer_id).values_list("kind", "namespace")
+    return Counter((IdentifierKind(kind), namespace) for kind, namespace in rows)
+
+
+def _limit_key(identifier: Identifier) -> tuple[IdentifierKind, str]:
+    # External ids are limited per system; emails and phones per kind.
+    return (identifier.kind, identifier.namespace)
+
+
+async def resolve(
+    vault: Vault, identifiers: list[Identifier], paths: dict[Identifier, str]
+) -> Resolution:
+    """Decide the customer for ``identifiers`` (call inside the ingest transaction)."""
+    ordered = _ordered(identifiers)
+    indexes = {i: vault.blind_index(i.index_kind, i.value) for i in ordered}
+    await lock(indexes.values())
+    owned = await owners(vault, ordered)
+    resolution = Resolution(customer_id=None, rule=None, indexes=indexes)
+    held: Counter[tuple[IdentifierKind, str]] = Counter()
+    for identifier in ordered:
+        candidate = owned.get(identifier)
+        if candidate is None:
+            continue
+        held = await _held(candidate)
+        clash = identifier.kind is not IdentifierKind.EXTERNAL_ID and any(
+            other.kind is IdentifierKind.EXTERNAL_ID
+            and other not in owned
+            and held[_limit_key(other)] >= LIMITS[IdentifierKind.EXTERNAL_ID]
+            for other in ordered
+        )
+        if clash:
+            # The profile already has another id from that system: a different person who
+            # shares this identifier. Do not match; the shared identifier stays where it is.
+            held = Counter()
+            break
+        resolution.customer_id = candidate
+        resolution.rule = identifier.label
+        break
+    for identifier in ordered:
+        owner = owned.get(identifier)
+        path = paths.get(identifier, "input")
+        if owner is not None:
+            if owner != resolution.customer_id:
+                resolution.notes.append(
+                    FieldIssue(
+                        path,
+                        ErrorCode.IDENTITY_CONFLICT,
+                        "This identifier already belongs to another customer; not attached.",
+                    )
+                )
+            continue
+        key = _limit_key(identifier)
+        if held[key] >= LIMITS[identifier.kind]:
+            resolution.notes.append(
+                FieldIssue(
+                    path,
+                    ErrorCode.IDENTITY_LIMIT,
+                    "The profile holds the most identifiers of this kind; not attached.",
+                )
+            )
+            continue
+        held[key] += 1
+        resolution.attach.append(identifier)
+    return resolution

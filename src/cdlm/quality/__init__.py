@@ -1,0 +1,1 @@
+"""Data quality: validation and normalization of profile values, scores and reports."""

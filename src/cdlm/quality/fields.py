@@ -1,0 +1,48 @@
+"""The profile fields cdlm knows, with the kind of personal data each holds."""
+
+from __future__ import annotations
+
+from cdlm.auth.policy import PersonalData
+
+#: Profile field → kind of personal data (drives masking, the data map and completeness).
+PROFILE_FIELDS: dict[str, PersonalData] = {
+    "given_name": PersonalData.NAME,
+    "family_name": PersonalData.NAME,
+    "email": PersonalData.EMAIL,
+    "phone": PersonalData.PHONE,
+    "birth_date": PersonalData.BIRTH_DATE,
+    "address_line1": PersonalData.ADDRESS,
+    "address_line2": PersonalData.ADDRESS,
+    "city": PersonalData.ADDRESS,
+    "region": PersonalData.ADDRESS,
+    "postal_code": PersonalData.ADDRESS,
+    "country": PersonalData.ADDRESS,
+}
+
+#: Fields a complete profile has (address_line2 and region are optional everywhere).
+COMPLETENESS_FIELDS: tuple[str, ...] = (
+    "given_name",
+    "family_name",
+    "email",
+    "phone",
+    "birth_date",
+    "address_line1",
+    "city",
+    "postal_code",
+    "country",
+)
+
+#: Where each field sits in the GraphQL input (``input.profile.<path>``).
+INPUT_PATHS: dict[str, str] = {
+    "given_name": "givenName",
+    "family_name": "familyName",
+    "email": "email",
+    "phone": "phone",
+    "birth_date": "birthDate",
+    "address_line1": "address.line1",
+    "address_line2": "address.line2",
+    "city": "address.city",
+    "region": "address.region",
+    "postal_code": "address.postalCode",
+    "country": "address.country",
+}

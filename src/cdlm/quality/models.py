@@ -1,0 +1,28 @@
+"""Values refused by validation: kept (encrypted) with their reason, never silently dropped."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+from cdlm.customers.models import Customer
+
+
+class InvalidValue(Model):
+    """A value a source sent that failed validation and stayed out of the profile."""
+
+    id = fields.UUIDField(primary_key=True)
+    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+        "cdlm.Customer", related_name="invalid_values", on_delete=fields.CASCADE
+    )
+    source_record_id = fields.UUIDField(null=True)
+    field = fields.CharField(max_length=64)
+    code = fields.CharField(max_length=32)
+    message = fields.CharField(max_length=200)
+    value_sealed = fields.BinaryField()
+    created_at = fields.DatetimeField()
+    resolved_at = fields.DatetimeField(null=True, description="When a valid value replaced it")
+
+    class Meta:
+        table = "invalid_values"
+        indexes = (("customer_id", "resolved_at"), ("field", "code"))

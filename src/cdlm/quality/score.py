@@ -1,0 +1,53 @@
+"""The quality score of a profile: completeness, validity and freshness."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cdlm.quality.fields import COMPLETENESS_FIELDS
+
+FRESH_FOR = timedelta(days=90)
+STALE_AFTER = timedelta(days=3 * 365)
+WEIGHTS = {"completeness": 0.5, "validity": 0.3, "freshness": 0.2}
+
+
+@dataclass(frozen=True)
+class QualityScore:
+    """Each part is between 0 and 1; ``score`` is their weighted sum."""
+
+    completeness: float
+    validity: float
+    freshness: float
+    score: float
+
+
+def freshness(last_update: datetime | None, now: datetime) -> float:
+    """1 within 90 days of the last source update, falling linearly to 0 at three years."""
+    if last_update is None:
+        return 0.0
+    age = now - last_update
+    if age <= FRESH_FOR:
+        return 1.0
+    if age >= STALE_AFTER:
+        return 0.0
+    return round(1 - (age - FRESH_FOR) / (STALE_AFTER - FRESH_FOR), 4)
+
+
+def score(
+    present: Iterable[str], invalid_only: Iterable[str], last_update: datetime | None, now: datetime
+) -> QualityScore:
+    """Score a profile from the fields it has and the fields with only refused values."""
+    have = set(present)
+    refused = set(invalid_only) - have
+    completeness = sum(1 for f in COMPLETENESS_FIELDS if f in have) / len(COMPLETENESS_FIELDS)
+    considered = len(have | refused)
+    validity = 1.0 if considered == 0 else 1 - len(refused) / considered
+    fresh = freshness(last_update, now)
+    total = (
+        WEIGHTS["completeness"] * completeness
+        + WEIGHTS["validity"] * validity
+        + WEIGHTS["freshness"] * fresh
+    )
+    return QualityScore(round(completeness, 4), round(validity, 4), fresh, round(total, 4))

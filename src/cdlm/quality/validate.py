@@ -1,0 +1,153 @@
+"""Validation and normalization of profile values.
+
+Each field is checked and put in canonical form (trimmed names, lower-cased email, E.164 phone,
+ISO 3166 country code, ISO birth date). A value that fails is kept out of the profile and
+reported with a field path and code; the caller stores it (encrypted) with its reason.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pycountry
+
+from cdlm import clock
+from cdlm.errors import ErrorCode, FieldIssue
+from cdlm.identity.identifiers import InvalidIdentifier, normalize_email, normalize_phone
+from cdlm.quality.fields import INPUT_PATHS, PROFILE_FIELDS
+
+MAX_NAME = 100
+MAX_TEXT = 200
+MAX_AGE_YEARS = 120
+_POSTAL = re.compile(r"^[A-Z0-9][A-Z0-9 -]{1,14}[A-Z0-9]$")
+
+
+class _Invalid(ValueError):
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class ValidatedProfile:
+    """Clean values, the problems found, and the raw values that were refused."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    issues: list[FieldIssue] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+
+
+def _clean_text(raw: str, limit: int) -> str:
+    text = "".join(ch for ch in raw if unicodedata.category(ch)[0] != "C" or ch == " ")
+    text = " ".join(text.split())
+    if len(text) > limit:
+        raise _Invalid(ErrorCode.TOO_LONG, f"At most {limit} characters.")
+    return text
+
+
+def _name(raw: str) -> str:
+    text = _clean_text(raw, MAX_NAME)
+    if not any(ch.isalpha() for ch in text):
+        raise _Invalid(ErrorCode.IMPLAUSIBLE, "A name needs at least one letter.")
+    return text
+
+
+def _birth_date(raw: str) -> str:
+    try:
+        born = date.fromisoformat(raw.strip())
+    except ValueError:
+        raise _Invalid(ErrorCode.INVALID_FORMAT, "Dates read YYYY-MM-DD.") from None
+    today = clock.now().date()
+    if born > today:
+        raise _Invalid(ErrorCode.IMPLAUSIBLE, "A birth date cannot be in the future.")
+    if today.year - born.year > MAX_AGE_YEARS:
+        raise _Invalid(ErrorCode.IMPLAUSIBLE, f"More than {MAX_AGE_YEARS} years ago.")
+    return born.isoformat()
+
+
+def country_code(raw: str) -> str:
+    """ISO 3166-1 alpha-2 code for a code or English name; raises for unknown countries."""
+    text = raw.strip()
+    found = None
+    if len(text) == 2:
+        found = pycountry.countries.get(alpha_2=text.upper())
+    elif len(text) == 3:
+        found = pycountry.countries.get(alpha_3=text.upper())
+    if found is None:
+        try:
+            found = pycountry.countries.lookup(text)
+        except LookupError:
+            found = None
+    if found is None:
+        raise _Invalid(ErrorCode.UNKNOWN_CODE, "Not an ISO 3166 country.")
+    code: str = found.alpha_2
+    return code
+
+
+def _region(raw: str, country: str | None) -> str:
+    text = _clean_text(raw, MAX_TEXT)
+    if country is None:
+        return text
+    code = f"{country}-{text.upper()}"
+    lookup: Any = pycountry.subdivisions.get
+    subdivision = lookup(code=code) or lookup(code=text.upper())
+    if subdivision is not None and subdivision.country_code == country:
+        return str(subdivision.code)
+    return text
+
+
+def _postal_code(raw: str) -> str:
+    text = " ".join(raw.strip().upper().split())
+    if not _POSTAL.match(text):
+        raise _Invalid(ErrorCode.INVALID_FORMAT, "Not a postal code.")
+    return text
+
+
+def validate_profile(
+    raw: Mapping[str, str | None],
+    *,
+    prefix: str = "input.profile",
+    default_region: str | None = None,
+) -> ValidatedProfile:
+    """Check and normalize every given field of ``raw`` (keys of ``PROFILE_FIELDS``)."""
+    result = ValidatedProfile()
+    given = {name: value for name, value in raw.items() if value is not None and value.strip()}
+    unknown = set(given) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown profile fields: {sorted(unknown)}")
+
+    def attempt(name: str, check: object) -> None:
+        value = given[name]
+        try:
+            result.values[name] = check(value)  # type: ignore[operator]
+        except (_Invalid, InvalidIdentifier) as problem:
+            path = f"{prefix}.{INPUT_PATHS[name]}"
+            result.issues.append(FieldIssue(path, problem.code, problem.message))
+            result.rejected[name] = value
+
+    if "country" in given:
+        attempt("country", country_code)
+    country = result.values.get("country")
+    region_for_phone = country or default_region
+    checks: dict[str, object] = {
+        "given_name": _name,
+        "family_name": _name,
+        "email": lambda v: normalize_email(v).value,
+        "phone": lambda v: normalize_phone(v, region_for_phone).value,
+        "birth_date": _birth_date,
+        "address_line1": lambda v: _clean_text(v, MAX_TEXT),
+        "address_line2": lambda v: _clean_text(v, MAX_TEXT),
+        "city": lambda v: _clean_text(v, MAX_TEXT),
+        "region": lambda v: _region(v, country),
+        "postal_code": _postal_code,
+    }
+    for name, check in checks.items():
+        if name in given:
+            attempt(name, check)
+    return result

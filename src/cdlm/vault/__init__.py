@@ -1,0 +1,1 @@
+"""Envelope encryption of personal data: per-customer data keys, blind indexes, key providers."""

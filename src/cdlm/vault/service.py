@@ -1,0 +1,167 @@
+"""The vault: per-customer data keys (envelope encryption) and blind indexes.
+
+Every customer gets a random AES-256 data key, stored only wrapped by the master key (local key
+or KMS). Personal values are sealed under it with associated data naming the customer and the
+field, so a ciphertext copied to another row or customer does not decrypt. Lookups use blind
+indexes: HMAC-SHA256 of the normalized value under an installation-wide index key (itself
+wrapped by the master key). Destroying a customer's data key makes every copy of their
+ciphertext, backups included, unreadable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from tortoise.connection import get_connection
+
+from cdlm import clock
+from cdlm.vault import crypto
+from cdlm.vault.keys import KeyProvider
+from cdlm.vault.models import CustomerKey, VaultSecret
+
+BLIND_INDEX_SECRET = "blind-index-key"  # noqa: S105 (the name of a stored secret)
+
+
+class MissingKey(Exception):
+    """The customer's data key does not exist (never created, or crypto-shredded)."""
+
+
+def _customer_context(customer_id: uuid.UUID) -> str:
+    return f"customer-key:{customer_id}"
+
+
+class _KeyCache:
+    """Bounded, expiring memory of unwrapped data keys (KMS calls cost milliseconds)."""
+
+    def __init__(self, max_entries: int, ttl_seconds: float) -> None:
+        self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
+        self._entries: OrderedDict[uuid.UUID, tuple[bytes, float]] = OrderedDict()
+
+    def get(self, customer_id: uuid.UUID) -> bytes | None:
+        entry = self._entries.get(customer_id)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[1] > self.ttl_seconds:
+            del self._entries[customer_id]
+            return None
+        self._entries.move_to_end(customer_id)
+        return entry[0]
+
+    def put(self, customer_id: uuid.UUID, key: bytes) -> None:
+        self._entries[customer_id] = (key, time.monotonic())
+        self._entries.move_to_end(customer_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def drop(self, customer_id: uuid.UUID) -> None:
+        self._entries.pop(customer_id, None)
+
+
+class Vault:
+    """Encryption services for personal data; one per process."""
+
+    def __init__(
+        self, provider: KeyProvider, *, cache_entries: int = 10_000, cache_ttl: float = 300.0
+    ) -> None:
+        self.provider = provider
+        self._keys = _KeyCache(cache_entries, cache_ttl)
+        self._index_key: bytes | None = None
+
+    # ------------------------------------------------------------------ blind indexes
+
+    async def _load_index_key(self) -> bytes:
+        row = await VaultSecret.get_or_none(name=BLIND_INDEX_SECRET)
+        if row is None:
+            wrapped = self.provider.wrap(crypto.new_key(), BLIND_INDEX_SECRET)
+            await get_connection("default").execute_query(
+                'INSERT INTO "vault_secrets" ("name", "wrapped_secret", "provider", "created_at") '
+                'VALUES ($1, $2, $3, $4) ON CONFLICT ("name") DO NOTHING',
+                [BLIND_INDEX_SECRET, wrapped, self.provider.name, clock.now()],
+            )
+            row = await VaultSecret.get(name=BLIND_INDEX_SECRET)
+        return self.provider.unwrap(bytes(row.wrapped_secret), BLIND_INDEX_SECRET)
+
+    async def ready(self) -> None:
+        """Load the blind-index key (created on first use by any process)."""
+        if self._index_key is None:
+            self._index_key = await self._load_index_key()
+
+    def blind_index(self, kind: str, normalized: str) -> str:
+        """Keyed digest of a normalized value of ``kind``; call :meth:`ready` once before."""
+        if self._index_key is None:
+            raise RuntimeError("Vault.ready() must be awaited before computing blind indexes")
+        message = f"{kind}\x00{normalized}".encode()
+        return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+
+    # --------------------------------------------------------------------- data keys
+
+    async def create_customer_key(self, customer_id: uuid.UUID) -> bytes:
+        """A new data key for ``customer_id``, stored wrapped (in the caller's transaction)."""
+        key = crypto.new_key()
+        await CustomerKey.create(
+            customer_id=customer_id,
+            wrapped_key=self.provider.wrap(key, _customer_context(customer_id)),
+            provider=self.provider.name,
+            created_at=clock.now(),
+        )
+        self._keys.put(customer_id, key)
+        return key
+
+    async def customer_keys(self, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        """Data keys of the customers (one query for those not cached); shredded ones are absent."""
+        found: dict[uuid.UUID, bytes] = {}
+        missing: list[uuid.UUID] = []
+        for customer_id in set(customer_ids):
+            key = self._keys.get(customer_id)
+            if key is None:
+                missing.append(customer_id)
+            else:
+                found[customer_id] = key
+        if missing:
+            for row in await CustomerKey.filter(customer_id__in=missing):
+                key = self.provider.unwrap(
+                    bytes(row.wrapped_key), _customer_context(row.customer_id)
+                )
+                self._keys.put(row.customer_id, key)
+                found[row.customer_id] = key
+        return found
+
+    async def customer_key(self, customer_id: uuid.UUID) -> bytes:
+        """One customer's data key; raises :class:`MissingKey` when it does not exist."""
+        keys = await self.customer_keys([customer_id])
+        if customer_id not in keys:
+            raise MissingKey(str(customer_id))
+        return keys[customer_id]
+
+    async def shred(self, customer_id: uuid.UUID) -> bool:
+        """Destroy the customer's data key; True when one existed."""
+        self._keys.drop(customer_id)
+        deleted = await CustomerKey.filter(customer_id=customer_id).delete()
+        return deleted > 0
+
+    def forget_cached(self, customer_id: uuid.UUID) -> None:
+        """Drop a cached key (another process may have shredded it)."""
+        self._keys.drop(customer_id)
+
+    # ---------------------------------------------------------------------- sealing
+
+    @staticmethod
+    def _aad(customer_id: uuid.UUID, purpose: str) -> bytes:
+        return f"{customer_id}\x00{purpose}".encode()
+
+    def seal(self, key: bytes, customer_id: uuid.UUID, purpose: str, value: Any) -> bytes:
+        """``value`` (JSON-serializable) sealed for ``customer_id`` and ``purpose``."""
+        plaintext = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return crypto.seal(key, plaintext, self._aad(customer_id, purpose))
+
+    def open(self, key: bytes, customer_id: uuid.UUID, purpose: str, sealed: bytes) -> Any:
+        """What :meth:`seal` sealed; raises ``DecryptionFailed`` when moved or altered."""
+        return json.loads(crypto.open_sealed(key, bytes(sealed), self._aad(customer_id, purpose)))
