@@ -23,6 +23,8 @@ from cdlm.graphql.context import Context
 from cdlm.graphql.schema import CdlmSchema, create_schema
 from cdlm.middleware import LazyStartupMiddleware, RequestContextMiddleware
 from cdlm.system.service import check_health
+from cdlm.vault.keys import provider_from_settings
+from cdlm.vault.service import Vault
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,9 @@ DatabaseMode = Literal["lifespan", "lazy", "external"]
 class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with cdlm's request context."""
 
-    def __init__(self, schema: CdlmSchema, settings: Settings, auth: AuthSettings) -> None:
+    def __init__(
+        self, schema: CdlmSchema, settings: Settings, auth: AuthSettings, vault: Vault
+    ) -> None:
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -41,6 +45,7 @@ class GraphQLApp(GraphQL[Context, None]):
         )
         self.settings = settings
         self.auth = auth
+        self.vault = vault
 
     def decode_json(self, data: str | bytes) -> object:
         decoded = super().decode_json(data)
@@ -62,6 +67,7 @@ class GraphQLApp(GraphQL[Context, None]):
             request_id=request.scope.get("state", {}).get("request_id", "unknown"),
             settings=self.settings,
             auth=self.auth,
+            vault=self.vault,
         )
 
 
@@ -116,7 +122,12 @@ def create_app(
     middleware = [Middleware(RequestContextMiddleware)]
     if database == "lazy":
         middleware.append(Middleware(LazyStartupMiddleware, startup=open_database))
-    graphql_app = GraphQLApp(schema or create_schema(settings), settings, auth_settings(settings))
+    graphql_app = GraphQLApp(
+        schema or create_schema(settings),
+        settings,
+        auth_settings(settings),
+        Vault(provider_from_settings(settings)),
+    )
     routes = [
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),

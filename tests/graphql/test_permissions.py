@@ -27,6 +27,10 @@ from tests.factories import DEFAULT_PASSWORD, bearer, make_api_key, make_staff
 
 PUBLIC = "public"
 ADMIN = frozenset({Role.ADMIN})
+READERS = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST, Role.AGENT})
+LIST_READERS = READERS - {Role.AGENT}
+INGESTERS = frozenset({Role.INGEST, Role.ADMIN, Role.STEWARD})
+RECTIFIERS = frozenset({Role.ADMIN, Role.STEWARD, Role.AGENT})
 
 #: Who may call each operation. Written out by hand: the test compares the code against it.
 EXPECTED: dict[str, frozenset[Role] | str] = {
@@ -38,6 +42,10 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "apiKeys": ADMIN,
     "auditLog": OVERSIGHT_ROLES,
     "verifyAuditChain": OVERSIGHT_ROLES,
+    "customer": READERS,
+    "customerByIdentifier": READERS,
+    "customers": LIST_READERS,
+    "dataQualityReport": LIST_READERS,
     # mutations
     "login": PUBLIC,
     "logout": ALL_ROLES,
@@ -48,6 +56,9 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "revokeStaffSessions": ADMIN,
     "createApiKey": ADMIN,
     "revokeApiKey": ADMIN,
+    "ingestCustomer": INGESTERS,
+    "ingestEvents": INGESTERS,
+    "updateCustomer": RECTIFIERS,
 }
 #: The whole public surface. Adding to it needs a reason.
 PUBLIC_ALLOW_LIST = {name for name, roles in EXPECTED.items() if roles == PUBLIC}

@@ -7,6 +7,7 @@ cached at module level, because a warm Lambda container serves many callers.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
@@ -21,6 +22,7 @@ from cdlm.auth.service import authenticate
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.errors import AuthenticationRequired
+from cdlm.vault.service import Vault
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -36,15 +38,18 @@ class Loaders:
     """
 
     def __init__(self) -> None:
-        self._loaders: dict[Callable[..., Any], DataLoader[Any, Any]] = {}
+        self._loaders: dict[tuple[Any, ...], DataLoader[Any, Any]] = {}
 
-    def get(self, batch: Callable[[list[K]], Awaitable[list[V]]]) -> DataLoader[K, V]:
-        """The DataLoader of this request for ``batch``."""
-        loader = self._loaders.get(batch)
+    def get(self, batch: Callable[..., Awaitable[list[V]]], *bound: Hashable) -> DataLoader[Any, V]:
+        """The DataLoader of this request for ``batch`` (with ``bound`` leading arguments,
+        such as the vault, passed before the keys)."""
+        cache_key = (batch, *bound)
+        loader = self._loaders.get(cache_key)
         if loader is None:
-            loader = DataLoader(load_fn=batch)
-            self._loaders[batch] = loader
-        return cast(DataLoader[K, V], loader)
+            load_fn = functools.partial(batch, *bound) if bound else batch
+            loader = DataLoader(load_fn=load_fn)
+            self._loaders[cache_key] = loader
+        return cast(DataLoader[Any, V], loader)
 
 
 def bearer_credential(request: Request) -> str | None:
@@ -68,6 +73,7 @@ class Context:
     request_id: str
     settings: Settings
     auth: AuthSettings
+    vault: Vault
     loaders: Loaders = field(default_factory=Loaders)
     authenticated_principal: Principal | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)

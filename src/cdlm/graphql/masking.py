@@ -9,7 +9,7 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
-from cdlm.auth.policy import CLEAR_ROLES, PersonalData, present
+from cdlm.auth.policy import CLEAR_ROLES, PersonalData, present, sees_in_clear
 
 
 class PersonalField(FieldExtension):
@@ -30,9 +30,13 @@ class PersonalField(FieldExtension):
         # field reached without that (which the schema test forbids) is masked.
         principal = info.context.authenticated_principal
         role = principal.role if principal is not None else None
+        if value is None or sees_in_clear(role, self.kind):
+            return value
         if isinstance(value, list):
             return [present(item, self.kind, role) for item in value]
-        return present(value, self.kind, role)
+        if isinstance(value, str):
+            return present(value, self.kind, role)
+        return None  # structured personal data (JSON) has no partial view
 
     def resolve(
         self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any

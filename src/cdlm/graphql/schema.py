@@ -21,12 +21,14 @@ from strawberry.types import ExecutionContext
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
 from cdlm.config import Settings
+from cdlm.customers.api import CustomerMutation, CustomerQuery
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import ErrorMasking, log_errors
+from cdlm.quality.api import QualityQuery
 from cdlm.system.api import SystemQuery
 
-Query = merge_types("Query", (SystemQuery, AuthQuery, AuditQuery))
-Mutation = merge_types("Mutation", (AuthMutation,))
+Query = merge_types("Query", (SystemQuery, AuthQuery, AuditQuery, CustomerQuery, QualityQuery))
+Mutation = merge_types("Mutation", (AuthMutation, CustomerMutation))
 
 DEFAULT_LIMITS: dict[str, int] = {"max_query_depth": 12, "max_aliases": 30, "max_tokens": 5000}
 

@@ -1,0 +1,402 @@
+"""Mutations of acquisition and rectification."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types.info import Info
+from strawberry.types.unset import UNSET
+
+from cdlm.auth.roles import Role
+from cdlm.customers import events as event_service
+from cdlm.customers import ingest as ingest_service
+from cdlm.customers import service
+from cdlm.customers.api.queries import personal_fields_read
+from cdlm.customers.api.types import CustomerNode
+from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
+from cdlm.errors import ErrorCode
+from cdlm.graphql.errors import (
+    ConflictError,
+    FieldIssue,
+    NotFoundError,
+    ValidationError,
+    errors_as_data,
+)
+from cdlm.graphql.permissions import allow, require_principal
+from cdlm.graphql.scalars import parse_id
+from cdlm.identity.identifiers import IdentifierKind
+
+INGESTERS = (Role.INGEST, Role.ADMIN, Role.STEWARD)
+RECTIFIERS = (Role.ADMIN, Role.STEWARD, Role.AGENT)
+
+
+@strawberry.input(description="Where the data comes from and why it may be processed.")
+class SourceInput:
+    system: str = strawberry.field(description="Lower-case code, e.g. crm or web-shop.")
+    kind: SourceKind
+    collected_at: datetime
+    lawful_basis: LawfulBasis
+    purpose: str = strawberry.field(description="Purpose code, e.g. marketing.advertising.")
+
+
+@strawberry.input
+class AddressInput:
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = strawberry.field(default=None, description="Code or English name.")
+
+
+@strawberry.input
+class ProfileInput:
+    given_name: str | None = None
+    family_name: str | None = None
+    email: str | None = None
+    phone: str | None = strawberry.field(
+        default=None, description="E.164, or national format read with the address country."
+    )
+    birth_date: str | None = strawberry.field(default=None, description="YYYY-MM-DD.")
+    address: AddressInput | None = None
+
+
+def _flat(profile: ProfileInput | None) -> dict[str, str | None]:
+    if profile is None:
+        return {}
+    address = profile.address or AddressInput()
+    return {
+        "given_name": profile.given_name,
+        "family_name": profile.family_name,
+        "email": profile.email,
+        "phone": profile.phone,
+        "birth_date": profile.birth_date,
+        "address_line1": address.line1,
+        "address_line2": address.line2,
+        "city": address.city,
+        "region": address.region,
+        "postal_code": address.postal_code,
+        "country": address.country,
+    }
+
+
+@strawberry.input
+class IngestCustomerInput:
+    source: SourceInput
+    profile: ProfileInput | None = None
+    external_ids: list[str] = strawberry.field(
+        default_factory=list, description="namespace:value, e.g. crm:123."
+    )
+    lifecycle_stage: LifecycleStage | None = None
+
+
+@strawberry.enum(description="What an ingest did.")
+class IngestOutcome(Enum):
+    CREATED = "created"
+    MATCHED = "matched"
+
+
+@strawberry.type(description="The record was stored. Refused values are listed in `issues`.")
+class CustomerIngested:
+    customer_id: strawberry.ID
+    outcome: IngestOutcome
+    matched_rule: str | None = strawberry.field(
+        description="The identifier that matched: external_id:<system>, email or phone."
+    )
+    source_record_id: strawberry.ID
+    issues: list[FieldIssue] = strawberry.field(
+        description="Values kept out of the profile, and identifiers not attached, with reasons."
+    )
+    replayed: bool = strawberry.field(description="True when this repeats an earlier call.")
+
+
+IngestCustomerResult = Annotated[
+    CustomerIngested | ValidationError | ConflictError, strawberry.union("IngestCustomerResult")
+]
+
+
+@strawberry.input
+class IdentifierInput:
+    kind: IdentifierKind
+    value: str
+
+
+@strawberry.input(description="One interaction; address it by customerId or by identifier.")
+class EventInput:
+    type: str = strawberry.field(description="Code such as order.placed or page.viewed.")
+    occurred_at: datetime
+    source_system: str
+    channel: str = "unknown"
+    customer_id: strawberry.ID | None = None
+    identifier: IdentifierInput | None = None
+    amount: Decimal | None = None
+    currency: str | None = strawberry.field(default=None, description="ISO 4217.")
+    properties: JSON | None = strawberry.field(default=None, description="Stored encrypted.")
+    external_id: str | None = strawberry.field(
+        default=None, description="The source's event id: a resend is reported as a duplicate."
+    )
+
+
+@strawberry.enum
+class EventStatus(Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@strawberry.type
+class EventItemResult:
+    index: int
+    status: EventStatus
+    event_id: strawberry.ID | None
+    issues: list[FieldIssue]
+
+
+@strawberry.type(description="Per-item outcome of a batch; valid items are stored.")
+class EventsIngested:
+    accepted: int
+    duplicates: int
+    rejected: int
+    items: list[EventItemResult]
+    replayed: bool
+
+
+IngestEventsResult = Annotated[
+    EventsIngested | ValidationError | ConflictError, strawberry.union("IngestEventsResult")
+]
+
+
+@strawberry.input(description="Omit a field to keep it, send null to clear it.")
+class AddressChangesInput:
+    line1: str | None = UNSET
+    line2: str | None = UNSET
+    city: str | None = UNSET
+    region: str | None = UNSET
+    postal_code: str | None = UNSET
+    country: str | None = UNSET
+
+
+@strawberry.input(description="Omit a field to keep it, send null to clear it.")
+class ProfileChangesInput:
+    given_name: str | None = UNSET
+    family_name: str | None = UNSET
+    email: str | None = UNSET
+    phone: str | None = UNSET
+    birth_date: str | None = UNSET
+    address: AddressChangesInput | None = UNSET
+
+
+@strawberry.input
+class UpdateCustomerInput:
+    id: strawberry.ID
+    changes: ProfileChangesInput | None = None
+    lifecycle_stage: LifecycleStage | None = None
+
+
+def _changes(given: ProfileChangesInput | None) -> dict[str, str | None]:
+    if given is None:
+        return {}
+    changes: dict[str, str | None] = {}
+    for name in ("given_name", "family_name", "email", "phone", "birth_date"):
+        value = getattr(given, name)
+        if value is not UNSET:
+            changes[name] = value
+    address = given.address
+    if address is not UNSET and address is not None:
+        for attribute, name in (
+            ("line1", "address_line1"),
+            ("line2", "address_line2"),
+            ("city", "city"),
+            ("region", "region"),
+            ("postal_code", "postal_code"),
+            ("country", "country"),
+        ):
+            value = getattr(address, attribute)
+            if value is not UNSET:
+                changes[name] = value
+    return changes
+
+
+@strawberry.type
+class CustomerUpdated:
+    customer: CustomerNode
+
+
+UpdateCustomerResult = Annotated[
+    CustomerUpdated | ValidationError | NotFoundError, strawberry.union("UpdateCustomerResult")
+]
+
+
+def _issues(items: list[Any]) -> list[FieldIssue]:
+    return [FieldIssue(field=i.field, code=i.code, message=i.message) for i in items]
+
+
+def _event(item: EventInput, position: int) -> event_service.EventIngest | list[FieldIssue]:
+    customer_id: uuid.UUID | None = None
+    if item.properties is not None and not isinstance(item.properties, dict):
+        return [
+            FieldIssue(
+                field=f"events[{position}].properties",
+                code=ErrorCode.INVALID_FORMAT,
+                message="Properties are a JSON object.",
+            )
+        ]
+    if item.customer_id is not None:
+        try:
+            customer_id = uuid.UUID(str(item.customer_id))
+        except ValueError:
+            return [
+                FieldIssue(
+                    field=f"events[{position}].customerId",
+                    code=ErrorCode.INVALID_FORMAT,
+                    message="This is not a valid id.",
+                )
+            ]
+    return event_service.EventIngest(
+        type=item.type,
+        occurred_at=item.occurred_at,
+        source_system=item.source_system,
+        channel=item.channel,
+        customer_id=customer_id,
+        identifier_kind=item.identifier.kind if item.identifier else None,
+        identifier_value=item.identifier.value if item.identifier else None,
+        amount=item.amount,
+        currency=item.currency,
+        properties=dict(item.properties) if item.properties is not None else None,
+        external_id=item.external_id,
+    )
+
+
+@strawberry.type
+class CustomerMutation:
+    @strawberry.mutation(
+        description="Add or update a customer from a source; idempotent with idempotencyKey.",
+        extensions=allow(*INGESTERS),
+    )
+    @errors_as_data
+    async def ingest_customer(
+        self,
+        info: Info[Any, Any],
+        input: IngestCustomerInput,
+        idempotency_key: str | None = None,
+    ) -> IngestCustomerResult:
+        record = ingest_service.CustomerIngest(
+            source=ingest_service.Source(
+                system=input.source.system,
+                kind=input.source.kind,
+                collected_at=input.source.collected_at,
+                lawful_basis=input.source.lawful_basis,
+                purpose=input.source.purpose,
+            ),
+            profile=_flat(input.profile),
+            external_ids=list(input.external_ids),
+            lifecycle_stage=input.lifecycle_stage,
+        )
+        done = await ingest_service.ingest_one(
+            await require_principal(info), info.context.vault, record, idempotency_key
+        )
+        result = done.result
+        return CustomerIngested(
+            customer_id=strawberry.ID(str(result.customer_id)),
+            outcome=IngestOutcome(result.outcome.value),
+            matched_rule=result.matched_rule,
+            source_record_id=strawberry.ID(str(result.source_record_id)),
+            issues=_issues(result.issues),
+            replayed=done.replayed,
+        )
+
+    @strawberry.mutation(
+        description="Store up to 1,000 interaction events; idempotent with idempotencyKey.",
+        extensions=allow(*INGESTERS),
+    )
+    @errors_as_data
+    async def ingest_events(
+        self,
+        info: Info[Any, Any],
+        events: list[EventInput],
+        idempotency_key: str | None = None,
+    ) -> IngestEventsResult:
+        converted = [_event(item, position) for position, item in enumerate(events)]
+        malformed = {p: c for p, c in enumerate(converted) if isinstance(c, list)}
+        valid = [
+            (p, c) for p, c in enumerate(converted) if isinstance(c, event_service.EventIngest)
+        ]
+        batch, replayed = await event_service.ingest_events(
+            await require_principal(info),
+            info.context.vault,
+            [c for _, c in valid],
+            idempotency_key,
+        )
+        items: list[EventItemResult] = []
+        for inner, (position, _) in enumerate(valid):
+            if inner in batch.accepted:
+                items.append(
+                    EventItemResult(
+                        index=position,
+                        status=EventStatus.ACCEPTED,
+                        event_id=strawberry.ID(str(batch.accepted[inner])),
+                        issues=[],
+                    )
+                )
+            elif inner in batch.duplicates:
+                items.append(
+                    EventItemResult(
+                        index=position,
+                        status=EventStatus.DUPLICATE,
+                        event_id=strawberry.ID(str(batch.duplicates[inner])),
+                        issues=[],
+                    )
+                )
+            else:
+                problems = [
+                    FieldIssue(
+                        field=i.field.replace(f"events[{inner}]", f"events[{position}]", 1),
+                        code=i.code,
+                        message=i.message,
+                    )
+                    for i in batch.rejected.get(inner, [])
+                ]
+                items.append(
+                    EventItemResult(
+                        index=position, status=EventStatus.REJECTED, event_id=None, issues=problems
+                    )
+                )
+        for position, problems in malformed.items():
+            items.append(
+                EventItemResult(
+                    index=position, status=EventStatus.REJECTED, event_id=None, issues=problems
+                )
+            )
+        items.sort(key=lambda item: item.index)
+        return EventsIngested(
+            accepted=sum(1 for i in items if i.status is EventStatus.ACCEPTED),
+            duplicates=sum(1 for i in items if i.status is EventStatus.DUPLICATE),
+            rejected=sum(1 for i in items if i.status is EventStatus.REJECTED),
+            items=items,
+            replayed=replayed,
+        )
+
+    @strawberry.mutation(
+        description="Rectify a customer's profile (staff corrections outrank every source).",
+        extensions=allow(*RECTIFIERS),
+    )
+    @errors_as_data
+    async def update_customer(
+        self, info: Info[Any, Any], input: UpdateCustomerInput
+    ) -> UpdateCustomerResult:
+        actor = await require_principal(info)
+        row = await service.update_customer(
+            actor,
+            info.context.vault,
+            parse_id(input.id, "input.id"),
+            _changes(input.changes),
+            lifecycle_stage=input.lifecycle_stage,
+        )
+        await service.audit_reads(actor, [row.id], personal_fields_read(info, below="customer."))
+        return CustomerUpdated(customer=CustomerNode.from_row(row))

@@ -1,0 +1,304 @@
+"""Interaction events: batches of up to 1,000, each addressed by customer id or identifier.
+
+Each item is checked on its own: valid items are stored, invalid ones reported with their index,
+field path and code. Typed columns (type, channel, time, amount, currency) stay in clear; the
+free-form properties are sealed under the customer's data key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import pycountry
+from tortoise.connection import get_connection
+
+from cdlm import clock
+from cdlm.audit import service as audit
+from cdlm.auth.principal import Principal
+from cdlm.customers.ingest import SOURCE_SYSTEM
+from cdlm.customers.models import Customer, Event
+from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.idempotency import service as idempotency
+from cdlm.identity import service as identity
+from cdlm.identity.identifiers import IdentifierKind, InvalidIdentifier, parse
+from cdlm.vault.service import Vault
+
+MAX_BATCH = 1000
+MAX_PROPERTIES_BYTES = 16_384
+EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+CHANNEL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+AMOUNT_LIMIT = Decimal("1000000000000")
+
+
+@dataclass
+class EventIngest:
+    """One event as sent; exactly one of ``customer_id`` and ``identifier`` addresses it."""
+
+    type: str
+    occurred_at: datetime
+    source_system: str
+    channel: str = "unknown"
+    customer_id: uuid.UUID | None = None
+    identifier_kind: IdentifierKind | None = None
+    identifier_value: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    properties: dict[str, Any] | None = None
+    external_id: str | None = None
+
+
+@dataclass
+class BatchResult:
+    """Per item: the stored event id, or the problems that kept it out."""
+
+    accepted: dict[int, uuid.UUID] = field(default_factory=dict)
+    duplicates: dict[int, uuid.UUID] = field(default_factory=dict)
+    rejected: dict[int, list[FieldIssue]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "accepted": {str(i): str(v) for i, v in self.accepted.items()},
+            "duplicates": {str(i): str(v) for i, v in self.duplicates.items()},
+            "rejected": {
+                str(i): [[p.field, p.code.value, p.message] for p in problems]
+                for i, problems in self.rejected.items()
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BatchResult:
+        return cls(
+            accepted={int(i): uuid.UUID(v) for i, v in data["accepted"].items()},
+            duplicates={int(i): uuid.UUID(v) for i, v in data["duplicates"].items()},
+            rejected={
+                int(i): [FieldIssue(f, ErrorCode(c), m) for f, c, m in problems]
+                for i, problems in data["rejected"].items()
+            },
+        )
+
+
+def _currency_known(code: str) -> bool:
+    return pycountry.currencies.get(alpha_3=code) is not None
+
+
+def _check(item: EventIngest, path: str, now: datetime) -> tuple[list[FieldIssue], bytes | None]:
+    issues: list[FieldIssue] = []
+
+    def problem(name: str, code: ErrorCode, message: str) -> None:
+        issues.append(FieldIssue(f"{path}.{name}", code, message))
+
+    if (item.customer_id is None) == (item.identifier_value is None):
+        problem("customerId", ErrorCode.REQUIRED, "Give either customerId or identifier.")
+    if not EVENT_TYPE.match(item.type):
+        problem("type", ErrorCode.INVALID_FORMAT, "Event types are codes such as order.placed.")
+    if not CHANNEL.match(item.channel):
+        problem("channel", ErrorCode.INVALID_FORMAT, "Channels are codes such as web or store.")
+    if not SOURCE_SYSTEM.match(item.source_system):
+        problem("sourceSystem", ErrorCode.INVALID_FORMAT, "Source systems are codes such as crm.")
+    if item.occurred_at.tzinfo is None:
+        problem("occurredAt", ErrorCode.INVALID_FORMAT, "Give a time zone.")
+    elif not EARLIEST <= item.occurred_at <= now + FUTURE_TOLERANCE:
+        problem("occurredAt", ErrorCode.IMPLAUSIBLE, "The time is in the future or before 1970.")
+    if (item.amount is None) != (item.currency is None):
+        problem("currency", ErrorCode.REQUIRED, "Give amount and currency together.")
+    if item.amount is not None:
+        try:
+            exponent = item.amount.as_tuple().exponent
+            bad = (
+                not item.amount.is_finite()
+                or abs(item.amount) >= AMOUNT_LIMIT
+                or (isinstance(exponent, int) and exponent < -2)
+            )
+        except InvalidOperation:  # pragma: no cover - Decimal input is already parsed
+            bad = True
+        if bad:
+            problem("amount", ErrorCode.INVALID_FORMAT, "Amounts have at most 2 decimals.")
+    if item.currency is not None and not _currency_known(item.currency):
+        problem("currency", ErrorCode.UNKNOWN_CODE, "Not an ISO 4217 currency.")
+    if item.external_id is not None and not 0 < len(item.external_id) <= 128:
+        problem("externalId", ErrorCode.TOO_LONG, "External ids have 1 to 128 characters.")
+    properties: bytes | None = None
+    if item.properties is not None:
+        properties = json.dumps(item.properties, separators=(",", ":")).encode()
+        if len(properties) > MAX_PROPERTIES_BYTES:
+            problem("properties", ErrorCode.TOO_LONG, "Properties are at most 16 KiB of JSON.")
+    return issues, properties
+
+
+async def _customers_for(
+    vault: Vault, items: list[EventIngest], result: BatchResult, prefix: str
+) -> dict[int, uuid.UUID]:
+    """Which customer each item belongs to (two queries for the whole batch)."""
+    wanted_ids = {item.customer_id for item in items if item.customer_id is not None}
+    known = set(
+        await Customer.filter(id__in=list(wanted_ids)).values_list("id", flat=True)
+        if wanted_ids
+        else []
+    )
+    parsed: dict[int, Any] = {}
+    for position, item in enumerate(items):
+        if position in result.rejected or item.identifier_value is None:
+            continue
+        assert item.identifier_kind is not None
+        try:
+            parsed[position] = parse(item.identifier_kind, item.identifier_value)
+        except InvalidIdentifier as error:
+            result.rejected[position] = [
+                FieldIssue(f"{prefix}[{position}].identifier.value", error.code, error.message)
+            ]
+    owners = await identity.owners(vault, parsed.values()) if parsed else {}
+    found: dict[int, uuid.UUID] = {}
+    for position, item in enumerate(items):
+        if position in result.rejected:
+            continue
+        customer_id = item.customer_id if item.customer_id in known else None
+        if position in parsed:
+            customer_id = owners.get(parsed[position])
+        if customer_id is None:
+            result.rejected[position] = [
+                FieldIssue(
+                    f"{prefix}[{position}]",
+                    ErrorCode.NOT_FOUND,
+                    "No customer has this id or identifier.",
+                )
+            ]
+        else:
+            found[position] = customer_id
+    return found
+
+
+async def _existing_external_ids(items: list[EventIngest]) -> dict[tuple[str, str], uuid.UUID]:
+    pairs = {(i.source_system, i.external_id) for i in items if i.external_id is not None}
+    if not pairs:
+        return {}
+    rows = await get_connection("default").execute_query_dict(
+        'SELECT "id", "source_system", "external_id" FROM "events" '
+        'WHERE ("source_system", "external_id") IN '
+        "(SELECT * FROM unnest($1::text[], $2::text[]))",
+        [[p[0] for p in pairs], [p[1] for p in pairs]],
+    )
+    return {(row["source_system"], row["external_id"]): row["id"] for row in rows}
+
+
+async def store_events(
+    vault: Vault, items: list[EventIngest], prefix: str = "events"
+) -> tuple[BatchResult, list[uuid.UUID]]:
+    """Validate and store a batch in the caller's transaction; returns per-item outcomes and
+    the customers touched."""
+    if len(items) > MAX_BATCH:
+        raise ValidationFailed(
+            f"A batch holds at most {MAX_BATCH} events.",
+            field=prefix,
+            code=ErrorCode.TOO_MANY_ITEMS,
+        )
+    now = clock.now()
+    result = BatchResult()
+    properties: dict[int, bytes | None] = {}
+    for position, item in enumerate(items):
+        issues, sealed_input = _check(item, f"{prefix}[{position}]", now)
+        if issues:
+            result.rejected[position] = issues
+        properties[position] = sealed_input
+    await vault.ready()
+    owners = await _customers_for(vault, items, result, prefix)
+    keys = await vault.customer_keys(owners.values())
+    existing = await _existing_external_ids([items[p] for p in owners])
+    seen: dict[tuple[str, str], uuid.UUID] = {}
+    rows: list[Event] = []
+    latest: dict[uuid.UUID, datetime] = {}
+    for position, customer_id in owners.items():
+        item = items[position]
+        key = keys.get(customer_id)
+        if key is None:  # crypto-shredded between lookup and now
+            result.rejected[position] = [
+                FieldIssue(f"{prefix}[{position}]", ErrorCode.NOT_FOUND, "No such customer.")
+            ]
+            continue
+        if item.external_id is not None:
+            pair = (item.source_system, item.external_id)
+            duplicate_of = existing.get(pair) or seen.get(pair)
+            if duplicate_of is not None:
+                result.duplicates[position] = duplicate_of
+                continue
+        event_id = uuid.uuid4()
+        if item.external_id is not None:
+            seen[(item.source_system, item.external_id)] = event_id
+        raw = properties[position]
+        rows.append(
+            Event(
+                id=event_id,
+                customer_id=customer_id,
+                type=item.type,
+                channel=item.channel,
+                occurred_at=item.occurred_at,
+                received_at=now,
+                amount=item.amount,
+                currency=item.currency,
+                properties_sealed=(
+                    vault.seal(key, customer_id, "event-properties", item.properties)
+                    if raw is not None
+                    else None
+                ),
+                source_system=item.source_system,
+                external_id=item.external_id,
+            )
+        )
+        result.accepted[position] = event_id
+        if latest.get(customer_id) is None or item.occurred_at > latest[customer_id]:
+            latest[customer_id] = item.occurred_at
+    if rows:
+        await Event.bulk_create(rows, batch_size=MAX_BATCH)
+        await get_connection("default").execute_query(
+            'UPDATE "customers" AS c SET "last_activity_at" = GREATEST(c."last_activity_at", v.at) '
+            "FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE c.id = v.id",
+            [list(latest), list(latest.values())],
+        )
+    return result, list(latest)
+
+
+async def ingest_events(
+    actor: Principal, vault: Vault, items: list[EventIngest], idempotency_key: str | None = None
+) -> tuple[BatchResult, bool]:
+    """The ``ingestEvents`` operation: idempotent per batch, one audit entry, one transaction."""
+
+    async def run() -> dict[str, Any]:
+        result, _ = await store_events(vault, items)
+        await audit.record(
+            actor,
+            "events.ingest",
+            target_type="event_batch",
+            target_id=uuid.uuid4(),
+            fields=["properties"] if any(i.properties for i in items) else [],
+        )
+        return result.to_json()
+
+    request = [
+        {
+            "type": i.type,
+            "at": i.occurred_at.isoformat(),
+            "customer": str(i.customer_id) if i.customer_id else None,
+            "identifier": [i.identifier_kind, i.identifier_value],
+            "amount": str(i.amount) if i.amount is not None else None,
+            "currency": i.currency,
+            "channel": i.channel,
+            "properties": i.properties,
+            "source": i.source_system,
+            "external_id": i.external_id,
+        }
+        for i in items
+    ]
+    outcome = await idempotency.run_once(
+        idempotency.scope_for("ingestEvents", actor),
+        idempotency_key,
+        idempotency.fingerprint(request),
+        run,
+    )
+    return BatchResult.from_json(outcome.result), outcome.replayed

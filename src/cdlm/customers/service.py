@@ -1,0 +1,214 @@
+"""Reading customers and rectifying them (the 360 view behind the API)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from cdlm import clock
+from cdlm.audit import service as audit
+from cdlm.auth.principal import Principal
+from cdlm.customers.ingest import Source, _open_invalid_fields
+from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind, SourceRecord
+from cdlm.customers.survivorship import Provenance, remove, survive
+from cdlm.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
+from cdlm.identity import service as identity
+from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentifier, parse
+from cdlm.identity.models import Identity
+from cdlm.quality import score as quality
+from cdlm.quality.fields import INPUT_PATHS, PROFILE_FIELDS
+from cdlm.quality.models import InvalidValue
+from cdlm.quality.validate import validate_profile
+from cdlm.vault.service import Vault
+
+RECTIFICATION_SYSTEM = "cdlm-staff"
+
+
+@dataclass(frozen=True)
+class CustomerFilter:
+    """Criteria of the customer list; all optional, combined with AND."""
+
+    updated_since: datetime | None = None
+    quality_below: float | None = None
+    source_system: str | None = None
+    lifecycle_stage: LifecycleStage | None = None
+
+
+def customers(criteria: CustomerFilter) -> QuerySet[Customer]:
+    """Customers matching ``criteria`` (paginate it)."""
+    query = Customer.all()
+    if criteria.updated_since is not None:
+        query = query.filter(updated_at__gte=criteria.updated_since)
+    if criteria.quality_below is not None:
+        query = query.filter(quality_score__lt=criteria.quality_below)
+    if criteria.lifecycle_stage is not None:
+        query = query.filter(lifecycle_stage=criteria.lifecycle_stage)
+    if criteria.source_system is not None:
+        query = query.filter(
+            id__in=SourceRecord.filter(source_system=criteria.source_system).values("customer_id")
+        )
+    return query
+
+
+async def get_customer(customer_id: uuid.UUID) -> Customer:
+    """One customer; :class:`NotFound` when there is none."""
+    customer = await Customer.get_or_none(id=customer_id)
+    if customer is None:
+        raise NotFound("No customer has this id.", field="id")
+    return customer
+
+
+async def find_by_identifier(vault: Vault, kind: IdentifierKind, value: str) -> Customer | None:
+    """The customer an identifier belongs to, if any (exact match on the normalized value)."""
+    try:
+        identifier = parse(kind, value)
+    except InvalidIdentifier as error:
+        raise ValidationFailed(error.message, field="value", code=error.code) from None
+    await vault.ready()
+    owners = await identity.owners(vault, [identifier])
+    owner = owners.get(identifier)
+    return await Customer.get_or_none(id=owner) if owner else None
+
+
+async def audit_reads(
+    actor: Principal, customer_ids: Sequence[uuid.UUID], fields: Iterable[str]
+) -> None:
+    """Record that ``actor`` read these customers' personal ``fields``."""
+    names = sorted(set(fields))
+    if customer_ids and names:
+        await audit.record_many(
+            actor, "customer.read", target_type="customer", target_ids=customer_ids, fields=names
+        )
+
+
+async def update_customer(
+    actor: Principal,
+    vault: Vault,
+    customer_id: uuid.UUID,
+    changes: dict[str, str | None],
+    *,
+    lifecycle_stage: LifecycleStage | None = None,
+) -> Customer:
+    """Rectify profile fields (GDPR Art. 16): a value replaces, None clears.
+
+    Staff corrections outrank every source; the lineage of each changed field names the
+    rectification. Invalid values are refused with their field paths and nothing is written.
+    """
+    unknown = set(changes) - set(PROFILE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown profile fields: {sorted(unknown)}")
+    setting = {name: value for name, value in changes.items() if value is not None}
+    clearing = [name for name, value in changes.items() if value is None]
+    validated = validate_profile(setting, prefix="input.changes")
+    if validated.issues:
+        raise ValidationFailed.from_issues(validated.issues)
+    if not changes and lifecycle_stage is None:
+        raise ValidationFailed("Nothing to change.", field="input")
+    await vault.ready()
+    now = clock.now()
+    new_identifiers: list[Identifier] = []
+    if "email" in validated.values:
+        new_identifiers.append(Identifier(IdentifierKind.EMAIL, "", validated.values["email"]))
+    if "phone" in validated.values:
+        new_identifiers.append(Identifier(IdentifierKind.PHONE, "", validated.values["phone"]))
+    async with in_transaction():
+        customer = await Customer.filter(id=customer_id).select_for_update().first()
+        if customer is None:
+            raise NotFound("No customer has this id.", field="input.id")
+        key = await vault.customer_key(customer_id)
+        if new_identifiers:
+            indexes = {i: vault.blind_index(i.index_kind, i.value) for i in new_identifiers}
+            await identity.lock(indexes.values())
+            owners = await identity.owners(vault, new_identifiers)
+            taken = [i for i, owner in owners.items() if owner != customer_id]
+            if taken:
+                raise ValidationFailed.from_issues(
+                    [
+                        FieldIssue(
+                            f"input.changes.{i.kind.value}",
+                            ErrorCode.IDENTITY_CONFLICT,
+                            "This identifier belongs to another customer.",
+                        )
+                        for i in taken
+                    ]
+                )
+        values: dict[str, str] = vault.open(key, customer_id, "profile", customer.profile_sealed)
+        lineage = dict(customer.lineage)
+        record_id = uuid.uuid4()
+        provenance = Provenance(str(record_id), RECTIFICATION_SYSTEM, SourceKind.STAFF, now)
+        survive(values, lineage, validated.values, provenance)
+        for name in clearing:
+            remove(values, lineage, name, provenance)
+        customer.lineage = lineage
+        customer.profile_sealed = vault.seal(key, customer_id, "profile", values)
+        customer.present_fields = sorted(values)
+        if lifecycle_stage is not None:
+            customer.lifecycle_stage = lifecycle_stage
+        customer.updated_at = now
+        if validated.values:
+            await InvalidValue.filter(
+                customer_id=customer_id, field__in=list(validated.values), resolved_at__isnull=True
+            ).update(resolved_at=now)
+        scored = quality.score(values, await _open_invalid_fields(customer_id), now, now)
+        customer.completeness = scored.completeness
+        customer.validity = scored.validity
+        customer.quality_score = scored.score
+        await customer.save()
+        source = Source(
+            RECTIFICATION_SYSTEM,
+            SourceKind.STAFF,
+            now,
+            LawfulBasis.LEGAL_OBLIGATION,
+            "rectification",
+        )
+        await SourceRecord.create(
+            id=record_id,
+            customer_id=customer_id,
+            source_system=source.system,
+            source_kind=source.kind,
+            collected_at=now,
+            received_at=now,
+            lawful_basis=source.lawful_basis,
+            purpose=source.purpose,
+            payload_sealed=vault.seal(
+                key, customer_id, f"source:{record_id}", {"profile": changes, "by": str(actor.id)}
+            ),
+            outcome="rectified",
+            matched_rule=None,
+        )
+        owned = await identity.owners(vault, new_identifiers) if new_identifiers else {}
+        fresh = [i for i in new_identifiers if i not in owned]
+        if fresh:
+            await Identity.bulk_create(
+                [
+                    Identity(
+                        id=uuid.uuid4(),
+                        customer_id=customer_id,
+                        kind=i.kind,
+                        namespace=i.namespace,
+                        blind_index=vault.blind_index(i.index_kind, i.value),
+                        value_sealed=vault.seal(key, customer_id, "identity", i.value),
+                        source_record_id=record_id,
+                        created_at=now,
+                    )
+                    for i in fresh
+                ]
+            )
+        await audit.record(
+            actor,
+            "customer.rectify",
+            target_type="customer",
+            target_id=customer_id,
+            fields=list(changes),
+        )
+    return customer
+
+
+def input_path(name: str) -> str:
+    """The input path of a profile field (``address.city`` for ``city``)."""
+    return INPUT_PATHS[name]
