@@ -27,6 +27,8 @@ from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import DatabaseTarget, Settings, load_settings, parse_database_url
 from cdlm.db.embedded import EmbeddedPostgres
 from cdlm.db.lifecycle import apply_migrations, close_orm, drop_database, ensure_database, init_orm
+from cdlm.vault.keys import provider_from_settings
+from cdlm.vault.service import Vault
 from tests.factories import bearer, make_api_key
 from tests.support.sql_counter import CountingConnection, StatementRecorder
 
@@ -88,12 +90,20 @@ async def orm(database: DatabaseTarget, settings: Settings) -> AsyncIterator[Non
         await close_orm(context)
 
 
+#: Installation-level state that survives between tests (as it does between requests).
+KEPT_TABLES = {"vault_secrets"}
+
+
 @pytest.fixture(autouse=True)
 async def clean_database(orm: None) -> AsyncIterator[None]:
-    """Every test starts from empty tables (the migration history is kept)."""
+    """Every test starts from empty tables (the migration history and vault secrets are kept)."""
     yield
     assert Tortoise.apps is not None
-    tables = ", ".join(f'"{m._meta.db_table}"' for m in Tortoise.apps.get_models_iterable())
+    tables = ", ".join(
+        f'"{m._meta.db_table}"'
+        for m in Tortoise.apps.get_models_iterable()
+        if m._meta.db_table not in KEPT_TABLES
+    )
     await get_connection("default").execute_script(f"TRUNCATE {tables} CASCADE")
 
 
@@ -116,8 +126,14 @@ async def admin_headers(auth: AuthSettings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings) -> Starlette:
-    return create_app(settings, database="external")
+def vault(settings: Settings) -> Vault:
+    """The vault the app uses (same master key file, same caches)."""
+    return Vault(provider_from_settings(settings))
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings, vault: Vault) -> Starlette:
+    return create_app(settings, database="external", vault=vault)
 
 
 @pytest.fixture

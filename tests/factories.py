@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from cdlm import clock
 from cdlm.auth import service as auth_service
 from cdlm.auth.models import StaffUser
 from cdlm.auth.principal import SYSTEM
 from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.customers.ingest import CustomerIngest, IngestResult, Source, ingest_one
+from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
+from cdlm.vault.service import Vault
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 _numbers = itertools.count(1)
@@ -56,3 +63,51 @@ async def make_api_key(auth: AuthSettings, role: Role = Role.ADMIN, name: str = 
 
 def bearer(credential: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {credential}"}
+
+
+def source(
+    system: str = "crm",
+    kind: SourceKind = SourceKind.CRM,
+    *,
+    collected_at: datetime | None = None,
+    basis: LawfulBasis = LawfulBasis.CONTRACT,
+    purpose: str = "essential.service",
+) -> Source:
+    return Source(system, kind, collected_at or clock.now(), basis, purpose)
+
+
+async def make_customer(
+    vault: Vault,
+    *,
+    external_ids: Sequence[str] = (),
+    origin: Source | None = None,
+    stage: LifecycleStage | None = None,
+    **profile: str | None,
+) -> IngestResult:
+    """A customer ingested through the real acquisition path."""
+    record = CustomerIngest(
+        source=origin or source(),
+        profile=dict(profile),
+        external_ids=list(external_ids),
+        lifecycle_stage=stage,
+    )
+    return (await ingest_one(SYSTEM, vault, record)).result
+
+
+def profile_input(**values: Any) -> dict[str, Any]:
+    """A GraphQL ProfileInput from snake_case keyword values."""
+    address_keys = {"line1", "line2", "city", "region", "postal_code", "country"}
+    camel = {
+        "given_name": "givenName",
+        "family_name": "familyName",
+        "birth_date": "birthDate",
+        "postal_code": "postalCode",
+    }
+    profile: dict[str, Any] = {}
+    address: dict[str, Any] = {}
+    for key, value in values.items():
+        target = address if key in address_keys else profile
+        target[camel.get(key, key)] = value
+    if address:
+        profile["address"] = address
+    return profile

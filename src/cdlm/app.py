@@ -92,7 +92,11 @@ async def healthz(request: Request) -> Response:
 
 
 def create_app(
-    settings: Settings, *, database: DatabaseMode = "external", schema: CdlmSchema | None = None
+    settings: Settings,
+    *,
+    database: DatabaseMode = "external",
+    schema: CdlmSchema | None = None,
+    vault: Vault | None = None,
 ) -> Starlette:
     """Build the application.
 
@@ -126,7 +130,7 @@ def create_app(
         schema or create_schema(settings),
         settings,
         auth_settings(settings),
-        Vault(provider_from_settings(settings)),
+        vault or Vault(provider_from_settings(settings)),
     )
     routes = [
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
