@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -50,7 +51,9 @@ def customers(criteria: CustomerFilter) -> QuerySet[Customer]:
         query = query.filter(lifecycle_stage=criteria.lifecycle_stage)
     if criteria.source_system is not None:
         query = query.filter(
-            id__in=SourceRecord.filter(source_system=criteria.source_system).values("customer_id")
+            id__in=Subquery(
+                SourceRecord.filter(source_system=criteria.source_system).values("customer_id")
+            )
         )
     return query
 
