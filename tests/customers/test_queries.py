@@ -130,7 +130,10 @@ async def test_profile_is_masked_by_role(
         birth_date="1990-02-03",
     )
     headers = bearer(await make_api_key(auth, role))
-    query = "query($id: ID!) { customer(id: $id) { profile { givenName email phone birthDate } identities { value } } }"
+    query = (
+        "query($id: ID!) { customer(id: $id) "
+        "{ profile { givenName email phone birthDate } identities { value } } }"
+    )
     data = (await gql(query, {"id": str(created.customer_id)}, headers=headers))["data"]["customer"]
     profile = data["profile"]
     if role is Role.ANALYST:
@@ -151,7 +154,10 @@ async def test_profile_is_masked_by_role(
 async def test_lookup_by_identifier(gql: GraphQLClient, vault: Vault, auth: AuthSettings) -> None:
     created = await make_customer(vault, email="look@example.com", external_ids=["crm:55"])
     headers = bearer(await make_api_key(auth, Role.AGENT))
-    query = "query($k: IdentifierKind!, $v: String!) { customerByIdentifier(kind: $k, value: $v) { id } }"
+    query = (
+        "query($k: IdentifierKind!, $v: String!) "
+        "{ customerByIdentifier(kind: $k, value: $v) { id } }"
+    )
     for kind, value in [("EMAIL", " LOOK@example.com "), ("EXTERNAL_ID", "CRM:55")]:
         body = await gql(query, {"k": kind, "v": value}, headers=headers)
         assert body["data"]["customerByIdentifier"] == {"id": str(created.customer_id)}
