@@ -1,11 +1,11 @@
-"""The ``cdlm`` command: serve, migrate, bootstrap, makemigrations, export-schema."""
+"""The ``cdlm`` command: serve, migrate, bootstrap, import, makemigrations, export-schema."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -208,6 +208,35 @@ def migrate() -> None:
     typer.echo(f"database {target.safe_description} is up to date ({len(applied)} applied now)")
 
 
+def _on_database(settings: Settings, work: Callable[[DatabaseTarget], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work`` against the migrated database (starting the embedded one when needed)."""
+    from cdlm.db.embedded import EmbeddedPostgres
+    from cdlm.db.lifecycle import close_orm, ensure_database, init_orm, migration_status
+
+    embedded = (
+        EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
+    )
+
+    async def run(target: DatabaseTarget) -> T:
+        if embedded is not None:
+            await ensure_database(target, settings.db_connect_timeout)
+        if (await migration_status(target)).pending:
+            raise DatabaseUnavailable("the database is not migrated; run `cdlm migrate` first")
+        context = await init_orm(target, settings)
+        try:
+            return await work(target)
+        finally:
+            await close_orm(context)
+
+    try:
+        target = embedded.start() if embedded is not None else settings.database
+        assert target is not None
+        return _run(run(target))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
 @cli.command("bootstrap")
 def bootstrap_command(
     email: Annotated[str, typer.Option(help="Email of the first admin.")],
@@ -216,35 +245,85 @@ def bootstrap_command(
     """Create the first admin and an admin API key, and print them once."""
     from cdlm.auth.service import bootstrap
     from cdlm.auth.settings import auth_settings
-    from cdlm.db.embedded import EmbeddedPostgres
-    from cdlm.db.lifecycle import close_orm, ensure_database, init_orm, migration_status
 
     settings = _settings()
-    embedded = (
-        EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
-    )
 
-    async def run(target: DatabaseTarget) -> Bootstrap:
-        if embedded is not None:
-            await ensure_database(target, settings.db_connect_timeout)
-        if (await migration_status(target)).pending:
-            raise DatabaseUnavailable("the database is not migrated; run `cdlm migrate` first")
-        context = await init_orm(target, settings)
-        try:
-            return await bootstrap(email, name, auth_settings(settings))
-        finally:
-            await close_orm(context)
+    async def work(_: DatabaseTarget) -> Bootstrap:
+        return await bootstrap(email, name, auth_settings(settings))
 
     try:
-        target = embedded.start() if embedded is not None else settings.database
-        assert target is not None
-        result = _run(run(target))
+        result = _on_database(settings, work)
     except (Conflict, ValidationFailed) as error:
         _fail(error.message)
-    finally:
-        if embedded is not None:
-            embedded.stop()
     _print_bootstrap(result)
+
+
+@cli.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="A .csv (with a header row) or .jsonl file.")],
+    source_system: Annotated[str, typer.Option(help="Code of the source, e.g. crm.")],
+    source_kind: Annotated[str, typer.Option(help="crm, web_form, support, ...")] = "import",
+    lawful_basis: Annotated[str, typer.Option(help="consent, contract, ...")] = "contract",
+    purpose: Annotated[str, typer.Option(help="Purpose code.")] = "essential.service",
+    batch_size: Annotated[int, typer.Option(min=1, max=5000)] = 250,
+    rejects: Annotated[
+        Path | None, typer.Option(help="Where refused lines go (default FILE.rejects.jsonl).")
+    ] = None,
+    restart: Annotated[bool, typer.Option(help="Import a finished file again.")] = False,
+) -> None:
+    """Import customers from a file, with a progress bar; an interrupted run resumes."""
+    from rich.progress import Progress
+
+    from cdlm.auth.principal import SYSTEM
+    from cdlm.customers.importer import ImportOptions, ImportRefused, count_rows, run_import
+    from cdlm.customers.models import LawfulBasis, SourceKind
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    settings = _settings()
+    if not file.is_file():
+        _fail(f"no such file: {file}")
+    try:
+        options = ImportOptions(
+            source_system=source_system,
+            source_kind=SourceKind(source_kind),
+            lawful_basis=LawfulBasis(lawful_basis),
+            purpose=purpose,
+            batch_size=batch_size,
+        )
+        total = count_rows(file)
+    except ValueError as error:
+        _fail(f"bad option: {error}", 2)
+    except ImportRefused as error:
+        _fail(str(error))
+    vault = Vault(provider_from_settings(settings))
+
+    async def work(_: DatabaseTarget) -> Any:
+        with Progress(transient=False) as bar:
+            task = bar.add_task(f"importing {file.name}", total=total)
+            return await run_import(
+                SYSTEM,
+                vault,
+                file,
+                options,
+                rejects_path=rejects,
+                restart=restart,
+                progress=lambda n: bar.advance(task, n),
+            )
+
+    try:
+        summary = _on_database(settings, work)
+    except ImportRefused as error:
+        _fail(str(error))
+    except ValidationFailed as error:
+        _fail(error.message)
+    resumed = f", resumed after line {summary.resumed_from}" if summary.resumed_from else ""
+    typer.echo(
+        f"{summary.total_lines} records: {summary.created} created, {summary.matched} matched, "
+        f"{summary.rejected} rejected{resumed}"
+    )
+    if summary.rejected:
+        typer.echo(f"rejected lines and reasons: {summary.rejects_path}")
 
 
 @cli.command()

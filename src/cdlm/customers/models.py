@@ -112,3 +112,21 @@ class Event(Model):
         table = "events"
         indexes = (("customer_id", "occurred_at"), ("type", "occurred_at"))
         unique_together = (("source_system", "external_id"),)
+
+
+class ImportRun(Model):
+    """Progress of one file import, committed with each batch so a rerun resumes exactly."""
+
+    id = fields.UUIDField(primary_key=True)
+    file_digest = fields.CharField(max_length=64, unique=True)
+    file_name = fields.CharField(max_length=255)
+    source_system = fields.CharField(max_length=64)
+    started_at = fields.DatetimeField()
+    finished_at = fields.DatetimeField(null=True)
+    last_line = fields.IntField(default=0)
+    created = fields.IntField(default=0)
+    matched = fields.IntField(default=0)
+    rejected = fields.IntField(default=0)
+
+    class Meta:
+        table = "import_runs"

@@ -22,6 +22,7 @@ from typing import Any
 from tortoise.connection import get_connection
 
 from cdlm import clock
+from cdlm.config import ConfigError
 from cdlm.vault import crypto
 from cdlm.vault.keys import KeyProvider
 from cdlm.vault.models import CustomerKey, VaultSecret
@@ -87,7 +88,15 @@ class Vault:
                 [BLIND_INDEX_SECRET, wrapped, self.provider.name, clock.now()],
             )
             row = await VaultSecret.get(name=BLIND_INDEX_SECRET)
-        return self.provider.unwrap(bytes(row.wrapped_secret), BLIND_INDEX_SECRET)
+        try:
+            return self.provider.unwrap(bytes(row.wrapped_secret), BLIND_INDEX_SECRET)
+        except crypto.DecryptionFailed:
+            variable = (
+                "CDLM_KMS_KEY_ID" if self.provider.name == "aws-kms" else "CDLM_MASTER_KEY_FILE"
+            )
+            raise ConfigError(
+                variable, "is not the master key of this database (its keys do not open)"
+            ) from None
 
     async def ready(self) -> None:
         """Load the blind-index key (created on first use by any process)."""

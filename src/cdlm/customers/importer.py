@@ -1,0 +1,262 @@
+"""``cdlm import FILE``: customers from CSV or JSON Lines, in batches, resumable.
+
+Each batch is one transaction: its records (each in a savepoint, so one bad record does not
+stop the others), one audit entry, and the run's checkpoint. A rerun of the same file resumes
+after the last committed line. Refused records go to a rejects file with their line number and
+reasons (never their values: those are in the source file already).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from cdlm import clock
+from cdlm.audit import service as audit
+from cdlm.auth.principal import Principal
+from cdlm.customers.ingest import CustomerIngest, IngestResult, Outcome, Source, ingest_customer
+from cdlm.customers.models import ImportRun, LawfulBasis, LifecycleStage, SourceKind
+from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.quality.fields import PROFILE_FIELDS
+from cdlm.vault.service import Vault
+
+EXTERNAL_ID_COLUMN = "external_ids"
+STAGE_COLUMN = "lifecycle_stage"
+COLLECTED_COLUMN = "collected_at"
+KNOWN_COLUMNS = set(PROFILE_FIELDS) | {EXTERNAL_ID_COLUMN, STAGE_COLUMN, COLLECTED_COLUMN}
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported at all (format, header, already imported)."""
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """Provenance shared by every record of the file."""
+
+    source_system: str
+    source_kind: SourceKind
+    lawful_basis: LawfulBasis
+    purpose: str
+    batch_size: int = 250
+
+
+@dataclass
+class ImportSummary:
+    """Counts of a run (all lines, including those committed by earlier attempts)."""
+
+    total_lines: int
+    resumed_from: int
+    created: int
+    matched: int
+    rejected: int
+    rejects_path: Path
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of the file: a run is identified by content, not by name."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, row)`` from a ``.csv`` (header row) or ``.jsonl`` file."""
+    if path.suffix.lower() == ".csv":
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            unknown = set(reader.fieldnames or []) - KNOWN_COLUMNS
+            if unknown:
+                raise ImportRefused(f"unknown columns: {', '.join(sorted(unknown))}")
+            for row in reader:
+                yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
+    elif path.suffix.lower() in (".jsonl", ".ndjson"):
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    yield number, {"__error__": "This line is not valid JSON."}
+                    continue
+                yield number, row if isinstance(row, dict) else {"__error__": "Not an object."}
+    else:
+        raise ImportRefused("files must end in .csv or .jsonl")
+
+
+def count_rows(path: Path) -> int:
+    """How many records the file holds (for the progress bar)."""
+    return sum(1 for _ in read_rows(path))
+
+
+def to_ingest(row: dict[str, Any], options: ImportOptions) -> CustomerIngest:
+    """One record; raises :class:`ValidationFailed` for a malformed row."""
+    if "__error__" in row:
+        raise ValidationFailed(str(row["__error__"]), field="line", code=ErrorCode.INVALID_FORMAT)
+    unknown = set(row) - KNOWN_COLUMNS
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown fields: {', '.join(sorted(unknown))}.",
+            field="line",
+            code=ErrorCode.INVALID_FORMAT,
+        )
+    collected_at = clock.now()
+    if COLLECTED_COLUMN in row:
+        try:
+            collected_at = datetime.fromisoformat(str(row[COLLECTED_COLUMN]))
+        except ValueError:
+            raise ValidationFailed(
+                "collected_at is not an ISO date-time.",
+                field=COLLECTED_COLUMN,
+                code=ErrorCode.INVALID_FORMAT,
+            ) from None
+    stage = None
+    if STAGE_COLUMN in row:
+        try:
+            stage = LifecycleStage(str(row[STAGE_COLUMN]).strip().lower())
+        except ValueError:
+            raise ValidationFailed(
+                "Unknown lifecycle stage.", field=STAGE_COLUMN, code=ErrorCode.UNKNOWN_CODE
+            ) from None
+    raw_ids = row.get(EXTERNAL_ID_COLUMN) or []
+    external_ids = (
+        [part.strip() for part in raw_ids.split(";") if part.strip()]
+        if isinstance(raw_ids, str)
+        else [str(part) for part in raw_ids]
+    )
+    return CustomerIngest(
+        source=Source(
+            options.source_system,
+            options.source_kind,
+            collected_at,
+            options.lawful_basis,
+            options.purpose,
+        ),
+        profile={name: str(row[name]) for name in PROFILE_FIELDS if row.get(name) is not None},
+        external_ids=external_ids,
+        lifecycle_stage=stage,
+    )
+
+
+def _keep_rejects_up_to(rejects_path: Path, last_line: int) -> None:
+    """Drop reject lines written by a batch that did not commit (resume after a crash)."""
+    if not rejects_path.exists():
+        return
+    kept = [
+        line
+        for line in rejects_path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line)["line"] <= last_line
+    ]
+    rejects_path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+
+
+async def run_import(
+    actor: Principal,
+    vault: Vault,
+    path: Path,
+    options: ImportOptions,
+    *,
+    rejects_path: Path | None = None,
+    progress: Callable[[int], None] | None = None,
+    restart: bool = False,
+) -> ImportSummary:
+    """Import ``path``; resumes an interrupted run of the same file."""
+    digest = file_digest(path)
+    rejects = rejects_path or path.with_name(path.name + ".rejects.jsonl")
+    run = await ImportRun.get_or_none(file_digest=digest)
+    if run is not None and run.finished_at is not None and not restart:
+        raise ImportRefused("this file was imported already (use --restart to import it again)")
+    if run is None or restart:
+        if run is not None:
+            await run.delete()
+        run = await ImportRun.create(
+            id=uuid.uuid4(),
+            file_digest=digest,
+            file_name=path.name[:255],
+            source_system=options.source_system,
+            started_at=clock.now(),
+        )
+        rejects.write_text("", encoding="utf-8")
+    resumed_from = run.last_line
+    _keep_rejects_up_to(rejects, run.last_line)
+    await vault.ready()
+    total = 0
+    batch: list[tuple[int, dict[str, Any]]] = []
+
+    async def flush() -> None:
+        assert run is not None
+        outcomes: list[tuple[int, IngestResult | ValidationFailed]] = []
+        async with in_transaction():
+            for number, row in batch:
+                try:
+                    async with in_transaction():
+                        outcomes.append(
+                            (number, await ingest_customer(vault, to_ingest(row, options)))
+                        )
+                except ValidationFailed as error:
+                    outcomes.append((number, error))
+            created = sum(
+                1
+                for _, o in outcomes
+                if isinstance(o, IngestResult) and o.outcome is Outcome.CREATED
+            )
+            refused = [(n, o) for n, o in outcomes if isinstance(o, ValidationFailed)]
+            with rejects.open("a", encoding="utf-8") as handle:
+                for number, refusal in refused:
+                    issues = refusal.issues or [
+                        FieldIssue(refusal.field or "line", refusal.code, refusal.message)
+                    ]
+                    handle.write(
+                        json.dumps(
+                            {
+                                "line": number,
+                                "issues": [
+                                    {"field": i.field, "code": i.code.value, "message": i.message}
+                                    for i in issues
+                                ],
+                            }
+                        )
+                        + "\n"
+                    )
+            run.last_line = batch[-1][0]
+            run.created += created
+            run.matched += len(outcomes) - created - len(refused)
+            run.rejected += len(refused)
+            await run.save(update_fields=["last_line", "created", "matched", "rejected"])
+            await audit.record(
+                actor,
+                "customer.import.batch",
+                target_type="import_run",
+                target_id=run.id,
+                fields=sorted({k for _, row in batch for k in row if k in PROFILE_FIELDS}),
+            )
+        if progress is not None:
+            progress(len(batch))
+        batch.clear()
+
+    for number, row in read_rows(path):
+        total += 1
+        if number <= run.last_line:
+            if progress is not None:
+                progress(1)
+            continue
+        batch.append((number, row))
+        if len(batch) >= options.batch_size:
+            await flush()
+    if batch:
+        await flush()
+    run.finished_at = clock.now()
+    await run.save(update_fields=["finished_at"])
+    return ImportSummary(total, resumed_from, run.created, run.matched, run.rejected, rejects)

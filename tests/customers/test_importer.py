@@ -1,0 +1,170 @@
+"""cdlm import: batches, rejects with reasons, resume after a crash, refusing a second run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cdlm.auth.principal import SYSTEM
+from cdlm.config import Settings
+from cdlm.customers import importer
+from cdlm.customers.importer import ImportOptions, ImportRefused, run_import
+from cdlm.customers.models import Customer, ImportRun, LawfulBasis, SourceKind
+from cdlm.vault.service import Vault
+from tests.support.lambda_invoke import database_url
+from tests.test_cli import run_cdlm
+
+OPTIONS = ImportOptions(
+    "legacy-crm", SourceKind.IMPORT, LawfulBasis.CONTRACT, "essential.service", batch_size=4
+)
+HEADER = "email,given_name,family_name,phone,country,external_ids,lifecycle_stage\n"
+
+
+def write_csv(path: Path, rows: int, *, bad_every: int = 0) -> Path:
+    """Rows of people; every ``bad_every``-th has no usable identifier (so it is refused)."""
+    lines = [HEADER]
+    for n in range(rows):
+        if bad_every and n % bad_every == bad_every - 1:
+            lines.append(f"not-an-email,Given{n},Family{n},,GB,,active\n")
+        else:
+            lines.append(
+                f"p{n}@example.com,Given{n},Family{n},+44 7911 {100000 + n},GB,legacy:{n + 1000},"
+                "active\n"
+            )
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
+
+
+async def test_import_counts_rejects_with_reasons_and_no_values(
+    tmp_path: Path, vault: Vault
+) -> None:
+    source = write_csv(tmp_path / "people.csv", 10, bad_every=5)
+    # Line with only a blocked identifier: refused whole.
+    with source.open("a", encoding="utf-8") as handle:
+        handle.write("test@test.com,Nobody,,,,,\n")
+    summary = await run_import(SYSTEM, vault, source, OPTIONS)
+    assert (summary.total_lines, summary.created, summary.rejected) == (11, 8, 3)
+    assert await Customer.all().count() == 8
+    rejects = [json.loads(line) for line in summary.rejects_path.read_text().splitlines()]
+    assert [r["line"] for r in rejects] == [6, 11, 12]
+    assert {i["code"] for i in rejects[0]["issues"]} == {"INVALID_FORMAT", "REQUIRED"}
+    assert {i["code"] for i in rejects[2]["issues"]} == {"BLOCKED_IDENTIFIER", "REQUIRED"}
+    assert "test@test.com" not in summary.rejects_path.read_text()
+    run = await ImportRun.get(file_digest=importer.file_digest(source))
+    assert run.finished_at is not None
+    assert run.last_line == 12
+
+
+async def test_an_interrupted_import_resumes_without_double_work(
+    tmp_path: Path, vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_csv(tmp_path / "crash.csv", 14, bad_every=7)
+    original = importer.ingest_customer
+    calls = {"n": 0}
+
+    async def crashing(vault_: Vault, record: importer.CustomerIngest) -> importer.IngestResult:
+        calls["n"] += 1
+        if calls["n"] == 10:
+            raise RuntimeError("power cut")
+        return await original(vault_, record)
+
+    monkeypatch.setattr(importer, "ingest_customer", crashing)
+    with pytest.raises(RuntimeError, match="power cut"):
+        await run_import(SYSTEM, vault, source, OPTIONS)
+    run = await ImportRun.get(file_digest=importer.file_digest(source))
+    assert run.last_line == 9  # two batches of 4 committed (lines 2-9); the third rolled back
+    assert await Customer.all().count() == 8 - 1  # one of those 8 was refused
+    monkeypatch.setattr(importer, "ingest_customer", original)
+    summary = await run_import(SYSTEM, vault, source, OPTIONS)
+    assert summary.resumed_from == 9
+    assert (summary.created, summary.matched, summary.rejected) == (12, 0, 2)
+    assert await Customer.all().count() == 12
+    rejected_lines = [
+        json.loads(row)["line"] for row in summary.rejects_path.read_text().splitlines()
+    ]
+    assert rejected_lines == [8, 15]
+
+
+async def test_a_finished_file_is_not_imported_twice_unless_restarted(
+    tmp_path: Path, vault: Vault
+) -> None:
+    source = write_csv(tmp_path / "once.csv", 3)
+    await run_import(SYSTEM, vault, source, OPTIONS)
+    with pytest.raises(ImportRefused, match="imported already"):
+        await run_import(SYSTEM, vault, source, OPTIONS)
+    again = await run_import(SYSTEM, vault, source, OPTIONS, restart=True)
+    assert (again.created, again.matched) == (0, 3)
+    assert await Customer.all().count() == 3
+
+
+async def test_jsonl_with_malformed_lines(tmp_path: Path, vault: Vault) -> None:
+    source = tmp_path / "people.jsonl"
+    source.write_text(
+        json.dumps({"email": "j1@example.com", "external_ids": ["shop:1"]})
+        + "\n"
+        + "{not json\n"
+        + json.dumps(["a list"])
+        + "\n"
+        + json.dumps({"email": "j2@example.com", "shoe_size": 44})
+        + "\n",
+        encoding="utf-8",
+    )
+    summary = await run_import(SYSTEM, vault, source, OPTIONS)
+    assert (summary.created, summary.rejected) == (1, 3)
+    codes = [
+        json.loads(row)["issues"][0]["code"]
+        for row in summary.rejects_path.read_text().splitlines()
+    ]
+    assert codes == ["INVALID_FORMAT"] * 3
+
+
+def test_unknown_csv_columns_and_suffixes_are_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "x.csv"
+    bad.write_text("email,favourite_colour\n", encoding="utf-8")
+    with pytest.raises(ImportRefused, match="unknown columns: favourite_colour"):
+        importer.count_rows(bad)
+    with pytest.raises(ImportRefused, match=r"\.csv or \.jsonl"):
+        importer.count_rows(tmp_path / "x.xlsx")
+
+
+async def test_cli_import(tmp_path: Path, database: object, settings: Settings) -> None:
+    source = write_csv(tmp_path / "cli.csv", 6, bad_every=3)
+    key = {"CDLM_MASTER_KEY_FILE": str(settings.master_key_file)}
+    wrong = run_cdlm(
+        "import",
+        str(source),
+        "--source-system",
+        "legacy-crm",
+        DATABASE_URL=database_url(database),  # type: ignore[arg-type]
+        CDLM_MASTER_KEY_FILE=str(tmp_path / "other.key"),
+    )
+    assert wrong.returncode == 2
+    assert wrong.stderr == (
+        "cdlm: configuration error: CDLM_MASTER_KEY_FILE: is not the master key of this "
+        "database (its keys do not open)\n"
+    )
+    result = run_cdlm(
+        "import",
+        str(source),
+        "--source-system",
+        "legacy-crm",
+        "--batch-size",
+        "2",
+        DATABASE_URL=database_url(database),  # type: ignore[arg-type]
+        **key,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "6 records: 4 created, 0 matched, 2 rejected" in result.stdout, result.stdout
+    assert "cli.csv.rejects.jsonl" in result.stdout
+    refused = run_cdlm(
+        "import",
+        str(source),
+        "--source-system",
+        "legacy-crm",
+        DATABASE_URL=database_url(database),  # type: ignore[arg-type]
+        **key,
+    )
+    assert refused.returncode == 1
+    assert "imported already" in refused.stderr
