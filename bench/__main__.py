@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bench import api_key_auth, lambda_invocations, request_latency
+from bench import api_key_auth, customer_360, lambda_invocations, request_latency
 
 
 def main() -> None:
     logging.disable(logging.INFO)
     asyncio.run(request_latency.run())
     asyncio.run(api_key_auth.run())
+    asyncio.run(customer_360.run())
     asyncio.run(lambda_invocations.run())
 
 

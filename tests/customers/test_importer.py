@@ -61,22 +61,23 @@ async def test_an_interrupted_import_resumes_without_double_work(
     tmp_path: Path, vault: Vault, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = write_csv(tmp_path / "crash.csv", 14, bad_every=7)
-    original = importer.ingest_customer
+    original = importer.ingest_batch
     calls = {"n": 0}
 
-    async def crashing(vault_: Vault, record: importer.CustomerIngest) -> importer.IngestResult:
+    async def crashing(vault_: Vault, records: list[importer.CustomerIngest]) -> list[object]:
         calls["n"] += 1
-        if calls["n"] == 10:
+        if calls["n"] == 3:  # the third batch fails half-way
+            await original(vault_, records[:2])
             raise RuntimeError("power cut")
-        return await original(vault_, record)
+        return await original(vault_, records)  # type: ignore[return-value]
 
-    monkeypatch.setattr(importer, "ingest_customer", crashing)
+    monkeypatch.setattr(importer, "ingest_batch", crashing)
     with pytest.raises(RuntimeError, match="power cut"):
         await run_import(SYSTEM, vault, source, OPTIONS)
     run = await ImportRun.get(file_digest=importer.file_digest(source))
     assert run.last_line == 9  # two batches of 4 committed (lines 2-9); the third rolled back
     assert await Customer.all().count() == 8 - 1  # one of those 8 was refused
-    monkeypatch.setattr(importer, "ingest_customer", original)
+    monkeypatch.setattr(importer, "ingest_batch", original)
     summary = await run_import(SYSTEM, vault, source, OPTIONS)
     assert summary.resumed_from == 9
     assert (summary.created, summary.matched, summary.rejected) == (12, 0, 2)

@@ -1,7 +1,8 @@
 """``cdlm import FILE``: customers from CSV or JSON Lines, in batches, resumable.
 
-Each batch is one transaction: its records (each in a savepoint, so one bad record does not
-stop the others), one audit entry, and the run's checkpoint. A rerun of the same file resumes
+Each batch is one transaction: its records (resolved together with a fixed number of
+statements; a refused record does not stop the others), one audit entry, and the run's
+checkpoint. A rerun of the same file resumes
 after the last committed line. Refused records go to a rejects file with their line number and
 reasons (never their values: those are in the source file already).
 """
@@ -23,7 +24,7 @@ from tortoise.transactions import in_transaction
 from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
-from cdlm.customers.ingest import CustomerIngest, IngestResult, Outcome, Source, ingest_customer
+from cdlm.customers.ingest import CustomerIngest, IngestResult, Outcome, Source, ingest_batch
 from cdlm.customers.models import ImportRun, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.quality.fields import PROFILE_FIELDS
@@ -198,15 +199,17 @@ async def run_import(
     async def flush() -> None:
         assert run is not None
         outcomes: list[tuple[int, IngestResult | ValidationFailed]] = []
+        parsed: list[tuple[int, CustomerIngest | ValidationFailed]] = []
+        for number, row in batch:
+            try:
+                parsed.append((number, to_ingest(row, options)))
+            except ValidationFailed as refusal:
+                parsed.append((number, refusal))
         async with in_transaction():
-            for number, row in batch:
-                try:
-                    async with in_transaction():
-                        outcomes.append(
-                            (number, await ingest_customer(vault, to_ingest(row, options)))
-                        )
-                except ValidationFailed as error:
-                    outcomes.append((number, error))
+            ingests = [item for _, item in parsed if isinstance(item, CustomerIngest)]
+            done = iter(await ingest_batch(vault, ingests))
+            for number, item in parsed:
+                outcomes.append((number, item if isinstance(item, ValidationFailed) else next(done)))
             created = sum(
                 1
                 for _, o in outcomes

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tortoise.transactions import in_transaction
+from tortoise.connection import get_connection
 
 from cdlm import clock
 from cdlm.audit import service as audit
@@ -28,8 +29,10 @@ from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentif
 from cdlm.identity.identifiers import normalize_external_id as parse_external_id
 from cdlm.identity.models import Identity
 from cdlm.quality import score as quality
+from cdlm.quality.fields import INPUT_PATHS
 from cdlm.quality.models import InvalidValue
 from cdlm.quality.validate import validate_profile
+from cdlm.vault.models import CustomerKey
 from cdlm.vault.service import Vault
 
 SOURCE_SYSTEM = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
@@ -157,20 +160,29 @@ def _identifiers(
     return found, paths
 
 
-async def _open_invalid_fields(customer_id: uuid.UUID) -> set[str]:
-    rows = await InvalidValue.filter(customer_id=customer_id, resolved_at__isnull=True).values_list(
-        "field", flat=True
-    )
-    return {str(name) for name in rows}
+async def open_invalid_fields(customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+    """Fields whose latest refused values no valid value has replaced yet (one query)."""
+    found: dict[uuid.UUID, set[str]] = {c: set() for c in customer_ids}
+    if customer_ids:
+        rows = await InvalidValue.filter(
+            customer_id__in=customer_ids, resolved_at__isnull=True
+        ).values_list("customer_id", "field")
+        for customer_id, name in rows:
+            found[customer_id].add(str(name))
+    return found
 
 
-async def ingest_customer(vault: Vault, ingest: CustomerIngest) -> IngestResult:
-    """Validate, resolve and merge one record (in the caller's transaction).
+@dataclass
+class _Prepared:
+    record: CustomerIngest
+    values: dict[str, str]
+    rejected: dict[str, str]
+    issues: list[FieldIssue]
+    identifiers: list[Identifier]
+    paths: dict[Identifier, str]
 
-    Invalid profile values are refused individually and reported; the record itself is refused
-    (:class:`ValidationFailed`, nothing written) only when its provenance is invalid or no
-    usable identifier is left.
-    """
+
+def _prepare(ingest: CustomerIngest) -> _Prepared:
     issues = check_source(ingest.source)
     if len(ingest.external_ids) > MAX_EXTERNAL_IDS:
         issues.append(
@@ -194,124 +206,277 @@ async def ingest_customer(vault: Vault, ingest: CustomerIngest) -> IngestResult:
             )
         )
         raise ValidationFailed.from_issues(issues)
-
-    await vault.ready()
-    resolution = await identity.resolve(vault, identifiers, paths)
-    issues.extend(resolution.notes)
-    now = clock.now()
-    source_record_id = uuid.uuid4()
-    provenance = Provenance(
-        source_record_id=str(source_record_id),
-        source_system=ingest.source.system,
-        source_kind=ingest.source.kind,
-        collected_at=ingest.source.collected_at,
+    return _Prepared(
+        ingest, validated.values, validated.rejected, issues, identity.ordered(identifiers), paths
     )
-    if resolution.customer_id is None:
-        customer_id = uuid.uuid4()
-        key = await vault.create_customer_key(customer_id)
-        customer = Customer(
-            id=customer_id,
-            created_at=now,
-            lifecycle_stage=ingest.lifecycle_stage or LifecycleStage.LEAD,
-            source_systems=[],
-            lineage={},
-        )
-        values: dict[str, str] = {}
-        outcome = Outcome.CREATED
-    else:
-        customer_id = resolution.customer_id
-        customer = await Customer.filter(id=customer_id).select_for_update().get()
-        key = await vault.customer_key(customer_id)
-        values = vault.open(key, customer_id, "profile", customer.profile_sealed)
-        if ingest.lifecycle_stage is not None:
-            customer.lifecycle_stage = ingest.lifecycle_stage
-        outcome = Outcome.MATCHED
 
-    lineage = dict(customer.lineage)
-    survive(values, lineage, validated.values, provenance)
-    customer.lineage = lineage
-    customer.profile_sealed = vault.seal(key, customer_id, "profile", values)
-    customer.present_fields = sorted(values)
-    if ingest.source.system not in customer.source_systems:
-        customer.source_systems = sorted([*customer.source_systems, ingest.source.system])
+
+@dataclass
+class _Profile:
+    """One customer as the batch sees it, written once at the end."""
+
+    customer: Customer
+    key: bytes
+    values: dict[str, str]
+    open_invalid: set[str]
+    created: bool
+    touched: bool = False
+
+
+def _rejected_issue(prepared: _Prepared, name: str) -> FieldIssue:
+    suffix = f".{INPUT_PATHS[name]}"
+    return next(i for i in prepared.issues if i.field.endswith(suffix))
+
+
+async def _load_profiles(vault: Vault, customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, _Profile]:
+    profiles: dict[uuid.UUID, _Profile] = {}
+    if not customer_ids:
+        return profiles
+    rows = await Customer.filter(id__in=customer_ids).select_for_update()
+    keys = await vault.customer_keys(customer_ids)
+    invalid = await open_invalid_fields(customer_ids)
+    for row in rows:
+        key = keys[row.id]
+        values = vault.open(key, row.id, "profile", row.profile_sealed)
+        profiles[row.id] = _Profile(row, key, values, invalid[row.id], created=False)
+    return profiles
+
+
+class _Writes:
+    """Rows a batch inserts, gathered to be written with one statement per table."""
+
+    def __init__(self) -> None:
+        self.keys: list[CustomerKey] = []
+        self.sources: list[SourceRecord] = []
+        self.identities: list[Identity] = []
+        self.invalid: list[InvalidValue] = []
+        self.resolved: list[tuple[uuid.UUID, str]] = []
+
+    async def flush(self, profiles: dict[uuid.UUID, _Profile], now: datetime) -> None:
+        created: list[Customer] = []
+        updated: list[Customer] = []
+        for profile in profiles.values():
+            if profile.touched:
+                (created if profile.created else updated).append(profile.customer)
+        if self.keys:
+            await CustomerKey.bulk_create(self.keys)
+        if created:
+            await Customer.bulk_create(created)
+        if updated:
+            await Customer.bulk_update(
+                updated,
+                fields=[
+                    "profile_sealed",
+                    "present_fields",
+                    "lineage",
+                    "source_systems",
+                    "updated_at",
+                    "completeness",
+                    "validity",
+                    "quality_score",
+                    "lifecycle_stage",
+                ],
+            )
+        if self.sources:
+            await SourceRecord.bulk_create(self.sources)
+        if self.identities:
+            await Identity.bulk_create(self.identities)
+        if self.resolved:
+            await get_connection("default").execute_query(
+                'UPDATE "invalid_values" SET "resolved_at" = $1 WHERE "resolved_at" IS NULL AND '
+                '("customer_id", "field") IN (SELECT * FROM unnest($2::uuid[], $3::text[]))',
+                [now, [c for c, _ in self.resolved], [f for _, f in self.resolved]],
+            )
+        if self.invalid:
+            await InvalidValue.bulk_create(self.invalid)
+
+
+def _finish(vault: Vault, profile: _Profile, now: datetime) -> None:
+    customer = profile.customer
+    customer.profile_sealed = vault.seal(profile.key, customer.id, "profile", profile.values)
+    customer.present_fields = sorted(profile.values)
     customer.updated_at = now
-    if outcome is Outcome.MATCHED and validated.values:
-        await InvalidValue.filter(
-            customer_id=customer_id, field__in=list(validated.values), resolved_at__isnull=True
-        ).update(resolved_at=now)
-    refused = set(validated.rejected)
-    open_invalid = refused | (
-        await _open_invalid_fields(customer_id) if outcome is Outcome.MATCHED else set()
-    )
     last_update = max(
-        (datetime.fromisoformat(str(entry["collected_at"])) for entry in lineage.values()),
+        (datetime.fromisoformat(str(e["collected_at"])) for e in customer.lineage.values()),
         default=None,
     )
-    scored = quality.score(values, open_invalid, last_update, now)
+    scored = quality.score(profile.values, profile.open_invalid, last_update, now)
     customer.completeness = scored.completeness
     customer.validity = scored.validity
     customer.quality_score = scored.score
-    await customer.save(force_create=outcome is Outcome.CREATED)
 
-    payload = {
-        "profile": {k: v for k, v in ingest.profile.items() if v is not None},
-        "external_ids": ingest.external_ids,
-        "lifecycle_stage": ingest.lifecycle_stage.value if ingest.lifecycle_stage else None,
-    }
-    await SourceRecord.create(
-        id=source_record_id,
-        customer_id=customer_id,
-        source_system=ingest.source.system,
-        source_kind=ingest.source.kind,
-        collected_at=ingest.source.collected_at,
-        received_at=now,
-        lawful_basis=ingest.source.lawful_basis,
-        purpose=ingest.source.purpose,
-        payload_sealed=vault.seal(key, customer_id, f"source:{source_record_id}", payload),
-        outcome=outcome.value,
-        matched_rule=resolution.rule,
+
+def _apply(
+    vault: Vault,
+    prepared: _Prepared,
+    profile: _Profile,
+    rule: str | None,
+    outcome: Outcome,
+    attach: list[Identifier],
+    indexes: dict[Identifier, str],
+    writes: _Writes,
+    now: datetime,
+) -> uuid.UUID:
+    """Merge one record into its customer's in-memory profile; returns the source record id."""
+    record, customer = prepared.record, profile.customer
+    customer_id = customer.id
+    source_record_id = uuid.uuid4()
+    provenance = Provenance(
+        str(source_record_id), record.source.system, record.source.kind, record.source.collected_at
     )
-    if resolution.attach:
-        await Identity.bulk_create(
-            [
-                Identity(
-                    id=uuid.uuid4(),
-                    customer_id=customer_id,
-                    kind=identifier.kind,
-                    namespace=identifier.namespace,
-                    blind_index=resolution.indexes[identifier],
-                    value_sealed=vault.seal(key, customer_id, "identity", identifier.value),
-                    source_record_id=source_record_id,
-                    created_at=now,
-                )
-                for identifier in resolution.attach
-            ]
-        )
-    if validated.rejected:
-        by_field = {issue.field: issue for issue in validated.issues}
-        rejects = []
-        for name, raw in validated.rejected.items():
-            issue = next(i for path, i in by_field.items() if path.endswith(_input_suffix(name)))
-            rejects.append(
-                InvalidValue(
-                    id=uuid.uuid4(),
-                    customer_id=customer_id,
-                    source_record_id=source_record_id,
-                    field=name,
-                    code=issue.code.value,
-                    message=issue.message,
-                    value_sealed=vault.seal(key, customer_id, f"invalid:{name}", raw),
-                    created_at=now,
-                )
+    lineage = dict(customer.lineage)
+    survive(profile.values, lineage, prepared.values, provenance)
+    customer.lineage = lineage
+    if record.source.system not in customer.source_systems:
+        customer.source_systems = sorted([*customer.source_systems, record.source.system])
+    if record.lifecycle_stage is not None:
+        customer.lifecycle_stage = record.lifecycle_stage
+    for name in prepared.values:
+        if name in profile.open_invalid:
+            profile.open_invalid.discard(name)
+            writes.resolved.append((customer_id, name))
+    for name, raw in prepared.rejected.items():
+        problem = _rejected_issue(prepared, name)
+        profile.open_invalid.add(name)
+        writes.invalid.append(
+            InvalidValue(
+                id=uuid.uuid4(),
+                customer_id=customer_id,
+                source_record_id=source_record_id,
+                field=name,
+                code=problem.code.value,
+                message=problem.message,
+                value_sealed=vault.seal(profile.key, customer_id, f"invalid:{name}", raw),
+                created_at=now,
             )
-        await InvalidValue.bulk_create(rejects)
-    return IngestResult(customer_id, outcome, resolution.rule, source_record_id, issues)
+        )
+    payload = {
+        "profile": {k: v for k, v in record.profile.items() if v is not None},
+        "external_ids": record.external_ids,
+        "lifecycle_stage": record.lifecycle_stage.value if record.lifecycle_stage else None,
+    }
+    writes.sources.append(
+        SourceRecord(
+            id=source_record_id,
+            customer_id=customer_id,
+            source_system=record.source.system,
+            source_kind=record.source.kind,
+            collected_at=record.source.collected_at,
+            received_at=now,
+            lawful_basis=record.source.lawful_basis,
+            purpose=record.source.purpose,
+            payload_sealed=vault.seal(
+                profile.key, customer_id, f"source:{source_record_id}", payload
+            ),
+            outcome=outcome.value,
+            matched_rule=rule,
+        )
+    )
+    for identifier in attach:
+        writes.identities.append(
+            Identity(
+                id=uuid.uuid4(),
+                customer_id=customer_id,
+                kind=identifier.kind,
+                namespace=identifier.namespace,
+                blind_index=indexes[identifier],
+                value_sealed=vault.seal(profile.key, customer_id, "identity", identifier.value),
+                source_record_id=source_record_id,
+                created_at=now,
+            )
+        )
+    profile.touched = True
+    return source_record_id
 
 
-def _input_suffix(name: str) -> str:
-    from cdlm.quality.fields import INPUT_PATHS
+async def ingest_batch(
+    vault: Vault, records: list[CustomerIngest]
+) -> list[IngestResult | ValidationFailed]:
+    """Validate, resolve and merge records in the caller's transaction.
 
-    return INPUT_PATHS[name]
+    The number of statements is fixed per batch, not per record. Records are resolved in
+    order, each seeing what the earlier ones attached. A record whose provenance is invalid, or
+    that has no usable identifier, comes back as its :class:`ValidationFailed` (nothing of it
+    is written); invalid profile values are refused one by one and reported in its issues.
+    """
+    prepared: list[_Prepared | ValidationFailed] = []
+    for record in records:
+        try:
+            prepared.append(_prepare(record))
+        except ValidationFailed as refusal:
+            prepared.append(refusal)
+    usable = [p for p in prepared if isinstance(p, _Prepared)]
+    if not usable:
+        return list(prepared)  # type: ignore[arg-type]
+    now = clock.now()
+    await vault.ready()
+    every = {i for p in usable for i in p.identifiers}
+    indexes = {i: vault.blind_index(i.index_kind, i.value) for i in every}
+    await identity.lock(indexes.values())
+    owned = await identity.owners(vault, every)
+    existing = sorted(set(owned.values()))
+    held = await identity.held_counts(existing)
+    profiles = await _load_profiles(vault, existing)
+    writes = _Writes()
+    results: list[IngestResult | ValidationFailed] = []
+    for item in prepared:
+        if isinstance(item, ValidationFailed):
+            results.append(item)
+            continue
+        resolution = identity.decide(item.identifiers, owned, held, item.paths)
+        if resolution.customer_id is None:
+            customer_id = uuid.uuid4()
+            key, key_row = vault.new_customer_key(customer_id)
+            writes.keys.append(key_row)
+            customer = Customer(
+                id=customer_id,
+                created_at=now,
+                lifecycle_stage=item.record.lifecycle_stage or LifecycleStage.LEAD,
+                source_systems=[],
+                lineage={},
+            )
+            profiles[customer_id] = _Profile(customer, key, {}, set(), created=True)
+            held[customer_id] = Counter()
+            outcome = Outcome.CREATED
+        else:
+            customer_id = resolution.customer_id
+            outcome = Outcome.MATCHED
+        for identifier in resolution.attach:
+            owned[identifier] = customer_id
+            held[customer_id][(identifier.kind, identifier.namespace)] += 1
+        source_record_id = _apply(
+            vault,
+            item,
+            profiles[customer_id],
+            resolution.rule,
+            outcome,
+            resolution.attach,
+            indexes,
+            writes,
+            now,
+        )
+        results.append(
+            IngestResult(
+                customer_id,
+                outcome,
+                resolution.rule,
+                source_record_id,
+                item.issues + resolution.notes,
+            )
+        )
+    for profile in profiles.values():
+        if profile.touched:
+            _finish(vault, profile, now)
+    await writes.flush(profiles, now)
+    return results
+
+
+async def ingest_customer(vault: Vault, ingest: CustomerIngest) -> IngestResult:
+    """One record (in the caller's transaction); a refusal raises :class:`ValidationFailed`."""
+    (outcome,) = await ingest_batch(vault, [ingest])
+    if isinstance(outcome, ValidationFailed):
+        raise outcome
+    return outcome
 
 
 def _request_fingerprint(ingest: CustomerIngest) -> str:
@@ -362,26 +527,3 @@ async def ingest_one(
         run,
     )
     return Ingested(IngestResult.from_json(outcome.result), outcome.replayed)
-
-
-async def ingest_many(
-    actor: Principal, vault: Vault, records: list[CustomerIngest], batch_label: str
-) -> list[IngestResult | ValidationFailed]:
-    """Ingest records in one transaction (one audit entry); a refused record is returned as its
-    error and does not stop the others (each runs in a savepoint)."""
-    results: list[IngestResult | ValidationFailed] = []
-    async with in_transaction():
-        for record in records:
-            try:
-                async with in_transaction():
-                    results.append(await ingest_customer(vault, record))
-            except ValidationFailed as error:
-                results.append(error)
-        await audit.record(
-            actor,
-            "customer.ingest.batch",
-            target_type="import_batch",
-            target_id=batch_label,
-            fields=sorted({n for r in records for n, v in r.profile.items() if v is not None}),
-        )
-    return results

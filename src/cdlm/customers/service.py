@@ -14,7 +14,7 @@ from tortoise.transactions import in_transaction
 from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
-from cdlm.customers.ingest import Source, _open_invalid_fields
+from cdlm.customers.ingest import Source, open_invalid_fields
 from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind, SourceRecord
 from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
@@ -157,7 +157,8 @@ async def update_customer(
             await InvalidValue.filter(
                 customer_id=customer_id, field__in=list(validated.values), resolved_at__isnull=True
             ).update(resolved_at=now)
-        scored = quality.score(values, await _open_invalid_fields(customer_id), now, now)
+        open_invalid = (await open_invalid_fields([customer_id]))[customer_id]
+        scored = quality.score(values, open_invalid, now, now)
         customer.completeness = scored.completeness
         customer.validity = scored.validity
         customer.quality_score = scored.score

@@ -11,8 +11,10 @@ from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -30,6 +32,8 @@ from cdlm.system.api import SystemQuery
 Query = merge_types("Query", (SystemQuery, AuthQuery, AuditQuery, CustomerQuery, QualityQuery))
 Mutation = merge_types("Mutation", (AuthMutation, CustomerMutation))
 
+#: Parsed and validated documents kept per process (frontends send the same few operations).
+PARSE_CACHE_SIZE = 512
 DEFAULT_LIMITS: dict[str, int] = {"max_query_depth": 12, "max_aliases": 30, "max_tokens": 5000}
 
 
@@ -48,9 +52,11 @@ def hardening_extensions(settings: Settings | None = None) -> list[type[SchemaEx
     aliases = settings.max_aliases if settings else DEFAULT_LIMITS["max_aliases"]
     tokens = settings.max_tokens if settings else DEFAULT_LIMITS["max_tokens"]
     extensions: list[Any] = [
+        functools.partial(MaxTokensLimiter, max_token_count=tokens),
+        functools.partial(ParserCache, maxsize=PARSE_CACHE_SIZE),
         functools.partial(QueryDepthLimiter, max_depth=depth),
         functools.partial(MaxAliasesLimiter, max_alias_count=aliases),
-        functools.partial(MaxTokensLimiter, max_token_count=tokens),
+        functools.partial(ValidationCache, maxsize=PARSE_CACHE_SIZE),
         ErrorMasking,
     ]
     if settings is not None and not settings.introspection:

@@ -74,9 +74,19 @@ def _ordered(identifiers: Iterable[Identifier]) -> list[Identifier]:
     return sorted(set(identifiers), key=lambda i: (rank[i.kind], i.namespace, i.value))
 
 
-async def _held(customer_id: uuid.UUID) -> Counter[tuple[IdentifierKind, str]]:
-    rows = await Identity.filter(customer_id=customer_id).values_list("kind", "namespace")
-    return Counter((IdentifierKind(kind), namespace) for kind, namespace in rows)
+async def held_counts(
+    customer_ids: Iterable[uuid.UUID],
+) -> dict[uuid.UUID, Counter[tuple[IdentifierKind, str]]]:
+    """How many identifiers of each (kind, namespace) each customer holds (one query)."""
+    wanted = list(set(customer_ids))
+    counts: dict[uuid.UUID, Counter[tuple[IdentifierKind, str]]] = {c: Counter() for c in wanted}
+    if wanted:
+        rows = await Identity.filter(customer_id__in=wanted).values_list(
+            "customer_id", "kind", "namespace"
+        )
+        for customer_id, kind, namespace in rows:
+            counts[customer_id][(IdentifierKind(kind), namespace)] += 1
+    return counts
 
 
 def _limit_key(identifier: Identifier) -> tuple[IdentifierKind, str]:
@@ -84,36 +94,44 @@ def _limit_key(identifier: Identifier) -> tuple[IdentifierKind, str]:
     return (identifier.kind, identifier.namespace)
 
 
-async def resolve(
-    vault: Vault, identifiers: list[Identifier], paths: dict[Identifier, str]
+def ordered(identifiers: Iterable[Identifier]) -> list[Identifier]:
+    """Identifiers strongest first (external ids, emails, phones)."""
+    return _ordered(identifiers)
+
+
+def decide(
+    identifiers: list[Identifier],
+    owned: dict[Identifier, uuid.UUID],
+    held: dict[uuid.UUID, Counter[tuple[IdentifierKind, str]]],
+    paths: dict[Identifier, str],
 ) -> Resolution:
-    """Decide the customer for ``identifiers`` (call inside the ingest transaction)."""
-    ordered = _ordered(identifiers)
-    indexes = {i: vault.blind_index(i.index_kind, i.value) for i in ordered}
-    await lock(indexes.values())
-    owned = await owners(vault, ordered)
-    resolution = Resolution(customer_id=None, rule=None, indexes=indexes)
-    held: Counter[tuple[IdentifierKind, str]] = Counter()
-    for identifier in ordered:
+    """Which customer ``identifiers`` point to and what to attach (no I/O).
+
+    ``owned`` maps identifiers to their current owners and ``held`` counts each candidate's
+    identifiers; both must include what earlier records of the same batch attached.
+    """
+    resolution = Resolution(customer_id=None, rule=None)
+    counts: Counter[tuple[IdentifierKind, str]] = Counter()
+    for identifier in identifiers:
         candidate = owned.get(identifier)
         if candidate is None:
             continue
-        held = await _held(candidate)
+        candidate_counts = held.get(candidate, Counter())
         clash = identifier.kind is not IdentifierKind.EXTERNAL_ID and any(
             other.kind is IdentifierKind.EXTERNAL_ID
             and other not in owned
-            and held[_limit_key(other)] >= LIMITS[IdentifierKind.EXTERNAL_ID]
-            for other in ordered
+            and candidate_counts[_limit_key(other)] >= LIMITS[IdentifierKind.EXTERNAL_ID]
+            for other in identifiers
         )
         if clash:
             # The profile already has another id from that system: a different person who
             # shares this identifier. Do not match; the shared identifier stays where it is.
-            held = Counter()
             break
         resolution.customer_id = candidate
         resolution.rule = identifier.label
+        counts = Counter(candidate_counts)
         break
-    for identifier in ordered:
+    for identifier in identifiers:
         owner = owned.get(identifier)
         path = paths.get(identifier, "input")
         if owner is not None:
@@ -127,7 +145,7 @@ async def resolve(
                 )
             continue
         key = _limit_key(identifier)
-        if held[key] >= LIMITS[identifier.kind]:
+        if counts[key] >= LIMITS[identifier.kind]:
             resolution.notes.append(
                 FieldIssue(
                     path,
@@ -136,6 +154,6 @@ async def resolve(
                 )
             )
             continue
-        held[key] += 1
+        counts[key] += 1
         resolution.attach.append(identifier)
     return resolution

@@ -112,6 +112,18 @@ class Vault:
 
     # --------------------------------------------------------------------- data keys
 
+    def new_customer_key(self, customer_id: uuid.UUID) -> tuple[bytes, CustomerKey]:
+        """A fresh data key and its (unsaved) wrapped row, for bulk inserts."""
+        key = crypto.new_key()
+        row = CustomerKey(
+            customer_id=customer_id,
+            wrapped_key=self.provider.wrap(key, _customer_context(customer_id)),
+            provider=self.provider.name,
+            created_at=clock.now(),
+        )
+        self._keys.put(customer_id, key)
+        return key, row
+
     async def create_customer_key(self, customer_id: uuid.UUID) -> bytes:
         """A new data key for ``customer_id``, stored wrapped (in the caller's transaction)."""
         key = crypto.new_key()

@@ -1,0 +1,168 @@
+"""Customer 360 at scale: ingest throughput and query latency on a real PostgreSQL.
+
+Prints: customers/s through the importer (``cdlm import``'s code path), events/s through the
+``ingestEvents`` mutation over the in-process ASGI app, ``customer`` 360 query latency
+(p50/p99) and the SQL statements each query sends.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import synthetic
+from bench.support import benchmark_database, percentiles, report
+from cdlm.app import create_app
+from cdlm.auth.principal import SYSTEM
+from cdlm.auth.roles import Role
+from cdlm.auth.service import create_api_key
+from cdlm.auth.settings import auth_settings
+from cdlm.config import load_settings
+from cdlm.customers.importer import ImportOptions, run_import
+from cdlm.customers.models import Customer, LawfulBasis, SourceKind
+from cdlm.db.lifecycle import close_orm, init_orm
+from cdlm.vault.keys import LocalKeyProvider
+from cdlm.vault.service import Vault
+
+CUSTOMERS = 5000
+EVENTS = 20_000
+BATCH = 1000
+QUERIES = 300
+
+INGEST = """
+mutation($events: [EventInput!]!) {
+  ingestEvents(events: $events) { ... on EventsIngested { accepted rejected } }
+}
+"""
+CUSTOMER = """
+query($id: ID!) {
+  customer(id: $id) {
+    id lifecycleStage
+    profile { givenName familyName email phone birthDate address { city postalCode country } }
+    identities { kind value }
+    events(first: 20) { nodes { type occurredAt amount currency properties } }
+    quality { score completeness }
+  }
+}
+"""
+
+
+async def run() -> None:
+    with tempfile.TemporaryDirectory(prefix="cdlm-bench-") as workdir:
+        await _run(Path(workdir))
+
+
+async def _run(workdir: Path) -> None:
+    async with benchmark_database() as target:
+        settings = replace(
+            load_settings(
+                {"CDLM_ENV": "test", "CDLM_TOKEN_SECRET": "b" * 40, "CDLM_DATA_DIR": str(workdir)}
+            ),
+            database=target,
+        )
+        context = await init_orm(target, settings)
+        counter = _install_statement_counter()
+        try:
+            vault = Vault(LocalKeyProvider.from_file(settings.master_key_file))
+            rows = synthetic.customers(CUSTOMERS)
+            source = synthetic.write_csv(workdir / "customers.csv", rows)
+            options = ImportOptions(
+                "bench-crm", SourceKind.CRM, LawfulBasis.CONTRACT, "essential.service"
+            )
+            started = time.perf_counter()
+            summary = await run_import(SYSTEM, vault, source, options)
+            elapsed = time.perf_counter() - started
+            report(
+                "import customers (cdlm import path)",
+                {
+                    "records": summary.total_lines,
+                    "created": summary.created,
+                    "matched": summary.matched,
+                    "seconds": round(elapsed, 2),
+                    "per_second": round(summary.total_lines / elapsed),
+                },
+            )
+
+            auth = auth_settings(settings)
+            created = await create_api_key(
+                SYSTEM, name="bench", role=Role.ADMIN, expires_at=None, auth=auth
+            )
+            headers = {"Authorization": f"Bearer {created.full_key}"}
+            app = create_app(settings, vault=vault)
+            ids = [str(i) for i in await Customer.all().values_list("id", flat=True)]
+            events = synthetic.events(ids, EVENTS)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://bench", timeout=120
+            ) as http:
+                await http.post("/graphql", json={"query": "{ viewer { role } }"}, headers=headers)
+                started = time.perf_counter()
+                accepted = 0
+                for offset in range(0, len(events), BATCH):
+                    response = await http.post(
+                        "/graphql",
+                        json={
+                            "query": INGEST,
+                            "variables": {"events": events[offset : offset + BATCH]},
+                        },
+                        headers=headers,
+                    )
+                    accepted += response.json()["data"]["ingestEvents"]["accepted"]
+                elapsed = time.perf_counter() - started
+                report(
+                    "ingestEvents (1,000 per call, ASGI)",
+                    {
+                        "events": accepted,
+                        "seconds": round(elapsed, 2),
+                        "per_second": round(accepted / elapsed),
+                    },
+                )
+
+                chooser = random.Random(7)
+                samples: list[float] = []
+                statements: list[int] = []
+                for _ in range(QUERIES):
+                    customer_id = chooser.choice(ids)
+                    counter.clear()
+                    began = time.perf_counter()
+                    response = await http.post(
+                        "/graphql",
+                        json={"query": CUSTOMER, "variables": {"id": customer_id}},
+                        headers=headers,
+                    )
+                    samples.append((time.perf_counter() - began) * 1000)
+                    statements.append(len(counter))
+                    assert "errors" not in response.json(), response.text
+                numbers: dict[str, Any] = percentiles(samples)
+                numbers["sql_statements"] = max(statements)
+                report("customer 360 query (ASGI, in-process)", numbers)
+        finally:
+            await close_orm(context)
+
+
+def _install_statement_counter() -> list[str]:
+    """Count statements sent through the ORM's connections (for SQL per query)."""
+    from tortoise.backends.asyncpg.client import AsyncpgDBClient
+
+    sent: list[str] = []
+    for name in (
+        "execute_query",
+        "execute_query_dict",
+        "execute_insert",
+        "execute_many",
+        "execute_script",
+    ):
+        original = getattr(AsyncpgDBClient, name)
+
+        async def wrapper(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            sent.append(str(args[0])[:40] if args else "")
+            return await _original(self, *args, **kwargs)
+
+        setattr(AsyncpgDBClient, name, wrapper)
+    return sent
