@@ -36,7 +36,7 @@ BATCH = 1000
 QUERIES = 300
 
 INGEST = """
-mutation($events: [EventInput!]!) {
+mutation($events: [EventRecord!]!) {
   ingestEvents(events: $events) { ... on EventsIngested { accepted rejected } }
 }
 """

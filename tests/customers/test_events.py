@@ -15,7 +15,7 @@ from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key, make_customer
 
 INGEST_EVENTS = """
-mutation($events: [EventInput!]!, $key: String) {
+mutation($events: [EventRecord!]!, $key: String) {
   ingestEvents(events: $events, idempotencyKey: $key) {
     __typename
     ... on EventsIngested {

@@ -163,6 +163,7 @@ def _dummy(type_: Any) -> Any:
         "Float": 1.0,
         "Boolean": False,
         "DateTime": "2030-01-01T00:00:00+00:00",
+        "EventRecord": {"type": "x", "occurredAt": "2030-01-01T00:00:00+00:00"},
     }[type_.name]
 
 

@@ -209,7 +209,9 @@ async def run_import(
             ingests = [item for _, item in parsed if isinstance(item, CustomerIngest)]
             done = iter(await ingest_batch(vault, ingests))
             for number, item in parsed:
-                outcomes.append((number, item if isinstance(item, ValidationFailed) else next(done)))
+                outcomes.append(
+                    (number, item if isinstance(item, ValidationFailed) else next(done))
+                )
             created = sum(
                 1
                 for _, o in outcomes
@@ -217,9 +219,9 @@ async def run_import(
             )
             refused = [(n, o) for n, o in outcomes if isinstance(o, ValidationFailed)]
             with rejects.open("a", encoding="utf-8") as handle:
-                for number, refusal in refused:
-                    issues = refusal.issues or [
-                        FieldIssue(refusal.field or "line", refusal.code, refusal.message)
+                for number, failure in refused:
+                    issues = failure.issues or [
+                        FieldIssue(failure.field or "line", failure.code, failure.message)
                     ]
                     handle.write(
                         json.dumps(

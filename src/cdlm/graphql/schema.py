@@ -23,7 +23,7 @@ from strawberry.types import ExecutionContext
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
 from cdlm.config import Settings
-from cdlm.customers.api import CustomerMutation, CustomerQuery
+from cdlm.customers.api import EVENT_RECORD_SCALAR, CustomerMutation, CustomerQuery, EventRecord
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import ErrorMasking, log_errors
 from cdlm.quality.api import QualityQuery
@@ -71,7 +71,9 @@ def create_schema(settings: Settings | None = None) -> CdlmSchema:
         mutation=Mutation,
         types=list(USER_ERROR_TYPES),
         extensions=hardening_extensions(settings),
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(
+            auto_camel_case=True, scalar_map={EventRecord: EVENT_RECORD_SCALAR}
+        ),
     )
 
 

@@ -1,6 +1,6 @@
 """GraphQL API of customers: the 360 type, queries, acquisition and rectification."""
 
-from cdlm.customers.api.mutations import CustomerMutation
+from cdlm.customers.api.mutations import EVENT_RECORD_SCALAR, CustomerMutation, EventRecord
 from cdlm.customers.api.queries import CustomerQuery
 
-__all__ = ["CustomerMutation", "CustomerQuery"]
+__all__ = ["EVENT_RECORD_SCALAR", "CustomerMutation", "CustomerQuery", "EventRecord"]

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
-from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, NewType
 
 import strawberry
-from strawberry.scalars import JSON
 from strawberry.types.info import Info
 from strawberry.types.unset import UNSET
 
 from cdlm.auth.roles import Role
+from cdlm.customers import event_input, service
 from cdlm.customers import events as event_service
 from cdlm.customers import ingest as ingest_service
-from cdlm.customers import service
 from cdlm.customers.api.queries import personal_fields_read
 from cdlm.customers.api.types import CustomerNode
 from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
-from cdlm.errors import ErrorCode
+from cdlm.errors import ErrorCode, ValidationFailed
 from cdlm.graphql.errors import (
     ConflictError,
     FieldIssue,
@@ -30,7 +27,6 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id
-from cdlm.identity.identifiers import IdentifierKind
 
 INGESTERS = (Role.INGEST, Role.ADMIN, Role.STEWARD)
 RECTIFIERS = (Role.ADMIN, Role.STEWARD, Role.AGENT)
@@ -121,26 +117,15 @@ IngestCustomerResult = Annotated[
 ]
 
 
-@strawberry.input
-class IdentifierInput:
-    kind: IdentifierKind
-    value: str
+EventRecord = NewType("EventRecord", object)
 
-
-@strawberry.input(description="One interaction; address it by customerId or by identifier.")
-class EventInput:
-    type: str = strawberry.field(description="Code such as order.placed or page.viewed.")
-    occurred_at: datetime
-    source_system: str
-    channel: str = "unknown"
-    customer_id: strawberry.ID | None = None
-    identifier: IdentifierInput | None = None
-    amount: Decimal | None = None
-    currency: str | None = strawberry.field(default=None, description="ISO 4217.")
-    properties: JSON | None = strawberry.field(default=None, description="Stored encrypted.")
-    external_id: str | None = strawberry.field(
-        default=None, description="The source's event id: a resend is reported as a duplicate."
-    )
+#: Registered in the schema's scalar map (see ``cdlm.graphql.schema``).
+EVENT_RECORD_SCALAR = strawberry.scalar(
+    name="EventRecord",
+    description=event_input.DESCRIPTION,
+    serialize=lambda value: value,
+    parse_value=lambda value: value,
+)
 
 
 @strawberry.enum
@@ -237,42 +222,6 @@ def _issues(items: list[Any]) -> list[FieldIssue]:
     return [FieldIssue(field=i.field, code=i.code, message=i.message) for i in items]
 
 
-def _event(item: EventInput, position: int) -> event_service.EventIngest | list[FieldIssue]:
-    customer_id: uuid.UUID | None = None
-    if item.properties is not None and not isinstance(item.properties, dict):
-        return [
-            FieldIssue(
-                field=f"events[{position}].properties",
-                code=ErrorCode.INVALID_FORMAT,
-                message="Properties are a JSON object.",
-            )
-        ]
-    if item.customer_id is not None:
-        try:
-            customer_id = uuid.UUID(str(item.customer_id))
-        except ValueError:
-            return [
-                FieldIssue(
-                    field=f"events[{position}].customerId",
-                    code=ErrorCode.INVALID_FORMAT,
-                    message="This is not a valid id.",
-                )
-            ]
-    return event_service.EventIngest(
-        type=item.type,
-        occurred_at=item.occurred_at,
-        source_system=item.source_system,
-        channel=item.channel,
-        customer_id=customer_id,
-        identifier_kind=item.identifier.kind if item.identifier else None,
-        identifier_value=item.identifier.value if item.identifier else None,
-        amount=item.amount,
-        currency=item.currency,
-        properties=dict(item.properties) if item.properties is not None else None,
-        external_id=item.external_id,
-    )
-
-
 @strawberry.type
 class CustomerMutation:
     @strawberry.mutation(
@@ -319,10 +268,16 @@ class CustomerMutation:
     async def ingest_events(
         self,
         info: Info[Any, Any],
-        events: list[EventInput],
+        events: list[EventRecord],
         idempotency_key: str | None = None,
     ) -> IngestEventsResult:
-        converted = [_event(item, position) for position, item in enumerate(events)]
+        if len(events) > event_service.MAX_BATCH:
+            raise ValidationFailed(
+                f"A batch holds at most {event_service.MAX_BATCH} events.",
+                field="events",
+                code=ErrorCode.TOO_MANY_ITEMS,
+            )
+        converted = [event_input.parse_event(item, p) for p, item in enumerate(events)]
         malformed = {p: c for p, c in enumerate(converted) if isinstance(c, list)}
         valid = [
             (p, c) for p, c in enumerate(converted) if isinstance(c, event_service.EventIngest)
@@ -367,10 +322,13 @@ class CustomerMutation:
                         index=position, status=EventStatus.REJECTED, event_id=None, issues=problems
                     )
                 )
-        for position, problems in malformed.items():
+        for position, refused in malformed.items():
             items.append(
                 EventItemResult(
-                    index=position, status=EventStatus.REJECTED, event_id=None, issues=problems
+                    index=position,
+                    status=EventStatus.REJECTED,
+                    event_id=None,
+                    issues=_issues(refused),
                 )
             )
         items.sort(key=lambda item: item.index)
