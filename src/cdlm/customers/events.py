@@ -22,7 +22,7 @@ from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
 from cdlm.customers.ingest import SOURCE_SYSTEM
-from cdlm.customers.models import Customer, Event
+from cdlm.customers.models import Customer
 from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
@@ -36,6 +36,10 @@ CHANNEL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(minutes=5)
 AMOUNT_LIMIT = Decimal("1000000000000")
+EVENT_COLUMNS = [
+    "id", "customer_id", "type", "channel", "occurred_at", "received_at", "amount", "currency",
+    "properties_sealed", "source_system", "external_id",
+]  # fmt: skip
 
 
 @dataclass
@@ -127,7 +131,7 @@ def _check(item: EventIngest, path: str, now: datetime) -> tuple[list[FieldIssue
         problem("externalId", ErrorCode.TOO_LONG, "External ids have 1 to 128 characters.")
     properties: bytes | None = None
     if item.properties is not None:
-        properties = json.dumps(item.properties, separators=(",", ":")).encode()
+        properties = json.dumps(item.properties, separators=(",", ":"), ensure_ascii=False).encode()
         if len(properties) > MAX_PROPERTIES_BYTES:
             problem("properties", ErrorCode.TOO_LONG, "Properties are at most 16 KiB of JSON.")
     return issues, properties
@@ -212,7 +216,7 @@ async def store_events(
     keys = await vault.customer_keys(owners.values())
     existing = await _existing_external_ids([items[p] for p in owners])
     seen: dict[tuple[str, str], uuid.UUID] = {}
-    rows: list[Event] = []
+    rows: list[tuple[Any, ...]] = []
     latest: dict[uuid.UUID, datetime] = {}
     for position, customer_id in owners.items():
         item = items[position]
@@ -231,32 +235,36 @@ async def store_events(
         event_id = uuid.uuid4()
         if item.external_id is not None:
             seen[(item.source_system, item.external_id)] = event_id
-        raw = properties[position]
+        encoded = properties[position]
+        sealed = (
+            vault.seal_json(key, customer_id, "event-properties", encoded)
+            if encoded is not None
+            else None
+        )
         rows.append(
-            Event(
-                id=event_id,
-                customer_id=customer_id,
-                type=item.type,
-                channel=item.channel,
-                occurred_at=item.occurred_at,
-                received_at=now,
-                amount=item.amount,
-                currency=item.currency,
-                properties_sealed=(
-                    vault.seal(key, customer_id, "event-properties", item.properties)
-                    if raw is not None
-                    else None
-                ),
-                source_system=item.source_system,
-                external_id=item.external_id,
+            (
+                event_id,
+                customer_id,
+                item.type,
+                item.channel,
+                item.occurred_at,
+                now,
+                item.amount,
+                item.currency,
+                sealed,
+                item.source_system,
+                item.external_id,
             )
         )
         result.accepted[position] = event_id
         if latest.get(customer_id) is None or item.occurred_at > latest[customer_id]:
             latest[customer_id] = item.occurred_at
     if rows:
-        await Event.bulk_create(rows, batch_size=MAX_BATCH)
-        await get_connection("default").execute_query(
+        client = get_connection("default")
+        async with client.acquire_connection() as connection:
+            # COPY: the fastest way into PostgreSQL, in the caller's transaction.
+            await connection.copy_records_to_table("events", records=rows, columns=EVENT_COLUMNS)
+        await client.execute_query(
             'UPDATE "customers" AS c SET "last_activity_at" = GREATEST(c."last_activity_at", v.at) '
             "FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE c.id = v.id",
             [list(latest), list(latest.values())],
