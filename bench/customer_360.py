@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import Response
 
 from bench import synthetic
 from bench.support import benchmark_database, percentiles, report
@@ -27,6 +29,8 @@ from cdlm.config import load_settings
 from cdlm.customers.importer import ImportOptions, run_import
 from cdlm.customers.models import Customer, LawfulBasis, SourceKind
 from cdlm.db.lifecycle import close_orm, init_orm
+from cdlm.graphql.context import Context
+from cdlm.graphql.schema import create_schema
 from cdlm.vault.keys import LocalKeyProvider
 from cdlm.vault.service import Vault
 
@@ -66,7 +70,7 @@ async def _run(workdir: Path) -> None:
             ),
             database=target,
         )
-        context = await init_orm(target, settings)
+        orm = await init_orm(target, settings)
         counter = _install_statement_counter()
         try:
             vault = Vault(LocalKeyProvider.from_file(settings.master_key_file))
@@ -142,8 +146,36 @@ async def _run(workdir: Path) -> None:
                 numbers: dict[str, Any] = percentiles(samples)
                 numbers["sql_statements"] = max(statements)
                 report("customer 360 query (ASGI, in-process)", numbers)
+
+            # The same query executed on the schema directly (no HTTP layer).
+            schema = create_schema(settings)
+            direct: list[float] = []
+            for _ in range(QUERIES):
+                request = Request(
+                    {
+                        "type": "http",
+                        "method": "POST",
+                        "path": "/graphql",
+                        "headers": [(b"authorization", headers["Authorization"].encode())],
+                    }
+                )
+                context = Context(
+                    request=request,
+                    response=Response(),
+                    request_id="bench",
+                    settings=settings,
+                    auth=auth,
+                    vault=vault,
+                )
+                began = time.perf_counter()
+                executed = await schema.execute(
+                    CUSTOMER, variable_values={"id": chooser.choice(ids)}, context_value=context
+                )
+                direct.append((time.perf_counter() - began) * 1000)
+                assert not executed.errors, executed.errors
+            report("customer 360 query (schema.execute)", percentiles(direct))
         finally:
-            await close_orm(context)
+            await close_orm(orm)
 
 
 def _install_statement_counter() -> list[str]:

@@ -204,3 +204,25 @@ async def test_customer_list_filters(gql: GraphQLClient, vault: Vault, auth: Aut
     assert await ids({"sourceSystem": "shop"}) == {str(rich.customer_id)}
     assert await ids({"lifecycleStage": "ACTIVE"}) == {str(rich.customer_id)}
     assert await ids({}) == {str(old.customer_id), str(rich.customer_id)}
+
+
+async def test_a_read_that_cannot_be_audited_returns_no_data(
+    gql: GraphQLClient, vault: Vault, auth: AuthSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cdlm.customers import service
+
+    created = await make_customer(vault, email="hidden@example.com")
+    headers = bearer(await make_api_key(auth, Role.STEWARD))
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("audit table unavailable")
+
+    monkeypatch.setattr(service, "audit_reads", broken)
+    body = await gql(
+        "query($id: ID!) { customer(id: $id) { profile { email } } }",
+        {"id": str(created.customer_id)},
+        headers=headers,
+    )
+    assert body["data"] is None
+    assert body["errors"][-1]["extensions"]["code"] == "INTERNAL"
+    assert "hidden@example.com" not in str(body)

@@ -73,11 +73,17 @@ def _new_entry(
 
 
 async def _head_hash() -> str:
-    await get_connection("default").execute_query(
-        "SELECT pg_advisory_xact_lock($1)", [AUDIT_LOCK_KEY]
+    """Take the append lock (held until commit), then read the last hash.
+
+    Two statements on purpose: a statement's snapshot is taken when it starts, so a read in
+    the same statement as the lock could see the head from before the lock was granted.
+    """
+    connection = get_connection("default")
+    await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [AUDIT_LOCK_KEY])
+    rows = await connection.execute_query_dict(
+        'SELECT "hash" FROM "audit_entries" ORDER BY "sequence" DESC LIMIT 1'
     )
-    last = await AuditEntry.all().order_by("-sequence").only("hash").first()
-    return last.hash if last else GENESIS_HASH
+    return str(rows[0]["hash"]) if rows else GENESIS_HASH
 
 
 async def record(

@@ -79,6 +79,23 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _resolved: bool = False
     _rejected: bool = False
+    _deferred: list[asyncio.Task[Any]] = field(default_factory=list)
+
+    def defer(self, write: Awaitable[Any]) -> None:
+        """Run ``write`` (an audit entry of a read) alongside the rest of the request.
+
+        The response is held until every deferred write has committed; if one fails, the
+        request fails (see :class:`cdlm.graphql.extensions.DeferredWrites`).
+        """
+        self._deferred.append(asyncio.ensure_future(write))
+
+    async def settle_deferred(self) -> list[BaseException]:
+        """Wait for the deferred writes; returns their failures."""
+        if not self._deferred:
+            return []
+        outcomes = await asyncio.gather(*self._deferred, return_exceptions=True)
+        self._deferred.clear()
+        return [o for o in outcomes if isinstance(o, BaseException)]
 
     @property
     def client_address(self) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -31,9 +31,10 @@ def is_expected(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, DomainError | AccessError | GraphQLError):
         return True
-    # Input coercion (a bad variable or literal) fails before execution: no path. Its message
-    # may quote the value, so it is returned to the caller but logged by code only.
-    return not error.path
+    # Input coercion (a bad variable or literal: a scalar's parser raised ValueError or
+    # TypeError) fails before execution, so without a path. Its message may quote the value:
+    # it is returned to the caller but logged by code only.
+    return not error.path and isinstance(original, ValueError | TypeError)
 
 
 def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext | None) -> None:
@@ -108,3 +109,31 @@ class ErrorMasking(SchemaExtension):
             _with_code(e, request_id) if is_expected(e) else _masked(e, request_id)
             for e in result.errors
         ]
+
+
+class DeferredWrites(SchemaExtension):
+    """Hold the response until the request's deferred writes (read audits) have committed.
+
+    A read's audit entry is written while its fields resolve instead of before; if the write
+    fails, the data is not returned: the operation fails with a masked error.
+    """
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        yield
+        context = self.execution_context.context
+        settle = getattr(context, "settle_deferred", None)
+        if settle is None:
+            return
+        failures = await settle()
+        result = self.execution_context.result
+        if failures and isinstance(result, GraphQLExecutionResult | StrawberryExecutionResult):
+            for failure in failures:
+                log.error(
+                    "deferred write failed",
+                    exc_info=(type(failure), failure, failure.__traceback__),
+                )
+            result.data = None
+            result.errors = [
+                *(result.errors or []),
+                GraphQLError("The read could not be audited.", original_error=failures[0]),
+            ]

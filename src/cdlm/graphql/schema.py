@@ -7,7 +7,9 @@ from typing import Any
 
 import strawberry
 from graphql.error import GraphQLError
+from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -25,7 +27,7 @@ from cdlm.auth.api import AuthMutation, AuthQuery
 from cdlm.config import Settings
 from cdlm.customers.api import EVENT_RECORD_SCALAR, CustomerMutation, CustomerQuery, EventRecord
 from cdlm.graphql.errors import USER_ERROR_TYPES
-from cdlm.graphql.extensions import ErrorMasking, log_errors
+from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
 from cdlm.quality.api import QualityQuery
 from cdlm.system.api import SystemQuery
 
@@ -46,6 +48,21 @@ class CdlmSchema(strawberry.Schema):
         log_errors(errors, execution_context)
 
 
+@functools.cache
+def _limit_rules(kind: str, limit: int) -> list[type[ASTValidationRule]]:
+    """The validation rule classes of a limiter, made once per limit.
+
+    Strawberry's limiters build new rule classes for every instance; the validation cache is
+    keyed by those classes, so fresh ones on every request would never hit it.
+    """
+    limiter = (
+        QueryDepthLimiter(max_depth=limit)
+        if kind == "depth"
+        else MaxAliasesLimiter(max_alias_count=limit)
+    )
+    return list(limiter.validation_rules)
+
+
 def hardening_extensions(settings: Settings | None = None) -> list[type[SchemaExtension]]:
     """Depth, alias and token limits, error masking and (when off) no introspection."""
     depth = settings.max_query_depth if settings else DEFAULT_LIMITS["max_query_depth"]
@@ -54,10 +71,11 @@ def hardening_extensions(settings: Settings | None = None) -> list[type[SchemaEx
     extensions: list[Any] = [
         functools.partial(MaxTokensLimiter, max_token_count=tokens),
         functools.partial(ParserCache, maxsize=PARSE_CACHE_SIZE),
-        functools.partial(QueryDepthLimiter, max_depth=depth),
-        functools.partial(MaxAliasesLimiter, max_alias_count=aliases),
+        functools.partial(AddValidationRules, _limit_rules("depth", depth)),
+        functools.partial(AddValidationRules, _limit_rules("aliases", aliases)),
         functools.partial(ValidationCache, maxsize=PARSE_CACHE_SIZE),
         ErrorMasking,
+        DeferredWrites,
     ]
     if settings is not None and not settings.introspection:
         extensions.append(DisableIntrospection)

@@ -52,8 +52,11 @@ def personal_fields_read(info: Info[Any, Any], below: str = "") -> list[str]:
 
 
 async def _audited(info: Info[Any, Any], rows: list[Customer]) -> None:
-    await service.audit_reads(
-        await require_principal(info), [row.id for row in rows], personal_fields_read(info)
+    """Audit the read alongside field resolution; the response waits for it to commit."""
+    info.context.defer(
+        service.audit_reads(
+            await require_principal(info), [row.id for row in rows], personal_fields_read(info)
+        )
     )
 
 
