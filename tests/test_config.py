@@ -96,3 +96,14 @@ def test_token_secret_must_be_long_and_is_not_shown() -> None:
     assert str(caught.value) == "CDLM_TOKEN_SECRET: must have at least 32 characters"
     settings = load_settings({"CDLM_TOKEN_SECRET": "k" * 40})
     assert "k" * 40 not in repr(settings)
+
+
+def test_source_trust_table() -> None:
+    assert load_settings({"CDLM_SOURCE_TRUST": "crm=90, Web_Form=40"}).source_trust == {
+        "crm": 90,
+        "web_form": 40,
+    }
+    for bad in ("crm", "crm=high", "crm=5000"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({"CDLM_SOURCE_TRUST": bad})
+        assert caught.value.variable == "CDLM_SOURCE_TRUST"

@@ -277,6 +277,7 @@ def import_command(
     from cdlm.auth.principal import SYSTEM
     from cdlm.customers.importer import ImportOptions, ImportRefused, count_rows, run_import
     from cdlm.customers.models import LawfulBasis, SourceKind
+    from cdlm.customers.survivorship import trust_table
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
 
@@ -290,8 +291,11 @@ def import_command(
             lawful_basis=LawfulBasis(lawful_basis),
             purpose=purpose,
             batch_size=batch_size,
+            trust=trust_table(settings.source_trust),
         )
         total = count_rows(file)
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
     except ValueError as error:
         _fail(f"bad option: {error}", 2)
     except ImportRefused as error:

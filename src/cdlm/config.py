@@ -126,6 +126,7 @@ class Settings:
     access_token_ttl: int
     password_hash_time_cost: int
     password_hash_memory_kib: int
+    source_trust: dict[str, int] = field(default_factory=dict)
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -183,6 +184,22 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
         raise ValueError(f"must be one of {', '.join(choices)}")
 
     return parse
+
+
+def _trust_table(raw: str) -> dict[str, int]:
+    table: dict[str, int] = {}
+    for part in raw.split(","):
+        name, separator, level = part.strip().partition("=")
+        if not separator or not name.strip():
+            raise ValueError("must read kind=level,kind=level (e.g. crm=90,web_form=40)")
+        try:
+            value = int(level)
+        except ValueError:
+            raise ValueError(f"trust of {name.strip()} must be a whole number") from None
+        if not 0 <= value <= 1000:
+            raise ValueError("trust levels are between 0 and 1000")
+        table[name.strip().lower()] = value
+    return table
 
 
 def _path(raw: str) -> Path:
@@ -254,4 +271,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         password_hash_memory_kib=env.get(
             "CDLM_PASSWORD_HASH_MEMORY_KIB", _int_in(1024, 1_048_576), 65536
         ),
+        source_trust=env.get("CDLM_SOURCE_TRUST", _trust_table, {}),
     )

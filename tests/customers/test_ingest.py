@@ -385,3 +385,23 @@ async def test_source_kind_trust_order_is_configurable_data() -> None:
 
     assert max(DEFAULT_TRUST, key=DEFAULT_TRUST.__getitem__) is SourceKind.STAFF
     assert DEFAULT_TRUST[SourceKind.CRM] > DEFAULT_TRUST[SourceKind.WEB_FORM]
+
+
+async def test_configured_trust_changes_which_source_survives(vault: Vault) -> None:
+    from cdlm.config import ConfigError
+    from cdlm.customers.ingest import CustomerIngest, ingest_customer
+    from cdlm.customers.survivorship import trust_table
+
+    trust = trust_table({"web_form": 95})
+    assert trust[SourceKind.STAFF] > trust[SourceKind.WEB_FORM] > trust[SourceKind.CRM]
+    first = await make_customer(vault, email="t@example.com", city="From CRM")
+    record = CustomerIngest(
+        source=source("forms", SourceKind.WEB_FORM),
+        profile={"email": "t@example.com", "city": "From form"},
+    )
+    await ingest_customer(vault, record, trust)
+    customer = await Customer.get(id=first.customer_id)
+    key = await vault.customer_key(customer.id)
+    assert vault.open(key, customer.id, "profile", customer.profile_sealed)["city"] == "From form"
+    with pytest.raises(ConfigError, match="unknown source kind 'fax'"):
+        trust_table({"fax": 1})

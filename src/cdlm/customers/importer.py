@@ -49,6 +49,7 @@ class ImportOptions:
     lawful_basis: LawfulBasis
     purpose: str
     batch_size: int = 250
+    trust: dict[SourceKind, int] | None = None
 
 
 @dataclass
@@ -207,7 +208,7 @@ async def run_import(
                 parsed.append((number, refusal))
         async with in_transaction():
             ingests = [item for _, item in parsed if isinstance(item, CustomerIngest)]
-            done = iter(await ingest_batch(vault, ingests))
+            done = iter(await ingest_batch(vault, ingests, options.trust))
             for number, item in parsed:
                 outcomes.append(
                     (number, item if isinstance(item, ValidationFailed) else next(done))

@@ -316,6 +316,7 @@ def _apply(
     indexes: dict[Identifier, str],
     writes: _Writes,
     now: datetime,
+    trust: dict[SourceKind, int] | None,
 ) -> uuid.UUID:
     """Merge one record into its customer's in-memory profile; returns the source record id."""
     record, customer = prepared.record, profile.customer
@@ -325,7 +326,7 @@ def _apply(
         str(source_record_id), record.source.system, record.source.kind, record.source.collected_at
     )
     lineage = dict(customer.lineage)
-    survive(profile.values, lineage, prepared.values, provenance)
+    survive(profile.values, lineage, prepared.values, provenance, trust)
     customer.lineage = lineage
     if record.source.system not in customer.source_systems:
         customer.source_systems = sorted([*customer.source_systems, record.source.system])
@@ -390,7 +391,7 @@ def _apply(
 
 
 async def ingest_batch(
-    vault: Vault, records: list[CustomerIngest]
+    vault: Vault, records: list[CustomerIngest], trust: dict[SourceKind, int] | None = None
 ) -> list[IngestResult | ValidationFailed]:
     """Validate, resolve and merge records in the caller's transaction.
 
@@ -454,6 +455,7 @@ async def ingest_batch(
             indexes,
             writes,
             now,
+            trust,
         )
         results.append(
             IngestResult(
@@ -471,9 +473,11 @@ async def ingest_batch(
     return results
 
 
-async def ingest_customer(vault: Vault, ingest: CustomerIngest) -> IngestResult:
+async def ingest_customer(
+    vault: Vault, ingest: CustomerIngest, trust: dict[SourceKind, int] | None = None
+) -> IngestResult:
     """One record (in the caller's transaction); a refusal raises :class:`ValidationFailed`."""
-    (outcome,) = await ingest_batch(vault, [ingest])
+    (outcome,) = await ingest_batch(vault, [ingest], trust)
     if isinstance(outcome, ValidationFailed):
         raise outcome
     return outcome
@@ -505,12 +509,16 @@ class Ingested:
 
 
 async def ingest_one(
-    actor: Principal, vault: Vault, ingest: CustomerIngest, idempotency_key: str | None = None
+    actor: Principal,
+    vault: Vault,
+    ingest: CustomerIngest,
+    idempotency_key: str | None = None,
+    trust: dict[SourceKind, int] | None = None,
 ) -> Ingested:
     """The ``ingestCustomer`` operation: idempotent, audited, one transaction."""
 
     async def run() -> dict[str, Any]:
-        result = await ingest_customer(vault, ingest)
+        result = await ingest_customer(vault, ingest, trust)
         await audit.record(
             actor,
             f"customer.ingest.{result.outcome.value}",

@@ -96,6 +96,7 @@ async def update_customer(
     changes: dict[str, str | None],
     *,
     lifecycle_stage: LifecycleStage | None = None,
+    trust: dict[SourceKind, int] | None = None,
 ) -> Customer:
     """Rectify profile fields (GDPR Art. 16): a value replaces, None clears.
 
@@ -144,7 +145,7 @@ async def update_customer(
         lineage = dict(customer.lineage)
         record_id = uuid.uuid4()
         provenance = Provenance(str(record_id), RECTIFICATION_SYSTEM, SourceKind.STAFF, now)
-        survive(values, lineage, validated.values, provenance)
+        survive(values, lineage, validated.values, provenance, trust)
         for name in clearing:
             remove(values, lineage, name, provenance)
         customer.lineage = lineage

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cdlm.config import ConfigError
 from cdlm.customers.models import SourceKind
 
 DEFAULT_TRUST: dict[SourceKind, int] = {
@@ -22,6 +23,25 @@ DEFAULT_TRUST: dict[SourceKind, int] = {
     SourceKind.IMPORT: 40,
     SourceKind.THIRD_PARTY: 30,
 }
+
+
+def trust_table(overrides: dict[str, int]) -> dict[SourceKind, int]:
+    """The default trust levels with ``overrides`` (``CDLM_SOURCE_TRUST``) applied.
+
+    Staff rectification keeps the top level whatever the overrides say.
+    """
+    table = dict(DEFAULT_TRUST)
+    for name, level in overrides.items():
+        try:
+            kind = SourceKind(name)
+        except ValueError:
+            known = ", ".join(k.value for k in SourceKind)
+            raise ConfigError(
+                "CDLM_SOURCE_TRUST", f"unknown source kind {name!r} ({known})"
+            ) from None
+        table[kind] = level
+    table[SourceKind.STAFF] = max(table.values()) + 1 if overrides else table[SourceKind.STAFF]
+    return table
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from cdlm.customers import ingest as ingest_service
 from cdlm.customers.api.queries import personal_fields_read
 from cdlm.customers.api.types import CustomerNode
 from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
+from cdlm.customers.survivorship import trust_table
 from cdlm.errors import ErrorCode, ValidationFailed
 from cdlm.graphql.errors import (
     ConflictError,
@@ -248,7 +249,11 @@ class CustomerMutation:
             lifecycle_stage=input.lifecycle_stage,
         )
         done = await ingest_service.ingest_one(
-            await require_principal(info), info.context.vault, record, idempotency_key
+            await require_principal(info),
+            info.context.vault,
+            record,
+            idempotency_key,
+            trust_table(info.context.settings.source_trust),
         )
         result = done.result
         return CustomerIngested(
@@ -355,6 +360,7 @@ class CustomerMutation:
             parse_id(input.id, "input.id"),
             _changes(input.changes),
             lifecycle_stage=input.lifecycle_stage,
+            trust=trust_table(info.context.settings.source_trust),
         )
         await service.audit_reads(actor, [row.id], personal_fields_read(info, below="customer."))
         return CustomerUpdated(customer=CustomerNode.from_row(row))
