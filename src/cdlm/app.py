@@ -18,11 +18,13 @@ from strawberry.asgi import GraphQL
 
 from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import Settings
+from cdlm.customers.survivorship import trust_table
 from cdlm.db.lifecycle import close_orm, init_orm
 from cdlm.graphql.context import Context
 from cdlm.graphql.schema import CdlmSchema, create_schema
 from cdlm.middleware import LazyStartupMiddleware, RequestContextMiddleware
 from cdlm.system.service import check_health
+from cdlm.text import text_problem
 from cdlm.vault.keys import provider_from_settings
 from cdlm.vault.service import Vault
 
@@ -48,12 +50,18 @@ class GraphQLApp(GraphQL[Context, None]):
         self.vault = vault
 
     def decode_json(self, data: str | bytes) -> object:
-        decoded = super().decode_json(data)
+        try:
+            decoded = super().decode_json(data)
+        except RecursionError:
+            raise HTTPException(400, "The request body is nested too deeply.") from None
         if not isinstance(decoded, dict):
             raise HTTPException(400, "The request body must be a JSON object.")
-        if _holds_nul(decoded) or "\\u0000" in str(decoded.get("query") or ""):
-            # PostgreSQL text cannot hold NUL: refuse it at the door, for every field.
-            raise HTTPException(400, "Text may not contain NUL characters.")
+        problem = text_problem(decoded)
+        if problem is None and "\\u0000" in str(decoded.get("query") or ""):
+            problem = "Text may not contain NUL characters."
+        if problem is not None:
+            # Refused at the door for every field, before any of it reaches the database.
+            raise HTTPException(400, problem)
         return decoded
 
     async def get_context(
@@ -69,16 +77,6 @@ class GraphQLApp(GraphQL[Context, None]):
             auth=self.auth,
             vault=self.vault,
         )
-
-
-def _holds_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
 
 
 async def healthz(request: Request) -> Response:
@@ -107,6 +105,7 @@ def create_app(
     """
     if database != "external" and settings.database is None:
         raise ValueError("create_app needs settings.database unless the caller opens the ORM")
+    trust_table(settings.source_trust)  # a bad CDLM_SOURCE_TRUST stops the start, not a request
 
     async def open_database() -> None:
         assert settings.database is not None

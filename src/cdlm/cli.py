@@ -152,7 +152,10 @@ def serve(
             target = settings.database
         bootstrapped = _run(_prepare_database(settings, target, embedded is not None))
         served = Settings(**{**settings.__dict__, "database": target})
-        app = create_app(served, database="lifespan")
+        try:
+            app = create_app(served, database="lifespan")
+        except ConfigError as error:
+            _fail(f"configuration error: {error}", 2)
         address = f"http://{listen_host}:{listen_port}"
         if settings.graphiql:
             typer.echo(f"GraphiQL: {address}/graphql  (open it in a browser)")

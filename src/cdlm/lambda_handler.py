@@ -35,7 +35,11 @@ if settings.database is None:
     log.critical("cdlm: configuration error: DATABASE_URL: is required on Lambda")
     raise SystemExit(2)
 
-app = create_app(settings, database="lazy")
+try:
+    app = create_app(settings, database="lazy")
+except ConfigError as error:
+    log.critical("cdlm: configuration error: %s", error)
+    raise SystemExit(2) from None
 handler = Mangum(app, lifespan="off")
 
 

@@ -25,7 +25,7 @@ def _gateway_request_id(scope: Scope) -> str | None:
     event: Any = scope.get("aws.event")
     if isinstance(event, dict):
         from_gateway = (event.get("requestContext") or {}).get("requestId")
-        if isinstance(from_gateway, str) and _VALID_REQUEST_ID.match(from_gateway):
+        if isinstance(from_gateway, str) and _VALID_REQUEST_ID.fullmatch(from_gateway):
             return from_gateway
     return None
 
@@ -34,7 +34,7 @@ def _client_request_id(scope: Scope) -> str | None:
     for name, value in scope.get("headers", ()):
         if name == REQUEST_ID_HEADER:
             candidate: str = bytes(value).decode("latin-1")
-            return candidate if _VALID_REQUEST_ID.match(candidate) else None
+            return candidate if _VALID_REQUEST_ID.fullmatch(candidate) else None
     return None
 
 

@@ -64,12 +64,14 @@ async def test_an_interrupted_import_resumes_without_double_work(
     original = importer.ingest_batch
     calls = {"n": 0}
 
-    async def crashing(vault_: Vault, records: list[importer.CustomerIngest]) -> list[object]:
+    async def crashing(
+        vault_: Vault, records: list[importer.CustomerIngest], *rest: object
+    ) -> list[object]:
         calls["n"] += 1
         if calls["n"] == 3:  # the third batch fails half-way
-            await original(vault_, records[:2])
+            await original(vault_, records[:2], *rest)  # type: ignore[arg-type]
             raise RuntimeError("power cut")
-        return await original(vault_, records)  # type: ignore[return-value]
+        return await original(vault_, records, *rest)  # type: ignore[arg-type, return-value]
 
     monkeypatch.setattr(importer, "ingest_batch", crashing)
     with pytest.raises(RuntimeError, match="power cut"):

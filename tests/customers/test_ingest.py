@@ -380,13 +380,6 @@ async def test_lifecycle_stage_is_set_and_updated(vault: Vault) -> None:
     assert (await Customer.get(id=first.customer_id)).lifecycle_stage == LifecycleStage.ACTIVE
 
 
-async def test_source_kind_trust_order_is_configurable_data() -> None:
-    from cdlm.customers.survivorship import DEFAULT_TRUST
-
-    assert max(DEFAULT_TRUST, key=DEFAULT_TRUST.__getitem__) is SourceKind.STAFF
-    assert DEFAULT_TRUST[SourceKind.CRM] > DEFAULT_TRUST[SourceKind.WEB_FORM]
-
-
 async def test_configured_trust_changes_which_source_survives(vault: Vault) -> None:
     from cdlm.config import ConfigError
     from cdlm.customers.ingest import CustomerIngest, ingest_customer

@@ -43,7 +43,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "auditLog": OVERSIGHT_ROLES,
     "verifyAuditChain": OVERSIGHT_ROLES,
     "customer": READERS,
-    "customerByIdentifier": READERS,
+    "customerByIdentifier": READERS - {Role.ANALYST},
     "customers": LIST_READERS,
     "dataQualityReport": LIST_READERS,
     # mutations

@@ -42,7 +42,7 @@ def looks_like_api_key(credential: str) -> bool:
 
 def parse_key(credential: str) -> ParsedKey | None:
     """The parts of ``credential``, or None when it is not a well-formed key."""
-    match = _KEY.match(credential)
+    match = _KEY.fullmatch(credential)
     if match is None:
         return None
     return ParsedKey(key_id=match.group(1), secret=match.group(2))

@@ -101,11 +101,11 @@ def _check(item: EventIngest, path: str, now: datetime) -> tuple[list[FieldIssue
 
     if (item.customer_id is None) == (item.identifier_value is None):
         problem("customerId", ErrorCode.REQUIRED, "Give either customerId or identifier.")
-    if not EVENT_TYPE.match(item.type):
+    if not EVENT_TYPE.fullmatch(item.type):
         problem("type", ErrorCode.INVALID_FORMAT, "Event types are codes such as order.placed.")
-    if not CHANNEL.match(item.channel):
+    if not CHANNEL.fullmatch(item.channel):
         problem("channel", ErrorCode.INVALID_FORMAT, "Channels are codes such as web or store.")
-    if not SOURCE_SYSTEM.match(item.source_system):
+    if not SOURCE_SYSTEM.fullmatch(item.source_system):
         problem("sourceSystem", ErrorCode.INVALID_FORMAT, "Source systems are codes such as crm.")
     if item.occurred_at.tzinfo is None:
         problem("occurredAt", ErrorCode.INVALID_FORMAT, "Give a time zone.")
@@ -125,6 +125,8 @@ def _check(item: EventIngest, path: str, now: datetime) -> tuple[list[FieldIssue
             bad = True
         if bad:
             problem("amount", ErrorCode.INVALID_FORMAT, "Amounts have at most 2 decimals.")
+    if item.currency is not None:
+        item.currency = item.currency.strip().upper()
     if item.currency is not None and not _currency_known(item.currency):
         problem("currency", ErrorCode.UNKNOWN_CODE, "Not an ISO 4217 currency.")
     if item.external_id is not None and not 0 < len(item.external_id) <= 128:
@@ -214,6 +216,12 @@ async def store_events(
     await vault.ready()
     owners = await _customers_for(vault, items, result, prefix)
     keys = await vault.customer_keys(owners.values())
+    # Concurrent batches resending the same events wait for each other, then see them stored.
+    await identity.lock(
+        f"event\x00{items[p].source_system}\x00{items[p].external_id}"
+        for p in owners
+        if items[p].external_id is not None
+    )
     existing = await _existing_external_ids([items[p] for p in owners])
     seen: dict[tuple[str, str], uuid.UUID] = {}
     rows: list[tuple[Any, ...]] = []
@@ -273,9 +281,17 @@ async def store_events(
 
 
 async def ingest_events(
-    actor: Principal, vault: Vault, items: list[EventIngest], idempotency_key: str | None = None
+    actor: Principal,
+    vault: Vault,
+    items: list[EventIngest],
+    idempotency_key: str | None = None,
+    request_fingerprint: str | None = None,
 ) -> tuple[BatchResult, bool]:
-    """The ``ingestEvents`` operation: idempotent per batch, one audit entry, one transaction."""
+    """The ``ingestEvents`` operation: idempotent per batch, one audit entry, one transaction.
+
+    ``request_fingerprint`` identifies the request as sent (including items refused before
+    they got here); without it, the items are fingerprinted.
+    """
 
     async def run() -> dict[str, Any]:
         result, _ = await store_events(vault, items)
@@ -306,7 +322,7 @@ async def ingest_events(
     outcome = await idempotency.run_once(
         idempotency.scope_for("ingestEvents", actor),
         idempotency_key,
-        idempotency.fingerprint(request),
+        request_fingerprint or idempotency.fingerprint(request),
         run,
     )
     return BatchResult.from_json(outcome.result), outcome.replayed

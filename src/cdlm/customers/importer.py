@@ -28,6 +28,7 @@ from cdlm.customers.ingest import CustomerIngest, IngestResult, Outcome, Source,
 from cdlm.customers.models import ImportRun, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.quality.fields import PROFILE_FIELDS
+from cdlm.text import text_problem
 from cdlm.vault.service import Vault
 
 EXTERNAL_ID_COLUMN = "external_ids"
@@ -78,13 +79,28 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
-            unknown = set(reader.fieldnames or []) - KNOWN_COLUMNS
+            try:
+                header = reader.fieldnames or []
+            except UnicodeDecodeError:
+                raise ImportRefused("the file is not UTF-8 text") from None
+            unknown = set(header) - KNOWN_COLUMNS
             if unknown:
                 raise ImportRefused(f"unknown columns: {', '.join(sorted(unknown))}")
-            for row in reader:
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except (UnicodeDecodeError, csv.Error):
+                    raise ImportRefused(
+                        f"line {reader.line_num + 1} cannot be read (not UTF-8 CSV)"
+                    ) from None
+                if None in row:
+                    yield reader.line_num, {"__error__": "More cells than the header has."}
+                    continue
                 yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
     elif path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8", errors="replace") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -93,7 +109,12 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 except json.JSONDecodeError:
                     yield number, {"__error__": "This line is not valid JSON."}
                     continue
-                yield number, row if isinstance(row, dict) else {"__error__": "Not an object."}
+                if not isinstance(row, dict):
+                    yield number, {"__error__": "Not an object."}
+                elif text_problem(row) is not None:
+                    yield number, {"__error__": str(text_problem(row))}
+                else:
+                    yield number, {k: v for k, v in row.items() if v is not None}
     else:
         raise ImportRefused("files must end in .csv or .jsonl")
 
@@ -104,16 +125,31 @@ def count_rows(path: Path) -> int:
 
 
 def to_ingest(row: dict[str, Any], options: ImportOptions) -> CustomerIngest:
-    """One record; raises :class:`ValidationFailed` for a malformed row."""
+    """One record; any malformed row raises :class:`ValidationFailed` (never crashes a batch)."""
+    try:
+        return _to_ingest(row, options)
+    except ValidationFailed:
+        raise
+    except (TypeError, ValueError, AttributeError):
+        raise ValidationFailed(
+            "A field has the wrong type.", field="line", code=ErrorCode.INVALID_FORMAT
+        ) from None
+
+
+def _to_ingest(row: dict[str, Any], options: ImportOptions) -> CustomerIngest:
     if "__error__" in row:
         raise ValidationFailed(str(row["__error__"]), field="line", code=ErrorCode.INVALID_FORMAT)
     unknown = set(row) - KNOWN_COLUMNS
     if unknown:
+        # Only the count: unknown keys of a JSON line may themselves be personal data.
         raise ValidationFailed(
-            f"Unknown fields: {', '.join(sorted(unknown))}.",
-            field="line",
-            code=ErrorCode.INVALID_FORMAT,
+            f"{len(unknown)} unknown field(s).", field="line", code=ErrorCode.INVALID_FORMAT
         )
+    for name, value in row.items():
+        if name != EXTERNAL_ID_COLUMN and not isinstance(value, str | int | float):
+            raise ValidationFailed(
+                "Values are text or numbers.", field=name, code=ErrorCode.INVALID_FORMAT
+            )
     collected_at = clock.now()
     if COLLECTED_COLUMN in row:
         try:
@@ -133,11 +169,16 @@ def to_ingest(row: dict[str, Any], options: ImportOptions) -> CustomerIngest:
                 "Unknown lifecycle stage.", field=STAGE_COLUMN, code=ErrorCode.UNKNOWN_CODE
             ) from None
     raw_ids = row.get(EXTERNAL_ID_COLUMN) or []
-    external_ids = (
-        [part.strip() for part in raw_ids.split(";") if part.strip()]
-        if isinstance(raw_ids, str)
-        else [str(part) for part in raw_ids]
-    )
+    if isinstance(raw_ids, str):
+        external_ids = [part.strip() for part in raw_ids.split(";") if part.strip()]
+    elif isinstance(raw_ids, list) and all(isinstance(p, str | int) for p in raw_ids):
+        external_ids = [str(part) for part in raw_ids]
+    else:
+        raise ValidationFailed(
+            "external_ids is text (a;b) or a list.",
+            field=EXTERNAL_ID_COLUMN,
+            code=ErrorCode.INVALID_FORMAT,
+        )
     return CustomerIngest(
         source=Source(
             options.source_system,

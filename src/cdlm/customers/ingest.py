@@ -103,7 +103,15 @@ class IngestResult:
 def check_source(source: Source, prefix: str = "input.source") -> list[FieldIssue]:
     """Problems with provenance (these refuse the whole record)."""
     issues = []
-    if not SOURCE_SYSTEM.match(source.system):
+    if source.kind is SourceKind.STAFF:
+        issues.append(
+            FieldIssue(
+                f"{prefix}.kind",
+                ErrorCode.POLICY_VIOLATION,
+                "The staff kind is reserved for rectification with updateCustomer.",
+            )
+        )
+    if not SOURCE_SYSTEM.fullmatch(source.system):
         issues.append(
             FieldIssue(
                 f"{prefix}.system",
@@ -111,7 +119,7 @@ def check_source(source: Source, prefix: str = "input.source") -> list[FieldIssu
                 "Source systems are lower-case names such as crm or web-shop.",
             )
         )
-    if not PURPOSE.match(source.purpose):
+    if not PURPOSE.fullmatch(source.purpose):
         issues.append(
             FieldIssue(
                 f"{prefix}.purpose",
@@ -251,6 +259,7 @@ class _Writes:
         self.identities: list[Identity] = []
         self.invalid: list[InvalidValue] = []
         self.resolved: list[tuple[uuid.UUID, str]] = []
+        self.pending_invalid: dict[tuple[uuid.UUID, str], list[InvalidValue]] = {}
 
     async def flush(self, profiles: dict[uuid.UUID, _Profile], now: datetime) -> None:
         created: list[Customer] = []
@@ -335,22 +344,26 @@ def _apply(
     for name in prepared.values:
         if name in profile.open_invalid:
             profile.open_invalid.discard(name)
+            # Refused earlier in this batch (not written yet): resolved in memory; refused
+            # before the batch: resolved by one statement, run before the new rows go in.
+            for pending in writes.pending_invalid.pop((customer_id, name), []):
+                pending.resolved_at = now
             writes.resolved.append((customer_id, name))
     for name, raw in prepared.rejected.items():
         problem = _rejected_issue(prepared, name)
         profile.open_invalid.add(name)
-        writes.invalid.append(
-            InvalidValue(
-                id=uuid.uuid4(),
-                customer_id=customer_id,
-                source_record_id=source_record_id,
-                field=name,
-                code=problem.code.value,
-                message=problem.message,
-                value_sealed=vault.seal(profile.key, customer_id, f"invalid:{name}", raw),
-                created_at=now,
-            )
+        refused = InvalidValue(
+            id=uuid.uuid4(),
+            customer_id=customer_id,
+            source_record_id=source_record_id,
+            field=name,
+            code=problem.code.value,
+            message=problem.message,
+            value_sealed=vault.seal(profile.key, customer_id, f"invalid:{name}", raw),
+            created_at=now,
         )
+        writes.invalid.append(refused)
+        writes.pending_invalid.setdefault((customer_id, name), []).append(refused)
     payload = {
         "profile": {k: v for k, v in record.profile.items() if v is not None},
         "external_ids": record.external_ids,
@@ -390,6 +403,19 @@ def _apply(
     return source_record_id
 
 
+def _refuse_conflicting_values(item: _Prepared, notes: list[FieldIssue]) -> None:
+    """An email or phone that identifies another customer is not this person's: keep it out of
+    the profile as a refused value (with the conflict as its reason)."""
+    for note in notes:
+        if note.code is not ErrorCode.IDENTITY_CONFLICT:
+            continue
+        for name in ("email", "phone"):
+            if note.field == f"input.profile.{INPUT_PATHS[name]}" and name in item.values:
+                del item.values[name]
+                item.rejected[name] = str(item.record.profile.get(name) or "")
+                item.issues.append(note)
+
+
 async def ingest_batch(
     vault: Vault, records: list[CustomerIngest], trust: dict[SourceKind, int] | None = None
 ) -> list[IngestResult | ValidationFailed]:
@@ -425,6 +451,7 @@ async def ingest_batch(
             results.append(item)
             continue
         resolution = identity.decide(item.identifiers, owned, held, item.paths)
+        _refuse_conflicting_values(item, resolution.notes)
         if resolution.customer_id is None:
             customer_id = uuid.uuid4()
             key, key_row = vault.new_customer_key(customer_id)
@@ -457,13 +484,10 @@ async def ingest_batch(
             now,
             trust,
         )
+        notes = [n for n in resolution.notes if n not in item.issues]
         results.append(
             IngestResult(
-                customer_id,
-                outcome,
-                resolution.rule,
-                source_record_id,
-                item.issues + resolution.notes,
+                customer_id, outcome, resolution.rule, source_record_id, item.issues + notes
             )
         )
     for profile in profiles.values():

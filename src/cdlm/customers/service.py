@@ -14,7 +14,7 @@ from tortoise.transactions import in_transaction
 from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
-from cdlm.customers.ingest import Source, open_invalid_fields
+from cdlm.customers.ingest import open_invalid_fields
 from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind, SourceRecord
 from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
@@ -101,11 +101,25 @@ async def update_customer(
     """Rectify profile fields (GDPR Art. 16): a value replaces, None clears.
 
     Staff corrections outrank every source; the lineage of each changed field names the
-    rectification. Invalid values are refused with their field paths and nothing is written.
+    rectification. A corrected or cleared email or phone was wrong, so its identity stops
+    matching; the new one becomes an identity. Invalid values are refused with their field
+    paths and nothing is written.
     """
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise ValueError(f"unknown profile fields: {sorted(unknown)}")
+    blank = [n for n, v in changes.items() if v is not None and not v.strip()]
+    if blank:
+        raise ValidationFailed.from_issues(
+            [
+                FieldIssue(
+                    f"input.changes.{INPUT_PATHS[n]}",
+                    ErrorCode.REQUIRED,
+                    "Send null to clear a field; a value cannot be blank.",
+                )
+                for n in blank
+            ]
+        )
     setting = {name: value for name, value in changes.items() if value is not None}
     clearing = [name for name, value in changes.items() if value is None]
     validated = validate_profile(setting, prefix="input.changes")
@@ -115,39 +129,43 @@ async def update_customer(
         raise ValidationFailed("Nothing to change.", field="input")
     await vault.ready()
     now = clock.now()
-    new_identifiers: list[Identifier] = []
-    if "email" in validated.values:
-        new_identifiers.append(Identifier(IdentifierKind.EMAIL, "", validated.values["email"]))
-    if "phone" in validated.values:
-        new_identifiers.append(Identifier(IdentifierKind.PHONE, "", validated.values["phone"]))
+    new_identifiers = [
+        Identifier(kind, "", validated.values[name])
+        for name, kind in _IDENTIFYING.items()
+        if name in validated.values
+    ]
     async with in_transaction():
+        # Identifier locks first, then the row: the same order as ingestion (no deadlock).
+        await identity.lock(vault.blind_index(i.index_kind, i.value) for i in new_identifiers)
         customer = await Customer.filter(id=customer_id).select_for_update().first()
         if customer is None:
             raise NotFound("No customer has this id.", field="input.id")
         key = await vault.customer_key(customer_id)
-        if new_identifiers:
-            indexes = {i: vault.blind_index(i.index_kind, i.value) for i in new_identifiers}
-            await identity.lock(indexes.values())
-            owners = await identity.owners(vault, new_identifiers)
-            taken = [i for i, owner in owners.items() if owner != customer_id]
-            if taken:
-                raise ValidationFailed.from_issues(
-                    [
-                        FieldIssue(
-                            f"input.changes.{i.kind.value}",
-                            ErrorCode.IDENTITY_CONFLICT,
-                            "This identifier belongs to another customer.",
-                        )
-                        for i in taken
-                    ]
-                )
+        owners = await identity.owners(vault, new_identifiers)
+        taken = [i for i, owner in owners.items() if owner != customer_id]
+        if taken:
+            raise ValidationFailed.from_issues(
+                [
+                    FieldIssue(
+                        f"input.changes.{i.kind.value}",
+                        ErrorCode.IDENTITY_CONFLICT,
+                        "This identifier belongs to another customer.",
+                    )
+                    for i in taken
+                ]
+            )
         values: dict[str, str] = vault.open(key, customer_id, "profile", customer.profile_sealed)
+        replaced = [
+            Identifier(kind, "", values[name])
+            for name, kind in _IDENTIFYING.items()
+            if name in changes and name in values and values[name] != validated.values.get(name)
+        ]
         lineage = dict(customer.lineage)
         record_id = uuid.uuid4()
         provenance = Provenance(str(record_id), RECTIFICATION_SYSTEM, SourceKind.STAFF, now)
         survive(values, lineage, validated.values, provenance, trust)
         for name in clearing:
-            remove(values, lineage, name, provenance)
+            remove(values, lineage, name, provenance, trust)
         customer.lineage = lineage
         customer.profile_sealed = vault.seal(key, customer_id, "profile", values)
         customer.present_fields = sorted(values)
@@ -164,30 +182,27 @@ async def update_customer(
         customer.validity = scored.validity
         customer.quality_score = scored.score
         await customer.save()
-        source = Source(
-            RECTIFICATION_SYSTEM,
-            SourceKind.STAFF,
-            now,
-            LawfulBasis.LEGAL_OBLIGATION,
-            "rectification",
-        )
         await SourceRecord.create(
             id=record_id,
             customer_id=customer_id,
-            source_system=source.system,
-            source_kind=source.kind,
+            source_system=RECTIFICATION_SYSTEM,
+            source_kind=SourceKind.STAFF,
             collected_at=now,
             received_at=now,
-            lawful_basis=source.lawful_basis,
-            purpose=source.purpose,
+            lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
+            purpose="rectification",
             payload_sealed=vault.seal(
                 key, customer_id, f"source:{record_id}", {"profile": changes, "by": str(actor.id)}
             ),
             outcome="rectified",
             matched_rule=None,
         )
-        owned = await identity.owners(vault, new_identifiers) if new_identifiers else {}
-        fresh = [i for i in new_identifiers if i not in owned]
+        if replaced:
+            await Identity.filter(
+                customer_id=customer_id,
+                blind_index__in=[vault.blind_index(i.index_kind, i.value) for i in replaced],
+            ).delete()
+        fresh = [i for i in new_identifiers if i not in owners]
         if fresh:
             await Identity.bulk_create(
                 [
@@ -212,6 +227,9 @@ async def update_customer(
             fields=list(changes),
         )
     return customer
+
+
+_IDENTIFYING = {"email": IdentifierKind.EMAIL, "phone": IdentifierKind.PHONE}
 
 
 def input_path(name: str) -> str:

@@ -63,10 +63,24 @@ class Provenance:
         }
 
 
-def _wins(incoming_trust: int, incoming_at: datetime, current: dict[str, Any] | None) -> bool:
+def _current_trust(entry: dict[str, Any], table: dict[SourceKind, int]) -> int:
+    # Judged by today's table, not the number stored when the value arrived: a changed
+    # CDLM_SOURCE_TRUST then applies to old values too.
+    try:
+        return table[SourceKind(str(entry["source_kind"]))]
+    except (KeyError, ValueError):
+        return int(entry["trust"])
+
+
+def _wins(
+    incoming_trust: int,
+    incoming_at: datetime,
+    current: dict[str, Any] | None,
+    table: dict[SourceKind, int],
+) -> bool:
     if current is None:
         return True
-    current_trust = int(current["trust"])
+    current_trust = _current_trust(current, table)
     if incoming_trust != current_trust:
         return incoming_trust > current_trust
     return incoming_at >= datetime.fromisoformat(str(current["collected_at"]))
@@ -84,7 +98,7 @@ def survive(
     level = table.get(provenance.source_kind, 0)
     changed: list[str] = []
     for name, value in incoming.items():
-        if _wins(level, provenance.collected_at, lineage.get(name)):
+        if _wins(level, provenance.collected_at, lineage.get(name), table):
             if values.get(name) != value:
                 changed.append(name)
             values[name] = value
@@ -93,9 +107,14 @@ def survive(
 
 
 def remove(
-    values: dict[str, str], lineage: dict[str, dict[str, Any]], name: str, provenance: Provenance
+    values: dict[str, str],
+    lineage: dict[str, dict[str, Any]],
+    name: str,
+    provenance: Provenance,
+    trust: dict[SourceKind, int] | None = None,
 ) -> bool:
     """Clear a field by rectification; lineage records who cleared it."""
+    table = trust or DEFAULT_TRUST
     existed = values.pop(name, None) is not None
-    lineage[name] = {**provenance.lineage_entry(DEFAULT_TRUST[SourceKind.STAFF]), "cleared": True}
+    lineage[name] = {**provenance.lineage_entry(table[SourceKind.STAFF]), "cleared": True}
     return existed

@@ -111,7 +111,7 @@ def normalize_phone(raw: str, default_region: str | None) -> Identifier:
     if candidate.lower() in _JUNK_WORDS:
         raise _blocked("This phone number is a placeholder and cannot identify a person.")
     digits = re.sub(r"\D", "", candidate)
-    if digits and _ALL_SAME_OR_ZERO.match(digits):
+    if digits and _ALL_SAME_OR_ZERO.fullmatch(digits):
         raise _blocked("This phone number is a placeholder and cannot identify a person.")
     try:
         number = phonenumbers.parse(candidate, default_region)
@@ -128,7 +128,7 @@ def normalize_external_id(raw: str) -> Identifier:
     namespace, separator, value = raw.strip().partition(":")
     namespace = namespace.strip().lower()
     value = value.strip()
-    if not separator or not _NAMESPACE.match(namespace) or not value:
+    if not separator or not _NAMESPACE.fullmatch(namespace) or not value:
         raise InvalidIdentifier(
             ErrorCode.INVALID_FORMAT, "External ids read namespace:value, e.g. crm:123."
         )
@@ -136,7 +136,7 @@ def normalize_external_id(raw: str) -> Identifier:
         raise InvalidIdentifier(
             ErrorCode.TOO_LONG, "External id values have at most 128 characters."
         )
-    if value.lower() in _JUNK_WORDS or _ALL_SAME_OR_ZERO.match(value):
+    if value.lower() in _JUNK_WORDS or _ALL_SAME_OR_ZERO.fullmatch(value):
         raise _blocked("This external id is a placeholder and cannot identify a person.")
     return Identifier(IdentifierKind.EXTERNAL_ID, namespace, value)
 

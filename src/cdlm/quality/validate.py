@@ -44,8 +44,11 @@ class ValidatedProfile:
 
 
 def _clean_text(raw: str, limit: int) -> str:
+    # Control and format characters (zero-width spaces, direction marks) are dropped.
     text = "".join(ch for ch in raw if unicodedata.category(ch)[0] != "C" or ch == " ")
     text = " ".join(text.split())
+    if not text:
+        raise _Invalid(ErrorCode.IMPLAUSIBLE, "Only invisible characters.")
     if len(text) > limit:
         raise _Invalid(ErrorCode.TOO_LONG, f"At most {limit} characters.")
     return text
@@ -104,7 +107,7 @@ def _region(raw: str, country: str | None) -> str:
 
 def _postal_code(raw: str) -> str:
     text = " ".join(raw.strip().upper().split())
-    if not _POSTAL.match(text):
+    if not _POSTAL.fullmatch(text):
         raise _Invalid(ErrorCode.INVALID_FORMAT, "Not a postal code.")
     return text
 

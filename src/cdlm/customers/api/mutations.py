@@ -28,6 +28,7 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id
+from cdlm.idempotency import service as idempotency
 
 INGESTERS = (Role.INGEST, Role.ADMIN, Role.STEWARD)
 RECTIFIERS = (Role.ADMIN, Role.STEWARD, Role.AGENT)
@@ -292,6 +293,7 @@ class CustomerMutation:
             info.context.vault,
             [c for _, c in valid],
             idempotency_key,
+            idempotency.fingerprint(events),
         )
         items: list[EventItemResult] = []
         for inner, (position, _) in enumerate(valid):

@@ -20,6 +20,8 @@ from cdlm.graphql.selection import selected_paths
 from cdlm.identity.identifiers import IdentifierKind
 
 READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST, Role.AGENT)
+#: Looking a person up by their email or phone re-identifies them: not for analysts.
+LOOKUP_READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGENT)
 LIST_READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST)
 RECENTLY_UPDATED = [SortKey("updated_at", descending=True), SortKey("id")]
 
@@ -51,12 +53,11 @@ def personal_fields_read(info: Info[Any, Any], below: str = "") -> list[str]:
     )
 
 
-async def _audited(info: Info[Any, Any], rows: list[Customer]) -> None:
+async def _audited(info: Info[Any, Any], rows: list[Customer], also: tuple[str, ...] = ()) -> None:
     """Audit the read alongside field resolution; the response waits for it to commit."""
+    fields = [*personal_fields_read(info), *also]
     info.context.defer(
-        service.audit_reads(
-            await require_principal(info), [row.id for row in rows], personal_fields_read(info)
-        )
+        service.audit_reads(await require_principal(info), [row.id for row in rows], fields)
     )
 
 
@@ -85,7 +86,7 @@ class CustomerQuery:
 
     @strawberry.field(
         description="The customer an email, phone or external id (crm:123) belongs to.",
-        extensions=allow(*READERS),
+        extensions=allow(*LOOKUP_READERS),
     )
     async def customer_by_identifier(
         self, info: Info[Any, Any], kind: IdentifierKind, value: str
@@ -93,7 +94,8 @@ class CustomerQuery:
         row = await service.find_by_identifier(info.context.vault, kind, value)
         if row is None:
             return None
-        await _audited(info, [row])
+        # A lookup by identifier is itself a use of personal data, whatever is selected.
+        await _audited(info, [row], also=("identifier_lookup",))
         return CustomerNode.from_row(row)
 
     @strawberry.field(

@@ -331,7 +331,11 @@ class CustomerNode:
         position = None
         if after is not None:
             at, event_id = decode_cursor(after, EVENT_ORDER)
-            if not isinstance(at, datetime) or not isinstance(event_id, uuid.UUID):
+            if (
+                not isinstance(at, datetime)
+                or at.tzinfo is None
+                or not isinstance(event_id, uuid.UUID)
+            ):
                 raise ValidationFailed(
                     "The cursor is not valid for this list.",
                     field="after",
