@@ -58,6 +58,20 @@ def database_server() -> Iterator[DatabaseTarget]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A private directory directly under the system temp dir.
+
+    The embedded PostgreSQL runs as its own system user, which must be able to reach its data
+    directory; pytest's own temp tree is private to the test runner's user.
+    """
+    path = Path(tempfile.mkdtemp(prefix="cdlm-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 async def database(database_server: DatabaseTarget) -> AsyncIterator[DatabaseTarget]:
     """A freshly created and migrated database for this session, dropped at the end."""

@@ -128,9 +128,9 @@ class Server:
         return self.process.wait(timeout=30)
 
 
-def test_serve_starts_embedded_database_and_keeps_data_across_restarts(tmp_path: Path) -> None:
+def test_serve_starts_embedded_database_and_keeps_data_across_restarts(short_tmp: Path) -> None:
     query = {"query": "{ health { ok installedAt } viewer { role name } }"}
-    first = Server(tmp_path)
+    first = Server(short_tmp)
     try:
         assert any(line.startswith("GraphiQL: http://127.0.0.1:") for line in first.banner)
         (key_line,) = [line for line in first.banner if line.startswith("API key:")]
@@ -146,7 +146,7 @@ def test_serve_starts_embedded_database_and_keeps_data_across_restarts(tmp_path:
     assert data["viewer"] == {"role": "ADMIN", "name": "bootstrap admin key"}
     assert data["health"]["installedAt"] is not None
 
-    second = Server(tmp_path)
+    second = Server(short_tmp)
     try:
         again = httpx.post(f"{second.url}/graphql", json=query, headers=headers).json()["data"]
     finally:

@@ -8,8 +8,8 @@ from cdlm.db.embedded import EmbeddedPostgres
 from cdlm.db.lifecycle import connect, ensure_database
 
 
-async def test_data_survives_a_restart(tmp_path: Path) -> None:
-    pgdata = tmp_path / "pg"
+async def test_data_survives_a_restart(short_tmp: Path) -> None:
+    pgdata = short_tmp / "pg"
     server = EmbeddedPostgres(pgdata)
     target = server.start("keep")
     try:
