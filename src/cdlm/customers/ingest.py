@@ -13,9 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
-
-from tortoise.connection import get_connection
+from typing import TYPE_CHECKING, Any
 
 from cdlm import clock
 from cdlm.audit import service as audit
@@ -27,13 +25,16 @@ from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
 from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentifier
 from cdlm.identity.identifiers import normalize_external_id as parse_external_id
-from cdlm.identity.models import Identity
+from cdlm.quality import refused
 from cdlm.quality import score as quality
 from cdlm.quality.fields import INPUT_PATHS
-from cdlm.quality.models import InvalidValue
 from cdlm.quality.validate import validate_profile
-from cdlm.vault.models import CustomerKey
 from cdlm.vault.service import Vault
+
+if TYPE_CHECKING:
+    from cdlm.identity.models import Identity
+    from cdlm.quality.models import InvalidValue
+    from cdlm.vault.models import CustomerKey
 
 SOURCE_SYSTEM = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 PURPOSE = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
@@ -170,14 +171,7 @@ def _identifiers(
 
 async def open_invalid_fields(customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
     """Fields whose latest refused values no valid value has replaced yet (one query)."""
-    found: dict[uuid.UUID, set[str]] = {c: set() for c in customer_ids}
-    if customer_ids:
-        rows = await InvalidValue.filter(
-            customer_id__in=customer_ids, resolved_at__isnull=True
-        ).values_list("customer_id", "field")
-        for customer_id, name in rows:
-            found[customer_id].add(str(name))
-    return found
+    return await refused.open_fields(customer_ids)
 
 
 @dataclass
@@ -260,6 +254,7 @@ class _Writes:
         self.invalid: list[InvalidValue] = []
         self.resolved: list[tuple[uuid.UUID, str]] = []
         self.pending_invalid: dict[tuple[uuid.UUID, str], list[InvalidValue]] = {}
+        # (Rows of other domains are built and saved through those domains' services.)
 
     async def flush(self, profiles: dict[uuid.UUID, _Profile], now: datetime) -> None:
         created: list[Customer] = []
@@ -267,8 +262,7 @@ class _Writes:
         for profile in profiles.values():
             if profile.touched:
                 (created if profile.created else updated).append(profile.customer)
-        if self.keys:
-            await CustomerKey.bulk_create(self.keys)
+        await Vault.save_customer_keys(self.keys)
         if created:
             await Customer.bulk_create(created)
         if updated:
@@ -288,16 +282,9 @@ class _Writes:
             )
         if self.sources:
             await SourceRecord.bulk_create(self.sources)
-        if self.identities:
-            await Identity.bulk_create(self.identities)
-        if self.resolved:
-            await get_connection("default").execute_query(
-                'UPDATE "invalid_values" SET "resolved_at" = $1 WHERE "resolved_at" IS NULL AND '
-                '("customer_id", "field") IN (SELECT * FROM unnest($2::uuid[], $3::text[]))',
-                [now, [c for c, _ in self.resolved], [f for _, f in self.resolved]],
-            )
-        if self.invalid:
-            await InvalidValue.bulk_create(self.invalid)
+        await identity.save(self.identities)
+        await refused.resolve(self.resolved, now)  # before the batch's own rows go in
+        await refused.save(self.invalid)
 
 
 def _finish(vault: Vault, profile: _Profile, now: datetime) -> None:
@@ -352,18 +339,17 @@ def _apply(
     for name, raw in prepared.rejected.items():
         problem = _rejected_issue(prepared, name)
         profile.open_invalid.add(name)
-        refused = InvalidValue(
-            id=uuid.uuid4(),
-            customer_id=customer_id,
-            source_record_id=source_record_id,
-            field=name,
-            code=problem.code.value,
-            message=problem.message,
-            value_sealed=vault.seal(profile.key, customer_id, f"invalid:{name}", raw),
-            created_at=now,
+        row = refused.refused_value(
+            customer_id,
+            source_record_id,
+            name,
+            problem.code.value,
+            problem.message,
+            vault.seal(profile.key, customer_id, f"invalid:{name}", raw),
+            now,
         )
-        writes.invalid.append(refused)
-        writes.pending_invalid.setdefault((customer_id, name), []).append(refused)
+        writes.invalid.append(row)
+        writes.pending_invalid.setdefault((customer_id, name), []).append(row)
     payload = {
         "profile": {k: v for k, v in record.profile.items() if v is not None},
         "external_ids": record.external_ids,
@@ -388,15 +374,13 @@ def _apply(
     )
     for identifier in attach:
         writes.identities.append(
-            Identity(
-                id=uuid.uuid4(),
-                customer_id=customer_id,
-                kind=identifier.kind,
-                namespace=identifier.namespace,
-                blind_index=indexes[identifier],
-                value_sealed=vault.seal(profile.key, customer_id, "identity", identifier.value),
-                source_record_id=source_record_id,
-                created_at=now,
+            identity.identity_row(
+                customer_id,
+                identifier,
+                indexes[identifier],
+                vault.seal(profile.key, customer_id, "identity", identifier.value),
+                source_record_id,
+                now,
             )
         )
     profile.touched = True

@@ -6,14 +6,18 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.connection import get_connection
 
 from cdlm.customers.models import SourceRecord
-from cdlm.identity.models import Identity
-from cdlm.quality.models import InvalidValue
+from cdlm.identity import service as identity
+from cdlm.quality import refused
 from cdlm.vault.service import Vault
+
+if TYPE_CHECKING:
+    from cdlm.identity.models import Identity
+    from cdlm.quality.models import InvalidValue
 
 
 async def data_keys_by_customer(vault: Vault, ids: list[uuid.UUID]) -> list[bytes | None]:
@@ -24,20 +28,13 @@ async def data_keys_by_customer(vault: Vault, ids: list[uuid.UUID]) -> list[byte
 
 async def identities_by_customer(ids: list[uuid.UUID]) -> list[list[Identity]]:
     """Each customer's identities, strongest kind first."""
-    grouped: dict[uuid.UUID, list[Identity]] = defaultdict(list)
-    for row in await Identity.filter(customer_id__in=ids).order_by("kind", "created_at"):
-        grouped[row.customer_id].append(row)  # type: ignore[attr-defined]
+    grouped = await identity.of_customers(list(set(ids)))
     return [grouped[customer_id] for customer_id in ids]
 
 
 async def invalid_values_by_customer(ids: list[uuid.UUID]) -> list[list[InvalidValue]]:
     """Each customer's refused values that no valid value has replaced yet."""
-    grouped: dict[uuid.UUID, list[InvalidValue]] = defaultdict(list)
-    rows = await InvalidValue.filter(customer_id__in=ids, resolved_at__isnull=True).order_by(
-        "-created_at"
-    )
-    for row in rows:
-        grouped[row.customer_id].append(row)  # type: ignore[attr-defined]
+    grouped = await refused.open_values(list(set(ids)))
     return [grouped[customer_id] for customer_id in ids]
 
 

@@ -20,10 +20,9 @@ from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
 from cdlm.identity import service as identity
 from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentifier, parse
-from cdlm.identity.models import Identity
+from cdlm.quality import refused
 from cdlm.quality import score as quality
 from cdlm.quality.fields import INPUT_PATHS, PROFILE_FIELDS
-from cdlm.quality.models import InvalidValue
 from cdlm.quality.validate import validate_profile
 from cdlm.vault.service import Vault
 
@@ -172,10 +171,7 @@ async def update_customer(
         if lifecycle_stage is not None:
             customer.lifecycle_stage = lifecycle_stage
         customer.updated_at = now
-        if validated.values:
-            await InvalidValue.filter(
-                customer_id=customer_id, field__in=list(validated.values), resolved_at__isnull=True
-            ).update(resolved_at=now)
+        await refused.resolve([(customer_id, name) for name in validated.values], now)
         open_invalid = (await open_invalid_fields([customer_id]))[customer_id]
         scored = quality.score(values, open_invalid, now, now)
         customer.completeness = scored.completeness
@@ -197,28 +193,23 @@ async def update_customer(
             outcome="rectified",
             matched_rule=None,
         )
-        if replaced:
-            await Identity.filter(
-                customer_id=customer_id,
-                blind_index__in=[vault.blind_index(i.index_kind, i.value) for i in replaced],
-            ).delete()
-        fresh = [i for i in new_identifiers if i not in owners]
-        if fresh:
-            await Identity.bulk_create(
-                [
-                    Identity(
-                        id=uuid.uuid4(),
-                        customer_id=customer_id,
-                        kind=i.kind,
-                        namespace=i.namespace,
-                        blind_index=vault.blind_index(i.index_kind, i.value),
-                        value_sealed=vault.seal(key, customer_id, "identity", i.value),
-                        source_record_id=record_id,
-                        created_at=now,
-                    )
-                    for i in fresh
-                ]
-            )
+        await identity.detach(
+            customer_id, [vault.blind_index(i.index_kind, i.value) for i in replaced]
+        )
+        await identity.save(
+            [
+                identity.identity_row(
+                    customer_id,
+                    i,
+                    vault.blind_index(i.index_kind, i.value),
+                    vault.seal(key, customer_id, "identity", i.value),
+                    record_id,
+                    now,
+                )
+                for i in new_identifiers
+                if i not in owners
+            ]
+        )
         await audit.record(
             actor,
             "customer.rectify",

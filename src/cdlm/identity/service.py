@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from tortoise.connection import get_connection
 
@@ -157,3 +158,45 @@ def decide(
         counts[key] += 1
         resolution.attach.append(identifier)
     return resolution
+
+
+def identity_row(
+    customer_id: uuid.UUID,
+    identifier: Identifier,
+    blind_index: str,
+    sealed_value: bytes,
+    source_record_id: uuid.UUID,
+    now: datetime,
+) -> Identity:
+    """A new (unsaved) identity of ``customer_id``; save many at once with :func:`save`."""
+    return Identity(
+        id=uuid.uuid4(),
+        customer_id=customer_id,
+        kind=identifier.kind,
+        namespace=identifier.namespace,
+        blind_index=blind_index,
+        value_sealed=sealed_value,
+        source_record_id=source_record_id,
+        created_at=now,
+    )
+
+
+async def save(rows: list[Identity]) -> None:
+    """Insert identities with one statement (call with the identifiers locked)."""
+    if rows:
+        await Identity.bulk_create(rows)
+
+
+async def detach(customer_id: uuid.UUID, blind_indexes: list[str]) -> int:
+    """Stop identifiers from matching the customer (a rectified value was wrong)."""
+    if not blind_indexes:
+        return 0
+    return await Identity.filter(customer_id=customer_id, blind_index__in=blind_indexes).delete()
+
+
+async def of_customers(customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Identity]]:
+    """Each customer's identities, strongest kind first (one query)."""
+    grouped: dict[uuid.UUID, list[Identity]] = {c: [] for c in customer_ids}
+    for row in await Identity.filter(customer_id__in=customer_ids).order_by("kind", "created_at"):
+        grouped[row.customer_id].append(row)  # type: ignore[attr-defined]
+    return grouped

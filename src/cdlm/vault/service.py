@@ -124,6 +124,12 @@ class Vault:
         self._keys.put(customer_id, key)
         return key, row
 
+    @staticmethod
+    async def save_customer_keys(rows: list[CustomerKey]) -> None:
+        """Insert keys made by :meth:`new_customer_key` with one statement."""
+        if rows:
+            await CustomerKey.bulk_create(rows)
+
     async def create_customer_key(self, customer_id: uuid.UUID) -> bytes:
         """A new data key for ``customer_id``, stored wrapped (in the caller's transaction)."""
         key = crypto.new_key()

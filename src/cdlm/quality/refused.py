@@ -1,0 +1,71 @@
+"""Refused values: stored (sealed) with their reasons, resolved when valid values arrive."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from tortoise.connection import get_connection
+
+from cdlm.quality.models import InvalidValue
+
+
+def refused_value(
+    customer_id: uuid.UUID,
+    source_record_id: uuid.UUID | None,
+    field: str,
+    code: str,
+    message: str,
+    sealed_value: bytes,
+    now: datetime,
+) -> InvalidValue:
+    """A new (unsaved) refused value; save many at once with :func:`save`."""
+    return InvalidValue(
+        id=uuid.uuid4(),
+        customer_id=customer_id,
+        source_record_id=source_record_id,
+        field=field,
+        code=code,
+        message=message,
+        value_sealed=sealed_value,
+        created_at=now,
+    )
+
+
+async def save(rows: list[InvalidValue]) -> None:
+    """Insert refused values with one statement."""
+    if rows:
+        await InvalidValue.bulk_create(rows)
+
+
+async def resolve(pairs: list[tuple[uuid.UUID, str]], now: datetime) -> None:
+    """Mark the open refused values of these (customer, field) pairs resolved."""
+    if pairs:
+        await get_connection("default").execute_query(
+            'UPDATE "invalid_values" SET "resolved_at" = $1 WHERE "resolved_at" IS NULL AND '
+            '("customer_id", "field") IN (SELECT * FROM unnest($2::uuid[], $3::text[]))',
+            [now, [c for c, _ in pairs], [f for _, f in pairs]],
+        )
+
+
+async def open_fields(customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[str]]:
+    """Fields whose latest refused values no valid value has replaced yet (one query)."""
+    found: dict[uuid.UUID, set[str]] = {c: set() for c in customer_ids}
+    if customer_ids:
+        rows = await InvalidValue.filter(
+            customer_id__in=customer_ids, resolved_at__isnull=True
+        ).values_list("customer_id", "field")
+        for customer_id, name in rows:
+            found[customer_id].add(str(name))
+    return found
+
+
+async def open_values(customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[InvalidValue]]:
+    """Each customer's open refused values, newest first (one query)."""
+    grouped: dict[uuid.UUID, list[InvalidValue]] = {c: [] for c in customer_ids}
+    rows = await InvalidValue.filter(
+        customer_id__in=customer_ids, resolved_at__isnull=True
+    ).order_by("-created_at")
+    for row in rows:
+        grouped[row.customer_id].append(row)  # type: ignore[attr-defined]
+    return grouped
