@@ -127,6 +127,10 @@ class Settings:
     password_hash_time_cost: int
     password_hash_memory_kib: int
     source_trust: dict[str, int] = field(default_factory=dict)
+    controller_name: str = "Data controller"
+    controller_email: str | None = None
+    policy_url: str | None = None
+    jurisdiction: str = "EU"
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -272,4 +276,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "CDLM_PASSWORD_HASH_MEMORY_KIB", _int_in(1024, 1_048_576), 65536
         ),
         source_trust=env.get("CDLM_SOURCE_TRUST", _trust_table, {}),
+        controller_name=env.raw("CDLM_CONTROLLER_NAME") or "Data controller",
+        controller_email=env.raw("CDLM_CONTROLLER_EMAIL"),
+        policy_url=env.raw("CDLM_POLICY_URL"),
+        jurisdiction=env.raw("CDLM_JURISDICTION") or "EU",
     )

@@ -19,6 +19,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.identity.models",
     "cdlm.quality.models",
     "cdlm.idempotency.models",
+    "cdlm.consent.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"

@@ -25,14 +25,17 @@ from strawberry.types import ExecutionContext
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
 from cdlm.config import Settings
+from cdlm.consent.api import ConsentMutation, ConsentQuery
 from cdlm.customers.api import EVENT_RECORD_SCALAR, CustomerMutation, CustomerQuery, EventRecord
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
 from cdlm.quality.api import QualityQuery
 from cdlm.system.api import SystemQuery
 
-Query = merge_types("Query", (SystemQuery, AuthQuery, AuditQuery, CustomerQuery, QualityQuery))
-Mutation = merge_types("Mutation", (AuthMutation, CustomerMutation))
+Query = merge_types(
+    "Query", (SystemQuery, AuthQuery, AuditQuery, CustomerQuery, QualityQuery, ConsentQuery)
+)
+Mutation = merge_types("Mutation", (AuthMutation, CustomerMutation, ConsentMutation))
 
 #: Parsed and validated documents kept per process (frontends send the same few operations).
 PARSE_CACHE_SIZE = 512

@@ -13,6 +13,8 @@ from strawberry.types.info import Info
 
 from cdlm import clock
 from cdlm.auth.policy import PersonalData
+from cdlm.consent import loaders as consent_loaders
+from cdlm.consent.api import ConsentStatus
 from cdlm.customers import loaders
 from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.errors import ErrorCode, ValidationFailed
@@ -316,6 +318,15 @@ class CustomerNode:
             )
             for row in rows
         ]
+
+    @strawberry.field(
+        description="Per purpose: may the customer's data be used, by decision or by default."
+    )
+    async def consents(self, info: Info[Any, Any]) -> list[ConsentStatus]:
+        pairs = await info.context.loaders.get(consent_loaders.consents_by_customer).load(
+            self.row.id
+        )
+        return [ConsentStatus.of(purpose, entry) for purpose, entry in pairs]
 
     @strawberry.field(description="Interactions, newest first.")
     async def events(

@@ -1,0 +1,17 @@
+"""DataLoader batch functions of consent (a constant number of queries per request)."""
+
+from __future__ import annotations
+
+import uuid
+
+from cdlm.consent import service
+from cdlm.consent.models import ConsentEntry, Purpose
+
+
+async def consents_by_customer(
+    ids: list[uuid.UUID],
+) -> list[list[tuple[Purpose, ConsentEntry | None]]]:
+    """Each customer's latest decision per purpose (None: the mechanism's default applies)."""
+    purposes = await service.all_purposes()
+    latest = await service.current_entries(list(set(ids)), [p.id for p in purposes])
+    return [[(p, latest.get((customer_id, p.id))) for p in purposes] for customer_id in ids]

@@ -1,0 +1,592 @@
+"""Consent rules: the purposes catalog, recording decisions, and asking whether data may be used.
+
+Every decision is appended to the ledger, never changed: the current consent for a purpose is
+the latest entry, and the consent at any past moment is the latest entry before it. Before any
+decision the purpose's mechanism applies (opt-in: no; opt-out and notice-only: yes).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
+
+from cdlm import chain, clock
+from cdlm.audit import service as audit
+from cdlm.auth.principal import Principal
+from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method, Purpose, PurposeNotice
+from cdlm.customers.models import Customer, LawfulBasis
+from cdlm.errors import (
+    Conflict,
+    ErrorCode,
+    FieldIssue,
+    NotFound,
+    PolicyViolation,
+    ValidationFailed,
+)
+from cdlm.idempotency import service as idempotency
+from cdlm.vault.service import Vault
+
+LEDGER_LOCK_KEY = 0x636F6E73  # "cons"
+CODE = re.compile(r"[a-z][a-z0-9_.-]{1,63}")
+CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MAX_NOTICE = 20_000
+FUTURE_TOLERANCE = timedelta(minutes=5)
+VERIFY_BATCH = 2000
+
+
+class StaleNotice(PolicyViolation):
+    """Consent was given to a notice version that is no longer the current one."""
+
+    code = ErrorCode.STALE_NOTICE_VERSION
+
+
+@functools.cache
+def _taxonomy() -> tuple[frozenset[str], frozenset[str]]:
+    """fideslang's default data uses and data categories (loaded on first use)."""
+    from fideslang.default_taxonomy import DEFAULT_TAXONOMY
+
+    uses = frozenset(item.fides_key for item in DEFAULT_TAXONOMY.data_use)
+    categories = frozenset(item.fides_key for item in DEFAULT_TAXONOMY.data_category)
+    return uses, categories
+
+
+# --------------------------------------------------------------------------- purposes
+
+
+def _purpose_issues(
+    *, data_use: str | None, data_categories: list[str] | None, notice: str | None
+) -> list[FieldIssue]:
+    uses, categories = _taxonomy()
+    issues = []
+    if data_use is not None and data_use not in uses:
+        issues.append(
+            FieldIssue("input.dataUse", ErrorCode.UNKNOWN_CODE, "Not a fideslang data use.")
+        )
+    for position, key in enumerate(data_categories or []):
+        if key not in categories:
+            issues.append(
+                FieldIssue(
+                    f"input.dataCategories[{position}]",
+                    ErrorCode.UNKNOWN_CODE,
+                    "Not a fideslang data category.",
+                )
+            )
+    if notice is not None and not notice.strip():
+        issues.append(FieldIssue("input.noticeText", ErrorCode.REQUIRED, "The notice is empty."))
+    if notice is not None and len(notice) > MAX_NOTICE:
+        issues.append(
+            FieldIssue("input.noticeText", ErrorCode.TOO_LONG, f"At most {MAX_NOTICE} characters.")
+        )
+    return issues
+
+
+async def create_purpose(
+    actor: Principal,
+    *,
+    code: str,
+    name: str,
+    description: str,
+    lawful_basis: LawfulBasis,
+    mechanism: Mechanism,
+    data_use: str,
+    data_categories: list[str],
+    sale_or_sharing: bool,
+    notice_text: str,
+) -> Purpose:
+    """Add a purpose with its first notice version."""
+    issues = _purpose_issues(data_use=data_use, data_categories=data_categories, notice=notice_text)
+    if not CODE.fullmatch(code):
+        issues.insert(
+            0,
+            FieldIssue(
+                "input.code", ErrorCode.INVALID_FORMAT, "Codes are lower-case, e.g. newsletter."
+            ),
+        )
+    if not name.strip():
+        issues.append(FieldIssue("input.name", ErrorCode.REQUIRED, "A purpose needs a name."))
+    if mechanism is Mechanism.OPT_IN and lawful_basis is not LawfulBasis.CONSENT:
+        issues.append(
+            FieldIssue(
+                "input.mechanism",
+                ErrorCode.POLICY_VIOLATION,
+                "Opt-in purposes rest on consent as their lawful basis.",
+            )
+        )
+    if issues:
+        raise ValidationFailed.from_issues(issues)
+    if await Purpose.exists(code=code):
+        raise Conflict("A purpose with this code exists.", field="input.code")
+    now = clock.now()
+    async with in_transaction():
+        purpose = await Purpose.create(
+            id=uuid.uuid4(),
+            code=code,
+            name=name.strip(),
+            description=description.strip(),
+            lawful_basis=lawful_basis,
+            mechanism=mechanism,
+            data_use=data_use,
+            data_categories=sorted(set(data_categories)),
+            sale_or_sharing=sale_or_sharing,
+            current_version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        await PurposeNotice.create(
+            id=uuid.uuid4(), purpose=purpose, version=1, text=notice_text, created_at=now
+        )
+        await audit.record(actor, "purpose.create", target_type="purpose", target_id=purpose.id)
+    return purpose
+
+
+async def update_purpose(
+    actor: Principal,
+    purpose_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    data_categories: list[str] | None = None,
+    notice_text: str | None = None,
+) -> Purpose:
+    """Change a purpose; a new notice text becomes a new version (old versions are kept)."""
+    issues = _purpose_issues(data_use=None, data_categories=data_categories, notice=notice_text)
+    if name is not None and not name.strip():
+        issues.append(FieldIssue("input.name", ErrorCode.REQUIRED, "A purpose needs a name."))
+    if issues:
+        raise ValidationFailed.from_issues(issues)
+    async with in_transaction():
+        purpose = await Purpose.filter(id=purpose_id).select_for_update().first()
+        if purpose is None:
+            raise NotFound("No purpose has this id.", field="input.id")
+        now = clock.now()
+        if name is not None:
+            purpose.name = name.strip()
+        if description is not None:
+            purpose.description = description.strip()
+        if data_categories is not None:
+            purpose.data_categories = sorted(set(data_categories))
+        if notice_text is not None:
+            current = await PurposeNotice.get(
+                purpose_id=purpose.id, version=purpose.current_version
+            )
+            if current.text != notice_text:
+                purpose.current_version += 1
+                await PurposeNotice.create(
+                    id=uuid.uuid4(),
+                    purpose=purpose,
+                    version=purpose.current_version,
+                    text=notice_text,
+                    created_at=now,
+                )
+        purpose.updated_at = now
+        await purpose.save()
+        await audit.record(actor, "purpose.update", target_type="purpose", target_id=purpose.id)
+    return purpose
+
+
+async def all_purposes() -> list[Purpose]:
+    """Every purpose, by code."""
+    return list(await Purpose.all().order_by("code"))
+
+
+async def purpose(code: str) -> Purpose:
+    """The purpose with ``code``; :class:`NotFound` when there is none."""
+    found = await Purpose.get_or_none(code=code)
+    if found is None:
+        raise NotFound("No purpose has this code.", field="purposeCode")
+    return found
+
+
+async def notices_of(purpose_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[PurposeNotice]]:
+    """Each purpose's notice versions, oldest first (one query)."""
+    found: dict[uuid.UUID, list[PurposeNotice]] = {p: [] for p in purpose_ids}
+    for row in await PurposeNotice.filter(purpose_id__in=purpose_ids).order_by("version"):
+        found[row.purpose_id].append(row)  # type: ignore[attr-defined]
+    return found
+
+
+async def _purposes_by_code(codes: Iterable[str], field: str) -> dict[str, Purpose]:
+    wanted = set(codes)
+    found = {p.code: p for p in await Purpose.filter(code__in=list(wanted))}
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise NotFound("No purpose has this code.", field=field)
+    return found
+
+
+# ---------------------------------------------------------------------------- ledger
+
+
+def _content(entry: ConsentEntry) -> dict[str, Any]:
+    return {
+        "id": str(entry.id),
+        "customer_id": str(entry.customer_id),
+        "purpose_id": str(entry.purpose_id),  # type: ignore[attr-defined]
+        "decision": entry.decision.value,
+        "notice_version": entry.notice_version,
+        "method": entry.method.value,
+        "channel": entry.channel,
+        "decided_at": entry.decided_at.isoformat(),
+        "recorded_at": entry.recorded_at.isoformat(),
+        "evidence": bytes(entry.evidence_sealed).hex() if entry.evidence_sealed else None,
+        "actor_kind": entry.actor_kind,
+        "actor_id": str(entry.actor_id) if entry.actor_id else None,
+    }
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One decision about one purpose, as captured."""
+
+    purpose_code: str
+    decision: Decision
+    notice_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Capture:
+    """How and where decisions were captured (evidence is stored sealed)."""
+
+    method: Method
+    channel: str = "web"
+    decided_at: datetime | None = None
+    user_agent: str | None = None
+    ip_address: str | None = None
+
+
+def _check_capture(capture: Capture) -> list[FieldIssue]:
+    issues = []
+    if not CHANNEL.fullmatch(capture.channel):
+        issues.append(
+            FieldIssue("input.channel", ErrorCode.INVALID_FORMAT, "Channels are codes, e.g. web.")
+        )
+    if capture.decided_at is not None:
+        if capture.decided_at.tzinfo is None:
+            issues.append(
+                FieldIssue("input.decidedAt", ErrorCode.INVALID_FORMAT, "Give a time zone.")
+            )
+        elif capture.decided_at > clock.now() + FUTURE_TOLERANCE:
+            issues.append(
+                FieldIssue("input.decidedAt", ErrorCode.IMPLAUSIBLE, "It is in the future.")
+            )
+    if capture.user_agent is not None and len(capture.user_agent) > 512:
+        issues.append(
+            FieldIssue("input.evidence.userAgent", ErrorCode.TOO_LONG, "At most 512 characters.")
+        )
+    return issues
+
+
+async def record(
+    actor: Principal,
+    vault: Vault,
+    customer_id: uuid.UUID,
+    choices: list[Choice],
+    capture: Capture,
+    idempotency_key: str | None = None,
+    operation: str = "recordConsent",
+) -> tuple[list[uuid.UUID], bool]:
+    """Append decisions (all or none) to the ledger; returns the entry ids and whether this
+    replayed an earlier call with the same idempotency key."""
+    issues = _check_capture(capture)
+    if not choices:
+        issues.append(FieldIssue("input.choices", ErrorCode.REQUIRED, "No decision given."))
+    codes = [c.purpose_code for c in choices]
+    if len(set(codes)) != len(codes):
+        issues.append(FieldIssue("input.choices", ErrorCode.CONFLICT, "A purpose is named twice."))
+    if issues:
+        raise ValidationFailed.from_issues(issues)
+
+    async def run() -> dict[str, Any]:
+        if not await Customer.exists(id=customer_id):
+            raise NotFound("No customer has this id.", field="input.customerId")
+        purposes = await _purposes_by_code(codes, "input.purposeCode")
+        for position, choice in enumerate(choices):
+            purpose = purposes[choice.purpose_code]
+            if choice.decision is Decision.GRANTED and choice.notice_version != (
+                purpose.current_version
+            ):
+                raise StaleNotice(
+                    "Consent must be given to the current notice version; show it again.",
+                    field=f"input.choices[{position}].noticeVersion",
+                )
+            if choice.notice_version is not None and not (
+                1 <= choice.notice_version <= purpose.current_version
+            ):
+                raise ValidationFailed(
+                    "Unknown notice version.", field=f"input.choices[{position}].noticeVersion"
+                )
+        await vault.ready()
+        key = await vault.customer_key(customer_id)
+        evidence = None
+        if capture.user_agent is not None or capture.ip_address is not None:
+            evidence = vault.seal(
+                key,
+                customer_id,
+                "consent-evidence",
+                {
+                    "user_agent": capture.user_agent,
+                    "ip_digest": (
+                        vault.blind_index("ip", capture.ip_address) if capture.ip_address else None
+                    ),
+                },
+            )
+        now = clock.now()
+        previous = await chain.lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
+        entries = []
+        for choice in choices:
+            entry = ConsentEntry(
+                id=uuid.uuid4(),
+                customer_id=customer_id,
+                purpose_id=purposes[choice.purpose_code].id,
+                decision=choice.decision,
+                notice_version=choice.notice_version,
+                method=capture.method,
+                channel=capture.channel,
+                decided_at=capture.decided_at or now,
+                recorded_at=now,
+                evidence_sealed=evidence,
+                actor_kind=actor.kind.value,
+                actor_id=actor.id,
+                prev_hash=previous,
+            )
+            entry.hash = chain.entry_hash(_content(entry), previous)
+            previous = entry.hash
+            entries.append(entry)
+        await ConsentEntry.bulk_create(entries)
+        await audit.record(
+            actor,
+            f"consent.{operation}",
+            target_type="customer",
+            target_id=customer_id,
+            fields=["consent_evidence"] if evidence else [],
+        )
+        return {"entries": [str(e.id) for e in entries]}
+
+    request = {
+        "customer": str(customer_id),
+        "choices": [[c.purpose_code, c.decision.value, c.notice_version] for c in choices],
+        "capture": [
+            capture.method.value,
+            capture.channel,
+            capture.decided_at.isoformat() if capture.decided_at else None,
+            capture.user_agent,
+            capture.ip_address,
+        ],
+    }
+    outcome = await idempotency.run_once(
+        idempotency.scope_for(operation, actor),
+        idempotency_key,
+        idempotency.fingerprint(request),
+        run,
+    )
+    return [uuid.UUID(i) for i in outcome.result["entries"]], outcome.replayed
+
+
+async def record_gpc(
+    actor: Principal,
+    vault: Vault,
+    customer_id: uuid.UUID,
+    capture: Capture,
+    idempotency_key: str | None = None,
+) -> tuple[list[uuid.UUID], bool]:
+    """Honour a Global Privacy Control signal: opt out of every sale/sharing and targeted
+    advertising purpose (withdrawn where granted before, denied otherwise)."""
+    targeted = [
+        p
+        for p in await all_purposes()
+        if p.sale_or_sharing or p.data_use.startswith("marketing.advertising")
+    ]
+    if not targeted:
+        return [], False
+    current = await current_entries([customer_id], [p.id for p in targeted])
+    choices = []
+    for purpose in targeted:
+        latest = current.get((customer_id, purpose.id))
+        was_granted = latest is not None and latest.decision is Decision.GRANTED
+        choices.append(Choice(purpose.code, Decision.WITHDRAWN if was_granted else Decision.DENIED))
+    return await record(
+        actor,
+        vault,
+        customer_id,
+        choices,
+        Capture(
+            Method.GPC, capture.channel, capture.decided_at, capture.user_agent, capture.ip_address
+        ),
+        idempotency_key,
+        operation="recordGlobalPrivacyControl",
+    )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+async def current_entries(
+    customer_ids: list[uuid.UUID], purpose_ids: list[uuid.UUID], at: datetime | None = None
+) -> dict[tuple[uuid.UUID, uuid.UUID], ConsentEntry]:
+    """The latest decision per (customer, purpose), optionally as of ``at`` (one query)."""
+    if not customer_ids or not purpose_ids:
+        return {}
+    rows = await get_connection("default").execute_query_dict(
+        'SELECT DISTINCT ON ("customer_id", "purpose_id") * FROM "consent_entries" '
+        'WHERE "customer_id" = ANY($1::uuid[]) AND "purpose_id" = ANY($2::uuid[]) '
+        'AND ($3::timestamptz IS NULL OR "decided_at" <= $3) '
+        'ORDER BY "customer_id", "purpose_id", "decided_at" DESC, "sequence" DESC',
+        [list(set(customer_ids)), list(set(purpose_ids)), at],
+    )
+    found = {}
+    for row in rows:
+        entry = ConsentEntry._init_from_db(**row)
+        found[(row["customer_id"], row["purpose_id"])] = entry
+    return found
+
+
+def permitted(purpose: Purpose, latest: ConsentEntry | None) -> bool:
+    """Whether the purpose may use the data, given the latest decision (or none)."""
+    if latest is None:
+        return purpose.mechanism is not Mechanism.OPT_IN
+    if purpose.mechanism is Mechanism.NOTICE_ONLY:
+        # Another lawful basis applies; an objection is still honoured.
+        return latest.decision is Decision.GRANTED
+    return latest.decision is Decision.GRANTED
+
+
+def most_restrictive(answers: Iterable[bool]) -> bool:
+    """Combining profiles: the data may be used only if every profile allows it."""
+    return all(answers)
+
+
+async def may_process(
+    customer_id: uuid.UUID, purpose_code: str, at: datetime | None = None
+) -> bool:
+    """The one question every use of customer data asks: may this customer's data be processed
+    for this purpose (now, or at ``at``)? Unknown purposes are refused."""
+    purpose = await Purpose.get_or_none(code=purpose_code)
+    if purpose is None:
+        return False
+    latest = await current_entries([customer_id], [purpose.id], at)
+    return permitted(purpose, latest.get((customer_id, purpose.id)))
+
+
+async def history(customer_id: uuid.UUID, purpose_code: str | None = None) -> list[ConsentEntry]:
+    """Every decision of a customer (for one purpose, or all), oldest first."""
+    query = ConsentEntry.filter(customer_id=customer_id)
+    if purpose_code is not None:
+        purposes = await _purposes_by_code([purpose_code], "purposeCode")
+        query = query.filter(purpose_id=purposes[purpose_code].id)
+    return list(await query.order_by("sequence").prefetch_related("purpose"))
+
+
+async def opt_in_rates() -> list[tuple[Purpose, int, int]]:
+    """Per purpose: customers whose latest decision grants it, and all customers."""
+    customers = await Customer.all().count()
+    rows = await get_connection("default").execute_query_dict(
+        'SELECT "purpose_id", count(*) AS granted FROM (SELECT DISTINCT ON ("customer_id", '
+        '"purpose_id") "purpose_id", "decision" FROM "consent_entries" ORDER BY "customer_id", '
+        '"purpose_id", "decided_at" DESC, "sequence" DESC) AS latest '
+        'WHERE "decision" = \'granted\' GROUP BY "purpose_id"'
+    )
+    granted = {row["purpose_id"]: int(row["granted"]) for row in rows}
+    return [(p, granted.get(p.id, 0), customers) for p in await all_purposes()]
+
+
+@dataclass(frozen=True)
+class LedgerReport:
+    """Result of re-computing the consent ledger's hash chain."""
+
+    ok: bool
+    entries_checked: int
+    head_hash: str
+    first_broken_sequence: int | None = None
+    problem: str | None = None
+
+
+async def verify_ledger() -> LedgerReport:
+    """Walk the ledger in order and report the first broken link, if any."""
+    previous, checked, after = chain.GENESIS_HASH, 0, 0
+    while True:
+        batch = (
+            await ConsentEntry.filter(sequence__gt=after).order_by("sequence").limit(VERIFY_BATCH)
+        )
+        if not batch:
+            return LedgerReport(True, checked, previous)
+        previous, broken = chain.check(batch, previous, _content)
+        if broken is not None:
+            return LedgerReport(
+                False,
+                checked + broken.position,
+                previous,
+                batch[broken.position].sequence,
+                broken.problem,
+            )
+        checked += len(batch)
+        after = batch[-1].sequence
+
+
+@dataclass(frozen=True)
+class Controller:
+    """Who is responsible for the processing (from settings)."""
+
+    name: str
+    email: str | None
+    policy_url: str | None
+    jurisdiction: str
+
+
+async def receipt(customer_id: uuid.UUID, controller: Controller) -> dict[str, Any]:
+    """The customer's current consents as a Kantara Consent Receipt (v1.1)."""
+    if not await Customer.exists(id=customer_id):
+        raise NotFound("No customer has this id.", field="customerId")
+    purposes = await all_purposes()
+    latest = await current_entries([customer_id], [p.id for p in purposes])
+    listed = []
+    newest: ConsentEntry | None = None
+    for purpose in purposes:
+        entry = latest.get((customer_id, purpose.id))
+        if not permitted(purpose, entry):
+            continue
+        if entry is not None and (newest is None or entry.decided_at > newest.decided_at):
+            newest = entry
+        listed.append(
+            {
+                "purpose": purpose.name,
+                "purposeCategory": [purpose.data_use],
+                "consentType": "EXPLICIT" if entry is not None else "IMPLICIT",
+                "piiCategory": list(purpose.data_categories),
+                "primaryPurpose": purpose.mechanism is Mechanism.NOTICE_ONLY,
+                "termination": "Until withdrawn by the data subject.",
+                "thirdPartyDisclosure": purpose.sale_or_sharing,
+                "thirdPartyName": None,
+                "noticeVersion": entry.notice_version if entry is not None else None,
+            }
+        )
+    decided = newest.decided_at if newest is not None else clock.now()
+    return {
+        "version": "KI-CR-v1.1.0",
+        "jurisdiction": controller.jurisdiction,
+        "consentTimestamp": int(decided.timestamp()),
+        "collectionMethod": newest.method.value if newest is not None else "default",
+        "consentReceiptID": str(uuid.uuid4()),
+        "publicKey": None,
+        "language": "en",
+        "piiPrincipalId": str(customer_id),
+        "piiControllers": [
+            {
+                "piiController": controller.name,
+                "contact": controller.name,
+                "email": controller.email,
+                "onBehalf": False,
+            }
+        ],
+        "policyUrl": controller.policy_url,
+        "services": [{"serviceName": controller.name, "purposes": listed}],
+        "sensitive": False,
+        "spiCat": [],
+    }
