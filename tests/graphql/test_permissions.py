@@ -31,6 +31,9 @@ READERS = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYS
 LIST_READERS = READERS - {Role.AGENT}
 INGESTERS = frozenset({Role.INGEST, Role.ADMIN, Role.STEWARD})
 RECTIFIERS = frozenset({Role.ADMIN, Role.STEWARD, Role.AGENT})
+INDIVIDUAL = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGENT})
+AGGREGATE = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST})
+CAPTURERS = frozenset({Role.INGEST, Role.ADMIN, Role.PRIVACY_OFFICER, Role.AGENT})
 
 #: Who may call each operation. Written out by hand: the test compares the code against it.
 EXPECTED: dict[str, frozenset[Role] | str] = {
@@ -46,6 +49,12 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "customerByIdentifier": READERS - {Role.ANALYST},
     "customers": LIST_READERS,
     "dataQualityReport": LIST_READERS,
+    "purposes": ALL_ROLES,
+    "consentHistory": INDIVIDUAL,
+    "consentAt": INDIVIDUAL,
+    "consentReceipt": INDIVIDUAL,
+    "consentOptInRates": AGGREGATE,
+    "verifyConsentLedger": OVERSIGHT_ROLES,
     # mutations
     "login": PUBLIC,
     "logout": ALL_ROLES,
@@ -59,6 +68,12 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "ingestCustomer": INGESTERS,
     "ingestEvents": INGESTERS,
     "updateCustomer": RECTIFIERS,
+    "createPurpose": OVERSIGHT_ROLES,
+    "updatePurpose": OVERSIGHT_ROLES,
+    "grantConsent": CAPTURERS,
+    "withdrawConsent": CAPTURERS,
+    "setConsentPreferences": CAPTURERS,
+    "recordGlobalPrivacyControl": CAPTURERS,
 }
 #: The whole public surface. Adding to it needs a reason.
 PUBLIC_ALLOW_LIST = {name for name, roles in EXPECTED.items() if roles == PUBLIC}

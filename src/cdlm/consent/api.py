@@ -13,7 +13,6 @@ from strawberry.types.info import Info
 from cdlm.auth.roles import ALL_ROLES, OVERSIGHT_ROLES, Role
 from cdlm.consent import service
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method, Purpose
-from cdlm.customers.models import LawfulBasis
 from cdlm.errors import ValidationFailed
 from cdlm.graphql.errors import (
     ConflictError,
@@ -24,6 +23,7 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id
+from cdlm.graphql.vocabulary import LawfulBasis
 
 strawberry.enum(Mechanism, description="How consent works for a purpose.")
 strawberry.enum(Decision, description="A person's decision about a purpose.")

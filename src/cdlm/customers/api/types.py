@@ -16,7 +16,7 @@ from cdlm.auth.policy import PersonalData
 from cdlm.consent import loaders as consent_loaders
 from cdlm.consent.api import ConsentStatus
 from cdlm.customers import loaders
-from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind
+from cdlm.customers.models import Customer
 from cdlm.errors import ErrorCode, ValidationFailed
 from cdlm.graphql.masking import personal
 from cdlm.graphql.pagination import (
@@ -28,13 +28,8 @@ from cdlm.graphql.pagination import (
     decode_cursor,
     encode_cursor,
 )
-from cdlm.identity.identifiers import IdentifierKind
+from cdlm.graphql.vocabulary import IdentifierKind, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality import score as quality
-
-strawberry.enum(LifecycleStage, description="Where a customer is in the relationship.")
-strawberry.enum(SourceKind, description="Kind of touchpoint data came from.")
-strawberry.enum(LawfulBasis, description="GDPR Art. 6(1) lawful basis of processing.")
-strawberry.enum(IdentifierKind, description="Kinds of identifier, strongest first.")
 
 EVENT_ORDER = [SortKey("occurred_at", descending=True), SortKey("id", descending=True)]
 
