@@ -438,3 +438,30 @@ async def test_consents_on_a_page_cost_the_same_sql_for_1_or_50_customers(
         "newsletter": 1.0,
         "offers": 0.0,
     }
+
+
+async def test_history_point_in_time_and_ledger_queries(
+    gql: GraphQLClient, vault: Vault, frontend: dict[str, str], officer: dict[str, str]
+) -> None:
+    await make_purpose("newsletter")
+    customer = (await make_customer(vault, email="q@example.com")).customer_id
+    await gql(GRANT, {"input": consent(customer, "newsletter", method="FORM")}, headers=frontend)
+    await gql(WITHDRAW, {"input": consent(customer, "newsletter", None)}, headers=frontend)
+    history = await gql(
+        "query($id: ID!) { consentHistory(customerId: $id) { purposeCode decision method } }",
+        {"id": str(customer)},
+        headers=officer,
+    )
+    assert history["data"]["consentHistory"] == [
+        {"purposeCode": "newsletter", "decision": "GRANTED", "method": "FORM"},
+        {"purposeCode": "newsletter", "decision": "WITHDRAWN", "method": "API"},
+    ]
+    at = await gql(
+        'query($id: ID!, $at: DateTime!) { consentAt(customerId: $id, purposeCode: "newsletter", '
+        "at: $at) { permitted byDefault } }",
+        {"id": str(customer), "at": "2000-01-01T00:00:00+00:00"},
+        headers=officer,
+    )
+    assert at["data"]["consentAt"] == {"permitted": False, "byDefault": True}
+    ledger = await gql("{ verifyConsentLedger { ok entriesChecked } }", headers=officer)
+    assert ledger["data"]["verifyConsentLedger"] == {"ok": True, "entriesChecked": 2}
