@@ -8,29 +8,27 @@ back with the change it records.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from tortoise.connection import get_connection
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
+from cdlm import chain, clock
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.principal import Principal
 from cdlm.logs import request_id_var
 
-GENESIS_HASH = "0" * 64
+GENESIS_HASH = chain.GENESIS_HASH
 AUDIT_LOCK_KEY = 0x61756474  # "audt"
 VERIFY_BATCH = 2000
 
 
-def _entry_hash(entry: AuditEntry) -> str:
-    content = {
+def _content(entry: AuditEntry) -> dict[str, Any]:
+    return {
         "id": str(entry.id),
         "occurred_at": entry.occurred_at.isoformat(),
         "actor_kind": entry.actor_kind,
@@ -41,10 +39,11 @@ def _entry_hash(entry: AuditEntry) -> str:
         "target_id": entry.target_id,
         "fields": list(entry.fields_touched),
         "request_id": entry.request_id,
-        "prev_hash": entry.prev_hash,
     }
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _entry_hash(entry: AuditEntry) -> str:
+    return chain.entry_hash(_content(entry), entry.prev_hash)
 
 
 def _new_entry(
@@ -73,17 +72,7 @@ def _new_entry(
 
 
 async def _head_hash() -> str:
-    """Take the append lock (held until commit), then read the last hash.
-
-    Two statements on purpose: a statement's snapshot is taken when it starts, so a read in
-    the same statement as the lock could see the head from before the lock was granted.
-    """
-    connection = get_connection("default")
-    await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [AUDIT_LOCK_KEY])
-    rows = await connection.execute_query_dict(
-        'SELECT "hash" FROM "audit_entries" ORDER BY "sequence" DESC LIMIT 1'
-    )
-    return str(rows[0]["hash"]) if rows else GENESIS_HASH
+    return await chain.lock_and_read_head(AUDIT_LOCK_KEY, "audit_entries")
 
 
 async def record(
@@ -169,16 +158,6 @@ class ChainReport:
     problem: str | None = None
 
 
-def _check_batch(batch: Sequence[AuditEntry], previous: str) -> tuple[str, str | None, int]:
-    for position, entry in enumerate(batch):
-        if entry.prev_hash != previous:
-            return previous, "prev_hash does not match the previous entry", position
-        if _entry_hash(entry) != entry.hash:
-            return previous, "content does not match its hash", position
-        previous = entry.hash
-    return previous, None, len(batch)
-
-
 async def verify_chain() -> ChainReport:
     """Walk the whole trail in order and report the first broken link, if any."""
     previous = GENESIS_HASH
@@ -188,16 +167,16 @@ async def verify_chain() -> ChainReport:
         batch = await AuditEntry.filter(sequence__gt=after).order_by("sequence").limit(VERIFY_BATCH)
         if not batch:
             return ChainReport(ok=True, entries_checked=checked, head_hash=previous)
-        previous, problem, good = _check_batch(batch, previous)
-        checked += good
-        if problem is not None:
-            broken = batch[good]
+        previous, broken = chain.check(batch, previous, _content)
+        if broken is not None:
+            entry = batch[broken.position]
             return ChainReport(
                 ok=False,
-                entries_checked=checked,
+                entries_checked=checked + broken.position,
                 head_hash=previous,
-                first_broken_sequence=broken.sequence,
-                first_broken_id=broken.id,
-                problem=problem,
+                first_broken_sequence=entry.sequence,
+                first_broken_id=entry.id,
+                problem=broken.problem,
             )
+        checked += len(batch)
         after = batch[-1].sequence
