@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import strawberry
@@ -11,7 +11,7 @@ from strawberry.scalars import JSON
 from strawberry.types.info import Info
 
 from cdlm.auth.roles import ALL_ROLES, OVERSIGHT_ROLES, Role
-from cdlm.consent import service
+from cdlm.consent import loaders, service
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method, Purpose
 from cdlm.errors import ValidationFailed
 from cdlm.graphql.errors import (
@@ -73,11 +73,10 @@ class PurposeNode:
         )
 
     @strawberry.field(description="Every notice version, oldest first (none is ever removed).")
-    async def notices(self) -> list[NoticeVersion]:
-        found = await service.notices_of([self.row.id])
+    async def notices(self, info: Info[Any, Any]) -> list[NoticeVersion]:
+        found = await info.context.loaders.get(loaders.notices_by_purpose).load(self.row.id)
         return [
-            NoticeVersion(version=n.version, text=n.text, created_at=n.created_at)
-            for n in found[self.row.id]
+            NoticeVersion(version=n.version, text=n.text, created_at=n.created_at) for n in found
         ]
 
 
@@ -263,9 +262,11 @@ class ConsentQuery:
         extensions=allow(*INDIVIDUAL_READERS),
     )
     async def consent_history(
-        self, customer_id: strawberry.ID, purpose_code: str | None = None
+        self, info: Info[Any, Any], customer_id: strawberry.ID, purpose_code: str | None = None
     ) -> list[ConsentEntryNode]:
-        rows = await service.history(parse_id(customer_id, "customerId"), purpose_code)
+        cid = parse_id(customer_id, "customerId")
+        rows = await service.history(cid, purpose_code)
+        await service.audit_read(await require_principal(info), cid)
         return [ConsentEntryNode.from_row(r, r.purpose.code) for r in rows]
 
     @strawberry.field(
@@ -273,13 +274,18 @@ class ConsentQuery:
         extensions=allow(*INDIVIDUAL_READERS),
     )
     async def consent_at(
-        self, customer_id: strawberry.ID, purpose_code: str, at: datetime
+        self, info: Info[Any, Any], customer_id: strawberry.ID, purpose_code: str, at: datetime
     ) -> ConsentStatus:
         if at.tzinfo is None:
             raise ValidationFailed("Give a time zone.", field="at")
+        try:
+            moment = at.astimezone(UTC)
+        except OverflowError:
+            raise ValidationFailed("The time is out of range.", field="at") from None
         cid = parse_id(customer_id, "customerId")
         purpose = await service.purpose(purpose_code)
-        found = await service.current_entries([cid], [purpose.id], at)
+        found = await service.current_entries([cid], [purpose.id], moment)
+        await service.audit_read(await require_principal(info), cid)
         return ConsentStatus.of(purpose, found.get((cid, purpose.id)))
 
     @strawberry.field(
@@ -294,7 +300,9 @@ class ConsentQuery:
             settings.policy_url,
             settings.jurisdiction,
         )
-        found: JSON = await service.receipt(parse_id(customer_id, "customerId"), controller)  # type: ignore[assignment]
+        cid = parse_id(customer_id, "customerId")
+        found: JSON = await service.receipt(cid, controller)  # type: ignore[assignment]
+        await service.audit_read(await require_principal(info), cid)
         return found
 
     @strawberry.field(

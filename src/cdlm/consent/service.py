@@ -12,10 +12,11 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tortoise.connection import get_connection
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from cdlm import chain, clock
@@ -39,6 +40,8 @@ CODE = re.compile(r"[a-z][a-z0-9_.-]{1,63}")
 CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MAX_NOTICE = 20_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+MAX_NAME = 200
 VERIFY_BATCH = 2000
 
 
@@ -112,6 +115,12 @@ async def create_purpose(
         )
     if not name.strip():
         issues.append(FieldIssue("input.name", ErrorCode.REQUIRED, "A purpose needs a name."))
+    elif len(name.strip()) > MAX_NAME:
+        issues.append(FieldIssue("input.name", ErrorCode.TOO_LONG, "At most 200 characters."))
+    if len(description) > MAX_NOTICE:
+        issues.append(
+            FieldIssue("input.description", ErrorCode.TOO_LONG, f"At most {MAX_NOTICE} characters.")
+        )
     if mechanism is Mechanism.OPT_IN and lawful_basis is not LawfulBasis.CONSENT:
         issues.append(
             FieldIssue(
@@ -125,6 +134,38 @@ async def create_purpose(
     if await Purpose.exists(code=code):
         raise Conflict("A purpose with this code exists.", field="input.code")
     now = clock.now()
+    try:
+        purpose = await _create_purpose_rows(
+            actor,
+            code,
+            name,
+            description,
+            lawful_basis,
+            mechanism,
+            data_use,
+            data_categories,
+            sale_or_sharing,
+            notice_text,
+            now,
+        )
+    except IntegrityError:
+        raise Conflict("A purpose with this code exists.", field="input.code") from None
+    return purpose
+
+
+async def _create_purpose_rows(
+    actor: Principal,
+    code: str,
+    name: str,
+    description: str,
+    lawful_basis: LawfulBasis,
+    mechanism: Mechanism,
+    data_use: str,
+    data_categories: list[str],
+    sale_or_sharing: bool,
+    notice_text: str,
+    now: datetime,
+) -> Purpose:
     async with in_transaction():
         purpose = await Purpose.create(
             id=uuid.uuid4(),
@@ -160,6 +201,12 @@ async def update_purpose(
     issues = _purpose_issues(data_use=None, data_categories=data_categories, notice=notice_text)
     if name is not None and not name.strip():
         issues.append(FieldIssue("input.name", ErrorCode.REQUIRED, "A purpose needs a name."))
+    elif name is not None and len(name.strip()) > MAX_NAME:
+        issues.append(FieldIssue("input.name", ErrorCode.TOO_LONG, "At most 200 characters."))
+    if description is not None and len(description) > MAX_NOTICE:
+        issues.append(
+            FieldIssue("input.description", ErrorCode.TOO_LONG, f"At most {MAX_NOTICE} characters.")
+        )
     if issues:
         raise ValidationFailed.from_issues(issues)
     async with in_transaction():
@@ -277,6 +324,10 @@ def _check_capture(capture: Capture) -> list[FieldIssue]:
             issues.append(
                 FieldIssue("input.decidedAt", ErrorCode.IMPLAUSIBLE, "It is in the future.")
             )
+        elif capture.decided_at < EARLIEST:
+            issues.append(
+                FieldIssue("input.decidedAt", ErrorCode.IMPLAUSIBLE, "It is before 1990.")
+            )
     if capture.user_agent is not None and len(capture.user_agent) > 512:
         issues.append(
             FieldIssue("input.evidence.userAgent", ErrorCode.TOO_LONG, "At most 512 characters.")
@@ -292,11 +343,17 @@ async def record(
     capture: Capture,
     idempotency_key: str | None = None,
     operation: str = "recordConsent",
+    *,
+    gpc: bool = False,
 ) -> tuple[list[uuid.UUID], bool]:
     """Append decisions (all or none) to the ledger; returns the entry ids and whether this
-    replayed an earlier call with the same idempotency key."""
+    replayed an earlier call with the same idempotency key.
+
+    With ``gpc``, the decisions are worked out under the ledger lock: every sale/sharing and
+    targeted advertising purpose not already opted out of is withdrawn (or denied).
+    """
     issues = _check_capture(capture)
-    if not choices:
+    if not choices and not gpc:
         issues.append(FieldIssue("input.choices", ErrorCode.REQUIRED, "No decision given."))
     codes = [c.purpose_code for c in choices]
     if len(set(codes)) != len(codes):
@@ -307,21 +364,23 @@ async def record(
     async def run() -> dict[str, Any]:
         if not await Customer.exists(id=customer_id):
             raise NotFound("No customer has this id.", field="input.customerId")
-        purposes = await _purposes_by_code(codes, "input.purposeCode")
-        for position, choice in enumerate(choices):
+        previous = await chain.lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
+        now = clock.now()  # read under the lock: entries get increasing times
+        decided_at = min(capture.decided_at or now, now)
+        decisions = await _gpc_choices(customer_id) if gpc else choices
+        if not decisions:
+            return {"entries": []}
+        purposes = await _purposes_by_code([c.purpose_code for c in decisions], "input.purposeCode")
+        latest = await current_entries([customer_id], [p.id for p in purposes.values()])
+        notices = await notices_of([p.id for p in purposes.values()])
+        for position, choice in enumerate(decisions):
             purpose = purposes[choice.purpose_code]
-            if choice.decision is Decision.GRANTED and choice.notice_version != (
-                purpose.current_version
-            ):
-                raise StaleNotice(
-                    "Consent must be given to the current notice version; show it again.",
-                    field=f"input.choices[{position}].noticeVersion",
-                )
-            if choice.notice_version is not None and not (
-                1 <= choice.notice_version <= purpose.current_version
-            ):
-                raise ValidationFailed(
-                    "Unknown notice version.", field=f"input.choices[{position}].noticeVersion"
+            _check_choice(purpose, choice, position, decided_at, notices[purpose.id])
+            before = latest.get((customer_id, purpose.id))
+            if before is not None and decided_at < before.decided_at:
+                raise Conflict(
+                    "A later decision is already recorded for this purpose.",
+                    field="input.decidedAt",
                 )
         await vault.ready()
         key = await vault.customer_key(customer_id)
@@ -338,10 +397,8 @@ async def record(
                     ),
                 },
             )
-        now = clock.now()
-        previous = await chain.lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
         entries = []
-        for choice in choices:
+        for choice in decisions:
             entry = ConsentEntry(
                 id=uuid.uuid4(),
                 customer_id=customer_id,
@@ -350,7 +407,7 @@ async def record(
                 notice_version=choice.notice_version,
                 method=capture.method,
                 channel=capture.channel,
-                decided_at=capture.decided_at or now,
+                decided_at=decided_at,
                 recorded_at=now,
                 evidence_sealed=evidence,
                 actor_kind=actor.kind.value,
@@ -372,6 +429,7 @@ async def record(
 
     request = {
         "customer": str(customer_id),
+        "gpc": gpc,
         "choices": [[c.purpose_code, c.decision.value, c.notice_version] for c in choices],
         "capture": [
             capture.method.value,
@@ -390,6 +448,51 @@ async def record(
     return [uuid.UUID(i) for i in outcome.result["entries"]], outcome.replayed
 
 
+def _check_choice(
+    purpose: Purpose,
+    choice: Choice,
+    position: int,
+    decided_at: datetime,
+    notices: list[PurposeNotice],
+) -> None:
+    field = f"input.choices[{position}].noticeVersion"
+    if choice.notice_version is not None and not (
+        1 <= choice.notice_version <= purpose.current_version
+    ):
+        raise ValidationFailed("Unknown notice version.", field=field)
+    if choice.decision is Decision.GRANTED:
+        if purpose.mechanism is Mechanism.NOTICE_ONLY:
+            raise PolicyViolation(
+                "This purpose rests on another lawful basis; there is no consent to give.",
+                field=f"input.choices[{position}].purposeCode",
+            )
+        # The version that was current when the decision was made (imports of old grants).
+        shown = [n.version for n in notices if n.created_at <= decided_at]
+        expected = max(shown) if shown else 1
+        if choice.notice_version != expected:
+            raise StaleNotice(
+                "Consent must be given to the notice current at the time; show it again.",
+                field=field,
+            )
+
+
+async def _gpc_choices(customer_id: uuid.UUID) -> list[Choice]:
+    targeted = [
+        p
+        for p in await all_purposes()
+        if p.sale_or_sharing or p.data_use.startswith("marketing.advertising")
+    ]
+    latest = await current_entries([customer_id], [p.id for p in targeted])
+    choices = []
+    for purpose in targeted:
+        before = latest.get((customer_id, purpose.id))
+        if before is not None and before.decision is not Decision.GRANTED:
+            continue  # already opted out: nothing to add
+        decision = Decision.WITHDRAWN if before is not None else Decision.DENIED
+        choices.append(Choice(purpose.code, decision))
+    return choices
+
+
 async def record_gpc(
     actor: Principal,
     vault: Vault,
@@ -399,29 +502,17 @@ async def record_gpc(
 ) -> tuple[list[uuid.UUID], bool]:
     """Honour a Global Privacy Control signal: opt out of every sale/sharing and targeted
     advertising purpose (withdrawn where granted before, denied otherwise)."""
-    targeted = [
-        p
-        for p in await all_purposes()
-        if p.sale_or_sharing or p.data_use.startswith("marketing.advertising")
-    ]
-    if not targeted:
-        return [], False
-    current = await current_entries([customer_id], [p.id for p in targeted])
-    choices = []
-    for purpose in targeted:
-        latest = current.get((customer_id, purpose.id))
-        was_granted = latest is not None and latest.decision is Decision.GRANTED
-        choices.append(Choice(purpose.code, Decision.WITHDRAWN if was_granted else Decision.DENIED))
     return await record(
         actor,
         vault,
         customer_id,
-        choices,
+        [],
         Capture(
             Method.GPC, capture.channel, capture.decided_at, capture.user_agent, capture.ip_address
         ),
         idempotency_key,
         operation="recordGlobalPrivacyControl",
+        gpc=True,
     )
 
 
@@ -434,11 +525,13 @@ async def current_entries(
     """The latest decision per (customer, purpose), optionally as of ``at`` (one query)."""
     if not customer_ids or not purpose_ids:
         return {}
+    # Decisions are appended in time order (back-dating before a later decision is refused),
+    # so the latest entry is the current one; ``at`` looks only at decisions made by then.
     rows = await get_connection("default").execute_query_dict(
         'SELECT DISTINCT ON ("customer_id", "purpose_id") * FROM "consent_entries" '
         'WHERE "customer_id" = ANY($1::uuid[]) AND "purpose_id" = ANY($2::uuid[]) '
         'AND ($3::timestamptz IS NULL OR "decided_at" <= $3) '
-        'ORDER BY "customer_id", "purpose_id", "decided_at" DESC, "sequence" DESC',
+        'ORDER BY "customer_id", "purpose_id", "sequence" DESC',
         [list(set(customer_ids)), list(set(purpose_ids)), at],
     )
     found = {}
@@ -448,13 +541,18 @@ async def current_entries(
     return found
 
 
+#: Bases under which a person may object (GDPR Art. 21) to a notice-only purpose.
+OBJECTABLE = frozenset({LawfulBasis.LEGITIMATE_INTERESTS, LawfulBasis.PUBLIC_TASK})
+
+
 def permitted(purpose: Purpose, latest: ConsentEntry | None) -> bool:
     """Whether the purpose may use the data, given the latest decision (or none)."""
-    if latest is None:
-        return purpose.mechanism is not Mechanism.OPT_IN
     if purpose.mechanism is Mechanism.NOTICE_ONLY:
-        # Another lawful basis applies; an objection is still honoured.
-        return latest.decision is Decision.GRANTED
+        # Another lawful basis applies; only an objection under Art. 21 stops it.
+        objected = latest is not None and latest.decision is not Decision.GRANTED
+        return not (objected and purpose.lawful_basis in OBJECTABLE)
+    if latest is None:
+        return purpose.mechanism is Mechanism.OPT_OUT
     return latest.decision is Decision.GRANTED
 
 
@@ -469,10 +567,17 @@ async def may_process(
     """The one question every use of customer data asks: may this customer's data be processed
     for this purpose (now, or at ``at``)? Unknown purposes are refused."""
     purpose = await Purpose.get_or_none(code=purpose_code)
-    if purpose is None:
+    if purpose is None or not await Customer.exists(id=customer_id):
         return False
     latest = await current_entries([customer_id], [purpose.id], at)
     return permitted(purpose, latest.get((customer_id, purpose.id)))
+
+
+async def audit_read(actor: Principal, customer_id: uuid.UUID) -> None:
+    """Record that ``actor`` read a customer's consent decisions."""
+    await audit.record(
+        actor, "consent.read", target_type="customer", target_id=customer_id, fields=["consents"]
+    )
 
 
 async def history(customer_id: uuid.UUID, purpose_code: str | None = None) -> list[ConsentEntry]:
@@ -489,9 +594,10 @@ async def opt_in_rates() -> list[tuple[Purpose, int, int]]:
     customers = await Customer.all().count()
     rows = await get_connection("default").execute_query_dict(
         'SELECT "purpose_id", count(*) AS granted FROM (SELECT DISTINCT ON ("customer_id", '
-        '"purpose_id") "purpose_id", "decision" FROM "consent_entries" ORDER BY "customer_id", '
-        '"purpose_id", "decided_at" DESC, "sequence" DESC) AS latest '
-        'WHERE "decision" = \'granted\' GROUP BY "purpose_id"'
+        '"purpose_id") "customer_id", "purpose_id", "decision" FROM "consent_entries" '
+        'ORDER BY "customer_id", "purpose_id", "sequence" DESC) AS latest '
+        'WHERE "decision" = \'granted\' AND "customer_id" IN (SELECT "id" FROM "customers") '
+        'GROUP BY "purpose_id"'
     )
     granted = {row["purpose_id"]: int(row["granted"]) for row in rows}
     return [(p, granted.get(p.id, 0), customers) for p in await all_purposes()]
@@ -530,6 +636,20 @@ async def verify_ledger() -> LedgerReport:
         after = batch[-1].sequence
 
 
+RECEIPT_NAMESPACE = uuid.UUID("6f0a3f8e-3c1e-5b7a-9d2c-cd1e00000001")
+#: fideslang categories that are special-category (sensitive) personal data.
+SENSITIVE_PREFIXES = (
+    "user.biometric",
+    "user.health_and_medical",
+    "user.genetic",
+    "user.criminal_history",
+    "user.demographic.racial_ethnic_origin",
+    "user.demographic.religious_belief",
+    "user.demographic.political_opinion",
+    "user.demographic.sexual_orientation",
+)
+
+
 @dataclass(frozen=True)
 class Controller:
     """Who is responsible for the processing (from settings)."""
@@ -547,11 +667,12 @@ async def receipt(customer_id: uuid.UUID, controller: Controller) -> dict[str, A
     purposes = await all_purposes()
     latest = await current_entries([customer_id], [p.id for p in purposes])
     listed = []
+    sensitive_categories: set[str] = set()
     newest: ConsentEntry | None = None
     for purpose in purposes:
         entry = latest.get((customer_id, purpose.id))
-        if not permitted(purpose, entry):
-            continue
+        if purpose.mechanism is Mechanism.NOTICE_ONLY or not permitted(purpose, entry):
+            continue  # notice-only purposes rest on another basis: they are not consent
         if entry is not None and (newest is None or entry.decided_at > newest.decided_at):
             newest = entry
         listed.append(
@@ -560,12 +681,14 @@ async def receipt(customer_id: uuid.UUID, controller: Controller) -> dict[str, A
                 "purposeCategory": [purpose.data_use],
                 "consentType": "EXPLICIT" if entry is not None else "IMPLICIT",
                 "piiCategory": list(purpose.data_categories),
-                "primaryPurpose": purpose.mechanism is Mechanism.NOTICE_ONLY,
+                "primaryPurpose": False,
                 "termination": "Until withdrawn by the data subject.",
                 "thirdPartyDisclosure": purpose.sale_or_sharing,
-                "thirdPartyName": None,
-                "noticeVersion": entry.notice_version if entry is not None else None,
+                "thirdPartyName": "Named in the notice" if purpose.sale_or_sharing else None,
             }
+        )
+        sensitive_categories.update(
+            c for c in purpose.data_categories if c.startswith(SENSITIVE_PREFIXES)
         )
     decided = newest.decided_at if newest is not None else clock.now()
     return {
@@ -573,20 +696,23 @@ async def receipt(customer_id: uuid.UUID, controller: Controller) -> dict[str, A
         "jurisdiction": controller.jurisdiction,
         "consentTimestamp": int(decided.timestamp()),
         "collectionMethod": newest.method.value if newest is not None else "default",
-        "consentReceiptID": str(uuid.uuid4()),
+        # The same ledger state always gives the same id, so a receipt can be referred to.
+        "consentReceiptID": str(
+            uuid.uuid5(RECEIPT_NAMESPACE, f"{customer_id}:{newest.hash if newest else 'none'}")
+        ),
         "publicKey": None,
         "language": "en",
         "piiPrincipalId": str(customer_id),
         "piiControllers": [
             {
                 "piiController": controller.name,
-                "contact": controller.name,
+                "contact": controller.email or controller.name,
                 "email": controller.email,
                 "onBehalf": False,
             }
         ],
         "policyUrl": controller.policy_url,
         "services": [{"serviceName": controller.name, "purposes": listed}],
-        "sensitive": False,
-        "spiCat": [],
+        "sensitive": bool(sensitive_categories),
+        "spiCat": sorted(sensitive_categories),
     }

@@ -42,6 +42,9 @@ PERSONAL_SELECTIONS = {
     "events.edges.node.properties": "event_properties",
     "events.nodes.properties": "event_properties",
     "quality.invalidValues.value": "invalid_values",
+    "consents.permitted": "consents",
+    "consents.decision": "consents",
+    "consents.decidedAt": "consents",
 }
 
 

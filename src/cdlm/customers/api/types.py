@@ -13,6 +13,7 @@ from strawberry.types.info import Info
 
 from cdlm import clock
 from cdlm.auth.policy import PersonalData
+from cdlm.auth.roles import Role
 from cdlm.consent import loaders as consent_loaders
 from cdlm.consent.api import ConsentStatus
 from cdlm.customers import loaders
@@ -28,6 +29,7 @@ from cdlm.graphql.pagination import (
     decode_cursor,
     encode_cursor,
 )
+from cdlm.graphql.permissions import allow
 from cdlm.graphql.vocabulary import IdentifierKind, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality import score as quality
 
@@ -315,7 +317,8 @@ class CustomerNode:
         ]
 
     @strawberry.field(
-        description="Per purpose: may the customer's data be used, by decision or by default."
+        description="Per purpose: may the customer's data be used, by decision or by default.",
+        extensions=allow(Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGENT),
     )
     async def consents(self, info: Info[Any, Any]) -> list[ConsentStatus]:
         pairs = await info.context.loaders.get(consent_loaders.consents_by_customer).load(

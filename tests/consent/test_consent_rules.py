@@ -1,0 +1,235 @@
+"""Consent rules under pressure: dating, notice-only purposes, GPC replays, audited reads."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from cdlm import clock
+from cdlm.audit.models import AuditEntry
+from cdlm.auth.principal import SYSTEM
+from cdlm.auth.roles import Role
+from cdlm.auth.settings import AuthSettings
+from cdlm.consent import service
+from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method
+from cdlm.customers.models import LawfulBasis
+from cdlm.errors import Conflict, PolicyViolation
+from cdlm.vault.service import Vault
+from tests.conftest import GraphQLClient
+from tests.consent.test_consent import GPC, make_purpose
+from tests.factories import bearer, make_api_key, make_customer
+
+
+def choice(code: str, decision: Decision, version: int | None = 1) -> list[service.Choice]:
+    return [service.Choice(code, decision, version)]
+
+
+async def test_a_back_dated_withdrawal_cannot_hide_behind_a_grant(vault: Vault) -> None:
+    await make_purpose("newsletter")
+    customer = (await make_customer(vault, email="bd@example.com")).customer_id
+    await service.record(
+        SYSTEM,
+        vault,
+        customer,
+        choice("newsletter", Decision.GRANTED),
+        service.Capture(Method.FORM),
+    )
+    with pytest.raises(Conflict, match="later decision"):
+        await service.record(
+            SYSTEM,
+            vault,
+            customer,
+            choice("newsletter", Decision.WITHDRAWN, None),
+            service.Capture(Method.FORM, decided_at=clock.now() - timedelta(days=1)),
+        )
+    assert await service.may_process(customer, "newsletter")
+    assert await ConsentEntry.all().count() == 1
+
+
+async def test_a_grant_dated_in_the_near_future_does_not_outlast_a_withdrawal(vault: Vault) -> None:
+    await make_purpose("newsletter")
+    customer = (await make_customer(vault, email="fd@example.com")).customer_id
+    await service.record(
+        SYSTEM,
+        vault,
+        customer,
+        choice("newsletter", Decision.GRANTED),
+        service.Capture(Method.FORM, decided_at=clock.now() + timedelta(minutes=4)),
+    )
+    await service.record(
+        SYSTEM,
+        vault,
+        customer,
+        choice("newsletter", Decision.WITHDRAWN, None),
+        service.Capture(Method.FORM),
+    )
+    assert not await service.may_process(customer, "newsletter")
+
+
+async def test_old_grants_are_checked_against_the_notice_of_their_time(vault: Vault) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with clock.frozen_at(start):
+        purpose = await make_purpose("newsletter")
+        customer = (await make_customer(vault, email="old@example.com")).customer_id
+    with clock.frozen_at(start + timedelta(days=30)):
+        await service.update_purpose(SYSTEM, purpose.id, notice_text="Second version.")
+    # An import of a grant given in the first week, to the first notice, is accepted...
+    await service.record(
+        SYSTEM,
+        vault,
+        customer,
+        choice("newsletter", Decision.GRANTED, 1),
+        service.Capture(Method.IMPORT, decided_at=start + timedelta(days=7)),
+    )
+    # ...while today a grant must name the second.
+    with pytest.raises(PolicyViolation):
+        await service.record(
+            SYSTEM,
+            vault,
+            customer,
+            choice("newsletter", Decision.GRANTED, 1),
+            service.Capture(Method.FORM),
+        )
+
+
+async def test_notice_only_purposes(vault: Vault) -> None:
+    await make_purpose("billing", Mechanism.NOTICE_ONLY, data_use="essential.service")
+    await service.create_purpose(
+        SYSTEM,
+        code="fraud-checks",
+        name="Fraud checks",
+        description="",
+        lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
+        mechanism=Mechanism.NOTICE_ONLY,
+        data_use="essential.fraud_detection",
+        data_categories=[],
+        sale_or_sharing=False,
+        notice_text="We check payments for fraud.",
+    )
+    customer = (await make_customer(vault, email="n@example.com")).customer_id
+    with pytest.raises(PolicyViolation, match="another lawful basis"):
+        await service.record(
+            SYSTEM,
+            vault,
+            customer,
+            choice("billing", Decision.GRANTED),
+            service.Capture(Method.API),
+        )
+    for code in ("billing", "fraud-checks"):
+        await service.record(
+            SYSTEM,
+            vault,
+            customer,
+            choice(code, Decision.WITHDRAWN, None),
+            service.Capture(Method.API),
+        )
+    assert await service.may_process(customer, "billing")  # a contract still needs it
+    assert not await service.may_process(customer, "fraud-checks")  # an objection stops it
+
+
+async def test_unknown_customers_may_not_be_processed(vault: Vault) -> None:
+    await make_purpose("service-updates", Mechanism.OPT_OUT)
+    assert not await service.may_process(uuid.uuid4(), "service-updates")
+
+
+async def test_gpc_replays_and_repeats_add_nothing(
+    gql: GraphQLClient, vault: Vault, auth: AuthSettings
+) -> None:
+    await make_purpose("ads", Mechanism.OPT_OUT, data_use="marketing.advertising.first_party")
+    customer = (await make_customer(vault, email="gpc@example.com")).customer_id
+    frontend = bearer(await make_api_key(auth, Role.INGEST))
+    data = {"input": {"customerId": str(customer)}, "key": "gpc-1"}
+    query = GPC.replace(
+        "$input: GlobalPrivacyControlInput!", "$input: GlobalPrivacyControlInput!, $key: String"
+    ).replace(
+        "recordGlobalPrivacyControl(input: $input)",
+        "recordGlobalPrivacyControl(input: $input, idempotencyKey: $key)",
+    )
+    first = (await gql(query, data, headers=frontend))["data"]["recordGlobalPrivacyControl"]
+    again = (await gql(query, data, headers=frontend))["data"]["recordGlobalPrivacyControl"]
+    assert again == {**first, "replayed": True}
+    repeat = (await gql(query, {"input": data["input"]}, headers=frontend))["data"]
+    assert repeat["recordGlobalPrivacyControl"]["entryIds"] == []
+    assert await ConsentEntry.all().count() == 1
+
+
+async def test_reading_consents_is_audited_and_closed_to_analysts(
+    gql: GraphQLClient, vault: Vault, auth: AuthSettings
+) -> None:
+    await make_purpose("newsletter")
+    customer = (await make_customer(vault, email="ar@example.com")).customer_id
+    officer = bearer(await make_api_key(auth, Role.PRIVACY_OFFICER))
+    await gql(
+        "query($id: ID!) { consentHistory(customerId: $id) { decision } }",
+        {"id": str(customer)},
+        headers=officer,
+    )
+    await gql(
+        "query($id: ID!) { consentReceipt(customerId: $id) }",
+        {"id": str(customer)},
+        headers=officer,
+    )
+    assert await AuditEntry.filter(action="consent.read", target_id=str(customer)).count() == 2
+    analyst = bearer(await make_api_key(auth, Role.ANALYST))
+    body = await gql(
+        "query($id: ID!) { customer(id: $id) { consents { permitted } } }",
+        {"id": str(customer)},
+        headers=analyst,
+    )
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_bad_input_is_refused_not_crashing(
+    gql: GraphQLClient, vault: Vault, auth: AuthSettings
+) -> None:
+    officer = bearer(await make_api_key(auth, Role.PRIVACY_OFFICER))
+    await make_purpose("newsletter")
+    customer = (await make_customer(vault, email="bi@example.com")).customer_id
+    far = await gql(
+        'query($id: ID!) { consentAt(customerId: $id, purposeCode: "newsletter", '
+        'at: "9999-12-31T23:59:59-05:00") { permitted } }',
+        {"id": str(customer)},
+        headers=officer,
+    )
+    assert far["errors"][0]["extensions"]["code"] in ("VALIDATION", "GRAPHQL_VALIDATION_FAILED")
+    long_name = await gql(
+        "mutation($i: CreatePurposeInput!) { createPurpose(input: $i) { __typename } }",
+        {
+            "i": {
+                "code": "long",
+                "name": "x" * 201,
+                "description": "",
+                "lawfulBasis": "CONSENT",
+                "mechanism": "OPT_IN",
+                "dataUse": "marketing.communications.email",
+                "dataCategories": [],
+                "noticeText": "N",
+            }
+        },
+        headers=officer,
+    )
+    assert long_name["data"]["createPurpose"]["__typename"] == "ValidationError"
+    ancient = await gql(
+        "mutation($i: ConsentInput!) { grantConsent(input: $i) { __typename } }",
+        {
+            "i": {
+                "customerId": str(customer),
+                "purposeCode": "newsletter",
+                "noticeVersion": 1,
+                "decidedAt": "0001-01-01T00:00:00+05:00",
+            }
+        },
+        headers=officer,
+    )
+    assert "INTERNAL" not in str(ancient)
+
+
+@pytest.mark.parametrize("table", ["consent_entries", "audit_entries"])
+async def test_ledgers_refuse_truncate(table: str) -> None:
+    from tortoise.connection import get_connection
+    from tortoise.exceptions import OperationalError
+
+    with pytest.raises(OperationalError, match="append-only"):
+        await get_connection("default").execute_script(f"TRUNCATE {table} CASCADE")
