@@ -23,7 +23,8 @@ from cdlm import chain, clock
 from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method, Purpose, PurposeNotice
-from cdlm.customers.models import Customer, LawfulBasis
+from cdlm.customers import service as customers
+from cdlm.customers.models import LawfulBasis
 from cdlm.errors import (
     Conflict,
     ErrorCode,
@@ -362,7 +363,7 @@ async def record(
         raise ValidationFailed.from_issues(issues)
 
     async def run() -> dict[str, Any]:
-        if not await Customer.exists(id=customer_id):
+        if not await customers.exists(customer_id):
             raise NotFound("No customer has this id.", field="input.customerId")
         previous = await chain.lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
         now = clock.now()  # read under the lock: entries get increasing times
@@ -567,7 +568,7 @@ async def may_process(
     """The one question every use of customer data asks: may this customer's data be processed
     for this purpose (now, or at ``at``)? Unknown purposes are refused."""
     purpose = await Purpose.get_or_none(code=purpose_code)
-    if purpose is None or not await Customer.exists(id=customer_id):
+    if purpose is None or not await customers.exists(customer_id):
         return False
     latest = await current_entries([customer_id], [purpose.id], at)
     return permitted(purpose, latest.get((customer_id, purpose.id)))
@@ -591,7 +592,7 @@ async def history(customer_id: uuid.UUID, purpose_code: str | None = None) -> li
 
 async def opt_in_rates() -> list[tuple[Purpose, int, int]]:
     """Per purpose: customers whose latest decision grants it, and all customers."""
-    customers = await Customer.all().count()
+    total = await customers.count()
     rows = await get_connection("default").execute_query_dict(
         'SELECT "purpose_id", count(*) AS granted FROM (SELECT DISTINCT ON ("customer_id", '
         '"purpose_id") "customer_id", "purpose_id", "decision" FROM "consent_entries" '
@@ -600,7 +601,7 @@ async def opt_in_rates() -> list[tuple[Purpose, int, int]]:
         'GROUP BY "purpose_id"'
     )
     granted = {row["purpose_id"]: int(row["granted"]) for row in rows}
-    return [(p, granted.get(p.id, 0), customers) for p in await all_purposes()]
+    return [(p, granted.get(p.id, 0), total) for p in await all_purposes()]
 
 
 @dataclass(frozen=True)
@@ -662,7 +663,7 @@ class Controller:
 
 async def receipt(customer_id: uuid.UUID, controller: Controller) -> dict[str, Any]:
     """The customer's current consents as a Kantara Consent Receipt (v1.1)."""
-    if not await Customer.exists(id=customer_id):
+    if not await customers.exists(customer_id):
         raise NotFound("No customer has this id.", field="customerId")
     purposes = await all_purposes()
     latest = await current_entries([customer_id], [p.id for p in purposes])

@@ -57,6 +57,16 @@ def customers(criteria: CustomerFilter) -> QuerySet[Customer]:
     return query
 
 
+async def exists(customer_id: uuid.UUID) -> bool:
+    """True when a customer with this id exists."""
+    return await Customer.exists(id=customer_id)
+
+
+async def count() -> int:
+    """How many customers there are."""
+    return await Customer.all().count()
+
+
 async def get_customer(customer_id: uuid.UUID) -> Customer:
     """One customer; :class:`NotFound` when there is none."""
     customer = await Customer.get_or_none(id=customer_id)
