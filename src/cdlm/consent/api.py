@@ -251,6 +251,25 @@ def _recorded(ids: list[uuid.UUID], replayed: bool) -> ConsentRecorded:
     return ConsentRecorded(entry_ids=[strawberry.ID(str(i)) for i in ids], replayed=replayed)
 
 
+async def _record_one(
+    info: Info[Any, Any],
+    input: ConsentInput,
+    decision: Decision,
+    idempotency_key: str | None,
+    operation: str,
+) -> ConsentRecorded:
+    ids, replayed = await service.record(
+        await require_principal(info),
+        info.context.vault,
+        parse_id(input.customer_id, "input.customerId"),
+        [service.Choice(input.purpose_code, decision, input.notice_version)],
+        _capture(input.method, input),
+        idempotency_key,
+        operation=operation,
+    )
+    return _recorded(ids, replayed)
+
+
 @strawberry.type
 class ConsentQuery:
     @strawberry.field(description="The purposes catalog.", extensions=allow(*ALL_ROLES))
@@ -376,17 +395,7 @@ class ConsentMutation:
     async def grant_consent(
         self, info: Info[Any, Any], input: ConsentInput, idempotency_key: str | None = None
     ) -> ConsentResult:
-        choice = service.Choice(input.purpose_code, Decision.GRANTED, input.notice_version)
-        ids, replayed = await service.record(
-            await require_principal(info),
-            info.context.vault,
-            parse_id(input.customer_id, "input.customerId"),
-            [choice],
-            _capture(input.method, input),
-            idempotency_key,
-            operation="grantConsent",
-        )
-        return _recorded(ids, replayed)
+        return await _record_one(info, input, Decision.GRANTED, idempotency_key, "grantConsent")
 
     @strawberry.mutation(
         description="Withdraw consent (as easy as giving it).", extensions=allow(*CAPTURERS)
@@ -395,17 +404,9 @@ class ConsentMutation:
     async def withdraw_consent(
         self, info: Info[Any, Any], input: ConsentInput, idempotency_key: str | None = None
     ) -> ConsentResult:
-        choice = service.Choice(input.purpose_code, Decision.WITHDRAWN, input.notice_version)
-        ids, replayed = await service.record(
-            await require_principal(info),
-            info.context.vault,
-            parse_id(input.customer_id, "input.customerId"),
-            [choice],
-            _capture(input.method, input),
-            idempotency_key,
-            operation="withdrawConsent",
+        return await _record_one(
+            info, input, Decision.WITHDRAWN, idempotency_key, "withdrawConsent"
         )
-        return _recorded(ids, replayed)
 
     @strawberry.mutation(
         description="Record several decisions at once, all or none.", extensions=allow(*CAPTURERS)

@@ -27,6 +27,7 @@ from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
 from cdlm.identity.identifiers import IdentifierKind, InvalidIdentifier, parse
+from cdlm.locks import lock_names
 from cdlm.vault.service import Vault
 
 MAX_BATCH = 1000
@@ -217,7 +218,7 @@ async def store_events(
     owners = await _customers_for(vault, items, result, prefix)
     keys = await vault.customer_keys(owners.values())
     # Concurrent batches resending the same events wait for each other, then see them stored.
-    await identity.lock(
+    await lock_names(
         f"event\x00{items[p].source_system}\x00{items[p].external_id}"
         for p in owners
         if items[p].external_id is not None

@@ -287,19 +287,32 @@ class _Writes:
         await refused.save(self.invalid)
 
 
+def rescore(
+    customer: Customer,
+    values: dict[str, str],
+    open_invalid: set[str],
+    now: datetime,
+    last_update: datetime | None = None,
+) -> None:
+    """Store the quality score of ``customer``'s profile; freshness counts from
+    ``last_update``, by default the newest collection in its lineage."""
+    if last_update is None:
+        last_update = max(
+            (datetime.fromisoformat(str(e["collected_at"])) for e in customer.lineage.values()),
+            default=None,
+        )
+    scored = quality.score(values, open_invalid, last_update, now)
+    customer.completeness = scored.completeness
+    customer.validity = scored.validity
+    customer.quality_score = scored.score
+
+
 def _finish(vault: Vault, profile: _Profile, now: datetime) -> None:
     customer = profile.customer
     customer.profile_sealed = vault.seal(profile.key, customer.id, "profile", profile.values)
     customer.present_fields = sorted(profile.values)
     customer.updated_at = now
-    last_update = max(
-        (datetime.fromisoformat(str(e["collected_at"])) for e in customer.lineage.values()),
-        default=None,
-    )
-    scored = quality.score(profile.values, profile.open_invalid, last_update, now)
-    customer.completeness = scored.completeness
-    customer.validity = scored.validity
-    customer.quality_score = scored.score
+    rescore(customer, profile.values, profile.open_invalid, now)
 
 
 def _apply(

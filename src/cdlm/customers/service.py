@@ -14,14 +14,13 @@ from tortoise.transactions import in_transaction
 from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
-from cdlm.customers.ingest import open_invalid_fields
+from cdlm.customers.ingest import open_invalid_fields, rescore
 from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind, SourceRecord
 from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
 from cdlm.identity import service as identity
 from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentifier, parse
 from cdlm.quality import refused
-from cdlm.quality import score as quality
 from cdlm.quality.fields import INPUT_PATHS, PROFILE_FIELDS
 from cdlm.quality.validate import validate_profile
 from cdlm.vault.service import Vault
@@ -183,10 +182,7 @@ async def update_customer(
         customer.updated_at = now
         await refused.resolve([(customer_id, name) for name in validated.values], now)
         open_invalid = (await open_invalid_fields([customer_id]))[customer_id]
-        scored = quality.score(values, open_invalid, now, now)
-        customer.completeness = scored.completeness
-        customer.validity = scored.validity
-        customer.quality_score = scored.score
+        rescore(customer, values, open_invalid, now, last_update=now)
         await customer.save()
         await SourceRecord.create(
             id=record_id,

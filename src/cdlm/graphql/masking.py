@@ -10,6 +10,7 @@ from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
 from cdlm.auth.policy import CLEAR_ROLES, PersonalData, present, sees_in_clear
+from cdlm.graphql.permissions import add_description_note
 
 
 class PersonalField(FieldExtension):
@@ -20,10 +21,9 @@ class PersonalField(FieldExtension):
 
     def apply(self, field: StrawberryField) -> None:
         cleared = ", ".join(sorted(role.value for role in CLEAR_ROLES[self.kind]))
-        note = f"Personal data ({self.kind.value}): in clear for {cleared}; masked for others."
-        description = field.description or ""
-        if note not in description:  # schemas may be built many times from the same fields
-            field.description = f"{description} {note}".strip()
+        add_description_note(
+            field, f"Personal data ({self.kind.value}): in clear for {cleared}; masked for others."
+        )
 
     def _mask(self, value: Any, info: Info[Any, Any]) -> Any:
         # The root field's permission check has authenticated the caller already; a personal

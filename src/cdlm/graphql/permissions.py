@@ -35,7 +35,7 @@ async def require_principal(info: Info[Any, Any]) -> Principal:
     return principal
 
 
-def _add_note(field: StrawberryField, note: str) -> None:
+def add_description_note(field: StrawberryField, note: str) -> None:
     """Append ``note`` to the field's description once (schemas may be built many times)."""
     description = field.description or ""
     if note not in description:
@@ -70,14 +70,14 @@ class RoleAccess(PermissionExtension):
 
     def apply(self, field: StrawberryField) -> None:
         super().apply(field)
-        _add_note(field, f"Allowed: {_describe_roles(self.roles)}.")
+        add_description_note(field, f"Allowed: {_describe_roles(self.roles)}.")
 
 
 class PublicAccess(FieldExtension):
     """Marks a field anyone may call (kept to a short, tested allow-list)."""
 
     def apply(self, field: StrawberryField) -> None:
-        _add_note(field, "Public: no authentication needed.")
+        add_description_note(field, "Public: no authentication needed.")
 
     def resolve(
         self, next_: Callable[..., Any], source: Any, info: Info[Any, Any], **kwargs: Any

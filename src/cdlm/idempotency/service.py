@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
 from cdlm import clock
 from cdlm.auth.principal import Principal
 from cdlm.errors import Conflict, ErrorCode, ValidationFailed
 from cdlm.idempotency.models import IdempotencyRecord
+from cdlm.locks import lock_names
 
 MAX_KEY_LENGTH = 200
 
@@ -61,10 +61,7 @@ async def run_once(
             f"An idempotency key has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey"
         )
     async with in_transaction():
-        lock_id = int.from_bytes(
-            hashlib.sha256(f"{scope}\x00{key}".encode()).digest()[:8], "big", signed=True
-        )
-        await get_connection("default").execute_query("SELECT pg_advisory_xact_lock($1)", [lock_id])
+        await lock_names([f"{scope}\x00{key}"])
         existing = await IdempotencyRecord.get_or_none(scope=scope, key=key)
         if existing is not None:
             if existing.fingerprint != request_fingerprint:

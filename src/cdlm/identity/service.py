@@ -11,18 +11,16 @@ ingests of the same identifiers are serialized with advisory locks on their blin
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tortoise.connection import get_connection
-
 from cdlm.errors import ErrorCode, FieldIssue
 from cdlm.identity.identifiers import LIMITS, PRIORITY, Identifier, IdentifierKind
 from cdlm.identity.models import Identity
+from cdlm.locks import lock_names
 from cdlm.vault.service import Vault
 
 
@@ -37,17 +35,9 @@ class Resolution:
     indexes: dict[Identifier, str] = field(default_factory=dict)
 
 
-def _lock_key(index: str) -> int:
-    return int.from_bytes(hashlib.sha256(index.encode()).digest()[:8], "big", signed=True)
-
-
 async def lock(indexes: Iterable[str]) -> None:
     """Serialize transactions touching the same identifiers (held until commit)."""
-    keys = sorted({_lock_key(index) for index in indexes})
-    if keys:
-        await get_connection("default").execute_query(
-            "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k ORDER BY k", [keys]
-        )
+    await lock_names(indexes)
 
 
 async def owners(vault: Vault, identifiers: Iterable[Identifier]) -> dict[Identifier, uuid.UUID]:
