@@ -20,6 +20,8 @@ from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import Settings
 from cdlm.customers.survivorship import trust_table
 from cdlm.db.lifecycle import close_orm, init_orm
+from cdlm.dsr.downloads import export_download
+from cdlm.dsr.notifier import LogNotifier, Notifier
 from cdlm.graphql.context import Context
 from cdlm.graphql.schema import CdlmSchema, create_schema
 from cdlm.middleware import LazyStartupMiddleware, RequestContextMiddleware
@@ -37,7 +39,12 @@ class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with cdlm's request context."""
 
     def __init__(
-        self, schema: CdlmSchema, settings: Settings, auth: AuthSettings, vault: Vault
+        self,
+        schema: CdlmSchema,
+        settings: Settings,
+        auth: AuthSettings,
+        vault: Vault,
+        notifier: Notifier,
     ) -> None:
         super().__init__(
             schema,
@@ -48,6 +55,7 @@ class GraphQLApp(GraphQL[Context, None]):
         self.settings = settings
         self.auth = auth
         self.vault = vault
+        self.notifier = notifier
 
     def decode_json(self, data: str | bytes) -> object:
         try:
@@ -76,6 +84,7 @@ class GraphQLApp(GraphQL[Context, None]):
             settings=self.settings,
             auth=self.auth,
             vault=self.vault,
+            notifier=self.notifier,
         )
 
 
@@ -95,13 +104,15 @@ def create_app(
     database: DatabaseMode = "external",
     schema: CdlmSchema | None = None,
     vault: Vault | None = None,
+    notifier: Notifier | None = None,
 ) -> Starlette:
     """Build the application.
 
     ``database`` says who opens the ORM: ``lifespan`` (a local server: open at start-up, close at
     shut-down), ``lazy`` (Lambda: open on the first request, keep it for the warm container) or
     ``external`` (the caller has done it, as tests and the CLI do). ``schema`` replaces the
-    cdlm schema (tests mount schemas of their own with the same conventions).
+    cdlm schema (tests mount schemas of their own with the same conventions). ``notifier``
+    delivers messages to data subjects (default: the log).
     """
     if database != "external" and settings.database is None:
         raise ValueError("create_app needs settings.database unless the caller opens the ORM")
@@ -125,14 +136,18 @@ def create_app(
     middleware = [Middleware(RequestContextMiddleware)]
     if database == "lazy":
         middleware.append(Middleware(LazyStartupMiddleware, startup=open_database))
+    auth = auth_settings(settings)
+    the_vault = vault or Vault(provider_from_settings(settings))
     graphql_app = GraphQLApp(
         schema or create_schema(settings),
         settings,
-        auth_settings(settings),
-        vault or Vault(provider_from_settings(settings)),
+        auth,
+        the_vault,
+        notifier or LogNotifier(),
     )
     routes = [
         Route("/graphql", graphql_app, methods=["GET", "POST"]),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/exports/{token}", export_download(the_vault, auth), methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -261,6 +261,39 @@ def bootstrap_command(
     _print_bootstrap(result)
 
 
+dsr_cli = typer.Typer(help="Data subject requests.", no_args_is_help=True)
+cli.add_typer(dsr_cli, name="dsr")
+
+
+@dsr_cli.command("tick")
+def dsr_tick() -> None:
+    """Flag requests nearing or past their due date, retry notifications, and destroy the
+    contact details of completed erasures (run it hourly or daily)."""
+    from cdlm.dsr.notifier import LogNotifier
+    from cdlm.dsr.tick import TickReport, tick
+    from cdlm.logs import configure_logging
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        vault = Vault(provider_from_settings(settings))
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
+
+    async def work(_: DatabaseTarget) -> TickReport:
+        return await tick(vault, LogNotifier(), settings)
+
+    report = _on_database(settings, work)
+    typer.echo(
+        f"flagged {report.flagged_due_soon} due soon and {report.flagged_overdue} overdue; "
+        f"{report.open_overdue} open requests are overdue; notifications: "
+        f"{report.notifications_sent} sent, {report.notifications_failed} failed; "
+        f"{report.requester_details_destroyed} erased requesters' details destroyed"
+    )
+
+
 @cli.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(help="A .csv (with a header row) or .jsonl file.")],

@@ -8,6 +8,7 @@ to start with one clear line instead of failing later with a traceback.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -16,6 +17,8 @@ from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import platformdirs
+
+from cdlm.dsr.deadlines import ClockRule, Jurisdiction, parse_rules
 
 T = TypeVar("T")
 
@@ -131,6 +134,11 @@ class Settings:
     controller_email: str | None = None
     policy_url: str | None = None
     jurisdiction: str = "EU"
+    dsr_default_jurisdiction: Jurisdiction = Jurisdiction.GDPR
+    dsr_clocks: dict[Jurisdiction, ClockRule] = field(default_factory=dict)
+    dsr_due_soon_days: int = 7
+    export_download_ttl: int = 86_400
+    public_url: str = "http://127.0.0.1:8000"
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -204,6 +212,13 @@ def _trust_table(raw: str) -> dict[str, int]:
             raise ValueError("trust levels are between 0 and 1000")
         table[name.strip().lower()] = value
     return table
+
+
+def _public_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+        raise ValueError("is not an http(s) URL")
+    return url
 
 
 def _path(raw: str) -> Path:
@@ -280,4 +295,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         controller_email=env.raw("CDLM_CONTROLLER_EMAIL"),
         policy_url=env.raw("CDLM_POLICY_URL"),
         jurisdiction=env.raw("CDLM_JURISDICTION") or "EU",
+        dsr_default_jurisdiction=env.get(
+            "CDLM_DSR_DEFAULT_JURISDICTION",
+            lambda raw: Jurisdiction(_one_of(tuple(j.value for j in Jurisdiction))(raw)),
+            Jurisdiction.GDPR,
+        ),
+        dsr_clocks=env.get("CDLM_DSR_CLOCKS", parse_rules, {}),
+        dsr_due_soon_days=env.get("CDLM_DSR_DUE_SOON_DAYS", _int_in(1, 60), 7),
+        export_download_ttl=env.get("CDLM_EXPORT_DOWNLOAD_TTL", _int_in(300, 604_800), 86_400),
+        public_url=env.get(
+            "CDLM_PUBLIC_URL",
+            _public_url,
+            f"http://{env.get('CDLM_HOST', str.strip, '127.0.0.1')}:"
+            f"{env.get('CDLM_PORT', _int_in(1, 65535), 8000)}",
+        ),
     )

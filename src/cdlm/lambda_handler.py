@@ -5,19 +5,21 @@ lifespan is off because Mangum would run it on every invocation; instead the dat
 opened by the first request of a container and reused by the warm invocations after it.
 
 ``migrate`` applies pending schema migrations (``serverless invoke -f migrate``).
+``dsr_tick`` is the hourly schedule of data subject requests (see :mod:`cdlm.dsr.tick`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from mangum import Mangum
 
 from cdlm.app import create_app
 from cdlm.config import ConfigError, load_settings
-from cdlm.db.lifecycle import apply_migrations
+from cdlm.db.lifecycle import apply_migrations, close_orm, init_orm
 from cdlm.logs import configure_logging
 
 log = logging.getLogger("cdlm.lambda")
@@ -41,6 +43,32 @@ except ConfigError as error:
     log.critical("cdlm: configuration error: %s", error)
     raise SystemExit(2) from None
 handler = Mangum(app, lifespan="off")
+
+
+def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Flag requests nearing or past their due date, retry notifications and destroy erased
+    requesters' details; returns the counts."""
+    from cdlm.dsr.notifier import LogNotifier
+    from cdlm.dsr.tick import tick
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    assert settings.database is not None
+    database = settings.database
+
+    async def work() -> dict[str, Any]:
+        orm = await init_orm(database, settings)
+        try:
+            report = await tick(Vault(provider_from_settings(settings)), LogNotifier(), settings)
+        finally:
+            await close_orm(orm)
+        return asdict(report)
+
+    loop = asyncio.new_event_loop()  # its own loop, as for migrate
+    try:
+        return loop.run_until_complete(work())
+    finally:
+        loop.close()
 
 
 def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:

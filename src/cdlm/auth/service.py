@@ -273,6 +273,11 @@ async def audit_staff_read(actor: Principal, users: list[StaffUser]) -> None:
     )
 
 
+async def is_active_staff(user_id: uuid.UUID) -> bool:
+    """True when an active staff user has this id (work can be assigned to them)."""
+    return await StaffUser.exists(id=user_id, active=True)
+
+
 async def get_staff_user(actor: Principal, user_id: uuid.UUID) -> StaffUser:
     """One staff user (the read is audited)."""
     user = await _get_user(user_id)

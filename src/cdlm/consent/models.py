@@ -34,6 +34,7 @@ class Method(StrEnum):
     IMPORT = "import"
     GPC = "gpc"
     AGENT = "agent"
+    REQUEST = "request"  # a data subject request (objection, opt-out of sale)
 
 
 class Purpose(Model):

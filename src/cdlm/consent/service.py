@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -346,15 +346,20 @@ async def record(
     operation: str = "recordConsent",
     *,
     gpc: bool = False,
+    object_to: list[str] | None = None,
 ) -> tuple[list[uuid.UUID], bool]:
     """Append decisions (all or none) to the ledger; returns the entry ids and whether this
     replayed an earlier call with the same idempotency key.
 
     With ``gpc``, the decisions are worked out under the ledger lock: every sale/sharing and
-    targeted advertising purpose not already opted out of is withdrawn (or denied).
+    targeted advertising purpose not already opted out of is withdrawn (or denied). With
+    ``object_to`` (GDPR Art. 21), the same happens for the named purposes, or when none are
+    named for every direct-marketing purpose and every purpose resting on legitimate
+    interests or a public task.
     """
     issues = _check_capture(capture)
-    if not choices and not gpc:
+    derived = gpc or object_to is not None
+    if not choices and not derived:
         issues.append(FieldIssue("input.choices", ErrorCode.REQUIRED, "No decision given."))
     codes = [c.purpose_code for c in choices]
     if len(set(codes)) != len(codes):
@@ -368,7 +373,12 @@ async def record(
         previous = await chain.lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
         now = clock.now()  # read under the lock: entries get increasing times
         decided_at = min(capture.decided_at or now, now)
-        decisions = await _gpc_choices(customer_id) if gpc else choices
+        if gpc:
+            decisions = await _opt_out_choices(customer_id, _sold_or_targeted)
+        elif object_to is not None:
+            decisions = await _opt_out_choices(customer_id, _objectable(object_to))
+        else:
+            decisions = choices
         if not decisions:
             return {"entries": []}
         purposes = await _purposes_by_code([c.purpose_code for c in decisions], "input.purposeCode")
@@ -431,6 +441,7 @@ async def record(
     request = {
         "customer": str(customer_id),
         "gpc": gpc,
+        "object_to": object_to,
         "choices": [[c.purpose_code, c.decision.value, c.notice_version] for c in choices],
         "capture": [
             capture.method.value,
@@ -477,12 +488,24 @@ def _check_choice(
             )
 
 
-async def _gpc_choices(customer_id: uuid.UUID) -> list[Choice]:
-    targeted = [
-        p
-        for p in await all_purposes()
-        if p.sale_or_sharing or p.data_use.startswith("marketing.advertising")
-    ]
+def _sold_or_targeted(purpose: Purpose) -> bool:
+    return purpose.sale_or_sharing or purpose.data_use.startswith("marketing.advertising")
+
+
+def _objectable(codes: list[str]) -> Callable[[Purpose], bool]:
+    if codes:
+        return lambda purpose: purpose.code in codes
+    return lambda purpose: (
+        purpose.data_use.startswith("marketing") or (purpose.lawful_basis in OBJECTABLE)
+    )
+
+
+async def _opt_out_choices(
+    customer_id: uuid.UUID, concerned: Callable[[Purpose], bool]
+) -> list[Choice]:
+    """Opt out of the concerned purposes not already opted out of: withdrawn where granted
+    before, denied otherwise."""
+    targeted = [p for p in await all_purposes() if concerned(p)]
     latest = await current_entries([customer_id], [p.id for p in targeted])
     choices = []
     for purpose in targeted:
@@ -566,9 +589,10 @@ async def may_process(
     customer_id: uuid.UUID, purpose_code: str, at: datetime | None = None
 ) -> bool:
     """The one question every use of customer data asks: may this customer's data be processed
-    for this purpose (now, or at ``at``)? Unknown purposes are refused."""
+    for this purpose (now, or at ``at``)? Unknown purposes, unknown customers and customers
+    whose processing is restricted (GDPR Art. 18) are refused."""
     purpose = await Purpose.get_or_none(code=purpose_code)
-    if purpose is None or not await customers.exists(customer_id):
+    if purpose is None or not await customers.processable(customer_id):
         return False
     latest = await current_entries([customer_id], [purpose.id], at)
     return permitted(purpose, latest.get((customer_id, purpose.id)))

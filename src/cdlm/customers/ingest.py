@@ -400,6 +400,15 @@ def _apply(
     return source_record_id
 
 
+def suppressed_refusal() -> ValidationFailed:
+    """The refusal of a record carrying an identifier of a person who was erased."""
+    return ValidationFailed(
+        "The person this record identifies asked to be erased; it is not taken in.",
+        field="input",
+        code=ErrorCode.SUPPRESSED,
+    )
+
+
 def _refuse_conflicting_values(item: _Prepared, notes: list[FieldIssue]) -> None:
     """An email or phone that identifies another customer is not this person's: keep it out of
     the profile as a refused value (with the conflict as its reason)."""
@@ -436,6 +445,14 @@ async def ingest_batch(
     await vault.ready()
     every = {i for p in usable for i in p.identifiers}
     indexes = {i: vault.blind_index(i.index_kind, i.value) for i in every}
+    erased = await identity.suppressed(indexes.values())
+    if erased:
+        prepared = [
+            suppressed_refusal()
+            if isinstance(p, _Prepared) and any(indexes[i] in erased for i in p.identifiers)
+            else p
+            for p in prepared
+        ]
     await identity.lock(indexes.values())
     owned = await identity.owners(vault, every)
     existing = sorted(set(owned.values()))

@@ -63,6 +63,12 @@ class Customer(Model):
     completeness = fields.FloatField(default=0.0)
     validity = fields.FloatField(default=1.0)
     quality_score = fields.FloatField(default=0.0, db_index=True)
+    restricted_at = fields.DatetimeField(
+        null=True, description="Processing restricted (GDPR Art. 18): stored, not processed"
+    )
+    erased_at = fields.DatetimeField(
+        null=True, description="Erased; what remains is kept under a legal hold, restricted"
+    )
 
     class Meta:
         table = "customers"

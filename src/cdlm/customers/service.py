@@ -61,6 +61,12 @@ async def exists(customer_id: uuid.UUID) -> bool:
     return await Customer.exists(id=customer_id)
 
 
+async def processable(customer_id: uuid.UUID) -> bool:
+    """True when the customer exists and their data may be processed: not restricted
+    (GDPR Art. 18: stored only) and not erased."""
+    return await Customer.exists(id=customer_id, restricted_at__isnull=True)
+
+
 async def count() -> int:
     """How many customers there are."""
     return await Customer.all().count()

@@ -20,6 +20,8 @@ MODEL_MODULES: list[str] = [
     "cdlm.quality.models",
     "cdlm.idempotency.models",
     "cdlm.consent.models",
+    "cdlm.dsr.models",
+    "cdlm.retention.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import calendar
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 
 class Jurisdiction(StrEnum):
@@ -43,6 +45,14 @@ class ClockRule:
     def extendable(self) -> bool:
         return bool(self.extension_months or self.extension_days)
 
+    def to_json(self) -> dict[str, Any]:
+        """The rule as stored with a request (a later change of rules moves no deadline)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ClockRule:
+        return cls(**data)
+
 
 RULES: dict[Jurisdiction, ClockRule] = {
     Jurisdiction.GDPR: ClockRule(months=1, extension_months=2),
@@ -50,6 +60,36 @@ RULES: dict[Jurisdiction, ClockRule] = {
     Jurisdiction.CCPA: ClockRule(days=45, extension_days=45, acknowledge_business_days=10),
     Jurisdiction.LGPD: ClockRule(days=15),
 }
+
+
+_PERIOD = r"(\d{1,3})([dm])"
+_RULE = re.compile(rf"{_PERIOD}(?:\+{_PERIOD})?")
+
+
+def parse_rules(raw: str) -> dict[Jurisdiction, ClockRule]:
+    """Overrides such as ``gdpr=1m+2m,ccpa=45d+45d,lgpd=15d`` (d: days, m: months; the part
+    after ``+`` is the one extension). Raises ``ValueError`` with a readable reason."""
+    rules: dict[Jurisdiction, ClockRule] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        name, _, spec = part.partition("=")
+        try:
+            jurisdiction = Jurisdiction(name.strip().lower())
+        except ValueError:
+            known = ", ".join(j.value for j in Jurisdiction)
+            raise ValueError(f"{name.strip()!r} is not a jurisdiction ({known})") from None
+        match = _RULE.fullmatch(spec.strip())
+        if match is None:
+            raise ValueError(f"{part!r} is not like gdpr=1m+2m or lgpd=15d")
+        amount, unit, extra, extra_unit = match.groups()
+        base = RULES[jurisdiction]
+        rules[jurisdiction] = ClockRule(
+            months=int(amount) if unit == "m" else 0,
+            days=int(amount) if unit == "d" else 0,
+            extension_months=int(extra) if extra_unit == "m" else 0,
+            extension_days=int(extra) if extra_unit == "d" else 0,
+            acknowledge_business_days=base.acknowledge_business_days,
+        )
+    return rules
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -92,10 +132,11 @@ class RequestClock:
     jurisdiction: Jurisdiction
     pauses: tuple[Pause, ...] = field(default_factory=tuple)
     extended: bool = False
+    custom_rule: ClockRule | None = None
 
     @property
     def rule(self) -> ClockRule:
-        return RULES[self.jurisdiction]
+        return self.custom_rule or RULES[self.jurisdiction]
 
     def paused(self) -> bool:
         """True while the request waits on the requester."""
@@ -133,9 +174,7 @@ class RequestClock:
         """Stop the clock (waiting on the requester); pausing a paused clock changes nothing."""
         if self.paused():
             return self
-        return RequestClock(
-            self.received_at, self.jurisdiction, (*self.pauses, Pause(at)), self.extended
-        )
+        return replace(self, pauses=(*self.pauses, Pause(at)))
 
     def resume(self, at: datetime) -> RequestClock:
         """Start the clock again; resuming a running clock changes nothing."""
@@ -143,10 +182,8 @@ class RequestClock:
             return self
         last = self.pauses[-1]
         closed = Pause(last.started_at, max(at, last.started_at))
-        return RequestClock(
-            self.received_at, self.jurisdiction, (*self.pauses[:-1], closed), self.extended
-        )
+        return replace(self, pauses=(*self.pauses[:-1], closed))
 
     def extend(self) -> RequestClock:
         """The clock with its one extension applied."""
-        return RequestClock(self.received_at, self.jurisdiction, self.pauses, True)
+        return replace(self, extended=True)

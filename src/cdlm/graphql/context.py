@@ -21,6 +21,7 @@ from cdlm.auth.principal import Principal
 from cdlm.auth.service import authenticate
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
+from cdlm.dsr.notifier import Notifier
 from cdlm.errors import AuthenticationRequired
 from cdlm.vault.service import Vault
 
@@ -74,6 +75,7 @@ class Context:
     settings: Settings
     auth: AuthSettings
     vault: Vault
+    notifier: Notifier
     loaders: Loaders = field(default_factory=Loaders)
     authenticated_principal: Principal | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -27,3 +27,16 @@ class Identity(Model):
         table = "identities"
         unique_together = (("kind", "namespace", "blind_index"),)
         indexes = (("customer_id", "kind"),)
+
+
+class Suppression(Model):
+    """An identifier of an erased person: records carrying it are not re-created (the blind
+    index only; the value itself is gone)."""
+
+    blind_index = fields.CharField(max_length=64, primary_key=True)
+    kind = fields.CharEnumField(IdentifierKind, max_length=16)
+    request_id = fields.UUIDField(null=True, description="The erasure request")
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "suppressed_identifiers"

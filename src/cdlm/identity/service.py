@@ -17,9 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from tortoise.connection import get_connection
+
+from cdlm import clock
 from cdlm.errors import ErrorCode, FieldIssue
 from cdlm.identity.identifiers import LIMITS, PRIORITY, Identifier, IdentifierKind
-from cdlm.identity.models import Identity
+from cdlm.identity.models import Identity, Suppression
 from cdlm.locks import lock_names
 from cdlm.vault.service import Vault
 
@@ -190,3 +193,34 @@ async def of_customers(customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Id
     for row in await Identity.filter(customer_id__in=customer_ids).order_by("kind", "created_at"):
         grouped[row.customer_id].append(row)  # type: ignore[attr-defined]
     return grouped
+
+
+async def forget_customer(customer_id: uuid.UUID) -> int:
+    """Delete every identity of the customer (erasure)."""
+    return await Identity.filter(customer_id=customer_id).delete()
+
+
+async def suppress(
+    entries: Iterable[tuple[IdentifierKind, str]], request_id: uuid.UUID | None
+) -> int:
+    """Remember blind indexes of an erased person so the next import does not re-create
+    them; returns how many were new. Idempotent."""
+    unique = {index: kind for kind, index in entries}
+    if not unique:
+        return 0
+    rows = await get_connection("default").execute_query_dict(
+        'INSERT INTO "suppressed_identifiers" ("blind_index", "kind", "request_id", "created_at") '
+        "SELECT i, k, $3, $4 FROM unnest($1::text[], $2::text[]) AS u(i, k) "
+        'ON CONFLICT ("blind_index") DO NOTHING RETURNING "blind_index"',
+        [list(unique), [IdentifierKind(k).value for k in unique.values()], request_id, clock.now()],
+    )
+    return len(rows)
+
+
+async def suppressed(blind_indexes: Iterable[str]) -> set[str]:
+    """Which of these blind indexes belong to erased people (one query)."""
+    wanted = list(set(blind_indexes))
+    if not wanted:
+        return set()
+    found = await Suppression.filter(blind_index__in=wanted).values_list("blind_index", flat=True)
+    return {str(index) for index in found}

@@ -195,4 +195,8 @@ class Vault:
 
     def open(self, key: bytes, customer_id: uuid.UUID, purpose: str, sealed: bytes) -> Any:
         """What :meth:`seal` sealed; raises ``DecryptionFailed`` when moved or altered."""
-        return json.loads(crypto.open_sealed(key, bytes(sealed), self._aad(customer_id, purpose)))
+        return json.loads(self.open_bytes(key, customer_id, purpose, sealed))
+
+    def open_bytes(self, key: bytes, customer_id: uuid.UUID, purpose: str, sealed: bytes) -> bytes:
+        """The JSON encoding :meth:`seal_json` sealed, undecoded."""
+        return crypto.open_sealed(key, bytes(sealed), self._aad(customer_id, purpose))

@@ -1,0 +1,270 @@
+"""What data subject rights need from the customer data: a copy of everything held, the
+restriction flag, and erasure (with whatever a legal hold keeps).
+
+Held categories name what a legal hold keeps: ``events`` (all events), ``events.<type>``
+(events of one type, e.g. ``events.purchase``) and ``source_records``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cdlm import clock
+from cdlm.customers.models import Customer, Event, LawfulBasis, SourceRecord
+from cdlm.identity import service as identity
+from cdlm.identity.models import Identity
+from cdlm.quality.models import InvalidValue
+from cdlm.vault.service import Vault
+
+#: Lawful bases under which data counts for portability (GDPR Art. 20(1)(a)).
+PORTABLE_BASES = frozenset({LawfulBasis.CONSENT, LawfulBasis.CONTRACT})
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+async def copy_of(
+    vault: Vault, customer_id: uuid.UUID, *, portable_only: bool = False
+) -> dict[str, Any] | None:
+    """Everything held about the customer, decrypted, as JSON-ready data; None when there is
+    no such customer. ``portable_only`` keeps what the person provided under consent or a
+    contract (portability) and leaves out what cdlm derived."""
+    customer = await Customer.get_or_none(id=customer_id)
+    if customer is None or customer.erased_at is not None:
+        return None
+    key = await vault.customer_key(customer_id)
+    profile = vault.open(key, customer_id, "profile", customer.profile_sealed)
+    records = await SourceRecord.filter(customer_id=customer_id).order_by("collected_at")
+    if portable_only:
+        records = [r for r in records if r.lawful_basis in PORTABLE_BASES]
+    events = await Event.filter(customer_id=customer_id).order_by("occurred_at")
+    identities = await Identity.filter(customer_id=customer_id).order_by("created_at")
+    copy: dict[str, Any] = {
+        "customer_id": str(customer_id),
+        "profile": profile,
+        "identities": [
+            {
+                "kind": i.kind.value,
+                "namespace": i.namespace or None,
+                "value": vault.open(key, customer_id, "identity", i.value_sealed),
+                "since": _iso(i.created_at),
+            }
+            for i in identities
+        ],
+        "events": [
+            {
+                "type": e.type,
+                "channel": e.channel,
+                "occurred_at": _iso(e.occurred_at),
+                "amount": str(e.amount) if e.amount is not None else None,
+                "currency": e.currency,
+                "source_system": e.source_system,
+                "properties": (
+                    vault.open(key, customer_id, "event-properties", e.properties_sealed)
+                    if e.properties_sealed is not None
+                    else None
+                ),
+            }
+            for e in events
+        ],
+        "source_records": [
+            {
+                "source_system": r.source_system,
+                "source_kind": r.source_kind.value,
+                "collected_at": _iso(r.collected_at),
+                "lawful_basis": r.lawful_basis.value,
+                "purpose": r.purpose,
+                "received": vault.open(key, customer_id, f"source:{r.id}", r.payload_sealed),
+            }
+            for r in records
+        ],
+    }
+    if portable_only:
+        return copy
+    refused = await InvalidValue.filter(customer_id=customer_id).order_by("created_at")
+    copy.update(
+        {
+            "created_at": _iso(customer.created_at),
+            "updated_at": _iso(customer.updated_at),
+            "lifecycle_stage": customer.lifecycle_stage.value,
+            "profile_lineage": customer.lineage,
+            "source_systems": customer.source_systems,
+            "last_activity_at": _iso(customer.last_activity_at),
+            "quality": {
+                "score": customer.quality_score,
+                "completeness": customer.completeness,
+                "validity": customer.validity,
+            },
+            "restricted_since": _iso(customer.restricted_at),
+            "refused_values": [
+                {
+                    "field": r.field,
+                    "reason": r.message,
+                    "value": vault.open(key, customer_id, f"invalid:{r.field}", r.value_sealed),
+                    "received_at": _iso(r.created_at),
+                    "replaced_at": _iso(r.resolved_at),
+                }
+                for r in refused
+            ],
+        }
+    )
+    return copy
+
+
+async def restrict(customer_id: uuid.UUID) -> bool:
+    """Flag the customer as restricted (stored, not processed); False when already so."""
+    updated = await Customer.filter(id=customer_id, restricted_at__isnull=True).update(
+        restricted_at=clock.now()
+    )
+    return updated > 0
+
+
+async def lift_restriction(customer_id: uuid.UUID) -> bool:
+    """Clear the restriction flag of a customer who is not erased; False when not flagged."""
+    updated = await Customer.filter(
+        id=customer_id, restricted_at__isnull=False, erased_at__isnull=True
+    ).update(restricted_at=None)
+    return updated > 0
+
+
+@dataclass(frozen=True)
+class Keep:
+    """What a legal hold keeps of one customer through erasure."""
+
+    all_events: bool = False
+    event_types: frozenset[str] = frozenset()
+    source_records: bool = False
+
+    @classmethod
+    def of(cls, categories: set[str]) -> Keep:
+        return cls(
+            all_events="events" in categories,
+            event_types=frozenset(
+                c.split(".", 1)[1] for c in categories if c.startswith("events.")
+            ),
+            source_records="source_records" in categories,
+        )
+
+    @property
+    def anything(self) -> bool:
+        return self.all_events or bool(self.event_types) or self.source_records
+
+    def keeps_event(self, event_type: str) -> bool:
+        return self.all_events or event_type in self.event_types
+
+
+@dataclass
+class Inventory:
+    """What is held about a customer, counted per category (what erasure will remove)."""
+
+    found: bool
+    profile_fields: list[str] = field(default_factory=list)
+    identities: int = 0
+    events: dict[str, int] = field(default_factory=dict)
+    source_records: int = 0
+    refused_values: int = 0
+    identity_indexes: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "found": self.found,
+            "profile_fields": self.profile_fields,
+            "identities": self.identities,
+            "events": self.events,
+            "source_records": self.source_records,
+            "refused_values": self.refused_values,
+            "identity_indexes": [list(pair) for pair in self.identity_indexes],
+        }
+
+
+async def inventory(customer_id: uuid.UUID) -> Inventory:
+    """Counts of everything held about the customer (names and counts, never values)."""
+    customer = await Customer.get_or_none(id=customer_id)
+    if customer is None or customer.erased_at is not None:
+        return Inventory(found=False)
+    events: dict[str, int] = {}
+    for event_type in await Event.filter(customer_id=customer_id).values_list("type", flat=True):
+        events[str(event_type)] = events.get(str(event_type), 0) + 1
+    indexes = await Identity.filter(customer_id=customer_id).values_list("kind", "blind_index")
+    return Inventory(
+        found=True,
+        profile_fields=list(customer.present_fields),
+        identities=len(indexes),
+        events=dict(sorted(events.items())),
+        source_records=await SourceRecord.filter(customer_id=customer_id).count(),
+        refused_values=await InvalidValue.filter(customer_id=customer_id).count(),
+        identity_indexes=[(str(kind), str(index)) for kind, index in indexes],
+    )
+
+
+def retention_owner(customer_id: uuid.UUID) -> uuid.UUID:
+    """The id that owns the key of data a hold keeps after the customer's key is destroyed."""
+    return uuid.uuid5(customer_id, "retained-under-legal-hold")
+
+
+async def keep_readable(vault: Vault, customer_id: uuid.UUID, keep: Keep) -> int:
+    """Re-seal what a hold keeps under a key of its own (owned by :func:`retention_owner`), so
+    it outlives the customer's key; returns how many rows were re-sealed. Idempotent."""
+    if not keep.anything:
+        return 0
+    owner = retention_owner(customer_id)
+    keys = await vault.customer_keys([customer_id, owner])
+    if customer_id not in keys:
+        return 0  # already shredded: the kept rows were re-sealed before that
+    old = keys[customer_id]
+    new = keys.get(owner) or await vault.create_customer_key(owner)
+    moved = 0
+    for event in await Event.filter(customer_id=customer_id, properties_sealed__isnull=False):
+        if keep.keeps_event(event.type) and event.properties_sealed is not None:
+            values = vault.open(old, customer_id, "event-properties", event.properties_sealed)
+            event.properties_sealed = vault.seal(new, owner, "event-properties", values)
+            await event.save(update_fields=["properties_sealed"])
+            moved += 1
+    if keep.source_records:
+        for record in await SourceRecord.filter(customer_id=customer_id):
+            purpose = f"source:{record.id}"
+            values = vault.open(old, customer_id, purpose, record.payload_sealed)
+            record.payload_sealed = vault.seal(new, owner, purpose, values)
+            await record.save(update_fields=["payload_sealed"])
+            moved += 1
+    return moved
+
+
+async def erase(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
+    """Delete the customer's rows except what ``keep`` holds (call after destroying the key).
+
+    With nothing kept the customer row goes too; otherwise it stays as an empty, restricted
+    record marked erased, so the kept rows still belong to someone. Idempotent.
+    """
+    deleted: dict[str, int] = {"events": 0}
+    if not keep.all_events:
+        events = Event.filter(customer_id=customer_id)
+        if keep.event_types:
+            events = events.exclude(type__in=list(keep.event_types))
+        deleted["events"] = await events.delete()
+    deleted["source_records"] = (
+        0 if keep.source_records else await SourceRecord.filter(customer_id=customer_id).delete()
+    )
+    deleted["identities"] = await identity.forget_customer(customer_id)
+    deleted["refused_values"] = await InvalidValue.filter(customer_id=customer_id).delete()
+    if keep.anything:
+        now = clock.now()
+        deleted["customer"] = 0
+        await Customer.filter(id=customer_id).update(
+            profile_sealed=b"",
+            present_fields=[],
+            lineage={},
+            completeness=0.0,
+            validity=1.0,
+            quality_score=0.0,
+            updated_at=now,
+            erased_at=now,
+            restricted_at=now,
+        )
+    else:
+        deleted["customer"] = await Customer.filter(id=customer_id).delete()
+    return deleted

@@ -1,0 +1,200 @@
+"""Erasure (GDPR Art. 17, CCPA right to delete) by crypto-shredding and deletion.
+
+The steps, each resumable (see :mod:`cdlm.dsr.execution`):
+
+1. plan: count what is held, and find legal holds. A hold on the customer stops the erasure
+   (the request waits on hold); a hold on a category keeps those rows, restricted.
+2. retain: re-seal what a hold keeps under a key of its own, so it outlives the next step.
+3. suppress: remember the person's identifiers as blind indexes, so the next import does not
+   re-create them.
+4. shred: destroy the customer's data key (every copy of their ciphertext, in backups and
+   archives too, becomes unreadable), and the copies made for earlier access requests.
+5. delete: delete their rows in every table, events included.
+
+The certificate lists what was erased and what was kept, why, and until when. The requester's
+own contact details are destroyed once the completion notice has gone out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from cdlm import clock
+from cdlm.auth.principal import SYSTEM
+from cdlm.config import Settings
+from cdlm.consent import service as consent
+from cdlm.customers import rights
+from cdlm.dsr import outbox
+from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification
+from cdlm.dsr.service import add_event
+from cdlm.dsr.workflow import FINAL
+from cdlm.identity import service as identity
+from cdlm.identity.identifiers import IdentifierKind
+from cdlm.retention import service as retention
+from cdlm.vault.service import Vault
+
+CONSENT_LEDGER_REASON = (
+    "Proof of consent decisions (GDPR Art. 7(1)). The ledger is append-only and holds ids, "
+    "purposes and times; its evidence was sealed under the destroyed key and is unreadable."
+)
+AUDIT_TRAIL_REASON = (
+    "Accountability (GDPR Art. 5(2)): who did what and when, by id; it holds no personal values."
+)
+
+
+async def plan(request: DataSubjectRequest) -> dict[str, Any]:
+    """What is held about the subject, what holds keep, and whether the customer is held."""
+    customer_id = request.customer_id
+    if customer_id is None:
+        return {"found": False, "inventory": rights.Inventory(found=False).to_json()}
+    holds = await retention.holds_on(customer_id)
+    on_customer = next((h for h in holds if h.customer_id == customer_id), None)
+    if on_customer is not None:
+        return {"held_by": str(on_customer.id)}
+    held = await rights.inventory(customer_id)
+    retained = []
+    for hold in holds:
+        category = hold.category or ""
+        if category == "events":
+            count = sum(held.events.values())
+        elif category.startswith("events."):
+            count = held.events.get(category.split(".", 1)[1], 0)
+        else:
+            count = held.source_records
+        if count:
+            retained.append(
+                {
+                    "category": category,
+                    "count": count,
+                    "reason": hold.reason,
+                    "hold_id": str(hold.id),
+                    "until": hold.ends_at.isoformat() if hold.ends_at else None,
+                }
+            )
+    return {
+        "found": held.found,
+        "inventory": held.to_json(),
+        "retained": retained,
+        "consent_entries": len(await consent.history(customer_id)) if held.found else 0,
+    }
+
+
+def keep_of(planned: dict[str, Any]) -> rights.Keep:
+    """What the plan's holds keep."""
+    return rights.Keep.of({r["category"] for r in planned.get("retained", [])})
+
+
+async def retain(vault: Vault, request: DataSubjectRequest, keep: rights.Keep) -> int:
+    """Re-seal what holds keep under their own key; the count of rows re-sealed."""
+    if request.customer_id is None:
+        return 0
+    return await rights.keep_readable(vault, request.customer_id, keep)
+
+
+async def suppress(request: DataSubjectRequest, planned: dict[str, Any]) -> int:
+    """Suppress the person's identifiers (and the one they asked with)."""
+    if not planned.get("found"):
+        return 0
+    entries = [(IdentifierKind(k), i) for k, i in planned["inventory"]["identity_indexes"]]
+    entries.append((request.subject_kind, request.subject_index))
+    return await identity.suppress(entries, request.id)
+
+
+async def shred(vault: Vault, request: DataSubjectRequest) -> dict[str, Any]:
+    """Destroy the customer's key, the copies given out for earlier requests, and the keys of
+    the person's earlier closed requests."""
+    customer_id = request.customer_id
+    if customer_id is None:
+        return {"customer_key": False, "earlier_exports": 0, "earlier_request_keys": 0}
+    earlier = await DataSubjectRequest.filter(customer_id=customer_id).exclude(id=request.id)
+    exports = await AccessExport.filter(request_id__in=[r.id for r in earlier]).delete()
+    keys = 0
+    for other in earlier:
+        if other.status in FINAL and await vault.shred(other.id):
+            other.subject_sealed = None
+            other.details_sealed = None
+            await other.save(update_fields=["subject_sealed", "details_sealed"])
+            keys += 1
+    return {
+        "customer_key": await vault.shred(customer_id),
+        "earlier_exports": exports,
+        "earlier_request_keys": keys,
+    }
+
+
+async def delete(request: DataSubjectRequest, keep: rights.Keep) -> dict[str, int]:
+    """Delete the customer's rows (what holds keep stays, restricted)."""
+    if request.customer_id is None:
+        return {}
+    return await rights.erase(request.customer_id, keep)
+
+
+def certificate(request: DataSubjectRequest, settings: Settings) -> dict[str, Any]:
+    """The erasure certificate: what was erased, what was kept and why; with its digest."""
+    steps = request.progress.get("steps", {})
+    planned = steps.get("plan", {})
+    inventory = planned.get("inventory", {})
+    retained = list(planned.get("retained", []))
+    if planned.get("consent_entries"):
+        retained.append(
+            {
+                "category": "consent_ledger",
+                "count": planned["consent_entries"],
+                "reason": CONSENT_LEDGER_REASON,
+            }
+        )
+    retained.append({"category": "audit_trail", "reason": AUDIT_TRAIL_REASON})
+    kept_types = {r["category"].split(".", 1)[1] for r in retained if "." in r["category"]}
+    keep_all = any(r["category"] == "events" for r in retained)
+    body: dict[str, Any] = {
+        "certificate_id": str(uuid.uuid5(request.id, "erasure-certificate")),
+        "request_id": str(request.id),
+        "jurisdiction": request.jurisdiction.value,
+        "received_at": request.received_at.isoformat(),
+        "issued_at": clock.now().isoformat(),
+        "controller": settings.controller_name,
+        "customer_id": str(request.customer_id) if request.customer_id else None,
+        "data_found": bool(planned.get("found")),
+        "erased": {
+            "profile_fields": inventory.get("profile_fields", []),
+            "identities": inventory.get("identities", 0),
+            "events": {
+                kind: count
+                for kind, count in inventory.get("events", {}).items()
+                if not keep_all and kind not in kept_types
+            },
+            "source_records": (
+                0
+                if any(r["category"] == "source_records" for r in retained)
+                else inventory.get("source_records", 0)
+            ),
+            "refused_values": inventory.get("refused_values", 0),
+            "earlier_access_exports": steps.get("shred", {}).get("earlier_exports", 0),
+        },
+        "crypto_shredded": {
+            "customer_key": steps.get("shred", {}).get("customer_key", False),
+            "earlier_request_keys": steps.get("shred", {}).get("earlier_request_keys", 0),
+        },
+        "suppressed_identifiers": steps.get("suppress", {}).get("suppressed", 0),
+        "retained": retained,
+        "retained_data_is_restricted": True,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return {**body, "sha256": hashlib.sha256(canonical).hexdigest()}
+
+
+async def forget_requester(vault: Vault, request: DataSubjectRequest) -> bool:
+    """Destroy the requester's contact details of a completed erasure once nothing waits to
+    be sent to them; True when destroyed now."""
+    if await Notification.exists(
+        request_id=request.id, sent_at__isnull=True, attempts__lt=outbox.MAX_ATTEMPTS
+    ):
+        return False
+    if not await vault.shred(request.id):
+        return False
+    await DataSubjectRequest.filter(id=request.id).update(subject_sealed=None, details_sealed=None)
+    await add_event(request, "requester_details_destroyed", SYSTEM)
+    return True

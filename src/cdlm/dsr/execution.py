@@ -1,0 +1,251 @@
+"""Carrying out an approved request, step by step, resumably.
+
+Each step runs in its own transaction together with the record that it is done (in the
+request's ``progress``), under a lock on the request. A crash inside a step rolls the step back;
+a crash between steps leaves the finished ones recorded. Running the request again (it is then
+failed or still in progress) skips what is done and carries on where it stopped; every step is
+also safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from cdlm import clock
+from cdlm.auth.principal import Principal
+from cdlm.auth.settings import AuthSettings
+from cdlm.config import Settings
+from cdlm.consent import service as consent
+from cdlm.consent.models import Method
+from cdlm.customers import rights
+from cdlm.customers import service as customers
+from cdlm.dsr import access, erasure, outbox
+from cdlm.dsr.models import DataSubjectRequest, RequestType
+from cdlm.dsr.notifier import Notifier
+from cdlm.dsr.service import add_event, locked, move, notify_requester
+from cdlm.dsr.workflow import Status
+from cdlm.errors import DomainError, InvalidStateTransition, PolicyViolation
+from cdlm.vault.service import Vault
+
+logger = logging.getLogger("cdlm.dsr")
+
+
+@dataclass(frozen=True)
+class Run:
+    """What every step of one execution can reach."""
+
+    actor: Principal
+    vault: Vault
+    auth: AuthSettings
+    settings: Settings
+    request_id: uuid.UUID
+
+
+class OnHold(Exception):
+    """A legal hold stops the request; it waits until the hold ends."""
+
+    def __init__(self, note: str) -> None:
+        super().__init__(note)
+        self.note = note
+
+
+Work = Callable[[DataSubjectRequest], Awaitable[dict[str, Any]]]
+
+
+async def step(run: Run, name: str, work: Work) -> dict[str, Any]:
+    """Do ``work`` once: its result is stored with the request in the same transaction, and a
+    later run returns the stored result instead of doing it again."""
+    async with in_transaction():
+        request = await locked(run.request_id)
+        done: dict[str, Any] = request.progress.get("steps", {})
+        if name in done:
+            return dict(done[name])
+        result = await work(request)
+        request.progress = {**request.progress, "steps": {**done, name: result}}
+        request.updated_at = clock.now()
+        await request.save(update_fields=["progress", "updated_at"])
+        await add_event(request, "step_done", run.actor, note=name)
+        return result
+
+
+def _customer(request: DataSubjectRequest) -> uuid.UUID:
+    if request.customer_id is None:
+        raise PolicyViolation(
+            "No customer matches the requester; there is nothing to change.", field="id"
+        )
+    return request.customer_id
+
+
+async def _details(run: Run, request: DataSubjectRequest) -> dict[str, Any]:
+    key = await run.vault.customer_key(request.id)
+    details: dict[str, Any] = run.vault.open(
+        key, request.id, "details", bytes(request.details_sealed or b"")
+    )
+    return details
+
+
+# ------------------------------------------------------------------------ per request type
+
+
+async def _access(run: Run, portable: bool) -> None:
+    async def collect(request: DataSubjectRequest) -> dict[str, Any]:
+        return await access.collect(run.vault, run.settings, request, portable=portable)
+
+    async def send(request: DataSubjectRequest) -> dict[str, Any]:
+        return await access.send_link(run.vault, run.auth, run.settings, request)
+
+    await step(run, "collect", collect)
+    await step(run, "send_link", send)
+
+
+async def _rectification(run: Run) -> None:
+    async def rectify(request: DataSubjectRequest) -> dict[str, Any]:
+        changes = (await _details(run, request))["corrections"]
+        await customers.update_customer(run.actor, run.vault, _customer(request), changes)
+        return {"fields": sorted(changes)}
+
+    await step(run, "rectify", rectify)
+
+
+async def _restriction(run: Run) -> None:
+    async def restrict(request: DataSubjectRequest) -> dict[str, Any]:
+        customer_id = _customer(request)
+        if not await customers.exists(customer_id):
+            raise PolicyViolation("The customer no longer exists.", field="id")
+        return {"newly_restricted": await rights.restrict(customer_id)}
+
+    await step(run, "restrict", restrict)
+
+
+async def _consent(run: Run, request_type: RequestType) -> None:
+    async def record(request: DataSubjectRequest) -> dict[str, Any]:
+        customer_id = _customer(request)
+        purposes = (await _details(run, request))["purposes"]
+        ids, _ = await consent.record(
+            run.actor,
+            run.vault,
+            customer_id,
+            [],
+            consent.Capture(Method.REQUEST, channel="request"),
+            idempotency_key=f"dsr:{request.id}",
+            operation=f"dsr.{request_type.value}",
+            gpc=request_type is RequestType.OPT_OUT_OF_SALE,
+            object_to=purposes if request_type is RequestType.OBJECTION else None,
+        )
+        return {"consent_entries": [str(i) for i in ids]}
+
+    await step(run, "record_consent", record)
+
+
+async def _erasure(run: Run) -> None:
+    async def plan(request: DataSubjectRequest) -> dict[str, Any]:
+        found = await erasure.plan(request)
+        if found.get("held_by") is not None:
+            raise OnHold(f"legal hold {found['held_by']}")
+        return found
+
+    planned = await step(run, "plan", plan)
+    keep = erasure.keep_of(planned)
+
+    async def retain(request: DataSubjectRequest) -> dict[str, Any]:
+        return {"resealed": await erasure.retain(run.vault, request, keep)}
+
+    async def suppress(request: DataSubjectRequest) -> dict[str, Any]:
+        return {"suppressed": await erasure.suppress(request, planned)}
+
+    async def shred(request: DataSubjectRequest) -> dict[str, Any]:
+        return await erasure.shred(run.vault, request)
+
+    async def delete(request: DataSubjectRequest) -> dict[str, Any]:
+        return await erasure.delete(request, keep)
+
+    await step(run, "retain", retain)
+    await step(run, "suppress", suppress)
+    await step(run, "shred", shred)
+    await step(run, "delete", delete)
+
+
+async def _run(run: Run, request_type: RequestType) -> None:
+    if request_type in (RequestType.ACCESS, RequestType.PORTABILITY):
+        await _access(run, portable=request_type is RequestType.PORTABILITY)
+    elif request_type is RequestType.RECTIFICATION:
+        await _rectification(run)
+    elif request_type is RequestType.RESTRICTION:
+        await _restriction(run)
+    elif request_type is RequestType.ERASURE:
+        await _erasure(run)
+    else:
+        await _consent(run, request_type)
+
+
+# ------------------------------------------------------------------------------ running
+
+
+async def execute(
+    actor: Principal,
+    vault: Vault,
+    auth: AuthSettings,
+    settings: Settings,
+    notifier: Notifier,
+    request_id: uuid.UUID,
+) -> DataSubjectRequest:
+    """Carry out an approved request (or resume a failed or interrupted one).
+
+    A step that fails marks the request failed with the reason on its timeline; running it
+    again resumes. A legal hold puts the request on hold instead.
+    """
+    await vault.ready()
+    async with in_transaction():
+        request = await locked(request_id)
+        if request.status in (Status.APPROVED, Status.FAILED):
+            await move(request, Status.IN_PROGRESS, actor)
+        elif request.status is not Status.IN_PROGRESS:
+            raise InvalidStateTransition(
+                "Only an approved, failed or interrupted request can be carried out.",
+                field="input.id",
+            )
+    run = Run(actor, vault, auth, settings, request_id)
+    try:
+        await _run(run, request.type)
+    except OnHold as hold:
+        return await _stop(run, Status.ON_HOLD, hold.note)
+    except DomainError as error:
+        return await _stop(run, Status.FAILED, error.message)
+    except Exception as error:
+        logger.exception("data subject request step failed", extra={"request": str(request_id)})
+        await _stop(run, Status.FAILED, f"unexpected {type(error).__name__}; run it again")
+        raise
+    return await _complete(run, notifier)
+
+
+async def _stop(run: Run, status: Status, note: str) -> DataSubjectRequest:
+    async with in_transaction():
+        request = await locked(run.request_id)
+        if request.status is Status.IN_PROGRESS:
+            await move(request, status, run.actor, note=note[:500])
+            request.reason = note[:500]
+            await request.save(update_fields=["reason"])
+    return request
+
+
+async def _complete(run: Run, notifier: Notifier) -> DataSubjectRequest:
+    async with in_transaction():
+        request = await locked(run.request_id)
+        if request.status is not Status.IN_PROGRESS:
+            return request  # another run completed it
+        if request.type is RequestType.ERASURE:
+            request.certificate = erasure.certificate(request, run.settings)
+        request.reason = None
+        await move(request, Status.COMPLETED, run.actor)
+        if request.type is not RequestType.ACCESS and request.type is not RequestType.PORTABILITY:
+            await notify_requester(run.vault, request, "request_completed")
+    await outbox.deliver_pending(run.vault, notifier, [request.id])
+    if request.type is RequestType.ERASURE:
+        await erasure.forget_requester(run.vault, request)
+    return request

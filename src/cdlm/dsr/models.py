@@ -1,0 +1,175 @@
+"""Tables of data subject requests: the requests, their timelines, verification codes, access
+exports with their download tokens, and the notification outbox.
+
+The requester's contact details and any free text are personal data: they are sealed under the
+request's own data key (a vault key owned by the request id), so they can be destroyed with it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.models import Model
+
+from cdlm.dsr.deadlines import Jurisdiction
+from cdlm.dsr.workflow import Status
+from cdlm.identity.identifiers import IdentifierKind
+
+
+class RequestType(StrEnum):
+    """The right a person exercises."""
+
+    ACCESS = "access"  # GDPR Art. 15, CCPA right to know
+    PORTABILITY = "portability"  # Art. 20
+    RECTIFICATION = "rectification"  # Art. 16, CCPA right to correct
+    ERASURE = "erasure"  # Art. 17, CCPA right to delete
+    RESTRICTION = "restriction"  # Art. 18
+    OBJECTION = "objection"  # Art. 21
+    OPT_OUT_OF_SALE = "opt_out_of_sale"  # CCPA/CPRA opt-out of sale or sharing
+
+
+class VerificationMethod(StrEnum):
+    """How the requester's identity was established."""
+
+    EMAIL_CODE = "email_code"
+    SMS_CODE = "sms_code"
+    SIGNED_IN_ACCOUNT = "signed_in_account"
+    IDENTITY_DOCUMENT = "identity_document"
+    KNOWN_CONTACT_DETAILS = "known_contact_details"
+    NOT_REQUIRED = "not_required"  # opt-out of sale needs no verification (CCPA)
+
+
+class FiledVia(StrEnum):
+    """Who filed the request."""
+
+    SELF_SERVICE = "self_service"
+    STAFF = "staff"
+
+
+class DataSubjectRequest(Model):
+    """One request, from receipt to proof of completion."""
+
+    id = fields.UUIDField(primary_key=True)
+    type = fields.CharEnumField(RequestType, max_length=24)
+    jurisdiction = fields.CharEnumField(Jurisdiction, max_length=8)
+    status = fields.CharEnumField(Status, max_length=24, db_index=True)
+    filed_via = fields.CharEnumField(FiledVia, max_length=16)
+    subject_kind = fields.CharEnumField(IdentifierKind, max_length=16)
+    subject_index = fields.CharField(max_length=64, description="Blind index of the identifier")
+    subject_sealed = fields.BinaryField(null=True, description="Identifier, under the request key")
+    details_sealed = fields.BinaryField(null=True, description="Corrections, purposes, note")
+    customer_id = fields.UUIDField(null=True, db_index=True, description="Matched customer")
+    received_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    verified_at = fields.DatetimeField(null=True)
+    completed_at = fields.DatetimeField(null=True)
+    verification_method = fields.CharEnumField(VerificationMethod, max_length=24, null=True)
+    clock_rule: dict[str, Any] = fields.JSONField(description="The legal clock at receipt")
+    pauses: list[list[str | None]] = fields.JSONField(default=list)
+    extended = fields.BooleanField(default=False)
+    extension_reason = fields.CharField(max_length=500, null=True)
+    due_at = fields.DatetimeField(description="Due date as of the last change")
+    acknowledge_by = fields.DatetimeField(null=True)
+    assignee_id = fields.UUIDField(null=True, db_index=True)
+    reason = fields.CharField(max_length=500, null=True, description="Of a denial, cancellation")
+    duplicate_of_id = fields.UUIDField(null=True)
+    progress: dict[str, Any] = fields.JSONField(default=dict, description="Execution steps done")
+    certificate: dict[str, Any] | None = fields.JSONField(null=True)
+    attention = fields.CharField(max_length=16, null=True, description="due_soon or overdue")
+    filed_by_kind = fields.CharField(max_length=16)
+    filed_by_id = fields.UUIDField(null=True)
+
+    class Meta:
+        table = "dsr_requests"
+        indexes = (("received_at", "id"), ("subject_index", "type", "status"))
+
+
+class RequestEvent(Model):
+    """One entry of a request's timeline: a status change, a note, a step done."""
+
+    id = fields.BigIntField(primary_key=True)
+    request: fields.ForeignKeyRelation[DataSubjectRequest] = fields.ForeignKeyField(
+        "cdlm.DataSubjectRequest", related_name="events", on_delete=fields.CASCADE
+    )
+    at = fields.DatetimeField()
+    kind = fields.CharField(max_length=32)
+    from_status = fields.CharEnumField(Status, max_length=24, null=True)
+    to_status = fields.CharEnumField(Status, max_length=24, null=True)
+    actor_kind = fields.CharField(max_length=16)
+    actor_id = fields.UUIDField(null=True)
+    note = fields.CharField(max_length=500, null=True, description="Never personal data")
+
+    class Meta:
+        table = "dsr_request_events"
+        indexes = (("request_id", "id"),)
+
+
+class VerificationCode(Model):
+    """A one-time code sent to the requester; only its argon2id hash is stored."""
+
+    id = fields.UUIDField(primary_key=True)
+    request: fields.ForeignKeyRelation[DataSubjectRequest] = fields.ForeignKeyField(
+        "cdlm.DataSubjectRequest", related_name="codes", on_delete=fields.CASCADE
+    )
+    code_hash = fields.CharField(max_length=256)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    attempts = fields.IntField(default=0)
+    max_attempts = fields.IntField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "dsr_verification_codes"
+
+
+class AccessExport(Model):
+    """Everything held about a person, as JSON sealed under the request's key."""
+
+    id = fields.UUIDField(primary_key=True)
+    request: fields.ForeignKeyRelation[DataSubjectRequest] = fields.ForeignKeyField(
+        "cdlm.DataSubjectRequest", related_name="exports", on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+    content_sealed = fields.BinaryField()
+    size_bytes = fields.IntField()
+    sha256 = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "dsr_exports"
+
+
+class DownloadToken(Model):
+    """A short-lived bearer token for one export: ``cdlm_dl_<token_id>_<secret>``."""
+
+    token_id = fields.CharField(max_length=32, primary_key=True)
+    export: fields.ForeignKeyRelation[AccessExport] = fields.ForeignKeyField(
+        "cdlm.AccessExport", related_name="tokens", on_delete=fields.CASCADE
+    )
+    secret_hash = fields.CharField(max_length=256)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    downloads = fields.IntField(default=0)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "dsr_download_tokens"
+
+
+class Notification(Model):
+    """A message waiting for (or done with) delivery; recipient and content are sealed."""
+
+    id = fields.UUIDField(primary_key=True)
+    request_id = fields.UUIDField(db_index=True)
+    channel = fields.CharField(max_length=16)
+    template = fields.CharField(max_length=48)
+    payload_sealed = fields.BinaryField(null=True, description="Emptied once delivered")
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+    attempts = fields.IntField(default=0)
+    last_error = fields.CharField(max_length=200, null=True)
+
+    class Meta:
+        table = "notification_outbox"
+        indexes = (("sent_at", "created_at"),)

@@ -1,0 +1,394 @@
+"""Data subject requests: their clock, status changes with timeline, staff decisions and reads.
+
+Intake (submission and verification) is in :mod:`cdlm.dsr.intake`, carrying a request out in
+:mod:`cdlm.dsr.execution`. Every status change goes through :func:`move`, which checks the
+workflow, keeps the legal clock (paused while the request waits on the requester) and writes
+the timeline entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.expressions import Q
+from tortoise.functions import Count
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from cdlm import clock
+from cdlm.audit import service as audit
+from cdlm.auth import service as staff
+from cdlm.auth.principal import Principal
+from cdlm.dsr import outbox
+from cdlm.dsr.deadlines import ClockRule, Pause, RequestClock
+from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType
+from cdlm.dsr.notifier import Notifier
+from cdlm.dsr.workflow import FINAL, WAITING_ON_REQUESTER, PublicStatus, Status, check_transition
+from cdlm.dsr.workflow import public_status as public_status_of
+from cdlm.errors import ErrorCode, InvalidStateTransition, NotFound, ValidationFailed
+from cdlm.identity.identifiers import IdentifierKind
+from cdlm.text import text_problem
+from cdlm.vault.service import Vault
+
+MAX_REASON = 500
+#: Statuses a staff member may set directly; the others follow from verification and execution.
+DECISIONS = frozenset({Status.APPROVED, Status.DENIED, Status.CANCELLED, Status.ON_HOLD})
+_NEEDS_REASON = frozenset({Status.DENIED, Status.CANCELLED, Status.ON_HOLD})
+#: Where a request is "open": the work is not finished.
+OPEN = frozenset(Status) - FINAL
+#: How a requester identified by each kind of identifier is written to.
+CHANNELS = {IdentifierKind.EMAIL: "email", IdentifierKind.PHONE: "sms"}
+
+
+# ----------------------------------------------------------------------------- the clock
+
+
+def clock_of(request: DataSubjectRequest) -> RequestClock:
+    """The request's legal clock, with the rule it was received under."""
+    pauses = tuple(
+        Pause(datetime.fromisoformat(start or ""), datetime.fromisoformat(end) if end else None)
+        for start, end in request.pauses
+    )
+    return RequestClock(
+        request.received_at,
+        request.jurisdiction,
+        pauses,
+        request.extended,
+        ClockRule.from_json(request.clock_rule),
+    )
+
+
+def keep_clock(request: DataSubjectRequest, kept: RequestClock, now: datetime) -> None:
+    """Store ``kept`` on the request, with the due date as of ``now``."""
+    request.pauses = [
+        [p.started_at.isoformat(), p.ended_at.isoformat() if p.ended_at else None]
+        for p in kept.pauses
+    ]
+    request.extended = kept.extended
+    request.due_at = kept.due_at(now)
+
+
+def is_paused(request: DataSubjectRequest) -> bool:
+    """True while the request waits on the requester."""
+    return bool(request.pauses) and request.pauses[-1][1] is None
+
+
+def is_overdue(request: DataSubjectRequest, now: datetime | None = None) -> bool:
+    """True when an open request has passed its due date."""
+    moment = now or clock.now()
+    return request.status in OPEN and clock_of(request).overdue(moment)
+
+
+def public_status(request: DataSubjectRequest, original: DataSubjectRequest | None) -> PublicStatus:
+    """What the requester sees; a duplicate shows the status of the request it duplicates."""
+    if original is not None:
+        return public_status_of(original.status)
+    expired = request.status is Status.IDENTITY_PENDING and (
+        request.progress.get("verification_expires_at", "9999") < clock.now().isoformat()
+    )
+    return public_status_of(request.status, verification_expired=expired)
+
+
+# -------------------------------------------------------------------- moves and timeline
+
+
+async def add_event(
+    request: DataSubjectRequest,
+    kind: str,
+    actor: Principal,
+    *,
+    note: str | None = None,
+    from_status: Status | None = None,
+    to_status: Status | None = None,
+) -> None:
+    """Append to the request's timeline (in the caller's transaction)."""
+    await RequestEvent.create(
+        request_id=request.id,
+        at=clock.now(),
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        actor_kind=actor.kind.value,
+        actor_id=actor.id,
+        note=note,
+    )
+
+
+async def move(
+    request: DataSubjectRequest, target: Status, actor: Principal, note: str | None = None
+) -> None:
+    """Change the status (refused unless the workflow allows it), keep the clock, write the
+    timeline and save the request (in the caller's transaction)."""
+    check_transition(request.status, target)
+    now = clock.now()
+    kept = clock_of(request)
+    kept = kept.pause(now) if target in WAITING_ON_REQUESTER else kept.resume(now)
+    keep_clock(request, kept, now)
+    previous = request.status
+    request.status = target
+    request.updated_at = now
+    if target is Status.COMPLETED:
+        request.completed_at = now
+    if target in FINAL:
+        request.attention = None
+    await request.save()
+    await add_event(
+        request, "status_changed", actor, note=note, from_status=previous, to_status=target
+    )
+    await audit.record(
+        actor, f"dsr.{target.value}", target_type="data_subject_request", target_id=request.id
+    )
+
+
+async def locked(request_id: uuid.UUID, field: str = "input.id") -> DataSubjectRequest:
+    """The request, locked for change until the transaction ends; :class:`NotFound` if none."""
+    request = await DataSubjectRequest.filter(id=request_id).select_for_update().first()
+    if request is None:
+        raise NotFound("No data subject request has this id.", field=field)
+    return request
+
+
+def check_reason(reason: str | None, field: str, *, required: bool) -> str | None:
+    """A staff reason: required where the law wants one, short, and storable."""
+    text = reason.strip() if reason is not None else None
+    if not text:
+        if required:
+            raise ValidationFailed("Give a reason.", field=field, code=ErrorCode.REQUIRED)
+        return None
+    problem = text_problem(text)
+    if problem is not None:
+        raise ValidationFailed(problem, field=field)
+    if len(text) > MAX_REASON:
+        raise ValidationFailed(
+            f"At most {MAX_REASON} characters.", field=field, code=ErrorCode.TOO_LONG
+        )
+    return text
+
+
+def message_variables(request: DataSubjectRequest, **extra: str) -> dict[str, str]:
+    """What every notification about ``request`` can say."""
+    return {
+        "request_id": str(request.id),
+        "request_type": request.type.value.replace("_", " "),
+        "received_at": request.received_at.date().isoformat(),
+        "due_at": request.due_at.date().isoformat(),
+        **extra,
+    }
+
+
+async def notify_requester(
+    vault: Vault, request: DataSubjectRequest, template: str, **extra: str
+) -> bool:
+    """Queue a message to the requester (in the caller's transaction); False when their
+    contact details are gone (an erased requester)."""
+    keys = await vault.customer_keys([request.id])
+    if request.id not in keys or request.subject_sealed is None:
+        return False
+    subject = vault.open(keys[request.id], request.id, "subject", request.subject_sealed)
+    channel = CHANNELS.get(IdentifierKind(subject["kind"]))
+    if channel is None:  # an external id cannot be written to
+        return False
+    await outbox.queue(
+        vault,
+        request.id,
+        keys[request.id],
+        channel,
+        subject["value"],
+        template,
+        message_variables(request, **extra),
+    )
+    return True
+
+
+# ------------------------------------------------------------------------ staff decisions
+
+
+async def decide(
+    actor: Principal,
+    vault: Vault,
+    notifier: Notifier,
+    request_id: uuid.UUID,
+    target: Status,
+    reason: str | None,
+) -> DataSubjectRequest:
+    """Approve, deny, cancel, put on hold or (from on hold) approve again.
+
+    A denial is told to the requester with its reason (GDPR Art. 12(4)).
+    """
+    if target not in DECISIONS:
+        raise InvalidStateTransition(
+            "Staff set approved, denied, cancelled or on hold; verification and execution "
+            "set the other statuses.",
+            field="input.status",
+        )
+    text = check_reason(reason, "input.reason", required=target in _NEEDS_REASON)
+    async with in_transaction():
+        request = await locked(request_id)
+        await move(request, target, actor, note=text)
+        if target in (Status.DENIED, Status.CANCELLED, Status.ON_HOLD):
+            request.reason = text
+            await request.save(update_fields=["reason"])
+        if target is Status.DENIED:
+            await notify_requester(vault, request, "request_denied", reason=text or "")
+    await outbox.deliver_pending(vault, notifier, [request.id])
+    return request
+
+
+async def extend(
+    actor: Principal, vault: Vault, notifier: Notifier, request_id: uuid.UUID, reason: str | None
+) -> DataSubjectRequest:
+    """Use the one extension the law allows, with its reason, and tell the requester."""
+    text = check_reason(reason, "input.reason", required=True)
+    async with in_transaction():
+        request = await locked(request_id)
+        now = clock.now()
+        current = clock_of(request)
+        if request.status in FINAL:
+            raise InvalidStateTransition("The request is closed.", field="input.id")
+        if not current.rule.extendable:
+            raise InvalidStateTransition(
+                f"{request.jurisdiction.value.upper()} allows no extension.", field="input.id"
+            )
+        if request.extended:
+            raise InvalidStateTransition("The deadline was already extended.", field="input.id")
+        if not current.can_extend(now):
+            raise InvalidStateTransition(
+                "The deadline has passed; it can no longer be extended.", field="input.id"
+            )
+        keep_clock(request, current.extend(), now)
+        request.extension_reason = text
+        request.updated_at = now
+        request.attention = None
+        await request.save()
+        await add_event(request, "deadline_extended", actor, note=text)
+        await audit.record(
+            actor, "dsr.extend", target_type="data_subject_request", target_id=request.id
+        )
+        await notify_requester(vault, request, "deadline_extended", reason=text or "")
+    await outbox.deliver_pending(vault, notifier, [request.id])
+    return request
+
+
+async def assign(
+    actor: Principal, request_id: uuid.UUID, assignee_id: uuid.UUID | None
+) -> DataSubjectRequest:
+    """Give the request to a staff member (or to nobody)."""
+    if assignee_id is not None and not await staff.is_active_staff(assignee_id):
+        raise NotFound("No active staff user has this id.", field="input.assigneeId")
+    async with in_transaction():
+        request = await locked(request_id)
+        request.assignee_id = assignee_id
+        request.updated_at = clock.now()
+        await request.save(update_fields=["assignee_id", "updated_at"])
+        await add_event(
+            request, "assigned", actor, note=f"to {assignee_id}" if assignee_id else "unassigned"
+        )
+        await audit.record(
+            actor, "dsr.assign", target_type="data_subject_request", target_id=request.id
+        )
+    return request
+
+
+# ---------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """Criteria of the request list; all optional, combined with AND."""
+
+    status: Status | None = None
+    type: RequestType | None = None
+    overdue: bool | None = None
+    assignee_id: uuid.UUID | None = None
+    customer_id: uuid.UUID | None = None
+
+
+def requests(criteria: RequestFilter) -> QuerySet[DataSubjectRequest]:
+    """Requests matching ``criteria`` (paginate it)."""
+    query = DataSubjectRequest.all()
+    if criteria.status is not None:
+        query = query.filter(status=criteria.status)
+    if criteria.type is not None:
+        query = query.filter(type=criteria.type)
+    if criteria.assignee_id is not None:
+        query = query.filter(assignee_id=criteria.assignee_id)
+    if criteria.customer_id is not None:
+        query = query.filter(customer_id=criteria.customer_id)
+    if criteria.overdue is not None:
+        # A paused request's stored due date is stale but it is never overdue; an open one
+        # keeps its due date current (every pause, resumption and extension re-stores it).
+        late = Q(status__in=list(OPEN - WAITING_ON_REQUESTER), due_at__lt=clock.now())
+        query = query.filter(late) if criteria.overdue else query.exclude(late)
+    return query
+
+
+async def get(request_id: uuid.UUID, field: str = "id") -> DataSubjectRequest:
+    """One request; :class:`NotFound` when there is none."""
+    request = await DataSubjectRequest.get_or_none(id=request_id)
+    if request is None:
+        raise NotFound("No data subject request has this id.", field=field)
+    return request
+
+
+async def timelines(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[RequestEvent]]:
+    """Each request's timeline, oldest first (one query)."""
+    grouped: dict[uuid.UUID, list[RequestEvent]] = {r: [] for r in request_ids}
+    for event in await RequestEvent.filter(request_id__in=request_ids).order_by("id"):
+        grouped[event.request_id].append(event)  # type: ignore[attr-defined]
+    return grouped
+
+
+async def by_ids(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, DataSubjectRequest]:
+    """Requests by id (one query)."""
+    return {r.id: r for r in await DataSubjectRequest.filter(id__in=request_ids)}
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """How the request work stands."""
+
+    open: int
+    overdue: int
+    due_soon: int
+    completed: int
+    median_days_to_complete: float | None
+    by_status: dict[Status, int]
+    by_type: dict[RequestType, int]
+
+
+async def metrics(due_soon_days: int, window_start: datetime | None = None) -> Metrics:
+    """Counts by status and type, overdue and due-soon counts, and the median days from
+    receipt to completion (of requests received since ``window_start``, or all)."""
+    now = clock.now()
+    base = DataSubjectRequest.all()
+    if window_start is not None:
+        base = base.filter(received_at__gte=window_start)
+    by_status = {
+        Status(row["status"]): row["n"]
+        for row in await base.annotate(n=Count("id")).group_by("status").values("status", "n")
+    }
+    by_type = {
+        RequestType(row["type"]): row["n"]
+        for row in await base.annotate(n=Count("id")).group_by("type").values("type", "n")
+    }
+    running = base.filter(status__in=list(OPEN - WAITING_ON_REQUESTER))
+    overdue = await running.filter(due_at__lt=now).count()
+    soon = await running.filter(
+        due_at__gte=now, due_at__lt=now + timedelta(days=due_soon_days)
+    ).count()
+    spans = await base.filter(status=Status.COMPLETED, completed_at__isnull=False).values_list(
+        "received_at", "completed_at"
+    )
+    days = [(done - received).total_seconds() / 86_400 for received, done in spans]
+    return Metrics(
+        open=sum(n for status, n in by_status.items() if status in OPEN),
+        overdue=overdue,
+        due_soon=soon,
+        completed=by_status.get(Status.COMPLETED, 0),
+        median_days_to_complete=round(statistics.median(days), 2) if days else None,
+        by_status=by_status,
+        by_type=by_type,
+    )

@@ -1,0 +1,1 @@
+"""Retention of customer data: legal holds that stop disposal."""
