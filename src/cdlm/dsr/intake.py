@@ -36,8 +36,17 @@ from cdlm.dsr.models import (
     VerificationMethod,
 )
 from cdlm.dsr.notifier import Notifier
-from cdlm.dsr.service import CHANNELS, OPEN, add_event, keep_clock, locked, move, notify_requester
-from cdlm.dsr.workflow import Status
+from cdlm.dsr.service import (
+    CHANNELS,
+    OPEN,
+    add_event,
+    keep_clock,
+    locked,
+    move,
+    notify_requester,
+    public_status_now,
+)
+from cdlm.dsr.workflow import PublicStatus, Status
 from cdlm.errors import (
     ErrorCode,
     FieldIssue,
@@ -95,6 +104,7 @@ class Submitted:
 
     request_id: uuid.UUID
     status: Status
+    public_status: PublicStatus
     verification_expires_at: datetime | None
     replayed: bool = False
 
@@ -312,6 +322,7 @@ async def submit(
     return Submitted(
         request_id,
         request.status,
+        await public_status_now(request),
         datetime.fromisoformat(expires) if expires else None,
         outcome.replayed,
     )
@@ -527,4 +538,6 @@ async def file_request(
     request_id = uuid.UUID(outcome.result["request"])
     await outbox.deliver_pending(vault, notifier, [request_id])
     request = await DataSubjectRequest.get(id=request_id)
-    return Submitted(request_id, request.status, None, outcome.replayed)
+    return Submitted(
+        request_id, request.status, await public_status_now(request), None, outcome.replayed
+    )

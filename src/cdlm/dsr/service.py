@@ -92,6 +92,16 @@ def public_status(request: DataSubjectRequest, original: DataSubjectRequest | No
     return public_status_of(request.status, verification_expired=expired)
 
 
+async def public_status_now(request: DataSubjectRequest) -> PublicStatus:
+    """:func:`public_status`, loading the original of a duplicate."""
+    original = (
+        await DataSubjectRequest.get_or_none(id=request.duplicate_of_id)
+        if request.duplicate_of_id is not None
+        else None
+    )
+    return public_status(request, original)
+
+
 # -------------------------------------------------------------------- moves and timeline
 
 
@@ -391,4 +401,15 @@ async def metrics(due_soon_days: int, window_start: datetime | None = None) -> M
         median_days_to_complete=round(statistics.median(days), 2) if days else None,
         by_status=by_status,
         by_type=by_type,
+    )
+
+
+async def audit_subject_read(actor: Principal, request_id: uuid.UUID) -> None:
+    """Record that ``actor`` read a requester's contact details."""
+    await audit.record(
+        actor,
+        "dsr.read",
+        target_type="data_subject_request",
+        target_id=request_id,
+        fields=["subject"],
     )

@@ -27,15 +27,38 @@ from cdlm.auth.api import AuthMutation, AuthQuery
 from cdlm.config import Settings
 from cdlm.consent.api import ConsentMutation, ConsentQuery
 from cdlm.customers.api import EVENT_RECORD_SCALAR, CustomerMutation, CustomerQuery, EventRecord
+from cdlm.dsr.api import DsrMutation, DsrQuery, PublicDsrMutation, PublicDsrQuery
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
 from cdlm.quality.api import QualityQuery
+from cdlm.retention.api import RetentionMutation, RetentionQuery
 from cdlm.system.api import SystemQuery
 
 Query = merge_types(
-    "Query", (SystemQuery, AuthQuery, AuditQuery, CustomerQuery, QualityQuery, ConsentQuery)
+    "Query",
+    (
+        SystemQuery,
+        AuthQuery,
+        AuditQuery,
+        CustomerQuery,
+        QualityQuery,
+        ConsentQuery,
+        DsrQuery,
+        PublicDsrQuery,
+        RetentionQuery,
+    ),
 )
-Mutation = merge_types("Mutation", (AuthMutation, CustomerMutation, ConsentMutation))
+Mutation = merge_types(
+    "Mutation",
+    (
+        AuthMutation,
+        CustomerMutation,
+        ConsentMutation,
+        PublicDsrMutation,
+        DsrMutation,
+        RetentionMutation,
+    ),
+)
 
 #: Parsed and validated documents kept per process (frontends send the same few operations).
 PARSE_CACHE_SIZE = 512

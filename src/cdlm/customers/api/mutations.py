@@ -186,7 +186,7 @@ class UpdateCustomerInput:
     lifecycle_stage: LifecycleStage | None = None
 
 
-def _changes(given: ProfileChangesInput | None) -> dict[str, str | None]:
+def profile_changes(given: ProfileChangesInput | None) -> dict[str, str | None]:
     if given is None:
         return {}
     changes: dict[str, str | None] = {}
@@ -360,7 +360,7 @@ class CustomerMutation:
             actor,
             info.context.vault,
             parse_id(input.id, "input.id"),
-            _changes(input.changes),
+            profile_changes(input.changes),
             lifecycle_stage=input.lifecycle_stage,
             trust=trust_table(info.context.settings.source_trust),
         )

@@ -1,0 +1,163 @@
+"""GraphQL types of data subject requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types.info import Info
+
+from cdlm import clock as clock_module
+from cdlm.auth.policy import PersonalData
+from cdlm.auth.roles import Role
+from cdlm.dsr import loaders, service
+from cdlm.dsr.deadlines import Jurisdiction
+from cdlm.dsr.models import (
+    DataSubjectRequest,
+    FiledVia,
+    RequestEvent,
+    RequestType,
+    VerificationMethod,
+)
+from cdlm.dsr.workflow import PublicStatus, Status
+from cdlm.graphql.masking import personal
+from cdlm.graphql.permissions import require_principal
+from cdlm.graphql.vocabulary import IdentifierKind
+
+strawberry.enum(RequestType, name="DataSubjectRequestType", description="The right exercised.")
+strawberry.enum(Jurisdiction, description="The law a request is handled under.")
+strawberry.enum(Status, name="RequestStatus", description="Where a request is in its workflow.")
+strawberry.enum(
+    PublicStatus,
+    name="PublicRequestStatus",
+    description="The requester's view of the status (Data Rights Protocol).",
+)
+strawberry.enum(VerificationMethod, description="How the requester's identity was established.")
+strawberry.enum(FiledVia, description="Who filed the request.")
+
+#: Enums registered above, for the other API modules (so registration happens first).
+__all__ = ["Jurisdiction", "PublicStatus", "RequestType", "Status", "VerificationMethod"]
+
+HANDLERS = (Role.ADMIN, Role.PRIVACY_OFFICER)
+FILERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.AGENT)
+
+
+@strawberry.type(description="One entry of a request's timeline.")
+class RequestTimelineEntry:
+    at: datetime
+    kind: str = strawberry.field(
+        description="received, status_changed, step_done, deadline_extended, due_soon, ..."
+    )
+    from_status: Status | None
+    to_status: Status | None
+    actor_kind: str
+    actor_id: strawberry.ID | None
+    note: str | None
+
+    @classmethod
+    def from_row(cls, row: RequestEvent) -> RequestTimelineEntry:
+        return cls(
+            at=row.at,
+            kind=row.kind,
+            from_status=row.from_status,
+            to_status=row.to_status,
+            actor_kind=row.actor_kind,
+            actor_id=strawberry.ID(str(row.actor_id)) if row.actor_id else None,
+            note=row.note,
+        )
+
+
+@strawberry.type(name="DataSubjectRequest", description="A data subject request.")
+class DataSubjectRequestNode:
+    id: strawberry.ID
+    type: RequestType
+    jurisdiction: Jurisdiction
+    status: Status
+    filed_via: FiledVia
+    subject_kind: IdentifierKind
+    customer_id: strawberry.ID | None = strawberry.field(description="The matched customer.")
+    received_at: datetime
+    verified_at: datetime | None
+    completed_at: datetime | None
+    verification_method: VerificationMethod | None
+    due_at: datetime = strawberry.field(description="Counting pauses and any extension.")
+    days_left: int = strawberry.field(description="Whole days to the due date; negative: late.")
+    overdue: bool
+    paused: bool = strawberry.field(description="The clock waits on the requester.")
+    extended: bool
+    extension_reason: str | None
+    acknowledge_by: datetime | None = strawberry.field(
+        description="When receipt must be confirmed (CCPA: 10 business days)."
+    )
+    assignee_id: strawberry.ID | None
+    reason: str | None = strawberry.field(description="Of a denial, cancellation, hold, failure.")
+    duplicate_of_id: strawberry.ID | None
+    attention: str | None = strawberry.field(description="due_soon or overdue, set by the tick.")
+    certificate: JSON | None = strawberry.field(description="Erasure certificate.")
+    row: strawberry.Private[DataSubjectRequest]
+
+    @classmethod
+    def from_row(cls, row: DataSubjectRequest) -> DataSubjectRequestNode:
+        clock = service.clock_of(row)
+        now = clock_module.now()
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            type=row.type,
+            jurisdiction=row.jurisdiction,
+            status=row.status,
+            filed_via=row.filed_via,
+            subject_kind=row.subject_kind,
+            customer_id=strawberry.ID(str(row.customer_id)) if row.customer_id else None,
+            received_at=row.received_at,
+            verified_at=row.verified_at,
+            completed_at=row.completed_at,
+            verification_method=row.verification_method,
+            due_at=clock.due_at(now),
+            days_left=clock.days_left(now),
+            overdue=service.is_overdue(row, now),
+            paused=clock.paused(),
+            extended=row.extended,
+            extension_reason=row.extension_reason,
+            acknowledge_by=row.acknowledge_by,
+            assignee_id=strawberry.ID(str(row.assignee_id)) if row.assignee_id else None,
+            reason=row.reason,
+            duplicate_of_id=strawberry.ID(str(row.duplicate_of_id))
+            if row.duplicate_of_id
+            else None,
+            attention=row.attention,
+            certificate=row.certificate,  # type: ignore[arg-type]
+            row=row,
+        )
+
+    @strawberry.field(
+        description="The email or phone the requester gave (null once destroyed).",
+        extensions=personal(PersonalData.IDENTIFIER),
+    )
+    async def subject(self, info: Info[Any, Any]) -> str | None:
+        value: str | None = await info.context.loaders.get(
+            loaders.subject_by_request, info.context.vault
+        ).load(self.row)
+        principal = await require_principal(info)
+        info.context.defer(service.audit_subject_read(principal, self.row.id))
+        return value
+
+    @strawberry.field(description="What the requester sees.")
+    async def public_status(self, info: Info[Any, Any]) -> PublicStatus:
+        original = None
+        if self.row.duplicate_of_id is not None:
+            original = await info.context.loaders.get(loaders.requests_by_id).load(
+                self.row.duplicate_of_id
+            )
+        return service.public_status(self.row, original)
+
+    @strawberry.field(description="Every change, step and note, oldest first.")
+    async def timeline(self, info: Info[Any, Any]) -> list[RequestTimelineEntry]:
+        rows = await info.context.loaders.get(loaders.timeline_by_request).load(self.row.id)
+        return [RequestTimelineEntry.from_row(r) for r in rows]
+
+    @strawberry.field(description="Execution steps done, with their results (ids and counts).")
+    def progress(self) -> JSON:
+        steps: JSON = dict(self.row.progress.get("steps", {}))  # type: ignore[assignment]
+        return steps
