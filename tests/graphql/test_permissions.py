@@ -34,6 +34,8 @@ RECTIFIERS = frozenset({Role.ADMIN, Role.STEWARD, Role.AGENT})
 INDIVIDUAL = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGENT})
 AGGREGATE = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST})
 CAPTURERS = frozenset({Role.INGEST, Role.ADMIN, Role.PRIVACY_OFFICER, Role.AGENT})
+DSR_HANDLERS = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER})
+DSR_FILERS = DSR_HANDLERS | {Role.AGENT}
 
 #: Who may call each operation. Written out by hand: the test compares the code against it.
 EXPECTED: dict[str, frozenset[Role] | str] = {
@@ -55,6 +57,11 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "consentReceipt": INDIVIDUAL,
     "consentOptInRates": AGGREGATE,
     "verifyConsentLedger": OVERSIGHT_ROLES,
+    "dataSubjectRequests": DSR_HANDLERS,
+    "dataSubjectRequest": DSR_HANDLERS,
+    "dataSubjectRequestMetrics": DSR_HANDLERS,
+    "dataSubjectRequestStatus": PUBLIC,
+    "legalHolds": OVERSIGHT_ROLES,
     # mutations
     "login": PUBLIC,
     "logout": ALL_ROLES,
@@ -74,6 +81,16 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "withdrawConsent": CAPTURERS,
     "setConsentPreferences": CAPTURERS,
     "recordGlobalPrivacyControl": CAPTURERS,
+    "submitDataSubjectRequest": PUBLIC,
+    "verifyDataSubjectRequest": PUBLIC,
+    "resendVerificationCode": PUBLIC,
+    "fileDataSubjectRequest": DSR_FILERS,
+    "changeDataSubjectRequestStatus": DSR_HANDLERS,
+    "extendDataSubjectRequestDeadline": DSR_HANDLERS,
+    "assignDataSubjectRequest": DSR_HANDLERS,
+    "executeDataSubjectRequest": DSR_HANDLERS,
+    "placeLegalHold": OVERSIGHT_ROLES,
+    "releaseLegalHold": OVERSIGHT_ROLES,
 }
 #: The whole public surface. Adding to it needs a reason.
 PUBLIC_ALLOW_LIST = {name for name, roles in EXPECTED.items() if roles == PUBLIC}

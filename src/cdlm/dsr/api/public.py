@@ -17,6 +17,7 @@ from cdlm.dsr import intake, service
 from cdlm.dsr.api.types import Jurisdiction, PublicStatus, RequestType
 from cdlm.errors import NotFound
 from cdlm.graphql.errors import (
+    ConflictError,
     InvalidStateError,
     NotFoundError,
     RateLimitedError,
@@ -95,7 +96,7 @@ class PublicRequestView:
 
 
 SubmitResult = Annotated[
-    DataSubjectRequestReceived | ValidationError | RateLimitedError,
+    DataSubjectRequestReceived | ValidationError | RateLimitedError | ConflictError,
     strawberry.union("SubmitDataSubjectRequestResult"),
 ]
 VerifyResult = Annotated[
