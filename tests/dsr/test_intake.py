@@ -46,17 +46,21 @@ async def test_submission_sends_a_code_and_pauses_the_clock(
     assert received["verificationExpiresAt"] is not None
     [(template, recipient, text)] = inbox(caplog)
     assert template == "verification_code"
-    assert recipient != "ada@example.com" and recipient.endswith("@example.com")
+    assert recipient != "ada@example.com"
+    assert recipient.endswith("@example.com")
     code = last_code(caplog)
     assert code in text
     stored = await VerificationCode.get(request_id=received["requestId"])
-    assert stored.code_hash.startswith("$argon2id$") and code not in stored.code_hash
+    assert stored.code_hash.startswith("$argon2id$")
+    assert code not in stored.code_hash
     sent = await Notification.get(request_id=received["requestId"])
-    assert sent.sent_at is not None and sent.payload_sealed is None  # emptied once delivered
+    assert sent.sent_at is not None
+    assert sent.payload_sealed is None
     request = (await gql(GET, {"id": received["requestId"]}, admin_headers))["data"][
         "dataSubjectRequest"
     ]
-    assert request["status"] == "IDENTITY_PENDING" and request["paused"] is True
+    assert request["status"] == "IDENTITY_PENDING"
+    assert request["paused"] is True
     assert request["subject"] == "ada@example.com"
 
 
@@ -97,10 +101,12 @@ async def test_a_wrong_code_costs_an_attempt_and_changes_nothing_else(
     wrong = "000000" if code != "000000" else "111111"
     answer = await gql(VERIFY, {"id": received["requestId"], "code": wrong})
     refused = answer["data"]["verifyDataSubjectRequest"]
-    assert refused["code"] == "WRONG_CODE" and refused["field"] == "input.code"
+    assert refused["code"] == "WRONG_CODE"
+    assert refused["field"] == "input.code"
     assert "4 attempts left" in refused["message"]
     row = await DataSubjectRequest.get(id=received["requestId"])
-    assert row.status is Status.IDENTITY_PENDING and row.verified_at is None
+    assert row.status is Status.IDENTITY_PENDING
+    assert row.verified_at is None
     assert (await VerificationCode.get(request_id=row.id)).attempts == 1
     answer = await gql(VERIFY, {"id": received["requestId"], "code": "not a code"})
     assert answer["data"]["verifyDataSubjectRequest"]["code"] == "WRONG_CODE"
@@ -198,7 +204,8 @@ async def test_opt_out_of_sale_needs_no_verification(
     assert received["verificationExpiresAt"] is None
     row = await DataSubjectRequest.get(id=received["requestId"])
     assert row.status is Status.VERIFIED
-    assert row.verification_method is not None and row.verification_method.value == "not_required"
+    assert row.verification_method is not None
+    assert row.verification_method.value == "not_required"
     # CCPA: receipt is confirmed (and must be within 10 business days).
     assert [t for t, _, _ in inbox(caplog)] == ["request_received"]
     assert row.acknowledge_by is not None
@@ -208,7 +215,8 @@ async def test_a_replayed_submission_returns_the_first_request(gql: GraphQLClien
     variables = {"input": submission(), "key": "form-42"}
     first = (await gql(SUBMIT, variables))["data"]["submitDataSubjectRequest"]
     again = (await gql(SUBMIT, variables))["data"]["submitDataSubjectRequest"]
-    assert again["requestId"] == first["requestId"] and again["replayed"] is True
+    assert again["requestId"] == first["requestId"]
+    assert again["replayed"] is True
     other = {"input": submission("ERASURE"), "key": "form-42"}
     mismatch = (await gql(SUBMIT, other))["data"]["submitDataSubjectRequest"]
     assert mismatch["code"] == "IDEMPOTENCY_MISMATCH"
@@ -230,7 +238,8 @@ async def test_a_verified_repeat_of_an_open_request_is_linked_not_run_twice(
     linked = (await gql(GET, {"id": repeat["requestId"]}, admin_headers))["data"][
         "dataSubjectRequest"
     ]
-    assert linked["status"] == "CANCELLED" and linked["duplicateOfId"] == original
+    assert linked["status"] == "CANCELLED"
+    assert linked["duplicateOfId"] == original
     assert linked["publicStatus"] == "OPEN"
     notes = [e.note for e in await RequestEvent.filter(request_id=original)]
     assert f"request {repeat['requestId']}" in notes
@@ -243,13 +252,15 @@ async def test_staff_filing_records_the_verification_method(
     gql: GraphQLClient, admin_headers: dict[str, str], auth: AuthSettings
 ) -> None:
     filed = await file_request(gql, admin_headers, "RESTRICTION", receivedAt="2020-01-01T00:00:00Z")
-    assert filed["__typename"] == "ValidationError" and filed["field"] == "input.receivedAt"
+    assert filed["__typename"] == "ValidationError"
+    assert filed["field"] == "input.receivedAt"
     filed = await file_request(gql, admin_headers, "RESTRICTION", verificationMethod="NOT_REQUIRED")
     assert filed["__typename"] == "ValidationError"
     assert filed["field"] == "input.verificationMethod"
     filed = await file_request(gql, admin_headers, "RESTRICTION")
     request = filed["request"]
-    assert request["status"] == "VERIFIED" and request["verificationMethod"] == "IDENTITY_DOCUMENT"
+    assert request["status"] == "VERIFIED"
+    assert request["verificationMethod"] == "IDENTITY_DOCUMENT"
     assert request["customerId"] is None
     assert [e["kind"] for e in request["timeline"]] == ["received", "status_changed"]
     assert request["timeline"][1]["actorKind"] == "api_key"
