@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from tortoise.connection import get_connection
 
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.vault.service import Vault
 from tests.factories import make_customer
+from tests.support.raw_dump import every_stored_value
 
 SECRETS = [
     "zelda.quux@example.com",
@@ -26,24 +26,6 @@ SECRETS = [
     "Allergic to walnuts",
     "crm-secret-ref-556677",
 ]
-
-
-async def _all_text(connection: Any) -> str:
-    tables = await connection.execute_query_dict(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-        "AND table_type = 'BASE TABLE'"
-    )
-    dump = []
-    for row in tables:
-        name = row["table_name"]
-        rows = await connection.execute_query_dict(f'SELECT * FROM "{name}"')
-        for record in rows:
-            for value in record.values():
-                if isinstance(value, bytes | bytearray | memoryview):
-                    dump.append(bytes(value).decode("latin-1"))
-                else:
-                    dump.append(str(value))
-    return "\n".join(dump)
 
 
 async def test_no_table_holds_a_personal_value_in_clear(vault: Vault) -> None:
@@ -73,7 +55,7 @@ async def test_no_table_holds_a_personal_value_in_clear(vault: Vault) -> None:
             )
         ],
     )
-    everything = await _all_text(get_connection("default"))
+    everything = await every_stored_value(get_connection("default"))
     assert len(everything) > 1000
     found = [secret for secret in SECRETS if secret.lower() in everything.lower()]
     assert found == []

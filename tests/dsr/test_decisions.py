@@ -106,7 +106,7 @@ async def test_a_denial_needs_a_reason_and_is_told_to_the_requester(
     assert denied["request"]["status"] == "DENIED"
     assert denied["request"]["publicStatus"] == "DENIED"
     assert denied["request"]["reason"] == "The request is manifestly unfounded."
-    [(template, _, text)] = [m for m in inbox(caplog) if m[0] == "request_denied"]
+    [(_template, _, text)] = [m for m in inbox(caplog) if m[0] == "request_denied"]
     assert "manifestly unfounded" in text
 
 
@@ -136,8 +136,7 @@ async def test_the_clock_pauses_while_waiting_for_verification(
     later = JAN_10 + timedelta(days=10)
     with clock.frozen_at(later):
         await gql(
-            "mutation($id: ID!) { resendVerificationCode(input: {requestId: $id}) "
-            "{ __typename } }",
+            "mutation($id: ID!) { resendVerificationCode(input: {requestId: $id}) { __typename } }",
             {"id": received["requestId"]},
         )
         await gql(VERIFY, {"id": received["requestId"], "code": last_code(caplog)})
