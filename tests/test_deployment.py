@@ -15,7 +15,7 @@ import yaml
 from tests.support.lambda_invoke import ROOT
 
 #: Parameters the operator stores by hand (secrets never go through CloudFormation).
-OPERATOR_PARAMETERS = {"database-url", "token-secret"}
+OPERATOR_PARAMETERS = {"database-url", "token-secret", "public-url"}
 
 
 class CloudFormationLoader(yaml.SafeLoader):
