@@ -75,6 +75,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "ingestCustomer": INGESTERS,
     "ingestEvents": INGESTERS,
     "updateCustomer": RECTIFIERS,
+    "liftCustomerRestriction": DSR_HANDLERS,
     "createPurpose": OVERSIGHT_ROLES,
     "updatePurpose": OVERSIGHT_ROLES,
     "grantConsent": CAPTURERS,

@@ -146,7 +146,9 @@ async def _customers_for(
     """Which customer each item belongs to (two queries for the whole batch)."""
     wanted_ids = {item.customer_id for item in items if item.customer_id is not None}
     known = set(
-        await Customer.filter(id__in=list(wanted_ids)).values_list("id", flat=True)
+        await Customer.filter(id__in=list(wanted_ids), erased_at__isnull=True).values_list(
+            "id", flat=True
+        )
         if wanted_ids
         else []
     )

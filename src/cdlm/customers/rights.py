@@ -12,11 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from cdlm import clock
+from cdlm.audit import service as audit
+from cdlm.auth.principal import Principal
 from cdlm.customers.models import Customer, Event, LawfulBasis, SourceRecord
+from cdlm.errors import InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.identity import service as identity
 from cdlm.identity.models import Identity
 from cdlm.quality.models import InvalidValue
+from cdlm.text import text_problem
 from cdlm.vault.service import Vault
 
 #: Lawful bases under which data counts for portability (GDPR Art. 20(1)(a)).
@@ -123,12 +129,31 @@ async def restrict(customer_id: uuid.UUID) -> bool:
     return updated > 0
 
 
-async def lift_restriction(customer_id: uuid.UUID) -> bool:
-    """Clear the restriction flag of a customer who is not erased; False when not flagged."""
-    updated = await Customer.filter(
-        id=customer_id, restricted_at__isnull=False, erased_at__isnull=True
-    ).update(restricted_at=None)
-    return updated > 0
+async def lift_restriction(actor: Principal, customer_id: uuid.UUID, reason: str) -> Customer:
+    """Let the customer's data be processed again (GDPR Art. 18(3): tell them first); the
+    reason goes to the audit trail's request and the customer must be restricted."""
+    text = reason.strip()
+    if not text or len(text) > 500 or text_problem(text):
+        raise ValidationFailed("Give the reason (at most 500 characters).", field="input.reason")
+    async with in_transaction():
+        customer = (
+            await Customer.filter(id=customer_id, erased_at__isnull=True)
+            .select_for_update()
+            .first()
+        )
+        if customer is None:
+            raise NotFound("No customer has this id.", field="input.customerId")
+        if customer.restricted_at is None:
+            raise InvalidStateTransition(
+                "The customer's processing is not restricted.", field="input.customerId"
+            )
+        customer.restricted_at = None
+        customer.updated_at = clock.now()
+        await customer.save(update_fields=["restricted_at", "updated_at"])
+        await audit.record(
+            actor, "customer.lift_restriction", target_type="customer", target_id=customer_id
+        )
+    return customer
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ class CustomerFilter:
 
 def customers(criteria: CustomerFilter) -> QuerySet[Customer]:
     """Customers matching ``criteria`` (paginate it)."""
-    query = Customer.all()
+    query = Customer.filter(erased_at__isnull=True)
     if criteria.updated_since is not None:
         query = query.filter(updated_at__gte=criteria.updated_since)
     if criteria.quality_below is not None:
@@ -57,8 +57,9 @@ def customers(criteria: CustomerFilter) -> QuerySet[Customer]:
 
 
 async def exists(customer_id: uuid.UUID) -> bool:
-    """True when a customer with this id exists."""
-    return await Customer.exists(id=customer_id)
+    """True when a customer with this id exists (an erased one whose held rows remain does
+    not: nothing may use it)."""
+    return await Customer.exists(id=customer_id, erased_at__isnull=True)
 
 
 async def processable(customer_id: uuid.UUID) -> bool:
@@ -69,12 +70,12 @@ async def processable(customer_id: uuid.UUID) -> bool:
 
 async def count() -> int:
     """How many customers there are."""
-    return await Customer.all().count()
+    return await Customer.filter(erased_at__isnull=True).count()
 
 
 async def get_customer(customer_id: uuid.UUID) -> Customer:
     """One customer; :class:`NotFound` when there is none."""
-    customer = await Customer.get_or_none(id=customer_id)
+    customer = await Customer.get_or_none(id=customer_id, erased_at__isnull=True)
     if customer is None:
         raise NotFound("No customer has this id.", field="id")
     return customer
@@ -151,7 +152,11 @@ async def update_customer(
     async with in_transaction():
         # Identifier locks first, then the row: the same order as ingestion (no deadlock).
         await identity.lock(vault.blind_index(i.index_kind, i.value) for i in new_identifiers)
-        customer = await Customer.filter(id=customer_id).select_for_update().first()
+        customer = (
+            await Customer.filter(id=customer_id, erased_at__isnull=True)
+            .select_for_update()
+            .first()
+        )
         if customer is None:
             raise NotFound("No customer has this id.", field="input.id")
         key = await vault.customer_key(customer_id)

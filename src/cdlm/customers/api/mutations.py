@@ -11,7 +11,7 @@ from strawberry.types.info import Info
 from strawberry.types.unset import UNSET
 
 from cdlm.auth.roles import Role
-from cdlm.customers import event_input, service
+from cdlm.customers import event_input, rights, service
 from cdlm.customers import events as event_service
 from cdlm.customers import ingest as ingest_service
 from cdlm.customers.api.queries import personal_fields_read
@@ -22,6 +22,7 @@ from cdlm.errors import ErrorCode, ValidationFailed
 from cdlm.graphql.errors import (
     ConflictError,
     FieldIssue,
+    InvalidStateError,
     NotFoundError,
     ValidationError,
     errors_as_data,
@@ -218,6 +219,16 @@ class CustomerUpdated:
 UpdateCustomerResult = Annotated[
     CustomerUpdated | ValidationError | NotFoundError, strawberry.union("UpdateCustomerResult")
 ]
+LiftRestrictionResult = Annotated[
+    CustomerUpdated | ValidationError | NotFoundError | InvalidStateError,
+    strawberry.union("LiftRestrictionResult"),
+]
+
+
+@strawberry.input(description="Tell the customer before lifting (GDPR Art. 18(3)).")
+class LiftRestrictionInput:
+    customer_id: strawberry.ID
+    reason: str
 
 
 def _issues(items: list[Any]) -> list[FieldIssue]:
@@ -363,6 +374,21 @@ class CustomerMutation:
             profile_changes(input.changes),
             lifecycle_stage=input.lifecycle_stage,
             trust=trust_table(info.context.settings.source_trust),
+        )
+        await service.audit_reads(actor, [row.id], personal_fields_read(info, below="customer."))
+        return CustomerUpdated(customer=CustomerNode.from_row(row))
+
+    @strawberry.mutation(
+        description="Let a restricted customer's data be processed again.",
+        extensions=allow(Role.ADMIN, Role.PRIVACY_OFFICER),
+    )
+    @errors_as_data
+    async def lift_customer_restriction(
+        self, info: Info[Any, Any], input: LiftRestrictionInput
+    ) -> LiftRestrictionResult:
+        actor = await require_principal(info)
+        row = await rights.lift_restriction(
+            actor, parse_id(input.customer_id, "input.customerId"), input.reason
         )
         await service.audit_reads(actor, [row.id], personal_fields_read(info, below="customer."))
         return CustomerUpdated(customer=CustomerNode.from_row(row))

@@ -224,6 +224,9 @@ class CustomerNode:
     lifecycle_stage: LifecycleStage
     source_systems: list[str]
     last_activity_at: datetime | None
+    restricted_at: datetime | None = strawberry.field(
+        description="Processing restricted (GDPR Art. 18) since: stored, not processed."
+    )
     row: strawberry.Private[Customer]
 
     @classmethod
@@ -235,6 +238,7 @@ class CustomerNode:
             lifecycle_stage=row.lifecycle_stage,
             source_systems=list(row.source_systems),
             last_activity_at=row.last_activity_at,
+            restricted_at=row.restricted_at,
             row=row,
         )
 

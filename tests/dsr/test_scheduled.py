@@ -1,0 +1,83 @@
+"""The scheduled pass as operators run it: ``cdlm dsr tick`` and the Lambda ``dsr_tick``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+from cdlm import clock
+from cdlm.config import DatabaseTarget, Settings
+from cdlm.dsr.models import DataSubjectRequest
+from tests.conftest import GraphQLClient
+from tests.dsr.support import file_request
+from tests.support.lambda_invoke import ROOT, database_url
+from tests.test_cli import cdlm_env, run_cdlm
+
+INVOKE_TICK = (
+    "import json; from cdlm.lambda_handler import dsr_tick; "
+    "print(json.dumps(dsr_tick({'source': 'aws.events', 'detail-type': 'Scheduled Event'}, None)))"
+)
+
+
+def _env(database: DatabaseTarget, settings: Settings) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url(database),
+        "CDLM_ENV": "test",
+        "CDLM_TOKEN_SECRET": "scheduled-token-secret-" + "z" * 32,
+        "CDLM_MASTER_KEY_FILE": str(settings.master_key_file),
+        "CDLM_LOG_LEVEL": "WARNING",
+    }
+
+
+def _invoke_tick(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Import the Lambda module in a fresh process and invoke ``dsr_tick`` once."""
+    return subprocess.run(
+        [sys.executable, "-c", INVOKE_TICK],
+        cwd=ROOT,
+        env=cdlm_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def _overdue_request(gql: GraphQLClient, headers: dict[str, str]) -> str:
+    received = (clock.now() - timedelta(days=40)).isoformat()
+    filed = await file_request(gql, headers, "ACCESS", receivedAt=received)
+    request_id: str = filed["request"]["id"]
+    return request_id
+
+
+async def test_the_lambda_schedule_flags_an_overdue_request(
+    gql: GraphQLClient,
+    admin_headers: dict[str, str],
+    database: DatabaseTarget,
+    settings: Settings,
+) -> None:
+    request_id = await _overdue_request(gql, admin_headers)
+    result = _invoke_tick(_env(database, settings))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["flagged_overdue"] == 1
+    assert report["open_overdue"] == 1
+    assert (await DataSubjectRequest.get(id=request_id)).attention == "overdue"
+    # The warning names the request and the days, never the requester.
+    assert request_id in result.stderr
+    assert "ada@example.com" not in result.stderr
+
+
+async def test_the_cli_tick_reports_what_it_did(
+    gql: GraphQLClient,
+    admin_headers: dict[str, str],
+    database: DatabaseTarget,
+    settings: Settings,
+) -> None:
+    await _overdue_request(gql, admin_headers)
+    first = run_cdlm("dsr", "tick", **_env(database, settings))
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "flagged 0 due soon and 1 overdue; 1 open requests are overdue" in first.stdout
+    again = run_cdlm("dsr", "tick", **_env(database, settings))
+    assert "flagged 0 due soon and 0 overdue; 1 open requests are overdue" in again.stdout
