@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bench import api_key_auth, customer_360, lambda_invocations, request_latency
+from bench import api_key_auth, customer_360, dsr_execution, lambda_invocations, request_latency
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     asyncio.run(request_latency.run())
     asyncio.run(api_key_auth.run())
     asyncio.run(customer_360.run())
+    asyncio.run(dsr_execution.run())
     asyncio.run(lambda_invocations.run())
 
 
