@@ -15,7 +15,7 @@ import yaml
 from tests.support.lambda_invoke import ROOT
 
 #: Parameters the operator stores by hand (secrets never go through CloudFormation).
-OPERATOR_PARAMETERS = {"database-url", "token-secret", "public-url"}
+OPERATOR_PARAMETERS = {"database-url", "token-secret", "public-url", "notify-from"}
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -65,6 +65,8 @@ def test_every_handler_named_in_serverless_imports_without_touching_the_database
         "CDLM_ENV": "production",
         "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
         "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
+        "CDLM_NOTIFIER": "aws",
+        "CDLM_NOTIFY_FROM": "privacy@example.com",
     }
     for name, function in load_serverless()["functions"].items():
         module_name, attribute = function["handler"].rsplit(".", 1)

@@ -54,7 +54,9 @@ def test_graphql_errors_come_back_as_graphql(container: LambdaContainer) -> None
 
 
 def test_explorer_is_off_in_production(database: DatabaseTarget) -> None:
-    production = LambdaContainer(database, {"CDLM_ENV": "production"})
+    production = LambdaContainer(
+        database, {"CDLM_ENV": "production", "CDLM_NOTIFY_FROM": "privacy@example.com"}
+    )
     try:
         introspection = {"query": "{ __schema { queryType { name } } }"}
         response, _ = production.invoke(http_api_v2_event(introspection))

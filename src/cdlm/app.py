@@ -21,7 +21,7 @@ from cdlm.config import Settings
 from cdlm.customers.survivorship import trust_table
 from cdlm.db.lifecycle import close_orm, init_orm
 from cdlm.dsr.downloads import export_download
-from cdlm.dsr.notifier import LogNotifier, Notifier
+from cdlm.dsr.notifier import Notifier, notifier_from
 from cdlm.graphql.context import Context
 from cdlm.graphql.schema import CdlmSchema, create_schema
 from cdlm.middleware import LazyStartupMiddleware, RequestContextMiddleware
@@ -112,7 +112,7 @@ def create_app(
     shut-down), ``lazy`` (Lambda: open on the first request, keep it for the warm container) or
     ``external`` (the caller has done it, as tests and the CLI do). ``schema`` replaces the
     cdlm schema (tests mount schemas of their own with the same conventions). ``notifier``
-    delivers messages to data subjects (default: the log).
+    delivers messages to data subjects (default: the one ``CDLM_NOTIFIER`` names).
     """
     if database != "external" and settings.database is None:
         raise ValueError("create_app needs settings.database unless the caller opens the ORM")
@@ -143,7 +143,7 @@ def create_app(
         settings,
         auth,
         the_vault,
-        notifier or LogNotifier(),
+        notifier or notifier_from(settings),
     )
     routes = [
         Route("/graphql", graphql_app, methods=["GET", "POST"]),

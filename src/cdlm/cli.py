@@ -269,7 +269,7 @@ cli.add_typer(dsr_cli, name="dsr")
 def dsr_tick() -> None:
     """Flag requests nearing or past their due date, retry notifications, and destroy the
     contact details of completed erasures (run it hourly or daily)."""
-    from cdlm.dsr.notifier import LogNotifier
+    from cdlm.dsr.notifier import notifier_from
     from cdlm.dsr.tick import TickReport, tick
     from cdlm.logs import configure_logging
     from cdlm.vault.keys import provider_from_settings
@@ -283,7 +283,7 @@ def dsr_tick() -> None:
         _fail(f"configuration error: {error}", 2)
 
     async def work(_: DatabaseTarget) -> TickReport:
-        return await tick(vault, LogNotifier(), settings)
+        return await tick(vault, notifier_from(settings), settings)
 
     report = _on_database(settings, work)
     typer.echo(

@@ -41,6 +41,7 @@ class Environment(StrEnum):
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+NOTIFIERS = ("log", "aws")
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ class Settings:
     dsr_due_soon_days: int = 7
     export_download_ttl: int = 86_400
     public_url: str = "http://127.0.0.1:8000"
+    notifier: str = "log"
+    notify_from: str | None = None
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -268,6 +271,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("CDLM_TOKEN_SECRET", "is required when CDLM_ENV=production")
     data_dir = env.get("CDLM_DATA_DIR", _path, Path(platformdirs.user_data_dir("cdlm")))
     explorer_default = environment is not Environment.PRODUCTION
+    production = environment is Environment.PRODUCTION
+    notifier = env.get("CDLM_NOTIFIER", _one_of(NOTIFIERS), "aws" if production else "log")
+    if notifier == "log" and production:
+        raise ConfigError(
+            "CDLM_NOTIFIER", "log writes verification codes and links to the log; use aws"
+        )
+    notify_from = env.raw("CDLM_NOTIFY_FROM")
+    if notifier == "aws" and not notify_from:
+        raise ConfigError("CDLM_NOTIFY_FROM", "is required with CDLM_NOTIFIER=aws")
     return Settings(
         environment=environment,
         database=database,
@@ -309,4 +321,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             f"http://{env.get('CDLM_HOST', str.strip, '127.0.0.1')}:"
             f"{env.get('CDLM_PORT', _int_in(1, 65535), 8000)}",
         ),
+        notifier=notifier,
+        notify_from=notify_from,
     )

@@ -48,7 +48,7 @@ handler = Mangum(app, lifespan="off")
 def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Flag requests nearing or past their due date, retry notifications and destroy erased
     requesters' details; returns the counts."""
-    from cdlm.dsr.notifier import LogNotifier
+    from cdlm.dsr.notifier import notifier_from
     from cdlm.dsr.tick import tick
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
@@ -59,7 +59,8 @@ def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
     async def work() -> dict[str, Any]:
         orm = await init_orm(database, settings)
         try:
-            report = await tick(Vault(provider_from_settings(settings)), LogNotifier(), settings)
+            vault = Vault(provider_from_settings(settings))
+            report = await tick(vault, notifier_from(settings), settings)
         finally:
             await close_orm(orm)
         return asdict(report)

@@ -103,13 +103,26 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope.get("method"),
-                    "path": scope.get("path"),
+                    "path": logged_path(scope.get("path")),
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "client_request_id": _client_request_id(scope),
                 },
             )
             request_id_var.reset(token)
+
+
+#: Paths whose last segment is a secret (download tokens): logged without it.
+SECRET_PATH_PREFIXES = ("/exports/",)
+
+
+def logged_path(path: str | None) -> str | None:
+    """The path as the access log shows it: secrets in the path are replaced."""
+    if path is not None:
+        for prefix in SECRET_PATH_PREFIXES:
+            if path.startswith(prefix):
+                return f"{prefix}<redacted>"
+    return path
 
 
 class LazyStartupMiddleware:

@@ -259,3 +259,60 @@ async def test_metrics_give_the_median_days_to_complete(
     assert metrics["completed"] == 3
     assert metrics["medianDaysToComplete"] == 4.0
     assert metrics["open"] == 0
+
+
+async def test_the_tick_closes_requests_never_verified(
+    gql: GraphQLClient, vault: Vault, settings: Settings, admin_headers: dict[str, str]
+) -> None:
+    with clock.frozen_at(JAN_10):
+        received = await submit(gql)
+    with clock.frozen_at(JAN_10 + timedelta(days=29)):
+        assert (await tick(vault, LogNotifier(), settings)).expired_unverified == 0
+    with clock.frozen_at(JAN_10 + timedelta(days=31)):
+        report = await tick(vault, LogNotifier(), settings)
+        view = await gql(
+            "query($id: ID!) { dataSubjectRequestStatus(requestId: $id) { status } }",
+            {"id": received["requestId"]},
+        )
+    assert report.expired_unverified == 1
+    assert view["data"]["dataSubjectRequestStatus"]["status"] == "EXPIRED"
+    row = await DataSubjectRequest.get(id=received["requestId"])
+    assert row.status is Status.CANCELLED
+    assert row.subject_sealed is None
+    assert await vault.customer_keys([row.id]) == {}
+
+
+async def test_the_tick_sends_a_held_request_back_when_its_hold_ends(
+    gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault, settings: Settings
+) -> None:
+    from cdlm.retention import service as retention
+    from tests.dsr.support import approved, execute
+    from tests.factories import make_customer
+
+    customer_id = (await make_customer(vault, email="held@example.com")).customer_id
+    hold = await retention.place_hold(SYSTEM, reason="Claim", customer_id=customer_id)
+    request_id = await approved(gql, admin_headers, "ERASURE", "held@example.com")
+    held = await execute(gql, admin_headers, request_id)
+    assert held["request"]["status"] == "ON_HOLD"
+    assert (await tick(vault, LogNotifier(), settings)).resumed_after_hold == 0
+    await retention.release_hold(SYSTEM, hold.id)
+    assert (await tick(vault, LogNotifier(), settings)).resumed_after_hold == 1
+    row = await DataSubjectRequest.get(id=request_id)
+    assert row.status is Status.APPROVED
+    assert "held_by" not in row.progress
+
+
+async def test_the_tick_deletes_exports_no_link_can_fetch(
+    gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault, settings: Settings
+) -> None:
+    from cdlm.dsr.models import AccessExport
+    from tests.dsr.support import approved, execute
+    from tests.factories import make_customer
+
+    await make_customer(vault, email="copy@example.com")
+    request_id = await approved(gql, admin_headers, "ACCESS", "copy@example.com")
+    await execute(gql, admin_headers, request_id)
+    assert (await tick(vault, LogNotifier(), settings)).exports_deleted == 0
+    with clock.travel(timedelta(seconds=settings.export_download_ttl + 60)):
+        assert (await tick(vault, LogNotifier(), settings)).exports_deleted == 1
+    assert await AccessExport.all().count() == 0

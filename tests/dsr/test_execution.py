@@ -265,20 +265,40 @@ async def test_restriction_stops_every_processing_check(
     assert await consent.may_process(customer_id, "newsletter") is False
 
 
-async def test_a_right_that_needs_a_customer_fails_without_one_and_can_be_retried(
+async def test_the_customer_is_matched_again_when_the_request_runs(
     gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault
 ) -> None:
-    request_id = await approved(gql, admin_headers, "RESTRICTION", "later@example.org")
-    failed = await execute(gql, admin_headers, request_id)
-    assert failed["request"]["status"] == "FAILED"
-    assert "No customer matches" in failed["request"]["reason"]
-    assert failed["request"]["publicStatus"] == "IN_PROGRESS"
-    await make_customer(vault, email="later@example.org")
-    await DataSubjectRequest.filter(id=request_id).update(
-        customer_id=(await Identity.first()).customer_id  # type: ignore[union-attr]
-    )
-    done = await execute(gql, admin_headers, request_id)
+    unknown = await approved(gql, admin_headers, "RESTRICTION", "nobody@example.org")
+    done = await execute(gql, admin_headers, unknown)
     assert done["request"]["status"] == "COMPLETED"
+    assert done["request"]["progress"] == {"restrict": {"data_found": False}}
+    later = await approved(gql, admin_headers, "OBJECTION", "later@example.org")
+    customer_id = (await make_customer(vault, email="later@example.org")).customer_id
+    done = await execute(gql, admin_headers, later)
+    assert done["request"]["customerId"] == str(customer_id)
+    assert done["request"]["status"] == "COMPLETED"
+
+
+async def test_a_request_put_on_hold_while_it_runs_stops_at_the_next_step(
+    gql: GraphQLClient,
+    admin_headers: dict[str, str],
+    vault: Vault,
+    auth: AuthSettings,
+    settings: Settings,
+) -> None:
+    customer_id = await _person(vault)
+    request_id = uuid.UUID(
+        await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com")
+    )
+    run = execution.Run(SYSTEM, vault, auth, settings, request_id)
+    await DataSubjectRequest.filter(id=request_id).update(status=Status.ON_HOLD)
+
+    async def destroy(_: DataSubjectRequest) -> dict[str, Any]:
+        raise AssertionError("a held request must not do any work")
+
+    with pytest.raises(execution.Stopped):
+        await execution.step(run, "shred", destroy)
+    assert await vault.customer_keys([customer_id])
 
 
 async def test_objection_and_opt_out_write_consent_ledger_entries(

@@ -264,3 +264,54 @@ async def test_staff_filing_records_the_verification_method(
     assert request["customerId"] is None
     assert [e["kind"] for e in request["timeline"]] == ["received", "status_changed"]
     assert request["timeline"][1]["actorKind"] == "api_key"
+
+
+async def test_duplicates_need_the_same_details_and_a_verified_requester(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    first = await file_request(
+        gql, admin_headers, "RECTIFICATION", corrections={"givenName": "Ada"}
+    )
+    other = await file_request(
+        gql, admin_headers, "RECTIFICATION", corrections={"familyName": "Lovelace"}
+    )
+    assert other["request"]["status"] == "VERIFIED"  # asks for something else
+    same = await file_request(gql, admin_headers, "RECTIFICATION", corrections={"givenName": "Ada"})
+    assert same["request"]["duplicateOfId"] == first["request"]["id"]
+    # Opt-outs need no verification: linking one would tell anyone about open requests.
+    await submit(gql, "OPT_OUT_OF_SALE")
+    second = await submit(gql, "OPT_OUT_OF_SALE")
+    row = await DataSubjectRequest.get(id=second["requestId"])
+    assert row.status is Status.VERIFIED
+    assert row.duplicate_of_id is None
+
+
+async def test_codes_cannot_be_guessed_by_asking_for_new_ones(
+    gql: GraphQLClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    received = await submit(gql)
+    results = []
+    for _ in range(3):
+        code = last_code(caplog)
+        wrong = "000000" if code != "000000" else "111111"
+        for _ in range(4):
+            answer = await gql(VERIFY, {"id": received["requestId"], "code": wrong})
+            results.append(answer["data"]["verifyDataSubjectRequest"]["code"])
+        resent = await gql(RESEND, {"id": received["requestId"]})
+        results.append(resent["data"]["resendVerificationCode"]["__typename"])
+    # Ten wrong codes in all lock the request, whatever new codes were sent.
+    assert results.count("WRONG_CODE") == 9
+    assert results[-2:] == ["RATE_LIMITED", "RateLimitedError"]
+    answer = await gql(VERIFY, {"id": received["requestId"], "code": last_code(caplog)})
+    assert answer["data"]["verifyDataSubjectRequest"]["code"] == "RATE_LIMITED"
+
+
+async def test_staff_cannot_attach_a_request_to_someone_elses_customer(
+    gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault
+) -> None:
+    await make_customer(vault, email="ada@example.com")
+    other = (await make_customer(vault, email="bob@example.com")).customer_id
+    filed = await file_request(gql, admin_headers, "ERASURE", customerId=str(other))
+    assert filed["code"] == "IDENTITY_CONFLICT"
+    assert filed["field"] == "input.customerId"
+    assert await DataSubjectRequest.all().count() == 0

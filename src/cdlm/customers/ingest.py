@@ -445,6 +445,8 @@ async def ingest_batch(
     await vault.ready()
     every = {i for p in usable for i in p.identifiers}
     indexes = {i: vault.blind_index(i.index_kind, i.value) for i in every}
+    await identity.lock(indexes.values())
+    # Checked under the identifier locks, which erasure takes to suppress: no race.
     erased = await identity.suppressed(indexes.values())
     if erased:
         prepared = [
@@ -453,7 +455,6 @@ async def ingest_batch(
             else p
             for p in prepared
         ]
-    await identity.lock(indexes.values())
     owned = await identity.owners(vault, every)
     existing = sorted(set(owned.values()))
     held = await identity.held_counts(existing)

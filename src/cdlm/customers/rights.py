@@ -20,8 +20,7 @@ from cdlm.auth.principal import Principal
 from cdlm.customers.models import Customer, Event, LawfulBasis, SourceRecord
 from cdlm.errors import InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.identity import service as identity
-from cdlm.identity.models import Identity
-from cdlm.quality.models import InvalidValue
+from cdlm.quality import refused as refused_values
 from cdlm.text import text_problem
 from cdlm.vault.service import Vault
 
@@ -48,7 +47,7 @@ async def copy_of(
     if portable_only:
         records = [r for r in records if r.lawful_basis in PORTABLE_BASES]
     events = await Event.filter(customer_id=customer_id).order_by("occurred_at")
-    identities = await Identity.filter(customer_id=customer_id).order_by("created_at")
+    identities = (await identity.of_customers([customer_id]))[customer_id]
     copy: dict[str, Any] = {
         "customer_id": str(customer_id),
         "profile": profile,
@@ -91,7 +90,7 @@ async def copy_of(
     }
     if portable_only:
         return copy
-    refused = await InvalidValue.filter(customer_id=customer_id).order_by("created_at")
+    refused = await refused_values.of_customer(customer_id)
     copy.update(
         {
             "created_at": _iso(customer.created_at),
@@ -192,7 +191,6 @@ class Inventory:
     events: dict[str, int] = field(default_factory=dict)
     source_records: int = 0
     refused_values: int = 0
-    identity_indexes: list[tuple[str, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -202,7 +200,6 @@ class Inventory:
             "events": self.events,
             "source_records": self.source_records,
             "refused_values": self.refused_values,
-            "identity_indexes": [list(pair) for pair in self.identity_indexes],
         }
 
 
@@ -214,15 +211,14 @@ async def inventory(customer_id: uuid.UUID) -> Inventory:
     events: dict[str, int] = {}
     for event_type in await Event.filter(customer_id=customer_id).values_list("type", flat=True):
         events[str(event_type)] = events.get(str(event_type), 0) + 1
-    indexes = await Identity.filter(customer_id=customer_id).values_list("kind", "blind_index")
+    identities = await identity.blind_indexes_of(customer_id)
     return Inventory(
         found=True,
         profile_fields=list(customer.present_fields),
-        identities=len(indexes),
+        identities=len(identities),
         events=dict(sorted(events.items())),
         source_records=await SourceRecord.filter(customer_id=customer_id).count(),
-        refused_values=await InvalidValue.filter(customer_id=customer_id).count(),
-        identity_indexes=[(str(kind), str(index)) for kind, index in indexes],
+        refused_values=len(await refused_values.of_customer(customer_id)),
     )
 
 
@@ -275,7 +271,7 @@ async def erase(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
         0 if keep.source_records else await SourceRecord.filter(customer_id=customer_id).delete()
     )
     deleted["identities"] = await identity.forget_customer(customer_id)
-    deleted["refused_values"] = await InvalidValue.filter(customer_id=customer_id).delete()
+    deleted["refused_values"] = await refused_values.forget(customer_id)
     if keep.anything:
         now = clock.now()
         deleted["customer"] = 0

@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import ANONYMOUS
+from cdlm.auth.principal import ANONYMOUS, Principal
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent import service as consent
@@ -144,10 +144,24 @@ async def document(
 
 
 async def collect(
-    vault: Vault, settings: Settings, request: DataSubjectRequest, *, portable: bool
+    actor: Principal,
+    vault: Vault,
+    settings: Settings,
+    request: DataSubjectRequest,
+    *,
+    portable: bool,
 ) -> dict[str, Any]:
-    """Build the answer and store it sealed (in the caller's transaction)."""
+    """Build the answer and store it sealed (in the caller's transaction); the read of the
+    customer's data is audited."""
     answer = await document(vault, settings, request, portable=portable)
+    if answer["data_found"]:
+        await audit.record(
+            actor,
+            "dsr.export",
+            target_type="customer",
+            target_id=request.customer_id,
+            fields=["everything"],
+        )
     encoded = json.dumps(answer, ensure_ascii=False, indent=2, sort_keys=True).encode()
     key = await vault.customer_key(request.id)
     export_id = uuid.uuid4()
@@ -236,3 +250,21 @@ async def download(vault: Vault, auth: AuthSettings, token: str) -> Download | N
             ANONYMOUS, "dsr.download", target_type="data_subject_request", target_id=request_id
         )
     return Download(request_id, content)
+
+
+async def delete_unreachable_exports() -> int:
+    """Delete exports that no link can fetch any more (every token expired, revoked or used
+    up); the requester asks again for a new copy."""
+    now = clock.now()
+    live = DownloadToken.filter(
+        revoked_at__isnull=True, expires_at__gt=now, downloads__lt=MAX_DOWNLOADS
+    ).values_list("export_id", flat=True)
+    reachable = set(await live)
+    stale = [
+        export_id
+        for export_id in await AccessExport.all().values_list("id", flat=True)
+        if export_id not in reachable
+    ]
+    if not stale:
+        return 0
+    return await AccessExport.filter(id__in=stale).delete()

@@ -32,7 +32,6 @@ from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification
 from cdlm.dsr.service import add_event
 from cdlm.dsr.workflow import FINAL
 from cdlm.identity import service as identity
-from cdlm.identity.identifiers import IdentifierKind
 from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 
@@ -95,12 +94,22 @@ async def retain(vault: Vault, request: DataSubjectRequest, keep: rights.Keep) -
 
 
 async def suppress(request: DataSubjectRequest, planned: dict[str, Any]) -> int:
-    """Suppress the person's identifiers (and the one they asked with)."""
-    if not planned.get("found"):
+    """Suppress the person's identifiers (and the one they asked with), holding the same
+    identifier locks as ingestion, so no import in flight can slip past."""
+    if not planned.get("found") or request.customer_id is None:
         return 0
-    entries = [(IdentifierKind(k), i) for k, i in planned["inventory"]["identity_indexes"]]
+    entries = await identity.blind_indexes_of(request.customer_id)
     entries.append((request.subject_kind, request.subject_index))
+    await identity.lock(index for _, index in entries)
     return await identity.suppress(entries, request.id)
+
+
+async def customer_hold(customer_id: uuid.UUID | None) -> str | None:
+    """The id of an active hold on the customer, if any."""
+    if customer_id is None:
+        return None
+    holds = await retention.holds_on(customer_id)
+    return next((str(h.id) for h in holds if h.customer_id == customer_id), None)
 
 
 async def shred(vault: Vault, request: DataSubjectRequest) -> dict[str, Any]:

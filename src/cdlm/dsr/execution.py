@@ -26,11 +26,12 @@ from cdlm.consent.models import Method
 from cdlm.customers import rights
 from cdlm.customers import service as customers
 from cdlm.dsr import access, erasure, outbox
+from cdlm.dsr.intake import match_customer
 from cdlm.dsr.models import DataSubjectRequest, RequestType
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import add_event, locked, move, notify_requester
 from cdlm.dsr.workflow import Status
-from cdlm.errors import DomainError, InvalidStateTransition, PolicyViolation
+from cdlm.errors import DomainError, InvalidStateTransition
 from cdlm.vault.service import Vault
 
 logger = logging.getLogger("cdlm.dsr")
@@ -50,9 +51,14 @@ class Run:
 class OnHold(Exception):
     """A legal hold stops the request; it waits until the hold ends."""
 
-    def __init__(self, note: str) -> None:
-        super().__init__(note)
-        self.note = note
+    def __init__(self, hold_id: str) -> None:
+        super().__init__(hold_id)
+        self.hold_id = hold_id
+        self.note = f"legal hold {hold_id}"
+
+
+class Stopped(Exception):
+    """The request left IN_PROGRESS (put on hold, cancelled) while it ran: stop here."""
 
 
 Work = Callable[[DataSubjectRequest], Awaitable[dict[str, Any]]]
@@ -63,6 +69,8 @@ async def step(run: Run, name: str, work: Work) -> dict[str, Any]:
     later run returns the stored result instead of doing it again."""
     async with in_transaction():
         request = await locked(run.request_id)
+        if request.status is not Status.IN_PROGRESS:
+            raise Stopped
         done: dict[str, Any] = request.progress.get("steps", {})
         if name in done:
             return dict(done[name])
@@ -74,12 +82,8 @@ async def step(run: Run, name: str, work: Work) -> dict[str, Any]:
         return result
 
 
-def _customer(request: DataSubjectRequest) -> uuid.UUID:
-    if request.customer_id is None:
-        raise PolicyViolation(
-            "No customer matches the requester; there is nothing to change.", field="id"
-        )
-    return request.customer_id
+#: The result of a step when no data is held about the requester.
+NOTHING_HELD: dict[str, Any] = {"data_found": False}
 
 
 async def _details(run: Run, request: DataSubjectRequest) -> dict[str, Any]:
@@ -95,7 +99,7 @@ async def _details(run: Run, request: DataSubjectRequest) -> dict[str, Any]:
 
 async def _access(run: Run, portable: bool) -> None:
     async def collect(request: DataSubjectRequest) -> dict[str, Any]:
-        return await access.collect(run.vault, run.settings, request, portable=portable)
+        return await access.collect(run.actor, run.vault, run.settings, request, portable=portable)
 
     async def send(request: DataSubjectRequest) -> dict[str, Any]:
         return await access.send_link(run.vault, run.auth, run.settings, request)
@@ -106,8 +110,10 @@ async def _access(run: Run, portable: bool) -> None:
 
 async def _rectification(run: Run) -> None:
     async def rectify(request: DataSubjectRequest) -> dict[str, Any]:
+        if request.customer_id is None:
+            return NOTHING_HELD
         changes = (await _details(run, request))["corrections"]
-        await customers.update_customer(run.actor, run.vault, _customer(request), changes)
+        await customers.update_customer(run.actor, run.vault, request.customer_id, changes)
         return {"fields": sorted(changes)}
 
     await step(run, "rectify", rectify)
@@ -115,17 +121,18 @@ async def _rectification(run: Run) -> None:
 
 async def _restriction(run: Run) -> None:
     async def restrict(request: DataSubjectRequest) -> dict[str, Any]:
-        customer_id = _customer(request)
-        if not await customers.exists(customer_id):
-            raise PolicyViolation("The customer no longer exists.", field="id")
-        return {"newly_restricted": await rights.restrict(customer_id)}
+        if request.customer_id is None or not await customers.exists(request.customer_id):
+            return NOTHING_HELD
+        return {"newly_restricted": await rights.restrict(request.customer_id)}
 
     await step(run, "restrict", restrict)
 
 
 async def _consent(run: Run, request_type: RequestType) -> None:
     async def record(request: DataSubjectRequest) -> dict[str, Any]:
-        customer_id = _customer(request)
+        customer_id = request.customer_id
+        if customer_id is None or not await customers.exists(customer_id):
+            return NOTHING_HELD
         purposes = (await _details(run, request))["purposes"]
         ids, _ = await consent.record(
             run.actor,
@@ -147,7 +154,7 @@ async def _erasure(run: Run) -> None:
     async def plan(request: DataSubjectRequest) -> dict[str, Any]:
         found = await erasure.plan(request)
         if found.get("held_by") is not None:
-            raise OnHold(f"legal hold {found['held_by']}")
+            raise OnHold(found["held_by"])
         return found
 
     planned = await step(run, "plan", plan)
@@ -160,6 +167,9 @@ async def _erasure(run: Run) -> None:
         return {"suppressed": await erasure.suppress(request, planned)}
 
     async def shred(request: DataSubjectRequest) -> dict[str, Any]:
+        held_by = await erasure.customer_hold(request.customer_id)
+        if held_by is not None:  # placed since the plan: nothing is destroyed yet
+            raise OnHold(held_by)
         return await erasure.shred(run.vault, request)
 
     async def delete(request: DataSubjectRequest) -> dict[str, Any]:
@@ -210,11 +220,17 @@ async def execute(
                 "Only an approved, failed or interrupted request can be carried out.",
                 field="input.id",
             )
+        if request.customer_id is None and not request.progress.get("steps"):
+            # The person may have been ingested since verification.
+            request.customer_id = await match_customer(vault, request)
+            await request.save(update_fields=["customer_id"])
     run = Run(actor, vault, auth, settings, request_id)
     try:
         await _run(run, request.type)
+    except Stopped:
+        return await DataSubjectRequest.get(id=request_id)
     except OnHold as hold:
-        return await _stop(run, Status.ON_HOLD, hold.note)
+        return await _stop(run, Status.ON_HOLD, hold.note, held_by=hold.hold_id)
     except DomainError as error:
         return await _stop(run, Status.FAILED, error.message)
     except Exception as error:
@@ -224,13 +240,17 @@ async def execute(
     return await _complete(run, notifier)
 
 
-async def _stop(run: Run, status: Status, note: str) -> DataSubjectRequest:
+async def _stop(
+    run: Run, status: Status, note: str, held_by: str | None = None
+) -> DataSubjectRequest:
     async with in_transaction():
         request = await locked(run.request_id)
         if request.status is Status.IN_PROGRESS:
             await move(request, status, run.actor, note=note[:500])
             request.reason = note[:500]
-            await request.save(update_fields=["reason"])
+            if held_by is not None:
+                request.progress = {**request.progress, "held_by": held_by}
+            await request.save(update_fields=["reason", "progress"])
     return request
 
 

@@ -11,6 +11,7 @@ linked to it and closed instead of running twice.
 
 from __future__ import annotations
 
+import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ from cdlm.vault.service import Vault
 
 CODE_TTL = timedelta(minutes=10)
 CODE_ATTEMPTS = 5
+#: Wrong codes a request may see in all (across resent codes) before it is locked.
+REQUEST_ATTEMPTS = 10
 MAX_NOTE = 2000
 MAX_PURPOSES = 50
 SUBMIT_PER_ADDRESS = ratelimit.Limit(attempts=10, window=timedelta(hours=1))
@@ -164,6 +167,12 @@ async def check_details(request_type: RequestType, details: Details) -> list[Fie
     return issues
 
 
+def details_index(vault: Vault, details: Details) -> str:
+    """Keyed digest of what a request asks for: equal requests have equal digests."""
+    canonical = json.dumps(details.to_json(), sort_keys=True, separators=(",", ":"))
+    return vault.blind_index("dsr-details", canonical)
+
+
 def corrected(details: Details) -> dict[str, str | None]:
     """The corrections with their values normalized (as they will be stored)."""
     setting = {k: v for k, v in details.corrections.items() if v is not None}
@@ -208,6 +217,7 @@ async def _create(
         acknowledge_by=started.acknowledge_by(),
         filed_by_kind=actor.kind.value,
         filed_by_id=actor.id,
+        progress={"details_index": details_index(vault, details)},
     )
     keep_clock(request, started, clock.now())
     await request.save()
@@ -340,10 +350,14 @@ async def resend_code(
     await _count(auth, "dsr-resend-request", str(request_id), RESEND_PER_REQUEST)
     await vault.ready()
     async with in_transaction():
-        request = await locked(request_id)
+        request = await locked(request_id, field="input.requestId")
         if request.status is not Status.IDENTITY_PENDING:
             raise InvalidStateTransition(
-                "This request is not waiting for verification.", field="input.id"
+                "This request is not waiting for verification.", field="input.requestId"
+            )
+        if _failures(request) >= REQUEST_ATTEMPTS:
+            raise RateLimited(
+                "Too many wrong codes for this request; submit a new one.", field="input.requestId"
             )
         key = await vault.customer_key(request.id)
         expires_at = await _new_code(vault, auth, request, key)
@@ -366,10 +380,10 @@ async def verify(
     await vault.ready()
     failure: ValidationFailed | RateLimited | None = None
     async with in_transaction():
-        request = await locked(request_id)
+        request = await locked(request_id, field="input.requestId")
         if request.status is not Status.IDENTITY_PENDING:
             raise InvalidStateTransition(
-                "This request is not waiting for verification.", field="input.id"
+                "This request is not waiting for verification.", field="input.requestId"
             )
         sent = await VerificationCode.filter(request_id=request.id, used_at__isnull=True).first()
         now = clock.now()
@@ -379,7 +393,7 @@ async def verify(
                 field="input.code",
                 code=ErrorCode.CODE_EXPIRED,
             )
-        if sent.attempts >= sent.max_attempts:
+        if sent.attempts >= sent.max_attempts or _failures(request) >= REQUEST_ATTEMPTS:
             raise RateLimited("Too many wrong codes; ask for a new one.", field="input.code")
         if len(candidate) == 6 and candidate.isdigit():
             matches = await auth.hasher.verify_async(sent.code_hash, candidate)
@@ -388,7 +402,9 @@ async def verify(
         if not matches:
             sent.attempts += 1
             await sent.save(update_fields=["attempts"])
-            left = sent.max_attempts - sent.attempts
+            request.progress = {**request.progress, "failed_codes": _failures(request) + 1}
+            await request.save(update_fields=["progress"])
+            left = min(sent.max_attempts - sent.attempts, REQUEST_ATTEMPTS - _failures(request))
             await add_event(request, "verification_failed", ANONYMOUS, note=f"{left} left")
             failure = (
                 RateLimited("Too many wrong codes; ask for a new one.", field="input.code")
@@ -408,6 +424,10 @@ async def verify(
     return request
 
 
+def _failures(request: DataSubjectRequest) -> int:
+    return int(request.progress.get("failed_codes", 0))
+
+
 async def _verified(
     vault: Vault, request: DataSubjectRequest, actor: Principal, method: VerificationMethod
 ) -> None:
@@ -416,21 +436,28 @@ async def _verified(
     request.verified_at = now
     request.verification_method = method
     if request.customer_id is None:
-        request.customer_id = await _owner(vault, request)
+        request.customer_id = await match_customer(vault, request)
     await move(request, Status.VERIFIED, actor, note=f"verified by {method.value}")
     await _link_duplicate(request, actor)
 
 
-async def _owner(vault: Vault, request: DataSubjectRequest) -> uuid.UUID | None:
-    key = await vault.customer_key(request.id)
-    subject = vault.open(key, request.id, "subject", bytes(request.subject_sealed or b""))
+async def match_customer(vault: Vault, request: DataSubjectRequest) -> uuid.UUID | None:
+    """The customer the requester's identifier belongs to now (None: unknown or destroyed)."""
+    keys = await vault.customer_keys([request.id])
+    if request.id not in keys or request.subject_sealed is None:
+        return None
+    subject = vault.open(keys[request.id], request.id, "subject", request.subject_sealed)
     identifier = parse(IdentifierKind(subject["kind"]), subject["value"])
     found = await identity.owners(vault, [identifier])
     return found.get(identifier)
 
 
 async def _link_duplicate(request: DataSubjectRequest, actor: Principal) -> None:
-    """Close ``request`` as a duplicate of an open one for the same person and right."""
+    """Close ``request`` as a duplicate of an open one for the same person, right and
+    details. An unverified request (an opt-out) is never linked: that would tell anyone
+    who names a person whether they have a request open."""
+    if request.verification_method is VerificationMethod.NOT_REQUIRED:
+        return
     await lock_names([f"dsr-subject:{request.subject_index}:{request.type.value}"])
     same_person = {"subject_index": request.subject_index}
     candidates = DataSubjectRequest.filter(
@@ -438,11 +465,11 @@ async def _link_duplicate(request: DataSubjectRequest, actor: Principal) -> None
         status__in=list(OPEN - {Status.RECEIVED, Status.IDENTITY_PENDING}),
         duplicate_of_id__isnull=True,
     ).exclude(id=request.id)
-    original = await candidates.filter(**same_person).order_by("received_at").first()
-    if original is None and request.customer_id is not None:
-        original = (
-            await candidates.filter(customer_id=request.customer_id).order_by("received_at").first()
-        )
+    same_details = request.progress.get("details_index")
+    found = await candidates.filter(**same_person).order_by("received_at")
+    if request.customer_id is not None:
+        found += await candidates.filter(customer_id=request.customer_id).order_by("received_at")
+    original = next((r for r in found if r.progress.get("details_index") == same_details), None)
     if original is None:
         return
     request.duplicate_of_id = original.id
@@ -500,9 +527,17 @@ async def file_request(
         )
     if issues:
         raise ValidationFailed.from_issues(issues)
-    if filing.customer_id is not None and not await customers.exists(filing.customer_id):
-        raise ValidationFailed("No customer has this id.", field="input.customerId")
     await vault.ready()
+    if filing.customer_id is not None:
+        if not await customers.exists(filing.customer_id):
+            raise ValidationFailed("No customer has this id.", field="input.customerId")
+        owner = (await identity.owners(vault, [identifier])).get(identifier)
+        if owner is not None and owner != filing.customer_id:
+            raise ValidationFailed(
+                "The identifier belongs to another customer.",
+                field="input.customerId",
+                code=ErrorCode.IDENTITY_CONFLICT,
+            )
     chosen = filing.jurisdiction or settings.dsr_default_jurisdiction
 
     async def run() -> dict[str, Any]:

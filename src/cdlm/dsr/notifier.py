@@ -1,17 +1,21 @@
 """Telling requesters about their request: messages, templates and notifiers.
 
-Messages wait in the outbox (``cdlm.dsr.outbox``) until a :class:`Notifier` delivers them. The
-:class:`LogNotifier` writes each message to the log with the recipient masked; it is meant for
-local use, where the log is the developer's inbox (it shows codes and links).
+Messages wait in the outbox (``cdlm.dsr.outbox``) until a :class:`Notifier` delivers them.
+``CDLM_NOTIFIER`` chooses one: ``aws`` sends email with Amazon SES (from ``CDLM_NOTIFY_FROM``)
+and text messages with Amazon SNS; ``log`` writes each message to the log with the recipient
+masked, for local use, where the log is the developer's inbox (it shows codes and links, so
+production refuses it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cdlm.auth.masking import mask_email, mask_phone
+from cdlm.config import ConfigError, Settings
 
 logger = logging.getLogger("cdlm.notifications")
 
@@ -72,3 +76,65 @@ class LogNotifier:
                 "text": message.text,
             },
         )
+
+
+class AwsNotifier:
+    """Email through Amazon SES, text messages through Amazon SNS (needs the aws extra)."""
+
+    def __init__(self, sender: str, *, ses: Any = None, sns: Any = None) -> None:
+        self.sender = sender
+        self._ses = ses
+        self._sns = sns
+
+    def _clients(self) -> tuple[Any, Any]:
+        if self._ses is None or self._sns is None:
+            try:
+                import boto3
+            except ImportError:  # pragma: no cover - depends on the installed extras
+                raise ConfigError(
+                    "CDLM_NOTIFIER", "aws needs the aws extra: pip install 'cdlm[aws]'"
+                ) from None
+            self._ses = self._ses or boto3.client("ses")
+            self._sns = self._sns or boto3.client("sns")
+        return self._ses, self._sns
+
+    def _send(self, message: Message) -> None:
+        ses, sns = self._clients()
+        if message.channel == "sms":
+            sns.publish(
+                PhoneNumber=message.to,
+                Message=message.text,
+                MessageAttributes={
+                    "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}
+                },
+            )
+        else:
+            ses.send_email(
+                Source=self.sender,
+                Destination={"ToAddresses": [message.to]},
+                Message={
+                    "Subject": {"Data": SUBJECTS.get(message.template, "Your privacy request")},
+                    "Body": {"Text": {"Data": message.text}},
+                },
+            )
+
+    async def send(self, message: Message) -> None:
+        await asyncio.to_thread(self._send, message)
+
+
+SUBJECTS: dict[str, str] = {
+    "verification_code": "Your verification code",
+    "request_received": "We received your privacy request",
+    "deadline_extended": "We need more time for your privacy request",
+    "export_ready": "Your data is ready",
+    "request_completed": "Your privacy request is complete",
+    "request_denied": "About your privacy request",
+}
+
+
+def notifier_from(settings: Settings) -> Notifier:
+    """The notifier ``CDLM_NOTIFIER`` names."""
+    if settings.notifier == "aws":
+        assert settings.notify_from is not None  # checked when the settings were loaded
+        return AwsNotifier(settings.notify_from)
+    return LogNotifier()

@@ -86,8 +86,13 @@ def public_status(request: DataSubjectRequest, original: DataSubjectRequest | No
     """What the requester sees; a duplicate shows the status of the request it duplicates."""
     if original is not None:
         return public_status_of(original.status)
-    expired = request.status is Status.IDENTITY_PENDING and (
-        request.progress.get("verification_expires_at", "9999") < clock.now().isoformat()
+    if request.status is Status.CANCELLED and request.progress.get("expired"):
+        return PublicStatus.EXPIRED  # never verified
+    expires = request.progress.get("verification_expires_at")
+    expired = (
+        request.status is Status.IDENTITY_PENDING
+        and expires is not None
+        and datetime.fromisoformat(expires) < clock.now()
     )
     return public_status_of(request.status, verification_expired=expired)
 
@@ -100,6 +105,37 @@ async def public_status_now(request: DataSubjectRequest) -> PublicStatus:
         else None
     )
     return public_status(request, original)
+
+
+@dataclass(frozen=True)
+class PublicView:
+    """A request as its requester may follow it."""
+
+    request_id: uuid.UUID
+    type: RequestType
+    status: PublicStatus
+    received_at: datetime
+    due_at: datetime
+
+
+async def public_view(request_id: uuid.UUID) -> PublicView | None:
+    """The requester's view of a request (a duplicate shows its original's progress)."""
+    request = await DataSubjectRequest.get_or_none(id=request_id)
+    if request is None:
+        return None
+    original = (
+        await DataSubjectRequest.get_or_none(id=request.duplicate_of_id)
+        if request.duplicate_of_id is not None
+        else None
+    )
+    followed = original or request
+    return PublicView(
+        request.id,
+        request.type,
+        public_status(request, original),
+        request.received_at,
+        clock_of(followed).due_at(clock.now()),
+    )
 
 
 # -------------------------------------------------------------------- moves and timeline

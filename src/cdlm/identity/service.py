@@ -224,3 +224,9 @@ async def suppressed(blind_indexes: Iterable[str]) -> set[str]:
         return set()
     found = await Suppression.filter(blind_index__in=wanted).values_list("blind_index", flat=True)
     return {str(index) for index in found}
+
+
+async def blind_indexes_of(customer_id: uuid.UUID) -> list[tuple[IdentifierKind, str]]:
+    """(kind, blind index) of each identity of the customer."""
+    rows = await Identity.filter(customer_id=customer_id).values_list("kind", "blind_index")
+    return [(IdentifierKind(kind), str(index)) for kind, index in rows]

@@ -69,3 +69,13 @@ async def open_values(customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Inv
     for row in rows:
         grouped[row.customer_id].append(row)  # type: ignore[attr-defined]
     return grouped
+
+
+async def of_customer(customer_id: uuid.UUID) -> list[InvalidValue]:
+    """Every refused value of a customer, oldest first (for an access request)."""
+    return list(await InvalidValue.filter(customer_id=customer_id).order_by("created_at"))
+
+
+async def forget(customer_id: uuid.UUID) -> int:
+    """Delete every refused value of a customer (erasure)."""
+    return await InvalidValue.filter(customer_id=customer_id).delete()

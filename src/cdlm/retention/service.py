@@ -114,3 +114,8 @@ async def holds(include_ended: bool = False) -> list[LegalHold]:
     """Every hold (active ones only unless ``include_ended``), newest first."""
     query = LegalHold.all() if include_ended else LegalHold.filter(_active(clock.now()))
     return list(await query.order_by("-placed_at"))
+
+
+async def is_active(hold_id: uuid.UUID) -> bool:
+    """True while the hold applies."""
+    return await LegalHold.filter(_active(clock.now())).filter(id=hold_id).exists()

@@ -15,7 +15,6 @@ from strawberry.types.info import Info
 from cdlm.customers.api.mutations import ProfileChangesInput, profile_changes
 from cdlm.dsr import intake, service
 from cdlm.dsr.api.types import Jurisdiction, PublicStatus, RequestType
-from cdlm.errors import NotFound
 from cdlm.graphql.errors import (
     ConflictError,
     InvalidStateError,
@@ -108,7 +107,7 @@ VerifyResult = Annotated[
     strawberry.union("VerifyDataSubjectRequestResult"),
 ]
 ResendResult = Annotated[
-    VerificationCodeSent | NotFoundError | InvalidStateError | RateLimitedError,
+    VerificationCodeSent | ValidationError | NotFoundError | InvalidStateError | RateLimitedError,
     strawberry.union("ResendVerificationCodeResult"),
 ]
 
@@ -129,17 +128,15 @@ class PublicDsrQuery:
     async def data_subject_request_status(
         self, request_id: strawberry.ID
     ) -> PublicRequestView | None:
-        try:
-            row = await service.get(parse_id(request_id, "requestId"), field="requestId")
-        except NotFound:
+        found = await service.public_view(parse_id(request_id, "requestId"))
+        if found is None:
             return None
-        original = await service.get(row.duplicate_of_id) if row.duplicate_of_id else None
         return PublicRequestView(
-            request_id=strawberry.ID(str(row.id)),
-            type=row.type,
-            status=service.public_status(row, original),
-            received_at=row.received_at,
-            due_at=(original or row).due_at,
+            request_id=strawberry.ID(str(found.request_id)),
+            type=found.type,
+            status=found.status,
+            received_at=found.received_at,
+            due_at=found.due_at,
         )
 
 

@@ -21,7 +21,7 @@ from cdlm.dsr.models import (
     RequestType,
     VerificationMethod,
 )
-from cdlm.dsr.workflow import PublicStatus, Status
+from cdlm.dsr.workflow import FINAL, PublicStatus, Status
 from cdlm.graphql.masking import personal
 from cdlm.graphql.permissions import require_principal
 from cdlm.graphql.vocabulary import IdentifierKind
@@ -83,7 +83,9 @@ class DataSubjectRequestNode:
     completed_at: datetime | None
     verification_method: VerificationMethod | None
     due_at: datetime = strawberry.field(description="Counting pauses and any extension.")
-    days_left: int = strawberry.field(description="Whole days to the due date; negative: late.")
+    days_left: int | None = strawberry.field(
+        description="Whole days to the due date; negative: late; null once closed."
+    )
     overdue: bool
     paused: bool = strawberry.field(description="The clock waits on the requester.")
     extended: bool
@@ -115,7 +117,7 @@ class DataSubjectRequestNode:
             completed_at=row.completed_at,
             verification_method=row.verification_method,
             due_at=clock.due_at(now),
-            days_left=clock.days_left(now),
+            days_left=None if row.status in FINAL else clock.days_left(now),
             overdue=service.is_overdue(row, now),
             paused=clock.paused(),
             extended=row.extended,
