@@ -525,3 +525,34 @@ async def test_only_approved_or_failed_requests_run(
     assert unknown["code"] == "NOT_FOUND"
     request = (await gql(GET, {"id": filed["request"]["id"]}, admin_headers))["data"]
     assert request["dataSubjectRequest"]["status"] == "VERIFIED"
+
+
+async def test_restricted_customers_leave_lists_and_aggregates(
+    gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault
+) -> None:
+    customer_id = await _person(vault)
+    other = (await make_customer(vault, email="other@example.com")).customer_id
+    request_id = await approved(gql, admin_headers, "RESTRICTION", "ines.quartermaine@example.com")
+    await execute(gql, admin_headers, request_id)
+    query = (
+        """
+    query($all: Boolean!) {
+      customers(filter: {includeRestricted: $all}) { nodes { id restrictedAt } }
+      dataQualityReport { customers }
+      consentOptInRates { purposeCode granted customers }
+      customer(id: "%s") { restrictedAt }
+    }
+    """
+        % customer_id
+    )
+    answer = (await gql(query, {"all": False}, admin_headers))["data"]
+    assert [n["id"] for n in answer["customers"]["nodes"]] == [str(other)]
+    assert answer["dataQualityReport"]["customers"] == 1
+    assert answer["consentOptInRates"] == [
+        {"purposeCode": "newsletter", "granted": 0, "customers": 1}
+    ]
+    assert answer["customer"]["restrictedAt"] is not None  # support still sees the record
+    everyone = (await gql(query, {"all": True, "id": str(customer_id)}, admin_headers))["data"][
+        "customers"
+    ]["nodes"]
+    assert {n["id"] for n in everyone} == {str(customer_id), str(other)}

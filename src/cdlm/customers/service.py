@@ -36,11 +36,14 @@ class CustomerFilter:
     quality_below: float | None = None
     source_system: str | None = None
     lifecycle_stage: LifecycleStage | None = None
+    include_restricted: bool = False
 
 
 def customers(criteria: CustomerFilter) -> QuerySet[Customer]:
     """Customers matching ``criteria`` (paginate it)."""
     query = Customer.filter(erased_at__isnull=True)
+    if not criteria.include_restricted:
+        query = query.filter(restricted_at__isnull=True)
     if criteria.updated_since is not None:
         query = query.filter(updated_at__gte=criteria.updated_since)
     if criteria.quality_below is not None:
@@ -69,8 +72,8 @@ async def processable(customer_id: uuid.UUID) -> bool:
 
 
 async def count() -> int:
-    """How many customers there are."""
-    return await Customer.filter(erased_at__isnull=True).count()
+    """How many customers aggregates may count (not erased, not restricted)."""
+    return await Customer.filter(erased_at__isnull=True, restricted_at__isnull=True).count()
 
 
 async def get_customer(customer_id: uuid.UUID) -> Customer:

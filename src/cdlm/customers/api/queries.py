@@ -72,6 +72,11 @@ class CustomerFilter:
     )
     source_system: str | None = None
     lifecycle_stage: LifecycleStage | None = None
+    include_restricted: bool = strawberry.field(
+        default=False,
+        description="Restricted customers (GDPR Art. 18: stored, not processed) are left out "
+        "unless asked for.",
+    )
 
 
 @strawberry.type
@@ -117,6 +122,7 @@ class CustomerQuery:
             quality_below=given.quality_below,
             source_system=given.source_system,
             lifecycle_stage=given.lifecycle_stage,
+            include_restricted=given.include_restricted,
         )
         page = await paginate(
             service.customers(criteria), order=RECENTLY_UPDATED, first=first, after=after
