@@ -534,18 +534,15 @@ async def test_restricted_customers_leave_lists_and_aggregates(
     other = (await make_customer(vault, email="other@example.com")).customer_id
     request_id = await approved(gql, admin_headers, "RESTRICTION", "ines.quartermaine@example.com")
     await execute(gql, admin_headers, request_id)
-    query = (
-        """
-    query($all: Boolean!) {
+    query = """
+    query($all: Boolean!, $id: ID!) {
       customers(filter: {includeRestricted: $all}) { nodes { id restrictedAt } }
       dataQualityReport { customers }
       consentOptInRates { purposeCode granted customers }
-      customer(id: "%s") { restrictedAt }
+      customer(id: $id) { restrictedAt }
     }
     """
-        % customer_id
-    )
-    answer = (await gql(query, {"all": False}, admin_headers))["data"]
+    answer = (await gql(query, {"all": False, "id": str(customer_id)}, admin_headers))["data"]
     assert [n["id"] for n in answer["customers"]["nodes"]] == [str(other)]
     assert answer["dataQualityReport"]["customers"] == 1
     assert answer["consentOptInRates"] == [
