@@ -294,6 +294,88 @@ def dsr_tick() -> None:
     )
 
 
+retention_cli = typer.Typer(help="Retention of customer data.", no_args_is_help=True)
+cli.add_typer(retention_cli, name="retention")
+
+
+@retention_cli.command("sweep")
+def retention_sweep(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be disposed of; change nothing.")
+    ] = False,
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Stop after this long; the next run resumes.")
+    ] = None,
+) -> None:
+    """Dispose of data past its retention period as the policies declare (legal holds keep
+    what they hold); prints the evidence per policy."""
+    from cdlm.auth.principal import SYSTEM
+    from cdlm.logs import configure_logging
+    from cdlm.retention.archive import archive_store_from
+    from cdlm.retention.sweep import Report, preview, sweep
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        vault = Vault(provider_from_settings(settings))
+        store = archive_store_from(settings)
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
+
+    async def work(_: DatabaseTarget) -> Report:
+        if dry_run:
+            return await preview()
+        return await sweep(SYSTEM, vault, store, max_seconds=max_seconds)
+
+    report = _on_database(settings, work)
+    verb = "would dispose of" if report.dry_run else "disposed of"
+    for outcome in report.outcomes:
+        typer.echo(
+            f"{outcome.category}: {verb} {outcome.disposed} ({outcome.action.value}, older than "
+            f"{outcome.cutoff:%Y-%m-%d}), {outcome.skipped_held} kept by legal holds"
+            + (
+                f", {len(outcome.archive_objects)} archive objects"
+                if outcome.archive_objects
+                else ""
+            )
+        )
+    if not report.outcomes:
+        typer.echo("no active retention policy")
+    if not report.dry_run:
+        state = "finished" if report.finished else "stopped; run it again to resume"
+        typer.echo(f"sweep {report.run_id} as of {report.as_of:%Y-%m-%d %H:%M} {state}")
+
+
+@cli.command("ropa")
+def ropa_command(
+    format: Annotated[str, typer.Option(help="json or markdown.")] = "markdown",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Print the records of processing activities (GDPR Art. 30) of this installation."""
+    import json
+
+    from cdlm.governance.ropa import records_of_processing, to_markdown
+
+    if format not in ("json", "markdown"):
+        _fail("--format is json or markdown", 2)
+    settings = _settings()
+
+    async def work(_: DatabaseTarget) -> dict[str, Any]:
+        return await records_of_processing(settings)
+
+    records = _on_database(settings, work)
+    text = json.dumps(records, indent=2) + "\n" if format == "json" else to_markdown(records)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
 @cli.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(help="A .csv (with a header row) or .jsonl file.")],

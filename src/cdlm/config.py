@@ -142,6 +142,8 @@ class Settings:
     public_url: str = "http://127.0.0.1:8000"
     notifier: str = "log"
     notify_from: str | None = None
+    archive_dir: Path = Path("archive")
+    archive_bucket: str | None = None
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -323,4 +325,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         notifier=notifier,
         notify_from=notify_from,
+        archive_dir=env.get("CDLM_ARCHIVE_DIR", _path, data_dir / "archive"),
+        archive_bucket=env.raw("CDLM_ARCHIVE_BUCKET"),
     )

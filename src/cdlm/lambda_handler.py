@@ -6,6 +6,8 @@ opened by the first request of a container and reused by the warm invocations af
 
 ``migrate`` applies pending schema migrations (``serverless invoke -f migrate``).
 ``dsr_tick`` is the hourly schedule of data subject requests (see :mod:`cdlm.dsr.tick`).
+``retention_sweep`` is the daily retention sweep (see :mod:`cdlm.retention.sweep`); it stops
+a minute before the function's time runs out and the next invocation resumes it.
 """
 
 from __future__ import annotations
@@ -66,6 +68,48 @@ def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return asdict(report)
 
     loop = asyncio.new_event_loop()  # its own loop, as for migrate
+    try:
+        return loop.run_until_complete(work())
+    finally:
+        loop.close()
+
+
+def retention_sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Dispose of data past its retention period; returns the evidence per policy."""
+    from cdlm.auth.principal import SYSTEM
+    from cdlm.retention.archive import archive_store_from
+    from cdlm.retention.sweep import sweep
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    assert settings.database is not None
+    database = settings.database
+    remaining_ms = context.get_remaining_time_in_millis() if context is not None else 900_000
+    budget = max(remaining_ms / 1000 - 60, 10)
+
+    async def work() -> dict[str, Any]:
+        orm = await init_orm(database, settings)
+        try:
+            vault = Vault(provider_from_settings(settings))
+            report = await sweep(SYSTEM, vault, archive_store_from(settings), max_seconds=budget)
+        finally:
+            await close_orm(orm)
+        return {
+            "run_id": str(report.run_id),
+            "finished": report.finished,
+            "outcomes": [
+                {
+                    "category": o.category,
+                    "action": o.action.value,
+                    "disposed": o.disposed,
+                    "skipped_held": o.skipped_held,
+                    "digest": o.digest,
+                }
+                for o in report.outcomes
+            ],
+        }
+
+    loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(work())
     finally:

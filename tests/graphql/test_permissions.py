@@ -35,6 +35,7 @@ INDIVIDUAL = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGE
 AGGREGATE = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST})
 CAPTURERS = frozenset({Role.INGEST, Role.ADMIN, Role.PRIVACY_OFFICER, Role.AGENT})
 DSR_HANDLERS = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER})
+STAFF = ALL_ROLES - {Role.INGEST}
 DSR_FILERS = DSR_HANDLERS | {Role.AGENT}
 
 #: Who may call each operation. Written out by hand: the test compares the code against it.
@@ -62,6 +63,11 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "dataSubjectRequestMetrics": DSR_HANDLERS,
     "dataSubjectRequestStatus": PUBLIC,
     "legalHolds": OVERSIGHT_ROLES,
+    "retentionPolicies": STAFF,
+    "retentionPreview": OVERSIGHT_ROLES,
+    "retentionSweeps": OVERSIGHT_ROLES,
+    "dataMap": OVERSIGHT_ROLES,
+    "recordsOfProcessing": OVERSIGHT_ROLES,
     # mutations
     "login": PUBLIC,
     "logout": ALL_ROLES,
@@ -90,6 +96,8 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "extendDataSubjectRequestDeadline": DSR_HANDLERS,
     "assignDataSubjectRequest": DSR_HANDLERS,
     "executeDataSubjectRequest": DSR_HANDLERS,
+    "createRetentionPolicy": OVERSIGHT_ROLES,
+    "updateRetentionPolicy": OVERSIGHT_ROLES,
     "placeLegalHold": OVERSIGHT_ROLES,
     "releaseLegalHold": OVERSIGHT_ROLES,
 }

@@ -273,19 +273,26 @@ async def erase(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
     deleted["identities"] = await identity.forget_customer(customer_id)
     deleted["refused_values"] = await refused_values.forget(customer_id)
     if keep.anything:
-        now = clock.now()
         deleted["customer"] = 0
-        await Customer.filter(id=customer_id).update(
-            profile_sealed=b"",
-            present_fields=[],
-            lineage={},
-            completeness=0.0,
-            validity=1.0,
-            quality_score=0.0,
-            updated_at=now,
-            erased_at=now,
-            restricted_at=now,
-        )
+        await erase_profile(customer_id, restrict=True)
     else:
         deleted["customer"] = await Customer.filter(id=customer_id).delete()
     return deleted
+
+
+async def erase_profile(customer_id: uuid.UUID, *, restrict: bool = False) -> None:
+    """Empty the customer's profile and mark them erased: the row stays, naming nobody."""
+    now = clock.now()
+    changes: dict[str, Any] = {
+        "profile_sealed": b"",
+        "present_fields": [],
+        "lineage": {},
+        "completeness": 0.0,
+        "validity": 1.0,
+        "quality_score": 0.0,
+        "updated_at": now,
+        "erased_at": now,
+    }
+    if restrict:
+        changes["restricted_at"] = now
+    await Customer.filter(id=customer_id).update(**changes)

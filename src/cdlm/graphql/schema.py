@@ -28,6 +28,7 @@ from cdlm.config import Settings
 from cdlm.consent.api import ConsentMutation, ConsentQuery
 from cdlm.customers.api import EVENT_RECORD_SCALAR, CustomerMutation, CustomerQuery, EventRecord
 from cdlm.dsr.api import DsrMutation, DsrQuery, PublicDsrMutation, PublicDsrQuery
+from cdlm.governance.api import GovernanceQuery
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
 from cdlm.quality.api import QualityQuery
@@ -46,6 +47,7 @@ Query = merge_types(
         DsrQuery,
         PublicDsrQuery,
         RetentionQuery,
+        GovernanceQuery,
     ),
 )
 Mutation = merge_types(

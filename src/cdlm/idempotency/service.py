@@ -11,12 +11,14 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from cdlm import clock
 from cdlm.auth.principal import Principal
+from cdlm.disposal import Candidate, delete_rows, due_rows
 from cdlm.errors import Conflict, ErrorCode, ValidationFailed
 from cdlm.idempotency.models import IdempotencyRecord
 from cdlm.locks import lock_names
@@ -80,3 +82,13 @@ async def run_once(
             created_at=clock.now(),
         )
         return Outcome(result, replayed=False)
+
+
+async def records_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
+    """Remembered results older than ``cutoff`` (a replay after that runs again)."""
+    return await due_rows(IdempotencyRecord, "created_at", cutoff, after, limit, id_type=int)
+
+
+async def delete_records(ids: list[str]) -> int:
+    """Forget remembered results."""
+    return await delete_rows(IdempotencyRecord, ids, id_type=int)

@@ -13,6 +13,7 @@ from tortoise.connection import get_connection
 from tortoise.expressions import F
 
 from cdlm import clock
+from cdlm.disposal import Candidate, delete_rows, due_rows
 from cdlm.ratelimit.models import RateLimitCounter
 
 
@@ -68,3 +69,13 @@ async def give_back(key_digest: str, limit: Limit) -> None:
     await RateLimitCounter.filter(
         key_digest=key_digest, window_start=window_start(limit), count__gt=0
     ).update(count=F("count") - 1)
+
+
+async def counters_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
+    """Counters of windows that started before ``cutoff``."""
+    return await due_rows(RateLimitCounter, "window_start", cutoff, after, limit, id_type=int)
+
+
+async def delete_counters(ids: list[str]) -> int:
+    """Delete counters."""
+    return await delete_rows(RateLimitCounter, ids, id_type=int)

@@ -1,4 +1,4 @@
-"""GraphQL API of legal holds."""
+"""GraphQL API of retention: policies, legal holds, the sweep preview and sweep evidence."""
 
 from __future__ import annotations
 
@@ -8,12 +8,26 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.info import Info
 
-from cdlm.auth.roles import OVERSIGHT_ROLES
-from cdlm.graphql.errors import InvalidStateError, NotFoundError, ValidationError, errors_as_data
+from cdlm.auth.roles import OVERSIGHT_ROLES, STAFF_ROLES, Role
+from cdlm.errors import ValidationFailed
+from cdlm.graphql.errors import (
+    ConflictError,
+    InvalidStateError,
+    NotFoundError,
+    ValidationError,
+    errors_as_data,
+)
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id
-from cdlm.retention import service
-from cdlm.retention.models import LegalHold
+from cdlm.retention import policies, service, sweep
+from cdlm.retention.models import Action, LegalHold, RetentionPolicy, Trigger
+
+strawberry.enum(Trigger, name="RetentionTrigger", description="What a period counts from.")
+strawberry.enum(Action, name="RetentionAction", description="What happens to data past its period.")
+
+
+CATALOG = (Role.ADMIN, Role.PRIVACY_OFFICER)
+READERS = tuple(STAFF_ROLES)
 
 
 @strawberry.type(description="Data that must be kept whatever a request or policy says.")
@@ -21,7 +35,7 @@ class LegalHoldNode:
     id: strawberry.ID
     customer_id: strawberry.ID | None
     category: str | None = strawberry.field(
-        description="events, events.<type> or source_records (for everyone)."
+        description="A retention category held for everyone (e.g. events.purchase)."
     )
     reason: str
     placed_at: datetime
@@ -59,6 +73,115 @@ class LegalHoldSaved:
     hold: LegalHoldNode
 
 
+@strawberry.type(description="How long one category of data is kept, and what happens then.")
+class RetentionPolicyNode:
+    id: strawberry.ID
+    category: str = strawberry.field(
+        description="events, events.<type>, source_records, customers.inactive, dsr.exports, "
+        "dsr.verification_codes, dsr.requests, notifications, idempotency_records, "
+        "rate_limit_counters."
+    )
+    period_days: int
+    trigger: Trigger
+    action: Action
+    description: str
+    active: bool
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, row: RetentionPolicy) -> RetentionPolicyNode:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            category=row.category,
+            period_days=row.period_days,
+            trigger=row.trigger,
+            action=row.action,
+            description=row.description,
+            active=row.active,
+            updated_at=row.updated_at,
+        )
+
+
+@strawberry.input
+class CreateRetentionPolicyInput:
+    category: str
+    period_days: int
+    trigger: Trigger
+    action: Action
+    description: str = ""
+
+
+@strawberry.input(description="Omitted fields keep their value.")
+class UpdateRetentionPolicyInput:
+    id: strawberry.ID
+    period_days: int | None = None
+    trigger: Trigger | None = None
+    action: Action | None = None
+    description: str | None = None
+    active: bool | None = None
+
+
+@strawberry.type
+class RetentionPolicySaved:
+    policy: RetentionPolicyNode
+
+
+@strawberry.type(description="What a sweep did (or would do) under one policy.")
+class SweepOutcome:
+    category: str
+    action: Action
+    trigger: Trigger
+    period_days: int
+    cutoff: datetime = strawberry.field(description="Data from before this is due.")
+    disposed: int
+    skipped_held: int = strawberry.field(description="Due, but kept by a legal hold.")
+    first_at: datetime | None = strawberry.field(description="Oldest disposed-of data.")
+    last_at: datetime | None = strawberry.field(description="Newest disposed-of data.")
+    digest: str = strawberry.field(description="SHA-256 chained over what was disposed of.")
+    archive_objects: list[str]
+    done: bool
+
+    @classmethod
+    def of(cls, outcome: sweep.Outcome) -> SweepOutcome:
+        return cls(
+            category=outcome.category,
+            action=outcome.action,
+            trigger=outcome.trigger,
+            period_days=outcome.period_days,
+            cutoff=outcome.cutoff,
+            disposed=outcome.disposed,
+            skipped_held=outcome.skipped_held,
+            first_at=outcome.first_at,
+            last_at=outcome.last_at,
+            digest=outcome.digest,
+            archive_objects=outcome.archive_objects,
+            done=outcome.done,
+        )
+
+
+@strawberry.type(description="A retention sweep: its moment and its evidence per policy.")
+class SweepReport:
+    run_id: strawberry.ID | None = strawberry.field(description="Null for a preview.")
+    as_of: datetime
+    dry_run: bool
+    finished: bool
+    outcomes: list[SweepOutcome]
+
+    @classmethod
+    def of(cls, report: sweep.Report) -> SweepReport:
+        return cls(
+            run_id=strawberry.ID(str(report.run_id)) if report.run_id else None,
+            as_of=report.as_of,
+            dry_run=report.dry_run,
+            finished=report.finished,
+            outcomes=[SweepOutcome.of(o) for o in report.outcomes],
+        )
+
+
+PolicyResult = Annotated[
+    RetentionPolicySaved | ValidationError | NotFoundError | ConflictError,
+    strawberry.union("RetentionPolicyResult"),
+]
 HoldResult = Annotated[
     LegalHoldSaved | ValidationError | NotFoundError | InvalidStateError,
     strawberry.union("LegalHoldResult"),
@@ -71,9 +194,60 @@ class RetentionQuery:
     async def legal_holds(self, include_ended: bool = False) -> list[LegalHoldNode]:
         return [LegalHoldNode.from_row(h) for h in await service.holds(include_ended)]
 
+    @strawberry.field(description="Retention policies, by category.", extensions=allow(*READERS))
+    async def retention_policies(self) -> list[RetentionPolicyNode]:
+        return [RetentionPolicyNode.from_row(p) for p in await policies.all_policies()]
+
+    @strawberry.field(
+        description="What the next sweep would dispose of, and what holds would keep.",
+        extensions=allow(*OVERSIGHT_ROLES),
+    )
+    async def retention_preview(self) -> SweepReport:
+        return SweepReport.of(await sweep.preview())
+
+    @strawberry.field(
+        description="The latest sweeps with their evidence, newest first.",
+        extensions=allow(*OVERSIGHT_ROLES),
+    )
+    async def retention_sweeps(self, limit: int = 20) -> list[SweepReport]:
+        if not 1 <= limit <= 100:
+            raise ValidationFailed("Between 1 and 100.", field="limit")
+        return [SweepReport.of(r) for r in await sweep.runs(limit)]
+
 
 @strawberry.type
 class RetentionMutation:
+    @strawberry.mutation(description="Declare a retention policy.", extensions=allow(*CATALOG))
+    @errors_as_data
+    async def create_retention_policy(
+        self, info: Info[Any, Any], input: CreateRetentionPolicyInput
+    ) -> PolicyResult:
+        row = await policies.create_policy(
+            await require_principal(info),
+            category=input.category,
+            period_days=input.period_days,
+            trigger=input.trigger,
+            action=input.action,
+            description=input.description,
+        )
+        return RetentionPolicySaved(policy=RetentionPolicyNode.from_row(row))
+
+    @strawberry.mutation(description="Change a retention policy.", extensions=allow(*CATALOG))
+    @errors_as_data
+    async def update_retention_policy(
+        self, info: Info[Any, Any], input: UpdateRetentionPolicyInput
+    ) -> PolicyResult:
+        row = await policies.update_policy(
+            await require_principal(info),
+            parse_id(input.id, "input.id"),
+            period_days=input.period_days,
+            trigger=input.trigger,
+            action=input.action,
+            description=input.description,
+            active=input.active,
+        )
+        return RetentionPolicySaved(policy=RetentionPolicyNode.from_row(row))
+
     @strawberry.mutation(description="Place a legal hold.", extensions=allow(*OVERSIGHT_ROLES))
     @errors_as_data
     async def place_legal_hold(

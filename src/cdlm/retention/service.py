@@ -1,14 +1,14 @@
 """Legal holds: data that must be kept whatever a request or policy says.
 
-A hold is on one customer (everything about them is kept: an erasure waits on hold) or on a
-category for everyone (``events``, ``events.<type>``, ``source_records``: an erasure keeps
-those rows, restricted, and lists them in its certificate). A hold ends when released or at
+A hold is on one customer (everything about them is kept: an erasure waits on hold, the
+retention sweep skips them) or on a category for everyone (any retention category, e.g.
+``events.purchase`` or ``source_records``: an erasure keeps those rows, restricted, and lists
+them in its certificate; the sweep skips them and says so). A hold ends when released or at
 its end date.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 
@@ -20,10 +20,10 @@ from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
 from cdlm.customers import service as customers
 from cdlm.errors import ErrorCode, FieldIssue, InvalidStateTransition, NotFound, ValidationFailed
+from cdlm.retention.categories import SPECS, spec_for
 from cdlm.retention.models import LegalHold
 from cdlm.text import text_problem
 
-CATEGORY = re.compile(r"events(\.[a-z][a-z0-9_.-]{0,56})?|source_records")
 MAX_REASON = 500
 
 
@@ -45,13 +45,10 @@ async def place_hold(
         issues.append(
             FieldIssue("input", ErrorCode.REQUIRED, "Hold either a customer or a category.")
         )
-    if category is not None and not CATEGORY.fullmatch(category):
+    if category is not None and spec_for(category) is None:
+        known = ", ".join([*SPECS, "events.<type>"])
         issues.append(
-            FieldIssue(
-                "input.category",
-                ErrorCode.INVALID_FORMAT,
-                "A category is events, events.<type> or source_records.",
-            )
+            FieldIssue("input.category", ErrorCode.INVALID_FORMAT, f"Categories are: {known}.")
         )
     text = reason.strip()
     if not text:
@@ -119,3 +116,8 @@ async def holds(include_ended: bool = False) -> list[LegalHold]:
 async def is_active(hold_id: uuid.UUID) -> bool:
     """True while the hold applies."""
     return await LegalHold.filter(_active(clock.now())).filter(id=hold_id).exists()
+
+
+async def active_holds() -> list[LegalHold]:
+    """Every hold in force."""
+    return list(await LegalHold.filter(_active(clock.now())))

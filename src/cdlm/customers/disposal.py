@@ -1,0 +1,211 @@
+"""Retention disposal of customer data: which events, source records and inactive customers
+are past a period, and how they are deleted, anonymized, archived or crypto-shredded.
+
+Called by the retention sweep with bounded pages (see :mod:`cdlm.disposal`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import Q
+
+from cdlm import clock
+from cdlm.customers import rights
+from cdlm.customers.models import Customer, Event, SourceRecord
+from cdlm.disposal import Candidate, delete_rows, due_rows
+from cdlm.identity import service as identity
+from cdlm.quality import refused as refused_values
+from cdlm.vault.service import Vault
+
+# ----------------------------------------------------------------------------- events
+
+
+async def events_due(
+    cutoff: datetime,
+    after: str | None,
+    limit: int,
+    *,
+    event_type: str | None = None,
+    excluded_types: Iterable[str] = (),
+    with_properties_only: bool = False,
+) -> list[Candidate]:
+    """Events that occurred before ``cutoff`` (of one type, or all but ``excluded_types``)."""
+    where = Q()
+    if event_type is not None:
+        where &= Q(type=event_type)
+    excluded = list(excluded_types)
+    if excluded:
+        where &= ~Q(type__in=excluded)
+    if with_properties_only:
+        where &= Q(properties_sealed__isnull=False)
+    return await due_rows(
+        Event,
+        "occurred_at",
+        cutoff,
+        after,
+        limit,
+        customer_field="customer_id",
+        kind_field="type",
+        where=where,
+    )
+
+
+async def _keys(vault: Vault, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+    return await vault.customer_keys(customer_ids)
+
+
+async def event_records(vault: Vault, ids: list[str]) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+    """The events, decrypted, as (customer, record) for an archive."""
+    rows = await Event.filter(id__in=[uuid.UUID(i) for i in ids]).order_by("id")
+    keys = await _keys(vault, [r.customer_id for r in rows])  # type: ignore[attr-defined]
+    records = []
+    for row in rows:
+        customer_id: uuid.UUID = row.customer_id  # type: ignore[attr-defined]
+        key = keys.get(customer_id)
+        properties = (
+            vault.open(key, customer_id, "event-properties", row.properties_sealed)
+            if key is not None and row.properties_sealed is not None
+            else None
+        )
+        records.append(
+            (
+                customer_id,
+                {
+                    "id": str(row.id),
+                    "type": row.type,
+                    "channel": row.channel,
+                    "occurred_at": row.occurred_at.isoformat(),
+                    "amount": str(row.amount) if row.amount is not None else None,
+                    "currency": row.currency,
+                    "source_system": row.source_system,
+                    "external_id": row.external_id,
+                    "properties": properties,
+                },
+            )
+        )
+    return records
+
+
+async def delete_events(ids: list[str]) -> int:
+    """Delete events by id."""
+    return await delete_rows(Event, ids)
+
+
+async def anonymize_events(ids: list[str]) -> int:
+    """Drop the events' personal properties and source ids; type, time, channel and amount
+    stay for aggregates."""
+    if not ids:
+        return 0
+    return await Event.filter(id__in=[uuid.UUID(i) for i in ids]).update(
+        properties_sealed=None, external_id=None
+    )
+
+
+# --------------------------------------------------------------------- source records
+
+
+async def source_records_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
+    """Source records collected before ``cutoff``."""
+    return await due_rows(
+        SourceRecord, "collected_at", cutoff, after, limit, customer_field="customer_id"
+    )
+
+
+async def source_record_records(
+    vault: Vault, ids: list[str]
+) -> list[tuple[uuid.UUID, dict[str, Any]]]:
+    """The source records, decrypted, as (customer, record) for an archive."""
+    rows = await SourceRecord.filter(id__in=[uuid.UUID(i) for i in ids]).order_by("id")
+    keys = await _keys(vault, [r.customer_id for r in rows])  # type: ignore[attr-defined]
+    records = []
+    for row in rows:
+        customer_id: uuid.UUID = row.customer_id  # type: ignore[attr-defined]
+        key = keys.get(customer_id)
+        records.append(
+            (
+                customer_id,
+                {
+                    "id": str(row.id),
+                    "source_system": row.source_system,
+                    "source_kind": row.source_kind.value,
+                    "collected_at": row.collected_at.isoformat(),
+                    "lawful_basis": row.lawful_basis.value,
+                    "purpose": row.purpose,
+                    "received": (
+                        vault.open(key, customer_id, f"source:{row.id}", row.payload_sealed)
+                        if key is not None
+                        else None
+                    ),
+                },
+            )
+        )
+    return records
+
+
+async def delete_source_records(ids: list[str]) -> int:
+    """Delete source records by id (the profile keeps its values and their lineage)."""
+    return await delete_rows(SourceRecord, ids)
+
+
+# ------------------------------------------------------------------ inactive customers
+
+
+async def inactive_customers_due(
+    cutoff: datetime, after: str | None, limit: int
+) -> list[Candidate]:
+    """Customers with no activity and no update since before ``cutoff``."""
+    inactive = Q(updated_at__lt=cutoff, erased_at__isnull=True) & (
+        Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=cutoff)
+    )
+    rows = (
+        await Customer.filter(inactive, Q(id__gt=uuid.UUID(after)) if after else Q())
+        .order_by("id")
+        .limit(limit)
+        .values("id", "updated_at", "last_activity_at")
+    )
+    return [
+        Candidate(
+            id=str(row["id"]),
+            customer_id=row["id"],
+            at=max(row["updated_at"], row["last_activity_at"] or row["updated_at"]),
+        )
+        for row in rows
+    ]
+
+
+async def delete_customers(vault: Vault, ids: list[str], keep: rights.Keep) -> int:
+    """Crypto-shred and delete whole customers (what ``keep`` names stays, restricted)."""
+    for text in ids:
+        customer_id = uuid.UUID(text)
+        await rights.keep_readable(vault, customer_id, keep)
+        await vault.shred(customer_id)
+        await rights.erase(customer_id, keep)
+    return len(ids)
+
+
+async def anonymize_customers(vault: Vault, ids: list[str]) -> int:
+    """Keep the customers as non-personal records (lifecycle, scores, events' type, time and
+    amount) and destroy everything that identifies them."""
+    customer_ids = [uuid.UUID(i) for i in ids]
+    for customer_id in customer_ids:
+        await vault.shred(customer_id)
+        await identity.forget_customer(customer_id)
+        await SourceRecord.filter(customer_id=customer_id).delete()
+        await refused_values.forget(customer_id)
+        await Event.filter(customer_id=customer_id).update(properties_sealed=None, external_id=None)
+        await rights.erase_profile(customer_id)
+    return len(customer_ids)
+
+
+async def crypto_shred_customers(vault: Vault, ids: list[str]) -> int:
+    """Destroy the customers' keys: their rows stay, unreadable, and match nothing."""
+    for text in ids:
+        customer_id = uuid.UUID(text)
+        await vault.shred(customer_id)
+        await identity.forget_customer(customer_id)
+        await Customer.filter(id=customer_id).update(erased_at=clock.now())
+    return len(ids)

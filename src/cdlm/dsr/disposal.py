@@ -1,0 +1,81 @@
+"""Retention disposal of request data: access exports, verification codes, sent
+notifications, and closed requests (their requester's details, or the whole request)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from tortoise.expressions import Q
+
+from cdlm.disposal import Candidate, delete_rows, due_rows
+from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification, VerificationCode
+from cdlm.dsr.workflow import FINAL
+from cdlm.vault.service import Vault
+
+
+async def exports_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
+    """Access exports made before ``cutoff``."""
+    return await due_rows(AccessExport, "created_at", cutoff, after, limit)
+
+
+async def delete_exports(ids: list[str]) -> int:
+    """Delete access exports (and their links)."""
+    return await delete_rows(AccessExport, ids)
+
+
+async def codes_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
+    """Verification codes created before ``cutoff``."""
+    return await due_rows(VerificationCode, "created_at", cutoff, after, limit)
+
+
+async def delete_codes(ids: list[str]) -> int:
+    """Delete verification codes."""
+    return await delete_rows(VerificationCode, ids)
+
+
+async def notifications_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
+    """Delivered (or abandoned) notifications created before ``cutoff``."""
+    settled = Q(sent_at__isnull=False) | Q(payload_sealed__isnull=True)
+    return await due_rows(Notification, "created_at", cutoff, after, limit, where=settled)
+
+
+async def delete_notifications(ids: list[str]) -> int:
+    """Delete notification records."""
+    return await delete_rows(Notification, ids)
+
+
+async def closed_requests_due(
+    cutoff: datetime, after: str | None, limit: int, *, with_details_only: bool = False
+) -> list[Candidate]:
+    """Requests closed (completed, denied, cancelled) before ``cutoff``."""
+    where = Q(status__in=list(FINAL))
+    if with_details_only:
+        where &= Q(subject_sealed__isnull=False) | Q(details_sealed__isnull=False)
+    return await due_rows(
+        DataSubjectRequest,
+        "updated_at",
+        cutoff,
+        after,
+        limit,
+        customer_field="customer_id",
+        where=where,
+    )
+
+
+async def shred_requesters(vault: Vault, ids: list[str]) -> int:
+    """Destroy the requesters' details (their request keys); the requests stay as records."""
+    for text in ids:
+        await vault.shred(uuid.UUID(text))
+    return await DataSubjectRequest.filter(id__in=[uuid.UUID(i) for i in ids]).update(
+        subject_sealed=None, details_sealed=None
+    )
+
+
+async def delete_requests(vault: Vault, ids: list[str]) -> int:
+    """Delete closed requests with their timelines, codes, exports and notifications."""
+    request_ids = [uuid.UUID(i) for i in ids]
+    for request_id in request_ids:
+        await vault.shred(request_id)
+    await Notification.filter(request_id__in=request_ids).delete()
+    return await DataSubjectRequest.filter(id__in=request_ids).delete()

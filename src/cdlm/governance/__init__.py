@@ -1,0 +1,1 @@
+"""Governance: the data map and the records of processing, generated from the live setup."""

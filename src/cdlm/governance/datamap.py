@@ -1,0 +1,244 @@
+"""The data map: every place cdlm keeps personal data, generated from the live models,
+purposes catalog, retention policies and masking rules (never a hand-kept document).
+
+Each entry names the field, its fideslang data category, whose data it is, whether it is
+encrypted at rest, which roles read it in clear, the purposes that use its category, and the
+retention that governs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdlm.auth.policy import CLEAR_ROLES, PersonalData
+from cdlm.auth.roles import Role
+from cdlm.consent import service as consent
+from cdlm.quality.fields import PROFILE_FIELDS
+from cdlm.retention.models import RetentionPolicy
+from cdlm.retention.policies import all_policies
+
+#: Profile field → fideslang data category.
+PROFILE_CATEGORIES: dict[str, str] = {
+    "given_name": "user.name.first",
+    "family_name": "user.name.last",
+    "email": "user.contact.email",
+    "phone": "user.contact.phone_number",
+    "birth_date": "user.demographic.date_of_birth",
+    "address_line1": "user.contact.address.street",
+    "address_line2": "user.contact.address.street",
+    "city": "user.contact.address.city",
+    "region": "user.contact.address.state",
+    "postal_code": "user.contact.address.postal_code",
+    "country": "user.contact.address.country",
+}
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a kind of personal data is kept (before purposes and retention are added)."""
+
+    field: str
+    table: str
+    column: str
+    data_category: str
+    data_subject: str
+    encrypted: bool
+    clear_roles: frozenset[Role]
+    retention_categories: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the data map."""
+
+    place: Place
+    purposes: list[str]
+    retention: list[str]
+
+
+_SUPPORT = CLEAR_ROLES[PersonalData.EMAIL]
+_ADMIN = frozenset({Role.ADMIN})
+_OVERSIGHT = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER})
+_CUSTOMER_DATA = ("customers.inactive",)
+
+
+def places() -> list[Place]:
+    """Every place personal data is kept, from the models and the masking policy."""
+    found = [
+        Place(
+            f"customer.profile.{name}",
+            "customers",
+            "profile_sealed",
+            PROFILE_CATEGORIES[name],
+            "customer",
+            True,
+            CLEAR_ROLES[kind],
+            _CUSTOMER_DATA,
+        )
+        for name, kind in PROFILE_FIELDS.items()
+    ]
+    found += [
+        Place(
+            f"customer.identities.{kind}",
+            "identities",
+            "value_sealed",
+            category,
+            "customer",
+            True,
+            CLEAR_ROLES[PersonalData.IDENTIFIER],
+            _CUSTOMER_DATA,
+            "matched through an HMAC-SHA256 blind index",
+        )
+        for kind, category in (
+            ("email", "user.contact.email"),
+            ("phone", "user.contact.phone_number"),
+            ("external_id", "user.unique_id"),
+        )
+    ]
+    found += [
+        Place(
+            "customer.events.properties",
+            "events",
+            "properties_sealed",
+            "user.behavior",
+            "customer",
+            True,
+            CLEAR_ROLES[PersonalData.FREE_TEXT],
+            ("events", "events.*", *_CUSTOMER_DATA),
+        ),
+        Place(
+            "customer.events.amount",
+            "events",
+            "amount",
+            "user.behavior.purchase_history",
+            "customer",
+            False,
+            frozenset(Role) - {Role.INGEST},
+            ("events", "events.*", *_CUSTOMER_DATA),
+            "pseudonymous: linked to a customer id only",
+        ),
+        Place(
+            "customer.sourceRecords.received",
+            "source_records",
+            "payload_sealed",
+            "user",
+            "customer",
+            True,
+            _SUPPORT,
+            ("source_records", *_CUSTOMER_DATA),
+            "each source's record as received",
+        ),
+        Place(
+            "customer.quality.invalidValues.value",
+            "invalid_values",
+            "value_sealed",
+            "user",
+            "customer",
+            True,
+            CLEAR_ROLES[PersonalData.FREE_TEXT],
+            _CUSTOMER_DATA,
+            "values refused by validation",
+        ),
+        Place(
+            "consent.evidence",
+            "consent_entries",
+            "evidence_sealed",
+            "user.device.ip_address",
+            "customer",
+            True,
+            frozenset(),
+            (),
+            "user agent and a keyed digest of the IP address; the ledger is append-only and "
+            "kept as proof of consent; erasure makes it unreadable",
+        ),
+        Place(
+            "dataSubjectRequest.subject",
+            "dsr_requests",
+            "subject_sealed",
+            "user.contact",
+            "requester",
+            True,
+            _OVERSIGHT,
+            ("dsr.requests",),
+        ),
+        Place(
+            "dataSubjectRequest.export",
+            "dsr_exports",
+            "content_sealed",
+            "user",
+            "requester",
+            True,
+            frozenset(),
+            ("dsr.exports",),
+            "only the requester fetches it, with a short-lived link",
+        ),
+        Place(
+            "staffUser.email",
+            "staff_users",
+            "email",
+            "user.contact.email",
+            "employee",
+            False,
+            _ADMIN,
+            (),
+            "in clear: sign-in looks it up",
+        ),
+        Place(
+            "staffUser.displayName",
+            "staff_users",
+            "display_name",
+            "user.name",
+            "employee",
+            False,
+            _ADMIN,
+            (),
+        ),
+    ]
+    return found
+
+
+def _covers(purpose_category: str, data_category: str) -> bool:
+    """A purpose's category covers the field's when equal or an ancestor (or descendant:
+    a purpose using user.contact.email uses part of a source record's user data)."""
+    return (
+        data_category == purpose_category
+        or data_category.startswith(purpose_category + ".")
+        or purpose_category.startswith(data_category + ".")
+    )
+
+
+def describe(policy: RetentionPolicy) -> str:
+    """A policy in words: ``events.purchase: archive 3650 days since collection``."""
+    trigger = policy.trigger.value.replace("_", " ")
+    state = "" if policy.active else " (inactive)"
+    return f"{policy.category}: {policy.action.value} {policy.period_days} days {trigger}{state}"
+
+
+def _retention(place: Place, policies: list[RetentionPolicy]) -> list[str]:
+    governing = [
+        describe(p)
+        for p in policies
+        if p.category in place.retention_categories
+        or ("events.*" in place.retention_categories and p.category.startswith("events."))
+    ]
+    return governing or ["no policy: kept until erased or disposed of by hand"]
+
+
+async def data_map() -> list[Entry]:
+    """The data map as the live configuration makes it."""
+    purposes = await consent.all_purposes()
+    policies = await all_policies()
+    return [
+        Entry(
+            place,
+            sorted(
+                p.code
+                for p in purposes
+                if place.data_subject == "customer"
+                and any(_covers(c, place.data_category) for c in p.data_categories)
+            ),
+            _retention(place, policies),
+        )
+        for place in places()
+    ]

@@ -1,0 +1,200 @@
+"""The categories of data a retention policy can govern, what each supports, and how the
+sweep finds and disposes of their rows (through each domain's disposal functions).
+
+``events`` covers every event type without a policy of its own; ``events.<type>`` one type.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cdlm.customers import disposal as customer_data
+from cdlm.customers import rights
+from cdlm.disposal import Candidate
+from cdlm.dsr import disposal as request_data
+from cdlm.idempotency import service as idempotency
+from cdlm.ratelimit import service as ratelimit
+from cdlm.retention.models import Action, Trigger
+from cdlm.vault.service import Vault
+
+EVENT_TYPE = re.compile(r"events\.([a-z][a-z0-9_.-]{0,56})")
+_COLLECTION = frozenset({Trigger.SINCE_COLLECTION})
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    """What a category holds and what a policy on it may say."""
+
+    description: str
+    triggers: frozenset[Trigger]
+    actions: frozenset[Action]
+    data_categories: tuple[str, ...]  # fideslang keys of the personal data in it
+
+
+SPECS: dict[str, CategorySpec] = {
+    "events": CategorySpec(
+        "Interaction events (every type without a policy of its own).",
+        _COLLECTION,
+        frozenset({Action.DELETE, Action.ANONYMIZE, Action.ARCHIVE}),
+        ("user.behavior", "user.content.private"),
+    ),
+    "source_records": CategorySpec(
+        "What each source sent about a customer, as received.",
+        _COLLECTION,
+        frozenset({Action.DELETE, Action.ARCHIVE}),
+        ("user.name", "user.contact", "user.demographic.date_of_birth", "user.unique_id"),
+    ),
+    "customers.inactive": CategorySpec(
+        "Customers with no activity and no update.",
+        frozenset({Trigger.SINCE_LAST_ACTIVITY}),
+        frozenset({Action.DELETE, Action.ANONYMIZE, Action.CRYPTO_SHRED}),
+        ("user.name", "user.contact", "user.demographic.date_of_birth", "user.unique_id"),
+    ),
+    "dsr.exports": CategorySpec(
+        "Copies of data made for access and portability requests.",
+        _COLLECTION,
+        frozenset({Action.DELETE}),
+        ("user",),
+    ),
+    "dsr.verification_codes": CategorySpec(
+        "Verification codes of data subject requests (hashes).",
+        _COLLECTION,
+        frozenset({Action.DELETE}),
+        (),
+    ),
+    "dsr.requests": CategorySpec(
+        "Closed data subject requests: crypto-shred destroys the requester's details and "
+        "keeps the record; delete removes the request and its timeline.",
+        frozenset({Trigger.SINCE_REQUEST_COMPLETION}),
+        frozenset({Action.CRYPTO_SHRED, Action.DELETE}),
+        ("user.contact.email", "user.contact.phone_number"),
+    ),
+    "notifications": CategorySpec(
+        "Records of messages sent to requesters (their content is emptied once sent).",
+        _COLLECTION,
+        frozenset({Action.DELETE}),
+        (),
+    ),
+    "idempotency_records": CategorySpec(
+        "Results remembered for idempotency keys (ids and outcomes).",
+        _COLLECTION,
+        frozenset({Action.DELETE}),
+        (),
+    ),
+    "rate_limit_counters": CategorySpec(
+        "Attempt counters of rate limits (keyed digests).",
+        _COLLECTION,
+        frozenset({Action.DELETE}),
+        (),
+    ),
+}
+
+
+def spec_for(category: str) -> CategorySpec | None:
+    """The spec of ``category`` (``events.<type>`` shares that of ``events``)."""
+    if EVENT_TYPE.fullmatch(category):
+        return SPECS["events"]
+    return SPECS.get(category)
+
+
+Due = Callable[[datetime, Action, str | None, int], Awaitable[list[Candidate]]]
+Records = Callable[[Vault, list[str]], Awaitable[list[tuple[uuid.UUID, dict[str, Any]]]]]
+Dispose = Callable[[Vault, Action, list[str], rights.Keep], Awaitable[int]]
+
+
+@dataclass(frozen=True)
+class Handler:
+    """How the sweep finds and disposes of one category's rows."""
+
+    due: Due
+    dispose: Dispose
+    records: Records | None = None  # for archiving
+
+
+def _deleting(delete: Callable[[list[str]], Awaitable[int]]) -> Dispose:
+    async def dispose(vault: Vault, action: Action, ids: list[str], keep: rights.Keep) -> int:
+        return await delete(ids)
+
+    return dispose
+
+
+def _simple(due: Callable[[datetime, str | None, int], Awaitable[list[Candidate]]]) -> Due:
+    async def found(cutoff: datetime, action: Action, after: str | None, limit: int) -> Any:
+        return await due(cutoff, after, limit)
+
+    return found
+
+
+def _events(event_type: str | None, excluded: frozenset[str]) -> Handler:
+    async def due(cutoff: datetime, action: Action, after: str | None, limit: int) -> Any:
+        return await customer_data.events_due(
+            cutoff,
+            after,
+            limit,
+            event_type=event_type,
+            excluded_types=excluded,
+            with_properties_only=action is Action.ANONYMIZE,
+        )
+
+    async def dispose(vault: Vault, action: Action, ids: list[str], keep: rights.Keep) -> int:
+        if action is Action.ANONYMIZE:
+            return await customer_data.anonymize_events(ids)
+        return await customer_data.delete_events(ids)
+
+    return Handler(due, dispose, customer_data.event_records)
+
+
+async def _dispose_customers(
+    vault: Vault, action: Action, ids: list[str], keep: rights.Keep
+) -> int:
+    if action is Action.ANONYMIZE:
+        return await customer_data.anonymize_customers(vault, ids)
+    if action is Action.CRYPTO_SHRED:
+        return await customer_data.crypto_shred_customers(vault, ids)
+    return await customer_data.delete_customers(vault, ids, keep)
+
+
+async def _requests_due(cutoff: datetime, action: Action, after: str | None, limit: int) -> Any:
+    return await request_data.closed_requests_due(
+        cutoff, after, limit, with_details_only=action is Action.CRYPTO_SHRED
+    )
+
+
+async def _dispose_requests(vault: Vault, action: Action, ids: list[str], keep: rights.Keep) -> int:
+    if action is Action.CRYPTO_SHRED:
+        return await request_data.shred_requesters(vault, ids)
+    return await request_data.delete_requests(vault, ids)
+
+
+def handler_for(category: str, own_event_policies: frozenset[str] = frozenset()) -> Handler:
+    """The handler of ``category``; the generic ``events`` one leaves out the event types
+    that have a policy of their own (``own_event_policies``: their type names)."""
+    match = EVENT_TYPE.fullmatch(category)
+    if match is not None:
+        return _events(match.group(1), frozenset())
+    if category == "events":
+        return _events(None, own_event_policies)
+    if category == "source_records":
+        return Handler(
+            _simple(customer_data.source_records_due),
+            _deleting(customer_data.delete_source_records),
+            customer_data.source_record_records,
+        )
+    if category == "customers.inactive":
+        return Handler(_simple(customer_data.inactive_customers_due), _dispose_customers)
+    if category == "dsr.requests":
+        return Handler(_requests_due, _dispose_requests)
+    simple: dict[str, tuple[Any, Callable[[list[str]], Awaitable[int]]]] = {
+        "dsr.exports": (request_data.exports_due, request_data.delete_exports),
+        "dsr.verification_codes": (request_data.codes_due, request_data.delete_codes),
+        "notifications": (request_data.notifications_due, request_data.delete_notifications),
+        "idempotency_records": (idempotency.records_due, idempotency.delete_records),
+        "rate_limit_counters": (ratelimit.counters_due, ratelimit.delete_counters),
+    }
+    due, delete = simple[category]
+    return Handler(_simple(due), _deleting(delete))

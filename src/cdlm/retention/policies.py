@@ -1,0 +1,137 @@
+"""Retention policies: for a category of data, a period, what it counts from, and what
+happens then. Managed by privacy officers; every change is audited."""
+
+from __future__ import annotations
+
+import uuid
+
+from tortoise.transactions import in_transaction
+
+from cdlm import clock
+from cdlm.audit import service as audit
+from cdlm.auth.principal import Principal
+from cdlm.errors import Conflict, ErrorCode, FieldIssue, NotFound, ValidationFailed
+from cdlm.retention.categories import SPECS, spec_for
+from cdlm.retention.models import Action, RetentionPolicy, Trigger
+from cdlm.text import text_problem
+
+MAX_PERIOD_DAYS = 36_500  # a century
+
+
+def _issues(
+    category: str, period_days: int, trigger: Trigger, action: Action, description: str
+) -> list[FieldIssue]:
+    spec = spec_for(category)
+    if spec is None:
+        known = ", ".join([*SPECS, "events.<type>"])
+        return [FieldIssue("input.category", ErrorCode.UNKNOWN_CODE, f"Categories are: {known}.")]
+    issues = []
+    if not 1 <= period_days <= MAX_PERIOD_DAYS:
+        issues.append(
+            FieldIssue("input.periodDays", ErrorCode.IMPLAUSIBLE, f"1 to {MAX_PERIOD_DAYS} days.")
+        )
+    if trigger not in spec.triggers:
+        allowed = ", ".join(sorted(t.name for t in spec.triggers))
+        issues.append(
+            FieldIssue("input.trigger", ErrorCode.VALIDATION, f"This category counts {allowed}.")
+        )
+    if action not in spec.actions:
+        allowed = ", ".join(sorted(a.name for a in spec.actions))
+        issues.append(
+            FieldIssue("input.action", ErrorCode.VALIDATION, f"This category allows {allowed}.")
+        )
+    if text_problem(description) or len(description) > 500:
+        issues.append(
+            FieldIssue("input.description", ErrorCode.TOO_LONG, "At most 500 characters of text.")
+        )
+    return issues
+
+
+async def create_policy(
+    actor: Principal,
+    *,
+    category: str,
+    period_days: int,
+    trigger: Trigger,
+    action: Action,
+    description: str = "",
+) -> RetentionPolicy:
+    """Declare how long ``category`` is kept (one policy per category)."""
+    issues = _issues(category, period_days, trigger, action, description)
+    if issues:
+        raise ValidationFailed.from_issues(issues)
+    async with in_transaction():
+        if await RetentionPolicy.exists(category=category):
+            raise Conflict("This category has a policy; change it instead.", field="input.category")
+        now = clock.now()
+        policy = await RetentionPolicy.create(
+            id=uuid.uuid4(),
+            category=category,
+            period_days=period_days,
+            trigger=trigger,
+            action=action,
+            description=description.strip(),
+            created_at=now,
+            updated_at=now,
+        )
+        await audit.record(
+            actor, "retention.policy.create", target_type="retention_policy", target_id=policy.id
+        )
+    return policy
+
+
+async def update_policy(
+    actor: Principal,
+    policy_id: uuid.UUID,
+    *,
+    period_days: int | None = None,
+    trigger: Trigger | None = None,
+    action: Action | None = None,
+    description: str | None = None,
+    active: bool | None = None,
+) -> RetentionPolicy:
+    """Change a policy; the next sweep applies it (sweeps keep the policy they started with)."""
+    async with in_transaction():
+        policy = await RetentionPolicy.filter(id=policy_id).select_for_update().first()
+        if policy is None:
+            raise NotFound("No retention policy has this id.", field="input.id")
+        new_period = period_days if period_days is not None else policy.period_days
+        new_trigger = trigger or policy.trigger
+        new_action = action or policy.action
+        new_description = (description if description is not None else policy.description).strip()
+        issues = _issues(policy.category, new_period, new_trigger, new_action, new_description)
+        if issues:
+            raise ValidationFailed.from_issues(issues)
+        given = {
+            "period_days": period_days,
+            "trigger": trigger,
+            "action": action,
+            "description": description,
+            "active": active,
+        }
+        policy.period_days = new_period
+        policy.trigger = new_trigger
+        policy.action = new_action
+        policy.description = new_description
+        if active is not None:
+            policy.active = active
+        policy.updated_at = clock.now()
+        await policy.save()
+        await audit.record(
+            actor,
+            "retention.policy.update",
+            target_type="retention_policy",
+            target_id=policy.id,
+            fields=[name for name, value in given.items() if value is not None],
+        )
+    return policy
+
+
+async def active_policies() -> list[RetentionPolicy]:
+    """Policies in force, by category."""
+    return list(await RetentionPolicy.filter(active=True).order_by("category"))
+
+
+async def all_policies() -> list[RetentionPolicy]:
+    """Every policy, by category."""
+    return list(await RetentionPolicy.all().order_by("category"))

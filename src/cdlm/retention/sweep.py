@@ -1,0 +1,303 @@
+"""The retention sweep: data past its period is disposed of as its policy declares.
+
+A run fixes its moment (``as_of``) and takes a snapshot of the active policies as evidence
+rows. It then works in bounded batches. Each batch, in one transaction under a lock on its
+evidence row, takes the next rows due after the row's cursor, skips those a legal hold keeps,
+archives and disposes of the rest, and records counts, time range, a running SHA-256 over
+what was disposed of, and the new cursor. A run stopped by a crash or a time budget (Lambda:
+15 minutes) is resumed by the next call, which does no batch twice. A dry run (and
+``retentionPreview``) counts the same rows and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tortoise.transactions import in_transaction
+
+from cdlm import clock
+from cdlm.audit import service as audit
+from cdlm.auth.principal import Principal
+from cdlm.customers import rights
+from cdlm.disposal import Candidate
+from cdlm.retention import archive
+from cdlm.retention.categories import EVENT_TYPE, handler_for
+from cdlm.retention.models import (
+    Action,
+    LegalHold,
+    RetentionPolicy,
+    SweepEvidence,
+    SweepRun,
+    Trigger,
+)
+from cdlm.retention.policies import active_policies
+from cdlm.retention.service import active_holds
+from cdlm.vault.service import Vault
+
+BATCH = 500
+PREVIEW_LIMIT = 100_000
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class Holds:
+    """The legal holds in force: on customers, and on categories for everyone."""
+
+    customers: frozenset[uuid.UUID]
+    categories: frozenset[str]
+
+    @classmethod
+    def of(cls, holds: list[LegalHold]) -> Holds:
+        return cls(
+            frozenset(h.customer_id for h in holds if h.customer_id is not None),
+            frozenset(h.category for h in holds if h.category is not None),
+        )
+
+    def keeps(self, category: str, row: Candidate) -> bool:
+        """True when a hold stops the row from being disposed of."""
+        if row.customer_id is not None and row.customer_id in self.customers:
+            return True
+        if category in self.categories:
+            return True
+        if category.startswith("events"):
+            return "events" in self.categories or f"events.{row.kind}" in self.categories
+        if category == "customers.inactive":
+            # Anything held about a customer keeps the customer (see delete_customers' keep).
+            return False
+        return False
+
+    def blocks_whole_customers(self, action: Action) -> bool:
+        """Anonymizing or shredding a customer would destroy held events or source records."""
+        held = any(c == "source_records" or c.startswith("events") for c in self.categories)
+        return held and action in (Action.ANONYMIZE, Action.CRYPTO_SHRED)
+
+    def keep(self) -> rights.Keep:
+        """What deleting a whole customer must keep."""
+        return rights.Keep.of(set(self.categories))
+
+
+@dataclass
+class Outcome:
+    """What a run did (or a dry run would do) under one policy."""
+
+    category: str
+    action: Action
+    trigger: Trigger
+    period_days: int
+    cutoff: datetime
+    disposed: int = 0
+    skipped_held: int = 0
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+    digest: str = GENESIS
+    archive_objects: list[str] = field(default_factory=list)
+    done: bool = False
+
+    @classmethod
+    def of(cls, evidence: SweepEvidence) -> Outcome:
+        return cls(
+            evidence.category,
+            evidence.action,
+            evidence.trigger,
+            evidence.period_days,
+            evidence.cutoff,
+            evidence.disposed,
+            evidence.skipped_held,
+            evidence.first_at,
+            evidence.last_at,
+            evidence.digest,
+            list(evidence.archive_objects),
+            evidence.done,
+        )
+
+
+@dataclass(frozen=True)
+class Report:
+    """A run's evidence (or a dry run's forecast)."""
+
+    run_id: uuid.UUID | None
+    as_of: datetime
+    dry_run: bool
+    finished: bool
+    outcomes: list[Outcome]
+
+
+def _own_event_policies(categories: list[str]) -> frozenset[str]:
+    return frozenset(m.group(1) for c in categories if (m := EVENT_TYPE.fullmatch(c)))
+
+
+def _split(
+    category: str, action: Action, rows: list[Candidate], holds: Holds
+) -> tuple[list[Candidate], list[Candidate]]:
+    if category == "customers.inactive" and holds.blocks_whole_customers(action):
+        return [], rows
+    kept = [r for r in rows if holds.keeps(category, r)]
+    return [r for r in rows if not holds.keeps(category, r)], kept
+
+
+def _chain(digest: str, category: str, rows: list[Candidate]) -> str:
+    text = digest + "".join(f"\n{category}:{r.id}" for r in rows)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------ dry run
+
+
+async def preview(as_of: datetime | None = None) -> Report:
+    """What a sweep now would do, per active policy; changes nothing."""
+    moment = as_of or clock.now()
+    policies = await active_policies()
+    holds = Holds.of(await active_holds())
+    own = _own_event_policies([p.category for p in policies])
+    outcomes = []
+    for policy in policies:
+        outcome = Outcome(
+            policy.category,
+            policy.action,
+            policy.trigger,
+            policy.period_days,
+            moment - timedelta(days=policy.period_days),
+        )
+        handler = handler_for(policy.category, own)
+        cursor: str | None = None
+        seen = 0
+        while seen < PREVIEW_LIMIT:
+            rows = await handler.due(outcome.cutoff, policy.action, cursor, BATCH)
+            if not rows:
+                break
+            todo, kept = _split(policy.category, policy.action, rows, holds)
+            _count(outcome, todo, kept)
+            outcome.digest = _chain(outcome.digest, policy.category, todo)
+            cursor = rows[-1].id
+            seen += len(rows)
+        outcome.done = seen < PREVIEW_LIMIT
+        outcomes.append(outcome)
+    return Report(None, moment, True, True, outcomes)
+
+
+def _count(outcome: Outcome | SweepEvidence, todo: list[Candidate], kept: list[Candidate]) -> None:
+    outcome.disposed += len(todo)
+    outcome.skipped_held += len(kept)
+    if todo:
+        earliest = min(r.at for r in todo)
+        latest = max(r.at for r in todo)
+        outcome.first_at = min(outcome.first_at or earliest, earliest)
+        outcome.last_at = max(outcome.last_at or latest, latest)
+
+
+# ---------------------------------------------------------------------------- the sweep
+
+
+async def _current_run(actor: Principal) -> SweepRun:
+    """The unfinished run, or a new one with a snapshot of the active policies."""
+    async with in_transaction():
+        unfinished = (
+            await SweepRun.filter(finished_at__isnull=True)
+            .select_for_update()
+            .order_by("started_at")
+            .first()
+        )
+        if unfinished is not None:
+            return unfinished
+        now = clock.now()
+        run = await SweepRun.create(
+            id=uuid.uuid4(), as_of=now, started_at=now, started_by_kind=actor.kind.value
+        )
+        policies: list[RetentionPolicy] = await active_policies()
+        await SweepEvidence.bulk_create(
+            [
+                SweepEvidence(
+                    id=uuid.uuid4(),
+                    run_id=run.id,
+                    policy_id=p.id,
+                    category=p.category,
+                    action=p.action,
+                    trigger=p.trigger,
+                    period_days=p.period_days,
+                    cutoff=now - timedelta(days=p.period_days),
+                    digest=GENESIS,
+                )
+                for p in policies
+            ]
+        )
+        return run
+
+
+async def _batch(
+    vault: Vault,
+    store: archive.ArchiveStore,
+    run: SweepRun,
+    evidence_id: uuid.UUID,
+    own: frozenset[str],
+    size: int,
+) -> bool:
+    """One batch of one policy; False once the policy has nothing more due."""
+    async with in_transaction():
+        evidence = await SweepEvidence.filter(id=evidence_id).select_for_update().first()
+        if evidence is None or evidence.done:
+            return False
+        handler = handler_for(evidence.category, own)
+        rows = await handler.due(evidence.cutoff, evidence.action, evidence.cursor, size)
+        if not rows:
+            evidence.done = True
+            await evidence.save(update_fields=["done"])
+            return False
+        holds = Holds.of(await active_holds())
+        todo, kept = _split(evidence.category, evidence.action, rows, holds)
+        ids = [r.id for r in todo]
+        if evidence.action is Action.ARCHIVE and todo and handler.records is not None:
+            key = (
+                f"{evidence.category}/{run.as_of:%Y/%m/%d}/{run.id}/{evidence.batches:06d}.jsonl.gz"
+            )
+            packed = await archive.pack(vault, evidence.category, await handler.records(vault, ids))
+            await store.put(key, packed)  # same key on a retry: overwritten, never doubled
+            evidence.archive_objects = [*evidence.archive_objects, key]
+        await handler.dispose(vault, evidence.action, ids, holds.keep())
+        _count(evidence, todo, kept)
+        evidence.digest = _chain(evidence.digest, evidence.category, todo)
+        evidence.cursor = rows[-1].id
+        evidence.batches += 1
+        await evidence.save()
+        return True
+
+
+async def sweep(
+    actor: Principal,
+    vault: Vault,
+    store: archive.ArchiveStore,
+    *,
+    max_seconds: float | None = None,
+    batch: int = BATCH,
+) -> Report:
+    """Run (or resume) a sweep until it is done or ``max_seconds`` have passed."""
+    await vault.ready()
+    started = time.monotonic()
+    run = await _current_run(actor)
+    evidence = await SweepEvidence.filter(run_id=run.id).order_by("category")
+    own = _own_event_policies([e.category for e in evidence])
+    for item in evidence:
+        while await _batch(vault, store, run, item.id, own, batch):
+            if max_seconds is not None and time.monotonic() - started > max_seconds:
+                return await _report(run, finished=False)
+    async with in_transaction():
+        current = await SweepRun.filter(id=run.id).select_for_update().first()
+        if current is not None and current.finished_at is None:
+            current.finished_at = clock.now()
+            await current.save(update_fields=["finished_at"])
+            await audit.record(actor, "retention.sweep", target_type="sweep_run", target_id=run.id)
+    return await _report(run, finished=True)
+
+
+async def _report(run: SweepRun, *, finished: bool) -> Report:
+    evidence = await SweepEvidence.filter(run_id=run.id).order_by("category")
+    return Report(run.id, run.as_of, False, finished, [Outcome.of(e) for e in evidence])
+
+
+async def runs(limit: int = 20) -> list[Report]:
+    """The latest runs with their evidence, newest first."""
+    found = await SweepRun.all().order_by("-started_at").limit(limit)
+    return [await _report(r, finished=r.finished_at is not None) for r in found]
