@@ -1,0 +1,118 @@
+"""The data map and the records of processing, generated from the live configuration."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from cdlm.auth.principal import SYSTEM
+from cdlm.auth.roles import Role
+from cdlm.config import DatabaseTarget, Settings
+from cdlm.consent.models import Mechanism
+from cdlm.consent.service import _taxonomy
+from cdlm.governance.ropa import records_of_processing, to_markdown
+from cdlm.quality.fields import PROFILE_FIELDS
+from cdlm.retention import policies
+from cdlm.retention.models import Action, Trigger
+from tests.conftest import GraphQLClient
+from tests.consent.test_consent import make_purpose
+from tests.support.lambda_invoke import database_url
+from tests.test_cli import run_cdlm
+
+DATA_MAP = """
+{ dataMap { field table column dataCategory dataSubject encrypted clearRoles purposes retention } }
+"""
+
+
+async def _setup() -> None:
+    await make_purpose("newsletter", Mechanism.OPT_IN)  # user.contact.email
+    await policies.create_policy(
+        SYSTEM,
+        category="customers.inactive",
+        period_days=1095,
+        trigger=Trigger.SINCE_LAST_ACTIVITY,
+        action=Action.DELETE,
+    )
+    await policies.create_policy(
+        SYSTEM,
+        category="events.purchase",
+        period_days=3650,
+        trigger=Trigger.SINCE_COLLECTION,
+        action=Action.ARCHIVE,
+    )
+
+
+async def test_the_data_map_covers_every_personal_field_with_live_purposes_and_retention(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    await _setup()
+    answer = await gql(DATA_MAP, None, admin_headers)
+    entries = {e["field"]: e for e in answer["data"]["dataMap"]}
+    profile = {f.removeprefix("customer.profile.") for f in entries if "profile." in f}
+    assert profile == set(PROFILE_FIELDS)
+    _, known = _taxonomy()
+    assert {e["dataCategory"] for e in entries.values()} <= known
+    email = entries["customer.profile.email"]
+    assert email["dataCategory"] == "user.contact.email"
+    assert email["encrypted"] is True
+    assert email["purposes"] == ["newsletter"]
+    assert email["retention"] == ["customers.inactive: delete 1095 days since last activity"]
+    assert entries["customer.profile.given_name"]["purposes"] == []
+    assert entries["customer.sourceRecords.received"]["purposes"] == ["newsletter"]
+    birth = entries["customer.profile.birth_date"]
+    assert "AGENT" not in birth["clearRoles"]
+    assert "PRIVACY_OFFICER" in birth["clearRoles"]
+    events = entries["customer.events.properties"]
+    assert "events.purchase: archive 3650 days since collection" in events["retention"]
+    staff = entries["staffUser.email"]
+    assert (staff["dataSubject"], staff["encrypted"], staff["clearRoles"]) == (
+        "employee",
+        False,
+        [Role.ADMIN.name],
+    )
+    assert entries["dataSubjectRequest.subject"]["retention"] == [
+        "no policy: kept until erased or disposed of by hand"
+    ]
+
+
+async def test_records_of_processing_follow_the_configuration(settings: Settings) -> None:
+    await _setup()
+    kms = replace(settings, kms_key_id="alias/cdlm", controller_email="dpo@example.com")
+    records = await records_of_processing(kms)
+    assert records["controller"]["contact"] == "dpo@example.com"
+    [activity] = records["processing_activities"]
+    assert activity["purpose"] == "newsletter"
+    assert activity["lawful_basis"] == "consent"
+    assert {"customer", "requester", "employee"} == set(records["categories_of_data_subjects"])
+    assert "user.contact.email" in records["categories_of_personal_data"]
+    assert [limit["category"] for limit in records["erasure_time_limits"]] == [
+        "customers.inactive",
+        "events.purchase",
+    ]
+    assert any("alias/cdlm" in measure for measure in records["security_measures"])
+    assert records["processors"]
+    markdown = to_markdown(records)
+    for heading in ("## Controller", "## Processing activities", "## Erasure time limits"):
+        assert heading in markdown
+    assert "| Newsletter (`newsletter`) | consent |" in markdown
+
+
+async def test_cdlm_ropa_prints_json_and_markdown(
+    database: DatabaseTarget, settings: Settings
+) -> None:
+    await _setup()
+    env = {
+        "DATABASE_URL": database_url(database),
+        "CDLM_ENV": "test",
+        "CDLM_TOKEN_SECRET": "ropa-token-secret-" + "r" * 32,
+        "CDLM_MASTER_KEY_FILE": str(settings.master_key_file),
+        "CDLM_CONTROLLER_NAME": "Example Shop Ltd",
+    }
+    as_json = run_cdlm("ropa", "--format", "json", **env)
+    assert as_json.returncode == 0, as_json.stderr[-2000:]
+    records = json.loads(as_json.stdout)
+    assert records["controller"]["name"] == "Example Shop Ltd"
+    as_markdown = run_cdlm("ropa", **env)
+    assert as_markdown.stdout.startswith("# Records of processing activities (GDPR Art. 30)")
+    wrong = run_cdlm("ropa", "--format", "pdf", **env)
+    assert wrong.returncode == 2
