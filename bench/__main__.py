@@ -5,7 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bench import api_key_auth, customer_360, dsr_execution, lambda_invocations, request_latency
+from bench import (
+    api_key_auth,
+    customer_360,
+    dsr_execution,
+    lambda_invocations,
+    request_latency,
+    retention_sweep,
+)
 
 
 def main() -> None:
@@ -14,6 +21,7 @@ def main() -> None:
     asyncio.run(api_key_auth.run())
     asyncio.run(customer_360.run())
     asyncio.run(dsr_execution.run())
+    asyncio.run(retention_sweep.run())
     asyncio.run(lambda_invocations.run())
 
 
