@@ -6,7 +6,7 @@ opened by the first request of a container and reused by the warm invocations af
 
 ``migrate`` applies pending schema migrations (``serverless invoke -f migrate``).
 ``dsr_tick`` is the hourly schedule of data subject requests (see :mod:`cdlm.dsr.tick`).
-``retention_sweep`` is the daily retention sweep (see :mod:`cdlm.retention.sweep`); it stops
+``retention_sweep`` is the hourly retention sweep (see :mod:`cdlm.retention.sweep`); it stops
 a minute before the function's time runs out and the next invocation resumes it.
 """
 

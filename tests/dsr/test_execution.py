@@ -553,3 +553,22 @@ async def test_restricted_customers_leave_lists_and_aggregates(
         "customers"
     ]["nodes"]
     assert {n["id"] for n in everyone} == {str(customer_id), str(other)}
+
+
+async def test_erasure_keeps_held_copies_and_ignores_holds_on_other_categories(
+    gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault
+) -> None:
+    await _person(vault)
+    earlier = await approved(gql, admin_headers, "ACCESS", "ines.quartermaine@example.com")
+    await execute(gql, admin_headers, earlier)
+    await retention.place_hold(SYSTEM, reason="Regulator inquiry", category="dsr.exports")
+    await retention.place_hold(SYSTEM, reason="Audit", category="customers.inactive")
+    request_id = await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com")
+    done = await execute(gql, admin_headers, request_id)
+    certificate = done["request"]["certificate"]
+    kept = {r["category"]: r for r in certificate["retained"]}
+    assert set(kept) == {"dsr.exports", "consent_ledger", "audit_trail"}
+    assert kept["dsr.exports"]["count"] == 1
+    assert certificate["erased"]["earlier_access_exports"] == 0
+    assert certificate["erased"]["source_records"] == 2  # not kept by an unrelated hold
+    assert await AccessExport.filter(request_id=earlier).count() == 1

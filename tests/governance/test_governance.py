@@ -80,8 +80,14 @@ async def test_records_of_processing_follow_the_configuration(settings: Settings
     kms = replace(settings, kms_key_id="alias/cdlm", controller_email="dpo@example.com")
     records = await records_of_processing(kms)
     assert records["controller"]["contact"] == "dpo@example.com"
-    [activity] = records["processing_activities"]
-    assert activity["purpose"] == "newsletter"
+    activities = {a["purpose"]: a for a in records["processing_activities"]}
+    assert set(activities) == {
+        "cdlm.customer_records",
+        "cdlm.data_subject_requests",
+        "cdlm.security_and_accountability",
+        "newsletter",
+    }
+    activity = activities["newsletter"]
     assert activity["lawful_basis"] == "consent"
     assert {"customer", "requester", "employee"} == set(records["categories_of_data_subjects"])
     assert "user.contact.email" in records["categories_of_personal_data"]
@@ -116,3 +122,31 @@ async def test_cdlm_ropa_prints_json_and_markdown(
     assert as_markdown.stdout.startswith("# Records of processing activities (GDPR Art. 30)")
     wrong = run_cdlm("ropa", "--format", "pdf", **env)
     assert wrong.returncode == 2
+
+
+def test_every_sealed_column_and_clear_personal_column_is_on_the_data_map() -> None:
+    from tortoise import Tortoise
+    from tortoise.fields import BinaryField
+
+    from cdlm.governance.datamap import places
+
+    mapped = {(p.table, p.column) for p in places()}
+    assert Tortoise.apps is not None
+    sealed = {
+        (model._meta.db_table, name)
+        for model in Tortoise.apps["cdlm"].values()
+        for name, field in model._meta.fields_map.items()
+        if isinstance(field, BinaryField) and name.endswith("_sealed")
+    }
+    assert sealed
+    assert sealed - mapped == set()
+    in_clear = {
+        ("staff_users", "email"),
+        ("staff_users", "display_name"),
+        ("events", "external_id"),
+        ("identities", "blind_index"),
+        ("suppressed_identifiers", "blind_index"),
+        ("dsr_requests", "subject_index"),
+        ("legal_holds", "reason"),
+    }
+    assert in_clear - mapped == set()

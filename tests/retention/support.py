@@ -31,19 +31,21 @@ async def customer_with_events(
                 origin=source(collected_at=ago(created_days_ago)),
             )
         ).customer_id
-    items = [
-        EventIngest(
-            type=event_type,
-            occurred_at=ago(days),
-            source_system="shop",
-            customer_id=customer_id,
-            amount=Decimal("5.00") if event_type == "purchase" else None,
-            currency="EUR" if event_type == "purchase" else None,
-            properties={"note": f"{event_type} {days} days ago", "email": email},
-        )
-        for event_type, days_list in events.items()
-        for days in days_list
-    ]
-    with clock.frozen_at(ago(min(created_days_ago, *[d for v in events.values() for d in v]))):
-        await store_events(vault, items)
+    for event_type, days_list in events.items():
+        for days in days_list:
+            with clock.frozen_at(ago(days)):  # collected when it happened
+                await store_events(
+                    vault,
+                    [
+                        EventIngest(
+                            type=event_type,
+                            occurred_at=ago(days),
+                            source_system="shop",
+                            customer_id=customer_id,
+                            amount=Decimal("5.00") if event_type == "purchase" else None,
+                            currency="EUR" if event_type == "purchase" else None,
+                            properties={"note": f"{event_type} {days} days ago", "email": email},
+                        )
+                    ],
+                )
     return customer_id

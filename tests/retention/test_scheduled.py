@@ -53,7 +53,7 @@ async def test_dry_run_from_the_cli_then_the_scheduled_sweep(
 ) -> None:
     await customer_with_events(vault, "ada@example.com", events={"page_view": [0]})
     old = (await Event.all())[0]
-    old.occurred_at = clock.now() - timedelta(days=400)
+    old.received_at = old.occurred_at = clock.now() - timedelta(days=400)
     await old.save()
     await policies.create_policy(
         SYSTEM,

@@ -292,3 +292,84 @@ async def test_an_s3_archive_store(vault: Vault) -> None:
         assert record is not None
         assert record["type"] == "purchase"
     assert not await Event.filter(customer_id=ada).exists()
+
+
+async def test_two_sweeps_started_together_make_one_run_and_dispose_of_each_row_once(
+    vault: Vault, store: archive.LocalArchiveStore
+) -> None:
+    import asyncio
+
+    await customer_with_events(vault, "ada@example.com", events={"page_view": [400, 401, 402, 403]})
+    await _policy("events", 365, Action.ARCHIVE)
+    with clock.frozen_at(NOW):
+        first, second = await asyncio.gather(
+            sweeping.sweep(SYSTEM, vault, store, batch=1),
+            sweeping.sweep(SYSTEM, vault, store, batch=1),
+        )
+    assert first.run_id == second.run_id
+    assert await SweepRun.all().count() == 1
+    evidence = await SweepEvidence.get()
+    assert (evidence.disposed, evidence.archived, evidence.batches) == (4, 4, 4)
+    assert len(evidence.archive_objects) == 4
+
+
+async def test_a_resumed_run_never_applies_a_policy_changed_since_it_began(
+    vault: Vault, store: archive.LocalArchiveStore
+) -> None:
+    await customer_with_events(vault, "ada@example.com", events={"page_view": [400, 401, 402]})
+    await _policy("events", 365, Action.DELETE)
+    with clock.frozen_at(NOW):
+        await sweeping.sweep(SYSTEM, vault, store, batch=1, max_seconds=0)
+    [policy] = await policies.all_policies()
+    await policies.update_policy(SYSTEM, policy.id, period_days=3650)
+    with clock.frozen_at(NOW):
+        resumed = await sweeping.sweep(SYSTEM, vault, store, batch=1)
+    [outcome] = resumed.outcomes
+    assert outcome.disposed == 1
+    assert outcome.note is not None
+    assert "policy changed" in outcome.note
+    assert await Event.all().count() == 2
+
+
+async def test_customers_with_an_open_request_are_not_disposed_of(
+    vault: Vault,
+    store: archive.LocalArchiveStore,
+    gql: GraphQLClient,
+    admin_headers: dict[str, str],
+) -> None:
+    from tests.dsr.support import file_request
+
+    await customer_with_events(vault, "asks@example.com", created_days_ago=900, events={})
+    await customer_with_events(vault, "quiet@example.com", created_days_ago=900, events={})
+    await file_request(gql, admin_headers, "ACCESS", "asks@example.com")
+    await _policy("customers.inactive", 730, Action.DELETE, Trigger.SINCE_LAST_ACTIVITY)
+    with clock.frozen_at(NOW):
+        report = await sweeping.sweep(SYSTEM, vault, store)
+    assert (report.outcomes[0].disposed, report.outcomes[0].skipped_held) == (1, 1)
+    assert await Customer.all().count() == 1
+    audited = await AuditEntry.filter(action="retention.delete", target_type="customer").count()
+    assert audited == 1
+
+
+async def test_closed_requests_lose_their_requesters_details(
+    vault: Vault,
+    store: archive.LocalArchiveStore,
+    gql: GraphQLClient,
+    admin_headers: dict[str, str],
+) -> None:
+    from cdlm.dsr.models import DataSubjectRequest
+    from tests.dsr.support import change, file_request
+
+    with clock.frozen_at(ago(100)):
+        filed = await file_request(gql, admin_headers, "ACCESS", "closed@example.com")
+        await change(gql, admin_headers, filed["request"]["id"], "DENIED", "Unfounded.")
+    open_one = await file_request(gql, admin_headers, "ERASURE", "open@example.com")
+    await _policy("dsr.requests", 90, Action.CRYPTO_SHRED, Trigger.SINCE_REQUEST_COMPLETION)
+    with clock.frozen_at(NOW):
+        report = await sweeping.sweep(SYSTEM, vault, store)
+    assert report.outcomes[0].disposed == 1
+    closed = await DataSubjectRequest.get(id=filed["request"]["id"])
+    assert (closed.subject_sealed, closed.details_sealed, closed.subject_index) == (None, None, "")
+    assert await vault.customer_keys([closed.id]) == {}
+    still = await DataSubjectRequest.get(id=open_one["request"]["id"])
+    assert still.subject_sealed is not None

@@ -33,7 +33,9 @@ async def events_due(
     excluded_types: Iterable[str] = (),
     with_properties_only: bool = False,
 ) -> list[Candidate]:
-    """Events that occurred before ``cutoff`` (of one type, or all but ``excluded_types``)."""
+    """Events collected (received) before ``cutoff``, of one type or all but
+    ``excluded_types``. The collection time is cdlm's own, so a back-filled event gets its
+    full period."""
     where = Q()
     if event_type is not None:
         where &= Q(type=event_type)
@@ -44,7 +46,7 @@ async def events_due(
         where &= Q(properties_sealed__isnull=False)
     return await due_rows(
         Event,
-        "occurred_at",
+        "received_at",
         cutoff,
         after,
         limit,
@@ -202,10 +204,13 @@ async def anonymize_customers(vault: Vault, ids: list[str]) -> int:
 
 
 async def crypto_shred_customers(vault: Vault, ids: list[str]) -> int:
-    """Destroy the customers' keys: their rows stay, unreadable, and match nothing."""
+    """Destroy the customers' keys: their rows stay, unreadable, restricted, and match
+    nothing (identities and events' source ids go)."""
     for text in ids:
         customer_id = uuid.UUID(text)
         await vault.shred(customer_id)
         await identity.forget_customer(customer_id)
-        await Customer.filter(id=customer_id).update(erased_at=clock.now())
+        await Event.filter(customer_id=customer_id).update(external_id=None)
+        now = clock.now()
+        await Customer.filter(id=customer_id).update(erased_at=now, restricted_at=now)
     return len(ids)

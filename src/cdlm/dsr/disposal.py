@@ -9,6 +9,7 @@ from datetime import datetime
 from tortoise.expressions import Q
 
 from cdlm.disposal import Candidate, delete_rows, due_rows
+from cdlm.dsr import outbox
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification, VerificationCode
 from cdlm.dsr.workflow import FINAL
 from cdlm.vault.service import Vault
@@ -16,7 +17,9 @@ from cdlm.vault.service import Vault
 
 async def exports_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
     """Access exports made before ``cutoff``."""
-    return await due_rows(AccessExport, "created_at", cutoff, after, limit)
+    return await due_rows(
+        AccessExport, "created_at", cutoff, after, limit, customer_field="request__customer_id"
+    )
 
 
 async def delete_exports(ids: list[str]) -> int:
@@ -26,7 +29,9 @@ async def delete_exports(ids: list[str]) -> int:
 
 async def codes_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
     """Verification codes created before ``cutoff``."""
-    return await due_rows(VerificationCode, "created_at", cutoff, after, limit)
+    return await due_rows(
+        VerificationCode, "created_at", cutoff, after, limit, customer_field="request__customer_id"
+    )
 
 
 async def delete_codes(ids: list[str]) -> int:
@@ -35,8 +40,12 @@ async def delete_codes(ids: list[str]) -> int:
 
 
 async def notifications_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
-    """Delivered (or abandoned) notifications created before ``cutoff``."""
-    settled = Q(sent_at__isnull=False) | Q(payload_sealed__isnull=True)
+    """Delivered (or given up) notifications created before ``cutoff``."""
+    settled = (
+        Q(sent_at__isnull=False)
+        | Q(payload_sealed__isnull=True)
+        | Q(attempts__gte=outbox.MAX_ATTEMPTS)
+    )
     return await due_rows(Notification, "created_at", cutoff, after, limit, where=settled)
 
 
@@ -54,7 +63,7 @@ async def closed_requests_due(
         where &= Q(subject_sealed__isnull=False) | Q(details_sealed__isnull=False)
     return await due_rows(
         DataSubjectRequest,
-        "updated_at",
+        "completed_at",
         cutoff,
         after,
         limit,
@@ -64,11 +73,12 @@ async def closed_requests_due(
 
 
 async def shred_requesters(vault: Vault, ids: list[str]) -> int:
-    """Destroy the requesters' details (their request keys); the requests stay as records."""
+    """Destroy the requesters' details (their request keys and the blind index of their
+    identifier); the requests stay as records."""
     for text in ids:
         await vault.shred(uuid.UUID(text))
     return await DataSubjectRequest.filter(id__in=[uuid.UUID(i) for i in ids]).update(
-        subject_sealed=None, details_sealed=None
+        subject_sealed=None, details_sealed=None, subject_index=""
     )
 
 
@@ -79,3 +89,13 @@ async def delete_requests(vault: Vault, ids: list[str]) -> int:
         await vault.shred(request_id)
     await Notification.filter(request_id__in=request_ids).delete()
     return await DataSubjectRequest.filter(id__in=request_ids).delete()
+
+
+async def customers_with_open_requests(customer_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these customers have a request not yet closed (their data must stay)."""
+    if not customer_ids:
+        return set()
+    rows = await DataSubjectRequest.filter(
+        customer_id__in=customer_ids, status__not_in=list(FINAL)
+    ).values_list("customer_id", flat=True)
+    return {uuid.UUID(str(row)) for row in rows}

@@ -54,6 +54,9 @@ async def plan(request: DataSubjectRequest) -> dict[str, Any]:
     if on_customer is not None:
         return {"held_by": str(on_customer.id)}
     held = await rights.inventory(customer_id)
+    earlier_exports = await AccessExport.filter(
+        request__customer_id=customer_id, request_id__not=request.id
+    ).count()
     retained = []
     for hold in holds:
         category = hold.category or ""
@@ -61,8 +64,12 @@ async def plan(request: DataSubjectRequest) -> dict[str, Any]:
             count = sum(held.events.values())
         elif category.startswith("events."):
             count = held.events.get(category.split(".", 1)[1], 0)
-        else:
+        elif category == "source_records":
             count = held.source_records
+        elif category == "dsr.exports":
+            count = earlier_exports
+        else:
+            continue  # other categories (e.g. customers.inactive) are not erased here
         if count:
             retained.append(
                 {
@@ -112,16 +119,25 @@ async def customer_hold(customer_id: uuid.UUID | None) -> str | None:
     return next((str(h.id) for h in holds if h.customer_id == customer_id), None)
 
 
-async def shred(vault: Vault, request: DataSubjectRequest) -> dict[str, Any]:
-    """Destroy the customer's key, the copies given out for earlier requests, and the keys of
-    the person's earlier closed requests."""
+async def shred(
+    vault: Vault, request: DataSubjectRequest, planned: dict[str, Any]
+) -> dict[str, Any]:
+    """Destroy the customer's key, the copies given out for earlier requests (unless a hold
+    keeps them), and the keys of the person's earlier closed requests."""
     customer_id = request.customer_id
     if customer_id is None:
         return {"customer_key": False, "earlier_exports": 0, "earlier_request_keys": 0}
     earlier = await DataSubjectRequest.filter(customer_id=customer_id).exclude(id=request.id)
-    exports = await AccessExport.filter(request_id__in=[r.id for r in earlier]).delete()
+    exports_held = any(r["category"] == "dsr.exports" for r in planned.get("retained", []))
+    exports = (
+        0
+        if exports_held
+        else await AccessExport.filter(request_id__in=[r.id for r in earlier]).delete()
+    )
     keys = 0
     for other in earlier:
+        if exports_held:
+            break  # the held copies are sealed under their requests' keys
         if other.status in FINAL and await vault.shred(other.id):
             other.subject_sealed = None
             other.details_sealed = None

@@ -170,7 +170,7 @@ async def _erasure(run: Run) -> None:
         held_by = await erasure.customer_hold(request.customer_id)
         if held_by is not None:  # placed since the plan: nothing is destroyed yet
             raise OnHold(held_by)
-        return await erasure.shred(run.vault, request)
+        return await erasure.shred(run.vault, request, planned)
 
     async def delete(request: DataSubjectRequest) -> dict[str, Any]:
         return await erasure.delete(request, keep)

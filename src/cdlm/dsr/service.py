@@ -176,9 +176,8 @@ async def move(
     previous = request.status
     request.status = target
     request.updated_at = now
-    if target is Status.COMPLETED:
-        request.completed_at = now
     if target in FINAL:
+        request.completed_at = now  # when it was closed, whichever way
         request.attention = None
     await request.save()
     await add_event(
@@ -326,6 +325,8 @@ async def assign(
         raise NotFound("No active staff user has this id.", field="input.assigneeId")
     async with in_transaction():
         request = await locked(request_id)
+        if request.status in FINAL:
+            raise InvalidStateTransition("The request is closed.", field="input.id")
         request.assignee_id = assignee_id
         request.updated_at = clock.now()
         await request.save(update_fields=["assignee_id", "updated_at"])

@@ -13,24 +13,8 @@ from dataclasses import dataclass
 from cdlm.auth.policy import CLEAR_ROLES, PersonalData
 from cdlm.auth.roles import Role
 from cdlm.consent import service as consent
-from cdlm.quality.fields import PROFILE_FIELDS
-from cdlm.retention.models import RetentionPolicy
-from cdlm.retention.policies import all_policies
-
-#: Profile field → fideslang data category.
-PROFILE_CATEGORIES: dict[str, str] = {
-    "given_name": "user.name.first",
-    "family_name": "user.name.last",
-    "email": "user.contact.email",
-    "phone": "user.contact.phone_number",
-    "birth_date": "user.demographic.date_of_birth",
-    "address_line1": "user.contact.address.street",
-    "address_line2": "user.contact.address.street",
-    "city": "user.contact.address.city",
-    "region": "user.contact.address.state",
-    "postal_code": "user.contact.address.postal_code",
-    "country": "user.contact.address.country",
-}
+from cdlm.quality.fields import DATA_CATEGORIES, PROFILE_FIELDS
+from cdlm.retention import policies as retention
 
 
 @dataclass(frozen=True)
@@ -70,7 +54,7 @@ def places() -> list[Place]:
             f"customer.profile.{name}",
             "customers",
             "profile_sealed",
-            PROFILE_CATEGORIES[name],
+            DATA_CATEGORIES[name],
             "customer",
             True,
             CLEAR_ROLES[kind],
@@ -174,6 +158,105 @@ def places() -> list[Place]:
             "only the requester fetches it, with a short-lived link",
         ),
         Place(
+            "customer.events.externalId",
+            "events",
+            "external_id",
+            "user.unique_id",
+            "customer",
+            False,
+            frozenset(Role) - {Role.INGEST},
+            ("events", "events.*", *_CUSTOMER_DATA),
+            "the source system's id of the event",
+        ),
+        Place(
+            "customer.identities.blindIndex",
+            "identities",
+            "blind_index",
+            "user.unique_id.pseudonymous",
+            "customer",
+            False,
+            frozenset(),
+            _CUSTOMER_DATA,
+            "keyed HMAC-SHA256 of the normalized identifier; never shown",
+        ),
+        Place(
+            "suppression.blindIndex",
+            "suppressed_identifiers",
+            "blind_index",
+            "user.unique_id.pseudonymous",
+            "customer",
+            False,
+            frozenset(),
+            (),
+            "identifiers of erased people, so imports do not re-create them; never shown",
+        ),
+        Place(
+            "dataSubjectRequest.details",
+            "dsr_requests",
+            "details_sealed",
+            "user",
+            "requester",
+            True,
+            frozenset(),
+            ("dsr.requests",),
+            "corrections, purposes and notes the requester gave",
+        ),
+        Place(
+            "dataSubjectRequest.subjectIndex",
+            "dsr_requests",
+            "subject_index",
+            "user.unique_id.pseudonymous",
+            "requester",
+            False,
+            frozenset(),
+            ("dsr.requests",),
+            "keyed digest of the requester's identifier, for duplicates",
+        ),
+        Place(
+            "notification.payload",
+            "notification_outbox",
+            "payload_sealed",
+            "user.contact",
+            "requester",
+            True,
+            frozenset(),
+            ("notifications",),
+            "recipient and text until delivered, then emptied",
+        ),
+        Place(
+            "archive.records",
+            "archive store",
+            "JSONL lines",
+            "user",
+            "customer",
+            True,
+            frozenset(),
+            (),
+            "records archived by the retention sweep, sealed under each customer's key",
+        ),
+        Place(
+            "legalHold.reason",
+            "legal_holds",
+            "reason",
+            "user.content.private",
+            "customer",
+            False,
+            _OVERSIGHT,
+            (),
+            "free text written by staff: keep personal details out of it",
+        ),
+        Place(
+            "auditLog.actorId",
+            "audit_entries",
+            "actor_id",
+            "user.unique_id.pseudonymous",
+            "employee",
+            False,
+            _OVERSIGHT,
+            (),
+            "who did what: ids only; append-only",
+        ),
+        Place(
             "staffUser.email",
             "staff_users",
             "email",
@@ -208,19 +291,12 @@ def _covers(purpose_category: str, data_category: str) -> bool:
     )
 
 
-def describe(policy: RetentionPolicy) -> str:
-    """A policy in words: ``events.purchase: archive 3650 days since collection``."""
-    trigger = policy.trigger.value.replace("_", " ")
-    state = "" if policy.active else " (inactive)"
-    return f"{policy.category}: {policy.action.value} {policy.period_days} days {trigger}{state}"
-
-
-def _retention(place: Place, policies: list[RetentionPolicy]) -> list[str]:
+def _retention(place: Place, policies: list[tuple[str, bool, str]]) -> list[str]:
     governing = [
-        describe(p)
-        for p in policies
-        if p.category in place.retention_categories
-        or ("events.*" in place.retention_categories and p.category.startswith("events."))
+        words
+        for category, _, words in policies
+        if category in place.retention_categories
+        or ("events.*" in place.retention_categories and category.startswith("events."))
     ]
     return governing or ["no policy: kept until erased or disposed of by hand"]
 
@@ -228,7 +304,7 @@ def _retention(place: Place, policies: list[RetentionPolicy]) -> list[str]:
 async def data_map() -> list[Entry]:
     """The data map as the live configuration makes it."""
     purposes = await consent.all_purposes()
-    policies = await all_policies()
+    policies = await retention.summaries()
     return [
         Entry(
             place,

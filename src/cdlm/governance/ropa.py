@@ -10,9 +10,45 @@ from typing import Any
 from cdlm import clock
 from cdlm.config import Settings
 from cdlm.consent import service as consent
-from cdlm.governance.datamap import data_map, describe
+from cdlm.governance.datamap import data_map
+from cdlm.retention import policies as retention
 from cdlm.retention.categories import spec_for
-from cdlm.retention.policies import all_policies
+
+#: What cdlm itself does with personal data, whatever purposes are configured.
+BUILT_IN_ACTIVITIES: list[dict[str, Any]] = [
+    {
+        "purpose": "cdlm.customer_records",
+        "name": "Keeping customer records: acquisition, identity resolution, data quality",
+        "description": "Taking in customer data from sources, resolving each person to one "
+        "profile and keeping it accurate (GDPR Art. 5(1)(d)).",
+        "lawful_basis": "contract",
+        "data_use": "essential.service",
+        "data_categories": ["user.name", "user.contact", "user.demographic", "user.unique_id"],
+        "data_subjects": ["customer"],
+        "recipients": ["none outside the controller and its processors"],
+    },
+    {
+        "purpose": "cdlm.data_subject_requests",
+        "name": "Answering data subject requests",
+        "description": "Verifying requesters and carrying out access, rectification, erasure, "
+        "restriction, objection and opt-out requests (GDPR Art. 12-22, CCPA).",
+        "lawful_basis": "legal_obligation",
+        "data_use": "essential.service",
+        "data_categories": ["user.contact", "user"],
+        "data_subjects": ["requester", "customer"],
+        "recipients": ["the requester"],
+    },
+    {
+        "purpose": "cdlm.security_and_accountability",
+        "name": "Staff accounts, access control and the audit trail",
+        "description": "Signing staff in, limiting what each role sees, recording who did what.",
+        "lawful_basis": "legal_obligation",
+        "data_use": "essential.service.security",
+        "data_categories": ["user.contact.email", "user.name", "user.unique_id.pseudonymous"],
+        "data_subjects": ["employee"],
+        "recipients": ["none outside the controller and its processors"],
+    },
+]
 
 
 def _security(settings: Settings) -> list[str]:
@@ -43,7 +79,7 @@ def _security(settings: Settings) -> list[str]:
 async def records_of_processing(settings: Settings) -> dict[str, Any]:
     """The records of processing as JSON-ready data."""
     purposes = await consent.all_purposes()
-    policies = await all_policies()
+    policies = await retention.summaries()
     entries = await data_map()
     return {
         "generated_at": clock.now().isoformat(),
@@ -52,7 +88,8 @@ async def records_of_processing(settings: Settings) -> dict[str, Any]:
             "contact": settings.controller_email,
             "privacy_policy": settings.policy_url,
         },
-        "processing_activities": [
+        "processing_activities": [*BUILT_IN_ACTIVITIES]
+        + [
             {
                 "purpose": p.code,
                 "name": p.name,
@@ -79,12 +116,12 @@ async def records_of_processing(settings: Settings) -> dict[str, Any]:
         "transfers_to_third_countries": "None declared in cdlm's configuration.",
         "erasure_time_limits": [
             {
-                "category": p.category,
-                "rule": describe(p),
-                "what": spec.description if (spec := spec_for(p.category)) else "",
+                "category": category,
+                "rule": words,
+                "what": spec.description if (spec := spec_for(category)) else "",
             }
-            for p in policies
-            if p.active
+            for category, active, words in policies
+            if active
         ],
         "security_measures": _security(settings),
     }

@@ -46,3 +46,18 @@ INPUT_PATHS: dict[str, str] = {
     "postal_code": "address.postalCode",
     "country": "address.country",
 }
+
+#: Profile field → fideslang data category (for the data map and records of processing).
+DATA_CATEGORIES: dict[str, str] = {
+    "given_name": "user.name.first",
+    "family_name": "user.name.last",
+    "email": "user.contact.email",
+    "phone": "user.contact.phone_number",
+    "birth_date": "user.demographic.date_of_birth",
+    "address_line1": "user.contact.address.street",
+    "address_line2": "user.contact.address.street",
+    "city": "user.contact.address.city",
+    "region": "user.contact.address.state",
+    "postal_code": "user.contact.address.postal_code",
+    "country": "user.contact.address.country",
+}

@@ -134,12 +134,16 @@ class SweepOutcome:
     period_days: int
     cutoff: datetime = strawberry.field(description="Data from before this is due.")
     disposed: int
-    skipped_held: int = strawberry.field(description="Due, but kept by a legal hold.")
+    archived: int = strawberry.field(description="Records written to the archive.")
+    skipped_held: int = strawberry.field(
+        description="Due, but kept by a legal hold (or, for customers, an open request)."
+    )
     first_at: datetime | None = strawberry.field(description="Oldest disposed-of data.")
     last_at: datetime | None = strawberry.field(description="Newest disposed-of data.")
     digest: str = strawberry.field(description="SHA-256 chained over what was disposed of.")
     archive_objects: list[str]
     done: bool
+    note: str | None = strawberry.field(description="Why it stopped early, if it did.")
 
     @classmethod
     def of(cls, outcome: sweep.Outcome) -> SweepOutcome:
@@ -150,12 +154,14 @@ class SweepOutcome:
             period_days=outcome.period_days,
             cutoff=outcome.cutoff,
             disposed=outcome.disposed,
+            archived=outcome.archived,
             skipped_held=outcome.skipped_held,
             first_at=outcome.first_at,
             last_at=outcome.last_at,
             digest=outcome.digest,
             archive_objects=outcome.archive_objects,
             done=outcome.done,
+            note=outcome.note,
         )
 
 

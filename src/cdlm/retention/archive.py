@@ -108,9 +108,9 @@ def archive_store_from(settings: Settings) -> ArchiveStore:
 
 async def pack(
     vault: Vault, category: str, records: list[tuple[uuid.UUID, dict[str, Any]]]
-) -> bytes:
-    """Records as a gzip-compressed JSONL object, each sealed under its customer's key
-    (records whose key is already destroyed are unreadable and left out)."""
+) -> tuple[bytes, int]:
+    """Records as a gzip-compressed JSONL object, each sealed under its customer's key, and
+    how many were written (records whose key is already destroyed are unreadable: left out)."""
     keys = await vault.customer_keys({customer_id for customer_id, _ in records})
     lines = []
     for customer_id, record in records:
@@ -128,7 +128,7 @@ async def pack(
                 separators=(",", ":"),
             )
         )
-    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+    return gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0), len(lines)
 
 
 async def unpack(vault: Vault, data: bytes) -> list[dict[str, Any] | None]:

@@ -92,12 +92,14 @@ class SweepEvidence(Model):
     cursor = fields.CharField(max_length=100, null=True)
     batches = fields.IntField(default=0)
     disposed = fields.IntField(default=0)
-    skipped_held = fields.IntField(default=0)
+    archived = fields.IntField(default=0, description="Records written to the archive")
+    skipped_held = fields.IntField(default=0, description="Due, kept by a hold or open request")
     first_at = fields.DatetimeField(null=True)
     last_at = fields.DatetimeField(null=True)
     digest = fields.CharField(max_length=64)
     archive_objects: list[str] = fields.JSONField(default=list)
     done = fields.BooleanField(default=False)
+    note = fields.CharField(max_length=200, null=True, description="Why it stopped early")
 
     class Meta:
         table = "retention_sweep_evidence"

@@ -11,6 +11,7 @@ from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
 from cdlm.errors import Conflict, ErrorCode, FieldIssue, NotFound, ValidationFailed
+from cdlm.locks import lock_names
 from cdlm.retention.categories import SPECS, spec_for
 from cdlm.retention.models import Action, RetentionPolicy, Trigger
 from cdlm.text import text_problem
@@ -61,6 +62,7 @@ async def create_policy(
     if issues:
         raise ValidationFailed.from_issues(issues)
     async with in_transaction():
+        await lock_names([f"retention.policy:{category}"])  # concurrent creates: one wins
         if await RetentionPolicy.exists(category=category):
             raise Conflict("This category has a policy; change it instead.", field="input.category")
         now = clock.now()
@@ -135,3 +137,20 @@ async def active_policies() -> list[RetentionPolicy]:
 async def all_policies() -> list[RetentionPolicy]:
     """Every policy, by category."""
     return list(await RetentionPolicy.all().order_by("category"))
+
+
+async def policy_of(policy_id: uuid.UUID) -> RetentionPolicy | None:
+    """One policy, or None."""
+    return await RetentionPolicy.get_or_none(id=policy_id)
+
+
+def describe(policy: RetentionPolicy) -> str:
+    """A policy in words: ``events.purchase: archive 3650 days since collection``."""
+    trigger = policy.trigger.value.replace("_", " ")
+    state = "" if policy.active else " (inactive)"
+    return f"{policy.category}: {policy.action.value} {policy.period_days} days {trigger}{state}"
+
+
+async def summaries() -> list[tuple[str, bool, str]]:
+    """(category, active, description in words) of every policy."""
+    return [(p.category, p.active, describe(p)) for p in await all_policies()]

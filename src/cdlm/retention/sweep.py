@@ -24,6 +24,8 @@ from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
 from cdlm.customers import rights
 from cdlm.disposal import Candidate
+from cdlm.dsr import disposal as request_data
+from cdlm.locks import lock_names
 from cdlm.retention import archive
 from cdlm.retention.categories import EVENT_TYPE, handler_for
 from cdlm.retention.models import (
@@ -34,7 +36,7 @@ from cdlm.retention.models import (
     SweepRun,
     Trigger,
 )
-from cdlm.retention.policies import active_policies
+from cdlm.retention.policies import active_policies, policy_of
 from cdlm.retention.service import active_holds
 from cdlm.vault.service import Vault
 
@@ -65,9 +67,6 @@ class Holds:
             return True
         if category.startswith("events"):
             return "events" in self.categories or f"events.{row.kind}" in self.categories
-        if category == "customers.inactive":
-            # Anything held about a customer keeps the customer (see delete_customers' keep).
-            return False
         return False
 
     def blocks_whole_customers(self, action: Action) -> bool:
@@ -90,12 +89,14 @@ class Outcome:
     period_days: int
     cutoff: datetime
     disposed: int = 0
+    archived: int = 0
     skipped_held: int = 0
     first_at: datetime | None = None
     last_at: datetime | None = None
     digest: str = GENESIS
     archive_objects: list[str] = field(default_factory=list)
     done: bool = False
+    note: str | None = None
 
     @classmethod
     def of(cls, evidence: SweepEvidence) -> Outcome:
@@ -106,12 +107,14 @@ class Outcome:
             evidence.period_days,
             evidence.cutoff,
             evidence.disposed,
+            evidence.archived,
             evidence.skipped_held,
             evidence.first_at,
             evidence.last_at,
             evidence.digest,
             list(evidence.archive_objects),
             evidence.done,
+            evidence.note,
         )
 
 
@@ -130,11 +133,18 @@ def _own_event_policies(categories: list[str]) -> frozenset[str]:
     return frozenset(m.group(1) for c in categories if (m := EVENT_TYPE.fullmatch(c)))
 
 
-def _split(
+async def _split(
     category: str, action: Action, rows: list[Candidate], holds: Holds
 ) -> tuple[list[Candidate], list[Candidate]]:
-    if category == "customers.inactive" and holds.blocks_whole_customers(action):
-        return [], rows
+    """The rows to dispose of, and those kept: by a hold, or (whole customers) by a data
+    subject request still open."""
+    if category == "customers.inactive":
+        if holds.blocks_whole_customers(action):
+            return [], rows
+        busy = await request_data.customers_with_open_requests(
+            [r.customer_id for r in rows if r.customer_id is not None]
+        )
+        holds = Holds(holds.customers | busy, holds.categories)
     kept = [r for r in rows if holds.keeps(category, r)]
     return [r for r in rows if not holds.keeps(category, r)], kept
 
@@ -169,7 +179,7 @@ async def preview(as_of: datetime | None = None) -> Report:
             rows = await handler.due(outcome.cutoff, policy.action, cursor, BATCH)
             if not rows:
                 break
-            todo, kept = _split(policy.category, policy.action, rows, holds)
+            todo, kept = await _split(policy.category, policy.action, rows, holds)
             _count(outcome, todo, kept)
             outcome.digest = _chain(outcome.digest, policy.category, todo)
             cursor = rows[-1].id
@@ -195,12 +205,8 @@ def _count(outcome: Outcome | SweepEvidence, todo: list[Candidate], kept: list[C
 async def _current_run(actor: Principal) -> SweepRun:
     """The unfinished run, or a new one with a snapshot of the active policies."""
     async with in_transaction():
-        unfinished = (
-            await SweepRun.filter(finished_at__isnull=True)
-            .select_for_update()
-            .order_by("started_at")
-            .first()
-        )
+        await lock_names(["retention.sweep.run"])  # two starters cannot both create a run
+        unfinished = await SweepRun.filter(finished_at__isnull=True).order_by("started_at").first()
         if unfinished is not None:
             return unfinished
         now = clock.now()
@@ -227,7 +233,26 @@ async def _current_run(actor: Principal) -> SweepRun:
         return run
 
 
+async def _stop_if_changed(evidence: SweepEvidence) -> bool:
+    """End the evidence row when its policy changed since the run began (True when so): a
+    resumed run never applies a policy the privacy officer has since changed."""
+    policy = await policy_of(evidence.policy_id)
+    unchanged = (
+        policy is not None
+        and policy.active
+        and (policy.period_days, policy.action, policy.trigger)
+        == (evidence.period_days, evidence.action, evidence.trigger)
+    )
+    if unchanged:
+        return False
+    evidence.done = True
+    evidence.note = "The policy changed after the run began; the next run applies it."
+    await evidence.save(update_fields=["done", "note"])
+    return True
+
+
 async def _batch(
+    actor: Principal,
     vault: Vault,
     store: archive.ArchiveStore,
     run: SweepRun,
@@ -238,7 +263,7 @@ async def _batch(
     """One batch of one policy; False once the policy has nothing more due."""
     async with in_transaction():
         evidence = await SweepEvidence.filter(id=evidence_id).select_for_update().first()
-        if evidence is None or evidence.done:
+        if evidence is None or evidence.done or await _stop_if_changed(evidence):
             return False
         handler = handler_for(evidence.category, own)
         rows = await handler.due(evidence.cutoff, evidence.action, evidence.cursor, size)
@@ -247,22 +272,42 @@ async def _batch(
             await evidence.save(update_fields=["done"])
             return False
         holds = Holds.of(await active_holds())
-        todo, kept = _split(evidence.category, evidence.action, rows, holds)
+        todo, kept = await _split(evidence.category, evidence.action, rows, holds)
         ids = [r.id for r in todo]
         if evidence.action is Action.ARCHIVE and todo and handler.records is not None:
-            key = (
-                f"{evidence.category}/{run.as_of:%Y/%m/%d}/{run.id}/{evidence.batches:06d}.jsonl.gz"
-            )
-            packed = await archive.pack(vault, evidence.category, await handler.records(vault, ids))
+            day = f"{run.as_of:%Y/%m/%d}"
+            key = f"{evidence.category}/{day}/{run.id}/{evidence.batches:06d}.jsonl.gz"
+            records = await handler.records(vault, ids)
+            packed, written = await archive.pack(vault, evidence.category, records)
             await store.put(key, packed)  # same key on a retry: overwritten, never doubled
             evidence.archive_objects = [*evidence.archive_objects, key]
+            evidence.archived += written
         await handler.dispose(vault, evidence.action, ids, holds.keep())
+        await _audit(actor, evidence, ids)
         _count(evidence, todo, kept)
         evidence.digest = _chain(evidence.digest, evidence.category, todo)
         evidence.cursor = rows[-1].id
         evidence.batches += 1
         await evidence.save()
         return True
+
+
+async def _audit(actor: Principal, evidence: SweepEvidence, ids: list[str]) -> None:
+    """The batch's audit entry (and one per customer disposed of as a whole)."""
+    await audit.record(
+        actor,
+        f"retention.{evidence.action.value}",
+        target_type="sweep_evidence",
+        target_id=evidence.id,
+        fields=[evidence.category],
+    )
+    if evidence.category == "customers.inactive" and ids:
+        await audit.record_many(
+            actor,
+            f"retention.{evidence.action.value}",
+            target_type="customer",
+            target_ids=ids,
+        )
 
 
 async def sweep(
@@ -280,7 +325,7 @@ async def sweep(
     evidence = await SweepEvidence.filter(run_id=run.id).order_by("category")
     own = _own_event_policies([e.category for e in evidence])
     for item in evidence:
-        while await _batch(vault, store, run, item.id, own, batch):
+        while await _batch(actor, vault, store, run, item.id, own, batch):
             if max_seconds is not None and time.monotonic() - started > max_seconds:
                 return await _report(run, finished=False)
     async with in_transaction():
@@ -298,6 +343,10 @@ async def _report(run: SweepRun, *, finished: bool) -> Report:
 
 
 async def runs(limit: int = 20) -> list[Report]:
-    """The latest runs with their evidence, newest first."""
+    """The latest runs with their evidence, newest first (two queries)."""
     found = await SweepRun.all().order_by("-started_at").limit(limit)
-    return [await _report(r, finished=r.finished_at is not None) for r in found]
+    evidence = await SweepEvidence.filter(run_id__in=[r.id for r in found]).order_by("category")
+    by_run: dict[uuid.UUID, list[Outcome]] = {r.id: [] for r in found}
+    for item in evidence:
+        by_run[item.run_id].append(Outcome.of(item))  # type: ignore[attr-defined]
+    return [Report(r.id, r.as_of, False, r.finished_at is not None, by_run[r.id]) for r in found]

@@ -80,7 +80,9 @@ class DataSubjectRequestNode:
     customer_id: strawberry.ID | None = strawberry.field(description="The matched customer.")
     received_at: datetime
     verified_at: datetime | None
-    completed_at: datetime | None
+    completed_at: datetime | None = strawberry.field(
+        description="When it was closed (completed, denied or cancelled)."
+    )
     verification_method: VerificationMethod | None
     due_at: datetime = strawberry.field(description="Counting pauses and any extension.")
     days_left: int | None = strawberry.field(
