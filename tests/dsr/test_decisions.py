@@ -316,3 +316,31 @@ async def test_the_tick_deletes_exports_no_link_can_fetch(
     with clock.travel(timedelta(seconds=settings.export_download_ttl + 60)):
         assert (await tick(vault, LogNotifier(), settings)).exports_deleted == 1
     assert await AccessExport.all().count() == 0
+
+
+async def test_the_request_list_sends_the_same_statements_for_1_or_10_requests(
+    gql: GraphQLClient, admin_headers: dict[str, str], sql: object
+) -> None:
+    from cdlm.audit.models import AuditEntry
+    from tests.support.sql_counter import StatementRecorder
+
+    assert isinstance(sql, StatementRecorder)
+    page = """
+    query($first: Int!) {
+      dataSubjectRequests(first: $first) {
+        nodes { id subject publicStatus timeline { kind } dueAt }
+      }
+    }
+    """
+    for n in range(10):
+        await _filed(gql, admin_headers, email=f"p{n}@example.org")
+    before = await AuditEntry.filter(action="dsr.read").count()
+    counts = {}
+    for size in (1, 10):
+        with sql.recording():
+            body = await gql(page, {"first": size}, admin_headers)
+        assert len(body["data"]["dataSubjectRequests"]["nodes"]) == size
+        counts[size] = sql.count
+    assert counts[1] == counts[10], counts
+    # Every contact read is audited: 1 then 10.
+    assert await AuditEntry.filter(action="dsr.read").count() == before + 11

@@ -441,12 +441,12 @@ async def metrics(due_soon_days: int, window_start: datetime | None = None) -> M
     )
 
 
-async def audit_subject_read(actor: Principal, request_id: uuid.UUID) -> None:
-    """Record that ``actor`` read a requester's contact details."""
-    await audit.record(
+async def audit_subject_reads(actor: Principal, request_ids: list[uuid.UUID]) -> None:
+    """Record that ``actor`` read these requesters' contact details (one insert)."""
+    await audit.record_many(
         actor,
         "dsr.read",
         target_type="data_subject_request",
-        target_id=request_id,
+        target_ids=request_ids,
         fields=["subject"],
     )

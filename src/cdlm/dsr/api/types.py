@@ -144,7 +144,8 @@ class DataSubjectRequestNode:
             loaders.subject_by_request, info.context.vault
         ).load(self.row)
         principal = await require_principal(info)
-        info.context.defer(service.audit_subject_read(principal, self.row.id))
+        audited = info.context.loaders.get(loaders.subject_reads_recorded, principal)
+        info.context.defer(audited.load(self.row.id))
         return value
 
     @strawberry.field(description="What the requester sees.")
