@@ -344,3 +344,24 @@ async def test_the_request_list_sends_the_same_statements_for_1_or_10_requests(
     assert counts[1] == counts[10], counts
     # Every contact read is audited: 1 then 10.
     assert await AuditEntry.filter(action="dsr.read").count() == before + 11
+
+
+async def test_closed_requests_cannot_be_assigned_and_bad_ids_are_refused(
+    gql: GraphQLClient, admin_headers: dict[str, str], auth: AuthSettings
+) -> None:
+    officer = await make_staff(auth, Role.PRIVACY_OFFICER)
+    request_id = await _filed(gql, admin_headers)
+    await change(gql, admin_headers, request_id, "CANCELLED", "withdrawn")
+    closed = await gql(ASSIGN, {"id": request_id, "assignee": str(officer.user.id)}, admin_headers)
+    assert closed["data"]["assignDataSubjectRequest"]["code"] == "INVALID_STATE"
+    malformed = await gql(ASSIGN, {"id": "nope", "assignee": None}, admin_headers)
+    assert malformed["data"]["assignDataSubjectRequest"]["field"] == "input.id"
+    resend = await gql(
+        'mutation { resendVerificationCode(input: {requestId: "nope"}) '
+        "{ __typename ... on UserError { code field } } }"
+    )
+    assert resend["data"]["resendVerificationCode"] == {
+        "__typename": "ValidationError",
+        "code": "VALIDATION",
+        "field": "input.requestId",
+    }
