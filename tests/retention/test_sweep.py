@@ -215,6 +215,8 @@ async def test_an_interrupted_sweep_resumes_without_double_work(
     evidence = await SweepEvidence.get()
     assert (evidence.disposed, evidence.batches, evidence.done) == (2, 1, False)
     assert await Event.all().count() == 3
+    # The crashed batch rolled back, and its archive object with it.
+    assert len(list(store.directory.rglob("*.jsonl.gz"))) == 1
     monkeypatch.setattr(sweeping, "handler_for", real)
     with clock.frozen_at(NOW):
         resumed = await sweeping.sweep(SYSTEM, vault, store, batch=2)

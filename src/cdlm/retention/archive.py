@@ -30,6 +30,8 @@ class ArchiveStore(Protocol):
 
     async def get(self, key: str) -> bytes: ...
 
+    async def delete(self, key: str) -> None: ...
+
 
 class LocalArchiveStore:
     """Archive objects as files under a directory (owner-only permissions)."""
@@ -64,6 +66,9 @@ class LocalArchiveStore:
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._path(key).read_bytes)
 
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+
 
 class S3ArchiveStore:
     """Archive objects in an S3 bucket (needs the aws extra)."""
@@ -97,6 +102,9 @@ class S3ArchiveStore:
         answer = await asyncio.to_thread(self._client.get_object, Bucket=self.bucket, Key=key)
         body: bytes = answer["Body"].read()
         return body
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=key)
 
 
 def archive_store_from(settings: Settings) -> ArchiveStore:

@@ -274,16 +274,22 @@ async def _batch(
         holds = Holds.of(await active_holds())
         todo, kept = await _split(evidence.category, evidence.action, rows, holds)
         ids = [r.id for r in todo]
-        if evidence.action is Action.ARCHIVE and todo and handler.records is not None:
-            day = f"{run.as_of:%Y/%m/%d}"
-            key = f"{evidence.category}/{day}/{run.id}/{evidence.batches:06d}.jsonl.gz"
-            records = await handler.records(vault, ids)
-            packed, written = await archive.pack(vault, evidence.category, records)
-            await store.put(key, packed)  # same key on a retry: overwritten, never doubled
-            evidence.archive_objects = [*evidence.archive_objects, key]
-            evidence.archived += written
-        await handler.dispose(vault, evidence.action, ids, holds.keep())
-        await _audit(actor, evidence, ids)
+        written_key: str | None = None
+        try:
+            if evidence.action is Action.ARCHIVE and todo and handler.records is not None:
+                day = f"{run.as_of:%Y/%m/%d}"
+                written_key = f"{evidence.category}/{day}/{run.id}/{evidence.batches:06d}.jsonl.gz"
+                records = await handler.records(vault, ids)
+                packed, written = await archive.pack(vault, evidence.category, records)
+                await store.put(written_key, packed)  # a retry overwrites it, never doubles it
+                evidence.archive_objects = [*evidence.archive_objects, written_key]
+                evidence.archived += written
+            await handler.dispose(vault, evidence.action, ids, holds.keep())
+            await _audit(actor, evidence, ids)
+        except BaseException:
+            if written_key is not None:  # the batch rolls back: so does its archive object
+                await store.delete(written_key)
+            raise
         _count(evidence, todo, kept)
         evidence.digest = _chain(evidence.digest, evidence.category, todo)
         evidence.cursor = rows[-1].id
