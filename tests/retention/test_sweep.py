@@ -242,8 +242,10 @@ async def test_a_time_budget_stops_a_sweep_and_the_next_call_finishes_it(
     await _policy("events", 365, Action.DELETE)
     with clock.frozen_at(NOW):
         first = await sweeping.sweep(SYSTEM, vault, store, batch=1, max_seconds=0)
+        forecast = await sweeping.preview()
     assert not first.finished
     assert first.outcomes[0].disposed == 1
+    assert forecast.unfinished_run_id == first.run_id
     with clock.frozen_at(NOW):
         second = await sweeping.sweep(SYSTEM, vault, store, batch=1)
     assert second.finished

@@ -172,15 +172,20 @@ class SweepReport:
     dry_run: bool
     finished: bool
     outcomes: list[SweepOutcome]
+    unfinished_run_id: strawberry.ID | None = strawberry.field(
+        description="A preview: the unfinished run the next sweep resumes before a new one."
+    )
 
     @classmethod
     def of(cls, report: sweep.Report) -> SweepReport:
+        unfinished = report.unfinished_run_id
         return cls(
             run_id=strawberry.ID(str(report.run_id)) if report.run_id else None,
             as_of=report.as_of,
             dry_run=report.dry_run,
             finished=report.finished,
             outcomes=[SweepOutcome.of(o) for o in report.outcomes],
+            unfinished_run_id=strawberry.ID(str(unfinished)) if unfinished else None,
         )
 
 

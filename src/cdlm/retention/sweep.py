@@ -127,6 +127,7 @@ class Report:
     dry_run: bool
     finished: bool
     outcomes: list[Outcome]
+    unfinished_run_id: uuid.UUID | None = None  # a preview: the run the next sweep resumes
 
 
 def _own_event_policies(categories: list[str]) -> frozenset[str]:
@@ -158,7 +159,8 @@ def _chain(digest: str, category: str, rows: list[Candidate]) -> str:
 
 
 async def preview(as_of: datetime | None = None) -> Report:
-    """What a sweep now would do, per active policy; changes nothing."""
+    """What a fresh sweep now would do, per active policy; changes nothing. When a run is
+    unfinished, the next sweep resumes it first (its id is in the report)."""
     moment = as_of or clock.now()
     policies = await active_policies()
     holds = Holds.of(await active_holds())
@@ -186,7 +188,8 @@ async def preview(as_of: datetime | None = None) -> Report:
             seen += len(rows)
         outcome.done = seen < PREVIEW_LIMIT
         outcomes.append(outcome)
-    return Report(None, moment, True, True, outcomes)
+    unfinished = await SweepRun.filter(finished_at__isnull=True).first()
+    return Report(None, moment, True, True, outcomes, unfinished.id if unfinished else None)
 
 
 def _count(outcome: Outcome | SweepEvidence, todo: list[Candidate], kept: list[Candidate]) -> None:
