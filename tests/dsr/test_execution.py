@@ -572,3 +572,36 @@ async def test_erasure_keeps_held_copies_and_ignores_holds_on_other_categories(
     assert certificate["erased"]["earlier_access_exports"] == 0
     assert certificate["erased"]["source_records"] == 2  # not kept by an unrelated hold
     assert await AccessExport.filter(request_id=earlier).count() == 1
+
+
+async def test_a_new_link_can_be_sent_while_the_copy_exists(
+    gql: GraphQLClient,
+    client: httpx.AsyncClient,
+    admin_headers: dict[str, str],
+    vault: Vault,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    resend = """
+    mutation($id: ID!) {
+      resendDataSubjectRequestExportLink(input: {id: $id}) {
+        __typename ... on UserError { code field }
+      }
+    }
+    """
+    await _person(vault)
+    request_id = await approved(gql, admin_headers, "ACCESS", "ines.quartermaine@example.com")
+    early = await gql(resend, {"id": request_id}, admin_headers)
+    assert early["data"]["resendDataSubjectRequestExportLink"]["code"] == "INVALID_STATE"
+    await execute(gql, admin_headers, request_id)
+    first = _link(caplog)
+    again = await gql(resend, {"id": request_id}, admin_headers)
+    assert again["data"]["resendDataSubjectRequestExportLink"]["__typename"] == (
+        "DataSubjectRequestSaved"
+    )
+    second = _link(caplog)
+    assert second != first
+    assert (await client.get(first)).status_code == 404  # the old link stopped working
+    assert (await client.get(second)).status_code == 200
+    await AccessExport.filter(request_id=request_id).delete()
+    gone = await gql(resend, {"id": request_id}, admin_headers)
+    assert gone["data"]["resendDataSubjectRequestExportLink"]["code"] == "NOT_FOUND"

@@ -96,6 +96,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "extendDataSubjectRequestDeadline": DSR_HANDLERS,
     "assignDataSubjectRequest": DSR_HANDLERS,
     "executeDataSubjectRequest": DSR_HANDLERS,
+    "resendDataSubjectRequestExportLink": DSR_HANDLERS,
     "createRetentionPolicy": OVERSIGHT_ROLES,
     "updateRetentionPolicy": OVERSIGHT_ROLES,
     "placeLegalHold": OVERSIGHT_ROLES,

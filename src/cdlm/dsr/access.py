@@ -27,8 +27,12 @@ from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.customers import rights
-from cdlm.dsr.models import AccessExport, DataSubjectRequest, DownloadToken
-from cdlm.dsr.service import add_event, notify_requester
+from cdlm.dsr import outbox
+from cdlm.dsr.models import AccessExport, DataSubjectRequest, DownloadToken, RequestType
+from cdlm.dsr.notifier import Notifier
+from cdlm.dsr.service import add_event, locked, notify_requester
+from cdlm.dsr.workflow import Status
+from cdlm.errors import InvalidStateTransition, NotFound, PolicyViolation
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.vault.service import MissingKey, Vault
 
@@ -268,3 +272,39 @@ async def delete_unreachable_exports() -> int:
     if not stale:
         return 0
     return await AccessExport.filter(id__in=stale).delete()
+
+
+async def resend_link(
+    actor: Principal,
+    vault: Vault,
+    auth: AuthSettings,
+    settings: Settings,
+    notifier: Notifier,
+    request_id: uuid.UUID,
+) -> DataSubjectRequest:
+    """Send the requester a new link to their copy (the previous links stop working)."""
+    async with in_transaction():
+        request = await locked(request_id)
+        answered = request.type in (RequestType.ACCESS, RequestType.PORTABILITY)
+        if not answered or request.status is not Status.COMPLETED:
+            raise InvalidStateTransition(
+                "Only a completed access or portability request has a copy to send.",
+                field="input.id",
+            )
+        if not await AccessExport.exists(request_id=request.id):
+            raise NotFound(
+                "The copy has been deleted (retention); the person can ask again.",
+                field="input.id",
+            )
+        sent = await send_link(vault, auth, settings, request)
+        if not sent["sent"]:
+            raise PolicyViolation(
+                "The requester gave no email or phone number to send the link to.",
+                field="input.id",
+            )
+        await add_event(request, "link_resent", actor)
+        await audit.record(
+            actor, "dsr.resend_link", target_type="data_subject_request", target_id=request.id
+        )
+    await outbox.deliver_pending(vault, notifier, [request.id])
+    return request

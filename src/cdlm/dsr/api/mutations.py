@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types.info import Info
 
 from cdlm.customers.api.mutations import ProfileChangesInput
-from cdlm.dsr import execution, intake, service
+from cdlm.dsr import access, execution, intake, service
 from cdlm.dsr.api.public import RequesterIdentifierInput, details_of
 from cdlm.dsr.api.types import FILERS, HANDLERS, DataSubjectRequestNode
 from cdlm.dsr.deadlines import Jurisdiction
@@ -177,6 +177,25 @@ class DsrMutation:
             await require_principal(info),
             parse_id(input.id, "input.id"),
             parse_id(input.assignee_id, "input.assigneeId") if input.assignee_id else None,
+        )
+        return await _saved(row.id)
+
+    @strawberry.mutation(
+        description="Send the requester a new link to the copy of their data (old links stop).",
+        extensions=allow(*HANDLERS),
+    )
+    @errors_as_data
+    async def resend_data_subject_request_export_link(
+        self, info: Info[Any, Any], input: ExecuteDataSubjectRequestInput
+    ) -> RequestResult:
+        context = info.context
+        row = await access.resend_link(
+            await require_principal(info),
+            context.vault,
+            context.auth,
+            context.settings,
+            context.notifier,
+            parse_id(input.id, "input.id"),
         )
         return await _saved(row.id)
 
