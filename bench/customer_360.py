@@ -29,6 +29,7 @@ from cdlm.config import load_settings
 from cdlm.customers.importer import ImportOptions, run_import
 from cdlm.customers.models import Customer, LawfulBasis, SourceKind
 from cdlm.db.lifecycle import close_orm, init_orm
+from cdlm.dsr.notifier import LogNotifier
 from cdlm.graphql.context import Context
 from cdlm.graphql.schema import create_schema
 from cdlm.vault.keys import LocalKeyProvider
@@ -166,6 +167,7 @@ async def _run(workdir: Path) -> None:
                     settings=settings,
                     auth=auth,
                     vault=vault,
+                    notifier=LogNotifier(),
                 )
                 began = time.perf_counter()
                 executed = await schema.execute(
