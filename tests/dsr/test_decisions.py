@@ -365,3 +365,21 @@ async def test_closed_requests_cannot_be_assigned_and_bad_ids_are_refused(
         "code": "VALIDATION",
         "field": "input.requestId",
     }
+
+
+async def test_median_days_leave_out_the_time_spent_waiting_on_the_requester(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    from cdlm.dsr.service import move
+
+    with clock.frozen_at(JAN_10):
+        request_id = await _filed(gql, admin_headers, "RESTRICTION")
+    row = await DataSubjectRequest.get(id=request_id)
+    waited = [[JAN_10.isoformat(), (JAN_10 + timedelta(days=4)).isoformat()]]
+    await DataSubjectRequest.filter(id=request_id).update(pauses=waited)
+    row = await DataSubjectRequest.get(id=request_id)
+    with clock.frozen_at(JAN_10 + timedelta(days=10)):
+        for target in (Status.APPROVED, Status.IN_PROGRESS, Status.COMPLETED):
+            await move(row, target, SYSTEM)
+    metrics = (await gql(METRICS, None, admin_headers))["data"]["dataSubjectRequestMetrics"]
+    assert metrics["medianDaysToComplete"] == 6.0

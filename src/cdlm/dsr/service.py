@@ -393,6 +393,17 @@ async def by_ids(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, DataSubjectReq
     return {r.id: r for r in await DataSubjectRequest.filter(id__in=request_ids)}
 
 
+def _paused(pauses: list[list[str | None]]) -> timedelta:
+    return sum(
+        (
+            datetime.fromisoformat(end) - datetime.fromisoformat(start)
+            for start, end in pauses
+            if start is not None and end is not None
+        ),
+        timedelta(0),
+    )
+
+
 @dataclass(frozen=True)
 class Metrics:
     """How the request work stands."""
@@ -408,7 +419,8 @@ class Metrics:
 
 async def metrics(due_soon_days: int, window_start: datetime | None = None) -> Metrics:
     """Counts by status and type, overdue and due-soon counts, and the median days from
-    receipt to completion (of requests received since ``window_start``, or all)."""
+    receipt to completion, less the time spent waiting on the requester (of requests
+    received since ``window_start``, or all)."""
     now = clock.now()
     base = DataSubjectRequest.all()
     if window_start is not None:
@@ -427,9 +439,13 @@ async def metrics(due_soon_days: int, window_start: datetime | None = None) -> M
         due_at__gte=now, due_at__lt=now + timedelta(days=due_soon_days)
     ).count()
     spans = await base.filter(status=Status.COMPLETED, completed_at__isnull=False).values_list(
-        "received_at", "completed_at"
+        "received_at", "completed_at", "pauses"
     )
-    days = [(done - received).total_seconds() / 86_400 for received, done in spans]
+    # The time the requester took (to verify) is not the controller's time.
+    days = [
+        (done - received - _paused(pauses)).total_seconds() / 86_400
+        for received, done, pauses in spans
+    ]
     return Metrics(
         open=sum(n for status, n in by_status.items() if status in OPEN),
         overdue=overdue,
