@@ -47,6 +47,15 @@ def test_healthz_through_lambda(container: LambdaContainer) -> None:
     assert json.loads(response["body"])["database"] == "ok"
 
 
+def test_export_links_are_served_through_lambda(container: LambdaContainer) -> None:
+    unknown = "/exports/cdlm_dl_0123456789abcdef_" + "x" * 43
+    for path in ("/exports/nonsense", unknown):
+        response, _ = container.invoke(http_api_v2_event({}, path=path, method="GET"))
+        assert response["statusCode"] == 404
+        assert response["headers"]["cache-control"] == "no-store"
+        assert "unknown, expired or used up" in json.loads(response["body"])["error"]
+
+
 def test_graphql_errors_come_back_as_graphql(container: LambdaContainer) -> None:
     response, _ = container.invoke(rest_api_v1_event({"query": "{ nope }"}))
     body = json.loads(response["body"])

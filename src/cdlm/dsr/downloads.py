@@ -27,7 +27,6 @@ def export_download(vault: Vault, auth: AuthSettings) -> Callable[[Request], Awa
             return JSONResponse(
                 {"error": "Too many downloads; try again later."}, 429, headers=_NO_STORE
             )
-        await vault.ready()
         found = await access.download(vault, auth, request.path_params["token"])
         if found is None:
             return JSONResponse(
