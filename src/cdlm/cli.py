@@ -348,6 +348,42 @@ def retention_sweep(
         typer.echo(f"sweep {report.run_id} as of {report.as_of:%Y-%m-%d %H:%M} {state}")
 
 
+@cli.command("seed-demo")
+def seed_demo_command(
+    customers: Annotated[int, typer.Option(min=3, max=5000, help="How many people.")] = 200,
+) -> None:
+    """Fill an empty, non-production installation with fictional demo data to explore."""
+    from cdlm.auth.settings import auth_settings
+    from cdlm.config import Environment
+    from cdlm.dsr.notifier import LogNotifier
+    from cdlm.system.demo import AlreadySeeded, Seeded, seed_demo
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    settings = _settings()
+    if settings.environment is Environment.PRODUCTION:
+        _fail("seed-demo writes fictional people: not in production", 2)
+    try:
+        vault = Vault(provider_from_settings(settings))
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
+
+    async def work(_: DatabaseTarget) -> Seeded:
+        return await seed_demo(
+            vault, auth_settings(settings), settings, LogNotifier(), count=customers
+        )
+
+    try:
+        seeded = _on_database(settings, work)
+    except AlreadySeeded as error:
+        _fail(error.message)
+    typer.echo(
+        f"demo data: {seeded.customers} customers, {seeded.events} events, "
+        f"{seeded.consent_decisions} consent decisions, {seeded.requests} data subject requests, "
+        "4 purposes, 10 retention policies, 1 legal hold"
+    )
+
+
 @cli.command("ropa")
 def ropa_command(
     format: Annotated[str, typer.Option(help="json or markdown.")] = "markdown",
