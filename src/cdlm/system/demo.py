@@ -174,16 +174,19 @@ def _birth_date(chooser: random.Random, number: int) -> str:
 
 
 async def _events(vault: Vault, chooser: random.Random, people: list[tuple[uuid.UUID, str]]) -> int:
-    items = []
+    """Each person's events, taken in when they last happened: older ones are due for the
+    retention policies, so a sweep has something to do."""
     now = clock.now()
+    stored = 0
     for customer_id, _ in people:
+        items = []
         for _ in range(chooser.randrange(3, 15)):
             event_type = chooser.choice(EVENT_TYPES)
             purchase = event_type == "purchase"
             items.append(
                 EventIngest(
                     type=event_type,
-                    occurred_at=now - timedelta(minutes=chooser.randrange(5, 400 * 24 * 60)),
+                    occurred_at=now - timedelta(minutes=chooser.randrange(5, 500 * 24 * 60)),
                     source_system="webshop",
                     channel="web",
                     customer_id=customer_id,
@@ -192,9 +195,9 @@ async def _events(vault: Vault, chooser: random.Random, people: list[tuple[uuid.
                     properties={"path": f"/products/{chooser.randrange(1, 60)}"},
                 )
             )
-    stored = 0
-    for start in range(0, len(items), 1000):
-        result, _ = await ingest_events(SYSTEM, vault, items[start : start + 1000])
+        collected = max(item.occurred_at for item in items) + timedelta(minutes=1)
+        with clock.frozen_at(collected):
+            result, _ = await ingest_events(SYSTEM, vault, items)
         stored += len(result.accepted)
     return stored
 
