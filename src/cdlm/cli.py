@@ -375,7 +375,7 @@ def seed_demo_command(
 
     try:
         seeded = _on_database(settings, work)
-    except AlreadySeeded as error:
+    except (AlreadySeeded, Conflict, ValidationFailed) as error:
         _fail(error.message)
     typer.echo(
         f"demo data: {seeded.customers} customers, {seeded.events} events, "

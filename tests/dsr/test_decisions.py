@@ -302,10 +302,11 @@ async def test_the_tick_sends_a_held_request_back_when_its_hold_ends(
     assert "held_by" not in row.progress
 
 
-async def test_the_tick_deletes_exports_no_link_can_fetch(
+async def test_the_tick_deletes_old_exports_no_link_can_fetch_unless_held(
     gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault, settings: Settings
 ) -> None:
     from cdlm.dsr.models import AccessExport
+    from cdlm.retention import service as retention
     from tests.dsr.support import approved, execute
     from tests.factories import make_customer
 
@@ -314,6 +315,12 @@ async def test_the_tick_deletes_exports_no_link_can_fetch(
     await execute(gql, admin_headers, request_id)
     assert (await tick(vault, LogNotifier(), settings)).exports_deleted == 0
     with clock.travel(timedelta(seconds=settings.export_download_ttl + 60)):
+        # No link works any more, but staff can still send a new one for a while.
+        assert (await tick(vault, LogNotifier(), settings)).exports_deleted == 0
+    with clock.travel(timedelta(days=31)):
+        await retention.place_hold(SYSTEM, reason="Regulator inquiry", category="dsr.exports")
+        assert (await tick(vault, LogNotifier(), settings)).exports_deleted == 0
+        await retention.release_hold(SYSTEM, (await retention.holds())[0].id)
         assert (await tick(vault, LogNotifier(), settings)).exports_deleted == 1
     assert await AccessExport.all().count() == 0
 

@@ -331,7 +331,7 @@ async def test_a_resumed_run_never_applies_a_policy_changed_since_it_began(
     [outcome] = resumed.outcomes
     assert outcome.disposed == 1
     assert outcome.note is not None
-    assert "policy changed" in outcome.note
+    assert outcome.note == sweeping.POLICIES_CHANGED
     assert await Event.all().count() == 2
 
 
@@ -377,3 +377,64 @@ async def test_closed_requests_lose_their_requesters_details(
     assert await vault.customer_keys([closed.id]) == {}
     still = await DataSubjectRequest.get(id=open_one["request"]["id"])
     assert still.subject_sealed is not None
+
+
+async def test_a_new_type_policy_stops_the_general_one_in_a_resumed_run(
+    vault: Vault, store: archive.LocalArchiveStore
+) -> None:
+    await customer_with_events(vault, "ada@example.com", events={"purchase": [400, 401, 402]})
+    await _policy("events", 365, Action.DELETE)
+    with clock.frozen_at(NOW):
+        await sweeping.sweep(SYSTEM, vault, store, batch=1, max_seconds=0)
+    await _policy("events.purchase", 3650, Action.ARCHIVE)
+    with clock.frozen_at(NOW):
+        resumed = await sweeping.sweep(SYSTEM, vault, store, batch=1)
+    [outcome] = resumed.outcomes
+    assert outcome.disposed == 1
+    assert outcome.note == sweeping.POLICIES_CHANGED
+    assert await Event.all().count() == 2  # the new policy keeps purchases for ten years
+
+
+async def test_a_batch_that_keeps_failing_stops_its_policy_not_every_sweep(
+    vault: Vault, store: archive.LocalArchiveStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await customer_with_events(vault, "ada@example.com", events={"page_view": [400]})
+    await _policy("events", 365, Action.DELETE)
+    await _policy("idempotency_records", 30, Action.DELETE)
+    real = handler_for
+
+    def broken(category: str, own: frozenset[str] = frozenset()) -> Any:
+        handler = real(category, own)
+        if category != "events":
+            return handler
+
+        async def dispose(*_: Any) -> int:
+            raise ValueError("a row this code cannot handle")
+
+        return type(handler)(handler.due, dispose, handler.records)
+
+    monkeypatch.setattr(sweeping, "handler_for", broken)
+    with clock.frozen_at(NOW):
+        for _ in range(sweeping.MAX_FAILURES - 1):
+            with pytest.raises(ValueError, match="cannot handle"):
+                await sweeping.sweep(SYSTEM, vault, store)
+        report = await sweeping.sweep(SYSTEM, vault, store)
+    assert report.finished
+    outcomes = {o.category: o for o in report.outcomes}
+    assert outcomes["events"].note is not None
+    assert "3 failed tries" in outcomes["events"].note
+    assert outcomes["idempotency_records"].done
+    assert await Event.all().count() == 1
+
+
+async def test_customers_active_again_since_they_were_found_are_kept(vault: Vault) -> None:
+    from cdlm.retention.categories import handler_for as handlers
+
+    old = await customer_with_events(vault, "old@example.com", created_days_ago=900, events={})
+    cutoff = ago(730)
+    handler = handlers("customers.inactive")
+    with clock.frozen_at(NOW):
+        [found] = await handler.due(cutoff, Action.DELETE, None, 10)
+        await Customer.filter(id=old).update(updated_at=NOW)  # an import touched them
+        assert handler.confirm is not None
+        assert await handler.confirm([found], cutoff) == []

@@ -48,6 +48,17 @@ async def test_demo_data_fills_every_area_and_only_an_empty_installation(
         await seed_demo(vault, auth, settings, LogNotifier(), count=3)
 
 
+async def test_demo_data_needs_an_empty_catalog_too(
+    vault: Vault, auth: AuthSettings, settings: Settings
+) -> None:
+    from tests.consent.test_consent import make_purpose
+
+    await make_purpose("newsletter")
+    with pytest.raises(AlreadySeeded):
+        await seed_demo(vault, auth, settings, LogNotifier(), count=3)
+    assert await Customer.all().count() == 0
+
+
 def test_demo_data_is_refused_in_production() -> None:
     refused = run_cdlm(
         "seed-demo",

@@ -179,6 +179,21 @@ async def inactive_customers_due(
     ]
 
 
+async def lock_inactive(ids: list[str], cutoff: datetime) -> list[str]:
+    """Lock these customers until the transaction ends; the ids of those still inactive."""
+    if not ids:
+        return []
+    inactive = Q(updated_at__lt=cutoff, erased_at__isnull=True) & (
+        Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=cutoff)
+    )
+    rows = (
+        await Customer.filter(inactive, id__in=[uuid.UUID(i) for i in ids])
+        .select_for_update()
+        .values_list("id", flat=True)
+    )
+    return [str(row) for row in rows]
+
+
 async def delete_customers(vault: Vault, ids: list[str], keep: rights.Keep) -> int:
     """Crypto-shred and delete whole customers (what ``keep`` names stays, restricted)."""
     for text in ids:

@@ -34,11 +34,14 @@ from cdlm.dsr.service import add_event, locked, notify_requester
 from cdlm.dsr.workflow import Status
 from cdlm.errors import InvalidStateTransition, NotFound, PolicyViolation
 from cdlm.quality.fields import PROFILE_FIELDS
+from cdlm.retention import service as retention
 from cdlm.vault.service import MissingKey, Vault
 
 FORMAT = "cdlm-subject-access/1"
 PORTABLE_FORMAT = "cdlm-portability/1"
 MAX_DOWNLOADS = 5
+#: How long a copy stays (for new links) after its last link stopped working, at least.
+EXPORT_KEPT = timedelta(days=30)
 TOKEN = re.compile(r"cdlm_dl_([A-Za-z0-9]{16})_([A-Za-z0-9_-]{20,64})")
 AUTOMATED_DECISIONS = (
     "No decision with legal or similarly significant effects is made by automated means. "
@@ -257,16 +260,24 @@ async def download(vault: Vault, auth: AuthSettings, token: str) -> Download | N
 
 
 async def delete_unreachable_exports() -> int:
-    """Delete exports that no link can fetch any more (every token expired, revoked or used
-    up); the requester asks again for a new copy."""
+    """Delete exports older than ``EXPORT_KEPT`` that no link can fetch any more (every token
+    expired, revoked or used up); until then staff can send a new link. A legal hold on
+    ``dsr.exports`` or on the customer keeps them."""
     now = clock.now()
+    holds = await retention.active_holds()
+    if any(h.category == "dsr.exports" for h in holds):
+        return 0
+    held_customers = [h.customer_id for h in holds if h.customer_id is not None]
     live = DownloadToken.filter(
         revoked_at__isnull=True, expires_at__gt=now, downloads__lt=MAX_DOWNLOADS
     ).values_list("export_id", flat=True)
     reachable = set(await live)
+    candidates = AccessExport.filter(created_at__lt=now - EXPORT_KEPT).exclude(
+        request__customer_id__in=held_customers
+    )
     stale = [
         export_id
-        for export_id in await AccessExport.all().values_list("id", flat=True)
+        for export_id in await candidates.values_list("id", flat=True)
         if export_id not in reachable
     ]
     if not stale:

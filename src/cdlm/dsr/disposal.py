@@ -4,6 +4,7 @@ notifications, and closed requests (their requester's details, or the whole requ
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 
 from tortoise.expressions import Q
@@ -61,7 +62,7 @@ async def closed_requests_due(
     where = Q(status__in=list(FINAL))
     if with_details_only:
         where &= Q(subject_sealed__isnull=False) | Q(details_sealed__isnull=False)
-    return await due_rows(
+    rows = await due_rows(
         DataSubjectRequest,
         "completed_at",
         cutoff,
@@ -70,6 +71,13 @@ async def closed_requests_due(
         customer_field="customer_id",
         where=where,
     )
+    # Requests holding a copy of someone's data are marked, so a hold on dsr.exports keeps them.
+    with_exports = set(
+        await AccessExport.filter(request_id__in=[uuid.UUID(r.id) for r in rows]).values_list(
+            "request_id", flat=True
+        )
+    )
+    return [replace(r, kind="dsr.exports") if uuid.UUID(r.id) in with_exports else r for r in rows]
 
 
 async def shred_requesters(vault: Vault, ids: list[str]) -> int:

@@ -128,7 +128,15 @@ async def shred(
     if customer_id is None:
         return {"customer_key": False, "earlier_exports": 0, "earlier_request_keys": 0}
     earlier = await DataSubjectRequest.filter(customer_id=customer_id).exclude(id=request.id)
-    exports_held = any(r["category"] == "dsr.exports" for r in planned.get("retained", []))
+    holds = await retention.holds_on(customer_id)
+    exports_held = any(r["category"] == "dsr.exports" for r in planned.get("retained", [])) or (
+        any(h.category == "dsr.exports" for h in holds)
+    )
+    with_exports = set(
+        await AccessExport.filter(request_id__in=[r.id for r in earlier]).values_list(
+            "request_id", flat=True
+        )
+    )
     exports = (
         0
         if exports_held
@@ -136,8 +144,8 @@ async def shred(
     )
     keys = 0
     for other in earlier:
-        if exports_held:
-            break  # the held copies are sealed under their requests' keys
+        if exports_held and other.id in with_exports:
+            continue  # a held copy is sealed under its request's key
         if other.status in FINAL and await vault.shred(other.id):
             other.subject_sealed = None
             other.details_sealed = None

@@ -107,6 +107,9 @@ Records = Callable[[Vault, list[str]], Awaitable[list[tuple[uuid.UUID, dict[str,
 Dispose = Callable[[Vault, Action, list[str], rights.Keep], Awaitable[int]]
 
 
+Confirm = Callable[[list[Candidate], datetime], Awaitable[list[Candidate]]]
+
+
 @dataclass(frozen=True)
 class Handler:
     """How the sweep finds and disposes of one category's rows."""
@@ -114,6 +117,7 @@ class Handler:
     due: Due
     dispose: Dispose
     records: Records | None = None  # for archiving
+    confirm: Confirm | None = None  # locks the rows and returns those still due
 
 
 def _deleting(delete: Callable[[list[str]], Awaitable[int]]) -> Dispose:
@@ -159,6 +163,14 @@ async def _dispose_customers(
     return await customer_data.delete_customers(vault, ids, keep)
 
 
+async def _confirm_customers(rows: list[Candidate], cutoff: datetime) -> list[Candidate]:
+    """Lock the customers, and keep those still inactive and with no open request (an
+    ingest or a request may have arrived since they were found)."""
+    still = set(await customer_data.lock_inactive([r.id for r in rows], cutoff))
+    busy = await request_data.customers_with_open_requests([uuid.UUID(i) for i in still])
+    return [r for r in rows if r.id in still and uuid.UUID(r.id) not in busy]
+
+
 async def _requests_due(cutoff: datetime, action: Action, after: str | None, limit: int) -> Any:
     return await request_data.closed_requests_due(
         cutoff, after, limit, with_details_only=action is Action.CRYPTO_SHRED
@@ -186,7 +198,11 @@ def handler_for(category: str, own_event_policies: frozenset[str] = frozenset())
             customer_data.source_record_records,
         )
     if category == "customers.inactive":
-        return Handler(_simple(customer_data.inactive_customers_due), _dispose_customers)
+        return Handler(
+            _simple(customer_data.inactive_customers_due),
+            _dispose_customers,
+            confirm=_confirm_customers,
+        )
     if category == "dsr.requests":
         return Handler(_requests_due, _dispose_requests)
     simple: dict[str, tuple[Any, Callable[[list[str]], Awaitable[int]]]] = {

@@ -99,6 +99,7 @@ class SweepEvidence(Model):
     digest = fields.CharField(max_length=64)
     archive_objects: list[str] = fields.JSONField(default=list)
     done = fields.BooleanField(default=False)
+    failures = fields.IntField(default=0, description="Failed tries of the next batch")
     note = fields.CharField(max_length=200, null=True, description="Why it stopped early")
 
     class Meta:

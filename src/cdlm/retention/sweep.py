@@ -12,6 +12,7 @@ what was disposed of, and the new cursor. A run stopped by a crash or a time bud
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -41,8 +42,11 @@ from cdlm.retention.service import active_holds
 from cdlm.vault.service import Vault
 
 BATCH = 500
+MAX_FAILURES = 3
+POLICIES_CHANGED = "The policies changed after the run began; the next run applies them."
 PREVIEW_LIMIT = 100_000
 GENESIS = "0" * 64
+logger = logging.getLogger("cdlm.retention")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ class Holds:
             return True
         if category.startswith("events"):
             return "events" in self.categories or f"events.{row.kind}" in self.categories
+        if category == "dsr.requests":  # a request holding a held copy keeps its key and row
+            return row.kind == "dsr.exports" and "dsr.exports" in self.categories
         return False
 
     def blocks_whole_customers(self, action: Action) -> bool:
@@ -236,22 +242,28 @@ async def _current_run(actor: Principal) -> SweepRun:
         return run
 
 
-async def _stop_if_changed(evidence: SweepEvidence) -> bool:
-    """End the evidence row when its policy changed since the run began (True when so): a
-    resumed run never applies a policy the privacy officer has since changed."""
+async def _changed(evidence: SweepEvidence, own: frozenset[str]) -> bool:
+    """True when the evidence row's policy changed since the run began, or (for the general
+    ``events`` policy) the event types with a policy of their own did."""
     policy = await policy_of(evidence.policy_id)
-    unchanged = (
-        policy is not None
-        and policy.active
-        and (policy.period_days, policy.action, policy.trigger)
-        == (evidence.period_days, evidence.action, evidence.trigger)
-    )
-    if unchanged:
-        return False
+    if policy is None or not policy.active:
+        return True
+    if (policy.period_days, policy.action, policy.trigger) != (
+        evidence.period_days,
+        evidence.action,
+        evidence.trigger,
+    ):
+        return True
+    if evidence.category == "events":
+        current = _own_event_policies([p.category for p in await active_policies()])
+        return current != own
+    return False
+
+
+async def _stop(evidence: SweepEvidence, note: str) -> None:
     evidence.done = True
-    evidence.note = "The policy changed after the run began; the next run applies it."
+    evidence.note = note
     await evidence.save(update_fields=["done", "note"])
-    return True
 
 
 async def _batch(
@@ -263,10 +275,39 @@ async def _batch(
     own: frozenset[str],
     size: int,
 ) -> bool:
-    """One batch of one policy; False once the policy has nothing more due."""
+    """One batch of one policy; False once the policy has nothing more due (or stopped).
+
+    An archive object written for a batch that then rolls back is deleted with it.
+    """
+    written: list[str] = []
+    try:
+        return await _batch_in_transaction(
+            actor, vault, store, run, evidence_id, own, size, written
+        )
+    except BaseException:
+        for key in written:
+            await store.delete(key)
+        raise
+
+
+async def _batch_in_transaction(
+    actor: Principal,
+    vault: Vault,
+    store: archive.ArchiveStore,
+    run: SweepRun,
+    evidence_id: uuid.UUID,
+    own: frozenset[str],
+    size: int,
+    written: list[str],
+) -> bool:
     async with in_transaction():
         evidence = await SweepEvidence.filter(id=evidence_id).select_for_update().first()
-        if evidence is None or evidence.done or await _stop_if_changed(evidence):
+        if evidence is None or evidence.done:
+            return False
+        if await _changed(evidence, own):
+            await _stop(
+                evidence, "The policies changed after the run began; the next run applies them."
+            )
             return False
         handler = handler_for(evidence.category, own)
         rows = await handler.due(evidence.cutoff, evidence.action, evidence.cursor, size)
@@ -276,27 +317,27 @@ async def _batch(
             return False
         holds = Holds.of(await active_holds())
         todo, kept = await _split(evidence.category, evidence.action, rows, holds)
+        if handler.confirm is not None and todo:
+            confirmed = await handler.confirm(todo, evidence.cutoff)
+            kept += [r for r in todo if r not in confirmed]
+            todo = confirmed
         ids = [r.id for r in todo]
-        written_key: str | None = None
-        try:
-            if evidence.action is Action.ARCHIVE and todo and handler.records is not None:
-                day = f"{run.as_of:%Y/%m/%d}"
-                written_key = f"{evidence.category}/{day}/{run.id}/{evidence.batches:06d}.jsonl.gz"
-                records = await handler.records(vault, ids)
-                packed, written = await archive.pack(vault, evidence.category, records)
-                await store.put(written_key, packed)  # a retry overwrites it, never doubles it
-                evidence.archive_objects = [*evidence.archive_objects, written_key]
-                evidence.archived += written
-            await handler.dispose(vault, evidence.action, ids, holds.keep())
-            await _audit(actor, evidence, ids)
-        except BaseException:
-            if written_key is not None:  # the batch rolls back: so does its archive object
-                await store.delete(written_key)
-            raise
+        if evidence.action is Action.ARCHIVE and todo and handler.records is not None:
+            day = f"{run.as_of:%Y/%m/%d}"
+            key = f"{evidence.category}/{day}/{run.id}/{evidence.batches:06d}.jsonl.gz"
+            records = await handler.records(vault, ids)
+            packed, count = await archive.pack(vault, evidence.category, records)
+            written.append(key)
+            await store.put(key, packed)  # a retry overwrites it, never doubles it
+            evidence.archive_objects = [*evidence.archive_objects, key]
+            evidence.archived += count
+        await handler.dispose(vault, evidence.action, ids, holds.keep())
+        await _audit(actor, evidence, ids)
         _count(evidence, todo, kept)
         evidence.digest = _chain(evidence.digest, evidence.category, todo)
         evidence.cursor = rows[-1].id
         evidence.batches += 1
+        evidence.failures = 0
         await evidence.save()
         return True
 
@@ -334,7 +375,7 @@ async def sweep(
     evidence = await SweepEvidence.filter(run_id=run.id).order_by("category")
     own = _own_event_policies([e.category for e in evidence])
     for item in evidence:
-        while await _batch(actor, vault, store, run, item.id, own, batch):
+        while await _guarded_batch(actor, vault, store, run, item.id, own, batch):
             if max_seconds is not None and time.monotonic() - started > max_seconds:
                 return await _report(run, finished=False)
     async with in_transaction():
@@ -344,6 +385,42 @@ async def sweep(
             await current.save(update_fields=["finished_at"])
             await audit.record(actor, "retention.sweep", target_type="sweep_run", target_id=run.id)
     return await _report(run, finished=True)
+
+
+async def _guarded_batch(
+    actor: Principal,
+    vault: Vault,
+    store: archive.ArchiveStore,
+    run: SweepRun,
+    evidence_id: uuid.UUID,
+    own: frozenset[str],
+    size: int,
+) -> bool:
+    """A batch; a batch that keeps failing stops its policy's part of the run (noted on its
+    evidence) after ``MAX_FAILURES`` tries, so one bad row cannot hold every sweep up."""
+    try:
+        return await _batch(actor, vault, store, run, evidence_id, own, size)
+    except Exception as error:
+        async with in_transaction():  # committed before the error goes on
+            evidence = await SweepEvidence.filter(id=evidence_id).select_for_update().first()
+            if evidence is None:
+                raise
+            evidence.failures += 1
+            give_up = evidence.failures >= MAX_FAILURES
+            if give_up:
+                await _stop(
+                    evidence,
+                    f"Stopped after {evidence.failures} failed tries at cursor "
+                    f"{evidence.cursor} ({type(error).__name__}); the next run tries again.",
+                )
+            await evidence.save(update_fields=["failures"])
+        if not give_up:
+            raise
+        logger.error(
+            "retention batch keeps failing",
+            extra={"evidence": str(evidence_id), "error_type": type(error).__name__},
+        )
+        return False
 
 
 async def _report(run: SweepRun, *, finished: bool) -> Report:

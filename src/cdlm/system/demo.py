@@ -98,8 +98,11 @@ async def seed_demo(
     seed: int = 7,
 ) -> Seeded:
     """Fill an empty installation with demo data (refused when customers exist)."""
-    if await customers.count() > 0:
-        raise AlreadySeeded("This installation already has customers; demo data goes in empty.")
+    if await customers.count() > 0 or await consent.all_purposes() or await policies.all_policies():
+        raise AlreadySeeded(
+            "This installation already has customers, purposes or retention policies; "
+            "demo data goes in an empty one."
+        )
     chooser = random.Random(seed)  # noqa: S311 (fictional demo data, not secrets)
     await _catalog()
     people = [await _customer(vault, chooser, number) for number in range(count)]
