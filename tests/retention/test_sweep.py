@@ -438,3 +438,31 @@ async def test_customers_active_again_since_they_were_found_are_kept(vault: Vaul
         await Customer.filter(id=old).update(updated_at=NOW)  # an import touched them
         assert handler.confirm is not None
         assert await handler.confirm([found], cutoff) == []
+
+
+async def test_anonymizing_a_customer_keeps_what_a_hold_keeps_readable(
+    vault: Vault, store: archive.LocalArchiveStore
+) -> None:
+    from cdlm.customers.rights import retention_owner
+
+    old = await customer_with_events(
+        vault,
+        "old@example.com",
+        created_days_ago=900,
+        events={"purchase": [850], "page_view": [860]},
+    )
+    await holds.place_hold(SYSTEM, reason="Tax records", category="events.purchase")
+    await _policy("customers.inactive", 730, Action.ANONYMIZE, Trigger.SINCE_LAST_ACTIVITY)
+    with clock.frozen_at(NOW):
+        report = await sweeping.sweep(SYSTEM, vault, store)
+    assert report.outcomes[0].disposed == 1
+    row = await Customer.get(id=old)
+    assert row.erased_at is not None
+    assert row.restricted_at is not None
+    assert await vault.customer_keys([old]) == {}
+    purchase = await Event.get(customer_id=old, type="purchase")
+    owner = retention_owner(old)
+    key = await vault.customer_key(owner)
+    kept = vault.open(key, owner, "event-properties", purchase.properties_sealed)
+    assert kept["note"] == "purchase 850 days ago"
+    assert (await Event.get(customer_id=old, type="page_view")).properties_sealed is None

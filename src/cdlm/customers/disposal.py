@@ -204,25 +204,34 @@ async def delete_customers(vault: Vault, ids: list[str], keep: rights.Keep) -> i
     return len(ids)
 
 
-async def anonymize_customers(vault: Vault, ids: list[str]) -> int:
+async def anonymize_customers(vault: Vault, ids: list[str], keep: rights.Keep) -> int:
     """Keep the customers as non-personal records (lifecycle, scores, events' type, time and
-    amount) and destroy everything that identifies them."""
-    customer_ids = [uuid.UUID(i) for i in ids]
-    for customer_id in customer_ids:
-        await vault.shred(customer_id)
-        await identity.forget_customer(customer_id)
-        await SourceRecord.filter(customer_id=customer_id).delete()
-        await refused_values.forget(customer_id)
-        await Event.filter(customer_id=customer_id).update(properties_sealed=None, external_id=None)
-        await rights.erase_profile(customer_id)
-    return len(customer_ids)
-
-
-async def crypto_shred_customers(vault: Vault, ids: list[str]) -> int:
-    """Destroy the customers' keys: their rows stay, unreadable, restricted, and match
-    nothing (identities and events' source ids go)."""
+    amount) and destroy everything that identifies them; what ``keep`` names (a legal hold)
+    stays readable under a key of its own, restricted."""
     for text in ids:
         customer_id = uuid.UUID(text)
+        await rights.keep_readable(vault, customer_id, keep)
+        await vault.shred(customer_id)
+        await identity.forget_customer(customer_id)
+        if not keep.source_records:
+            await SourceRecord.filter(customer_id=customer_id).delete()
+        await refused_values.forget(customer_id)
+        if not keep.all_events:
+            events = Event.filter(customer_id=customer_id)
+            if keep.event_types:
+                events = events.exclude(type__in=list(keep.event_types))
+            await events.update(properties_sealed=None, external_id=None)
+        await rights.erase_profile(customer_id, restrict=keep.anything)
+    return len(ids)
+
+
+async def crypto_shred_customers(vault: Vault, ids: list[str], keep: rights.Keep) -> int:
+    """Destroy the customers' keys: their rows stay, unreadable, restricted, and match
+    nothing (identities and events' source ids go); what ``keep`` names stays readable
+    under a key of its own."""
+    for text in ids:
+        customer_id = uuid.UUID(text)
+        await rights.keep_readable(vault, customer_id, keep)
         await vault.shred(customer_id)
         await identity.forget_customer(customer_id)
         await Event.filter(customer_id=customer_id).update(external_id=None)

@@ -157,9 +157,9 @@ async def _dispose_customers(
     vault: Vault, action: Action, ids: list[str], keep: rights.Keep
 ) -> int:
     if action is Action.ANONYMIZE:
-        return await customer_data.anonymize_customers(vault, ids)
+        return await customer_data.anonymize_customers(vault, ids, keep)
     if action is Action.CRYPTO_SHRED:
-        return await customer_data.crypto_shred_customers(vault, ids)
+        return await customer_data.crypto_shred_customers(vault, ids, keep)
     return await customer_data.delete_customers(vault, ids, keep)
 
 

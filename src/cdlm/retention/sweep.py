@@ -75,13 +75,8 @@ class Holds:
             return row.kind == "dsr.exports" and "dsr.exports" in self.categories
         return False
 
-    def blocks_whole_customers(self, action: Action) -> bool:
-        """Anonymizing or shredding a customer would destroy held events or source records."""
-        held = any(c == "source_records" or c.startswith("events") for c in self.categories)
-        return held and action in (Action.ANONYMIZE, Action.CRYPTO_SHRED)
-
     def keep(self) -> rights.Keep:
-        """What deleting a whole customer must keep."""
+        """What disposing of a whole customer must keep (readable, restricted)."""
         return rights.Keep.of(set(self.categories))
 
 
@@ -146,8 +141,6 @@ async def _split(
     """The rows to dispose of, and those kept: by a hold, or (whole customers) by a data
     subject request still open."""
     if category == "customers.inactive":
-        if holds.blocks_whole_customers(action):
-            return [], rows
         busy = await request_data.customers_with_open_requests(
             [r.customer_id for r in rows if r.customer_id is not None]
         )
