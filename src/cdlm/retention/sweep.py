@@ -136,7 +136,7 @@ def _own_event_policies(categories: list[str]) -> frozenset[str]:
 
 
 async def _split(
-    category: str, action: Action, rows: list[Candidate], holds: Holds
+    category: str, rows: list[Candidate], holds: Holds
 ) -> tuple[list[Candidate], list[Candidate]]:
     """The rows to dispose of, and those kept: by a hold, or (whole customers) by a data
     subject request still open."""
@@ -180,7 +180,7 @@ async def preview(as_of: datetime | None = None) -> Report:
             rows = await handler.due(outcome.cutoff, policy.action, cursor, BATCH)
             if not rows:
                 break
-            todo, kept = await _split(policy.category, policy.action, rows, holds)
+            todo, kept = await _split(policy.category, rows, holds)
             _count(outcome, todo, kept)
             outcome.digest = _chain(outcome.digest, policy.category, todo)
             cursor = rows[-1].id
@@ -309,7 +309,7 @@ async def _batch_in_transaction(
             await evidence.save(update_fields=["done"])
             return False
         holds = Holds.of(await active_holds())
-        todo, kept = await _split(evidence.category, evidence.action, rows, holds)
+        todo, kept = await _split(evidence.category, rows, holds)
         if handler.confirm is not None and todo:
             confirmed = await handler.confirm(todo, evidence.cutoff)
             kept += [r for r in todo if r not in confirmed]
