@@ -156,15 +156,19 @@ async def delete_source_records(ids: list[str]) -> int:
 # ------------------------------------------------------------------ inactive customers
 
 
+def _inactive(cutoff: datetime) -> Q:
+    """Customers not erased, with no update and no activity since before ``cutoff``."""
+    return Q(updated_at__lt=cutoff, erased_at__isnull=True) & (
+        Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=cutoff)
+    )
+
+
 async def inactive_customers_due(
     cutoff: datetime, after: str | None, limit: int
 ) -> list[Candidate]:
     """Customers with no activity and no update since before ``cutoff``."""
-    inactive = Q(updated_at__lt=cutoff, erased_at__isnull=True) & (
-        Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=cutoff)
-    )
     rows = (
-        await Customer.filter(inactive, Q(id__gt=uuid.UUID(after)) if after else Q())
+        await Customer.filter(_inactive(cutoff), Q(id__gt=uuid.UUID(after)) if after else Q())
         .order_by("id")
         .limit(limit)
         .values("id", "updated_at", "last_activity_at")
@@ -183,11 +187,8 @@ async def lock_inactive(ids: list[str], cutoff: datetime) -> list[str]:
     """Lock these customers until the transaction ends; the ids of those still inactive."""
     if not ids:
         return []
-    inactive = Q(updated_at__lt=cutoff, erased_at__isnull=True) & (
-        Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=cutoff)
-    )
     rows = (
-        await Customer.filter(inactive, id__in=[uuid.UUID(i) for i in ids])
+        await Customer.filter(_inactive(cutoff), id__in=[uuid.UUID(i) for i in ids])
         .select_for_update()
         .values_list("id", flat=True)
     )

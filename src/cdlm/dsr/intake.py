@@ -46,6 +46,7 @@ from cdlm.dsr.service import (
     move,
     notify_requester,
     public_status_now,
+    requester,
 )
 from cdlm.dsr.workflow import PublicStatus, Status
 from cdlm.errors import (
@@ -173,13 +174,6 @@ def details_index(vault: Vault, details: Details) -> str:
     return vault.blind_index("dsr-details", canonical)
 
 
-def corrected(details: Details) -> dict[str, str | None]:
-    """The corrections with their values normalized (as they will be stored)."""
-    setting = {k: v for k, v in details.corrections.items() if v is not None}
-    values = validate_profile(setting, prefix="input.corrections").values
-    return {name: values.get(name) for name in details.corrections}
-
-
 # ------------------------------------------------------------------------ creating
 
 
@@ -193,7 +187,7 @@ async def _create(
     details: Details,
     filed_via: FiledVia,
     received_at: datetime,
-) -> tuple[DataSubjectRequest, bytes]:
+) -> DataSubjectRequest:
     """A new request in RECEIVED with its own data key (in the caller's transaction)."""
     request_id = uuid.uuid4()
     key = await vault.create_customer_key(request_id)
@@ -227,12 +221,10 @@ async def _create(
     )
     if started.acknowledge_by() is not None:
         await notify_requester(vault, request, "request_received")
-    return request, key
+    return request
 
 
-async def _new_code(
-    vault: Vault, auth: AuthSettings, request: DataSubjectRequest, key: bytes
-) -> datetime:
+async def _new_code(vault: Vault, auth: AuthSettings, request: DataSubjectRequest) -> datetime:
     """Replace the request's codes with a fresh one and queue it to the requester."""
     code = f"{secrets.randbelow(1_000_000):06d}"
     now = clock.now()
@@ -246,20 +238,12 @@ async def _new_code(
         expires_at=expires_at,
         max_attempts=CODE_ATTEMPTS,
     )
-    subject = vault.open(key, request.id, "subject", bytes(request.subject_sealed or b""))
-    await outbox.queue(
+    await notify_requester(
         vault,
-        request.id,
-        key,
-        CHANNELS[request.subject_kind],
-        subject["value"],
+        request,
         "verification_code",
-        {
-            "request_id": str(request.id),
-            "request_type": request.type.value.replace("_", " "),
-            "code": code,
-            "minutes": str(int(CODE_TTL.total_seconds() // 60)),
-        },
+        code=code,
+        minutes=str(int(CODE_TTL.total_seconds() // 60)),
     )
     request.progress = {**request.progress, "verification_expires_at": expires_at.isoformat()}
     await request.save(update_fields=["progress"])
@@ -301,7 +285,7 @@ async def submit(
     chosen = jurisdiction or settings.dsr_default_jurisdiction
 
     async def run() -> dict[str, Any]:
-        request, key = await _create(
+        request = await _create(
             vault,
             settings,
             ANONYMOUS,
@@ -316,7 +300,7 @@ async def submit(
             await _verified(vault, request, ANONYMOUS, VerificationMethod.NOT_REQUIRED)
             return {"request": str(request.id), "expires": None}
         await move(request, Status.IDENTITY_PENDING, ANONYMOUS, note="code sent")
-        expires_at = await _new_code(vault, auth, request, key)
+        expires_at = await _new_code(vault, auth, request)
         return {"request": str(request.id), "expires": expires_at.isoformat()}
 
     fingerprint = idempotency.fingerprint(
@@ -359,8 +343,7 @@ async def resend_code(
             raise RateLimited(
                 "Too many wrong codes for this request; submit a new one.", field="input.requestId"
             )
-        key = await vault.customer_key(request.id)
-        expires_at = await _new_code(vault, auth, request, key)
+        expires_at = await _new_code(vault, auth, request)
         await add_event(request, "code_resent", ANONYMOUS)
     await outbox.deliver_pending(vault, notifier, [request_id])
     return expires_at
@@ -443,11 +426,10 @@ async def _verified(
 
 async def match_customer(vault: Vault, request: DataSubjectRequest) -> uuid.UUID | None:
     """The customer the requester's identifier belongs to now (None: unknown or destroyed)."""
-    keys = await vault.customer_keys([request.id])
-    if request.id not in keys or request.subject_sealed is None:
+    asked = await requester(vault, request)
+    if asked is None:
         return None
-    subject = vault.open(keys[request.id], request.id, "subject", request.subject_sealed)
-    identifier = parse(IdentifierKind(subject["kind"]), subject["value"])
+    identifier = parse(asked.kind, asked.value)
     found = await identity.owners(vault, [identifier])
     return found.get(identifier)
 
@@ -541,7 +523,7 @@ async def file_request(
     chosen = filing.jurisdiction or settings.dsr_default_jurisdiction
 
     async def run() -> dict[str, Any]:
-        request, _ = await _create(
+        request = await _create(
             vault,
             settings,
             actor,

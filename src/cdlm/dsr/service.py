@@ -71,17 +71,6 @@ def keep_clock(request: DataSubjectRequest, kept: RequestClock, now: datetime) -
     request.due_at = kept.due_at(now)
 
 
-def is_paused(request: DataSubjectRequest) -> bool:
-    """True while the request waits on the requester."""
-    return bool(request.pauses) and request.pauses[-1][1] is None
-
-
-def is_overdue(request: DataSubjectRequest, now: datetime | None = None) -> bool:
-    """True when an open request has passed its due date."""
-    moment = now or clock.now()
-    return request.status in OPEN and clock_of(request).overdue(moment)
-
-
 def public_status(request: DataSubjectRequest, original: DataSubjectRequest | None) -> PublicStatus:
     """What the requester sees; a duplicate shows the status of the request it duplicates."""
     if original is not None:
@@ -224,24 +213,40 @@ def message_variables(request: DataSubjectRequest, **extra: str) -> dict[str, st
     }
 
 
+@dataclass(frozen=True)
+class Requester:
+    """The identifier the requester gave, and the request key it is sealed under."""
+
+    key: bytes
+    kind: IdentifierKind
+    value: str
+
+
+async def requester(vault: Vault, request: DataSubjectRequest) -> Requester | None:
+    """Who asked, opened from the request; None once their details are destroyed."""
+    keys = await vault.customer_keys([request.id])
+    if request.id not in keys or request.subject_sealed is None:
+        return None
+    subject = vault.open(keys[request.id], request.id, "subject", request.subject_sealed)
+    return Requester(keys[request.id], IdentifierKind(subject["kind"]), subject["value"])
+
+
 async def notify_requester(
     vault: Vault, request: DataSubjectRequest, template: str, **extra: str
 ) -> bool:
     """Queue a message to the requester (in the caller's transaction); False when their
-    contact details are gone (an erased requester)."""
-    keys = await vault.customer_keys([request.id])
-    if request.id not in keys or request.subject_sealed is None:
-        return False
-    subject = vault.open(keys[request.id], request.id, "subject", request.subject_sealed)
-    channel = CHANNELS.get(IdentifierKind(subject["kind"]))
-    if channel is None:  # an external id cannot be written to
+    contact details are gone (an erased requester) or cannot be written to (an external
+    id)."""
+    found = await requester(vault, request)
+    channel = CHANNELS.get(found.kind) if found is not None else None
+    if found is None or channel is None:
         return False
     await outbox.queue(
         vault,
         request.id,
-        keys[request.id],
+        found.key,
         channel,
-        subject["value"],
+        found.value,
         template,
         message_variables(request, **extra),
     )

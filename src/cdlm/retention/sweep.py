@@ -259,80 +259,72 @@ async def _stop(evidence: SweepEvidence, note: str) -> None:
     await evidence.save(update_fields=["done", "note"])
 
 
-async def _batch(
-    actor: Principal,
-    vault: Vault,
-    store: archive.ArchiveStore,
-    run: SweepRun,
-    evidence_id: uuid.UUID,
-    own: frozenset[str],
-    size: int,
-) -> bool:
+@dataclass(frozen=True)
+class _Pass:
+    """What every batch of one sweep call works with."""
+
+    actor: Principal
+    vault: Vault
+    store: archive.ArchiveStore
+    run: SweepRun
+    own: frozenset[str]  # event types with a policy of their own, as the run began
+    size: int
+
+
+async def _batch(sweeping: _Pass, evidence_id: uuid.UUID) -> bool:
     """One batch of one policy; False once the policy has nothing more due (or stopped).
 
     An archive object written for a batch that then rolls back is deleted with it.
     """
     written: list[str] = []
     try:
-        return await _batch_in_transaction(
-            actor, vault, store, run, evidence_id, own, size, written
-        )
+        async with in_transaction():
+            return await _dispose_batch(sweeping, evidence_id, written)
     except BaseException:
         for key in written:
-            await store.delete(key)
+            await sweeping.store.delete(key)
         raise
 
 
-async def _batch_in_transaction(
-    actor: Principal,
-    vault: Vault,
-    store: archive.ArchiveStore,
-    run: SweepRun,
-    evidence_id: uuid.UUID,
-    own: frozenset[str],
-    size: int,
-    written: list[str],
-) -> bool:
-    async with in_transaction():
-        evidence = await SweepEvidence.filter(id=evidence_id).select_for_update().first()
-        if evidence is None or evidence.done:
-            return False
-        if await _changed(evidence, own):
-            await _stop(
-                evidence, "The policies changed after the run began; the next run applies them."
-            )
-            return False
-        handler = handler_for(evidence.category, own)
-        rows = await handler.due(evidence.cutoff, evidence.action, evidence.cursor, size)
-        if not rows:
-            evidence.done = True
-            await evidence.save(update_fields=["done"])
-            return False
-        holds = Holds.of(await active_holds())
-        todo, kept = await _split(evidence.category, rows, holds)
-        if handler.confirm is not None and todo:
-            confirmed = await handler.confirm(todo, evidence.cutoff)
-            kept += [r for r in todo if r not in confirmed]
-            todo = confirmed
-        ids = [r.id for r in todo]
-        if evidence.action is Action.ARCHIVE and todo and handler.records is not None:
-            day = f"{run.as_of:%Y/%m/%d}"
-            key = f"{evidence.category}/{day}/{run.id}/{evidence.batches:06d}.jsonl.gz"
-            records = await handler.records(vault, ids)
-            packed, count = await archive.pack(vault, evidence.category, records)
-            written.append(key)
-            await store.put(key, packed)  # a retry overwrites it, never doubles it
-            evidence.archive_objects = [*evidence.archive_objects, key]
-            evidence.archived += count
-        await handler.dispose(vault, evidence.action, ids, holds.keep())
-        await _audit(actor, evidence, ids)
-        _count(evidence, todo, kept)
-        evidence.digest = _chain(evidence.digest, evidence.category, todo)
-        evidence.cursor = rows[-1].id
-        evidence.batches += 1
-        evidence.failures = 0
-        await evidence.save()
-        return True
+async def _dispose_batch(sweeping: _Pass, evidence_id: uuid.UUID, written: list[str]) -> bool:
+    evidence = await SweepEvidence.filter(id=evidence_id).select_for_update().first()
+    if evidence is None or evidence.done:
+        return False
+    if await _changed(evidence, sweeping.own):
+        await _stop(evidence, POLICIES_CHANGED)
+        return False
+    handler = handler_for(evidence.category, sweeping.own)
+    rows = await handler.due(evidence.cutoff, evidence.action, evidence.cursor, sweeping.size)
+    if not rows:
+        evidence.done = True
+        await evidence.save(update_fields=["done"])
+        return False
+    holds = Holds.of(await active_holds())
+    todo, kept = await _split(evidence.category, rows, holds)
+    if handler.confirm is not None and todo:
+        confirmed = await handler.confirm(todo, evidence.cutoff)
+        kept += [r for r in todo if r not in confirmed]
+        todo = confirmed
+    ids = [r.id for r in todo]
+    vault, run = sweeping.vault, sweeping.run
+    if evidence.action is Action.ARCHIVE and todo and handler.records is not None:
+        day = f"{run.as_of:%Y/%m/%d}"
+        key = f"{evidence.category}/{day}/{run.id}/{evidence.batches:06d}.jsonl.gz"
+        records = await handler.records(vault, ids)
+        packed, count = await archive.pack(vault, evidence.category, records)
+        written.append(key)
+        await sweeping.store.put(key, packed)  # a retry overwrites it, never doubles it
+        evidence.archive_objects = [*evidence.archive_objects, key]
+        evidence.archived += count
+    await handler.dispose(vault, evidence.action, ids, holds.keep())
+    await _audit(sweeping.actor, evidence, ids)
+    _count(evidence, todo, kept)
+    evidence.digest = _chain(evidence.digest, evidence.category, todo)
+    evidence.cursor = rows[-1].id
+    evidence.batches += 1
+    evidence.failures = 0
+    await evidence.save()
+    return True
 
 
 async def _audit(actor: Principal, evidence: SweepEvidence, ids: list[str]) -> None:
@@ -367,8 +359,9 @@ async def sweep(
     run = await _current_run(actor)
     evidence = await SweepEvidence.filter(run_id=run.id).order_by("category")
     own = _own_event_policies([e.category for e in evidence])
+    sweeping = _Pass(actor, vault, store, run, own, batch)
     for item in evidence:
-        while await _guarded_batch(actor, vault, store, run, item.id, own, batch):
+        while await _guarded_batch(sweeping, item.id):
             if max_seconds is not None and time.monotonic() - started > max_seconds:
                 return await _report(run, finished=False)
     async with in_transaction():
@@ -380,19 +373,11 @@ async def sweep(
     return await _report(run, finished=True)
 
 
-async def _guarded_batch(
-    actor: Principal,
-    vault: Vault,
-    store: archive.ArchiveStore,
-    run: SweepRun,
-    evidence_id: uuid.UUID,
-    own: frozenset[str],
-    size: int,
-) -> bool:
+async def _guarded_batch(sweeping: _Pass, evidence_id: uuid.UUID) -> bool:
     """A batch; a batch that keeps failing stops its policy's part of the run (noted on its
     evidence) after ``MAX_FAILURES`` tries, so one bad row cannot hold every sweep up."""
     try:
-        return await _batch(actor, vault, store, run, evidence_id, own, size)
+        return await _batch(sweeping, evidence_id)
     except Exception as error:
         async with in_transaction():  # committed before the error goes on
             evidence = await SweepEvidence.filter(id=evidence_id).select_for_update().first()

@@ -174,10 +174,6 @@ class Vault:
         deleted = await CustomerKey.filter(customer_id=customer_id).delete()
         return deleted > 0
 
-    def forget_cached(self, customer_id: uuid.UUID) -> None:
-        """Drop a cached key (another process may have shredded it)."""
-        self._keys.drop(customer_id)
-
     # ---------------------------------------------------------------------- sealing
 
     @staticmethod

@@ -120,7 +120,7 @@ class DataSubjectRequestNode:
             verification_method=row.verification_method,
             due_at=clock.due_at(now),
             days_left=None if row.status in FINAL else clock.days_left(now),
-            overdue=service.is_overdue(row, now),
+            overdue=row.status not in FINAL and clock.overdue(now),
             paused=clock.paused(),
             extended=row.extended,
             extension_reason=row.extension_reason,
