@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.info import Info
 
+from cdlm.auth.principal import Principal
+from cdlm.auth.settings import AuthSettings
+from cdlm.config import Settings
 from cdlm.customers.api.mutations import ProfileChangesInput
 from cdlm.dsr import access, execution, intake, service
 from cdlm.dsr.api.public import RequesterIdentifierInput, details_of
 from cdlm.dsr.api.types import FILERS, HANDLERS, DataSubjectRequestNode
 from cdlm.dsr.deadlines import Jurisdiction
-from cdlm.dsr.models import RequestType, VerificationMethod
+from cdlm.dsr.models import DataSubjectRequest, RequestType, VerificationMethod
+from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.workflow import Status
 from cdlm.graphql.errors import (
     ConflictError,
@@ -25,6 +31,7 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id
+from cdlm.vault.service import Vault
 
 
 @strawberry.input(description="A request received by letter, phone or in person.")
@@ -94,6 +101,28 @@ RequestResult = Annotated[
 async def _saved(request_id: Any, replayed: bool = False) -> DataSubjectRequestSaved:
     row = await service.get(request_id)
     return DataSubjectRequestSaved(request=DataSubjectRequestNode.from_row(row), replayed=replayed)
+
+
+Work = Callable[
+    [Principal, Vault, AuthSettings, Settings, Notifier, uuid.UUID],
+    Awaitable[DataSubjectRequest],
+]
+
+
+async def _work_on(
+    info: Info[Any, Any], request_id: strawberry.ID, work: Work
+) -> DataSubjectRequestSaved:
+    """Run a piece of request work that needs the whole context, and show the result."""
+    context = info.context
+    row = await work(
+        await require_principal(info),
+        context.vault,
+        context.auth,
+        context.settings,
+        context.notifier,
+        parse_id(request_id, "input.id"),
+    )
+    return await _saved(row.id)
 
 
 @strawberry.type
@@ -188,16 +217,7 @@ class DsrMutation:
     async def resend_data_subject_request_export_link(
         self, info: Info[Any, Any], input: ExecuteDataSubjectRequestInput
     ) -> RequestResult:
-        context = info.context
-        row = await access.resend_link(
-            await require_principal(info),
-            context.vault,
-            context.auth,
-            context.settings,
-            context.notifier,
-            parse_id(input.id, "input.id"),
-        )
-        return await _saved(row.id)
+        return await _work_on(info, input.id, access.resend_link)
 
     @strawberry.mutation(
         description="Carry out an approved request, or resume a failed one where it stopped.",
@@ -207,13 +227,4 @@ class DsrMutation:
     async def execute_data_subject_request(
         self, info: Info[Any, Any], input: ExecuteDataSubjectRequestInput
     ) -> RequestResult:
-        context = info.context
-        row = await execution.execute(
-            await require_principal(info),
-            context.vault,
-            context.auth,
-            context.settings,
-            context.notifier,
-            parse_id(input.id, "input.id"),
-        )
-        return await _saved(row.id)
+        return await _work_on(info, input.id, execution.execute)
