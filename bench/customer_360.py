@@ -8,10 +8,7 @@ Prints: customers/s through the importer (``cdlm import``'s code path), events/s
 from __future__ import annotations
 
 import random
-import tempfile
 import time
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,21 +16,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bench import synthetic
-from bench.support import benchmark_database, percentiles, report
+from bench.support import benchmark_workspace, percentiles, report
 from cdlm.app import create_app
 from cdlm.auth.principal import SYSTEM
 from cdlm.auth.roles import Role
 from cdlm.auth.service import create_api_key
 from cdlm.auth.settings import auth_settings
-from cdlm.config import load_settings
 from cdlm.customers.importer import ImportOptions, run_import
 from cdlm.customers.models import Customer, LawfulBasis, SourceKind
-from cdlm.db.lifecycle import close_orm, init_orm
 from cdlm.dsr.notifier import LogNotifier
 from cdlm.graphql.context import Context
 from cdlm.graphql.schema import create_schema
-from cdlm.vault.keys import LocalKeyProvider
-from cdlm.vault.service import Vault
 
 CUSTOMERS = 5000
 EVENTS = 20_000
@@ -59,125 +52,109 @@ query($id: ID!) {
 
 
 async def run() -> None:
-    with tempfile.TemporaryDirectory(prefix="cdlm-bench-") as workdir:
-        await _run(Path(workdir))
-
-
-async def _run(workdir: Path) -> None:
-    async with benchmark_database() as target:
-        settings = replace(
-            load_settings(
-                {"CDLM_ENV": "test", "CDLM_TOKEN_SECRET": "b" * 40, "CDLM_DATA_DIR": str(workdir)}
-            ),
-            database=target,
-        )
-        orm = await init_orm(target, settings)
+    async with benchmark_workspace() as (workdir, settings, vault):
         counter = _install_statement_counter()
-        try:
-            vault = Vault(LocalKeyProvider.from_file(settings.master_key_file))
-            rows = synthetic.customers(CUSTOMERS)
-            source = synthetic.write_csv(workdir / "customers.csv", rows)
-            options = ImportOptions(
-                "bench-crm", SourceKind.CRM, LawfulBasis.CONTRACT, "essential.service"
-            )
+        rows = synthetic.customers(CUSTOMERS)
+        source = synthetic.write_csv(workdir / "customers.csv", rows)
+        options = ImportOptions(
+            "bench-crm", SourceKind.CRM, LawfulBasis.CONTRACT, "essential.service"
+        )
+        started = time.perf_counter()
+        summary = await run_import(SYSTEM, vault, source, options)
+        elapsed = time.perf_counter() - started
+        report(
+            "import customers (cdlm import path)",
+            {
+                "records": summary.total_lines,
+                "created": summary.created,
+                "matched": summary.matched,
+                "seconds": round(elapsed, 2),
+                "per_second": round(summary.total_lines / elapsed),
+            },
+        )
+
+        auth = auth_settings(settings)
+        created = await create_api_key(
+            SYSTEM, name="bench", role=Role.ADMIN, expires_at=None, auth=auth
+        )
+        headers = {"Authorization": f"Bearer {created.full_key}"}
+        app = create_app(settings, vault=vault)
+        ids = [str(i) for i in await Customer.all().values_list("id", flat=True)]
+        events = synthetic.events(ids, EVENTS)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", timeout=120
+        ) as http:
+            await http.post("/graphql", json={"query": "{ viewer { role } }"}, headers=headers)
             started = time.perf_counter()
-            summary = await run_import(SYSTEM, vault, source, options)
+            accepted = 0
+            for offset in range(0, len(events), BATCH):
+                response = await http.post(
+                    "/graphql",
+                    json={
+                        "query": INGEST,
+                        "variables": {"events": events[offset : offset + BATCH]},
+                    },
+                    headers=headers,
+                )
+                accepted += response.json()["data"]["ingestEvents"]["accepted"]
             elapsed = time.perf_counter() - started
             report(
-                "import customers (cdlm import path)",
+                "ingestEvents (1,000 per call, ASGI)",
                 {
-                    "records": summary.total_lines,
-                    "created": summary.created,
-                    "matched": summary.matched,
+                    "events": accepted,
                     "seconds": round(elapsed, 2),
-                    "per_second": round(summary.total_lines / elapsed),
+                    "per_second": round(accepted / elapsed),
                 },
             )
 
-            auth = auth_settings(settings)
-            created = await create_api_key(
-                SYSTEM, name="bench", role=Role.ADMIN, expires_at=None, auth=auth
-            )
-            headers = {"Authorization": f"Bearer {created.full_key}"}
-            app = create_app(settings, vault=vault)
-            ids = [str(i) for i in await Customer.all().values_list("id", flat=True)]
-            events = synthetic.events(ids, EVENTS)
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(
-                transport=transport, base_url="http://bench", timeout=120
-            ) as http:
-                await http.post("/graphql", json={"query": "{ viewer { role } }"}, headers=headers)
-                started = time.perf_counter()
-                accepted = 0
-                for offset in range(0, len(events), BATCH):
-                    response = await http.post(
-                        "/graphql",
-                        json={
-                            "query": INGEST,
-                            "variables": {"events": events[offset : offset + BATCH]},
-                        },
-                        headers=headers,
-                    )
-                    accepted += response.json()["data"]["ingestEvents"]["accepted"]
-                elapsed = time.perf_counter() - started
-                report(
-                    "ingestEvents (1,000 per call, ASGI)",
-                    {
-                        "events": accepted,
-                        "seconds": round(elapsed, 2),
-                        "per_second": round(accepted / elapsed),
-                    },
-                )
-
-                chooser = random.Random(7)
-                samples: list[float] = []
-                statements: list[int] = []
-                for _ in range(QUERIES):
-                    customer_id = chooser.choice(ids)
-                    counter.clear()
-                    began = time.perf_counter()
-                    response = await http.post(
-                        "/graphql",
-                        json={"query": CUSTOMER, "variables": {"id": customer_id}},
-                        headers=headers,
-                    )
-                    samples.append((time.perf_counter() - began) * 1000)
-                    statements.append(len(counter))
-                    assert "errors" not in response.json(), response.text
-                numbers: dict[str, Any] = percentiles(samples)
-                numbers["sql_statements"] = max(statements)
-                report("customer 360 query (ASGI, in-process)", numbers)
-
-            # The same query executed on the schema directly (no HTTP layer).
-            schema = create_schema(settings)
-            direct: list[float] = []
+            chooser = random.Random(7)
+            samples: list[float] = []
+            statements: list[int] = []
             for _ in range(QUERIES):
-                request = Request(
-                    {
-                        "type": "http",
-                        "method": "POST",
-                        "path": "/graphql",
-                        "headers": [(b"authorization", headers["Authorization"].encode())],
-                    }
-                )
-                context = Context(
-                    request=request,
-                    response=Response(),
-                    request_id="bench",
-                    settings=settings,
-                    auth=auth,
-                    vault=vault,
-                    notifier=LogNotifier(),
-                )
+                customer_id = chooser.choice(ids)
+                counter.clear()
                 began = time.perf_counter()
-                executed = await schema.execute(
-                    CUSTOMER, variable_values={"id": chooser.choice(ids)}, context_value=context
+                response = await http.post(
+                    "/graphql",
+                    json={"query": CUSTOMER, "variables": {"id": customer_id}},
+                    headers=headers,
                 )
-                direct.append((time.perf_counter() - began) * 1000)
-                assert not executed.errors, executed.errors
-            report("customer 360 query (schema.execute)", percentiles(direct))
-        finally:
-            await close_orm(orm)
+                samples.append((time.perf_counter() - began) * 1000)
+                statements.append(len(counter))
+                assert "errors" not in response.json(), response.text
+            numbers: dict[str, Any] = percentiles(samples)
+            numbers["sql_statements"] = max(statements)
+            report("customer 360 query (ASGI, in-process)", numbers)
+
+        # The same query executed on the schema directly (no HTTP layer).
+        schema = create_schema(settings)
+        direct: list[float] = []
+        for _ in range(QUERIES):
+            request = Request(
+                {
+                    "type": "http",
+                    "method": "POST",
+                    "path": "/graphql",
+                    "headers": [(b"authorization", headers["Authorization"].encode())],
+                }
+            )
+            context = Context(
+                request=request,
+                response=Response(),
+                request_id="bench",
+                settings=settings,
+                auth=auth,
+                vault=vault,
+                notifier=LogNotifier(),
+            )
+            began = time.perf_counter()
+            executed = await schema.execute(
+                CUSTOMER, variable_values={"id": chooser.choice(ids)}, context_value=context
+            )
+            direct.append((time.perf_counter() - began) * 1000)
+            assert not executed.errors, executed.errors
+        report("customer 360 query (schema.execute)", percentiles(direct))
 
 
 def _install_statement_counter() -> list[str]:

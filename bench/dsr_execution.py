@@ -8,28 +8,22 @@ self-service submission and of its verification (argon2id at production cost).
 
 from __future__ import annotations
 
-import tempfile
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-from bench.support import benchmark_database, percentiles, report
+from bench.support import benchmark_workspace, percentiles, report
 from cdlm.auth.principal import SYSTEM
 from cdlm.auth.settings import auth_settings
-from cdlm.config import load_settings
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.ingest import CustomerIngest, Source, ingest_one
 from cdlm.customers.models import LawfulBasis, SourceKind
-from cdlm.db.lifecycle import close_orm, init_orm
 from cdlm.dsr import execution, intake
 from cdlm.dsr.models import AccessExport, RequestType, VerificationCode, VerificationMethod
 from cdlm.dsr.notifier import Message
 from cdlm.dsr.service import decide
 from cdlm.dsr.workflow import Status
 from cdlm.identity.identifiers import IdentifierKind
-from cdlm.vault.keys import LocalKeyProvider
 from cdlm.vault.service import Vault
 
 PEOPLE = 20
@@ -48,84 +42,68 @@ class Inbox:
 
 
 async def run() -> None:
-    with tempfile.TemporaryDirectory(prefix="cdlm-bench-") as workdir:
-        await _run(Path(workdir))
+    async with benchmark_workspace() as (_, settings, vault):
+        auth = auth_settings(settings)
+        inbox = Inbox()
+        emails = [f"person{n}@example.com" for n in range(PEOPLE)]
+        await _people(vault, emails)
 
-
-async def _run(workdir: Path) -> None:
-    async with benchmark_database() as target:
-        settings = replace(
-            load_settings(
-                {"CDLM_ENV": "test", "CDLM_TOKEN_SECRET": "b" * 40, "CDLM_DATA_DIR": str(workdir)}
-            ),
-            database=target,
-        )
-        orm = await init_orm(target, settings)
-        try:
-            vault = Vault(LocalKeyProvider.from_file(settings.master_key_file))
-            auth = auth_settings(settings)
-            inbox = Inbox()
-            emails = [f"person{n}@example.com" for n in range(PEOPLE)]
-            await _people(vault, emails)
-
-            access_ms, erasure_ms, sizes = [], [], []
-            for email in emails:
-                for kind, samples in (
-                    (RequestType.ACCESS, access_ms),
-                    (RequestType.ERASURE, erasure_ms),
-                ):
-                    filed = await intake.file_request(
-                        SYSTEM,
-                        vault,
-                        settings,
-                        inbox,
-                        intake.Filing(
-                            kind,
-                            intake.Subject(IdentifierKind.EMAIL, email),
-                            VerificationMethod.IDENTITY_DOCUMENT,
-                        ),
-                    )
-                    await decide(SYSTEM, vault, inbox, filed.request_id, Status.APPROVED, None)
-                    started = time.perf_counter()
-                    done = await execution.execute(
-                        SYSTEM, vault, auth, settings, inbox, filed.request_id
-                    )
-                    samples.append((time.perf_counter() - started) * 1000)
-                    assert done.status is Status.COMPLETED, done.reason
-                    if kind is RequestType.ACCESS:
-                        export = await AccessExport.get(request_id=filed.request_id)
-                        sizes.append(export.size_bytes)
-            report(
-                f"dsr access ({EVENTS_EACH} events)",
-                {**percentiles(access_ms), "kb": round(sum(sizes) / len(sizes) / 1024, 1)},
-            )
-            report(f"dsr erasure ({EVENTS_EACH} events)", percentiles(erasure_ms))
-
-            submit_ms, verify_ms = [], []
-            for n in range(SUBMISSIONS):
-                started = time.perf_counter()
-                received = await intake.submit(
+        access_ms, erasure_ms, sizes = [], [], []
+        for email in emails:
+            for kind, samples in (
+                (RequestType.ACCESS, access_ms),
+                (RequestType.ERASURE, erasure_ms),
+            ):
+                filed = await intake.file_request(
+                    SYSTEM,
                     vault,
-                    auth,
                     settings,
                     inbox,
-                    RequestType.ACCESS,
-                    intake.Subject(IdentifierKind.EMAIL, f"asker{n}@example.org"),
-                    intake.Details(),
-                    None,
-                    f"198.51.100.{n}",
+                    intake.Filing(
+                        kind,
+                        intake.Subject(IdentifierKind.EMAIL, email),
+                        VerificationMethod.IDENTITY_DOCUMENT,
+                    ),
                 )
-                submit_ms.append((time.perf_counter() - started) * 1000)
-                assert inbox.last is not None
-                code = inbox.last.text.split("request is ")[1][:6]
+                await decide(SYSTEM, vault, inbox, filed.request_id, Status.APPROVED, None)
                 started = time.perf_counter()
-                await intake.verify(vault, auth, received.request_id, code, f"198.51.100.{n}")
-                verify_ms.append((time.perf_counter() - started) * 1000)
-            assert await VerificationCode.filter(used_at__isnull=False).count() == SUBMISSIONS
-            report("dsr submit (argon2id code hash)", percentiles(submit_ms))
-            report("dsr verify (argon2id check)", percentiles(verify_ms))
-        finally:
-            await close_orm(orm)
+                done = await execution.execute(
+                    SYSTEM, vault, auth, settings, inbox, filed.request_id
+                )
+                samples.append((time.perf_counter() - started) * 1000)
+                assert done.status is Status.COMPLETED, done.reason
+                if kind is RequestType.ACCESS:
+                    export = await AccessExport.get(request_id=filed.request_id)
+                    sizes.append(export.size_bytes)
+        report(
+            f"dsr access ({EVENTS_EACH} events)",
+            {**percentiles(access_ms), "kb": round(sum(sizes) / len(sizes) / 1024, 1)},
+        )
+        report(f"dsr erasure ({EVENTS_EACH} events)", percentiles(erasure_ms))
+
+        submit_ms, verify_ms = [], []
+        for n in range(SUBMISSIONS):
+            started = time.perf_counter()
+            received = await intake.submit(
+                vault,
+                auth,
+                settings,
+                inbox,
+                RequestType.ACCESS,
+                intake.Subject(IdentifierKind.EMAIL, f"asker{n}@example.org"),
+                intake.Details(),
+                None,
+                f"198.51.100.{n}",
+            )
+            submit_ms.append((time.perf_counter() - started) * 1000)
+            assert inbox.last is not None
+            code = inbox.last.text.split("request is ")[1][:6]
+            started = time.perf_counter()
+            await intake.verify(vault, auth, received.request_id, code, f"198.51.100.{n}")
+            verify_ms.append((time.perf_counter() - started) * 1000)
+        assert await VerificationCode.filter(used_at__isnull=False).count() == SUBMISSIONS
+        report("dsr submit (argon2id code hash)", percentiles(submit_ms))
+        report("dsr verify (argon2id check)", percentiles(verify_ms))
 
 
 async def _people(vault: Vault, emails: list[str]) -> None:

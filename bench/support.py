@@ -9,11 +9,20 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
-from cdlm.config import DatabaseTarget, parse_database_url
+from cdlm.config import DatabaseTarget, Settings, load_settings, parse_database_url
 from cdlm.db.embedded import EmbeddedPostgres
-from cdlm.db.lifecycle import apply_migrations, drop_database, ensure_database
+from cdlm.db.lifecycle import (
+    apply_migrations,
+    close_orm,
+    drop_database,
+    ensure_database,
+    init_orm,
+)
+from cdlm.vault.keys import LocalKeyProvider
+from cdlm.vault.service import Vault
 
 
 @asynccontextmanager
@@ -58,3 +67,22 @@ def report(name: str, numbers: dict[str, float]) -> None:
     """Print one benchmark's numbers on one line."""
     shown = "  ".join(f"{key}={value}" for key, value in numbers.items())
     print(f"{name:<40} {shown}", flush=True)
+
+
+@asynccontextmanager
+async def benchmark_workspace() -> AsyncIterator[tuple[Path, Settings, Vault]]:
+    """A temporary data directory, a migrated database, test settings for both, the ORM
+    open on them, and a vault with the local master key."""
+    with tempfile.TemporaryDirectory(prefix="cdlm-bench-") as workdir:
+        async with benchmark_database() as target:
+            environ = {"CDLM_ENV": "test", "CDLM_TOKEN_SECRET": "b" * 40, "CDLM_DATA_DIR": workdir}
+            settings = replace(load_settings(environ), database=target)
+            orm = await init_orm(target, settings)
+            try:
+                yield (
+                    Path(workdir),
+                    settings,
+                    Vault(LocalKeyProvider.from_file(settings.master_key_file)),
+                )
+            finally:
+                await close_orm(orm)

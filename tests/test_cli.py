@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -17,13 +16,7 @@ from cdlm.config import DatabaseTarget
 from cdlm.db.lifecycle import drop_database, ensure_database
 from tests.conftest import GraphQLClient
 from tests.factories import bearer
-from tests.support.lambda_invoke import ROOT, database_url
-
-
-def cdlm_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CDLM_") and k != "DATABASE_URL"}
-    env.update(overrides)
-    return env
+from tests.support.lambda_invoke import ROOT, cdlm_env, database_url
 
 
 def run_cdlm(*args: str, **env: str) -> subprocess.CompletedProcess[str]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import timedelta
 
 from cdlm import clock
@@ -12,36 +10,13 @@ from cdlm.config import DatabaseTarget, Settings
 from cdlm.dsr.models import DataSubjectRequest
 from tests.conftest import GraphQLClient
 from tests.dsr.support import file_request
-from tests.support.lambda_invoke import ROOT, database_url
-from tests.test_cli import cdlm_env, run_cdlm
+from tests.support.lambda_invoke import installation_env, run_python
+from tests.test_cli import run_cdlm
 
 INVOKE_TICK = (
     "import json; from cdlm.lambda_handler import dsr_tick; "
     "print(json.dumps(dsr_tick({'source': 'aws.events', 'detail-type': 'Scheduled Event'}, None)))"
 )
-
-
-def _env(database: DatabaseTarget, settings: Settings) -> dict[str, str]:
-    return {
-        "DATABASE_URL": database_url(database),
-        "CDLM_ENV": "test",
-        "CDLM_TOKEN_SECRET": "scheduled-token-secret-" + "z" * 32,
-        "CDLM_MASTER_KEY_FILE": str(settings.master_key_file),
-        "CDLM_LOG_LEVEL": "WARNING",
-    }
-
-
-def _invoke_tick(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Import the Lambda module in a fresh process and invoke ``dsr_tick`` once."""
-    return subprocess.run(
-        [sys.executable, "-c", INVOKE_TICK],
-        cwd=ROOT,
-        env=cdlm_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 async def _overdue_request(gql: GraphQLClient, headers: dict[str, str]) -> str:
@@ -58,7 +33,7 @@ async def test_the_lambda_schedule_flags_an_overdue_request(
     settings: Settings,
 ) -> None:
     request_id = await _overdue_request(gql, admin_headers)
-    result = _invoke_tick(_env(database, settings))
+    result = run_python(INVOKE_TICK, installation_env(database, settings.master_key_file))
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["flagged_overdue"] == 1
@@ -76,8 +51,8 @@ async def test_the_cli_tick_reports_what_it_did(
     settings: Settings,
 ) -> None:
     await _overdue_request(gql, admin_headers)
-    first = run_cdlm("dsr", "tick", **_env(database, settings))
+    first = run_cdlm("dsr", "tick", **installation_env(database, settings.master_key_file))
     assert first.returncode == 0, first.stderr[-2000:]
     assert "flagged 0 due soon and 1 overdue; 1 open requests are overdue" in first.stdout
-    again = run_cdlm("dsr", "tick", **_env(database, settings))
+    again = run_cdlm("dsr", "tick", **installation_env(database, settings.master_key_file))
     assert "flagged 0 due soon and 0 overdue; 1 open requests are overdue" in again.stdout

@@ -16,7 +16,7 @@ from cdlm.retention import policies
 from cdlm.retention.models import Action, Trigger
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
-from tests.support.lambda_invoke import database_url
+from tests.support.lambda_invoke import installation_env
 from tests.test_cli import run_cdlm
 
 DATA_MAP = """
@@ -107,13 +107,9 @@ async def test_cdlm_ropa_prints_json_and_markdown(
     database: DatabaseTarget, settings: Settings
 ) -> None:
     await _setup()
-    env = {
-        "DATABASE_URL": database_url(database),
-        "CDLM_ENV": "test",
-        "CDLM_TOKEN_SECRET": "ropa-token-secret-" + "r" * 32,
-        "CDLM_MASTER_KEY_FILE": str(settings.master_key_file),
-        "CDLM_CONTROLLER_NAME": "Example Shop Ltd",
-    }
+    env = installation_env(
+        database, settings.master_key_file, CDLM_CONTROLLER_NAME="Example Shop Ltd"
+    )
     as_json = run_cdlm("ropa", "--format", "json", **env)
     assert as_json.returncode == 0, as_json.stderr[-2000:]
     records = json.loads(as_json.stdout)

@@ -118,20 +118,13 @@ class LambdaContainer:
     """A warm-able Lambda container: a process that imported ``cdlm.lambda_handler``."""
 
     def __init__(self, target: DatabaseTarget, extra_env: dict[str, str] | None = None) -> None:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("CDLM_") and key != "DATABASE_URL"
+        settings = {
+            "DATABASE_URL": database_url(target),
+            "CDLM_ENV": "test",
+            "CDLM_TOKEN_SECRET": "lambda-token-secret-" + "y" * 32,
+            "CDLM_LOG_LEVEL": "WARNING",
         }
-        env.update(
-            {
-                "DATABASE_URL": database_url(target),
-                "CDLM_ENV": "test",
-                "CDLM_TOKEN_SECRET": "lambda-token-secret-" + "y" * 32,
-                "CDLM_LOG_LEVEL": "WARNING",
-                **(extra_env or {}),
-            }
-        )
+        env = cdlm_env(**{**settings, **(extra_env or {})})
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tests.support.lambda_worker"],
             cwd=ROOT,
@@ -161,3 +154,37 @@ class LambdaContainer:
             self.process.stdin.close()
         self.process.wait(timeout=20)
         return self.process.stderr.read() if self.process.stderr else ""
+
+
+def cdlm_env(**overrides: str) -> dict[str, str]:
+    """This process's environment without cdlm settings, plus ``overrides``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CDLM_") and k != "DATABASE_URL"}
+    env.update(overrides)
+    return env
+
+
+def installation_env(target: DatabaseTarget, master_key_file: Path, **extra: str) -> dict[str, str]:
+    """Settings for another process working on the test installation: the same database and
+    master key (so the vault's keys open), a token secret of its own."""
+    return {
+        "DATABASE_URL": database_url(target),
+        "CDLM_ENV": "test",
+        "CDLM_TOKEN_SECRET": "other-process-token-secret-" + "o" * 32,
+        "CDLM_MASTER_KEY_FILE": str(master_key_file),
+        "CDLM_LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter (as a Lambda container imports the handler), with only
+    ``env``'s cdlm settings."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=cdlm_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
