@@ -56,40 +56,22 @@ async def events_due(
     )
 
 
-async def _keys(vault: Vault, customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, bytes]:
-    return await vault.customer_keys(customer_ids)
-
-
 async def event_records(vault: Vault, ids: list[str]) -> list[tuple[uuid.UUID, dict[str, Any]]]:
     """The events, decrypted, as (customer, record) for an archive."""
     rows = await Event.filter(id__in=[uuid.UUID(i) for i in ids]).order_by("id")
-    keys = await _keys(vault, [r.customer_id for r in rows])  # type: ignore[attr-defined]
-    records = []
-    for row in rows:
-        customer_id: uuid.UUID = row.customer_id  # type: ignore[attr-defined]
-        key = keys.get(customer_id)
-        properties = (
-            vault.open(key, customer_id, "event-properties", row.properties_sealed)
-            if key is not None and row.properties_sealed is not None
-            else None
+    owners: list[uuid.UUID] = [r.customer_id for r in rows]  # type: ignore[attr-defined]
+    keys = await vault.customer_keys(owners)
+    return [
+        (
+            owner,
+            {
+                "id": str(row.id),
+                **rights.event_json(vault, keys.get(owner), row),
+                "external_id": row.external_id,
+            },
         )
-        records.append(
-            (
-                customer_id,
-                {
-                    "id": str(row.id),
-                    "type": row.type,
-                    "channel": row.channel,
-                    "occurred_at": row.occurred_at.isoformat(),
-                    "amount": str(row.amount) if row.amount is not None else None,
-                    "currency": row.currency,
-                    "source_system": row.source_system,
-                    "external_id": row.external_id,
-                    "properties": properties,
-                },
-            )
-        )
-    return records
+        for owner, row in zip(owners, rows, strict=True)
+    ]
 
 
 async def delete_events(ids: list[str]) -> int:
@@ -122,30 +104,12 @@ async def source_record_records(
 ) -> list[tuple[uuid.UUID, dict[str, Any]]]:
     """The source records, decrypted, as (customer, record) for an archive."""
     rows = await SourceRecord.filter(id__in=[uuid.UUID(i) for i in ids]).order_by("id")
-    keys = await _keys(vault, [r.customer_id for r in rows])  # type: ignore[attr-defined]
-    records = []
-    for row in rows:
-        customer_id: uuid.UUID = row.customer_id  # type: ignore[attr-defined]
-        key = keys.get(customer_id)
-        records.append(
-            (
-                customer_id,
-                {
-                    "id": str(row.id),
-                    "source_system": row.source_system,
-                    "source_kind": row.source_kind.value,
-                    "collected_at": row.collected_at.isoformat(),
-                    "lawful_basis": row.lawful_basis.value,
-                    "purpose": row.purpose,
-                    "received": (
-                        vault.open(key, customer_id, f"source:{row.id}", row.payload_sealed)
-                        if key is not None
-                        else None
-                    ),
-                },
-            )
-        )
-    return records
+    owners: list[uuid.UUID] = [r.customer_id for r in rows]  # type: ignore[attr-defined]
+    keys = await vault.customer_keys(owners)
+    return [
+        (owner, {"id": str(row.id), **rights.source_record_json(vault, keys.get(owner), row)})
+        for owner, row in zip(owners, rows, strict=True)
+    ]
 
 
 async def delete_source_records(ids: list[str]) -> int:

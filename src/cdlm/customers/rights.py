@@ -32,6 +32,42 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
+def event_json(vault: Vault, key: bytes | None, event: Event) -> dict[str, Any]:
+    """An event as JSON-ready data, its properties opened with ``key`` (None: unreadable)."""
+    customer_id: uuid.UUID = event.customer_id  # type: ignore[attr-defined]
+    return {
+        "type": event.type,
+        "channel": event.channel,
+        "occurred_at": _iso(event.occurred_at),
+        "amount": str(event.amount) if event.amount is not None else None,
+        "currency": event.currency,
+        "source_system": event.source_system,
+        "properties": (
+            vault.open(key, customer_id, "event-properties", event.properties_sealed)
+            if key is not None and event.properties_sealed is not None
+            else None
+        ),
+    }
+
+
+def source_record_json(vault: Vault, key: bytes | None, record: SourceRecord) -> dict[str, Any]:
+    """A source record as JSON-ready data, what it sent opened with ``key`` (None:
+    unreadable)."""
+    customer_id: uuid.UUID = record.customer_id  # type: ignore[attr-defined]
+    return {
+        "source_system": record.source_system,
+        "source_kind": record.source_kind.value,
+        "collected_at": _iso(record.collected_at),
+        "lawful_basis": record.lawful_basis.value,
+        "purpose": record.purpose,
+        "received": (
+            vault.open(key, customer_id, f"source:{record.id}", record.payload_sealed)
+            if key is not None
+            else None
+        ),
+    }
+
+
 async def copy_of(
     vault: Vault, customer_id: uuid.UUID, *, portable_only: bool = False
 ) -> dict[str, Any] | None:
@@ -60,33 +96,8 @@ async def copy_of(
             }
             for i in identities
         ],
-        "events": [
-            {
-                "type": e.type,
-                "channel": e.channel,
-                "occurred_at": _iso(e.occurred_at),
-                "amount": str(e.amount) if e.amount is not None else None,
-                "currency": e.currency,
-                "source_system": e.source_system,
-                "properties": (
-                    vault.open(key, customer_id, "event-properties", e.properties_sealed)
-                    if e.properties_sealed is not None
-                    else None
-                ),
-            }
-            for e in events
-        ],
-        "source_records": [
-            {
-                "source_system": r.source_system,
-                "source_kind": r.source_kind.value,
-                "collected_at": _iso(r.collected_at),
-                "lawful_basis": r.lawful_basis.value,
-                "purpose": r.purpose,
-                "received": vault.open(key, customer_id, f"source:{r.id}", r.payload_sealed),
-            }
-            for r in records
-        ],
+        "events": [event_json(vault, key, e) for e in events],
+        "source_records": [source_record_json(vault, key, r) for r in records],
     }
     if portable_only:
         return copy

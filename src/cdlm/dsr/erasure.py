@@ -50,7 +50,7 @@ async def plan(request: DataSubjectRequest) -> dict[str, Any]:
     if customer_id is None:
         return {"found": False, "inventory": rights.Inventory(found=False).to_json()}
     holds = await retention.holds_on(customer_id)
-    on_customer = next((h for h in holds if h.customer_id == customer_id), None)
+    on_customer = retention.on_customer(holds, customer_id)
     if on_customer is not None:
         return {"held_by": str(on_customer.id)}
     held = await rights.inventory(customer_id)
@@ -115,8 +115,8 @@ async def customer_hold(customer_id: uuid.UUID | None) -> str | None:
     """The id of an active hold on the customer, if any."""
     if customer_id is None:
         return None
-    holds = await retention.holds_on(customer_id)
-    return next((str(h.id) for h in holds if h.customer_id == customer_id), None)
+    on_customer = retention.on_customer(await retention.holds_on(customer_id), customer_id)
+    return str(on_customer.id) if on_customer is not None else None
 
 
 async def shred(

@@ -107,6 +107,11 @@ async def holds_on(customer_id: uuid.UUID) -> list[LegalHold]:
     )
 
 
+def on_customer(holds: list[LegalHold], customer_id: uuid.UUID) -> LegalHold | None:
+    """The first of ``holds`` placed on the customer themself (not on a category)."""
+    return next((h for h in holds if h.customer_id == customer_id), None)
+
+
 async def holds(include_ended: bool = False) -> list[LegalHold]:
     """Every hold (active ones only unless ``include_ended``), newest first."""
     query = LegalHold.all() if include_ended else LegalHold.filter(_active(clock.now()))
