@@ -46,16 +46,20 @@ CHANNELS = {IdentifierKind.EMAIL: "email", IdentifierKind.PHONE: "sms"}
 # ----------------------------------------------------------------------------- the clock
 
 
+def _pauses(stored: list[list[str | None]]) -> tuple[Pause, ...]:
+    """Pauses as the request stores them: ``[start, end or None]`` in ISO 8601."""
+    return tuple(
+        Pause(datetime.fromisoformat(start or ""), datetime.fromisoformat(end) if end else None)
+        for start, end in stored
+    )
+
+
 def clock_of(request: DataSubjectRequest) -> RequestClock:
     """The request's legal clock, with the rule it was received under."""
-    pauses = tuple(
-        Pause(datetime.fromisoformat(start or ""), datetime.fromisoformat(end) if end else None)
-        for start, end in request.pauses
-    )
     return RequestClock(
         request.received_at,
         request.jurisdiction,
-        pauses,
+        _pauses(request.pauses),
         request.extended,
         ClockRule.from_json(request.clock_rule),
     )
@@ -398,17 +402,6 @@ async def by_ids(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, DataSubjectReq
     return {r.id: r for r in await DataSubjectRequest.filter(id__in=request_ids)}
 
 
-def _paused(pauses: list[list[str | None]]) -> timedelta:
-    return sum(
-        (
-            datetime.fromisoformat(end) - datetime.fromisoformat(start)
-            for start, end in pauses
-            if start is not None and end is not None
-        ),
-        timedelta(0),
-    )
-
-
 @dataclass(frozen=True)
 class Metrics:
     """How the request work stands."""
@@ -448,7 +441,10 @@ async def metrics(due_soon_days: int, window_start: datetime | None = None) -> M
     )
     # The time the requester took (to verify) is not the controller's time.
     days = [
-        (done - received - _paused(pauses)).total_seconds() / 86_400
+        (
+            done - received - sum((p.length(done) for p in _pauses(pauses)), timedelta(0))
+        ).total_seconds()
+        / 86_400
         for received, done, pauses in spans
     ]
     return Metrics(
