@@ -426,6 +426,8 @@ def import_command(
     restart: Annotated[bool, typer.Option(help="Import a finished file again.")] = False,
 ) -> None:
     """Import customers from a file, with a progress bar; an interrupted run resumes."""
+    from dataclasses import replace
+
     from rich.progress import Progress
 
     from cdlm.auth.principal import SYSTEM
@@ -435,7 +437,9 @@ def import_command(
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
 
+    # One connection holds the file's lock for the whole run, another commits the batches.
     settings = _settings()
+    settings = replace(settings, db_pool_max=max(settings.db_pool_max, 2))
     if not file.is_file():
         _fail(f"no such file: {file}")
     try:

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from cdlm import clock
 from cdlm.auth.principal import SYSTEM
-from cdlm.config import Settings
+from cdlm.config import DatabaseTarget, Settings
 from cdlm.customers import importer
-from cdlm.customers.importer import ImportOptions, ImportRefused, run_import
-from cdlm.customers.models import Customer, ImportRun, LawfulBasis, SourceKind
+from cdlm.customers.importer import ImportOptions, ImportRefused, ImportSummary, run_import
+from cdlm.customers.ingest import ingest_batch
+from cdlm.customers.models import Customer, ImportRun, LawfulBasis, SourceKind, SourceRecord
 from cdlm.vault.service import Vault
-from tests.support.lambda_invoke import database_url
+from tests.support.lambda_invoke import ROOT, cdlm_env, database_url
 from tests.test_cli import run_cdlm
 
 OPTIONS = ImportOptions(
     "legacy-crm", SourceKind.IMPORT, LawfulBasis.CONTRACT, "essential.service", batch_size=4
 )
+BUSY = "this file is being imported by another run; wait for it to finish"
 HEADER = "email,given_name,family_name,phone,country,external_ids,lifecycle_stage\n"
 
 
@@ -171,3 +179,179 @@ async def test_cli_import(tmp_path: Path, database: object, settings: Settings) 
     )
     assert refused.returncode == 1
     assert "imported already" in refused.stderr
+
+
+@pytest.mark.parametrize("interrupted", [False, True], ids=["new", "resumed"])
+async def test_two_runs_of_the_same_file_at_once_import_it_once(
+    tmp_path: Path, vault: Vault, interrupted: bool
+) -> None:
+    source = write_csv(tmp_path / "twice.csv", 12)
+    if interrupted:  # an earlier run died before its first batch: both runs would resume it
+        await ImportRun.create(
+            id=uuid.uuid4(),
+            file_digest=importer.file_digest(source),
+            file_name=source.name,
+            source_system=OPTIONS.source_system,
+            started_at=clock.now(),
+        )
+    results = await asyncio.gather(
+        run_import(SYSTEM, vault, source, OPTIONS),
+        run_import(SYSTEM, vault, source, OPTIONS),
+        return_exceptions=True,
+    )
+    summaries = [r for r in results if isinstance(r, ImportSummary)]
+    refusals = [r for r in results if isinstance(r, ImportRefused)]
+    assert (len(summaries), len(refusals)) == (1, 1), results
+    assert str(refusals[0]) == BUSY
+    assert (summaries[0].created, summaries[0].matched) == (12, 0)
+    assert await SourceRecord.all().count() == 12
+    assert await Customer.all().count() == 12
+
+
+IngestBatch = Callable[..., Awaitable[Sequence[object]]]
+
+
+def pausing_ingest(
+    original: IngestBatch, *, crash_at: int | None = None
+) -> tuple[IngestBatch, asyncio.Event, asyncio.Event]:
+    """``ingest_batch`` that stops in its second batch until released (``paused``/``resume``),
+    and fails half-way through batch ``crash_at``."""
+    paused, resume = asyncio.Event(), asyncio.Event()
+    calls = {"n": 0}
+
+    async def ingest(vault_: Vault, records: list[object], *rest: object) -> Sequence[object]:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            paused.set()
+            await resume.wait()
+        if calls["n"] == crash_at:
+            await original(vault_, records[:2], *rest)
+            raise RuntimeError("power cut")
+        return await original(vault_, records, *rest)
+
+    return ingest, paused, resume
+
+
+async def test_after_a_refused_second_run_the_file_resumes_normally(
+    tmp_path: Path, vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_csv(tmp_path / "busy.csv", 14, bad_every=7)
+    ingest, paused, resume = pausing_ingest(ingest_batch, crash_at=3)
+    monkeypatch.setattr(importer, "ingest_batch", ingest)
+    first = asyncio.create_task(run_import(SYSTEM, vault, source, OPTIONS))
+    await asyncio.wait_for(paused.wait(), 30)
+    with pytest.raises(ImportRefused) as refused:
+        await run_import(SYSTEM, vault, source, OPTIONS)
+    assert str(refused.value) == BUSY
+    resume.set()
+    with pytest.raises(RuntimeError, match="power cut"):
+        await first  # the running one goes on after the refusal, and then fails
+    monkeypatch.setattr(importer, "ingest_batch", ingest_batch)
+
+    summary = await run_import(SYSTEM, vault, source, OPTIONS)
+    assert summary.resumed_from == 9
+    assert (summary.created, summary.matched, summary.rejected) == (12, 0, 2)
+    assert await SourceRecord.all().count() == 12
+    rejected_lines = [
+        json.loads(row)["line"] for row in summary.rejects_path.read_text().splitlines()
+    ]
+    assert rejected_lines == [8, 15]
+    with pytest.raises(ImportRefused, match="imported already"):
+        await run_import(SYSTEM, vault, source, OPTIONS)
+    again = await run_import(SYSTEM, vault, source, OPTIONS, restart=True)
+    assert (again.created, again.matched) == (0, 12)
+
+
+async def test_cli_import_refuses_a_file_another_run_is_importing(
+    tmp_path: Path,
+    vault: Vault,
+    database: DatabaseTarget,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = write_csv(tmp_path / "shared.csv", 10)
+    ingest, paused, resume = pausing_ingest(ingest_batch)
+    monkeypatch.setattr(importer, "ingest_batch", ingest)
+    running = asyncio.create_task(run_import(SYSTEM, vault, source, OPTIONS))
+    await asyncio.wait_for(paused.wait(), 30)
+    try:
+        refused = await asyncio.to_thread(
+            run_cdlm,
+            "import",
+            str(source),
+            "--source-system",
+            "legacy-crm",
+            DATABASE_URL=database_url(database),
+            CDLM_MASTER_KEY_FILE=str(settings.master_key_file),
+        )
+    finally:
+        resume.set()
+        summary = await running
+    assert refused.returncode == 1
+    assert refused.stderr == f"cdlm: {BUSY}\n"
+    assert summary.created == 10
+    assert await SourceRecord.all().count() == 10
+
+
+def test_cli_import_with_a_one_connection_pool(
+    tmp_path: Path, database: DatabaseTarget, settings: Settings
+) -> None:
+    """The file's lock keeps a connection for the run: the batches still get one of their own."""
+    source = write_csv(tmp_path / "narrow.csv", 3)
+    result = run_cdlm(
+        "import",
+        str(source),
+        "--source-system",
+        "legacy-crm",
+        DATABASE_URL=database_url(database),
+        CDLM_MASTER_KEY_FILE=str(settings.master_key_file),
+        CDLM_DB_POOL_MAX="1",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3 records: 3 created" in result.stdout, result.stdout
+
+
+async def test_a_killed_run_leaves_the_file_free_to_resume(
+    tmp_path: Path, vault: Vault, database: DatabaseTarget, settings: Settings
+) -> None:
+    rows = 400
+    source = write_csv(tmp_path / "killed.csv", rows)
+    digest = importer.file_digest(source)
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "cdlm", "import", str(source)),
+        *("--source-system", "legacy-crm", "--batch-size", "1"),
+        cwd=ROOT,
+        env=cdlm_env(
+            DATABASE_URL=database_url(database),
+            CDLM_MASTER_KEY_FILE=str(settings.master_key_file),
+        ),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not await ImportRun.filter(file_digest=digest, last_line__gt=1).exists():
+            assert process.returncode is None, "the import process ended early"
+            assert time.monotonic() < deadline, "the import process made no progress"
+            await asyncio.sleep(0.05)
+        with pytest.raises(ImportRefused) as refused:  # the other process holds the file
+            await run_import(SYSTEM, vault, source, OPTIONS)
+        assert str(refused.value) == BUSY
+    finally:
+        process.kill()
+        await process.wait()
+    run = await ImportRun.get(file_digest=digest)
+    assert run.finished_at is None
+    summary = None
+    for _ in range(100):  # the server ends the dead process's session, and its lock, promptly
+        try:
+            summary = await run_import(SYSTEM, vault, source, OPTIONS)
+            break
+        except ImportRefused as error:
+            if str(error) != BUSY:
+                raise
+            await asyncio.sleep(0.1)
+    assert summary is not None, "the killed run's lock was never released"
+    assert summary.resumed_from >= run.last_line > 1
+    assert summary.created == rows
+    assert await SourceRecord.all().count() == rows

@@ -4,7 +4,9 @@ Each batch is one transaction: its records (resolved together with a fixed numbe
 statements; a refused record does not stop the others), one audit entry, and the run's
 checkpoint. A rerun of the same file resumes
 after the last committed line. Refused records go to a rejects file with their line number and
-reasons (never their values: those are in the source file already).
+reasons (never their values: those are in the source file already). A run holds a lock on its
+file (by content) from start to end, so a second run of the same file at the same time is
+refused at once instead of importing every record twice.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import csv
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
 from cdlm import clock
@@ -27,6 +31,7 @@ from cdlm.auth.principal import Principal
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Outcome, Source, ingest_batch
 from cdlm.customers.models import ImportRun, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.locks import lock_key
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.text import text_problem
 from cdlm.vault.service import Vault
@@ -38,7 +43,7 @@ KNOWN_COLUMNS = set(PROFILE_FIELDS) | {EXTERNAL_ID_COLUMN, STAGE_COLUMN, COLLECT
 
 
 class ImportRefused(Exception):
-    """The file cannot be imported at all (format, header, already imported)."""
+    """The file cannot be imported at all (format, header, already imported, being imported)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,25 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@asynccontextmanager
+async def file_lock(digest: str) -> AsyncIterator[None]:
+    """Hold the import lock of the file ``digest`` for the ``with`` block, or refuse at once.
+
+    A session-level advisory lock on a pool connection kept for the block (so the batches'
+    transactions need a second one): it is released at the end, on failure, and by the server
+    when the process dies and its connection with it.
+    """
+    key = lock_key(f"customers.import:{digest}")
+    async with get_connection("default").acquire_connection() as connection:
+        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
+            raise ImportRefused("this file is being imported by another run; wait for it to finish")
+        try:
+            yield
+        finally:
+            if not connection.is_closed():
+                await connection.execute("SELECT pg_advisory_unlock($1)", key)
 
 
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -205,6 +229,22 @@ def _keep_rejects_up_to(rejects_path: Path, last_line: int) -> None:
     rejects_path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
 
 
+def _reject_line(number: int, failure: ValidationFailed) -> str:
+    """A line of the rejects file: the line number and the reasons (never the values)."""
+    issues = failure.issues or [FieldIssue(failure.field or "line", failure.code, failure.message)]
+    return (
+        json.dumps(
+            {
+                "line": number,
+                "issues": [
+                    {"field": i.field, "code": i.code.value, "message": i.message} for i in issues
+                ],
+            }
+        )
+        + "\n"
+    )
+
+
 async def run_import(
     actor: Principal,
     vault: Vault,
@@ -215,95 +255,84 @@ async def run_import(
     progress: Callable[[int], None] | None = None,
     restart: bool = False,
 ) -> ImportSummary:
-    """Import ``path``; resumes an interrupted run of the same file."""
+    """Import ``path``; resumes an interrupted run of the same file.
+
+    Refused with :class:`ImportRefused` while another run of the same file is under way.
+    """
     digest = file_digest(path)
-    rejects = rejects_path or path.with_name(path.name + ".rejects.jsonl")
-    run = await ImportRun.get_or_none(file_digest=digest)
-    if run is not None and run.finished_at is not None and not restart:
-        raise ImportRefused("this file was imported already (use --restart to import it again)")
-    if run is None or restart:
-        if run is not None:
-            await run.delete()
-        run = await ImportRun.create(
-            id=uuid.uuid4(),
-            file_digest=digest,
-            file_name=path.name[:255],
-            source_system=options.source_system,
-            started_at=clock.now(),
-        )
-        rejects.write_text("", encoding="utf-8")
-    resumed_from = run.last_line
-    _keep_rejects_up_to(rejects, run.last_line)
-    await vault.ready()
-    total = 0
-    batch: list[tuple[int, dict[str, Any]]] = []
-
-    async def flush() -> None:
-        assert run is not None
-        outcomes: list[tuple[int, IngestResult | ValidationFailed]] = []
-        parsed: list[tuple[int, CustomerIngest | ValidationFailed]] = []
-        for number, row in batch:
-            try:
-                parsed.append((number, to_ingest(row, options)))
-            except ValidationFailed as refusal:
-                parsed.append((number, refusal))
-        async with in_transaction():
-            ingests = [item for _, item in parsed if isinstance(item, CustomerIngest)]
-            done = iter(await ingest_batch(vault, ingests, options.trust))
-            for number, item in parsed:
-                outcomes.append(
-                    (number, item if isinstance(item, ValidationFailed) else next(done))
-                )
-            created = sum(
-                1
-                for _, o in outcomes
-                if isinstance(o, IngestResult) and o.outcome is Outcome.CREATED
+    async with file_lock(digest):
+        rejects = rejects_path or path.with_name(path.name + ".rejects.jsonl")
+        run = await ImportRun.get_or_none(file_digest=digest)
+        if run is not None and run.finished_at is not None and not restart:
+            raise ImportRefused("this file was imported already (use --restart to import it again)")
+        if run is None or restart:
+            if run is not None:
+                await run.delete()
+            run = await ImportRun.create(
+                id=uuid.uuid4(),
+                file_digest=digest,
+                file_name=path.name[:255],
+                source_system=options.source_system,
+                started_at=clock.now(),
             )
-            refused = [(n, o) for n, o in outcomes if isinstance(o, ValidationFailed)]
-            with rejects.open("a", encoding="utf-8") as handle:
-                for number, failure in refused:
-                    issues = failure.issues or [
-                        FieldIssue(failure.field or "line", failure.code, failure.message)
-                    ]
-                    handle.write(
-                        json.dumps(
-                            {
-                                "line": number,
-                                "issues": [
-                                    {"field": i.field, "code": i.code.value, "message": i.message}
-                                    for i in issues
-                                ],
-                            }
-                        )
-                        + "\n"
+            rejects.write_text("", encoding="utf-8")
+        resumed_from = run.last_line
+        _keep_rejects_up_to(rejects, run.last_line)
+        await vault.ready()
+        total = 0
+        batch: list[tuple[int, dict[str, Any]]] = []
+
+        async def flush() -> None:
+            assert run is not None
+            outcomes: list[tuple[int, IngestResult | ValidationFailed]] = []
+            parsed: list[tuple[int, CustomerIngest | ValidationFailed]] = []
+            for number, row in batch:
+                try:
+                    parsed.append((number, to_ingest(row, options)))
+                except ValidationFailed as refusal:
+                    parsed.append((number, refusal))
+            async with in_transaction():
+                ingests = [item for _, item in parsed if isinstance(item, CustomerIngest)]
+                done = iter(await ingest_batch(vault, ingests, options.trust))
+                for number, item in parsed:
+                    outcomes.append(
+                        (number, item if isinstance(item, ValidationFailed) else next(done))
                     )
-            run.last_line = batch[-1][0]
-            run.created += created
-            run.matched += len(outcomes) - created - len(refused)
-            run.rejected += len(refused)
-            await run.save(update_fields=["last_line", "created", "matched", "rejected"])
-            await audit.record(
-                actor,
-                "customer.import.batch",
-                target_type="import_run",
-                target_id=run.id,
-                fields=sorted({k for _, row in batch for k in row if k in PROFILE_FIELDS}),
-            )
-        if progress is not None:
-            progress(len(batch))
-        batch.clear()
-
-    for number, row in read_rows(path):
-        total += 1
-        if number <= run.last_line:
+                created = sum(
+                    1
+                    for _, o in outcomes
+                    if isinstance(o, IngestResult) and o.outcome is Outcome.CREATED
+                )
+                refused = [(n, o) for n, o in outcomes if isinstance(o, ValidationFailed)]
+                with rejects.open("a", encoding="utf-8") as handle:
+                    handle.writelines(_reject_line(number, failure) for number, failure in refused)
+                run.last_line = batch[-1][0]
+                run.created += created
+                run.matched += len(outcomes) - created - len(refused)
+                run.rejected += len(refused)
+                await run.save(update_fields=["last_line", "created", "matched", "rejected"])
+                await audit.record(
+                    actor,
+                    "customer.import.batch",
+                    target_type="import_run",
+                    target_id=run.id,
+                    fields=sorted({k for _, row in batch for k in row if k in PROFILE_FIELDS}),
+                )
             if progress is not None:
-                progress(1)
-            continue
-        batch.append((number, row))
-        if len(batch) >= options.batch_size:
+                progress(len(batch))
+            batch.clear()
+
+        for number, row in read_rows(path):
+            total += 1
+            if number <= run.last_line:
+                if progress is not None:
+                    progress(1)
+                continue
+            batch.append((number, row))
+            if len(batch) >= options.batch_size:
+                await flush()
+        if batch:
             await flush()
-    if batch:
-        await flush()
-    run.finished_at = clock.now()
-    await run.save(update_fields=["finished_at"])
-    return ImportSummary(total, resumed_from, run.created, run.matched, run.rejected, rejects)
+        run.finished_at = clock.now()
+        await run.save(update_fields=["finished_at"])
+        return ImportSummary(total, resumed_from, run.created, run.matched, run.rejected, rejects)
