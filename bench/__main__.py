@@ -7,6 +7,7 @@ import logging
 
 from bench import (
     api_key_auth,
+    concurrent_events,
     customer_360,
     dsr_execution,
     lambda_invocations,
@@ -20,6 +21,7 @@ def main() -> None:
     asyncio.run(request_latency.run())
     asyncio.run(api_key_auth.run())
     asyncio.run(customer_360.run())
+    asyncio.run(concurrent_events.run())
     asyncio.run(dsr_execution.run())
     asyncio.run(retention_sweep.run())
     asyncio.run(lambda_invocations.run())

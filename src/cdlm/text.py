@@ -1,6 +1,9 @@
-"""Checks of text that PostgreSQL (and so cdlm) cannot store."""
+"""Checks of decoded JSON values: text that PostgreSQL (and so cdlm) cannot store, and nesting
+deeper than anything recursive (encoders, digests) could walk."""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 def text_problem(value: object) -> str | None:
@@ -25,3 +28,18 @@ def text_problem(value: object) -> str | None:
         elif isinstance(item, list):
             pending.extend(item)
     return None
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply objects and lists nest in a decoded JSON value (a scalar is 0), found
+    without recursion so that no depth can exhaust the stack."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, depth + 1)
+            pending.extend((child, depth + 1) for child in item)
+    return deepest

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -63,21 +62,6 @@ async def test_unstorable_text_is_a_400(
     )
     assert response.status_code == 400
     assert await Customer.all().count() == 0
-
-
-async def test_deeply_nested_properties_do_not_crash(
-    gql: GraphQLClient, ingest_headers: dict[str, str]
-) -> None:
-    nested: Any = "leaf"
-    for _ in range(900):
-        nested = {"n": nested}
-    response = await gql.http.post(
-        "/graphql",
-        json={"query": INGEST_EVENTS, "variables": {"events": [event(0, properties=nested)]}},
-        headers=ingest_headers,
-    )
-    assert response.status_code in (200, 400)
-    assert "INTERNAL" not in response.text
 
 
 async def test_the_staff_source_kind_is_reserved_for_rectification(

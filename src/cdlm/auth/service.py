@@ -367,7 +367,11 @@ async def update_staff_user(
         locked = await StaffUser.filter(id=user.id).select_for_update().get()
         if demoting:
             # Lock the admin rows so two admins cannot demote each other at the same time.
-            admins = await StaffUser.filter(role=Role.ADMIN, active=True).select_for_update()
+            admins = (
+                await StaffUser.filter(role=Role.ADMIN, active=True)
+                .order_by("id")
+                .select_for_update()
+            )
             if not any(admin.id != user.id for admin in admins):
                 raise InvalidStateTransition(
                     "This is the last active admin; make another admin first.",

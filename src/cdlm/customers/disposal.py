@@ -153,6 +153,7 @@ async def lock_inactive(ids: list[str], cutoff: datetime) -> list[str]:
         return []
     rows = (
         await Customer.filter(_inactive(cutoff), id__in=[uuid.UUID(i) for i in ids])
+        .order_by("id")
         .select_for_update()
         .values_list("id", flat=True)
     )

@@ -12,7 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import pycountry
@@ -28,6 +28,7 @@ from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
 from cdlm.identity.identifiers import IdentifierKind, InvalidIdentifier, parse
 from cdlm.locks import lock_names
+from cdlm.text import nesting_depth
 from cdlm.vault.service import Vault
 
 MAX_BATCH = 1000
@@ -37,6 +38,23 @@ CHANNEL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(minutes=5)
 AMOUNT_LIMIT = Decimal("1000000000000")
+CENT = Decimal("0.01")
+MAX_PROPERTIES_DEPTH = 32
+#: Moves customers' last activity forward. Rows are locked in id order (ORDER BY applies before
+#: FOR NO KEY UPDATE), as every writer of customer rows does, so concurrent batches naming the
+#: same customers in different orders queue up instead of deadlocking; rows already as recent
+#: are neither locked nor written.
+LATEST_ACTIVITY = """
+WITH due AS (
+    SELECT c.id, v.at FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at)
+    JOIN "customers" AS c ON c.id = v.id
+    WHERE c."last_activity_at" IS NULL OR c."last_activity_at" < v.at
+    ORDER BY c.id
+    FOR NO KEY UPDATE OF c
+)
+UPDATE "customers" AS c SET "last_activity_at" = GREATEST(c."last_activity_at", due.at)
+FROM due WHERE c.id = due.id
+"""
 EVENT_COLUMNS = [
     "id", "customer_id", "type", "channel", "occurred_at", "received_at", "amount", "currency",
     "properties_sealed", "source_system", "external_id",
@@ -94,7 +112,28 @@ def _currency_known(code: str) -> bool:
     return pycountry.currencies.get(alpha_3=code) is not None
 
 
-def _check(item: EventIngest, path: str, now: datetime) -> tuple[list[FieldIssue], bytes | None]:
+def amount_problem(amount: Decimal) -> tuple[ErrorCode, str] | None:
+    """Why ``amount`` cannot be stored (not finite, too large, finer than a cent), or None.
+
+    Only context-free operations are used: arithmetic on a huge exponent (``1e1000000``)
+    would raise instead of answering.
+    """
+    if not amount.is_finite():
+        return ErrorCode.INVALID_FORMAT, "The amount must be a finite number."
+    if amount.copy_abs() >= AMOUNT_LIMIT:
+        return ErrorCode.IMPLAUSIBLE, "Amounts are below 1,000,000,000,000 in absolute value."
+    exponent = amount.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if exponent < -2 and amount != amount.quantize(CENT):
+        return ErrorCode.INVALID_FORMAT, "Amounts have at most 2 decimals."
+    return None
+
+
+def check_event(
+    item: EventIngest, path: str, now: datetime
+) -> tuple[list[FieldIssue], bytes | None]:
+    """The problems with one event (each naming a field under ``path``) and its properties
+    encoded for sealing. It looks at this item only, so no item can fail another."""
     issues: list[FieldIssue] = []
 
     def problem(name: str, code: ErrorCode, message: str) -> None:
@@ -115,17 +154,11 @@ def _check(item: EventIngest, path: str, now: datetime) -> tuple[list[FieldIssue
     if (item.amount is None) != (item.currency is None):
         problem("currency", ErrorCode.REQUIRED, "Give amount and currency together.")
     if item.amount is not None:
-        try:
-            exponent = item.amount.as_tuple().exponent
-            bad = (
-                not item.amount.is_finite()
-                or abs(item.amount) >= AMOUNT_LIMIT
-                or (isinstance(exponent, int) and exponent < -2)
-            )
-        except InvalidOperation:  # pragma: no cover - Decimal input is already parsed
-            bad = True
-        if bad:
-            problem("amount", ErrorCode.INVALID_FORMAT, "Amounts have at most 2 decimals.")
+        refusal = amount_problem(item.amount)
+        if refusal is not None:
+            problem("amount", *refusal)
+        else:
+            item.amount = item.amount.quantize(CENT)
     if item.currency is not None:
         item.currency = item.currency.strip().upper()
     if item.currency is not None and not _currency_known(item.currency):
@@ -133,7 +166,13 @@ def _check(item: EventIngest, path: str, now: datetime) -> tuple[list[FieldIssue
     if item.external_id is not None and not 0 < len(item.external_id) <= 128:
         problem("externalId", ErrorCode.TOO_LONG, "External ids have 1 to 128 characters.")
     properties: bytes | None = None
-    if item.properties is not None:
+    if item.properties is not None and nesting_depth(item.properties) > MAX_PROPERTIES_DEPTH:
+        problem(
+            "properties",
+            ErrorCode.TOO_LONG,
+            f"Properties nest at most {MAX_PROPERTIES_DEPTH} levels deep.",
+        )
+    elif item.properties is not None:
         properties = json.dumps(item.properties, separators=(",", ":"), ensure_ascii=False).encode()
         if len(properties) > MAX_PROPERTIES_BYTES:
             problem("properties", ErrorCode.TOO_LONG, "Properties are at most 16 KiB of JSON.")
@@ -212,7 +251,7 @@ async def store_events(
     result = BatchResult()
     properties: dict[int, bytes | None] = {}
     for position, item in enumerate(items):
-        issues, sealed_input = _check(item, f"{prefix}[{position}]", now)
+        issues, sealed_input = check_event(item, f"{prefix}[{position}]", now)
         if issues:
             result.rejected[position] = issues
         properties[position] = sealed_input
@@ -275,11 +314,7 @@ async def store_events(
         async with client.acquire_connection() as connection:
             # COPY: the fastest way into PostgreSQL, in the caller's transaction.
             await connection.copy_records_to_table("events", records=rows, columns=EVENT_COLUMNS)
-        await client.execute_query(
-            'UPDATE "customers" AS c SET "last_activity_at" = GREATEST(c."last_activity_at", v.at) '
-            "FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, at) WHERE c.id = v.id",
-            [list(latest), list(latest.values())],
-        )
+        await client.execute_query(LATEST_ACTIVITY, [list(latest), list(latest.values())])
     return result, list(latest)
 
 

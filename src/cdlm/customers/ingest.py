@@ -234,7 +234,8 @@ async def _load_profiles(vault: Vault, customer_ids: list[uuid.UUID]) -> dict[uu
     profiles: dict[uuid.UUID, _Profile] = {}
     if not customer_ids:
         return profiles
-    rows = await Customer.filter(id__in=customer_ids).select_for_update()
+    # Locked in id order, as every writer of customer rows does (no deadlock between batches).
+    rows = await Customer.filter(id__in=customer_ids).order_by("id").select_for_update()
     keys = await vault.customer_keys(customer_ids)
     invalid = await open_invalid_fields(customer_ids)
     for row in rows:

@@ -8,7 +8,6 @@ returning the wrong result.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,14 +21,37 @@ from cdlm.disposal import Candidate, delete_rows, due_rows
 from cdlm.errors import Conflict, ErrorCode, ValidationFailed
 from cdlm.idempotency.models import IdempotencyRecord
 from cdlm.locks import lock_names
+from cdlm.transactions import retrying
 
 MAX_KEY_LENGTH = 200
 
 
 def fingerprint(payload: Any) -> str:
-    """Digest of a JSON-serializable request."""
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """Digest of a request made of JSON-like values (dict keys in any order give the same
+    digest; other values count by their ``str``). The walk is iterative: a request nested
+    deeper than Python's recursion limit is digested like any other."""
+    digest = hashlib.sha256()
+    pending: list[Any] = [payload]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            keys = sorted(item, key=str)
+            digest.update(b"{%d" % len(keys))
+            for key in reversed(keys):  # popped in sorted order
+                pending.append(item[key])
+                pending.append(str(key))
+        elif isinstance(item, list | tuple):
+            digest.update(b"[%d" % len(item))
+            pending.extend(reversed(item))
+        else:
+            encoded = str(item).encode("utf-8", "surrogatepass")
+            digest.update(_SCALAR_TAGS.get(type(item), b"o") + b"%d:" % len(encoded) + encoded)
+    return digest.hexdigest()
+
+
+_SCALAR_TAGS: dict[type, bytes] = {
+    str: b"s", int: b"i", float: b"f", bool: b"b", type(None): b"n"
+}  # fmt: skip
 
 
 def scope_for(operation: str, actor: Principal) -> str:
@@ -54,14 +76,25 @@ async def run_once(
     """Run ``operation`` in a transaction, or return the result remembered for ``key``.
 
     Without a key the operation simply runs. With one, concurrent calls wait for each other.
+    A transaction that PostgreSQL aborts for a deadlock or serialization failure is run again
+    (:func:`cdlm.transactions.retrying`).
     """
-    if key is None:
-        async with in_transaction():
-            return Outcome(await operation(), replayed=False)
-    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+    if key is not None and (not key.strip() or len(key) > MAX_KEY_LENGTH):
         raise ValidationFailed(
             f"An idempotency key has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey"
         )
+    return await retrying(lambda: _run_once(scope, key, request_fingerprint, operation))
+
+
+async def _run_once(
+    scope: str,
+    key: str | None,
+    request_fingerprint: str,
+    operation: Callable[[], Awaitable[dict[str, Any]]],
+) -> Outcome:
+    if key is None:
+        async with in_transaction():
+            return Outcome(await operation(), replayed=False)
     async with in_transaction():
         await lock_names([f"{scope}\x00{key}"])
         existing = await IdempotencyRecord.get_or_none(scope=scope, key=key)

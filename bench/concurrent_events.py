@@ -1,0 +1,121 @@
+"""ingestEvents under concurrency: 4 clients sending batches over the same customers at once.
+
+Each client sends batches of events for one shared set of customers, half of them in reverse
+order, which is how two shops, a CRM and a tracker hitting the same people look to PostgreSQL.
+Prints events/s, the batches that failed (they must be 0) and how many transactions PostgreSQL
+aborted and cdlm ran again (deadlocks or serialization failures: 0 while locks are ordered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bench import synthetic
+from bench.support import benchmark_workspace, report
+from cdlm.app import create_app
+from cdlm.auth.principal import SYSTEM
+from cdlm.auth.roles import Role
+from cdlm.auth.service import create_api_key
+from cdlm.auth.settings import auth_settings
+from cdlm.customers.importer import ImportOptions, run_import
+from cdlm.customers.models import Customer, LawfulBasis, SourceKind
+
+CUSTOMERS = 2000
+SHARED = 200
+CLIENTS = 4
+BATCHES_PER_CLIENT = 25
+BATCH = 400
+INGEST = """
+mutation($events: [EventRecord!]!) {
+  ingestEvents(events: $events) { ... on EventsIngested { accepted rejected } }
+}
+"""
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class _Retries(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "transaction retried":
+            self.count += 1
+
+
+def _batch(ids: list[str], client: int, number: int) -> list[dict[str, Any]]:
+    ordered = ids if client % 2 == 0 else list(reversed(ids))
+    return [
+        {
+            "type": "page.viewed",
+            "occurredAt": (
+                START + timedelta(minutes=number, seconds=client, milliseconds=position)
+            ).isoformat(),
+            "sourceSystem": f"client-{client}",
+            "channel": "web",
+            "customerId": ordered[position % len(ordered)],
+            "amount": "1.50",
+            "currency": "EUR",
+        }
+        for position in range(BATCH)
+    ]
+
+
+async def run() -> None:
+    async with benchmark_workspace() as (workdir, settings, vault):
+        source = synthetic.write_csv(workdir / "people.csv", synthetic.customers(CUSTOMERS))
+        options = ImportOptions("bench", SourceKind.CRM, LawfulBasis.CONTRACT, "essential.service")
+        await run_import(SYSTEM, vault, source, options)
+        ids = [str(i) for i in await Customer.all().limit(SHARED).values_list("id", flat=True)]
+        created = await create_api_key(
+            SYSTEM, name="bench", role=Role.INGEST, expires_at=None, auth=auth_settings(settings)
+        )
+        headers = {"Authorization": f"Bearer {created.full_key}"}
+        retries = _Retries()
+        logging.getLogger("cdlm.transactions").addHandler(retries)
+        app = create_app(settings, vault=vault)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", timeout=300
+        ) as http:
+
+            async def client(number: int) -> tuple[int, int]:
+                accepted = failed = 0
+                for batch in range(BATCHES_PER_CLIENT):
+                    response = await http.post(
+                        "/graphql",
+                        json={"query": INGEST, "variables": {"events": _batch(ids, number, batch)}},
+                        headers=headers,
+                    )
+                    body = response.json()
+                    if response.status_code != 200 or body.get("errors"):
+                        failed += 1
+                    else:
+                        accepted += body["data"]["ingestEvents"]["accepted"]
+                return accepted, failed
+
+            started = time.perf_counter()
+            outcomes = await asyncio.gather(*(client(n) for n in range(CLIENTS)))
+            elapsed = time.perf_counter() - started
+        report(
+            f"ingestEvents, {CLIENTS} concurrent clients",
+            {
+                "events": sum(a for a, _ in outcomes),
+                "batches": CLIENTS * BATCHES_PER_CLIENT,
+                "failed_batches": sum(f for _, f in outcomes),
+                "transactions_retried": retries.count,
+                "seconds": round(elapsed, 2),
+                "per_second": round(sum(a for a, _ in outcomes) / elapsed),
+            },
+        )
+
+
+if __name__ == "__main__":
+    logging.disable(logging.INFO - 1)
+    asyncio.run(run())
