@@ -64,7 +64,10 @@ async def test_non_object_bodies_are_a_400_with_request_id(
         "/graphql", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
-    assert response.headers["x-request-id"]
+    assert response.json()["errors"][0]["extensions"] == {
+        "code": "BAD_REQUEST",
+        "requestId": response.headers["x-request-id"],
+    }
 
 
 async def test_unhandled_error_is_a_masked_500_with_request_id(
@@ -101,7 +104,20 @@ async def test_graphiql_is_served_to_browsers(client: httpx.AsyncClient) -> None
 
 async def test_queries_over_get_are_refused(client: httpx.AsyncClient) -> None:
     response = await client.get("/graphql", params={"query": "{ health { ok } }"})
-    assert response.status_code != 200
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "GraphQL operations are sent with POST.",
+                "extensions": {
+                    "code": "METHOD_NOT_ALLOWED",
+                    "requestId": response.headers["x-request-id"],
+                },
+            }
+        ]
+    }
 
 
 async def test_graphiql_and_introspection_can_be_switched_off(settings: Settings) -> None:

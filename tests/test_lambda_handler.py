@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -85,3 +86,47 @@ def test_bad_configuration_fails_the_container_with_one_line(database: DatabaseT
     logged = broken.close()
     assert "cdlm: configuration error: CDLM_PORT: must be a whole number" in str(caught.value)
     assert "Traceback" not in logged
+
+
+def _body(response: dict[str, Any]) -> Any:
+    raw = response["body"]
+    return json.loads(base64.b64decode(raw) if response.get("isBase64Encoded") else raw)
+
+
+def test_refusals_through_lambda_are_graphql_shaped_json(database: DatabaseTarget) -> None:
+    small = LambdaContainer(database, {"CDLM_MAX_BODY_BYTES": "16384"})
+    try:
+        declared = http_api_v2_event({"query": "{ health { ok } }", "pad": "x" * 20_000})
+        declared["headers"]["content-length"] = str(len(declared["body"]))
+        response, startups = small.invoke(declared)
+        assert response["statusCode"] == 413
+        assert startups == 0  # refused before the cold container opened its database
+        too_large = http_api_v2_event({"query": "{ health { ok } }", "pad": "x" * 20_000})
+        response, _ = small.invoke(too_large)  # no Content-Length: counted as it is read
+        assert response["statusCode"] == 413
+        assert _body(response)["errors"][0]["extensions"] == {
+            "code": "BODY_TOO_LARGE",
+            "requestId": too_large["requestContext"]["requestId"],
+        }
+
+        not_utf8 = http_api_v2_event({})
+        not_utf8.update(body=base64.b64encode(b'{"query": "\xff"}').decode(), isBase64Encoded=True)
+        response, _ = small.invoke(not_utf8)
+        assert response["statusCode"] == 400
+        assert response["headers"]["content-type"] == "application/json"
+        assert _body(response)["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    finally:
+        small.close()
+
+
+def test_graphql_response_json_through_lambda(container: LambdaContainer) -> None:
+    accept = {"accept": "application/graphql-response+json"}
+    response, _ = container.invoke(http_api_v2_event({"query": "{ nope }"}, headers=accept))
+    assert response["statusCode"] == 400
+    assert response["headers"]["content-type"] == "application/graphql-response+json"
+    body = _body(response)
+    assert "data" not in body
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    response, _ = container.invoke(http_api_v2_event(QUERY, headers=accept))
+    assert response["statusCode"] == 200
+    assert _body(response) == {"data": {"health": {"ok": True, "databaseReachable": True}}}

@@ -7,14 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException, parse_content_type
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.base import BaseRequestProtocol
+from strawberry.types import ExecutionResult
 
 from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import Settings
@@ -22,9 +26,18 @@ from cdlm.customers.survivorship import trust_table
 from cdlm.db.lifecycle import close_orm, init_orm
 from cdlm.dsr.downloads import export_download
 from cdlm.dsr.notifier import Notifier, notifier_from
+from cdlm.errors import ErrorCode
 from cdlm.graphql.context import Context
 from cdlm.graphql.schema import CdlmSchema, create_schema
-from cdlm.middleware import LazyStartupMiddleware, RequestContextMiddleware
+from cdlm.http_refusals import (
+    GRAPHQL_RESPONSE_JSON,
+    JSON,
+    RefusalCode,
+    refusal,
+    refused,
+    response_media_type,
+)
+from cdlm.middleware import BodyLimitMiddleware, LazyStartupMiddleware, RequestContextMiddleware
 from cdlm.system.service import check_health
 from cdlm.text import text_problem
 from cdlm.vault.keys import provider_from_settings
@@ -35,8 +48,33 @@ log = logging.getLogger(__name__)
 DatabaseMode = Literal["lifespan", "lazy", "external"]
 
 
+def is_request_error(result: ExecutionResult) -> bool:
+    """True when the operation never started: its document did not parse or validate (the
+    depth, alias and token limits included) or its variables did not coerce.
+
+    Those errors have no path; errors raised while fields resolved have one, and an internal
+    error is never the request's fault.
+    """
+    if result.data is not None or not result.errors:
+        return False
+    return all(
+        error.path is None and (error.extensions or {}).get("code") != ErrorCode.INTERNAL
+        for error in result.errors
+    )
+
+
 class GraphQLApp(GraphQL[Context, None]):
-    """Strawberry's ASGI view with cdlm's request context."""
+    """Strawberry's ASGI view with cdlm's request context, speaking GraphQL over HTTP.
+
+    Operations are POSTed as one JSON object (``application/json``, UTF-8); ``GET`` only serves
+    GraphiQL. Everything refused before GraphQL runs is answered by :mod:`cdlm.http_refusals`
+    (a JSON error document with a stable code) instead of Strawberry's plain text.
+
+    A client accepting ``application/graphql-response+json`` gets its responses as that media
+    type, and a request error (the document did not parse or validate, the variables did not
+    coerce) as HTTP 400 without a ``data`` entry. Other clients (``application/json``, ``*/*``
+    or no ``Accept``) get the legacy answer: HTTP 200 with ``"data": null``.
+    """
 
     def __init__(
         self,
@@ -56,21 +94,96 @@ class GraphQLApp(GraphQL[Context, None]):
         self.auth = auth
         self.vault = vault
         self.notifier = notifier
+        self.allowed_methods = "GET, POST" if settings.graphiql else "POST"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        try:
+            response = await self.run(Request(scope, receive))
+        except HTTPException as refused:
+            code = RefusalCode.for_status(refused.status_code)
+            allow = {"allow": self.allowed_methods}
+            headers = allow if code is RefusalCode.METHOD_NOT_ALLOWED else None
+            response = refusal(scope, code, refused.reason, headers)
+        await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # With GraphiQL off, a browser's GET is refused like any other GET (405, not 404).
+        return self.graphql_ide is not None and super().should_render_graphql_ide(request)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        if request.method == "GET":
+            raise refused(RefusalCode.METHOD_NOT_ALLOWED, "GraphQL operations are sent with POST.")
+        media_type, parameters = parse_content_type(request.content_type or "")
+        if media_type != JSON or parameters.get("charset", "utf-8").lower() != "utf-8":
+            raise refused(
+                RefusalCode.UNSUPPORTED_MEDIA_TYPE,
+                "The request body must be application/json (UTF-8).",
+            )
+        parsed = await super().parse_http_body(request)
+        if isinstance(parsed, GraphQLRequestData) and not isinstance(
+            parsed.operation_name, str | None
+        ):
+            raise refused(
+                RefusalCode.BAD_REQUEST,
+                "The GraphQL operation's `operationName` must be a string or null, if provided.",
+            )
+        return parsed
 
     def decode_json(self, data: str | bytes) -> object:
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise refused(
+                    RefusalCode.BAD_REQUEST, "The request body is not valid UTF-8."
+                ) from None
         try:
             decoded = super().decode_json(data)
         except RecursionError:
-            raise HTTPException(400, "The request body is nested too deeply.") from None
+            raise refused(
+                RefusalCode.BAD_REQUEST, "The request body is nested too deeply."
+            ) from None
         if not isinstance(decoded, dict):
-            raise HTTPException(400, "The request body must be a JSON object.")
+            raise refused(RefusalCode.BAD_REQUEST, "The request body must be a JSON object.")
         problem = text_problem(decoded)
         if problem is None and "\\u0000" in str(decoded.get("query") or ""):
             problem = "Text may not contain NUL characters."
         if problem is not None:
             # Refused at the door for every field, before any of it reaches the database.
-            raise HTTPException(400, problem)
+            raise refused(RefusalCode.BAD_REQUEST, problem)
         return decoded
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        # Read back by create_response, which is not given the request.
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        body = await super().process_result(request, result)
+        accepted = response_media_type(request.headers.get("accept"))
+        if accepted == GRAPHQL_RESPONSE_JSON and is_request_error(result):
+            del body["data"]
+        return body
+
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON
+            if isinstance(response_data, dict) and "data" not in response_data:
+                response.status_code = RefusalCode.BAD_REQUEST.status
+        return response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -133,7 +246,12 @@ def create_app(
             if database == "lifespan":
                 await close_orm()
 
-    middleware = [Middleware(RequestContextMiddleware)]
+    # Outermost first: every response gets a request id; oversized bodies are refused before
+    # anything else runs (the database start-up on Lambda included).
+    middleware = [
+        Middleware(RequestContextMiddleware),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+    ]
     if database == "lazy":
         middleware.append(Middleware(LazyStartupMiddleware, startup=open_database))
     auth = auth_settings(settings)
@@ -146,7 +264,8 @@ def create_app(
         notifier or notifier_from(settings),
     )
     routes = [
-        Route("/graphql", graphql_app, methods=["GET", "POST"]),
+        # Every method reaches the view, so that others are refused in the same JSON shape.
+        Route("/graphql", graphql_app),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/exports/{token}", export_download(the_vault, auth), methods=["GET"]),
     ]

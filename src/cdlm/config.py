@@ -124,6 +124,7 @@ class Settings:
     max_query_depth: int
     max_aliases: int
     max_tokens: int
+    max_body_bytes: int
     db_pool_max: int
     db_connect_timeout: float
     token_secret: str | None = field(repr=False)
@@ -296,6 +297,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_query_depth=env.get("CDLM_MAX_QUERY_DEPTH", _int_in(2, 100), 12),
         max_aliases=env.get("CDLM_MAX_ALIASES", _int_in(1, 1000), 30),
         max_tokens=env.get("CDLM_MAX_TOKENS", _int_in(50, 100_000), 5000),
+        max_body_bytes=env.get("CDLM_MAX_BODY_BYTES", _int_in(16_384, 104_857_600), 1_048_576),
         db_pool_max=env.get("CDLM_DB_POOL_MAX", _int_in(1, 200), 10),
         db_connect_timeout=env.get("CDLM_DB_CONNECT_TIMEOUT", _float_in(0.5, 120), 5.0),
         token_secret=token_secret,

@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids with access logs, and lazy database start-up for Lambda."""
+"""ASGI middleware: request ids with access logs, the request body limit, and lazy database
+start-up for Lambda."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cdlm.http_refusals import RefusalCode, error_document, refusal
 from cdlm.logs import request_id_var
 
 log = logging.getLogger("cdlm.access")
@@ -39,11 +42,8 @@ def _client_request_id(scope: Scope) -> str | None:
 
 
 def _internal_error_body(request_id: str) -> bytes:
-    error = {
-        "message": f"Internal server error (request id {request_id}).",
-        "extensions": {"code": "INTERNAL", "requestId": request_id},
-    }
-    return json.dumps({"data": None, "errors": [error]}).encode()
+    message = f"Internal server error (request id {request_id})."
+    return json.dumps({"data": None, **error_document(message, "INTERNAL", request_id)}).encode()
 
 
 class RequestContextMiddleware:
@@ -123,6 +123,76 @@ def logged_path(path: str | None) -> str | None:
             if path.startswith(prefix):
                 return f"{prefix}<redacted>"
     return path
+
+
+class _BodyTooLarge(Exception):
+    """The request body passed the limit while it was being read."""
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies larger than ``max_bytes`` with HTTP 413 before they are read.
+
+    A ``Content-Length`` over the limit is refused at once, before the application runs and
+    without reading any of the body. A body of unknown length (chunked) is counted as it
+    streams in and refused as soon as it passes the limit, so no more than the limit and one
+    chunk is ever held. The refusal closes the connection, since the rest of the body is unread.
+    (Starlette's own ``RequestBodyLimitMiddleware`` answers in plain text and lets the
+    application start before it refuses a declared length.)
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _refuse(self, scope: Scope) -> Response:
+        message = f"The request body is larger than {self.max_bytes} bytes."
+        return refusal(scope, RefusalCode.BODY_TOO_LARGE, message, {"connection": "close"})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_bytes:
+            await self._refuse(scope)(scope, receive, send)
+            return
+        if declared is not None and declared < 0:
+            bad_length = "The Content-Length header is not a number of bytes."
+            await refusal(scope, RefusalCode.BAD_REQUEST, bad_length)(scope, receive, send)
+            return
+        received = 0
+        response_started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except _BodyTooLarge:
+            if response_started:
+                raise
+            await self._refuse(scope)(scope, receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared body length; -1 when the header is not a number, None when it is absent."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            raw = bytes(value).strip()
+            return int(raw) if raw.isdigit() else -1
+    return None
 
 
 class LazyStartupMiddleware:
