@@ -10,7 +10,9 @@ from bench import (
     concurrent_events,
     customer_360,
     dsr_execution,
+    graphql_http_audit,
     lambda_invocations,
+    request_bodies,
     request_latency,
     retention_sweep,
 )
@@ -25,6 +27,8 @@ def main() -> None:
     asyncio.run(dsr_execution.run())
     asyncio.run(retention_sweep.run())
     asyncio.run(lambda_invocations.run())
+    asyncio.run(request_bodies.run())
+    asyncio.run(graphql_http_audit.run())
 
 
 if __name__ == "__main__":
