@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -44,6 +46,12 @@ async def widgets(settings: Settings) -> AsyncIterator[GraphQLClient]:
     transport = httpx.ASGITransport(app=create_app(settings, schema=widget_schema(settings)))
     async with httpx.AsyncClient(transport=transport, base_url="http://cdlm.test") as http:
         yield GraphQLClient(http)
+
+
+def forge(payload: Any) -> str:
+    """A cursor as the server encodes one, around any JSON payload."""
+    raw = json.dumps(payload, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 async def make_widgets(count: int, *, rank: int | None = None) -> list[Widget]:
@@ -150,6 +158,70 @@ async def test_cursor_of_another_ordering_is_refused(widgets: GraphQLClient) -> 
     wrong = await widgets(PAGE, {"first": 1, "after": cursor, "byRank": True})
     assert wrong["data"] is None
     assert wrong["errors"][0]["extensions"]["code"] == "INVALID_CURSOR"
+
+
+async def test_cursor_of_another_list_with_the_same_ordering_is_refused(
+    widgets: GraphQLClient,
+) -> None:
+    await make_widgets(3)
+    order = [SortKey("created_at"), SortKey("id")]
+    at, key = BASE, uuid.uuid4()
+    own = encode_cursor(order, [at, key], list_name=Widget._meta.db_table)
+    assert "errors" not in await widgets(PAGE, {"first": 1, "after": own, "byRank": False})
+    for list_name in [None, "staff_users", "api_keys"]:
+        other = encode_cursor(order, [at, key], list_name=list_name)
+        body = await widgets(PAGE, {"first": 1, "after": other, "byRank": False})
+        assert body["data"] is None, list_name
+        assert body["errors"][0]["extensions"]["code"] == "INVALID_CURSOR", list_name
+
+
+def test_a_cursor_names_its_list() -> None:
+    order = [SortKey("created_at", descending=True), SortKey("id")]
+    values = [BASE, uuid.uuid4()]
+    staff = encode_cursor(order, values, list_name="staff_users")
+    assert decode_cursor(staff, order, list_name="staff_users") == values
+    for other in [None, "api_keys", "staff_users:"]:
+        with pytest.raises(ValidationFailed) as caught:
+            decode_cursor(staff, order, list_name=other)
+        assert caught.value.code == "INVALID_CURSOR"
+    with pytest.raises(ValidationFailed):
+        decode_cursor(encode_cursor(order, values), order, list_name="staff_users")
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0001-01-01T00:00:00+14:00",  # before year 1 once in UTC
+        "0001-01-01T00:00:00+00:01",
+        "9999-12-31T23:59:59-14:00",  # after year 9999 once in UTC
+        "9999-12-31T23:59:59.999999-00:01",
+        "2026-01-01T00:00:00",  # no zone
+        "2026-01-01",
+    ],
+)
+def test_timestamps_without_zone_or_out_of_range_in_utc_are_invalid_cursors(moment: str) -> None:
+    order = [SortKey("created_at"), SortKey("id")]
+    key = {"u": str(uuid.uuid4())}
+    # ``forge`` builds what the server builds, so only the timestamp differs.
+    assert forge([1, "created_at,id", [{"t": BASE.isoformat()}, key]]) == encode_cursor(
+        order, [BASE, uuid.UUID(key["u"])]
+    )
+    with pytest.raises(ValidationFailed) as caught:
+        decode_cursor(forge([1, "created_at,id", [{"t": moment}, key]]), order, field="after")
+    assert (caught.value.code, caught.value.field) == ("INVALID_CURSOR", "after")
+
+
+def test_timestamps_come_back_in_utc() -> None:
+    order = [SortKey("created_at"), SortKey("id")]
+    key = uuid.uuid4()
+    east = datetime(2026, 1, 1, 9, 30, tzinfo=timezone(timedelta(hours=9, minutes=30)))
+    [at, same] = decode_cursor(encode_cursor(order, [east, key]), order)
+    assert at == east
+    assert at.tzinfo is UTC
+    assert at == datetime(2026, 1, 1, tzinfo=UTC)
+    assert same == key
+    edge = datetime(1, 1, 1, tzinfo=UTC)  # the very first moment datetime knows still works
+    assert decode_cursor(encode_cursor(order, [edge, key]), order) == [edge, key]
 
 
 async def test_one_page_is_one_statement(sql: StatementRecorder) -> None:

@@ -4,6 +4,12 @@ A cursor encodes the sort-key values of the last row seen, so the next page is a
 (``WHERE (k1, k2) > (v1, v2)``) that stays fast and stable when rows are added, unlike offsets.
 Only forward pagination (``first``/``after``) is offered; pages are capped at
 :data:`MAX_PAGE_SIZE`.
+
+A cursor is bound to the list it was made for: :func:`paginate` puts the table of its query
+in the cursor beside the ordering, so lists sorted alike (staff users and API keys, both newest
+first) refuse each other's cursors. Timestamps come back as aware UTC datetimes: one without
+zone, or one that leaves datetime's range once in UTC, is ``INVALID_CURSOR`` like any other
+forged value.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
@@ -83,7 +89,14 @@ def _decode_value(value: Any) -> Any:
     if isinstance(value, dict) and len(value) == 1:
         ((kind, raw),) = value.items()
         if kind == "t":
-            return datetime.fromisoformat(raw)
+            if not isinstance(raw, str):
+                raise ValueError("malformed cursor timestamp")
+            moment = datetime.fromisoformat(raw)
+            if moment.tzinfo is None:
+                raise ValueError("cursor timestamp without zone")
+            # Raises OverflowError for moments outside datetime's range once in UTC
+            # (0001-01-01T00:00:00+14:00): the caller refuses them like any forged value.
+            return moment.astimezone(UTC)
         if kind == "u":
             return uuid.UUID(raw)
         if kind == "d":
@@ -94,23 +107,38 @@ def _decode_value(value: Any) -> Any:
     raise ValueError("malformed cursor value")
 
 
-def _ordering_tag(order: Sequence[SortKey]) -> str:
-    return ",".join(f"-{k.field}" if k.descending else k.field for k in order)
+def _list_tag(order: Sequence[SortKey], list_name: str | None) -> str:
+    ordering = ",".join(f"-{k.field}" if k.descending else k.field for k in order)
+    return ordering if list_name is None else f"{list_name}:{ordering}"
 
 
-def encode_cursor(order: Sequence[SortKey], values: Sequence[Any]) -> str:
-    """An opaque cursor for a row whose values of the sort keys ``order`` are ``values``."""
+def encode_cursor(
+    order: Sequence[SortKey], values: Sequence[Any], *, list_name: str | None = None
+) -> str:
+    """An opaque cursor for a row of the list ``list_name`` whose values of the sort keys
+    ``order`` are ``values``.
+
+    Without ``list_name`` the cursor is bound to the ordering alone, so a list that does not
+    go through :func:`paginate` must have an ordering no other such list uses.
+    """
     payload = json.dumps(
-        [_CURSOR_VERSION, _ordering_tag(order), [_encode_value(v) for v in values]],
+        [_CURSOR_VERSION, _list_tag(order, list_name), [_encode_value(v) for v in values]],
         separators=(",", ":"),
     )
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, order: Sequence[SortKey], field: str = "after") -> list[Any]:
+def decode_cursor(
+    cursor: str,
+    order: Sequence[SortKey],
+    field: str = "after",
+    *,
+    list_name: str | None = None,
+) -> list[Any]:
     """The sort-key values inside ``cursor``; a bad cursor raises :class:`ValidationFailed`.
 
-    A cursor only fits the ordering it was made for: one from another list or sort is refused.
+    A cursor only fits the list (``list_name``) and ordering it was made for: one from another
+    list or sort is refused. Timestamps come back in UTC.
     """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
@@ -120,7 +148,7 @@ def decode_cursor(cursor: str, order: Sequence[SortKey], field: str = "after") -
         version, tag, values = json.loads(raw)
         if version != _CURSOR_VERSION or not isinstance(values, list):
             raise ValueError("unsupported cursor")
-        if tag != _ordering_tag(order) or len(values) != len(order):
+        if tag != _list_tag(order, list_name) or len(values) != len(order):
             raise ValueError("cursor of another list")
         return [_decode_value(v) for v in values]
     except Exception:  # any malformed or forged content is the caller's error, never a 500
@@ -236,14 +264,16 @@ async def paginate(
     """One page of ``query`` in keyset ``order``.
 
     Sort keys must be non-nullable columns and the last one unique (e.g. ``id``), so every row
-    has exactly one place in the order.
+    has exactly one place in the order. Cursors are bound to the query's table: one made for
+    another list is refused even when both lists sort alike.
     """
     if not order:
         raise ValueError("paginate needs at least one sort key")
     sort_fields = _sort_fields(query.model, order)
+    list_name = query.model._meta.db_table
     size = check_page_size(first)
     if after is not None:
-        values = decode_cursor(after, order)
+        values = decode_cursor(after, order, list_name=list_name)
         try:
             checked = [_coerce(f, v) for f, v in zip(sort_fields, values, strict=True)]
         except TypeError:
@@ -257,7 +287,10 @@ async def paginate(
     rows = list(await query.order_by(*ordering).limit(size + 1))
     has_next = len(rows) > size
     rows = rows[:size]
-    cursors = [encode_cursor(order, [getattr(row, k.field) for k in order]) for row in rows]
+    cursors = [
+        encode_cursor(order, [getattr(row, k.field) for k in order], list_name=list_name)
+        for row in rows
+    ]
     return Page(
         rows=rows, cursors=cursors, has_next_page=has_next, has_previous_page=after is not None
     )
