@@ -162,11 +162,6 @@ async def test_a_dangling_symlink_pointing_outside_is_not_followed(
     assert not target.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_put opens '<object>.partial' with O_CREAT|O_TRUNC but no O_NOFOLLOW/O_EXCL, so a "
-    "symlink planted at that name makes the store write through it outside the directory",
-)
 async def test_a_planted_partial_file_symlink_does_not_redirect_the_write(
     store: LocalArchiveStore, base: Path
 ) -> None:
@@ -177,6 +172,31 @@ async def test_a_planted_partial_file_symlink_does_not_redirect_the_write(
     with contextlib.suppress(OSError, ValueError):  # refusing is as good as writing inside
         await store.put("object.jsonl.gz", DATA)
     assert victim.read_bytes() == b"not the archive's"
+
+
+async def test_a_planted_partial_symlink_to_a_missing_file_creates_nothing_outside(
+    store: LocalArchiveStore, base: Path
+) -> None:
+    target = base / "outside" / "created-through-partial.jsonl.gz"
+    (base / "archive").mkdir()
+    (base / "archive" / "object.jsonl.gz.partial").symlink_to(target)
+    with contextlib.suppress(OSError, ValueError):
+        await store.put("object.jsonl.gz", DATA)
+    assert not exists(target)
+    assert files_under(base / "outside") == set()
+
+
+async def test_a_partial_file_left_by_an_interrupted_write_is_replaced(
+    store: LocalArchiveStore, base: Path
+) -> None:
+    (base / "archive").mkdir()
+    leftover = base / "archive" / "object.jsonl.gz.partial"
+    leftover.write_bytes(b"half an object from before a crash, longer than the new one")
+    leftover.chmod(0o644)
+    await store.put("object.jsonl.gz", DATA)
+    assert (base / "archive" / "object.jsonl.gz").read_bytes() == DATA
+    assert mode(base / "archive" / "object.jsonl.gz") == 0o600
+    assert not exists(leftover)
 
 
 @pytest.mark.parametrize(
@@ -203,11 +223,6 @@ async def test_the_configured_directory_may_itself_be_a_symlink(base: Path) -> N
     assert (real / NORMAL).read_bytes() == DATA
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_put uses mkdir(parents=True, mode=0o700), and Python applies the mode to the last "
-    "folder only: the intermediate ones get the umask's default (0o755 here)",
-)
 async def test_folders_made_for_objects_are_private_to_the_owner(
     store: LocalArchiveStore, base: Path
 ) -> None:
@@ -218,3 +233,22 @@ async def test_folders_made_for_objects_are_private_to_the_owner(
         folder = folder.parent
         assert mode(folder) & 0o077 == 0, f"{folder} is {oct(mode(folder))}"
     assert mode(base / "archive" / NORMAL) == 0o600
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000], ids=["umask 022", "umask 000"])
+async def test_a_missing_archive_directory_is_made_private_with_its_missing_parents(
+    base: Path, umask: int
+) -> None:
+    os.chmod(base, 0o755)  # noqa: S103 (a folder that exists before the store runs)
+    store = LocalArchiveStore(base / "data" / "cdlm" / "archive")
+    previous = os.umask(umask)
+    try:
+        await store.put(NORMAL, DATA)
+    finally:
+        os.umask(previous)
+    folder = base / "data" / "cdlm" / "archive" / NORMAL
+    while folder.parent != base:
+        folder = folder.parent
+        assert mode(folder) == 0o700, f"{folder} is {oct(mode(folder))}"
+    assert mode(base / "data" / "cdlm" / "archive" / NORMAL) == 0o600
+    assert mode(base) == 0o755  # a folder that existed keeps its mode

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gzip
 import json
 import os
@@ -33,8 +34,32 @@ class ArchiveStore(Protocol):
     async def delete(self, key: str) -> None: ...
 
 
+def _private_folders(folder: Path) -> None:
+    """Create ``folder`` and each missing folder above it with mode 0700.
+
+    ``Path.mkdir(parents=True, mode=...)`` gives the mode to the last folder only, the others
+    get the umask's default (often 0755).
+    """
+    missing: list[Path] = []
+    current = folder
+    while not current.is_dir():
+        missing.append(current)
+        current = current.parent
+    for each in reversed(missing):
+        try:
+            each.mkdir(mode=0o700)
+        except FileExistsError:  # made meanwhile by a concurrent writer: fine if a folder
+            if not each.is_dir():
+                raise
+
+
+#: A temporary file of our own: created now (never an existing file), never through a link.
+_PARTIAL_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 class LocalArchiveStore:
-    """Archive objects as files under a directory (owner-only permissions)."""
+    """Archive objects as files under a directory (owner-only permissions: each folder it
+    creates is 0700, each object 0600)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -51,9 +76,13 @@ class LocalArchiveStore:
 
     def _put(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _private_folders(path.parent)
         partial = path.with_name(path.name + ".partial")
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # A leftover of an interrupted write, or anything planted there (a symlink is removed,
+        # not followed); should one appear again before the open, O_EXCL refuses it.
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        descriptor = os.open(partial, _PARTIAL_FLAGS, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
             handle.flush()
