@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -101,13 +103,7 @@ def test_an_unwritable_data_dir_is_a_configuration_error(tmp_path: Path) -> None
     assert "not writable" in caught.value.problem
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_local_secret returns whatever the file holds: an empty file (left by a crash "
-    "between its creation and its write, or read by a second process meanwhile) or a short "
-    "one becomes the signing key, where CDLM_TOKEN_SECRET must have 32 characters",
-)
-@pytest.mark.parametrize("content", ["", "\n", "short"])
+@pytest.mark.parametrize("content", ["", "\n", "short", " " * 40, "s" * 31 + "\n"])
 def test_an_empty_or_short_secret_file_is_refused(tmp_path: Path, content: str) -> None:
     path = tmp_path / TOKEN_SECRET_FILE
     path.write_text(content, encoding="utf-8")
@@ -115,3 +111,74 @@ def test_an_empty_or_short_secret_file_is_refused(tmp_path: Path, content: str) 
     with pytest.raises(ConfigError) as caught:
         auth_settings(local_settings(tmp_path))
     assert caught.value.variable == "CDLM_TOKEN_SECRET"
+    assert "fewer than 32 characters" in caught.value.problem
+    assert path.read_text(encoding="utf-8") == content  # refused, never replaced silently
+
+
+def test_a_secret_file_of_32_characters_is_used(tmp_path: Path) -> None:
+    path = tmp_path / TOKEN_SECRET_FILE
+    path.write_text("s" * 32 + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    assert auth_settings(local_settings(tmp_path)).token_secret == b"s" * 32
+
+
+def test_a_secret_file_that_is_not_text_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / TOKEN_SECRET_FILE
+    path.write_bytes(b"\xff\xfe" * 32)
+    path.chmod(0o600)
+    with pytest.raises(ConfigError) as caught:
+        auth_settings(local_settings(tmp_path))
+    assert caught.value.variable == "CDLM_TOKEN_SECRET"
+    assert "is not text" in caught.value.problem
+
+
+def test_an_existing_world_readable_secret_file_is_used_as_it_is(tmp_path: Path) -> None:
+    # As the master key file: the file is created 0600, but one the operator put there (or
+    # whose mode they changed) is used unchanged, neither refused nor rewritten nor chmodded.
+    path = tmp_path / TOKEN_SECRET_FILE
+    secret = "operator-provided-" + "o" * 32
+    path.write_text(secret + "\n", encoding="utf-8")
+    path.chmod(0o644)
+    inode = os.stat(path).st_ino
+    assert auth_settings(local_settings(tmp_path)).token_secret == secret.encode()
+    assert oct(mode(path)) == oct(0o644)
+    assert os.stat(path).st_ino == inode
+    assert path.read_text(encoding="utf-8") == secret + "\n"
+
+
+def test_the_slower_of_two_simultaneous_starts_uses_the_secret_of_the_faster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / TOKEN_SECRET_FILE
+    faster = "made-by-the-faster-start-" + "f" * 32
+    real_exists = Path.exists
+
+    def exists_as_seen_before_the_faster_start_wrote(self: Path) -> bool:
+        if self == path:  # this start looked before the other one created the file
+            return False
+        return real_exists(self)
+
+    path.write_text(faster, encoding="utf-8")
+    path.chmod(0o600)
+    monkeypatch.setattr(Path, "exists", exists_as_seen_before_the_faster_start_wrote)
+    auth = auth_settings(local_settings(tmp_path))
+    assert auth.token_secret == faster.encode()
+    assert path.read_text(encoding="utf-8") == faster  # kept: tokens it signed stay valid
+    assert sorted(p.name for p in tmp_path.iterdir()) == [TOKEN_SECRET_FILE]  # no leftovers
+
+
+def test_simultaneous_starts_all_get_the_same_whole_secret(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    barrier = threading.Barrier(8)
+
+    def start() -> bytes:
+        barrier.wait()
+        return auth_settings(local_settings(data_dir)).token_secret
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        secrets = list(pool.map(lambda _: start(), range(8)))
+    assert len(set(secrets)) == 1
+    assert len(secrets[0]) >= 32
+    assert (data_dir / TOKEN_SECRET_FILE).read_text(encoding="utf-8").encode() == secrets[0]
+    assert sorted(p.name for p in data_dir.iterdir()) == [TOKEN_SECRET_FILE]
+    assert oct(mode(data_dir / TOKEN_SECRET_FILE)) == oct(0o600)
