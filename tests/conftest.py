@@ -108,7 +108,15 @@ async def orm(database: DatabaseTarget, settings: Settings) -> AsyncIterator[Non
 KEPT_TABLES = {"vault_secrets"}
 
 
-@pytest.fixture(autouse=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test gets a clean database, except those marked ``pure`` (rules tested without
+    PostgreSQL: ``pytest -m pure`` runs them and never starts a server)."""
+    for item in items:
+        if item.get_closest_marker("pure") is None and "clean_database" not in item.fixturenames:
+            item.fixturenames.insert(0, "clean_database")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
 async def clean_database(orm: None) -> AsyncIterator[None]:
     """Every test starts from empty tables (the migration history and vault secrets are kept)."""
     yield

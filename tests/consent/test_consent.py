@@ -69,9 +69,11 @@ async def make_purpose(
         code=code,
         name=code.title(),
         description=f"About {code}.",
-        lawful_basis=LawfulBasis.CONSENT
-        if mechanism is not Mechanism.NOTICE_ONLY
-        else LawfulBasis.CONTRACT,
+        lawful_basis={
+            Mechanism.OPT_IN: LawfulBasis.CONSENT,
+            Mechanism.OPT_OUT: LawfulBasis.LEGITIMATE_INTERESTS,
+            Mechanism.NOTICE_ONLY: LawfulBasis.CONTRACT,
+        }[mechanism],
         mechanism=mechanism,
         data_use=data_use,
         data_categories=["user.contact.email"],

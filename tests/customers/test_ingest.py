@@ -364,7 +364,7 @@ async def test_idempotent_replay_returns_the_first_result_and_writes_nothing(
 
 async def test_concurrent_ingests_of_one_person_make_one_profile(vault: Vault) -> None:
     results = await asyncio.gather(
-        *(make_customer(vault, email="race@example.com", given_name=f"R{n}") for n in range(8))
+        *(make_customer(vault, email="race@example.com", city=f"City {n}") for n in range(8))
     )
     assert len({r.customer_id for r in results}) == 1
     assert sorted(r.outcome.value for r in results) == ["created"] + ["matched"] * 7

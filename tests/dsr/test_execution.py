@@ -315,14 +315,17 @@ async def test_objection_and_opt_out_write_consent_ledger_entries(
     await execute(gql, admin_headers, objection)
     assert await consent.may_process(customer_id, "newsletter") is False
     assert await consent.may_process(customer_id, "service-mail") is True  # contract, not Art. 21
-    assert await consent.may_process(customer_id, "partners") is True
-    opt_out = await approved(gql, admin_headers, "OPT_OUT_OF_SALE", "ines.quartermaine@example.com")
-    await execute(gql, admin_headers, opt_out)
+    # A general objection covers selling and sharing too.
     assert await consent.may_process(customer_id, "partners") is False
     methods = [
         e.method for e in await ConsentEntry.filter(customer_id=customer_id).order_by("sequence")
     ]
     assert methods == [Method.FORM, Method.REQUEST, Method.REQUEST]
+    # An opt-out of sale after it has nothing left to opt out of.
+    opt_out = await approved(gql, admin_headers, "OPT_OUT_OF_SALE", "ines.quartermaine@example.com")
+    done = await execute(gql, admin_headers, opt_out)
+    assert done["request"]["status"] == "COMPLETED"
+    assert await ConsentEntry.filter(customer_id=customer_id).count() == len(methods)
     assert (await consent.verify_ledger()).ok
 
 

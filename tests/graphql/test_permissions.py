@@ -55,6 +55,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "purposes": ALL_ROLES,
     "consentHistory": INDIVIDUAL,
     "consentAt": INDIVIDUAL,
+    "mayProcess": ALL_ROLES,
     "consentReceipt": INDIVIDUAL,
     "consentOptInRates": AGGREGATE,
     "verifyConsentLedger": OVERSIGHT_ROLES,

@@ -112,17 +112,26 @@ class ConsentEntryNode:
 @strawberry.type(description="Whether a purpose may use the customer's data, and why.")
 class ConsentStatus:
     purpose_code: str
-    permitted: bool
+    permitted: bool = strawberry.field(
+        description="The answer to 'may we process?': false while the customer's processing is "
+        "restricted, whatever the decisions."
+    )
+    restricted: bool = strawberry.field(
+        description="True when the customer's processing is restricted (GDPR Art. 18) or the "
+        "customer is gone: nothing is permitted."
+    )
     decision: Decision | None = strawberry.field(description="Null: no decision yet.")
     by_default: bool = strawberry.field(description="True when the mechanism's default applies.")
     notice_version: int | None
     decided_at: datetime | None
 
     @classmethod
-    def of(cls, purpose: Purpose, entry: ConsentEntry | None) -> ConsentStatus:
+    def of(cls, answer: service.Answer) -> ConsentStatus:
+        entry = answer.latest
         return cls(
-            purpose_code=purpose.code,
-            permitted=service.permitted(purpose, entry),
+            purpose_code=answer.purpose.code,
+            permitted=answer.permitted,
+            restricted=answer.restricted,
             decision=entry.decision if entry else None,
             by_default=entry is None,
             notice_version=entry.notice_version if entry else None,
@@ -302,10 +311,23 @@ class ConsentQuery:
         except OverflowError:
             raise ValidationFailed("The time is out of range.", field="at") from None
         cid = parse_id(customer_id, "customerId")
-        purpose = await service.purpose(purpose_code)
-        found = await service.current_entries([cid], [purpose.id], moment)
+        found = await service.answer(cid, purpose_code, moment)
         await service.audit_read(await require_principal(info), cid)
-        return ConsentStatus.of(purpose, found.get((cid, purpose.id)))
+        return ConsentStatus.of(found)
+
+    @strawberry.field(
+        description="May this customer's data be used for this purpose now? The one check "
+        "behind every use of customer data (decisions, the purpose's rules and restriction); "
+        "for downstream systems before they send, share or analyse.",
+        extensions=allow(*ALL_ROLES),
+    )
+    async def may_process(
+        self, info: Info[Any, Any], customer_id: strawberry.ID, purpose_code: str
+    ) -> ConsentStatus:
+        cid = parse_id(customer_id, "customerId")
+        found = await service.answer(cid, purpose_code)
+        await service.audit_read(await require_principal(info), cid)
+        return ConsentStatus.of(found)
 
     @strawberry.field(
         description="The customer's consents as a Kantara Consent Receipt (v1.1) JSON.",

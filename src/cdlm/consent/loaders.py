@@ -5,16 +5,13 @@ from __future__ import annotations
 import uuid
 
 from cdlm.consent import service
-from cdlm.consent.models import ConsentEntry, Purpose, PurposeNotice
+from cdlm.consent.models import PurposeNotice
 
 
-async def consents_by_customer(
-    ids: list[uuid.UUID],
-) -> list[list[tuple[Purpose, ConsentEntry | None]]]:
-    """Each customer's latest decision per purpose (None: the mechanism's default applies)."""
-    purposes = await service.all_purposes()
-    latest = await service.current_entries(list(set(ids)), [p.id for p in purposes])
-    return [[(p, latest.get((customer_id, p.id))) for p in purposes] for customer_id in ids]
+async def consents_by_customer(ids: list[uuid.UUID]) -> list[list[service.Answer]]:
+    """Each customer's answer per purpose (:func:`cdlm.consent.service.answers`)."""
+    found = await service.answers(ids, await service.all_purposes())
+    return [found[customer_id] for customer_id in ids]
 
 
 async def notices_by_purpose(ids: list[uuid.UUID]) -> list[list[PurposeNotice]]:

@@ -52,6 +52,33 @@ class StaleNotice(PolicyViolation):
     code = ErrorCode.STALE_NOTICE_VERSION
 
 
+class ObjectionInForce(PolicyViolation):
+    """A grant after the person objected (or opted out by request or GPC) without their own
+    action."""
+
+    code = ErrorCode.OBJECTION_IN_FORCE
+
+
+class ProcessingRestricted(PolicyViolation):
+    """The customer's processing is restricted (GDPR Art. 18)."""
+
+    code = ErrorCode.PROCESSING_RESTRICTED
+
+
+#: How decisions that stop processing at the person's demand are captured: a data subject
+#: request (objection, opt-out of sale) or a Global Privacy Control signal.
+OBJECTING_METHODS = frozenset({Method.REQUEST, Method.GPC})
+#: How a decision the person made themselves is captured (with evidence of it).
+PERSONAL_METHODS = frozenset({Method.FORM})
+
+
+def personal_action(capture: Capture) -> bool:
+    """True when ``capture`` shows the person's own action: a personal method, with evidence."""
+    return capture.method in PERSONAL_METHODS and (
+        capture.user_agent is not None or capture.ip_address is not None
+    )
+
+
 @functools.cache
 def _taxonomy() -> tuple[frozenset[str], frozenset[str]]:
     """fideslang's default data uses and data categories (loaded on first use)."""
@@ -122,12 +149,13 @@ async def create_purpose(
         issues.append(
             FieldIssue("input.description", ErrorCode.TOO_LONG, f"At most {MAX_NOTICE} characters.")
         )
-    if mechanism is Mechanism.OPT_IN and lawful_basis is not LawfulBasis.CONSENT:
+    if (mechanism is Mechanism.OPT_IN) != (lawful_basis is LawfulBasis.CONSENT):
         issues.append(
             FieldIssue(
                 "input.mechanism",
                 ErrorCode.POLICY_VIOLATION,
-                "Opt-in purposes rest on consent as their lawful basis.",
+                "Consent is given, never assumed: a purpose resting on consent is opt-in, and "
+                "an opt-in purpose rests on consent.",
             )
         )
     if issues:
@@ -384,6 +412,19 @@ async def record(
         purposes = await _purposes_by_code([c.purpose_code for c in decisions], "input.purposeCode")
         latest = await current_entries([customer_id], [p.id for p in purposes.values()])
         notices = await notices_of([p.id for p in purposes.values()])
+        granted = [purposes[c.purpose_code].id for c in decisions if c.decision is Decision.GRANTED]
+        if granted and not await customers.processable(customer_id):
+            raise ProcessingRestricted(
+                "Processing of this customer is restricted (GDPR Art. 18): no consent can be "
+                "granted until the restriction is lifted; withdrawals are still recorded.",
+                field="input.customerId",
+            )
+        if not personal_action(capture) and await objections_in_force(customer_id, granted):
+            raise ObjectionInForce(
+                "The person objected to this purpose or opted out of it; only their own action "
+                "(method FORM, with the evidence of it) can grant it again.",
+                field="input.method",
+            )
         for position, choice in enumerate(decisions):
             purpose = purposes[choice.purpose_code]
             _check_choice(purpose, choice, position, decided_at, notices[purpose.id])
@@ -496,8 +537,38 @@ def _objectable(codes: list[str]) -> Callable[[Purpose], bool]:
     if codes:
         return lambda purpose: purpose.code in codes
     return lambda purpose: (
-        purpose.data_use.startswith("marketing") or (purpose.lawful_basis in OBJECTABLE)
+        purpose.data_use.startswith("marketing")
+        or purpose.sale_or_sharing
+        or purpose.lawful_basis in OBJECTABLE
     )
+
+
+async def objections_in_force(
+    customer_id: uuid.UUID, purpose_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Purposes the customer objected to (a request or GPC opt-out) with no grant by their own
+    action since (one query)."""
+    if not purpose_ids:
+        return set()
+    rows = await get_connection("default").execute_query_dict(
+        'SELECT "purpose_id", '
+        'max("sequence") FILTER (WHERE "method" = ANY($3::text[]) AND "decision" <> $5) AS o, '
+        'max("sequence") FILTER (WHERE "method" = ANY($4::text[]) AND "decision" = $5) AS g '
+        'FROM "consent_entries" WHERE "customer_id" = $1 AND "purpose_id" = ANY($2::uuid[]) '
+        'GROUP BY "purpose_id"',
+        [
+            customer_id,
+            list(set(purpose_ids)),
+            [m.value for m in OBJECTING_METHODS],
+            [m.value for m in PERSONAL_METHODS],
+            Decision.GRANTED.value,
+        ],
+    )
+    return {
+        row["purpose_id"]
+        for row in rows
+        if row["o"] is not None and (row["g"] is None or row["g"] < row["o"])
+    }
 
 
 async def _opt_out_choices(
@@ -569,8 +640,12 @@ async def current_entries(
 OBJECTABLE = frozenset({LawfulBasis.LEGITIMATE_INTERESTS, LawfulBasis.PUBLIC_TASK})
 
 
-def permitted(purpose: Purpose, latest: ConsentEntry | None) -> bool:
-    """Whether the purpose may use the data, given the latest decision (or none)."""
+def permitted_by_decision(purpose: Purpose, latest: ConsentEntry | None) -> bool:
+    """Whether the purpose's own rules allow using the data, given the latest decision (or
+    none); restriction is not considered here (see :class:`Answer`)."""
+    if purpose.lawful_basis is LawfulBasis.CONSENT:
+        # Consent is given, never assumed, whatever mechanism a purpose was once declared with.
+        return latest is not None and latest.decision is Decision.GRANTED
     if purpose.mechanism is Mechanism.NOTICE_ONLY:
         # Another lawful basis applies; only an objection under Art. 21 stops it.
         objected = latest is not None and latest.decision is not Decision.GRANTED
@@ -580,9 +655,51 @@ def permitted(purpose: Purpose, latest: ConsentEntry | None) -> bool:
     return latest.decision is Decision.GRANTED
 
 
+@dataclass(frozen=True)
+class Answer:
+    """Whether a purpose may use a customer's data, and why: the one answer every use of
+    customer data gets (:func:`answers`)."""
+
+    purpose: Purpose
+    latest: ConsentEntry | None
+    processable: bool  # the customer exists and their processing is not restricted
+
+    @property
+    def permitted(self) -> bool:
+        return self.processable and permitted_by_decision(self.purpose, self.latest)
+
+    @property
+    def restricted(self) -> bool:
+        return not self.processable
+
+
+async def answers(
+    customer_ids: list[uuid.UUID], purposes: list[Purpose], at: datetime | None = None
+) -> dict[uuid.UUID, list[Answer]]:
+    """May each purpose use each customer's data (now, or at ``at``)? The one check: it takes
+    the latest decisions and the customers' restriction (GDPR Art. 18: stored, not processed)
+    together, with two queries whatever the numbers. Unknown and erased customers get no."""
+    wanted = list(dict.fromkeys(customer_ids))
+    processable = await customers.processable_among(wanted, at)
+    latest = await current_entries(wanted, [p.id for p in purposes], at)
+    return {
+        customer_id: [
+            Answer(p, latest.get((customer_id, p.id)), customer_id in processable) for p in purposes
+        ]
+        for customer_id in wanted
+    }
+
+
 def most_restrictive(answers: Iterable[bool]) -> bool:
     """Combining profiles: the data may be used only if every profile allows it."""
     return all(answers)
+
+
+async def answer(customer_id: uuid.UUID, purpose_code: str, at: datetime | None = None) -> Answer:
+    """:func:`answers` for one customer and one purpose; :class:`NotFound` for an unknown
+    purpose."""
+    found = await purpose(purpose_code)
+    return (await answers([customer_id], [found], at))[customer_id][0]
 
 
 async def may_process(
@@ -591,11 +708,10 @@ async def may_process(
     """The one question every use of customer data asks: may this customer's data be processed
     for this purpose (now, or at ``at``)? Unknown purposes, unknown customers and customers
     whose processing is restricted (GDPR Art. 18) are refused."""
-    purpose = await Purpose.get_or_none(code=purpose_code)
-    if purpose is None or not await customers.processable(customer_id):
+    try:
+        return (await answer(customer_id, purpose_code, at)).permitted
+    except NotFound:
         return False
-    latest = await current_entries([customer_id], [purpose.id], at)
-    return permitted(purpose, latest.get((customer_id, purpose.id)))
 
 
 async def audit_read(actor: Principal, customer_id: uuid.UUID) -> None:
@@ -697,7 +813,7 @@ async def receipt(customer_id: uuid.UUID, controller: Controller) -> dict[str, A
     newest: ConsentEntry | None = None
     for purpose in purposes:
         entry = latest.get((customer_id, purpose.id))
-        if purpose.mechanism is Mechanism.NOTICE_ONLY or not permitted(purpose, entry):
+        if purpose.mechanism is Mechanism.NOTICE_ONLY or not permitted_by_decision(purpose, entry):
             continue  # notice-only purposes rest on another basis: they are not consent
         if entry is not None and (newest is None or entry.decided_at > newest.decided_at):
             newest = entry

@@ -203,6 +203,14 @@ async def _customers_for(
                 FieldIssue(f"{prefix}[{position}].identifier.value", error.code, error.message)
             ]
     owners = await identity.owners(vault, parsed.values()) if parsed else {}
+    addressed = {*(c for c in wanted_ids if c in known), *owners.values()}
+    restricted = set(
+        await Customer.filter(id__in=list(addressed), restricted_at__isnull=False).values_list(
+            "id", flat=True
+        )
+        if addressed
+        else []
+    )
     found: dict[int, uuid.UUID] = {}
     for position, item in enumerate(items):
         if position in result.rejected:
@@ -216,6 +224,15 @@ async def _customers_for(
                     f"{prefix}[{position}]",
                     ErrorCode.NOT_FOUND,
                     "No customer has this id or identifier.",
+                )
+            ]
+        elif customer_id in restricted:
+            result.rejected[position] = [
+                FieldIssue(
+                    f"{prefix}[{position}]",
+                    ErrorCode.PROCESSING_RESTRICTED,
+                    "Processing of this customer is restricted (GDPR Art. 18): the event is "
+                    "not stored.",
                 )
             ]
         else:

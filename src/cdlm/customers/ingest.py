@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -32,7 +33,7 @@ from cdlm.quality.validate import validate_profile
 from cdlm.vault.service import Vault
 
 if TYPE_CHECKING:
-    from cdlm.identity.models import Identity
+    from cdlm.identity.models import Identity, IdentityConflict
     from cdlm.quality.models import InvalidValue
     from cdlm.vault.models import CustomerKey
 
@@ -245,6 +246,22 @@ async def _load_profiles(vault: Vault, customer_ids: list[uuid.UUID]) -> dict[uu
     return profiles
 
 
+class _ValuesView(Mapping[uuid.UUID, Mapping[str, str]]):
+    """Each profile's current values, as the batch has them so far (a live view)."""
+
+    def __init__(self, profiles: dict[uuid.UUID, _Profile]) -> None:
+        self._profiles = profiles
+
+    def __getitem__(self, customer_id: uuid.UUID) -> Mapping[str, str]:
+        return self._profiles[customer_id].values
+
+    def __iter__(self) -> Iterator[uuid.UUID]:
+        return iter(self._profiles)
+
+    def __len__(self) -> int:
+        return len(self._profiles)
+
+
 class _Writes:
     """Rows a batch inserts, gathered to be written with one statement per table."""
 
@@ -252,6 +269,7 @@ class _Writes:
         self.keys: list[CustomerKey] = []
         self.sources: list[SourceRecord] = []
         self.identities: list[Identity] = []
+        self.conflicts: list[IdentityConflict] = []
         self.invalid: list[InvalidValue] = []
         self.resolved: list[tuple[uuid.UUID, str]] = []
         self.pending_invalid: dict[tuple[uuid.UUID, str], list[InvalidValue]] = {}
@@ -284,6 +302,7 @@ class _Writes:
         if self.sources:
             await SourceRecord.bulk_create(self.sources)
         await identity.save(self.identities)
+        await identity.save_conflicts(self.conflicts)
         await refused.resolve(self.resolved, now)  # before the batch's own rows go in
         await refused.save(self.invalid)
 
@@ -410,6 +429,16 @@ def suppressed_refusal() -> ValidationFailed:
     )
 
 
+def restricted_refusal() -> ValidationFailed:
+    """The refusal of a record about a person whose processing is restricted."""
+    return ValidationFailed(
+        "Processing of the person this record identifies is restricted (GDPR Art. 18): what is "
+        "held is kept, nothing new is taken in until the restriction is lifted.",
+        field="input",
+        code=ErrorCode.PROCESSING_RESTRICTED,
+    )
+
+
 def _refuse_conflicting_values(item: _Prepared, notes: list[FieldIssue]) -> None:
     """An email or phone that identifies another customer is not this person's: keep it out of
     the profile as a refused value (with the conflict as its reason)."""
@@ -461,12 +490,24 @@ async def ingest_batch(
     held = await identity.held_counts(existing)
     profiles = await _load_profiles(vault, existing)
     writes = _Writes()
+    current_values = _ValuesView(profiles)
     results: list[IngestResult | ValidationFailed] = []
     for item in prepared:
         if isinstance(item, ValidationFailed):
             results.append(item)
             continue
-        resolution = identity.decide(item.identifiers, owned, held, item.paths)
+        resolution = identity.decide(
+            item.identifiers,
+            owned,
+            held,
+            item.paths,
+            item.values,
+            current_values,
+        )
+        matched = profiles.get(resolution.customer_id) if resolution.customer_id else None
+        if matched is not None and matched.customer.restricted_at is not None:
+            results.append(restricted_refusal())
+            continue
         _refuse_conflicting_values(item, resolution.notes)
         if resolution.customer_id is None:
             customer_id = uuid.uuid4()
@@ -499,6 +540,11 @@ async def ingest_batch(
             writes,
             now,
             trust,
+        )
+        writes.conflicts.extend(
+            identity.conflict_rows(
+                customer_id, resolution.passed_over, indexes, source_record_id, now
+            )
         )
         notes = [n for n in resolution.notes if n not in item.issues]
         results.append(

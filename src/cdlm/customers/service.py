@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from tortoise.expressions import Subquery
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -68,7 +68,23 @@ async def exists(customer_id: uuid.UUID) -> bool:
 async def processable(customer_id: uuid.UUID) -> bool:
     """True when the customer exists and their data may be processed: not restricted
     (GDPR Art. 18: stored only) and not erased."""
-    return await Customer.exists(id=customer_id, restricted_at__isnull=True)
+    return bool(await processable_among([customer_id]))
+
+
+async def processable_among(
+    customer_ids: Iterable[uuid.UUID], at: datetime | None = None
+) -> set[uuid.UUID]:
+    """Which of these customers exist and may be processed (at ``at``: not restricted since
+    before it); one query. Erased customers whose held rows remain are restricted."""
+    wanted = list(set(customer_ids))
+    if not wanted:
+        return set()
+    query = Customer.filter(id__in=wanted, erased_at__isnull=True)
+    if at is None:
+        query = query.filter(restricted_at__isnull=True)
+    else:
+        query = query.filter(Q(restricted_at__isnull=True) | Q(restricted_at__gt=at))
+    return {uuid.UUID(str(i)) for i in await query.values_list("id", flat=True)}
 
 
 async def count() -> int:

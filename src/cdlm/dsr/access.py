@@ -53,8 +53,11 @@ async def _processing_information(customer_id: uuid.UUID | None) -> dict[str, An
     """What GDPR Art. 15(1) asks besides the data: purposes, categories, recipients,
     retention, sources and automated decisions."""
     purposes = await consent.all_purposes()
-    latest = (
-        await consent.current_entries([customer_id], [p.id for p in purposes])
+    permitted = (
+        {
+            a.purpose.id: a.permitted
+            for a in (await consent.answers([customer_id], purposes))[customer_id]
+        }
         if customer_id is not None
         else {}
     )
@@ -68,11 +71,7 @@ async def _processing_information(customer_id: uuid.UUID | None) -> dict[str, An
                 "data_use": p.data_use,
                 "data_categories": list(p.data_categories),
                 "sale_or_sharing": p.sale_or_sharing,
-                "permitted": (
-                    consent.permitted(p, latest.get((customer_id, p.id)))
-                    if customer_id is not None
-                    else False
-                ),
+                "permitted": permitted.get(p.id, False),
             }
             for p in purposes
         ],

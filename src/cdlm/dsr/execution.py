@@ -31,7 +31,7 @@ from cdlm.dsr.models import DataSubjectRequest, RequestType
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import add_event, locked, move, notify_requester
 from cdlm.dsr.workflow import Status
-from cdlm.errors import DomainError, InvalidStateTransition
+from cdlm.errors import DomainError, InvalidStateTransition, PolicyViolation
 from cdlm.vault.service import Vault
 
 logger = logging.getLogger("cdlm.dsr")
@@ -223,7 +223,14 @@ async def execute(
         if request.customer_id is None and not request.progress.get("steps"):
             # The person may have been ingested since verification.
             request.customer_id = await match_customer(vault, request)
-            await request.save(update_fields=["customer_id"])
+            await request.save(update_fields=["customer_id", "progress"])
+        if request.customer_id is None and request.progress.get("shared_identifier"):
+            # Answering would hand one person's data to another (nothing changes).
+            raise PolicyViolation(
+                "The requester's email or phone is shared by customers kept apart as different "
+                "people; cancel this request and file it again naming the customer.",
+                field="input.id",
+            )
     run = Run(actor, vault, auth, settings, request_id)
     try:
         await _run(run, request.type)

@@ -47,6 +47,7 @@ from cdlm.dsr.service import (
     notify_requester,
     public_status_now,
     requester,
+    subject_json,
 )
 from cdlm.dsr.workflow import PublicStatus, Status
 from cdlm.errors import (
@@ -201,9 +202,7 @@ async def _create(
         filed_via=filed_via,
         subject_kind=identifier.kind,
         subject_index=vault.blind_index(identifier.index_kind, identifier.value),
-        subject_sealed=vault.seal(
-            key, request_id, "subject", {"kind": identifier.kind.value, "value": identifier.value}
-        ),
+        subject_sealed=vault.seal(key, request_id, "subject", subject_json(identifier)),
         details_sealed=vault.seal(key, request_id, "details", details.to_json()),
         received_at=received_at,
         updated_at=clock.now(),
@@ -425,11 +424,16 @@ async def _verified(
 
 
 async def match_customer(vault: Vault, request: DataSubjectRequest) -> uuid.UUID | None:
-    """The customer the requester's identifier belongs to now (None: unknown or destroyed)."""
+    """The customer the requester's identifier belongs to now (None: unknown, destroyed, or
+    shared by customers kept apart, which ``progress.shared_identifier`` then records: staff
+    must name the customer)."""
     asked = await requester(vault, request)
     if asked is None:
         return None
-    identifier = parse(asked.kind, asked.value)
+    identifier = asked.identifier
+    if await identity.shared(vault.blind_index(identifier.index_kind, identifier.value)):
+        request.progress = {**request.progress, "shared_identifier": True}
+        return None
     found = await identity.owners(vault, [identifier])
     return found.get(identifier)
 

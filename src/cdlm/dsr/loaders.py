@@ -26,7 +26,7 @@ async def subject_by_request(vault: Vault, requests: list[DataSubjectRequest]) -
     """The identifier each requester gave (None once destroyed)."""
     keys = await vault.customer_keys([r.id for r in requests])
     return [
-        vault.open(keys[r.id], r.id, "subject", r.subject_sealed)["value"]
+        service.subject_of(vault.open(keys[r.id], r.id, "subject", r.subject_sealed)).text
         if r.id in keys and r.subject_sealed is not None
         else None
         for r in requests

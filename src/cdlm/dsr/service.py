@@ -29,7 +29,7 @@ from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.workflow import FINAL, WAITING_ON_REQUESTER, PublicStatus, Status, check_transition
 from cdlm.dsr.workflow import public_status as public_status_of
 from cdlm.errors import ErrorCode, InvalidStateTransition, NotFound, ValidationFailed
-from cdlm.identity.identifiers import IdentifierKind
+from cdlm.identity.identifiers import Identifier, IdentifierKind
 from cdlm.text import text_problem
 from cdlm.vault.service import Vault
 
@@ -222,8 +222,27 @@ class Requester:
     """The identifier the requester gave, and the request key it is sealed under."""
 
     key: bytes
-    kind: IdentifierKind
-    value: str
+    identifier: Identifier
+
+    @property
+    def kind(self) -> IdentifierKind:
+        return self.identifier.kind
+
+    @property
+    def value(self) -> str:
+        return self.identifier.value
+
+
+def subject_json(identifier: Identifier) -> dict[str, str]:
+    """The requester's identifier as sealed with the request."""
+    return {"kind": identifier.kind.value, "namespace": identifier.namespace,
+            "value": identifier.value}  # fmt: skip
+
+
+def subject_of(sealed: dict[str, str]) -> Identifier:
+    """The identifier :func:`subject_json` sealed (requests sealed before namespaces were kept
+    have none: their external ids cannot be matched again)."""
+    return Identifier(IdentifierKind(sealed["kind"]), sealed.get("namespace", ""), sealed["value"])
 
 
 async def requester(vault: Vault, request: DataSubjectRequest) -> Requester | None:
@@ -232,7 +251,7 @@ async def requester(vault: Vault, request: DataSubjectRequest) -> Requester | No
     if request.id not in keys or request.subject_sealed is None:
         return None
     subject = vault.open(keys[request.id], request.id, "subject", request.subject_sealed)
-    return Requester(keys[request.id], IdentifierKind(subject["kind"]), subject["value"])
+    return Requester(keys[request.id], subject_of(subject))
 
 
 async def notify_requester(

@@ -81,6 +81,11 @@ class Identifier:
         return f"{self.kind.value}:{self.namespace}"
 
     @property
+    def text(self) -> str:
+        """The identifier as a person writes it: ``crm:123`` for an external id."""
+        return f"{self.namespace}:{self.value}" if self.namespace else self.value
+
+    @property
     def label(self) -> str:
         """How results name it: ``email``, ``phone`` or ``external_id:crm``."""
         return self.index_kind if self.namespace else self.kind.value

@@ -40,3 +40,26 @@ class Suppression(Model):
 
     class Meta:
         table = "suppressed_identifiers"
+
+
+class IdentityConflict(Model):
+    """A record that shares an email or phone with a customer but was taken for another person
+    (:mod:`cdlm.identity.agreement`): the two profiles wait for a steward's review. Ids, the
+    shared identifier's blind index and reason codes only; no values."""
+
+    id = fields.UUIDField(primary_key=True)
+    customer_id = fields.UUIDField(db_index=True, description="The profile the record went to")
+    other_customer_id = fields.UUIDField(
+        db_index=True, description="The profile holding the shared identifier"
+    )
+    identifier_kind = fields.CharEnumField(IdentifierKind, max_length=16)
+    blind_index = fields.CharField(
+        max_length=64, db_index=True, description="HMAC of the shared identifier"
+    )
+    reasons: list[str] = fields.JSONField(description="Contradiction codes")
+    source_record_id = fields.UUIDField(description="The record that was kept apart")
+    created_at = fields.DatetimeField()
+    resolved_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "identity_conflicts"

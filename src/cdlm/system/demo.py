@@ -52,7 +52,7 @@ EVENT_TYPES = ["page.view", "product.view", "cart.update", "purchase", "email.op
 PURPOSES = [
     ("newsletter", "Newsletter", LawfulBasis.CONSENT, Mechanism.OPT_IN,
      "marketing.communications.email", ["user.contact.email", "user.name"], False),
-    ("partners", "Sharing with partners", LawfulBasis.CONSENT, Mechanism.OPT_OUT,
+    ("partners", "Sharing with partners", LawfulBasis.LEGITIMATE_INTERESTS, Mechanism.OPT_OUT,
      "third_party_sharing", ["user.contact", "user.behavior.purchase_history"], True),
     ("service-mail", "Service messages", LawfulBasis.CONTRACT, Mechanism.NOTICE_ONLY,
      "essential.service.notifications", ["user.contact.email"], False),

@@ -321,14 +321,15 @@ class CustomerNode:
         ]
 
     @strawberry.field(
-        description="Per purpose: may the customer's data be used, by decision or by default.",
+        description="Per purpose: may the customer's data be used (the same answer as "
+        "mayProcess: decisions, the purpose's rules and restriction), and why.",
         extensions=allow(Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGENT),
     )
     async def consents(self, info: Info[Any, Any]) -> list[ConsentStatus]:
-        pairs = await info.context.loaders.get(consent_loaders.consents_by_customer).load(
+        found = await info.context.loaders.get(consent_loaders.consents_by_customer).load(
             self.row.id
         )
-        return [ConsentStatus.of(purpose, entry) for purpose, entry in pairs]
+        return [ConsentStatus.of(answer) for answer in found]
 
     @strawberry.field(description="Interactions, newest first.")
     async def events(
