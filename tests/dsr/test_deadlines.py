@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cdlm.dsr.deadlines import (
+    ClockRule,
     Jurisdiction,
     RequestClock,
     add_business_days,
@@ -57,8 +58,8 @@ def test_due_dates_and_extensions(
     assert not clock.can_extend(due + timedelta(seconds=1))
 
 
-def test_waiting_on_the_requester_stops_the_clock() -> None:
-    clock = RequestClock(JAN_31, Jurisdiction.LGPD)
+def test_waiting_on_the_requester_stops_a_clock_that_may_pause() -> None:
+    clock = RequestClock(JAN_31, Jurisdiction.GDPR, custom_rule=ClockRule(days=15))
     paused = clock.pause(JAN_31 + timedelta(days=2))
     assert paused.paused()
     assert paused.pause(JAN_31 + timedelta(days=3)) == paused
@@ -70,6 +71,14 @@ def test_waiting_on_the_requester_stops_the_clock() -> None:
     assert resumed.days_left(JAN_31 + timedelta(days=18)) == 2
     assert resumed.overdue(JAN_31 + timedelta(days=20, seconds=1))
     assert resumed.days_left(JAN_31 + timedelta(days=22)) == -2
+
+
+@pytest.mark.parametrize("jurisdiction", [Jurisdiction.CCPA, Jurisdiction.LGPD])
+def test_a_clock_that_runs_from_receipt_never_pauses(jurisdiction: Jurisdiction) -> None:
+    clock = RequestClock(JAN_31, jurisdiction)
+    assert clock.pause(JAN_31 + timedelta(days=2)) == clock
+    assert not clock.paused()
+    assert clock.resume(JAN_31 + timedelta(days=3)) == clock
 
 
 def test_ccpa_receipt_is_confirmed_within_ten_business_days() -> None:

@@ -70,7 +70,7 @@ async def test_reading_a_requesters_contact_is_audited(
 def test_clock_rules_are_configurable_and_bad_ones_stop_the_start() -> None:
     rules = parse_rules("gdpr=30d+60d, lgpd=10d")
     assert rules[Jurisdiction.GDPR] == ClockRule(days=30, extension_days=60)
-    assert rules[Jurisdiction.LGPD] == ClockRule(days=10)
+    assert rules[Jurisdiction.LGPD] == ClockRule(days=10, pause_while_waiting=False)
     jan = datetime(2026, 1, 10, tzinfo=UTC)
     custom = RequestClock(jan, Jurisdiction.GDPR, custom_rule=rules[Jurisdiction.GDPR])
     assert custom.due_at(jan) == datetime(2026, 2, 9, tzinfo=UTC)

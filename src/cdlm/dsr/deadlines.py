@@ -7,8 +7,11 @@ The rules are data (``RULES``), with these defaults:
   days.
 - LGPD (Art. 19): 15 days, no extension.
 
-The clock stops while the request waits on the requester (e.g. to verify their identity): every
-paused stretch moves the due date back by its length.
+Whether the clock stops while the request waits on the requester (e.g. to verify their identity)
+is the jurisdiction's rule too: the UK ICO and the EDPB let the GDPR month start when the
+information needed to identify the requester arrives, so every paused stretch moves the due date
+back by its length; the CCPA regulations (11 CCR §7021(a)) run the 45 days from receipt
+"regardless of time required to verify", and LGPD's 15 days likewise run from receipt.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class ClockRule:
     extension_months: int = 0
     extension_days: int = 0
     acknowledge_business_days: int | None = None
+    pause_while_waiting: bool = True
 
     @property
     def extendable(self) -> bool:
@@ -57,8 +61,10 @@ class ClockRule:
 RULES: dict[Jurisdiction, ClockRule] = {
     Jurisdiction.GDPR: ClockRule(months=1, extension_months=2),
     Jurisdiction.UK_GDPR: ClockRule(months=1, extension_months=2),
-    Jurisdiction.CCPA: ClockRule(days=45, extension_days=45, acknowledge_business_days=10),
-    Jurisdiction.LGPD: ClockRule(days=15),
+    Jurisdiction.CCPA: ClockRule(
+        days=45, extension_days=45, acknowledge_business_days=10, pause_while_waiting=False
+    ),
+    Jurisdiction.LGPD: ClockRule(days=15, pause_while_waiting=False),
 }
 
 
@@ -88,6 +94,7 @@ def parse_rules(raw: str) -> dict[Jurisdiction, ClockRule]:
             extension_months=int(extra) if extra_unit == "m" else 0,
             extension_days=int(extra) if extra_unit == "d" else 0,
             acknowledge_business_days=base.acknowledge_business_days,
+            pause_while_waiting=base.pause_while_waiting,
         )
     return rules
 
@@ -171,8 +178,9 @@ class RequestClock:
         return self.rule.extendable and not self.extended and now <= self.due_at(now)
 
     def pause(self, at: datetime) -> RequestClock:
-        """Stop the clock (waiting on the requester); pausing a paused clock changes nothing."""
-        if self.paused():
+        """Stop the clock (waiting on the requester) where the rule allows it; pausing a paused
+        clock, or one whose rule runs from receipt whatever happens, changes nothing."""
+        if self.paused() or not self.rule.pause_while_waiting:
             return self
         return replace(self, pauses=(*self.pauses, Pause(at)))
 

@@ -68,6 +68,7 @@ class DataSubjectRequest(Model):
     verification_method = fields.CharEnumField(VerificationMethod, max_length=24, null=True)
     clock_rule: dict[str, Any] = fields.JSONField(description="The legal clock at receipt")
     pauses: list[list[str | None]] = fields.JSONField(default=list)
+    clock_paused = fields.BooleanField(default=False, description="The clock is stopped now")
     extended = fields.BooleanField(default=False)
     extension_reason = fields.CharField(max_length=500, null=True)
     due_at = fields.DatetimeField(description="Due date as of the last change")

@@ -72,6 +72,7 @@ def keep_clock(request: DataSubjectRequest, kept: RequestClock, now: datetime) -
         for p in kept.pauses
     ]
     request.extended = kept.extended
+    request.clock_paused = kept.paused()
     request.due_at = kept.due_at(now)
 
 
@@ -395,7 +396,7 @@ def requests(criteria: RequestFilter) -> QuerySet[DataSubjectRequest]:
     if criteria.overdue is not None:
         # A paused request's stored due date is stale but it is never overdue; an open one
         # keeps its due date current (every pause, resumption and extension re-stores it).
-        late = Q(status__in=list(OPEN - WAITING_ON_REQUESTER), due_at__lt=clock.now())
+        late = Q(status__in=list(OPEN), clock_paused=False, due_at__lt=clock.now())
         query = query.filter(late) if criteria.overdue else query.exclude(late)
     return query
 
@@ -450,7 +451,7 @@ async def metrics(due_soon_days: int, window_start: datetime | None = None) -> M
         RequestType(row["type"]): row["n"]
         for row in await base.annotate(n=Count("id")).group_by("type").values("type", "n")
     }
-    running = base.filter(status__in=list(OPEN - WAITING_ON_REQUESTER))
+    running = base.filter(status__in=list(OPEN), clock_paused=False)
     overdue = await running.filter(due_at__lt=now).count()
     soon = await running.filter(
         due_at__gte=now, due_at__lt=now + timedelta(days=due_soon_days)

@@ -24,7 +24,7 @@ from cdlm.dsr import access, erasure, outbox
 from cdlm.dsr.models import DataSubjectRequest, RequestType
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import OPEN, add_event, clock_of, locked, move
-from cdlm.dsr.workflow import WAITING_ON_REQUESTER, Status
+from cdlm.dsr.workflow import Status
 from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 
@@ -52,7 +52,7 @@ class TickReport:
 async def _flag(request_id: uuid.UUID, due_soon: timedelta) -> str | None:
     async with in_transaction():
         request = await locked(request_id)
-        if request.status not in OPEN - WAITING_ON_REQUESTER:
+        if request.status not in OPEN or request.clock_paused:
             return None
         now = clock.now()
         kept = clock_of(request)
@@ -82,7 +82,7 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
     now = clock.now()
     due_soon = timedelta(days=settings.dsr_due_soon_days)
     candidates = await DataSubjectRequest.filter(
-        status__in=list(OPEN - WAITING_ON_REQUESTER), due_at__lt=now + due_soon
+        status__in=list(OPEN), clock_paused=False, due_at__lt=now + due_soon
     ).values("id")
     flags = [await _flag(row["id"], due_soon) for row in candidates]
     expired = await _expire_unverified(vault, now - UNVERIFIED_TTL)
@@ -95,7 +95,7 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
     ):
         destroyed += await erasure.forget_requester(vault, request)
     open_overdue = await DataSubjectRequest.filter(
-        status__in=list(OPEN - WAITING_ON_REQUESTER), due_at__lt=clock.now()
+        status__in=list(OPEN), clock_paused=False, due_at__lt=clock.now()
     ).count()
     return TickReport(
         flagged_due_soon=flags.count("due_soon"),
