@@ -12,6 +12,7 @@ from tortoise.expressions import Q
 from cdlm.disposal import Candidate, delete_rows, due_rows
 from cdlm.dsr import outbox
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification, VerificationCode
+from cdlm.dsr.service import destroy_request_secrets
 from cdlm.dsr.workflow import FINAL
 from cdlm.vault.service import Vault
 
@@ -83,11 +84,9 @@ async def closed_requests_due(
 async def shred_requesters(vault: Vault, ids: list[str]) -> int:
     """Destroy the requesters' details (their request keys and the blind index of their
     identifier); the requests stay as records."""
-    for text in ids:
-        await vault.shred(uuid.UUID(text))
-    return await DataSubjectRequest.filter(id__in=[uuid.UUID(i) for i in ids]).update(
-        subject_sealed=None, details_sealed=None, subject_index=""
-    )
+    request_ids = [uuid.UUID(i) for i in ids]
+    await destroy_request_secrets(vault, request_ids)
+    return await DataSubjectRequest.filter(id__in=request_ids).update(subject_index="")
 
 
 async def delete_requests(vault: Vault, ids: list[str]) -> int:

@@ -29,7 +29,7 @@ from cdlm.consent import service as consent
 from cdlm.customers import rights
 from cdlm.dsr import outbox
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification
-from cdlm.dsr.service import add_event
+from cdlm.dsr.service import add_event, destroy_request_secrets
 from cdlm.dsr.workflow import FINAL
 from cdlm.identity import service as identity
 from cdlm.retention import service as retention
@@ -142,15 +142,15 @@ async def shred(
         if exports_held
         else await AccessExport.filter(request_id__in=[r.id for r in earlier]).delete()
     )
-    keys = 0
-    for other in earlier:
-        if exports_held and other.id in with_exports:
-            continue  # a held copy is sealed under its request's key
-        if other.status in FINAL and await vault.shred(other.id):
-            other.subject_sealed = None
-            other.details_sealed = None
-            await other.save(update_fields=["subject_sealed", "details_sealed"])
-            keys += 1
+    keys = await destroy_request_secrets(
+        vault,
+        [
+            other.id
+            for other in earlier
+            # a held copy is sealed under its request's key
+            if other.status in FINAL and not (exports_held and other.id in with_exports)
+        ],
+    )
     return {
         "customer_key": await vault.shred(customer_id),
         "earlier_exports": exports,
@@ -226,8 +226,7 @@ async def forget_requester(vault: Vault, request: DataSubjectRequest) -> bool:
         request_id=request.id, sent_at__isnull=True, attempts__lt=outbox.MAX_ATTEMPTS
     ):
         return False
-    if not await vault.shred(request.id):
+    if not await destroy_request_secrets(vault, [request.id]):
         return False
-    await DataSubjectRequest.filter(id=request.id).update(subject_sealed=None, details_sealed=None)
     await add_event(request, "requester_details_destroyed", SYSTEM)
     return True

@@ -29,7 +29,7 @@ from cdlm.dsr import access, erasure, outbox
 from cdlm.dsr.intake import match_customer
 from cdlm.dsr.models import DataSubjectRequest, RequestType
 from cdlm.dsr.notifier import Notifier
-from cdlm.dsr.service import add_event, locked, move, notify_requester
+from cdlm.dsr.service import add_event, locked, move, notify_requester, set_reason
 from cdlm.dsr.workflow import Status
 from cdlm.errors import DomainError, InvalidStateTransition, PolicyViolation
 from cdlm.vault.service import Vault
@@ -254,10 +254,10 @@ async def _stop(
         request = await locked(run.request_id)
         if request.status is Status.IN_PROGRESS:
             await move(request, status, run.actor, note=note[:500])
-            request.reason = note[:500]
+            set_reason(request, own=note)
             if held_by is not None:
                 request.progress = {**request.progress, "held_by": held_by}
-            await request.save(update_fields=["reason", "progress"])
+            await request.save(update_fields=["reason", "staff_reason_sealed", "progress"])
     return request
 
 
@@ -268,7 +268,7 @@ async def _complete(run: Run, notifier: Notifier) -> DataSubjectRequest:
             return request  # another run completed it
         if request.type is RequestType.ERASURE:
             request.certificate = erasure.certificate(request, run.settings)
-        request.reason = None
+        set_reason(request)
         await move(request, Status.COMPLETED, run.actor)
         if request.type is not RequestType.ACCESS and request.type is not RequestType.PORTABILITY:
             await notify_requester(run.vault, request, "request_completed")

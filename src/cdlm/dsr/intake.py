@@ -47,6 +47,7 @@ from cdlm.dsr.service import (
     notify_requester,
     public_status_now,
     requester,
+    set_reason,
     subject_json,
 )
 from cdlm.dsr.workflow import PublicStatus, Status
@@ -459,7 +460,7 @@ async def _link_duplicate(request: DataSubjectRequest, actor: Principal) -> None
     if original is None:
         return
     request.duplicate_of_id = original.id
-    request.reason = f"Duplicate of request {original.id}."
+    set_reason(request, own=f"Duplicate of request {original.id}.")
     await move(request, Status.CANCELLED, actor, note=request.reason)
     await add_event(original, "duplicate_linked", actor, note=f"request {request.id}")
 

@@ -6,14 +6,24 @@ import uuid
 
 from cdlm.auth.principal import Principal
 from cdlm.dsr import service
-from cdlm.dsr.models import DataSubjectRequest, RequestEvent
+from cdlm.dsr.models import DataSubjectRequest
 from cdlm.vault.service import Vault
 
 
-async def timeline_by_request(request_ids: list[uuid.UUID]) -> list[list[RequestEvent]]:
-    """Each request's timeline, oldest first."""
-    found = await service.timelines(request_ids)
+async def timeline_by_request(
+    vault: Vault, request_ids: list[uuid.UUID]
+) -> list[list[service.TimelineEntry]]:
+    """Each request's timeline, oldest first (what staff wrote opened)."""
+    found = await service.timelines(vault, request_ids)
     return [found[r] for r in request_ids]
+
+
+async def reasons_by_request(
+    vault: Vault, requests: list[DataSubjectRequest]
+) -> list[service.Reasons]:
+    """Each request's reasons (what staff wrote opened)."""
+    found = await service.reasons(vault, requests)
+    return [found[r.id] for r in requests]
 
 
 async def requests_by_id(request_ids: list[uuid.UUID]) -> list[DataSubjectRequest | None]:

@@ -1,8 +1,9 @@
 """Tables of data subject requests: the requests, their timelines, verification codes, access
 exports with their download tokens, and the notification outbox.
 
-The requester's contact details and any free text are personal data: they are sealed under the
-request's own data key (a vault key owned by the request id), so they can be destroyed with it.
+The requester's contact details and any free text (theirs, and what staff write about the
+request) are personal data: they are sealed under the request's own data key (a vault key owned
+by the request id), so they are destroyed with it.
 """
 
 from __future__ import annotations
@@ -70,11 +71,21 @@ class DataSubjectRequest(Model):
     pauses: list[list[str | None]] = fields.JSONField(default=list)
     clock_paused = fields.BooleanField(default=False, description="The clock is stopped now")
     extended = fields.BooleanField(default=False)
-    extension_reason = fields.CharField(max_length=500, null=True)
+    extension_reason = fields.CharField(
+        max_length=500, null=True, description="Not written any more: see the sealed column"
+    )
+    extension_reason_sealed = fields.BinaryField(
+        null=True, description="Staff's reason of the extension, under the request key"
+    )
     due_at = fields.DatetimeField(description="Due date as of the last change")
     acknowledge_by = fields.DatetimeField(null=True)
     assignee_id = fields.UUIDField(null=True, db_index=True)
-    reason = fields.CharField(max_length=500, null=True, description="Of a denial, cancellation")
+    reason = fields.CharField(
+        max_length=500, null=True, description="cdlm's own reason (duplicate, expiry, failure)"
+    )
+    staff_reason_sealed = fields.BinaryField(
+        null=True, description="Staff's reason of a denial, cancellation or hold, sealed"
+    )
     duplicate_of_id = fields.UUIDField(null=True)
     progress: dict[str, Any] = fields.JSONField(default=dict, description="Execution steps done")
     certificate: dict[str, Any] | None = fields.JSONField(null=True)
@@ -100,7 +111,10 @@ class RequestEvent(Model):
     to_status = fields.CharEnumField(Status, max_length=24, null=True)
     actor_kind = fields.CharField(max_length=16)
     actor_id = fields.UUIDField(null=True)
-    note = fields.CharField(max_length=500, null=True, description="Never personal data")
+    note = fields.CharField(max_length=500, null=True, description="cdlm's own words only")
+    note_sealed = fields.BinaryField(
+        null=True, description="What staff wrote, under the request key"
+    )
 
     class Meta:
         table = "dsr_request_events"

@@ -41,19 +41,34 @@ TEMPLATES: dict[str, str] = {
 }
 
 
+#: Variables that carry what staff wrote (a denial's or an extension's reason): personal data
+#: about the request, told to the requester but never written to a log.
+STAFF_TEXT = frozenset({"reason"})
+STAFF_TEXT_PLACEHOLDER = "[staff note, sent to the requester, not logged]"
+
+
 @dataclass(frozen=True)
 class Message:
-    """One message to one recipient."""
+    """One message to one recipient; ``loggable`` is its text without staff notes."""
 
     channel: str  # "email" or "sms"
     to: str
     template: str
     text: str
+    loggable: str | None = None
 
 
 def render(template: str, variables: dict[str, str]) -> str:
     """The text of ``template`` with ``variables`` filled in."""
     return TEMPLATES[template].format(**variables)
+
+
+def render_loggable(template: str, variables: dict[str, str]) -> str:
+    """:func:`render` with what staff wrote replaced by a placeholder."""
+    return render(
+        template,
+        {k: STAFF_TEXT_PLACEHOLDER if k in STAFF_TEXT else v for k, v in variables.items()},
+    )
 
 
 class Notifier(Protocol):
@@ -63,7 +78,8 @@ class Notifier(Protocol):
 
 
 class LogNotifier:
-    """Writes messages to the log (recipient masked): the local developer's inbox."""
+    """Writes messages to the log (recipient masked, staff notes left out): the local
+    developer's inbox."""
 
     async def send(self, message: Message) -> None:
         masked = mask_email(message.to) if message.channel == "email" else mask_phone(message.to)
@@ -73,7 +89,7 @@ class LogNotifier:
                 "channel": message.channel,
                 "template": message.template,
                 "recipient": masked,
-                "text": message.text,
+                "text": message.text if message.loggable is None else message.loggable,
             },
         )
 

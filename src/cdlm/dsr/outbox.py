@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 
 from cdlm import clock
 from cdlm.dsr.models import Notification
-from cdlm.dsr.notifier import Message, Notifier, render
+from cdlm.dsr.notifier import Message, Notifier, render, render_loggable
 from cdlm.vault.service import MissingKey, Vault
 
 logger = logging.getLogger("cdlm.notifications")
@@ -35,7 +35,11 @@ async def queue(
 ) -> Notification:
     """Add a message to the outbox (in the caller's transaction)."""
     notification_id = uuid.uuid4()
-    payload = {"to": to, "text": render(template, variables)}
+    payload = {
+        "to": to,
+        "text": render(template, variables),
+        "loggable": render_loggable(template, variables),
+    }
     return await Notification.create(
         id=notification_id,
         request_id=request_id,
@@ -72,7 +76,13 @@ async def deliver_pending(
                     key, row.request_id, f"{_PAYLOAD}:{row.id}", bytes(row.payload_sealed)
                 )
                 await notifier.send(
-                    Message(row.channel, payload["to"], row.template, payload["text"])
+                    Message(
+                        row.channel,
+                        payload["to"],
+                        row.template,
+                        payload["text"],
+                        payload.get("loggable", payload["text"]),
+                    )
                 )
             except MissingKey:
                 row.last_error = "The request's key is destroyed; the message cannot be sent."

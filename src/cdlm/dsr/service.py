@@ -141,10 +141,12 @@ async def add_event(
     actor: Principal,
     *,
     note: str | None = None,
+    note_sealed: bytes | None = None,
     from_status: Status | None = None,
     to_status: Status | None = None,
 ) -> None:
-    """Append to the request's timeline (in the caller's transaction)."""
+    """Append to the request's timeline (in the caller's transaction): ``note`` in cdlm's own
+    words, ``note_sealed`` what staff wrote (see :func:`seal_staff_text`)."""
     await RequestEvent.create(
         request_id=request.id,
         at=clock.now(),
@@ -154,11 +156,66 @@ async def add_event(
         actor_kind=actor.kind.value,
         actor_id=actor.id,
         note=note,
+        note_sealed=note_sealed,
     )
 
 
+#: The vault purpose of what staff write about a request.
+STAFF_TEXT = "staff-text"
+
+
+async def seal_staff_text(vault: Vault, request_id: uuid.UUID, text: str | None) -> bytes | None:
+    """What staff wrote about a request, sealed under the request's key: destroyed with it,
+    never stored or logged in clear."""
+    if text is None:
+        return None
+    return vault.seal(await vault.customer_key(request_id), request_id, STAFF_TEXT, text)
+
+
+def open_staff_text(
+    vault: Vault, keys: dict[uuid.UUID, bytes], request_id: uuid.UUID, sealed: bytes | None
+) -> str | None:
+    """:func:`seal_staff_text`'s text, or None once the request's key is destroyed."""
+    if sealed is None or request_id not in keys:
+        return None
+    text: str = vault.open(keys[request_id], request_id, STAFF_TEXT, bytes(sealed))
+    return text
+
+
+async def destroy_request_secrets(vault: Vault, request_ids: list[uuid.UUID]) -> int:
+    """Destroy the requests' keys and empty every column sealed under them (the requester's
+    details, what they asked, what staff wrote): the requests stay as records. Returns how
+    many keys were destroyed now."""
+    if not request_ids:
+        return 0
+    destroyed = sum([await vault.shred(request_id) for request_id in request_ids])
+    await DataSubjectRequest.filter(id__in=request_ids).update(
+        subject_sealed=None,
+        details_sealed=None,
+        staff_reason_sealed=None,
+        extension_reason_sealed=None,
+    )
+    await RequestEvent.filter(request_id__in=request_ids, note_sealed__isnull=False).update(
+        note_sealed=None
+    )
+    return destroyed
+
+
+def set_reason(
+    request: DataSubjectRequest, *, own: str | None = None, staff_sealed: bytes | None = None
+) -> None:
+    """Replace the request's reason: cdlm's ``own`` words, or what staff wrote (sealed)."""
+    request.reason = own[:500] if own is not None else None
+    request.staff_reason_sealed = staff_sealed
+
+
 async def move(
-    request: DataSubjectRequest, target: Status, actor: Principal, note: str | None = None
+    request: DataSubjectRequest,
+    target: Status,
+    actor: Principal,
+    note: str | None = None,
+    *,
+    note_sealed: bytes | None = None,
 ) -> None:
     """Change the status (refused unless the workflow allows it), keep the clock, write the
     timeline and save the request (in the caller's transaction)."""
@@ -175,7 +232,13 @@ async def move(
         request.attention = None
     await request.save()
     await add_event(
-        request, "status_changed", actor, note=note, from_status=previous, to_status=target
+        request,
+        "status_changed",
+        actor,
+        note=note,
+        note_sealed=note_sealed,
+        from_status=previous,
+        to_status=target,
     )
     await audit.record(
         actor, f"dsr.{target.value}", target_type="data_subject_request", target_id=request.id
@@ -301,10 +364,9 @@ async def decide(
     text = check_reason(reason, "input.reason", required=target in _NEEDS_REASON)
     async with in_transaction():
         request = await locked(request_id)
-        await move(request, target, actor, note=text)
-        if target in (Status.DENIED, Status.CANCELLED, Status.ON_HOLD):
-            request.reason = text
-            await request.save(update_fields=["reason"])
+        sealed = await seal_staff_text(vault, request.id, text)
+        set_reason(request, staff_sealed=sealed if target in _NEEDS_REASON else None)
+        await move(request, target, actor, note_sealed=sealed)
         if target is Status.DENIED:
             await notify_requester(vault, request, "request_denied", reason=text or "")
     await outbox.deliver_pending(vault, notifier, [request.id])
@@ -333,11 +395,12 @@ async def extend(
                 "The deadline has passed; it can no longer be extended.", field="input.id"
             )
         keep_clock(request, current.extend(), now)
-        request.extension_reason = text
+        sealed = await seal_staff_text(vault, request.id, text)
+        request.extension_reason_sealed = sealed
         request.updated_at = now
         request.attention = None
         await request.save()
-        await add_event(request, "deadline_extended", actor, note=text)
+        await add_event(request, "deadline_extended", actor, note_sealed=sealed)
         await audit.record(
             actor, "dsr.extend", target_type="data_subject_request", target_id=request.id
         )
@@ -409,12 +472,69 @@ async def get(request_id: uuid.UUID, field: str = "id") -> DataSubjectRequest:
     return request
 
 
-async def timelines(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[RequestEvent]]:
-    """Each request's timeline, oldest first (one query)."""
-    grouped: dict[uuid.UUID, list[RequestEvent]] = {r: [] for r in request_ids}
-    for event in await RequestEvent.filter(request_id__in=request_ids).order_by("id"):
-        grouped[event.request_id].append(event)  # type: ignore[attr-defined]
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One timeline entry as read: its note in cdlm's words, or what staff wrote (opened; None
+    once the request's key is destroyed)."""
+
+    at: datetime
+    kind: str
+    from_status: Status | None
+    to_status: Status | None
+    actor_kind: str
+    actor_id: uuid.UUID | None
+    note: str | None
+
+
+async def timelines(
+    vault: Vault, request_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[TimelineEntry]]:
+    """Each request's timeline, oldest first (two queries: the entries and the keys)."""
+    grouped: dict[uuid.UUID, list[TimelineEntry]] = {r: [] for r in request_ids}
+    rows = await RequestEvent.filter(request_id__in=request_ids).order_by("id")
+    sealed = {e.request_id for e in rows if e.note_sealed is not None}  # type: ignore[attr-defined]
+    keys = await vault.customer_keys(sealed) if sealed else {}
+    for event in rows:
+        request_id: uuid.UUID = event.request_id  # type: ignore[attr-defined]
+        grouped[request_id].append(
+            TimelineEntry(
+                event.at,
+                event.kind,
+                event.from_status,
+                event.to_status,
+                event.actor_kind,
+                event.actor_id,
+                event.note
+                if event.note_sealed is None
+                else open_staff_text(vault, keys, request_id, event.note_sealed),
+            )
+        )
     return grouped
+
+
+@dataclass(frozen=True)
+class Reasons:
+    """A request's reason and extension reason as read (staff's opened, or cdlm's own)."""
+
+    reason: str | None
+    extension_reason: str | None
+
+
+async def reasons(vault: Vault, requests: list[DataSubjectRequest]) -> dict[uuid.UUID, Reasons]:
+    """Each request's reasons (one query for the keys of those with staff text)."""
+    sealed = [
+        r.id
+        for r in requests
+        if r.staff_reason_sealed is not None or r.extension_reason_sealed is not None
+    ]
+    keys = await vault.customer_keys(sealed) if sealed else {}
+    return {
+        r.id: Reasons(
+            open_staff_text(vault, keys, r.id, r.staff_reason_sealed) or r.reason,
+            open_staff_text(vault, keys, r.id, r.extension_reason_sealed),
+        )
+        for r in requests
+    }
 
 
 async def by_ids(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, DataSubjectRequest]:

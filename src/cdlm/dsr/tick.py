@@ -15,15 +15,25 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from cdlm import clock
 from cdlm.auth.principal import SYSTEM
 from cdlm.config import Settings
 from cdlm.dsr import access, erasure, outbox
-from cdlm.dsr.models import DataSubjectRequest, RequestType
+from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType
 from cdlm.dsr.notifier import Notifier
-from cdlm.dsr.service import OPEN, add_event, clock_of, locked, move
+from cdlm.dsr.service import (
+    OPEN,
+    STAFF_TEXT,
+    add_event,
+    clock_of,
+    destroy_request_secrets,
+    locked,
+    move,
+    set_reason,
+)
 from cdlm.dsr.workflow import Status
 from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
@@ -47,6 +57,7 @@ class TickReport:
     notifications_sent: int
     notifications_failed: int
     requester_details_destroyed: int
+    staff_text_sealed: int = 0
 
 
 async def _flag(request_id: uuid.UUID, due_soon: timedelta) -> str | None:
@@ -88,6 +99,7 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
     expired = await _expire_unverified(vault, now - UNVERIFIED_TTL)
     resumed = await _resume_after_holds()
     exports = await access.delete_unreachable_exports()
+    sealed = await seal_clear_staff_text(vault)
     sent, failed = await outbox.deliver_pending(vault, notifier)
     destroyed = 0
     for request in await DataSubjectRequest.filter(
@@ -107,7 +119,61 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
         notifications_sent=sent,
         notifications_failed=failed,
         requester_details_destroyed=destroyed,
+        staff_text_sealed=sealed,
     )
+
+
+#: Timeline entries whose note is what staff wrote (before such notes were sealed).
+_STAFF_NOTES = Q(kind="deadline_extended") | (
+    Q(kind="status_changed", to_status__in=[Status.DENIED, Status.CANCELLED, Status.ON_HOLD])
+    & ~Q(actor_kind=SYSTEM.kind.value)
+)
+
+
+async def seal_clear_staff_text(vault: Vault) -> int:
+    """Seal what staff wrote that older versions of cdlm stored in clear (denial, cancellation,
+    hold and extension reasons, and the timeline notes that copied them) under each request's
+    key, or drop it where the key is already destroyed; returns how many texts were moved."""
+    moved = 0
+    requests = await DataSubjectRequest.filter(
+        Q(extension_reason__isnull=False)
+        | Q(reason__isnull=False, status__in=[Status.DENIED, Status.CANCELLED, Status.ON_HOLD])
+    )
+    events = await RequestEvent.filter(_STAFF_NOTES, note__isnull=False)
+    owners = {r.id for r in requests} | {e.request_id for e in events}  # type: ignore[attr-defined]
+    keys = await vault.customer_keys(owners)
+
+    def sealed(request_id: uuid.UUID, text: str) -> bytes | None:
+        key = keys.get(request_id)
+        return None if key is None else vault.seal(key, request_id, STAFF_TEXT, text)
+
+    staff_written = {
+        e.request_id: e.note  # type: ignore[attr-defined]
+        for e in events
+        if e.kind == "status_changed"
+    }
+    for request in requests:
+        async with in_transaction():
+            if request.extension_reason is not None:
+                request.extension_reason_sealed = sealed(request.id, request.extension_reason)
+                request.extension_reason = None
+                moved += 1
+            if request.reason is not None and staff_written.get(request.id) == request.reason:
+                set_reason(request, staff_sealed=sealed(request.id, request.reason))
+                moved += 1
+            await request.save(
+                update_fields=[
+                    "extension_reason", "extension_reason_sealed", "reason", "staff_reason_sealed"
+                ]
+            )  # fmt: skip
+    for event in events:
+        assert event.note is not None
+        request_id: uuid.UUID = event.request_id  # type: ignore[attr-defined]
+        event.note_sealed = sealed(request_id, event.note)
+        event.note = None
+        await event.save(update_fields=["note", "note_sealed"])
+        moved += 1
+    return moved
 
 
 async def _expire_unverified(vault: Vault, received_before: datetime) -> int:
@@ -122,12 +188,9 @@ async def _expire_unverified(vault: Vault, received_before: datetime) -> int:
             if request.status is not Status.IDENTITY_PENDING:
                 continue
             request.progress = {**request.progress, "expired": True}
-            request.reason = "Not verified within 30 days."
+            set_reason(request, own="Not verified within 30 days.")
             await move(request, Status.CANCELLED, SYSTEM, note=request.reason)
-            await vault.shred(request.id)
-            request.subject_sealed = None
-            request.details_sealed = None
-            await request.save()
+            await destroy_request_secrets(vault, [request.id])
             closed += 1
     return closed
 
@@ -144,7 +207,7 @@ async def _resume_after_holds() -> int:
             if current.status is not Status.ON_HOLD:
                 continue
             current.progress = {k: v for k, v in current.progress.items() if k != "held_by"}
-            current.reason = None
+            set_reason(current)
             await move(current, Status.APPROVED, SYSTEM, note=f"legal hold {held_by} ended")
             resumed += 1
     return resumed

@@ -201,6 +201,24 @@ def places() -> list[Place]:
             ("dsr.requests",),
             "corrections, purposes and notes the requester gave",
         ),
+        *(
+            Place(
+                f"dataSubjectRequest.{field}",
+                table,
+                column,
+                "user.content.private",
+                "requester",
+                True,
+                _OVERSIGHT,
+                ("dsr.requests",),
+                "what staff wrote about the request, under the request's key: destroyed with it",
+            )
+            for field, table, column in (
+                ("reason", "dsr_requests", "staff_reason_sealed"),
+                ("extensionReason", "dsr_requests", "extension_reason_sealed"),
+                ("timeline.note", "dsr_request_events", "note_sealed"),
+            )
+        ),
         Place(
             "dataSubjectRequest.subjectIndex",
             "dsr_requests",

@@ -17,7 +17,6 @@ from cdlm.dsr.deadlines import Jurisdiction
 from cdlm.dsr.models import (
     DataSubjectRequest,
     FiledVia,
-    RequestEvent,
     RequestType,
     VerificationMethod,
 )
@@ -54,18 +53,20 @@ class RequestTimelineEntry:
     to_status: Status | None
     actor_kind: str
     actor_id: strawberry.ID | None
-    note: str | None
+    note: str | None = strawberry.field(
+        description="cdlm's note, or what staff wrote (null once the request's key is destroyed)."
+    )
 
     @classmethod
-    def from_row(cls, row: RequestEvent) -> RequestTimelineEntry:
+    def of(cls, entry: service.TimelineEntry) -> RequestTimelineEntry:
         return cls(
-            at=row.at,
-            kind=row.kind,
-            from_status=row.from_status,
-            to_status=row.to_status,
-            actor_kind=row.actor_kind,
-            actor_id=strawberry.ID(str(row.actor_id)) if row.actor_id else None,
-            note=row.note,
+            at=entry.at,
+            kind=entry.kind,
+            from_status=entry.from_status,
+            to_status=entry.to_status,
+            actor_kind=entry.actor_kind,
+            actor_id=strawberry.ID(str(entry.actor_id)) if entry.actor_id else None,
+            note=entry.note,
         )
 
 
@@ -91,12 +92,10 @@ class DataSubjectRequestNode:
     overdue: bool
     paused: bool = strawberry.field(description="The clock waits on the requester.")
     extended: bool
-    extension_reason: str | None
     acknowledge_by: datetime | None = strawberry.field(
         description="When receipt must be confirmed (CCPA: 10 business days)."
     )
     assignee_id: strawberry.ID | None
-    reason: str | None = strawberry.field(description="Of a denial, cancellation, hold, failure.")
     duplicate_of_id: strawberry.ID | None
     attention: str | None = strawberry.field(description="due_soon or overdue, set by the tick.")
     certificate: JSON | None = strawberry.field(description="Erasure certificate.")
@@ -123,10 +122,8 @@ class DataSubjectRequestNode:
             overdue=row.status not in FINAL and clock.overdue(now),
             paused=clock.paused(),
             extended=row.extended,
-            extension_reason=row.extension_reason,
             acknowledge_by=row.acknowledge_by,
             assignee_id=strawberry.ID(str(row.assignee_id)) if row.assignee_id else None,
-            reason=row.reason,
             duplicate_of_id=strawberry.ID(str(row.duplicate_of_id))
             if row.duplicate_of_id
             else None,
@@ -148,6 +145,22 @@ class DataSubjectRequestNode:
         info.context.defer(audited.load(self.row.id))
         return value
 
+    @strawberry.field(
+        description="Why it was denied, cancelled, put on hold or failed (what staff wrote is "
+        "stored sealed and is null once the request's key is destroyed)."
+    )
+    async def reason(self, info: Info[Any, Any]) -> str | None:
+        return (await self._reasons(info)).reason
+
+    @strawberry.field(description="Why the deadline was extended (null once destroyed).")
+    async def extension_reason(self, info: Info[Any, Any]) -> str | None:
+        return (await self._reasons(info)).extension_reason
+
+    async def _reasons(self, info: Info[Any, Any]) -> service.Reasons:
+        loader = info.context.loaders.get(loaders.reasons_by_request, info.context.vault)
+        found: service.Reasons = await loader.load(self.row)
+        return found
+
     @strawberry.field(description="What the requester sees.")
     async def public_status(self, info: Info[Any, Any]) -> PublicStatus:
         original = None
@@ -159,8 +172,10 @@ class DataSubjectRequestNode:
 
     @strawberry.field(description="Every change, step and note, oldest first.")
     async def timeline(self, info: Info[Any, Any]) -> list[RequestTimelineEntry]:
-        rows = await info.context.loaders.get(loaders.timeline_by_request).load(self.row.id)
-        return [RequestTimelineEntry.from_row(r) for r in rows]
+        entries = await info.context.loaders.get(
+            loaders.timeline_by_request, info.context.vault
+        ).load(self.row.id)
+        return [RequestTimelineEntry.of(e) for e in entries]
 
     @strawberry.field(description="Execution steps done, with their results (ids and counts).")
     def progress(self) -> JSON:
