@@ -493,6 +493,7 @@ async def record(
         ],
     }
     outcome = await idempotency.run_once(
+        vault,
         idempotency.scope_for(operation, actor),
         idempotency_key,
         idempotency.fingerprint(request),

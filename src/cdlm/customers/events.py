@@ -375,6 +375,7 @@ async def ingest_events(
         for i in items
     ]
     outcome = await idempotency.run_once(
+        vault,
         idempotency.scope_for("ingestEvents", actor),
         idempotency_key,
         request_fingerprint or idempotency.fingerprint(request),

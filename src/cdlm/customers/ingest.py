@@ -615,6 +615,7 @@ async def ingest_one(
         return result.to_json()
 
     outcome = await idempotency.run_once(
+        vault,
         idempotency.scope_for("ingestCustomer", actor),
         idempotency_key,
         _request_fingerprint(ingest),

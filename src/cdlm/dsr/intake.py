@@ -307,7 +307,7 @@ async def submit(
         [request_type.value, subject_index, chosen.value, details.to_json()]
     )
     outcome = await idempotency.run_once(
-        f"submitDataSubjectRequest:{subject_index}", idempotency_key, fingerprint, run
+        vault, f"submitDataSubjectRequest:{subject_index}", idempotency_key, fingerprint, run
     )
     request_id = uuid.UUID(outcome.result["request"])
     await outbox.deliver_pending(vault, notifier, [request_id])
@@ -555,7 +555,11 @@ async def file_request(
         ]
     )
     outcome = await idempotency.run_once(
-        idempotency.scope_for("fileDataSubjectRequest", actor), idempotency_key, fingerprint, run
+        vault,
+        idempotency.scope_for("fileDataSubjectRequest", actor),
+        idempotency_key,
+        fingerprint,
+        run,
     )
     request_id = uuid.UUID(outcome.result["request"])
     await outbox.deliver_pending(vault, notifier, [request_id])

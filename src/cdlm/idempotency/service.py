@@ -1,8 +1,10 @@
 """Run an operation once per idempotency key; later calls with the key get the first result.
 
-The key is scoped by operation and caller. The request's fingerprint (a digest of its input) is
-stored with the result: reusing a key for a different request is refused instead of silently
-returning the wrong result.
+The key is scoped by operation and caller. Clients put all sorts of things in keys (emails
+among them), so only a keyed digest of the key is stored (HMAC under the installation's index
+key, like blind indexes): the key itself never reaches the database. The request's fingerprint
+(a digest of its input) is stored with the result: reusing a key for a different request is
+refused instead of silently returning the wrong result.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from cdlm.errors import Conflict, ErrorCode, ValidationFailed
 from cdlm.idempotency.models import IdempotencyRecord
 from cdlm.locks import lock_names
 from cdlm.transactions import retrying
+from cdlm.vault.service import Vault
 
 MAX_KEY_LENGTH = 200
 
@@ -68,6 +71,7 @@ class Outcome:
 
 
 async def run_once(
+    vault: Vault,
     scope: str,
     key: str | None,
     request_fingerprint: str,
@@ -83,21 +87,30 @@ async def run_once(
         raise ValidationFailed(
             f"An idempotency key has 1 to {MAX_KEY_LENGTH} characters.", field="idempotencyKey"
         )
-    return await retrying(lambda: _run_once(scope, key, request_fingerprint, operation))
+    digest = None
+    if key is not None:
+        await vault.ready()
+        digest = key_digest(vault, scope, key)
+    return await retrying(lambda: _run_once(scope, digest, request_fingerprint, operation))
+
+
+def key_digest(vault: Vault, scope: str, key: str) -> str:
+    """What is stored of an idempotency key: a keyed digest, bound to its scope."""
+    return vault.blind_index("idempotency-key", f"{scope}\x00{key}")
 
 
 async def _run_once(
     scope: str,
-    key: str | None,
+    digest: str | None,
     request_fingerprint: str,
     operation: Callable[[], Awaitable[dict[str, Any]]],
 ) -> Outcome:
-    if key is None:
+    if digest is None:
         async with in_transaction():
             return Outcome(await operation(), replayed=False)
     async with in_transaction():
-        await lock_names([f"{scope}\x00{key}"])
-        existing = await IdempotencyRecord.get_or_none(scope=scope, key=key)
+        await lock_names([f"{scope}\x00{digest}"])
+        existing = await IdempotencyRecord.get_or_none(scope=scope, key=digest)
         if existing is not None:
             if existing.fingerprint != request_fingerprint:
                 raise Conflict(
@@ -109,7 +122,7 @@ async def _run_once(
         result = await operation()
         await IdempotencyRecord.create(
             scope=scope,
-            key=key,
+            key=digest,
             fingerprint=request_fingerprint,
             result=result,
             created_at=clock.now(),

@@ -43,9 +43,12 @@ class Suppression(Model):
 
 
 class IdentityConflict(Model):
-    """A record that shares an email or phone with a customer but was taken for another person
-    (:mod:`cdlm.identity.agreement`): the two profiles wait for a steward's review. Ids, the
-    shared identifier's blind index and reason codes only; no values."""
+    """Two profiles that share an email or phone but were taken for two people.
+
+    A record matched on the shared identifier was contradicted (:mod:`cdlm.identity.agreement`)
+    and kept apart; the pair waits for a steward's review. Ids, the shared identifier's blind
+    index and reason codes only; no values.
+    """
 
     id = fields.UUIDField(primary_key=True)
     customer_id = fields.UUIDField(db_index=True, description="The profile the record went to")

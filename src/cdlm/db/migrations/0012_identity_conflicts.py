@@ -67,7 +67,7 @@ class Migration(migrations.Migration):
                 "table": "identity_conflicts",
                 "app": "cdlm",
                 "pk_attr": "id",
-                "table_description": "A record that shares an email or phone with a customer but was taken for another person",
+                "table_description": "Two profiles that share an email or phone but were taken for two people.",
             },
             bases=["Model"],
         ),
