@@ -74,7 +74,9 @@ _RULE = re.compile(rf"{_PERIOD}(?:\+{_PERIOD})?")
 
 def parse_rules(raw: str) -> dict[Jurisdiction, ClockRule]:
     """Overrides such as ``gdpr=1m+2m,ccpa=45d+45d,lgpd=15d`` (d: days, m: months; the part
-    after ``+`` is the one extension). Raises ``ValueError`` with a readable reason."""
+    after ``+`` is the one extension, ``+0d`` none). A clock of nothing (``0d``) would make
+    every request late the moment it arrives: refused. Raises ``ValueError`` with a readable
+    reason."""
     rules: dict[Jurisdiction, ClockRule] = {}
     for part in filter(None, (p.strip() for p in raw.split(","))):
         name, _, spec = part.partition("=")
@@ -87,6 +89,8 @@ def parse_rules(raw: str) -> dict[Jurisdiction, ClockRule]:
         if match is None:
             raise ValueError(f"{part!r} is not like gdpr=1m+2m or lgpd=15d")
         amount, unit, extra, extra_unit = match.groups()
+        if int(amount) == 0:
+            raise ValueError(f"{part!r} gives no time to answer (at least 1d or 1m)")
         base = RULES[jurisdiction]
         rules[jurisdiction] = ClockRule(
             months=int(amount) if unit == "m" else 0,
