@@ -33,9 +33,11 @@ async def events_due(
     excluded_types: Iterable[str] = (),
     with_properties_only: bool = False,
 ) -> list[Candidate]:
-    """Events collected (received) before ``cutoff``, of one type or all but
-    ``excluded_types``. The collection time is cdlm's own, so a back-filled event gets its
-    full period."""
+    """Events that happened before ``cutoff``, of one type or all but ``excluded_types``.
+
+    Events age from when they happened (``occurredAt``), not from when cdlm received them: a
+    history back-filled today is as old as it says, and is not kept longer for arriving late.
+    """
     where = Q()
     if event_type is not None:
         where &= Q(type=event_type)
@@ -46,7 +48,7 @@ async def events_due(
         where &= Q(properties_sealed__isnull=False)
     return await due_rows(
         Event,
-        "received_at",
+        "occurred_at",
         cutoff,
         after,
         limit,
