@@ -291,6 +291,28 @@ async def erase(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
     return deleted
 
 
+async def erase_released(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
+    """Erase what an erasure kept for legal holds that no longer keep it (``keep``: what the
+    holds still in force keep). When nothing of the customer remains, the erased customer's
+    row goes too; returns the rows deleted per table."""
+    deleted: dict[str, int] = {"events": 0, "source_records": 0, "customer": 0}
+    if not keep.all_events:
+        events = Event.filter(customer_id=customer_id)
+        if keep.event_types:
+            events = events.exclude(type__in=list(keep.event_types))
+        deleted["events"] = await events.delete()
+    if not keep.source_records:
+        deleted["source_records"] = await SourceRecord.filter(customer_id=customer_id).delete()
+    remains = await Event.exists(customer_id=customer_id) or await SourceRecord.exists(
+        customer_id=customer_id
+    )
+    if not remains:
+        deleted["customer"] = await Customer.filter(
+            id=customer_id, erased_at__isnull=False
+        ).delete()
+    return deleted
+
+
 async def erase_profile(customer_id: uuid.UUID, *, restrict: bool = False) -> None:
     """Empty the customer's profile and mark them erased: the row stays, naming nobody."""
     now = clock.now()

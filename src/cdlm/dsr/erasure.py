@@ -12,7 +12,9 @@ The steps, each resumable (see :mod:`cdlm.dsr.execution`):
 5. delete: delete their rows in every table, events included.
 
 The certificate lists what was erased and what was kept, why, and until when. The requester's
-own contact details are destroyed once the completion notice has gone out.
+own contact details are destroyed once the completion notice has gone out. When a hold that
+kept rows ends, the tick erases them (:func:`erase_released`), destroys the key they were
+re-sealed under once nothing is kept any more, and adds it to the certificate.
 """
 
 from __future__ import annotations
@@ -215,8 +217,88 @@ def certificate(request: DataSubjectRequest, settings: Settings) -> dict[str, An
         "retained": retained,
         "retained_data_is_restricted": True,
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    return {**body, "sha256": hashlib.sha256(canonical).hexdigest()}
+    return _digested(body)
+
+
+def _digested(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the SHA-256 of its canonical JSON (any earlier digest left out)."""
+    content = {k: v for k, v in body.items() if k != "sha256"}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":")).encode()
+    return {**content, "sha256": hashlib.sha256(canonical).hexdigest()}
+
+
+def _still_held(category: str, active: set[str]) -> bool:
+    if category in active:
+        return True
+    return category.startswith("events.") and "events" in active
+
+
+def awaiting_release(request: DataSubjectRequest) -> list[dict[str, Any]]:
+    """What the request's erasure kept for legal holds and has not erased since."""
+    released = request.progress.get("released", {})
+    planned = request.progress.get("steps", {}).get("plan", {})
+    return [r for r in planned.get("retained", []) if r["category"] not in released]
+
+
+async def erase_released(vault: Vault, request: DataSubjectRequest) -> list[str]:
+    """Finish an erasure that legal holds interrupted (in the caller's transaction, with the
+    request locked): what each ended hold kept is erased now, the key it was re-sealed under is
+    destroyed once nothing is kept any more, and the certificate and timeline say so. Returns
+    the categories erased now (none while every hold still applies, or while the customer
+    themself is held)."""
+    customer_id = request.customer_id
+    pending = awaiting_release(request)
+    if customer_id is None or not pending:
+        return []
+    holds = await retention.holds_on(customer_id)
+    if retention.on_customer(holds, customer_id) is not None:
+        return []
+    active = {h.category for h in holds if h.category}
+    ended = [r for r in pending if not _still_held(r["category"], active)]
+    if not ended:
+        return []
+    now = clock.now()
+    deleted = await rights.erase_released(customer_id, rights.Keep.of(active))
+    exports = 0
+    if any(r["category"] == "dsr.exports" for r in ended):
+        earlier = await DataSubjectRequest.filter(customer_id=customer_id).exclude(id=request.id)
+        exports = await AccessExport.filter(request_id__in=[r.id for r in earlier]).delete()
+        await destroy_request_secrets(vault, [r.id for r in earlier if r.status in FINAL])
+    key_destroyed = bool(deleted["customer"]) and await vault.shred(
+        rights.retention_owner(customer_id)
+    )
+    categories: list[str] = [r["category"] for r in ended]
+    later = {
+        "categories": categories,
+        "holds_ended": sorted({r["hold_id"] for r in ended}),
+        "erased_at": now.isoformat(),
+        "events": deleted["events"],
+        "source_records": deleted["source_records"],
+        "earlier_access_exports": exports,
+        "retained_key_destroyed": key_destroyed,
+    }
+    released = dict(request.progress.get("released", {}))
+    released.update({r["category"]: now.isoformat() for r in ended})
+    request.progress = {**request.progress, "released": released}
+    if request.certificate is not None:
+        request.certificate = _digested(
+            {
+                **request.certificate,
+                "erased_later": [*request.certificate.get("erased_later", []), later],
+                "retained_data_is_restricted": bool(awaiting_release(request)),
+            }
+        )
+    await request.save(update_fields=["progress", "certificate"])
+    await add_event(
+        request,
+        "retained_data_erased",
+        SYSTEM,
+        note=(
+            f"erased {', '.join(categories)} (events {deleted['events']}, source records "
+            f"{deleted['source_records']}, access exports {exports})"
+        ),
+    )
+    return categories
 
 
 async def forget_requester(vault: Vault, request: DataSubjectRequest) -> bool:

@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tortoise.connection import get_connection
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
@@ -58,6 +59,7 @@ class TickReport:
     notifications_failed: int
     requester_details_destroyed: int
     staff_text_sealed: int = 0
+    retained_data_erased: int = 0
 
 
 async def _flag(request_id: uuid.UUID, due_soon: timedelta) -> str | None:
@@ -98,6 +100,7 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
     flags = [await _flag(row["id"], due_soon) for row in candidates]
     expired = await _expire_unverified(vault, now - UNVERIFIED_TTL)
     resumed = await _resume_after_holds()
+    released = await _erase_what_ended_holds_kept(vault)
     exports = await access.delete_unreachable_exports()
     sealed = await seal_clear_staff_text(vault)
     sent, failed = await outbox.deliver_pending(vault, notifier)
@@ -120,6 +123,7 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
         notifications_failed=failed,
         requester_details_destroyed=destroyed,
         staff_text_sealed=sealed,
+        retained_data_erased=released,
     )
 
 
@@ -193,6 +197,24 @@ async def _expire_unverified(vault: Vault, received_before: datetime) -> int:
             await destroy_request_secrets(vault, [request.id])
             closed += 1
     return closed
+
+
+async def _erase_what_ended_holds_kept(vault: Vault) -> int:
+    """Finish the erasures legal holds interrupted, where the holds have ended; returns how
+    many requests had data erased now."""
+    rows = await get_connection("default").execute_query_dict(
+        'SELECT "id" FROM "dsr_requests" WHERE "type" = $1 AND "status" = $2 '
+        "AND jsonb_array_length(COALESCE(\"progress\"::jsonb #> '{steps,plan,retained}', "
+        "'[]'::jsonb)) > 0",
+        [RequestType.ERASURE.value, Status.COMPLETED.value],
+    )
+    finished = 0
+    for row in rows:
+        async with in_transaction():
+            request = await locked(row["id"])
+            if erasure.awaiting_release(request) and await erasure.erase_released(vault, request):
+                finished += 1
+    return finished
 
 
 async def _resume_after_holds() -> int:
