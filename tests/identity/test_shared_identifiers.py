@@ -14,6 +14,7 @@ import pytest
 
 from cdlm.auth.principal import SYSTEM
 from cdlm.customers.importer import ImportOptions, run_import
+from cdlm.customers.ingest import CustomerIngest, ingest_batch
 from cdlm.customers.models import Customer, LawfulBasis, SourceKind
 from cdlm.dsr.models import AccessExport, DataSubjectRequest
 from cdlm.identity.models import Identity, IdentityConflict, Suppression
@@ -22,7 +23,7 @@ from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.customers.test_ingest import INGEST, record
 from tests.dsr.support import approved, change, execute, file_request, inbox
-from tests.factories import make_customer
+from tests.factories import make_customer, source
 
 SHARED_PHONE = "+44 20 7946 0958"
 
@@ -198,3 +199,38 @@ async def test_a_request_by_a_shared_phone_is_not_answered_for_either_person(
     # Nothing changed: still approved, no export made.
     assert (await DataSubjectRequest.get(id=request["id"])).status == "approved"
     assert await AccessExport.all().count() == 0
+
+
+async def test_one_record_with_two_ids_of_one_system_attaches_one_and_says_so(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    body = await gql(
+        INGEST,
+        {"input": record(email="two.ids@example.com", external_ids=["crm:2", "crm:1", "shop:9"])},
+        headers=admin_headers,
+    )
+    result = body["data"]["ingestCustomer"]
+    assert result["outcome"] == "CREATED"
+    assert [(i["field"], i["code"]) for i in result["issues"]] == [
+        ("input.externalIds[0]", "IDENTITY_LIMIT")
+    ]
+    held = await Identity.filter(customer_id=result["customerId"], kind="external_id")
+    assert sorted((i.namespace, i.blind_index != "") for i in held) == [
+        ("crm", True),
+        ("shop", True),
+    ]
+
+
+async def test_a_sixth_email_in_one_batch_is_not_attached(vault: Vault) -> None:
+    records = [
+        CustomerIngest(
+            source=source(), profile={"email": f"e{n}@example.com"}, external_ids=["crm:6"]
+        )
+        for n in range(6)
+    ]
+    results = await ingest_batch(vault, records)
+    assert len({r.customer_id for r in results if not isinstance(r, Exception)}) == 1
+    assert await Identity.filter(kind="email").count() == 5
+    last = results[-1]
+    assert not isinstance(last, Exception)
+    assert [(i.field, i.code) for i in last.issues] == [("input.profile.email", "IDENTITY_LIMIT")]
