@@ -15,8 +15,8 @@ from cdlm.identity.agreement import (
     contradictions,
     names_compatible,
 )
+from cdlm.identity.decision import decide, ordered
 from cdlm.identity.identifiers import LIMITS, Identifier, IdentifierKind
-from cdlm.identity.service import decide, ordered
 
 pytestmark = pytest.mark.pure
 
