@@ -124,6 +124,7 @@ def test_graphql_response_json_through_lambda(container: LambdaContainer) -> Non
     response, _ = container.invoke(http_api_v2_event({"query": "{ nope }"}, headers=accept))
     assert response["statusCode"] == 400
     assert response["headers"]["content-type"] == "application/graphql-response+json"
+    assert response["isBase64Encoded"] is False  # JSON text, like application/json
     body = _body(response)
     assert "data" not in body
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

@@ -18,6 +18,7 @@ from dataclasses import asdict
 from typing import Any
 
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from cdlm.app import create_app
 from cdlm.config import ConfigError, load_settings
@@ -44,7 +45,12 @@ try:
 except ConfigError as error:
     log.critical("cdlm: configuration error: %s", error)
     raise SystemExit(2) from None
-handler = Mangum(app, lifespan="off")
+# GraphQL-over-HTTP responses are JSON text too: sent as such, not base64-encoded.
+handler = Mangum(
+    app,
+    lifespan="off",
+    text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/graphql-response+json"],
+)
 
 
 def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
