@@ -43,10 +43,41 @@ class ValidatedProfile:
     rejected: dict[str, str] = field(default_factory=dict)
 
 
+#: Unicode's default-ignorable code points (DerivedCoreProperties.txt) that are not control
+#: or format characters: fillers and selectors that are letters or marks but show nothing, so a
+#: "name" made of them would pass as one. (The control and format ones go by category.)
+_IGNORABLE_RANGES = (
+    (0x034F, 0x034F),  # combining grapheme joiner
+    (0x115F, 0x1160),  # Hangul choseong and jungseong fillers
+    (0x17B4, 0x17B5),  # Khmer inherent vowels
+    (0x180B, 0x180F),  # Mongolian free variation selectors (and vowel separator)
+    (0x3164, 0x3164),  # Hangul filler
+    (0xFE00, 0xFE0F),  # variation selectors
+    (0xFFA0, 0xFFA0),  # halfwidth Hangul filler
+    (0xE0100, 0xE01EF),  # variation selectors supplement
+)
+_IGNORABLE = frozenset(
+    chr(point) for first, last in _IGNORABLE_RANGES for point in range(first, last + 1)
+)
+#: Characters that show as an empty space but are no whitespace to ``str.split``.
+_BLANK = frozenset({"\u2800"})  # braille pattern blank
+
+
+def _visible(raw: str) -> str:
+    """``raw`` as it shows: whitespace and blanks become spaces (so they still separate
+    words), control and format characters (zero-width spaces, direction marks, byte-order
+    marks, soft hyphens) and the other default-ignorable code points are dropped."""
+    kept: list[str] = []
+    for ch in raw:
+        if ch.isspace() or ch in _BLANK:
+            kept.append(" ")
+        elif ch not in _IGNORABLE and unicodedata.category(ch)[0] != "C":
+            kept.append(ch)
+    return "".join(kept)
+
+
 def _clean_text(raw: str, limit: int) -> str:
-    # Control and format characters (zero-width spaces, direction marks) are dropped.
-    text = "".join(ch for ch in raw if unicodedata.category(ch)[0] != "C" or ch == " ")
-    text = " ".join(text.split())
+    text = " ".join(_visible(raw).split())
     if not text:
         raise _Invalid(ErrorCode.IMPLAUSIBLE, "Only invisible characters.")
     if len(text) > limit:
@@ -63,20 +94,28 @@ def _name(raw: str) -> str:
 
 def _birth_date(raw: str) -> str:
     try:
-        born = date.fromisoformat(raw.strip())
+        born = date.fromisoformat(_visible(raw).strip())
     except ValueError:
         raise _Invalid(ErrorCode.INVALID_FORMAT, "Dates read YYYY-MM-DD.") from None
     today = clock.now().date()
     if born > today:
         raise _Invalid(ErrorCode.IMPLAUSIBLE, "A birth date cannot be in the future.")
-    if today.year - born.year > MAX_AGE_YEARS:
+    if born < _years_before(today, MAX_AGE_YEARS):
         raise _Invalid(ErrorCode.IMPLAUSIBLE, f"More than {MAX_AGE_YEARS} years ago.")
     return born.isoformat()
 
 
+def _years_before(day: date, years: int) -> date:
+    """The same calendar day ``years`` earlier (28 February for a 29 February with none)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
 def country_code(raw: str) -> str:
     """ISO 3166-1 alpha-2 code for a code or English name; raises for unknown countries."""
-    text = raw.strip()
+    text = _visible(raw).strip()
     found = None
     if len(text) == 2:
         found = pycountry.countries.get(alpha_2=text.upper())
@@ -106,7 +145,7 @@ def _region(raw: str, country: str | None) -> str:
 
 
 def _postal_code(raw: str) -> str:
-    text = " ".join(raw.strip().upper().split())
+    text = " ".join(_visible(raw).upper().split())
     if not _POSTAL.fullmatch(text):
         raise _Invalid(ErrorCode.INVALID_FORMAT, "Not a postal code.")
     return text
