@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -144,6 +145,22 @@ def entries(criteria: AuditFilter) -> QuerySet[AuditEntry]:
     if criteria.occurred_to is not None:
         query = query.filter(occurred_at__lt=criteria.occurred_to)
     return query
+
+
+async def about_subject(
+    customer_id: uuid.UUID | None, request_ids: Sequence[uuid.UUID]
+) -> list[AuditEntry]:
+    """Entries whose target is the customer or one of their data subject requests, in the
+    order they were written (one query): who read or changed that person's data."""
+    targets = []
+    if customer_id is not None:
+        targets.append(Q(target_type="customer", target_id=str(customer_id)))
+    if request_ids:
+        ids = [str(r) for r in request_ids]
+        targets.append(Q(target_type="data_subject_request", target_id__in=ids))
+    if not targets:
+        return []
+    return list(await AuditEntry.filter(Q(*targets, join_type="OR")).order_by("sequence"))
 
 
 @dataclass(frozen=True)

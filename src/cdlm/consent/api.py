@@ -53,6 +53,10 @@ class PurposeNode:
     data_use: str = strawberry.field(description="fideslang data use.")
     data_categories: list[str] = strawberry.field(description="fideslang data categories.")
     sale_or_sharing: bool
+    recipients: list[str] = strawberry.field(
+        description="Names or categories of the recipients the data is disclosed to (empty: "
+        "none recorded)."
+    )
     current_version: int
     row: strawberry.Private[Purpose]
 
@@ -68,6 +72,7 @@ class PurposeNode:
             data_use=row.data_use,
             data_categories=list(row.data_categories),
             sale_or_sharing=row.sale_or_sharing,
+            recipients=list(row.recipients),
             current_version=row.current_version,
             row=row,
         )
@@ -167,6 +172,11 @@ class CreatePurposeInput:
     data_categories: list[str]
     notice_text: str
     sale_or_sharing: bool = False
+    recipients: list[str] | None = strawberry.field(
+        default=None,
+        description="Names or categories of recipients (at most 50, each 1-200 characters); "
+        "required when saleOrSharing is true.",
+    )
 
 
 @strawberry.input(description="A new notice text becomes a new version.")
@@ -176,6 +186,11 @@ class UpdatePurposeInput:
     description: str | None = None
     data_categories: list[str] | None = None
     notice_text: str | None = None
+    recipients: list[str] | None = strawberry.field(
+        default=None,
+        description="Replaces the recipients (omitted: kept); a purpose that sells or shares "
+        "data keeps at least one.",
+    )
 
 
 @strawberry.input
@@ -394,6 +409,7 @@ class ConsentMutation:
             data_categories=list(input.data_categories),
             sale_or_sharing=input.sale_or_sharing,
             notice_text=input.notice_text,
+            recipients=list(input.recipients or []),
         )
         return PurposeSaved(purpose=PurposeNode.from_row(row))
 
@@ -409,6 +425,7 @@ class ConsentMutation:
             description=input.description,
             data_categories=input.data_categories,
             notice_text=input.notice_text,
+            recipients=input.recipients,
         )
         return PurposeSaved(purpose=PurposeNode.from_row(row))
 

@@ -49,6 +49,9 @@ class Purpose(Model):
     data_use = fields.CharField(max_length=100, description="fideslang data use key")
     data_categories: list[str] = fields.JSONField(default=list, description="fideslang keys")
     sale_or_sharing = fields.BooleanField(default=False)
+    recipients: list[str] = fields.JSONField(
+        default=list, description="Names or categories of recipients of the data"
+    )
     current_version = fields.IntField(default=1)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()

@@ -34,6 +34,7 @@ from cdlm.errors import (
     ValidationFailed,
 )
 from cdlm.idempotency import service as idempotency
+from cdlm.text import text_problem
 from cdlm.vault.service import Vault
 
 LEDGER_LOCK_KEY = 0x636F6E73  # "cons"
@@ -44,6 +45,9 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 MAX_NAME = 200
 VERIFY_BATCH = 2000
+#: Recipients a purpose may name, and the length of each (a name or a category).
+MAX_RECIPIENTS = 50
+MAX_RECIPIENT = 200
 
 
 class StaleNotice(PolicyViolation):
@@ -119,6 +123,45 @@ def _purpose_issues(
     return issues
 
 
+def clean_recipients(recipients: list[str]) -> tuple[list[str], list[FieldIssue]]:
+    """Recipients as stored (trimmed, repeats dropped, in the order given) and the problems of
+    the list: at most ``MAX_RECIPIENTS``, each 1 to ``MAX_RECIPIENT`` characters of text that
+    can be stored."""
+    issues = []
+    if len(recipients) > MAX_RECIPIENTS:
+        issues.append(
+            FieldIssue(
+                "input.recipients",
+                ErrorCode.TOO_MANY_ITEMS,
+                f"At most {MAX_RECIPIENTS} recipients; name categories of recipients instead.",
+            )
+        )
+    kept: list[str] = []
+    for position, given in enumerate(recipients[:MAX_RECIPIENTS]):
+        field = f"input.recipients[{position}]"
+        text = given.strip()
+        problem = text_problem(text)
+        if problem is not None:
+            issues.append(FieldIssue(field, ErrorCode.INVALID_FORMAT, problem))
+        elif not text:
+            issues.append(FieldIssue(field, ErrorCode.REQUIRED, "A recipient needs a name."))
+        elif len(text) > MAX_RECIPIENT:
+            issues.append(
+                FieldIssue(field, ErrorCode.TOO_LONG, f"At most {MAX_RECIPIENT} characters.")
+            )
+        elif text not in kept:
+            kept.append(text)
+    return kept, issues
+
+
+#: Why a purpose that sells or shares data must name who receives it (GDPR Art. 13(1)(e),
+#: 15(1)(c); CCPA: the categories of third parties).
+RECIPIENTS_REQUIRED = (
+    "A purpose that sells or shares data names its recipients (names or categories, e.g. "
+    "'advertising partners')."
+)
+
+
 async def create_purpose(
     actor: Principal,
     *,
@@ -131,9 +174,20 @@ async def create_purpose(
     data_categories: list[str],
     sale_or_sharing: bool,
     notice_text: str,
+    recipients: list[str] | None = None,
 ) -> Purpose:
-    """Add a purpose with its first notice version."""
+    """Add a purpose with its first notice version.
+
+    ``recipients`` names who receives the data (names or categories); a purpose that sells or
+    shares data must name at least one. None (not stated: callers that predate recipients)
+    stores none, like the purposes made before recipients were kept, which the access export
+    shows as "not recorded"; the API always states them.
+    """
     issues = _purpose_issues(data_use=data_use, data_categories=data_categories, notice=notice_text)
+    kept, recipient_issues = clean_recipients(recipients or [])
+    issues.extend(recipient_issues)
+    if recipients is not None and sale_or_sharing and not kept and not recipient_issues:
+        issues.append(FieldIssue("input.recipients", ErrorCode.REQUIRED, RECIPIENTS_REQUIRED))
     if not CODE.fullmatch(code):
         issues.insert(
             0,
@@ -174,6 +228,7 @@ async def create_purpose(
             data_use,
             data_categories,
             sale_or_sharing,
+            kept,
             notice_text,
             now,
         )
@@ -192,6 +247,7 @@ async def _create_purpose_rows(
     data_use: str,
     data_categories: list[str],
     sale_or_sharing: bool,
+    recipients: list[str],
     notice_text: str,
     now: datetime,
 ) -> Purpose:
@@ -206,6 +262,7 @@ async def _create_purpose_rows(
             data_use=data_use,
             data_categories=sorted(set(data_categories)),
             sale_or_sharing=sale_or_sharing,
+            recipients=recipients,
             current_version=1,
             created_at=now,
             updated_at=now,
@@ -225,9 +282,14 @@ async def update_purpose(
     description: str | None = None,
     data_categories: list[str] | None = None,
     notice_text: str | None = None,
+    recipients: list[str] | None = None,
 ) -> Purpose:
-    """Change a purpose; a new notice text becomes a new version (old versions are kept)."""
+    """Change a purpose; a new notice text becomes a new version (old versions are kept).
+    What is None is kept; ``recipients`` replaces the list (a purpose that sells or shares
+    data keeps at least one)."""
     issues = _purpose_issues(data_use=None, data_categories=data_categories, notice=notice_text)
+    kept, recipient_issues = clean_recipients(recipients or [])
+    issues.extend(recipient_issues)
     if name is not None and not name.strip():
         issues.append(FieldIssue("input.name", ErrorCode.REQUIRED, "A purpose needs a name."))
     elif name is not None and len(name.strip()) > MAX_NAME:
@@ -249,6 +311,12 @@ async def update_purpose(
             purpose.description = description.strip()
         if data_categories is not None:
             purpose.data_categories = sorted(set(data_categories))
+        if recipients is not None:
+            if purpose.sale_or_sharing and not kept:
+                raise ValidationFailed(
+                    RECIPIENTS_REQUIRED, field="input.recipients", code=ErrorCode.REQUIRED
+                )
+            purpose.recipients = kept
         if notice_text is not None:
             current = await PurposeNotice.get(
                 purpose_id=purpose.id, version=purpose.current_version
@@ -827,7 +895,11 @@ async def receipt(customer_id: uuid.UUID, controller: Controller) -> dict[str, A
                 "primaryPurpose": False,
                 "termination": "Until withdrawn by the data subject.",
                 "thirdPartyDisclosure": purpose.sale_or_sharing,
-                "thirdPartyName": "Named in the notice" if purpose.sale_or_sharing else None,
+                "thirdPartyName": (
+                    "; ".join(purpose.recipients) or "Named in the notice"
+                    if purpose.sale_or_sharing
+                    else None
+                ),
             }
         )
         sensitive_categories.update(

@@ -4,6 +4,11 @@ link it is fetched with.
 The copy is JSON, sealed under the request's key. The requester gets a link holding a token
 ``cdlm_dl_<token_id>_<secret>``; only the secret's argon2id hash is stored, the token expires
 (``CDLM_EXPORT_DOWNLOAD_TTL``) and works a few times at most.
+
+Every table holding a customer id or a request id is either in the access export
+(:data:`EXPORTED_IN`, with where) or withheld with the reason the requester is told
+(:data:`WITHHELD`, also the export's ``withheld`` section); ``tests/dsr/test_access_coverage.py``
+walks the database and fails on a table that is neither.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -28,7 +33,14 @@ from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.customers import rights
 from cdlm.dsr import outbox
-from cdlm.dsr.models import AccessExport, DataSubjectRequest, DownloadToken, RequestType
+from cdlm.dsr import service as requests_service
+from cdlm.dsr.models import (
+    AccessExport,
+    DataSubjectRequest,
+    DownloadToken,
+    Notification,
+    RequestType,
+)
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import add_event, locked, notify_requester
 from cdlm.dsr.workflow import Status
@@ -36,6 +48,10 @@ from cdlm.errors import InvalidStateTransition, NotFound, PolicyViolation
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.retention import service as retention
 from cdlm.vault.service import MissingKey, Vault
+
+if TYPE_CHECKING:
+    from cdlm.audit.models import AuditEntry
+    from cdlm.consent.models import ConsentEntry, Purpose
 
 FORMAT = "cdlm-subject-access/1"
 PORTABLE_FORMAT = "cdlm-portability/1"
@@ -47,6 +63,95 @@ AUTOMATED_DECISIONS = (
     "No decision with legal or similarly significant effects is made by automated means. "
     "Data quality scores are computed to keep the data accurate."
 )
+#: What a purpose that sells or shares data shows when no recipient was recorded for it (it was
+#: made before recipients were kept).
+NOT_RECORDED = "not recorded"
+
+#: Tables holding a customer id or a request id whose rows are in the access export, and where.
+EXPORTED_IN: dict[str, str] = {
+    "customers": "data",
+    "identities": "data.identities",
+    "events": "data.events",
+    "source_records": "data.source_records",
+    "invalid_values": "data.refused_values",
+    "consent_entries": "consents",
+    "dsr_requests": "requests",
+    "dsr_request_events": "requests[].timeline",
+    "notification_outbox": "requests[].notifications",
+    "audit_entries": "audit_trail",
+}
+EXPORTED: frozenset[str] = frozenset(EXPORTED_IN)
+
+#: Tables holding a customer id or a request id (or a keyed digest of a person's identifier)
+#: whose rows are deliberately left out of the access export, with the reason the requester is
+#: given in the export's ``withheld`` section.
+WITHHELD: dict[str, str] = {
+    "identity_conflicts": (
+        "Records that a profile of another person shares one of your email addresses or phone "
+        "numbers and was kept apart from yours. They name that other person's profile, and "
+        "telling you of them would tell you about that person, so they are withheld to protect "
+        "them (GDPR Art. 15(4)). Nothing of theirs is in your profile."
+    ),
+    "legal_holds": (
+        "Instructions to keep data for a legal claim, an investigation or a legal duty. Telling "
+        "of a hold can prejudice the claim or investigation it serves, so holds are withheld "
+        "where the law allows (restrictions under GDPR Art. 23(1), such as those for legal "
+        "claims); ask the controller, who tells you where no such restriction applies. A hold "
+        "that stops one of your requests shows in that request's status and timeline. Data "
+        "under a hold is kept until the hold ends (see processing.retention)."
+    ),
+    "dsr_verification_codes": (
+        "One-way (argon2id) hashes of the one-time codes sent to confirm your requests. They are "
+        "security secrets and say nothing about you; each code sent is listed in the "
+        "notifications of its request."
+    ),
+    "dsr_download_tokens": (
+        "One-way (argon2id) hashes of the secrets in your download links, with their expiry and "
+        "use count. They are security secrets; each download is in the request's timeline."
+    ),
+    "dsr_exports": (
+        "The copies made for your access requests, this one included, each sealed under its "
+        "request's key. A copy holds what this document holds as it was then; copies are not "
+        "copied into one another."
+    ),
+    "customer_keys": (
+        "The encryption keys (wrapped by a master key) your data and your requests are sealed "
+        "under. They are security secrets, not information about you; erasure destroys them."
+    ),
+    "suppressed_identifiers": (
+        "Keyed digests of the email addresses, phone numbers and ids of a person whose data was "
+        "erased at their request, kept only so that they are not taken in again. No value can "
+        "be read back from a digest, and they belong to no profile."
+    ),
+    "rate_limit_counters": (
+        "Counts of attempts per keyed digest of a network address or an identifier, within an "
+        "hour or a day, kept to stop abuse of the request and download forms and then deleted. "
+        "No value can be read back from them."
+    ),
+    "idempotency_records": (
+        "Results of API calls remembered for a while (ids and outcomes, no personal values; the "
+        "caller's key only as a keyed digest) so that a call sent twice acts once. What those "
+        "calls did to your data is in this copy."
+    ),
+}
+
+#: Explanations of the parts of the export, shown to the requester with them.
+ABOUT: dict[str, str] = {
+    "data": "Everything held in your profile: what each source sent, your identifiers, events "
+    "and values that were refused, decrypted for you.",
+    "consents": "Each decision you made about a purpose, with its evidence: the user agent "
+    "and a keyed digest of the IP address it came from (HMAC-SHA256 under a key of this "
+    "installation). The IP address itself is not kept and cannot be read back from the digest.",
+    "requests": "Your data subject requests: what you asked, their timelines (with what staff "
+    "wrote about them, while the request's key exists) and the messages sent to you "
+    "(when and how; their text is deleted once sent).",
+    "audit_trail": "Every recorded read or change of your profile and your requests: when, "
+    "what, which fields and who by kind and role. Staff members are not named: they act for "
+    "the controller, and the controller answers for what they do.",
+    "processing": "Why your data is used (each purpose, whether it may use your data now, and "
+    "who receives it), the categories of data, recipients, retention and automated decisions.",
+    "withheld": "What is held about you but not in this copy, and why.",
+}
 
 
 async def _processing_information(customer_id: uuid.UUID | None) -> dict[str, Any]:
@@ -71,21 +176,62 @@ async def _processing_information(customer_id: uuid.UUID | None) -> dict[str, An
                 "data_use": p.data_use,
                 "data_categories": list(p.data_categories),
                 "sale_or_sharing": p.sale_or_sharing,
+                "recipients": _recipients_of(p),
                 "permitted": permitted.get(p.id, False),
             }
             for p in purposes
         ],
         "categories_of_personal_data": sorted({kind.value for kind in PROFILE_FIELDS.values()}),
-        "recipients": [],
+        "recipients": [
+            {
+                "purpose": p.code,
+                "sale_or_sharing": p.sale_or_sharing,
+                "recipients": _recipients_of(p),
+                "permitted": permitted.get(p.id, False),
+            }
+            for p in purposes
+            if p.sale_or_sharing or p.recipients
+        ],
         "retention": "Kept while the customer relationship lasts, then disposed of under the "
         "retention policies in force; data under a legal hold is kept until the hold ends.",
         "automated_decisions": AUTOMATED_DECISIONS,
     }
 
 
-async def _consents(customer_id: uuid.UUID) -> list[dict[str, Any]]:
-    return [
-        {
+def _recipients_of(purpose: Purpose) -> list[str] | str:
+    """Who a purpose discloses data to: the recorded names or categories, "not recorded" for a
+    purpose that sells or shares data but predates recipients, or none."""
+    if purpose.recipients:
+        return list(purpose.recipients)
+    return NOT_RECORDED if purpose.sale_or_sharing else []
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _evidence(
+    vault: Vault, key: bytes | None, customer_id: uuid.UUID, entry: ConsentEntry
+) -> dict[str, Any] | None:
+    """A decision's sealed evidence, opened: the user agent and the keyed digest of the IP
+    address (the address itself is never kept)."""
+    if entry.evidence_sealed is None or key is None:
+        return None
+    found = vault.open(key, customer_id, "consent-evidence", bytes(entry.evidence_sealed))
+    return {
+        "user_agent": found.get("user_agent"),
+        "ip_address_keyed_digest": found.get("ip_digest"),
+    }
+
+
+async def _consents(
+    vault: Vault, customer_id: uuid.UUID, *, evidence: bool
+) -> list[dict[str, Any]]:
+    entries = await consent.history(customer_id)
+    key = (await vault.customer_keys([customer_id])).get(customer_id) if evidence else None
+    decisions = []
+    for entry in entries:
+        decision: dict[str, Any] = {
             "purpose": entry.purpose.code,
             "decision": entry.decision.value,
             "notice_version": entry.notice_version,
@@ -93,22 +239,141 @@ async def _consents(customer_id: uuid.UUID) -> list[dict[str, Any]]:
             "channel": entry.channel,
             "decided_at": entry.decided_at.isoformat(),
         }
-        for entry in await consent.history(customer_id)
-    ]
+        if evidence:
+            decision["recorded_at"] = entry.recorded_at.isoformat()
+            decision["evidence"] = _evidence(vault, key, customer_id, entry)
+        decisions.append(decision)
+    return decisions
 
 
-async def _requests(customer_id: uuid.UUID) -> list[dict[str, Any]]:
-    rows = await DataSubjectRequest.filter(customer_id=customer_id).order_by("received_at")
-    return [
-        {
-            "id": str(r.id),
-            "type": r.type.value,
-            "status": r.status.value,
-            "received_at": r.received_at.isoformat(),
-            "completed_at": r.completed_at.isoformat() if r.completed_at else None,
-        }
-        for r in rows
-    ]
+async def _request_rows(
+    customer_id: uuid.UUID | None, request: DataSubjectRequest
+) -> list[DataSubjectRequest]:
+    """The person's requests: every one matched to their profile, or only this one when no
+    profile is held."""
+    if customer_id is None:
+        return [request]
+    rows = await DataSubjectRequest.filter(customer_id=customer_id).order_by("received_at", "id")
+    return rows if any(r.id == request.id for r in rows) else [*rows, request]
+
+
+async def _notifications(request_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """The messages sent (or waiting) about each request: metadata only, as the text is
+    emptied once sent."""
+    found: dict[uuid.UUID, list[dict[str, Any]]] = {r: [] for r in request_ids}
+    rows = await Notification.filter(request_id__in=request_ids).order_by("created_at", "id")
+    for row in rows:
+        found[row.request_id].append(
+            {
+                "template": row.template,
+                "channel": row.channel,
+                "created_at": row.created_at.isoformat(),
+                "sent_at": _iso(row.sent_at),
+                "attempts": row.attempts,
+            }
+        )
+    return found
+
+
+async def _requests(vault: Vault, rows: list[DataSubjectRequest]) -> list[dict[str, Any]]:
+    """Each request with what was asked, its reasons, its timeline and its messages. What the
+    requester gave and what staff wrote is sealed under the request's key: it is opened while
+    the key exists, and None once it is destroyed."""
+    ids = [r.id for r in rows]
+    timelines = await requests_service.timelines(vault, ids)
+    reasons = await requests_service.reasons(vault, rows)
+    messages = await _notifications(ids)
+    keys = await vault.customer_keys(ids)
+    answered = []
+    for r in rows:
+        key = keys.get(r.id)
+        subject = (
+            vault.open(key, r.id, "subject", bytes(r.subject_sealed))
+            if key is not None and r.subject_sealed is not None
+            else None
+        )
+        asked = (
+            vault.open(key, r.id, "details", bytes(r.details_sealed))
+            if key is not None and r.details_sealed is not None
+            else None
+        )
+        answered.append(
+            {
+                "id": str(r.id),
+                "type": r.type.value,
+                "status": r.status.value,
+                "jurisdiction": r.jurisdiction.value,
+                "filed_via": r.filed_via.value,
+                "received_at": r.received_at.isoformat(),
+                "verified_at": _iso(r.verified_at),
+                "verification_method": (
+                    r.verification_method.value if r.verification_method else None
+                ),
+                "due_at": r.due_at.isoformat(),
+                "extended": r.extended,
+                "completed_at": _iso(r.completed_at),
+                "duplicate_of": str(r.duplicate_of_id) if r.duplicate_of_id else None,
+                "identified_by": (
+                    {"kind": subject["kind"], "value": subject["value"]} if subject else None
+                ),
+                "asked": asked,
+                "reason": reasons[r.id].reason,
+                "extension_reason": reasons[r.id].extension_reason,
+                "timeline": [
+                    {
+                        "at": e.at.isoformat(),
+                        "kind": e.kind,
+                        "from_status": e.from_status.value if e.from_status else None,
+                        "to_status": e.to_status.value if e.to_status else None,
+                        # Who by kind only, as in the audit trail (see _audit_entry).
+                        "actor_kind": e.actor_kind,
+                        "note": _timeline_note(e),
+                    }
+                    for e in timelines[r.id]
+                ],
+                "notifications": messages[r.id],
+            }
+        )
+    return answered
+
+
+def _timeline_note(entry: requests_service.TimelineEntry) -> str | None:
+    """A timeline note as the requester reads it: an assignment's note names the staff member
+    by id, which the export does not (see :func:`_audit_entry`)."""
+    if entry.kind == "assigned" and entry.note is not None and entry.note != "unassigned":
+        return "to a staff member"
+    return entry.note
+
+
+def _audit_entry(entry: AuditEntry) -> dict[str, Any]:
+    # Staff are given by kind and role, never by id (nor name). The CJEU held (C-579/21,
+    # Pankki S, 22 June 2023) that the person may have the log of the consultations of their
+    # data (when, what, why), but not the identity of the employees who made them under the
+    # controller's authority, unless they need it to exercise their rights, and then only
+    # weighed against the employees' own rights. A staff id identifies its holder to anyone
+    # with the staff list, and the export cannot weigh a case; a requester who needs more asks
+    # the controller, who answers for its staff (GDPR Art. 29) and can look the entry up.
+    return {
+        "at": entry.occurred_at.isoformat(),
+        "action": entry.action,
+        "fields": list(entry.fields_touched),
+        "actor_kind": entry.actor_kind,
+        "actor_role": entry.actor_role,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+    }
+
+
+async def _audit_trail(
+    customer_id: uuid.UUID | None, request_ids: list[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """Who read or changed the person's data: audit entries about their profile or requests."""
+    return [_audit_entry(e) for e in await audit.about_subject(customer_id, request_ids)]
+
+
+def withheld() -> list[dict[str, str]]:
+    """The export's ``withheld`` section: each table left out, and why."""
+    return [{"table": table, "reason": reason} for table, reason in sorted(WITHHELD.items())]
 
 
 async def document(
@@ -138,14 +403,16 @@ async def document(
         "data_found": held is not None,
         "data": held,
     }
-    if held is not None and customer_id is not None:
-        answer["consents"] = await _consents(customer_id)
-        if not portable:
-            answer["requests"] = await _requests(customer_id)
+    found = customer_id if held is not None else None
+    if found is not None:
+        answer["consents"] = await _consents(vault, found, evidence=not portable)
     if not portable:
-        answer["processing"] = await _processing_information(
-            customer_id if held is not None else None
-        )
+        rows = await _request_rows(found, request)
+        answer["requests"] = await _requests(vault, rows)
+        answer["audit_trail"] = await _audit_trail(found, [r.id for r in rows])
+        answer["processing"] = await _processing_information(found)
+        answer["withheld"] = withheld()
+        answer["about"] = dict(ABOUT)
     return answer
 
 
