@@ -50,7 +50,16 @@ class Migration(migrations.Migration):
     initial = False
 
     operations = [
+        # Added with a database default that fills the rows already there (set right below),
+        # then dropped again, as the model has none.
         ops.AddField(
+            model_name="DataSubjectRequest",
+            name="clock_paused",
+            field=fields.BooleanField(
+                default=False, db_default=False, description="The clock is stopped now"
+            ),
+        ),
+        ops.AlterField(
             model_name="DataSubjectRequest",
             name="clock_paused",
             field=fields.BooleanField(default=False, description="The clock is stopped now"),
