@@ -79,6 +79,7 @@ async def make_purpose(
         data_categories=["user.contact.email"],
         sale_or_sharing=sale_or_sharing,
         notice_text=f"We use your email for {code}.",
+        recipients=["Partner networks"] if sale_or_sharing else [],
     )
 
 

@@ -192,7 +192,9 @@ async def test_the_export_lists_recipients_per_purpose_and_says_when_none_were_r
         data_categories=[],
         sale_or_sharing=True,
         notice_text="We share your data.",
+        recipients=["Someone"],
     )
+    await Purpose.filter(code="legacy-sharing").update(recipients=[])  # as stored before
     legacy = await Purpose.get(code="legacy-sharing")
     assert legacy.recipients == []
     kept = await _update(gql, admin_headers, id=str(legacy.id), name="Legacy partners")
@@ -285,3 +287,20 @@ async def test_the_migration_gives_existing_purposes_no_recipients(
         assert default is None
     finally:
         await drop_database(target)
+
+
+async def test_the_service_refuses_a_sharing_purpose_without_recipients() -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        await consent.create_purpose(
+            SYSTEM,
+            code="sharing",
+            name="Sharing",
+            description="",
+            lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
+            mechanism=Mechanism.OPT_OUT,
+            data_use="third_party_sharing",
+            data_categories=[],
+            sale_or_sharing=True,
+            notice_text="We share your data.",
+        )
+    assert (refused.value.field, refused.value.code) == ("input.recipients", "REQUIRED")

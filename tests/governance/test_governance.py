@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from cdlm.auth.principal import SYSTEM
 from cdlm.auth.roles import Role
-from cdlm.config import DatabaseTarget, Settings
+from cdlm.config import DatabaseTarget, Settings, load_settings
 from cdlm.consent.models import Mechanism
 from cdlm.consent.service import _taxonomy
 from cdlm.governance.ropa import records_of_processing, to_markdown
@@ -146,3 +146,16 @@ def test_every_sealed_column_and_clear_personal_column_is_on_the_data_map() -> N
         ("legal_holds", "reason"),
     }
     assert in_clear - mapped == set()
+
+
+async def test_records_of_processing_name_each_purposes_recipients() -> None:
+    await make_purpose(
+        "partners", Mechanism.OPT_OUT, data_use="third_party_sharing", sale_or_sharing=True
+    )
+    await make_purpose("newsletter")
+    records = await records_of_processing(load_settings({}))
+    recipients = {
+        a["purpose"]: a["recipients"] for a in records["processing_activities"] if "purpose" in a
+    }
+    assert recipients["partners"] == ["Partner networks"]
+    assert recipients["newsletter"] == ["none outside the controller and its processors"]

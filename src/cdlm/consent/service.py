@@ -179,14 +179,12 @@ async def create_purpose(
     """Add a purpose with its first notice version.
 
     ``recipients`` names who receives the data (names or categories); a purpose that sells or
-    shares data must name at least one. None (not stated: callers that predate recipients)
-    stores none, like the purposes made before recipients were kept, which the access export
-    shows as "not recorded"; the API always states them.
+    shares data must name at least one.
     """
     issues = _purpose_issues(data_use=data_use, data_categories=data_categories, notice=notice_text)
     kept, recipient_issues = clean_recipients(recipients or [])
     issues.extend(recipient_issues)
-    if recipients is not None and sale_or_sharing and not kept and not recipient_issues:
+    if sale_or_sharing and not kept and not recipient_issues:
         issues.append(FieldIssue("input.recipients", ErrorCode.REQUIRED, RECIPIENTS_REQUIRED))
     if not CODE.fullmatch(code):
         issues.insert(

@@ -99,9 +99,12 @@ async def records_of_processing(settings: Settings) -> dict[str, Any]:
                 "data_categories": list(p.data_categories),
                 "data_subjects": ["customer"],
                 "recipients": (
-                    ["third parties to which data is sold or shared"]
-                    if p.sale_or_sharing
-                    else ["none outside the controller and its processors"]
+                    list(p.recipients)
+                    or (
+                        ["third parties to which data is sold or shared (not recorded)"]
+                        if p.sale_or_sharing
+                        else ["none outside the controller and its processors"]
+                    )
                 ),
             }
             for p in purposes

@@ -129,6 +129,7 @@ async def _catalog() -> None:
             data_categories=categories,
             sale_or_sharing=sold,
             notice_text=f"We use your data for: {name.lower()}.",
+            recipients=["Advertising partners (fictional)"] if sold else [],
         )
     for category, days, trigger, action in POLICIES:
         await policies.create_policy(
