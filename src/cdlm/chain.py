@@ -1,7 +1,8 @@
 """Hash chains for append-only ledgers (the audit trail, the consent ledger).
 
 Each entry's hash is SHA-256 over its canonical content and the previous entry's hash; writers
-append under a transaction-scoped advisory lock so concurrent writers queue up.
+append under a transaction-scoped advisory lock so concurrent writers queue up
+(:func:`cdlm.locks.lock_and_read_head`). Pure rules: no I/O here.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tortoise.connection import get_connection
-
 GENESIS_HASH = "0" * 64
 
 
@@ -23,20 +22,6 @@ def entry_hash(content: dict[str, Any], prev_hash: str) -> str:
         {**content, "prev_hash": prev_hash}, sort_keys=True, separators=(",", ":")
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-async def lock_and_read_head(lock_key: int, table: str) -> str:
-    """Take the table's append lock (until commit), then read its last hash.
-
-    Two statements on purpose: a statement's snapshot is taken when it starts, so a read in
-    the same statement as the lock could see the head from before the lock was granted.
-    """
-    connection = get_connection("default")
-    await connection.execute_query("SELECT pg_advisory_xact_lock($1)", [lock_key])
-    rows = await connection.execute_query_dict(
-        f'SELECT "hash" FROM "{table}" ORDER BY "sequence" DESC LIMIT 1'  # noqa: S608
-    )
-    return str(rows[0]["hash"]) if rows else GENESIS_HASH
 
 
 @dataclass(frozen=True)

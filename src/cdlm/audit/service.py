@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from cdlm import chain, clock
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.principal import Principal
+from cdlm.locks import lock_and_read_head
 from cdlm.logs import request_id_var
 
 GENESIS_HASH = chain.GENESIS_HASH
@@ -73,7 +74,7 @@ def _new_entry(
 
 
 async def _head_hash() -> str:
-    return await chain.lock_and_read_head(AUDIT_LOCK_KEY, "audit_entries")
+    return await lock_and_read_head(AUDIT_LOCK_KEY, "audit_entries")
 
 
 async def record(

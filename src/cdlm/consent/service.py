@@ -34,6 +34,7 @@ from cdlm.errors import (
     ValidationFailed,
 )
 from cdlm.idempotency import service as idempotency
+from cdlm.locks import lock_and_read_head
 from cdlm.text import text_problem
 from cdlm.vault.service import Vault
 
@@ -464,7 +465,7 @@ async def record(
     async def run() -> dict[str, Any]:
         if not await customers.exists(customer_id):
             raise NotFound("No customer has this id.", field="input.customerId")
-        previous = await chain.lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
+        previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
         now = clock.now()  # read under the lock: entries get increasing times
         decided_at = min(capture.decided_at or now, now)
         if gpc:
