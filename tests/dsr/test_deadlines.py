@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -659,3 +660,19 @@ def test_days_left_are_negative_exactly_when_overdue(offset: timedelta) -> None:
         assert left - 1 < remaining <= left
     else:
         assert left <= remaining < left + 1
+
+
+def test_no_business_days_after_a_moment_is_that_moment() -> None:
+    friday = datetime(2026, 1, 30, 17, tzinfo=UTC)
+    assert add_business_days(friday, 0) == friday
+    assert add_business_days(friday, -3) == friday  # never goes back
+
+
+def test_rules_pauses_and_clocks_are_immutable_values() -> None:
+    rule = RULES[Jurisdiction.GDPR]
+    pause = Pause(JAN_31)
+    clock = RequestClock(JAN_31, Jurisdiction.GDPR)
+    for value, attribute in ((rule, "months"), (pause, "ended_at"), (clock, "extended")):
+        with pytest.raises(FrozenInstanceError):
+            setattr(value, attribute, None)
+    assert len({rule, RULES[Jurisdiction.GDPR]}) == 1  # hashable, as values are

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from dataclasses import FrozenInstanceError
 
 import pytest
+from rapidfuzz.distance import JaroWinkler
 
 from cdlm.errors import ErrorCode
 from cdlm.identity.agreement import (
@@ -15,7 +17,7 @@ from cdlm.identity.agreement import (
     contradictions,
     names_compatible,
 )
-from cdlm.identity.decision import decide, ordered
+from cdlm.identity.decision import PassedOver, decide, ordered
 from cdlm.identity.identifiers import LIMITS, Identifier, IdentifierKind
 
 pytestmark = pytest.mark.pure
@@ -321,3 +323,101 @@ def test_an_email_match_is_not_contradicted_by_another_email() -> None:
 def test_the_same_birth_date_is_no_contradiction() -> None:
     same = {"birth_date": "1815-12-10"}
     assert contradictions(IdentifierKind.EMAIL, same, ADA_PROFILE, brings_other_email=False) == []
+
+
+# ------------------------------------------------------------- exact boundaries and values
+
+
+def fresh(customer_id: uuid.UUID) -> uuid.UUID:
+    """An equal id that is another object, as ids read from different rows are."""
+    return uuid.UUID(str(customer_id))
+
+
+def test_identifiers_of_one_customer_from_different_rows_are_one_owner() -> None:
+    found = decide(
+        ordered([EMAIL, PHONE]),
+        {EMAIL: fresh(ADA), PHONE: fresh(ADA)},
+        {ADA: held(email=1, phone=1)},
+        {},
+    )
+    assert found.customer_id == ADA
+    assert found.notes == []
+    assert found.attach == []
+
+
+def test_a_new_id_of_another_system_is_not_taken_for_another_email() -> None:
+    # The record's other identifiers are an id from a new system and the matched phone.
+    found = decide(
+        ordered([SHOP_9, PHONE]), {PHONE: ADA}, {ADA: held(email=1, phone=1)}, {}, {}, {}
+    )
+    assert (found.customer_id, found.rule) == (ADA, "phone")
+    assert found.attach == [SHOP_9]
+
+
+def test_a_new_phone_is_not_taken_for_another_id_of_one_system() -> None:
+    found = decide(
+        ordered([EMAIL, Identifier(IdentifierKind.PHONE, "", "+15550100")]),
+        {EMAIL: ADA},
+        {ADA: held(email=1, phone=1, crm=1)},
+        {},
+    )
+    assert found.customer_id == ADA
+
+
+def test_a_phone_match_is_refused_a_second_id_of_one_system_too() -> None:
+    found = decide(ordered([CRM_2, PHONE]), {PHONE: ADA}, {ADA: held(phone=1, crm=1)}, {}, {}, {})
+    assert found.customer_id is None
+    assert found.passed_over[0].reasons == (Contradiction.EXTERNAL_ID_DIFFERS,)
+
+
+def test_a_profile_already_over_a_limit_takes_no_more() -> None:
+    # Older data can hold more than today's limits allow: nothing more is attached.
+    over = LIMITS[IdentifierKind.EMAIL] + 1
+    found = decide([EMAIL, OTHER_EMAIL], {EMAIL: ADA}, {ADA: held(email=over)}, {})
+    assert found.attach == []
+    assert [n.code for n in found.notes] == [ErrorCode.IDENTITY_LIMIT]
+    clash = decide(ordered([CRM_2, EMAIL]), {EMAIL: ADA}, {ADA: held(email=1, crm=2)}, {})
+    assert clash.customer_id is None
+
+
+def test_each_note_gives_the_reasons_of_its_own_customer() -> None:
+    identifiers = ordered([EMAIL, PHONE])
+    found = decide(
+        identifiers,
+        {EMAIL: fresh(BOB), PHONE: fresh(ADA)},
+        {ADA: held(phone=1), BOB: held(email=1)},
+        paths(*identifiers),
+        {"given_name": "Carl", "birth_date": "1900-01-01"},
+        {BOB: {"given_name": "Bob"}, ADA: {"birth_date": "1815-12-10"}},
+    )
+    assert found.customer_id is None
+    messages = {n.field: n.message for n in found.notes}
+    assert "but the name differs:" in messages[paths(EMAIL)[EMAIL]]
+    assert "but the birth date differs:" in messages[paths(PHONE)[PHONE]]
+
+
+def test_values_of_the_decision_cannot_change() -> None:
+    passed = PassedOver(ADA, EMAIL, (Contradiction.NAME_DIFFERS,))
+    with pytest.raises(FrozenInstanceError):
+        passed.customer_id = BOB  # type: ignore[misc]
+
+
+def test_a_threshold_is_reached_exactly_at_the_similarity() -> None:
+    exact = JaroWinkler.similarity("martha", "marhta")
+    assert names_compatible({"given_name": "Martha"}, {"given_name": "Marhta"}, exact) is True
+
+
+def test_without_a_threshold_names_must_be_equal() -> None:
+    assert names_compatible({"given_name": "Grace"}, {"given_name": "Gracie"}) is False
+    assert names_compatible({"given_name": "Grace"}, {"given_name": "GRACE"}) is True
+
+
+def test_a_family_name_without_letters_compares_as_no_name() -> None:
+    assert names_compatible({"family_name": "--"}, {"family_name": "Lovelace"}) is True
+    assert names_compatible({"family_name": "Byron"}, {"family_name": "..."}) is True
+
+
+def test_a_birth_date_equal_in_value_is_the_same_birth_date() -> None:
+    born = "".join(["1815", "-12-10"])  # not the same string object as the profile's
+    assert contradictions(IdentifierKind.EMAIL, {"birth_date": born}, ADA_PROFILE,
+                          brings_other_email=False) == []  # fmt: skip
