@@ -421,3 +421,34 @@ def test_a_birth_date_equal_in_value_is_the_same_birth_date() -> None:
     born = "".join(["1815", "-12-10"])  # not the same string object as the profile's
     assert contradictions(IdentifierKind.EMAIL, {"birth_date": born}, ADA_PROFILE,
                           brings_other_email=False) == []  # fmt: skip
+
+
+def test_a_note_names_the_reasons_of_its_owner_not_of_an_earlier_one() -> None:
+    # Passed over in id order (Ada, then Bob): Bob's note must not take Ada's reasons.
+    identifiers = ordered([EMAIL, PHONE])
+    found = decide(
+        identifiers,
+        {EMAIL: fresh(ADA), PHONE: fresh(BOB)},
+        {ADA: held(email=1), BOB: held(phone=1)},
+        paths(*identifiers),
+        {"given_name": "Carl", "birth_date": "1900-01-01"},
+        {ADA: {"given_name": "Ada"}, BOB: {"birth_date": "1815-12-10"}},
+    )
+    messages = {n.field: n.message for n in found.notes}
+    assert "but the name differs:" in messages[paths(EMAIL)[EMAIL]]
+    assert "but the birth date differs:" in messages[paths(PHONE)[PHONE]]
+
+
+def test_every_identifier_of_a_passed_over_customer_says_why() -> None:
+    identifiers = ordered([EMAIL, PHONE])
+    found = decide(
+        identifiers,
+        {EMAIL: fresh(ADA), PHONE: fresh(ADA)},
+        {ADA: held(email=1, phone=1)},
+        paths(*identifiers),
+        {"given_name": "Carl"},
+        {ADA: {"given_name": "Ada"}},
+    )
+    assert [p.customer_id for p in found.passed_over] == [ADA]
+    assert all("but the name differs:" in n.message for n in found.notes)
+    assert len(found.notes) == 2

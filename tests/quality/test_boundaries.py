@@ -438,6 +438,8 @@ def test_unknown_countries_are_refused(raw: str) -> None:
         ("CA", "CA", "CA"),
         ("FR", "DE-BY", "DE-BY"),  # a subdivision of another country
         ("US", "GB-ENG", "GB-ENG"),
+        ("US", "ca-on", "ca-on"),  # another country's, sorting before the country
+        ("GB", "us-ca", "us-ca"),  # another country's, sorting after the country
         ("US", "  Bay   Area ", "Bay Area"),
     ],
 )
@@ -454,3 +456,14 @@ def test_without_a_valid_country_a_region_is_kept_as_written() -> None:
     assert result.values == {"region": "ca"}
     assert result.rejected == {"country": "Narnia"}
     assert result.issues == [FieldIssue("input.profile.address.country", *UNKNOWN_COUNTRY)]
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [
+        "\u3163",  # HANGUL LETTER I, beside the Hangul filler
+        "\ufdff",  # ARABIC LIGATURE AZZA WA JALL, beside the variation selectors
+    ],
+)
+def test_letters_next_to_invisible_ones_are_kept(kept: str) -> None:
+    assert accepted("given_name", f"A{kept}") == f"A{kept}"

@@ -6,6 +6,7 @@ years (1095 days); every limit is checked on it and one second and one day eithe
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -140,3 +141,9 @@ def test_a_complete_but_stale_profile() -> None:
     assert score(NINE, [], old, NOW) == QualityScore(1.0, 1.0, 0.0, 0.8)
     older = NOW - timedelta(days=190.5)
     assert score(NINE, [], older, NOW) == QualityScore(1.0, 1.0, 0.9, 0.98)
+
+
+def test_a_score_is_an_immutable_value() -> None:
+    scored = score({}, set(), None, NOW)
+    with pytest.raises(FrozenInstanceError):
+        scored.score = 1.0  # type: ignore[misc]

@@ -59,7 +59,7 @@ def _words(name: str) -> list[str]:
 
 def _close(one: str, other: str, threshold: float) -> bool:
     # Jaro-Winkler similarity is 1.0 for equal words only: a threshold of 1.0 asks equality.
-    return one == other or JaroWinkler.similarity(one, other) >= threshold
+    return JaroWinkler.similarity(one, other) >= threshold
 
 
 def _given_compatible(one: str, other: str, threshold: float) -> bool:

@@ -42,7 +42,7 @@ def score(
     have = set(present)
     refused = set(invalid_only) - have
     completeness = sum(1 for f in COMPLETENESS_FIELDS if f in have) / len(COMPLETENESS_FIELDS)
-    considered = len(have | refused)
+    considered = len(have) + len(refused)  # disjoint: refused leaves out what is present
     validity = 1.0 if considered == 0 else 1 - len(refused) / considered
     fresh = freshness(last_update, now)
     total = (

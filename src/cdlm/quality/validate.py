@@ -115,19 +115,11 @@ def _years_before(day: date, years: int) -> date:
 
 def country_code(raw: str) -> str:
     """ISO 3166-1 alpha-2 code for a code or English name; raises for unknown countries."""
-    text = _visible(raw).strip()
-    found = None
-    if len(text) == 2:
-        found = pycountry.countries.get(alpha_2=text.upper())
-    elif len(text) == 3:
-        found = pycountry.countries.get(alpha_3=text.upper())
-    if found is None:
-        try:
-            found = pycountry.countries.lookup(text)
-        except LookupError:
-            found = None
-    if found is None:
-        raise _Invalid(ErrorCode.UNKNOWN_CODE, "Not an ISO 3166 country.")
+    try:
+        # Any case of an alpha-2, alpha-3 or numeric code, or a name.
+        found = pycountry.countries.lookup(_visible(raw).strip())
+    except LookupError:
+        raise _Invalid(ErrorCode.UNKNOWN_CODE, "Not an ISO 3166 country.") from None
     code: str = found.alpha_2
     return code
 
