@@ -92,6 +92,15 @@ def inbox(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, str]]:
     ]
 
 
+def export_link(caplog: pytest.LogCaptureFixture) -> str:
+    """The path of the latest link to a copy of someone's data."""
+    texts = [t for template, _, t in inbox(caplog) if template == "export_ready"]
+    assert texts, "no link was sent"
+    found = re.search(r"(/exports/cdlm_dl_\w+_[\w-]+)", texts[-1])
+    assert found is not None
+    return found.group(1)
+
+
 def last_code(caplog: pytest.LogCaptureFixture) -> str:
     """The latest verification code sent."""
     codes = [t for template, _, t in inbox(caplog) if template == "verification_code"]

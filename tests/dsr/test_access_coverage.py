@@ -35,7 +35,7 @@ from cdlm.identity.models import IdentityConflict
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
-from tests.dsr.support import approved, change, execute, file_request, inbox
+from tests.dsr.support import approved, change, execute, export_link, file_request
 from tests.factories import DEFAULT_PASSWORD, bearer, make_customer, make_staff, source
 
 #: Column names that hold a customer id, a request id, or a keyed digest of a person's email,
@@ -132,13 +132,6 @@ PHONE = "+447911123987"
 @pytest.fixture(autouse=True)
 def notifications(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="cdlm.notifications")
-
-
-def _link(caplog: pytest.LogCaptureFixture) -> str:
-    texts = [t for template, _, t in inbox(caplog) if template == "export_ready"]
-    found = re.search(r"(/exports/cdlm_dl_\w+_[\w-]+)", texts[-1])
-    assert found is not None
-    return found.group(1)
 
 
 def _parts(answer: Any, path: str) -> list[Any]:
@@ -245,7 +238,7 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
 
     request_id = await approved(gql, admin_headers, "ACCESS", EMAIL)
     await execute(gql, admin_headers, request_id)
-    response = await client.get(_link(caplog))
+    response = await client.get(export_link(caplog))
     assert response.status_code == 200
     answer = response.json()
     text = response.text
@@ -314,7 +307,7 @@ async def test_a_requester_with_no_profile_still_gets_their_request_and_its_trai
 ) -> None:
     request_id = await approved(gql, admin_headers, "ACCESS", "unknown.person@example.org")
     await execute(gql, admin_headers, request_id)
-    answer = (await client.get(_link(caplog))).json()
+    answer = (await client.get(export_link(caplog))).json()
     assert answer["data_found"] is False
     assert answer["data"] is None
     assert "consents" not in answer
@@ -336,7 +329,7 @@ async def test_portability_keeps_to_what_the_person_provided(
     await _wren(vault)
     request_id = await approved(gql, admin_headers, "PORTABILITY", EMAIL)
     await execute(gql, admin_headers, request_id)
-    answer = (await client.get(_link(caplog))).json()
+    answer = (await client.get(export_link(caplog))).json()
     assert answer["format"] == access.PORTABLE_FORMAT
     assert {"requests", "audit_trail", "processing", "withheld"}.isdisjoint(answer)
     [decision] = answer["consents"]

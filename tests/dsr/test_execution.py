@@ -4,7 +4,6 @@ objection, opt-out, and erasure by crypto-shredding (with holds, suppression, re
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,7 +32,7 @@ from cdlm.vault.keys import provider_from_settings
 from cdlm.vault.service import MissingKey, Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
-from tests.dsr.support import GET, approved, change, execute, inbox
+from tests.dsr.support import GET, approved, change, execute, export_link, inbox
 from tests.factories import make_customer, source
 from tests.support.raw_dump import every_stored_value
 
@@ -112,13 +111,6 @@ async def _person(vault: Vault) -> uuid.UUID:
     return customer_id
 
 
-def _link(caplog: pytest.LogCaptureFixture) -> str:
-    [text] = [t for template, _, t in inbox(caplog) if template == "export_ready"][-1:]
-    found = re.search(r"(/exports/cdlm_dl_\w+_[\w-]+)", text)
-    assert found is not None
-    return found.group(1)
-
-
 # ------------------------------------------------------------------------------ access
 
 
@@ -139,7 +131,7 @@ async def test_access_answers_with_everything_held_through_a_short_lived_link(
     stored = await AccessExport.get(request_id=request_id)
     assert b"oat milk" not in bytes(stored.content_sealed)  # sealed at rest
 
-    link = _link(caplog)
+    link = export_link(caplog)
     response = await client.get(link)
     assert response.status_code == 200
     assert response.headers["cache-control"] == "no-store"
@@ -188,7 +180,7 @@ async def test_a_link_works_a_few_times_only(
     await _person(vault)
     request_id = await approved(gql, admin_headers, "ACCESS", "ines.quartermaine@example.com")
     await execute(gql, admin_headers, request_id)
-    link = _link(caplog)
+    link = export_link(caplog)
     statuses = [(await client.get(link)).status_code for _ in range(6)]
     assert statuses == [200] * 5 + [404]
 
@@ -209,7 +201,7 @@ async def test_portability_keeps_what_the_person_provided_under_consent_or_contr
     assert await SourceRecord.filter(customer_id=customer_id).count() == 3
     request_id = await approved(gql, admin_headers, "PORTABILITY", "ines.quartermaine@example.com")
     await execute(gql, admin_headers, request_id)
-    answer = (await client.get(_link(caplog))).json()
+    answer = (await client.get(export_link(caplog))).json()
     assert answer["format"] == "cdlm-portability/1"
     assert [r["source_system"] for r in answer["data"]["source_records"]] == ["crm", "web"]
     assert "processing" not in answer
@@ -225,7 +217,7 @@ async def test_access_for_someone_unknown_says_no_data_is_held(
     request_id = await approved(gql, admin_headers, "ACCESS", "nobody@example.org")
     done = await execute(gql, admin_headers, request_id)
     assert done["request"]["status"] == "COMPLETED"
-    answer = (await client.get(_link(caplog))).json()
+    answer = (await client.get(export_link(caplog))).json()
     assert answer["data_found"] is False
     assert answer["data"] is None
 
@@ -596,12 +588,12 @@ async def test_a_new_link_can_be_sent_while_the_copy_exists(
     early = await gql(resend, {"id": request_id}, admin_headers)
     assert early["data"]["resendDataSubjectRequestExportLink"]["code"] == "INVALID_STATE"
     await execute(gql, admin_headers, request_id)
-    first = _link(caplog)
+    first = export_link(caplog)
     again = await gql(resend, {"id": request_id}, admin_headers)
     assert again["data"]["resendDataSubjectRequestExportLink"]["__typename"] == (
         "DataSubjectRequestSaved"
     )
-    second = _link(caplog)
+    second = export_link(caplog)
     assert second != first
     assert (await client.get(first)).status_code == 404  # the old link stopped working
     assert (await client.get(second)).status_code == 200

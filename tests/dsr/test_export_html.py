@@ -21,7 +21,7 @@ from cdlm.dsr.models import RequestEvent
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
-from tests.dsr.support import approved, change, execute, file_request, inbox
+from tests.dsr.support import approved, change, execute, export_link, file_request
 from tests.factories import make_customer
 
 EMAIL = "juniper.vale@example.com"
@@ -41,13 +41,6 @@ HOSTILE_REASON = "</td></table><script>document.location='//evil.example'</scrip
 @pytest.fixture(autouse=True)
 def notifications(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="cdlm.notifications")
-
-
-def _link(caplog: pytest.LogCaptureFixture) -> str:
-    texts = [t for template, _, t in inbox(caplog) if template == "export_ready"]
-    found = re.search(r"(/exports/cdlm_dl_\w+_[\w-]+)", texts[-1])
-    assert found is not None
-    return found.group(1)
 
 
 async def _exported(
@@ -82,7 +75,7 @@ async def _exported(
     await change(gql, headers, earlier, "DENIED", HOSTILE_REASON)
     request_id = await approved(gql, headers, "ACCESS", EMAIL)
     await execute(gql, headers, request_id)
-    return _link(caplog), request_id
+    return export_link(caplog), request_id
 
 
 #: Every tag and attribute the page may hold: nothing that runs, loads or leaves the page.

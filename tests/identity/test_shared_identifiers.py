@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 from pathlib import Path
 
 import httpx
@@ -22,7 +21,7 @@ from cdlm.quality.models import InvalidValue
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.customers.test_ingest import INGEST, record
-from tests.dsr.support import approved, change, execute, file_request, inbox
+from tests.dsr.support import approved, change, execute, export_link, file_request
 from tests.factories import make_customer, source
 
 SHARED_PHONE = "+44 20 7946 0958"
@@ -158,10 +157,7 @@ async def test_requests_for_a_stranger_act_on_the_stranger_only(
     request_id = await approved(gql, admin_headers, "ACCESS", "charles@example.org")
     done = await execute(gql, admin_headers, request_id)
     assert done["request"]["customerId"] == str(stranger.customer_id)
-    [text] = [t for template, _, t in inbox(caplog) if template == "export_ready"]
-    found = re.search(r"(/exports/cdlm_dl_\w+_[\w-]+)", text)
-    assert found is not None
-    copy = (await client.get(found.group(1))).json()
+    copy = (await client.get(export_link(caplog))).json()
     dumped = json.dumps(copy)
     assert "Charles" in dumped
     assert "Ada" not in dumped
