@@ -5,7 +5,6 @@ export, "not recorded" for a purpose made before recipients were kept."""
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import Any
 
@@ -26,7 +25,7 @@ from cdlm.dsr import access
 from cdlm.errors import ErrorCode, ValidationFailed
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.dsr.support import approved, execute, inbox
+from tests.dsr.support import approved, execute, export_link
 from tests.factories import make_customer
 
 PURPOSE = "purpose { code saleOrSharing recipients }"
@@ -206,10 +205,7 @@ async def test_the_export_lists_recipients_per_purpose_and_says_when_none_were_r
 
     request_id = await approved(gql, admin_headers, "ACCESS", "odile.marsh@example.com")
     await execute(gql, admin_headers, request_id)
-    [text] = [t for template, _, t in inbox(caplog) if template == "export_ready"]
-    link = re.search(r"(/exports/cdlm_dl_\w+_[\w-]+)", text)
-    assert link is not None
-    processing = (await client.get(link.group(1))).json()["processing"]
+    processing = (await client.get(export_link(caplog))).json()["processing"]
 
     per_purpose = {p["code"]: p["recipients"] for p in processing["purposes"]}
     assert per_purpose == {
