@@ -111,3 +111,36 @@ async def test_other_errors_are_not_retried() -> None:
     with pytest.raises(asyncpg.UniqueViolationError):
         await retrying(work)
     assert work.calls == 1
+
+
+async def test_an_ingest_does_not_wait_for_rows_that_only_reference_its_customers(
+    vault: Vault,
+) -> None:
+    # Adding an event, an identity or a consent entry locks the customer FOR KEY SHARE (its
+    # foreign key check). An ingest merging into that customer must not wait for it: a batch of
+    # events checking keys in its own order would otherwise deadlock with it.
+    customer = (await _customers(vault, 1))[0]
+    referenced = asyncio.Event()
+    done = asyncio.Event()
+
+    async def referencing() -> None:
+        async with in_transaction() as connection:
+            await connection.execute_query(
+                "SELECT 1 FROM customers WHERE id = $1 FOR KEY SHARE", [customer]
+            )
+            referenced.set()
+            await done.wait()
+
+    holder = asyncio.create_task(referencing())
+    await referenced.wait()
+    try:
+        async with asyncio.timeout(10), in_transaction():
+            [result] = await ingest_batch(
+                vault,
+                [CustomerIngest(source=source(), profile={"email": "reader0@example.com"})],
+            )
+        assert not isinstance(result, Exception)
+        assert result.customer_id == customer
+    finally:
+        done.set()
+        await holder

@@ -327,6 +327,8 @@ async def store_events(
         if latest.get(customer_id) is None or item.occurred_at > latest[customer_id]:
             latest[customer_id] = item.occurred_at
     if rows:
+        # In customer order: the foreign key checks lock customers in the order rows go in.
+        rows.sort(key=lambda row: row[1])
         client = get_connection("default")
         async with client.acquire_connection() as connection:
             # COPY: the fastest way into PostgreSQL, in the caller's transaction.

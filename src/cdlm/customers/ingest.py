@@ -235,8 +235,10 @@ async def _load_profiles(vault: Vault, customer_ids: list[uuid.UUID]) -> dict[uu
     profiles: dict[uuid.UUID, _Profile] = {}
     if not customer_ids:
         return profiles
-    # Locked in id order, as every writer of customer rows does (no deadlock between batches).
-    rows = await Customer.filter(id__in=customer_ids).order_by("id").select_for_update()
+    # Locked in id order, as every writer of customer rows does, and without the key lock
+    # (nothing here changes an id): rows that only reference a customer, such as a batch of
+    # events checking its foreign keys, neither wait for this nor make it wait.
+    rows = await Customer.filter(id__in=customer_ids).order_by("id").select_for_update(no_key=True)
     keys = await vault.customer_keys(customer_ids)
     invalid = await open_invalid_fields(customer_ids)
     for row in rows:

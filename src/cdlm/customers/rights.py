@@ -148,7 +148,7 @@ async def lift_restriction(actor: Principal, customer_id: uuid.UUID, reason: str
     async with in_transaction():
         customer = (
             await Customer.filter(id=customer_id, erased_at__isnull=True)
-            .select_for_update()
+            .select_for_update(no_key=True)
             .first()
         )
         if customer is None:

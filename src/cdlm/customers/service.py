@@ -173,7 +173,7 @@ async def update_customer(
         await identity.lock(vault.blind_index(i.index_kind, i.value) for i in new_identifiers)
         customer = (
             await Customer.filter(id=customer_id, erased_at__isnull=True)
-            .select_for_update()
+            .select_for_update(no_key=True)
             .first()
         )
         if customer is None:
