@@ -140,3 +140,20 @@ async def test_the_tick_seals_staff_text_stored_in_clear_by_older_versions(
     gone_view = (await gql(GET, {"id": gone}, admin_headers))["data"]["dataSubjectRequest"]
     assert (gone_view["reason"], gone_view["extensionReason"]) == (None, None)
     assert (await tick(vault, LogNotifier(), settings)).staff_text_sealed == 0
+
+
+async def test_the_tick_leaves_cdlms_own_words_alone(
+    vault: Vault, settings: Settings, gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    first = await file_request(gql, admin_headers, "ACCESS", "twice@example.com")
+    again = await file_request(gql, admin_headers, "ACCESS", "twice@example.com")
+    assert again["request"]["status"] == "CANCELLED"
+    own = f"Duplicate of request {first['request']['id']}."
+    assert again["request"]["reason"] == own
+    assert (await tick(vault, LogNotifier(), settings)).staff_text_sealed == 0
+    row = await DataSubjectRequest.get(id=again["request"]["id"])
+    assert (row.reason, row.staff_reason_sealed) == (own, None)
+    notes = await RequestEvent.filter(request_id=row.id, kind="status_changed").values_list(
+        "note", "note_sealed"
+    )
+    assert (own, None) in notes

@@ -127,49 +127,64 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
     )
 
 
-#: Timeline entries whose note is what staff wrote (before such notes were sealed).
-_STAFF_NOTES = Q(kind="deadline_extended") | (
-    Q(kind="status_changed", to_status__in=[Status.DENIED, Status.CANCELLED, Status.ON_HOLD])
-    & ~Q(actor_kind=SYSTEM.kind.value)
+#: Timeline entries whose clear note is what staff wrote: older versions kept it so. Today staff
+#: text is sealed, and the only clear notes of such entries are cdlm's own words for a hold it
+#: found or a duplicate it linked, which are left alone.
+_STAFF_NOTES = (
+    Q(note__isnull=False)
+    & (
+        Q(kind="deadline_extended")
+        | (
+            Q(
+                kind="status_changed",
+                to_status__in=[Status.DENIED, Status.CANCELLED, Status.ON_HOLD],
+            )
+            & ~Q(actor_kind=SYSTEM.kind.value)
+        )
+    )
+    & ~Q(note__startswith="legal hold ")
+    & ~Q(note__startswith="Duplicate of request ")
 )
 
 
 async def seal_clear_staff_text(vault: Vault) -> int:
     """Seal what staff wrote that older versions of cdlm stored in clear (denial, cancellation,
     hold and extension reasons, and the timeline notes that copied them) under each request's
-    key, or drop it where the key is already destroyed; returns how many texts were moved."""
-    moved = 0
-    requests = await DataSubjectRequest.filter(
-        Q(extension_reason__isnull=False)
-        | Q(reason__isnull=False, status__in=[Status.DENIED, Status.CANCELLED, Status.ON_HOLD])
-    )
-    events = await RequestEvent.filter(_STAFF_NOTES, note__isnull=False)
-    owners = {r.id for r in requests} | {e.request_id for e in events}  # type: ignore[attr-defined]
-    keys = await vault.customer_keys(owners)
+    key, or drop it where the key is already destroyed; returns how many texts were moved.
 
-    def sealed(request_id: uuid.UUID, text: str) -> bytes | None:
-        key = keys.get(request_id)
-        return None if key is None else vault.seal(key, request_id, STAFF_TEXT, text)
-
+    Once they are moved nothing matches any more, so later ticks find nothing to do: cdlm
+    writes no clear extension reason, and a clear reason counts as staff's only when a clear
+    staff note of the timeline says the same.
+    """
+    events = await RequestEvent.filter(_STAFF_NOTES)
     staff_written = {
         e.request_id: e.note  # type: ignore[attr-defined]
         for e in events
         if e.kind == "status_changed"
     }
+    requests = await DataSubjectRequest.filter(
+        Q(extension_reason__isnull=False) | Q(id__in=list(staff_written), reason__isnull=False)
+    )
+    owners = {r.id for r in requests} | {e.request_id for e in events}  # type: ignore[attr-defined]
+    keys = await vault.customer_keys(owners) if owners else {}
+
+    def sealed(request_id: uuid.UUID, text: str) -> bytes | None:
+        key = keys.get(request_id)
+        return None if key is None else vault.seal(key, request_id, STAFF_TEXT, text)
+
+    moved = 0
     for request in requests:
-        async with in_transaction():
-            if request.extension_reason is not None:
-                request.extension_reason_sealed = sealed(request.id, request.extension_reason)
-                request.extension_reason = None
-                moved += 1
-            if request.reason is not None and staff_written.get(request.id) == request.reason:
-                set_reason(request, staff_sealed=sealed(request.id, request.reason))
-                moved += 1
-            await request.save(
-                update_fields=[
-                    "extension_reason", "extension_reason_sealed", "reason", "staff_reason_sealed"
-                ]
-            )  # fmt: skip
+        changed = []
+        if request.extension_reason is not None:
+            request.extension_reason_sealed = sealed(request.id, request.extension_reason)
+            request.extension_reason = None
+            changed += ["extension_reason", "extension_reason_sealed"]
+        if request.reason is not None and staff_written.get(request.id) == request.reason:
+            set_reason(request, staff_sealed=sealed(request.id, request.reason))
+            changed += ["reason", "staff_reason_sealed"]
+        if changed:
+            await request.save(update_fields=changed)
+            moved += len(changed) // 2
     for event in events:
         assert event.note is not None
         request_id: uuid.UUID = event.request_id  # type: ignore[attr-defined]
