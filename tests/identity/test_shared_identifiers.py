@@ -197,6 +197,40 @@ async def test_a_request_by_a_shared_phone_is_not_answered_for_either_person(
     assert await AccessExport.all().count() == 0
 
 
+async def test_staff_can_file_the_request_again_naming_either_person(
+    gql: GraphQLClient, vault: Vault, admin_headers: dict[str, str]
+) -> None:
+    ada = await _ada(vault)
+    charles = await make_customer(
+        vault, given_name="Charles", family_name="Babbage", phone=SHARED_PHONE
+    )
+    for customer in (str(charles.customer_id), ada):
+        filed = await file_request(
+            gql,
+            admin_headers,
+            "ACCESS",
+            identifier={"kind": "PHONE", "value": SHARED_PHONE},
+            verificationMethod="KNOWN_CONTACT_DETAILS",
+            customerId=customer,
+        )
+        assert filed["__typename"] == "DataSubjectRequestSaved", filed
+        request = filed["request"]
+        assert request["customerId"] == customer
+        await change(gql, admin_headers, request["id"], "APPROVED")
+        done = await execute(gql, admin_headers, request["id"])
+        assert done["request"]["status"] == "COMPLETED", done
+    # A stranger to the shared phone is still refused.
+    other = await make_customer(vault, email="nobody@example.com")
+    refused = await file_request(
+        gql,
+        admin_headers,
+        "ACCESS",
+        identifier={"kind": "PHONE", "value": SHARED_PHONE},
+        customerId=str(other.customer_id),
+    )
+    assert (refused["__typename"], refused["code"]) == ("ValidationError", "IDENTITY_CONFLICT")
+
+
 async def test_one_record_with_two_ids_of_one_system_attaches_one_and_says_so(
     gql: GraphQLClient, admin_headers: dict[str, str]
 ) -> None:

@@ -288,7 +288,7 @@ async def _requests(vault: Vault, rows: list[DataSubjectRequest]) -> list[dict[s
     for r in rows:
         key = keys.get(r.id)
         subject = (
-            vault.open(key, r.id, "subject", bytes(r.subject_sealed))
+            requests_service.subject_of(vault.open(key, r.id, "subject", bytes(r.subject_sealed)))
             if key is not None and r.subject_sealed is not None
             else None
         )
@@ -314,7 +314,7 @@ async def _requests(vault: Vault, rows: list[DataSubjectRequest]) -> list[dict[s
                 "completed_at": _iso(r.completed_at),
                 "duplicate_of": str(r.duplicate_of_id) if r.duplicate_of_id else None,
                 "identified_by": (
-                    {"kind": subject["kind"], "value": subject["value"]} if subject else None
+                    {"kind": subject.kind.value, "value": subject.text} if subject else None
                 ),
                 "asked": asked,
                 "reason": reasons[r.id].reason,

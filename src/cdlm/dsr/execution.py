@@ -32,6 +32,7 @@ from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import add_event, locked, move, notify_requester, set_reason
 from cdlm.dsr.workflow import Status
 from cdlm.errors import DomainError, InvalidStateTransition, PolicyViolation
+from cdlm.identity import service as identity
 from cdlm.vault.service import Vault
 
 logger = logging.getLogger("cdlm.dsr")
@@ -223,8 +224,8 @@ async def execute(
         if request.customer_id is None and not request.progress.get("steps"):
             # The person may have been ingested since verification.
             request.customer_id = await match_customer(vault, request)
-            await request.save(update_fields=["customer_id", "progress"])
-        if request.customer_id is None and request.progress.get("shared_identifier"):
+            await request.save(update_fields=["customer_id"])
+        if request.customer_id is None and await identity.shared(request.subject_index):
             # Answering would hand one person's data to another (nothing changes).
             raise PolicyViolation(
                 "The requester's email or phone is shared by customers kept apart as different "

@@ -426,17 +426,12 @@ async def _verified(
 
 async def match_customer(vault: Vault, request: DataSubjectRequest) -> uuid.UUID | None:
     """The customer the requester's identifier belongs to now (None: unknown, destroyed, or
-    shared by customers kept apart, which ``progress.shared_identifier`` then records: staff
-    must name the customer)."""
+    shared by customers kept apart: then staff name the customer)."""
     asked = await requester(vault, request)
-    if asked is None:
+    if asked is None or await identity.shared(request.subject_index):
         return None
-    identifier = asked.identifier
-    if await identity.shared(vault.blind_index(identifier.index_kind, identifier.value)):
-        request.progress = {**request.progress, "shared_identifier": True}
-        return None
-    found = await identity.owners(vault, [identifier])
-    return found.get(identifier)
+    found = await identity.owners(vault, [asked.identifier])
+    return found.get(asked.identifier)
 
 
 async def _link_duplicate(request: DataSubjectRequest, actor: Principal) -> None:
@@ -519,7 +514,13 @@ async def file_request(
         if not await customers.exists(filing.customer_id):
             raise ValidationFailed("No customer has this id.", field="input.customerId")
         owner = (await identity.owners(vault, [identifier])).get(identifier)
-        if owner is not None and owner != filing.customer_id:
+        if (
+            owner is not None
+            and owner != filing.customer_id
+            and not await identity.kept_apart(
+                vault.blind_index(identifier.index_kind, identifier.value), filing.customer_id
+            )
+        ):
             raise ValidationFailed(
                 "The identifier belongs to another customer.",
                 field="input.customerId",

@@ -149,12 +149,11 @@ async def shared(blind_index: str) -> bool:
     return await IdentityConflict.exists(blind_index=blind_index, resolved_at__isnull=True)
 
 
-async def conflicts_of(customer_id: uuid.UUID) -> list[IdentityConflict]:
-    """Open and resolved conflicts the customer is part of, oldest first."""
-    return list(
-        await IdentityConflict.filter(
-            Q(customer_id=customer_id) | Q(other_customer_id=customer_id)
-        ).order_by("created_at")
+async def kept_apart(blind_index: str, customer_id: uuid.UUID) -> bool:
+    """True when ``customer_id`` was kept apart from the owner of this identifier, which they
+    share (an unresolved conflict): the identifier is theirs too."""
+    return await IdentityConflict.exists(
+        blind_index=blind_index, customer_id=customer_id, resolved_at__isnull=True
     )
 
 
