@@ -40,7 +40,7 @@ from tests.factories import bearer, make_api_key, make_customer
 
 MAY_PROCESS = """
 query($id: ID!, $code: String!) {
-  mayProcess(customerId: $id, purposeCode: $code) { purposeCode permitted restricted decision }
+  mayProcess(customerId: $id, purposeCode: $code) { purposeCode permitted restricted }
 }
 """
 CONSENT_AT = """
@@ -355,3 +355,22 @@ async def test_a_consent_purpose_declared_opt_out_before_the_rule_still_needs_a_
     statuses = (await gql(CONSENTS, {"id": str(customer)}, admin_headers))["data"]["customer"]
     assert statuses["consents"][0]["permitted"] is False
     assert (await service.purpose("partners")).lawful_basis == LawfulBasis.CONSENT
+
+
+async def test_may_process_gives_any_role_the_answer_and_nothing_behind_it(
+    gql: GraphQLClient, vault: Vault, auth: AuthSettings
+) -> None:
+    customer = await _granted_customer(vault)
+    analyst = bearer(await make_api_key(auth, Role.ANALYST))
+    answer = await gql(MAY_PROCESS, {"id": str(customer), "code": "newsletter"}, analyst)
+    assert answer["data"]["mayProcess"] == {
+        "purposeCode": "newsletter",
+        "permitted": True,
+        "restricted": False,
+    }
+    behind = await gql(
+        'query($id: ID!) { mayProcess(customerId: $id, purposeCode: "newsletter") { decision } }',
+        {"id": str(customer)},
+        analyst,
+    )
+    assert behind["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

@@ -157,3 +157,13 @@ async def test_the_tick_leaves_cdlms_own_words_alone(
         "note", "note_sealed"
     )
     assert (own, None) in notes
+
+
+async def test_a_decision_on_a_request_whose_key_is_gone_is_refused_cleanly(
+    vault: Vault, gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    request_id = await _request(gql, admin_headers)
+    await change(gql, admin_headers, request_id, "CANCELLED", "Withdrawn.")
+    await service.destroy_request_secrets(vault, [uuid.UUID(request_id)])
+    refused = await change(gql, admin_headers, request_id, "DENIED", "Too late.")
+    assert (refused["__typename"], refused["code"]) == ("InvalidStateError", "INVALID_STATE")

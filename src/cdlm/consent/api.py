@@ -144,6 +144,18 @@ class ConsentStatus:
         )
 
 
+@strawberry.type(description="May a customer's data be used for a purpose: the answer alone.")
+class ProcessingAnswer:
+    purpose_code: str
+    permitted: bool = strawberry.field(
+        description="False while the customer's processing is restricted, whatever the decisions."
+    )
+    restricted: bool = strawberry.field(
+        description="True when the customer's processing is restricted (GDPR Art. 18) or the "
+        "customer is gone."
+    )
+
+
 @strawberry.type
 class OptInRate:
     purpose_code: str
@@ -338,11 +350,14 @@ class ConsentQuery:
     )
     async def may_process(
         self, info: Info[Any, Any], customer_id: strawberry.ID, purpose_code: str
-    ) -> ConsentStatus:
+    ) -> ProcessingAnswer:
         cid = parse_id(customer_id, "customerId")
         found = await service.answer(cid, purpose_code)
         await service.audit_read(await require_principal(info), cid)
-        return ConsentStatus.of(found)
+        # The answer only: the decisions behind it are for the roles that read them.
+        return ProcessingAnswer(
+            purpose_code=found.purpose.code, permitted=found.permitted, restricted=found.restricted
+        )
 
     @strawberry.field(
         description="The customer's consents as a Kantara Consent Receipt (v1.1) JSON.",

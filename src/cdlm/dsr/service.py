@@ -364,6 +364,7 @@ async def decide(
     text = check_reason(reason, "input.reason", required=target in _NEEDS_REASON)
     async with in_transaction():
         request = await locked(request_id)
+        check_transition(request.status, target)  # before the reason is sealed with its key
         sealed = await seal_staff_text(vault, request.id, text)
         set_reason(request, staff_sealed=sealed if target in _NEEDS_REASON else None)
         await move(request, target, actor, note_sealed=sealed)
