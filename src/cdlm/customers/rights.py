@@ -191,6 +191,15 @@ class Keep:
     def keeps_event(self, event_type: str) -> bool:
         return self.all_events or event_type in self.event_types
 
+    def keeps(self, category: str) -> bool:
+        """Whether the whole held ``category`` (``events``, ``events.<type>`` or
+        ``source_records``) is still kept."""
+        if category == "events":
+            return self.all_events
+        if category.startswith("events."):
+            return self.keeps_event(category.split(".", 1)[1])
+        return category == "source_records" and self.source_records
+
 
 @dataclass
 class Inventory:
@@ -269,33 +278,11 @@ async def keep_readable(vault: Vault, customer_id: uuid.UUID, keep: Keep) -> int
 async def erase(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
     """Delete the customer's rows except what ``keep`` holds (call after destroying the key).
 
-    With nothing kept the customer row goes too; otherwise it stays as an empty, restricted
-    record marked erased, so the kept rows still belong to someone. Idempotent.
+    When nothing of the customer remains, the customer row goes too; otherwise it stays as an
+    empty, restricted record marked erased, so the kept rows still belong to someone.
+    Idempotent: run again when a hold ends, it erases what that hold kept.
     """
-    deleted: dict[str, int] = {"events": 0}
-    if not keep.all_events:
-        events = Event.filter(customer_id=customer_id)
-        if keep.event_types:
-            events = events.exclude(type__in=list(keep.event_types))
-        deleted["events"] = await events.delete()
-    deleted["source_records"] = (
-        0 if keep.source_records else await SourceRecord.filter(customer_id=customer_id).delete()
-    )
-    deleted["identities"] = await identity.forget_customer(customer_id)
-    deleted["refused_values"] = await refused_values.forget(customer_id)
-    if keep.anything:
-        deleted["customer"] = 0
-        await erase_profile(customer_id, restrict=True)
-    else:
-        deleted["customer"] = await Customer.filter(id=customer_id).delete()
-    return deleted
-
-
-async def erase_released(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
-    """Erase what an erasure kept for legal holds that no longer keep it (``keep``: what the
-    holds still in force keep). When nothing of the customer remains, the erased customer's
-    row goes too; returns the rows deleted per table."""
-    deleted: dict[str, int] = {"events": 0, "source_records": 0, "customer": 0}
+    deleted: dict[str, int] = {"events": 0, "source_records": 0}
     if not keep.all_events:
         events = Event.filter(customer_id=customer_id)
         if keep.event_types:
@@ -303,13 +290,16 @@ async def erase_released(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
         deleted["events"] = await events.delete()
     if not keep.source_records:
         deleted["source_records"] = await SourceRecord.filter(customer_id=customer_id).delete()
+    deleted["identities"] = await identity.forget_customer(customer_id)
+    deleted["refused_values"] = await refused_values.forget(customer_id)
     remains = await Event.exists(customer_id=customer_id) or await SourceRecord.exists(
         customer_id=customer_id
     )
+    deleted["customer"] = 0
     if not remains:
-        deleted["customer"] = await Customer.filter(
-            id=customer_id, erased_at__isnull=False
-        ).delete()
+        deleted["customer"] = await Customer.filter(id=customer_id).delete()
+    elif await Customer.exists(id=customer_id, erased_at__isnull=True):
+        await erase_profile(customer_id, restrict=True)
     return deleted
 
 

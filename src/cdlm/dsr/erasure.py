@@ -129,35 +129,41 @@ async def shred(
     customer_id = request.customer_id
     if customer_id is None:
         return {"customer_key": False, "earlier_exports": 0, "earlier_request_keys": 0}
-    earlier = await DataSubjectRequest.filter(customer_id=customer_id).exclude(id=request.id)
     holds = await retention.holds_on(customer_id)
     exports_held = any(r["category"] == "dsr.exports" for r in planned.get("retained", [])) or (
         any(h.category == "dsr.exports" for h in holds)
     )
-    with_exports = set(
-        await AccessExport.filter(request_id__in=[r.id for r in earlier]).values_list(
-            "request_id", flat=True
-        )
-    )
-    exports = (
-        0
-        if exports_held
-        else await AccessExport.filter(request_id__in=[r.id for r in earlier]).delete()
-    )
-    keys = await destroy_request_secrets(
-        vault,
-        [
-            other.id
-            for other in earlier
-            # a held copy is sealed under its request's key
-            if other.status in FINAL and not (exports_held and other.id in with_exports)
-        ],
-    )
+    exports, keys = await _forget_earlier_requests(vault, request, keep_copies=exports_held)
     return {
         "customer_key": await vault.shred(customer_id),
         "earlier_exports": exports,
         "earlier_request_keys": keys,
     }
+
+
+async def _forget_earlier_requests(
+    vault: Vault, request: DataSubjectRequest, *, keep_copies: bool
+) -> tuple[int, int]:
+    """Delete the copies given out for the person's earlier requests (unless ``keep_copies``:
+    a hold keeps them) and destroy those closed requests' keys (not of one whose kept copy is
+    sealed under it); returns (copies deleted, keys destroyed)."""
+    earlier = await DataSubjectRequest.filter(customer_id=request.customer_id).exclude(
+        id=request.id
+    )
+    ids = [r.id for r in earlier]
+    with_copies = set(
+        await AccessExport.filter(request_id__in=ids).values_list("request_id", flat=True)
+    )
+    copies = 0 if keep_copies else await AccessExport.filter(request_id__in=ids).delete()
+    keys = await destroy_request_secrets(
+        vault,
+        [
+            other.id
+            for other in earlier
+            if other.status in FINAL and not (keep_copies and other.id in with_copies)
+        ],
+    )
+    return copies, keys
 
 
 async def delete(request: DataSubjectRequest, keep: rights.Keep) -> dict[str, int]:
@@ -227,12 +233,6 @@ def _digested(body: dict[str, Any]) -> dict[str, Any]:
     return {**content, "sha256": hashlib.sha256(canonical).hexdigest()}
 
 
-def _still_held(category: str, active: set[str]) -> bool:
-    if category in active:
-        return True
-    return category.startswith("events.") and "events" in active
-
-
 def awaiting_release(request: DataSubjectRequest) -> list[dict[str, Any]]:
     """What the request's erasure kept for legal holds and has not erased since."""
     released = request.progress.get("released", {})
@@ -254,16 +254,15 @@ async def erase_released(vault: Vault, request: DataSubjectRequest) -> list[str]
     if retention.on_customer(holds, customer_id) is not None:
         return []
     active = {h.category for h in holds if h.category}
-    ended = [r for r in pending if not _still_held(r["category"], active)]
+    still = rights.Keep.of(active)
+    ended = [r for r in pending if r["category"] not in active and not still.keeps(r["category"])]
     if not ended:
         return []
     now = clock.now()
-    deleted = await rights.erase_released(customer_id, rights.Keep.of(active))
+    deleted = await rights.erase(customer_id, still)
     exports = 0
     if any(r["category"] == "dsr.exports" for r in ended):
-        earlier = await DataSubjectRequest.filter(customer_id=customer_id).exclude(id=request.id)
-        exports = await AccessExport.filter(request_id__in=[r.id for r in earlier]).delete()
-        await destroy_request_secrets(vault, [r.id for r in earlier if r.status in FINAL])
+        exports, _ = await _forget_earlier_requests(vault, request, keep_copies=False)
     key_destroyed = bool(deleted["customer"]) and await vault.shred(
         rights.retention_owner(customer_id)
     )

@@ -217,10 +217,12 @@ async def _expire_unverified(vault: Vault, received_before: datetime) -> int:
 async def _erase_what_ended_holds_kept(vault: Vault) -> int:
     """Finish the erasures legal holds interrupted, where the holds have ended; returns how
     many requests had data erased now."""
+    # Only requests with something still kept: more categories retained than released.
     rows = await get_connection("default").execute_query_dict(
-        'SELECT "id" FROM "dsr_requests" WHERE "type" = $1 AND "status" = $2 '
-        "AND jsonb_array_length(COALESCE(\"progress\"::jsonb #> '{steps,plan,retained}', "
-        "'[]'::jsonb)) > 0",
+        'SELECT "id" FROM "dsr_requests" WHERE "type" = $1 AND "status" = $2 AND '
+        "jsonb_array_length(COALESCE(\"progress\"::jsonb #> '{steps,plan,retained}', '[]')) > "
+        "(SELECT count(*) FROM jsonb_object_keys("
+        "COALESCE(\"progress\"::jsonb -> 'released', '{}')))",
         [RequestType.ERASURE.value, Status.COMPLETED.value],
     )
     finished = 0
