@@ -182,15 +182,8 @@ def check_event(
 async def _customers_for(
     vault: Vault, items: list[EventIngest], result: BatchResult, prefix: str
 ) -> dict[int, uuid.UUID]:
-    """Which customer each item belongs to (two queries for the whole batch)."""
-    wanted_ids = {item.customer_id for item in items if item.customer_id is not None}
-    known = set(
-        await Customer.filter(id__in=list(wanted_ids), erased_at__isnull=True).values_list(
-            "id", flat=True
-        )
-        if wanted_ids
-        else []
-    )
+    """Which customer each item belongs to (two queries for the whole batch: identifiers,
+    then the customers with their restriction)."""
     parsed: dict[int, Any] = {}
     for position, item in enumerate(items):
         if position in result.rejected or item.identifier_value is None:
@@ -203,22 +196,23 @@ async def _customers_for(
                 FieldIssue(f"{prefix}[{position}].identifier.value", error.code, error.message)
             ]
     owners = await identity.owners(vault, parsed.values()) if parsed else {}
-    addressed = {*(c for c in wanted_ids if c in known), *owners.values()}
-    restricted = set(
-        await Customer.filter(id__in=list(addressed), restricted_at__isnull=False).values_list(
-            "id", flat=True
+    addressed = {item.customer_id for item in items if item.customer_id is not None}
+    addressed.update(owners.values())
+    rows = (
+        await Customer.filter(id__in=list(addressed), erased_at__isnull=True).values_list(
+            "id", "restricted_at"
         )
         if addressed
         else []
     )
+    known = {customer_id for customer_id, _ in rows}
+    restricted = {customer_id for customer_id, since in rows if since is not None}
     found: dict[int, uuid.UUID] = {}
     for position, item in enumerate(items):
         if position in result.rejected:
             continue
-        customer_id = item.customer_id if item.customer_id in known else None
-        if position in parsed:
-            customer_id = owners.get(parsed[position])
-        if customer_id is None:
+        customer_id = owners.get(parsed[position]) if position in parsed else item.customer_id
+        if customer_id is None or customer_id not in known:
             result.rejected[position] = [
                 FieldIssue(
                     f"{prefix}[{position}]",
