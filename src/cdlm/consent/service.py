@@ -742,13 +742,19 @@ class Answer:
 
 
 async def answers(
-    customer_ids: list[uuid.UUID], purposes: list[Purpose], at: datetime | None = None
+    customer_ids: list[uuid.UUID],
+    purposes: list[Purpose],
+    at: datetime | None = None,
+    *,
+    processable: set[uuid.UUID] | None = None,
 ) -> dict[uuid.UUID, list[Answer]]:
     """May each purpose use each customer's data (now, or at ``at``)? The one check: it takes
     the latest decisions and the customers' restriction (GDPR Art. 18: stored, not processed)
-    together, with two queries whatever the numbers. Unknown and erased customers get no."""
+    together, with two queries whatever the numbers (one when the caller has just read the
+    customers and says which are ``processable`` now). Unknown and erased customers get no."""
     wanted = list(dict.fromkeys(customer_ids))
-    processable = await customers.processable_among(wanted, at)
+    if processable is None or at is not None:
+        processable = await customers.processable_among(wanted, at)
     latest = await current_entries(wanted, [p.id for p in purposes], at)
     return {
         customer_id: [

@@ -326,9 +326,7 @@ class CustomerNode:
         extensions=allow(Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGENT),
     )
     async def consents(self, info: Info[Any, Any]) -> list[ConsentStatus]:
-        found = await info.context.loaders.get(consent_loaders.consents_by_customer).load(
-            self.row.id
-        )
+        found = await info.context.loaders.get(consent_loaders.consents_by_customer).load(self.row)
         return [ConsentStatus.of(answer) for answer in found]
 
     @strawberry.field(description="Interactions, newest first.")
