@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -13,6 +11,7 @@ from pathlib import Path
 
 from cdlm.auth.passwords import SecretHasher
 from cdlm.config import ConfigError, Settings
+from cdlm.private_files import create_once
 
 TOKEN_SECRET_FILE = "token.secret"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 32  # characters, as CDLM_TOKEN_SECRET must have
@@ -32,28 +31,6 @@ class AuthSettings:
         return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
 
 
-def _create_secret(path: Path) -> None:
-    """A new secret at ``path`` (mode 0600), unless another process made one first.
-
-    The secret is written whole to a temporary file and then linked into place, so ``path``
-    never exists empty or half-written: of two processes starting at once, the slower finds
-    the file already there and both use the faster one's secret.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    descriptor = os.open(temporary, flags, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(secrets.token_urlsafe(48))
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):  # made meanwhile: the existing one is used
-            os.link(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _local_secret(data_dir: Path) -> bytes:
     """The secret in ``data_dir``, created (mode 0600) on first use.
 
@@ -63,7 +40,7 @@ def _local_secret(data_dir: Path) -> bytes:
     """
     path = data_dir / TOKEN_SECRET_FILE
     if not path.exists():
-        _create_secret(path)
+        create_once(path, secrets.token_urlsafe(48))
     try:
         secret = path.read_text(encoding="utf-8").strip()
     except UnicodeDecodeError:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 from pathlib import Path
 from typing import Any, Protocol
 
 from cdlm.config import ConfigError, Settings
+from cdlm.private_files import create_once
 from cdlm.vault import crypto
 
 
@@ -40,10 +40,7 @@ class LocalKeyProvider:
     def from_file(cls, path: Path) -> LocalKeyProvider:
         """The provider of the key in ``path``, creating the file the first time."""
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(descriptor, "w") as handle:
-                handle.write(base64.b64encode(crypto.new_key()).decode())
+            create_once(path, base64.b64encode(crypto.new_key()).decode())
         try:
             key = base64.b64decode(path.read_text(encoding="utf-8").strip(), validate=True)
         except (binascii.Error, ValueError):
