@@ -39,6 +39,13 @@ DECISIONS = frozenset({Status.APPROVED, Status.DENIED, Status.CANCELLED, Status.
 _NEEDS_REASON = frozenset({Status.DENIED, Status.CANCELLED, Status.ON_HOLD})
 #: Where a request is "open": the work is not finished.
 OPEN = frozenset(Status) - FINAL
+
+
+def clock_running() -> Q:
+    """Open requests whose legal clock runs (their stored due date is current)."""
+    return Q(status__in=list(OPEN), clock_paused=False)
+
+
 #: How a requester identified by each kind of identifier is written to.
 CHANNELS = {IdentifierKind.EMAIL: "email", IdentifierKind.PHONE: "sms"}
 
@@ -460,7 +467,7 @@ def requests(criteria: RequestFilter) -> QuerySet[DataSubjectRequest]:
     if criteria.overdue is not None:
         # A paused request's stored due date is stale but it is never overdue; an open one
         # keeps its due date current (every pause, resumption and extension re-stores it).
-        late = Q(status__in=list(OPEN), clock_paused=False, due_at__lt=clock.now())
+        late = clock_running() & Q(due_at__lt=clock.now())
         query = query.filter(late) if criteria.overdue else query.exclude(late)
     return query
 
@@ -572,7 +579,7 @@ async def metrics(due_soon_days: int, window_start: datetime | None = None) -> M
         RequestType(row["type"]): row["n"]
         for row in await base.annotate(n=Count("id")).group_by("type").values("type", "n")
     }
-    running = base.filter(status__in=list(OPEN), clock_paused=False)
+    running = base.filter(clock_running())
     overdue = await running.filter(due_at__lt=now).count()
     soon = await running.filter(
         due_at__gte=now, due_at__lt=now + timedelta(days=due_soon_days)

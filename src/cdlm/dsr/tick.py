@@ -30,6 +30,7 @@ from cdlm.dsr.service import (
     STAFF_TEXT,
     add_event,
     clock_of,
+    clock_running,
     destroy_request_secrets,
     locked,
     move,
@@ -94,9 +95,9 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
     await vault.ready()
     now = clock.now()
     due_soon = timedelta(days=settings.dsr_due_soon_days)
-    candidates = await DataSubjectRequest.filter(
-        status__in=list(OPEN), clock_paused=False, due_at__lt=now + due_soon
-    ).values("id")
+    candidates = await DataSubjectRequest.filter(clock_running(), due_at__lt=now + due_soon).values(
+        "id"
+    )
     flags = [await _flag(row["id"], due_soon) for row in candidates]
     expired = await _expire_unverified(vault, now - UNVERIFIED_TTL)
     resumed = await _resume_after_holds()
@@ -109,9 +110,7 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
         type=RequestType.ERASURE, status=Status.COMPLETED, subject_sealed__isnull=False
     ):
         destroyed += await erasure.forget_requester(vault, request)
-    open_overdue = await DataSubjectRequest.filter(
-        status__in=list(OPEN), clock_paused=False, due_at__lt=clock.now()
-    ).count()
+    open_overdue = await DataSubjectRequest.filter(clock_running(), due_at__lt=clock.now()).count()
     return TickReport(
         flagged_due_soon=flags.count("due_soon"),
         flagged_overdue=flags.count("overdue"),
