@@ -14,8 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -23,20 +21,15 @@ import pytest
 from tortoise.connection import get_connection
 
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.principal import SYSTEM
 from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
-from cdlm.consent import service as consent
-from cdlm.consent.models import Decision, Method
-from cdlm.customers.events import EventIngest, store_events
-from cdlm.customers.models import LawfulBasis, SourceKind
 from cdlm.dsr import access
 from cdlm.identity.models import IdentityConflict
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.consent.test_consent import make_purpose
 from tests.dsr.support import approved, change, execute, export_link, file_request
-from tests.factories import DEFAULT_PASSWORD, bearer, make_customer, make_staff, source
+from tests.dsr.test_execution import _person
+from tests.factories import DEFAULT_PASSWORD, bearer, make_customer, make_staff
 
 #: Column names that hold a customer id, a request id, or a keyed digest of a person's email,
 #: phone or id (by which rows about them can be found again):
@@ -125,7 +118,8 @@ async def test_every_table_holding_a_person_is_exported_or_withheld_with_a_reaso
 
 # ------------------------------------------------------------------ the export, end to end
 
-EMAIL = "wren.ashdown@example.com"
+#: The person of :func:`tests.dsr.test_execution._person`, who is in every exported table.
+EMAIL = "ines.quartermaine@example.com"
 PHONE = "+447911123987"
 
 
@@ -154,47 +148,6 @@ async def _login(gql: GraphQLClient, email: str) -> dict[str, str]:
     return bearer(body["data"]["login"]["accessToken"])
 
 
-async def _wren(vault: Vault) -> uuid.UUID:
-    """A customer in every exported table: profile, identities, a refused value, events, two
-    sources and a consent decision with evidence."""
-    created = await make_customer(
-        vault,
-        email=EMAIL,
-        phone=PHONE,
-        given_name="Wren",
-        family_name="Ashdown",
-        birth_date="1991-07-14",
-    )
-    customer_id = created.customer_id
-    await make_customer(
-        vault,
-        email=EMAIL,
-        country="Ashdown-under-Lyne",  # refused, kept sealed
-        origin=source("web", SourceKind.WEB_FORM, basis=LawfulBasis.CONSENT),
-    )
-    await store_events(
-        vault,
-        [
-            EventIngest(
-                type="purchase",
-                occurred_at=datetime(2026, 5, 2, tzinfo=UTC),
-                source_system="shop",
-                customer_id=customer_id,
-                properties={"basket": "kettle"},
-            )
-        ],
-    )
-    await make_purpose("newsletter")
-    await consent.record(
-        SYSTEM,
-        vault,
-        customer_id,
-        [consent.Choice("newsletter", Decision.GRANTED, 1)],
-        consent.Capture(Method.FORM, user_agent="WrenBrowser/7.1", ip_address="198.51.100.23"),
-    )
-    return customer_id
-
-
 async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
     gql: GraphQLClient,
     client: httpx.AsyncClient,
@@ -203,8 +156,8 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
     vault: Vault,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    customer_id = await _wren(vault)
-    # A stranger sharing Wren's phone, kept apart: the conflict names Wren's profile.
+    customer_id = await _person(vault)
+    # A stranger sharing the person's phone, kept apart: the conflict names their profile.
     stranger = await make_customer(
         vault, given_name="Caspian", family_name="Thorne", email="c.thorne@example.org",
         phone=PHONE, birth_date="1960-01-01",
@@ -212,7 +165,7 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
     conflict = await IdentityConflict.get(other_customer_id=customer_id)
     assert conflict.customer_id == stranger.customer_id
 
-    # An agent (a staff user) reads Wren's profile; the audit trail knows them by id.
+    # An agent (a staff user) reads the person's profile; the audit trail knows them by id.
     agent = await make_staff(auth, Role.AGENT, name="Agent Quillfeather")
     read = await gql(
         "query($id: ID!) { customer(id: $id) { profile { email } } }",
@@ -284,9 +237,9 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
     # Consent evidence, opened: the user agent and the keyed digest of the IP address only.
     [decision] = answer["consents"]
     evidence = decision["evidence"]
-    assert evidence["user_agent"] == "WrenBrowser/7.1"
+    assert evidence["user_agent"] == "Ines's browser"
     assert re.fullmatch(r"[0-9a-f]{64}", evidence["ip_address_keyed_digest"])
-    assert "198.51.100.23" not in text
+    assert "203.0.113.9" not in text
     assert "digest" in answer["about"]["consents"]
 
     # Identity conflicts are withheld: the stranger's profile is not named, and the requester
@@ -326,7 +279,7 @@ async def test_portability_keeps_to_what_the_person_provided(
     vault: Vault,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    await _wren(vault)
+    await _person(vault)
     request_id = await approved(gql, admin_headers, "PORTABILITY", EMAIL)
     await execute(gql, admin_headers, request_id)
     answer = (await client.get(export_link(caplog))).json()
