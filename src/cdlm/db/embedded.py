@@ -175,17 +175,10 @@ def _postmaster_of(pgdata: Path) -> Any:
         return None
     except (OSError, ValueError):
         return None  # empty or torn: the remnant of a start that crashed
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        command = process.cmdline()
-    except psutil.NoSuchProcess:
-        return None
-    except psutil.AccessDenied:
-        return _CANNOT_TELL
-    if not command or Path(command[0]).name != "postgres":
-        return None
+    found = _live_postgres(pid)
+    if found is None or found is _CANNOT_TELL:
+        return found
+    process, command = found
     data_dir = _data_dir_argument(command[1:])
     if data_dir is None or not _same_directory(data_dir, pgdata):
         return None
@@ -216,19 +209,28 @@ def _forget_dead_server(pgdata: Path) -> None:
     pidfile.unlink(missing_ok=True)
 
 
-def _is_live_postgres(pid: str) -> bool:
+def _live_postgres(pid: int) -> Any:
+    """``(process, command line)`` of a live (not zombie) postgres with this pid, None when it
+    is gone or another program, ``_CANNOT_TELL`` when it may not be inspected."""
     try:
-        process = psutil.Process(int(pid))
+        process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:
-            return False
+            return None
         command = process.cmdline()
-    except ValueError:
-        return False
     except psutil.NoSuchProcess:
-        return False
+        return None
     except psutil.AccessDenied:
-        return True  # cannot tell: leave its files alone
-    return bool(command) and Path(command[0]).name == "postgres"
+        return _CANNOT_TELL
+    if not command or Path(command[0]).name != "postgres":
+        return None
+    return process, command
+
+
+def _is_live_postgres(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    # A process that may not be inspected counts as live: its files are left alone.
+    return _live_postgres(int(pid)) is not None
 
 
 def _data_dir_argument(arguments: list[str]) -> str | None:
