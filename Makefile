@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cdlm needs Python 3.11 or newer (set PYTHON=...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,matching]'
 	@touch $(STAMP)
 
 serve: $(STAMP) ## Run the API with an embedded PostgreSQL and GraphiQL
@@ -40,7 +40,7 @@ bench: $(STAMP) ## Run the benchmarks (prints numbers)
 	$(BIN)/python -m bench
 
 mutation: $(STAMP) ## Mutation testing of the pure rule modules (share of mutants killed)
-	$(BIN)/python -m pip install --quiet -e '.[dev,mutation]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,matching,mutation]'
 	$(BIN)/python -m bench.mutation
 
 lambda-package: $(STAMP) ## Build build/lambda.zip for `serverless deploy`

@@ -35,6 +35,8 @@ class Method(StrEnum):
     GPC = "gpc"
     AGENT = "agent"
     REQUEST = "request"  # a data subject request (objection, opt-out of sale)
+    MERGE = "merge"  # two profiles of one person merged: the most restrictive decision
+    UNMERGE = "unmerge"  # a merge undone: each profile's own decisions again
 
 
 class Purpose(Model):

@@ -368,7 +368,7 @@ async def _purposes_by_code(codes: Iterable[str], field: str) -> dict[str, Purpo
 # ---------------------------------------------------------------------------- ledger
 
 
-def _content(entry: ConsentEntry) -> dict[str, Any]:
+def content_of(entry: ConsentEntry) -> dict[str, Any]:
     return {
         "id": str(entry.id),
         "customer_id": str(entry.customer_id),
@@ -533,7 +533,7 @@ async def record(
                 actor_id=actor.id,
                 prev_hash=previous,
             )
-            entry.hash = chain.entry_hash(_content(entry), previous)
+            entry.hash = chain.entry_hash(content_of(entry), previous)
             previous = entry.hash
             entries.append(entry)
         await ConsentEntry.bulk_create(entries)
@@ -796,8 +796,11 @@ async def audit_read(actor: Principal, customer_id: uuid.UUID) -> None:
 
 
 async def history(customer_id: uuid.UUID, purpose_code: str | None = None) -> list[ConsentEntry]:
-    """Every decision of a customer (for one purpose, or all), oldest first."""
-    query = ConsentEntry.filter(customer_id=customer_id)
+    """Every decision of a customer (for one purpose, or all), oldest first, with those of the
+    profiles merged into it."""
+    query = ConsentEntry.filter(
+        customer_id__in=[customer_id, *await customers.absorbed(customer_id)]
+    )
     if purpose_code is not None:
         purposes = await _purposes_by_code([purpose_code], "purposeCode")
         query = query.filter(purpose_id=purposes[purpose_code].id)
@@ -839,7 +842,7 @@ async def verify_ledger() -> LedgerReport:
         )
         if not batch:
             return LedgerReport(True, checked, previous)
-        previous, broken = chain.check(batch, previous, _content)
+        previous, broken = chain.check(batch, previous, content_of)
         if broken is not None:
             return LedgerReport(
                 False,

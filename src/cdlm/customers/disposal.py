@@ -123,8 +123,9 @@ async def delete_source_records(ids: list[str]) -> int:
 
 
 def _inactive(cutoff: datetime) -> Q:
-    """Customers not erased, with no update and no activity since before ``cutoff``."""
-    return Q(updated_at__lt=cutoff, erased_at__isnull=True) & (
+    """Customers not erased nor merged into another, with no update and no activity since
+    before ``cutoff``."""
+    return Q(updated_at__lt=cutoff, erased_at__isnull=True, merged_into_id__isnull=True) & (
         Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=cutoff)
     )
 

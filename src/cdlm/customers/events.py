@@ -22,7 +22,6 @@ from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
 from cdlm.customers.ingest import SOURCE_SYSTEM
-from cdlm.customers.models import Customer
 from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
@@ -179,6 +178,18 @@ def check_event(
     return issues, properties
 
 
+async def _share_locked(customer_ids: set[uuid.UUID]) -> list[dict[str, Any]]:
+    """Customers not erased, read with a lock that lets other batches in but makes a merge
+    wait (or be waited for): an event never lands on a profile merged meanwhile."""
+    if not customer_ids:
+        return []
+    return await get_connection("default").execute_query_dict(
+        'SELECT "id", "restricted_at", "merged_into_id" FROM "customers" '
+        'WHERE "id" = ANY($1::uuid[]) AND "erased_at" IS NULL ORDER BY "id" FOR KEY SHARE',
+        [sorted(customer_ids)],
+    )
+
+
 async def _customers_for(
     vault: Vault, items: list[EventIngest], result: BatchResult, prefix: str
 ) -> dict[int, uuid.UUID]:
@@ -198,20 +209,19 @@ async def _customers_for(
     owners = await identity.owners(vault, parsed.values()) if parsed else {}
     addressed = {item.customer_id for item in items if item.customer_id is not None}
     addressed.update(owners.values())
-    rows = (
-        await Customer.filter(id__in=list(addressed), erased_at__isnull=True).values_list(
-            "id", "restricted_at"
-        )
-        if addressed
-        else []
-    )
-    known = {customer_id for customer_id, _ in rows}
-    restricted = {customer_id for customer_id, since in rows if since is not None}
+    rows = await _share_locked(addressed)
+    redirect = {row["id"]: row["merged_into_id"] for row in rows if row["merged_into_id"]}
+    if redirect:  # ids of profiles merged into others: their events go to the survivors
+        rows = [r for r in rows if not r["merged_into_id"]]
+        rows += await _share_locked(set(redirect.values()) - {r["id"] for r in rows})
+    known = {row["id"] for row in rows}
+    restricted = {row["id"] for row in rows if row["restricted_at"] is not None}
     found: dict[int, uuid.UUID] = {}
     for position, item in enumerate(items):
         if position in result.rejected:
             continue
         customer_id = owners.get(parsed[position]) if position in parsed else item.customer_id
+        customer_id = redirect.get(customer_id, customer_id) if customer_id else None
         if customer_id is None or customer_id not in known:
             result.rejected[position] = [
                 FieldIssue(

@@ -69,6 +69,9 @@ class Customer(Model):
     erased_at = fields.DatetimeField(
         null=True, description="Erased; what remains is kept under a legal hold, restricted"
     )
+    merged_into_id = fields.UUIDField(
+        null=True, db_index=True, description="Merged: this id now answers with that profile"
+    )
 
     class Meta:
         table = "customers"

@@ -291,6 +291,8 @@ async def erase(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
     if not keep.source_records:
         deleted["source_records"] = await SourceRecord.filter(customer_id=customer_id).delete()
     deleted["identities"] = await identity.forget_customer(customer_id)
+    # The ids of profiles merged into this one redirect to it: nothing is left behind them.
+    deleted["merged_profiles"] = await Customer.filter(merged_into_id=customer_id).delete()
     deleted["refused_values"] = await refused_values.forget(customer_id)
     remains = await Event.exists(customer_id=customer_id) or await SourceRecord.exists(
         customer_id=customer_id

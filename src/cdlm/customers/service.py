@@ -41,7 +41,7 @@ class CustomerFilter:
 
 def customers(criteria: CustomerFilter) -> QuerySet[Customer]:
     """Customers matching ``criteria`` (paginate it)."""
-    query = Customer.filter(erased_at__isnull=True)
+    query = Customer.filter(erased_at__isnull=True, merged_into_id__isnull=True)
     if not criteria.include_restricted:
         query = query.filter(restricted_at__isnull=True)
     if criteria.updated_since is not None:
@@ -61,8 +61,10 @@ def customers(criteria: CustomerFilter) -> QuerySet[Customer]:
 
 async def exists(customer_id: uuid.UUID) -> bool:
     """True when a customer with this id exists (an erased one whose held rows remain does
-    not: nothing may use it)."""
-    return await Customer.exists(id=customer_id, erased_at__isnull=True)
+    not: nothing may use it, nor does a profile merged into another)."""
+    return await Customer.exists(
+        id=customer_id, erased_at__isnull=True, merged_into_id__isnull=True
+    )
 
 
 async def processable(customer_id: uuid.UUID) -> bool:
@@ -79,7 +81,7 @@ async def processable_among(
     wanted = list(set(customer_ids))
     if not wanted:
         return set()
-    query = Customer.filter(id__in=wanted, erased_at__isnull=True)
+    query = Customer.filter(id__in=wanted, erased_at__isnull=True, merged_into_id__isnull=True)
     if at is None:
         query = query.filter(restricted_at__isnull=True)
     else:
@@ -89,15 +91,42 @@ async def processable_among(
 
 async def count() -> int:
     """How many customers aggregates may count (not erased, not restricted)."""
-    return await Customer.filter(erased_at__isnull=True, restricted_at__isnull=True).count()
+    return await Customer.filter(
+        erased_at__isnull=True, restricted_at__isnull=True, merged_into_id__isnull=True
+    ).count()
 
 
 async def get_customer(customer_id: uuid.UUID) -> Customer:
-    """One customer; :class:`NotFound` when there is none."""
+    """One customer; the id of a profile merged into another answers with the survivor;
+    :class:`NotFound` when there is none."""
     customer = await Customer.get_or_none(id=customer_id, erased_at__isnull=True)
+    if customer is not None and customer.merged_into_id is not None:
+        customer = await Customer.get_or_none(id=customer.merged_into_id, erased_at__isnull=True)
     if customer is None:
         raise NotFound("No customer has this id.", field="id")
     return customer
+
+
+async def survivors(customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """For each id of a profile merged into another, the survivor's id (one query; merges keep
+    the redirects one step long)."""
+    wanted = list(set(customer_ids))
+    if not wanted:
+        return {}
+    rows = await Customer.filter(id__in=wanted, merged_into_id__isnull=False).values_list(
+        "id", "merged_into_id"
+    )
+    return {uuid.UUID(str(i)): uuid.UUID(str(s)) for i, s in rows}
+
+
+async def absorbed(customer_id: uuid.UUID) -> list[uuid.UUID]:
+    """The profiles merged into this one (and not unmerged)."""
+    rows = (
+        await Customer.filter(merged_into_id=customer_id)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    return [uuid.UUID(str(i)) for i in rows]
 
 
 async def find_by_identifier(vault: Vault, kind: IdentifierKind, value: str) -> Customer | None:

@@ -22,6 +22,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.consent.models",
     "cdlm.dsr.models",
     "cdlm.retention.models",
+    "cdlm.matching.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"

@@ -228,7 +228,9 @@ async def _consents(
     vault: Vault, customer_id: uuid.UUID, *, evidence: bool
 ) -> list[dict[str, Any]]:
     entries = await consent.history(customer_id)
-    key = (await vault.customer_keys([customer_id])).get(customer_id) if evidence else None
+    # Entries of profiles merged into this one are sealed for those profiles; their keys are
+    # kept under this one's (:meth:`Vault.absorb`).
+    keys = await vault.customer_keys({e.customer_id for e in entries}) if evidence else {}
     decisions = []
     for entry in entries:
         decision: dict[str, Any] = {
@@ -241,7 +243,9 @@ async def _consents(
         }
         if evidence:
             decision["recorded_at"] = entry.recorded_at.isoformat()
-            decision["evidence"] = _evidence(vault, key, customer_id, entry)
+            decision["evidence"] = _evidence(
+                vault, keys.get(entry.customer_id), entry.customer_id, entry
+            )
         decisions.append(decision)
     return decisions
 

@@ -29,11 +29,13 @@ from cdlm.auth.principal import SYSTEM
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.customers import rights
+from cdlm.customers import service as customers
 from cdlm.dsr import outbox
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification
 from cdlm.dsr.service import add_event, destroy_request_secrets
 from cdlm.dsr.workflow import FINAL
 from cdlm.identity import service as identity
+from cdlm.matching import forget as matching
 from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 
@@ -170,7 +172,10 @@ async def delete(request: DataSubjectRequest, keep: rights.Keep) -> dict[str, in
     """Delete the customer's rows (what holds keep stays, restricted)."""
     if request.customer_id is None:
         return {}
-    return await rights.erase(request.customer_id, keep)
+    merged = await customers.absorbed(request.customer_id)
+    deleted = await rights.erase(request.customer_id, keep)
+    deleted["match_records"] = await matching.forget([request.customer_id, *merged])
+    return deleted
 
 
 def certificate(request: DataSubjectRequest, settings: Settings) -> dict[str, Any]:

@@ -30,8 +30,12 @@ from cdlm.dsr.workflow import FINAL, WAITING_ON_REQUESTER, PublicStatus, Status,
 from cdlm.dsr.workflow import public_status as public_status_of
 from cdlm.errors import ErrorCode, InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.identity.identifiers import Identifier, IdentifierKind
+from cdlm.reassign import Table
 from cdlm.text import text_problem
 from cdlm.vault.service import Vault
+
+#: Requests, as a merge moves them.
+TABLE = Table(DataSubjectRequest._meta.db_table)
 
 MAX_REASON = 500
 #: Statuses a staff member may set directly; the others follow from verification and execution.

@@ -29,7 +29,11 @@ from cdlm.identity.decision import ordered as ordered
 from cdlm.identity.identifiers import Identifier, IdentifierKind
 from cdlm.identity.models import Identity, IdentityConflict, Suppression
 from cdlm.locks import lock_names
+from cdlm.reassign import SealedColumn, Table
 from cdlm.vault.service import Vault
+
+#: Identities, as a merge moves them.
+TABLE = Table("identities", sealed=SealedColumn("value_sealed", lambda _: "identity"))
 
 
 async def lock(indexes: Iterable[str]) -> None:
@@ -195,3 +199,34 @@ async def blind_indexes_of(customer_id: uuid.UUID) -> list[tuple[IdentifierKind,
     """(kind, blind index) of each identity of the customer."""
     rows = await Identity.filter(customer_id=customer_id).values_list("kind", "blind_index")
     return [(IdentifierKind(kind), str(index)) for kind, index in rows]
+
+
+async def retarget_conflicts(
+    merged_id: uuid.UUID, survivor_id: uuid.UUID, now: datetime
+) -> list[uuid.UUID]:
+    """A merge of ``merged_id`` into ``survivor_id``: conflicts between the two are resolved
+    (a steward said they are one person), and the merged profile's other conflicts now name
+    the survivor. Returns the ids of the conflicts that changed side."""
+    await IdentityConflict.filter(
+        Q(customer_id=merged_id, other_customer_id=survivor_id)
+        | Q(customer_id=survivor_id, other_customer_id=merged_id),
+        resolved_at__isnull=True,
+    ).update(resolved_at=now)
+    moved = [
+        uuid.UUID(str(i))
+        for i in await IdentityConflict.filter(
+            Q(customer_id=merged_id) | Q(other_customer_id=merged_id)
+        ).values_list("id", flat=True)
+    ]
+    await IdentityConflict.filter(customer_id=merged_id).update(customer_id=survivor_id)
+    await IdentityConflict.filter(other_customer_id=merged_id).update(other_customer_id=survivor_id)
+    return moved
+
+
+async def index_owners(blind_indexes: Iterable[str]) -> dict[str, uuid.UUID]:
+    """Which customer holds each blind index (one query)."""
+    wanted = list(set(blind_indexes))
+    if not wanted:
+        return {}
+    rows = await Identity.filter(blind_index__in=wanted).values_list("blind_index", "customer_id")
+    return {str(index): uuid.UUID(str(owner)) for index, owner in rows}

@@ -8,6 +8,13 @@ from datetime import datetime
 from tortoise.connection import get_connection
 
 from cdlm.quality.models import InvalidValue
+from cdlm.reassign import SealedColumn, Table
+
+#: Refused values, as a merge moves them (each sealed for its field).
+TABLE = Table(
+    "invalid_values",
+    sealed=SealedColumn("value_sealed", lambda row: f"invalid:{row['field']}", ("field",)),
+)
 
 
 def refused_value(

@@ -20,9 +20,15 @@ from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
 from cdlm.customers import service as customers
 from cdlm.errors import ErrorCode, FieldIssue, InvalidStateTransition, NotFound, ValidationFailed
+from cdlm.reassign import Table
 from cdlm.retention.categories import SPECS, spec_for
 from cdlm.retention.models import LegalHold
 from cdlm.text import text_problem
+
+#: Legal holds on one customer, as a merge moves them (the holds not released).
+HOLDS = Table("legal_holds")
+ACTIVE = '"released_at" IS NULL'
+
 
 MAX_REASON = 500
 

@@ -28,3 +28,17 @@ class VaultSecret(Model):
 
     class Meta:
         table = "vault_secrets"
+
+
+class AbsorbedKey(Model):
+    """The data key of a profile merged into another, kept only sealed under the survivor's
+    data key: what was sealed for the merged profile (ledger evidence, archived copies) stays
+    readable through the survivor, and erasing the survivor shreds it too."""
+
+    customer_id = fields.UUIDField(primary_key=True, description="The merged profile")
+    survivor_id = fields.UUIDField(db_index=True)
+    sealed_key = fields.BinaryField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "absorbed_keys"

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from tortoise.connection import get_connection
@@ -25,9 +26,17 @@ from cdlm import clock
 from cdlm.config import ConfigError
 from cdlm.vault import crypto
 from cdlm.vault.keys import KeyProvider
-from cdlm.vault.models import CustomerKey, VaultSecret
+from cdlm.vault.models import AbsorbedKey, CustomerKey, VaultSecret
 
 BLIND_INDEX_SECRET = "blind-index-key"  # noqa: S105 (the name of a stored secret)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A customer and their data key: who a sealed value belongs to."""
+
+    id: uuid.UUID
+    key: bytes
 
 
 class MissingKey(Exception):
@@ -159,7 +168,77 @@ class Vault:
                 )
                 self._keys.put(row.customer_id, key)
                 found[row.customer_id] = key
+            absorbed = [c for c in missing if c not in found]
+            if absorbed:
+                found.update(await self._absorbed_keys(absorbed))
         return found
+
+    async def _absorbed_keys(self, customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        # Merged profiles' keys, opened with their survivors' keys (one level: a merge of a
+        # survivor moves the keys it had absorbed to the new survivor).
+        rows = await AbsorbedKey.filter(customer_id__in=customer_ids)
+        if not rows:
+            return {}
+        survivors = await self.customer_keys({r.survivor_id for r in rows})
+        found: dict[uuid.UUID, bytes] = {}
+        for row in rows:
+            survivor_key = survivors.get(row.survivor_id)
+            if survivor_key is not None:
+                found[row.customer_id] = crypto.open_sealed(
+                    survivor_key,
+                    bytes(row.sealed_key),
+                    self._aad(row.survivor_id, f"absorbed-key:{row.customer_id}"),
+                )
+        return found
+
+    async def absorb(self, merged: Owner, survivor: Owner) -> list[uuid.UUID]:
+        """Keep ``merged``'s data key only sealed under ``survivor``'s and destroy its own
+        copy; the keys ``merged`` had absorbed move to ``survivor`` too (their ids are
+        returned). Erasing the survivor then shreds them all."""
+        moved = list(await AbsorbedKey.filter(survivor_id=merged.id))
+        for row in moved:
+            key = crypto.open_sealed(
+                merged.key,
+                bytes(row.sealed_key),
+                self._aad(merged.id, f"absorbed-key:{row.customer_id}"),
+            )
+            row.survivor_id = survivor.id
+            row.sealed_key = self._seal_key(survivor, row.customer_id, key)
+            await row.save(update_fields=["survivor_id", "sealed_key"])
+        await AbsorbedKey.create(
+            customer_id=merged.id,
+            survivor_id=survivor.id,
+            sealed_key=self._seal_key(survivor, merged.id, merged.key),
+            created_at=clock.now(),
+        )
+        await self.shred(merged.id)
+        return [row.customer_id for row in moved]
+
+    async def release(
+        self, merged_id: uuid.UUID, survivor: Owner, keys_of: list[uuid.UUID]
+    ) -> bytes:
+        """Undo :meth:`absorb`: ``merged_id`` gets its own data key back (returned), and the
+        absorbed keys ``keys_of`` go back under it."""
+        row = await AbsorbedKey.get(customer_id=merged_id)
+        key = crypto.open_sealed(
+            survivor.key, bytes(row.sealed_key), self._aad(survivor.id, f"absorbed-key:{merged_id}")
+        )
+        await row.delete()
+        await self.restore_customer_key(merged_id, key)
+        restored = Owner(merged_id, key)
+        for each in await AbsorbedKey.filter(customer_id__in=keys_of, survivor_id=survivor.id):
+            inner = crypto.open_sealed(
+                survivor.key,
+                bytes(each.sealed_key),
+                self._aad(survivor.id, f"absorbed-key:{each.customer_id}"),
+            )
+            each.survivor_id = merged_id
+            each.sealed_key = self._seal_key(restored, each.customer_id, inner)
+            await each.save(update_fields=["survivor_id", "sealed_key"])
+        return key
+
+    def _seal_key(self, owner: Owner, customer_id: uuid.UUID, key: bytes) -> bytes:
+        return crypto.seal(owner.key, key, self._aad(owner.id, f"absorbed-key:{customer_id}"))
 
     async def customer_key(self, customer_id: uuid.UUID) -> bytes:
         """One customer's data key; raises :class:`MissingKey` when it does not exist."""
@@ -168,9 +247,22 @@ class Vault:
             raise MissingKey(str(customer_id))
         return keys[customer_id]
 
+    async def restore_customer_key(self, customer_id: uuid.UUID, key: bytes) -> None:
+        """Store ``key`` again as the customer's data key (an undone merge gets back the key its
+        archived copies were sealed under)."""
+        await CustomerKey.create(
+            customer_id=customer_id,
+            wrapped_key=self.provider.wrap(key, _customer_context(customer_id)),
+            provider=self.provider.name,
+            created_at=clock.now(),
+        )
+        self._keys.put(customer_id, key)
+
     async def shred(self, customer_id: uuid.UUID) -> bool:
-        """Destroy the customer's data key; True when one existed."""
+        """Destroy the customer's data key (and the keys of profiles merged into it, which were
+        kept under it); True when one existed."""
         self._keys.drop(customer_id)
+        await AbsorbedKey.filter(survivor_id=customer_id).delete()
         deleted = await CustomerKey.filter(customer_id=customer_id).delete()
         return deleted > 0
 
@@ -192,6 +284,13 @@ class Vault:
     def open(self, key: bytes, customer_id: uuid.UUID, purpose: str, sealed: bytes) -> Any:
         """What :meth:`seal` sealed; raises ``DecryptionFailed`` when moved or altered."""
         return json.loads(self.open_bytes(key, customer_id, purpose, sealed))
+
+    def reseal(self, sealed: bytes, purpose: str, source: Owner, target: Owner) -> bytes:
+        """A value sealed for ``source`` sealed again for ``target`` under the same purpose (it
+        is opened only in memory)."""
+        return self.seal_json(
+            target.key, target.id, purpose, self.open_bytes(source.key, source.id, purpose, sealed)
+        )
 
     def open_bytes(self, key: bytes, customer_id: uuid.UUID, purpose: str, sealed: bytes) -> bytes:
         """The JSON encoding :meth:`seal_json` sealed, undecoded."""
