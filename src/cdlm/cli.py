@@ -29,6 +29,13 @@ cli = typer.Typer(
 )
 
 
+def _matching_installed() -> bool:
+    """True when the ``matching`` extra (Splink) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("splink") is not None
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"cdlm: {message}", err=True)
     raise typer.Exit(code)
@@ -348,6 +355,76 @@ def retention_sweep(
         typer.echo(f"sweep {report.run_id} as of {report.as_of:%Y-%m-%d %H:%M} {state}")
 
 
+match_cli = typer.Typer(help="Probabilistic matching of profiles.", no_args_is_help=True)
+cli.add_typer(match_cli, name="match")
+
+
+@match_cli.command("run")
+def match_run(
+    full: Annotated[bool, typer.Option("--full", help="Compare every profile.")] = False,
+    train: Annotated[bool, typer.Option("--train", help="Train the model again first.")] = False,
+    max_seconds: Annotated[
+        float | None, typer.Option(help="Stop after this long; the next run resumes.")
+    ] = None,
+) -> None:
+    """Score profiles changed since the last run (or all) against their blocks: queue
+    candidates for review and merge the sure ones; prints the run's evidence."""
+    from cdlm.logs import configure_logging
+    from cdlm.matching.models import MatchRun
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    evidence: MatchRun = _on_database(
+        settings, lambda _: _match(settings, full=full, train=train, max_seconds=max_seconds)
+    )
+    _print_match_run(evidence)
+
+
+async def _match(
+    settings: Settings, *, full: bool = False, train: bool = False, max_seconds: float | None
+) -> Any:
+    """A match run with a progress bar (refusal: one line, exit 1)."""
+    from rich.progress import Progress
+
+    from cdlm.auth.principal import SYSTEM
+    from cdlm.matching import runs
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    try:
+        vault = Vault(provider_from_settings(settings))
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
+    options = runs.options_from(settings, full=full, train=train, budget_seconds=max_seconds)
+    with Progress(transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def show(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            return await runs.run(SYSTEM, vault, options, show)
+        except Conflict as error:
+            _fail(error.message)
+
+
+def _print_match_run(evidence: Any) -> None:
+    from cdlm.matching.runs import evidence_json
+
+    shown = evidence_json(evidence)
+    typer.echo(
+        f"match run {shown['run_id']} {shown['status']}: {shown['profiles']} profiles, "
+        f"{shown['focus']} compared against their blocks, {shown['compared_pairs']} pairs "
+        f"compared, {shown['candidates']} candidates ({shown['queued']} queued for review, "
+        f"{shown['auto_merged']} merged automatically) in {shown['duration_seconds']:.1f} s"
+        + (f" with model v{shown['model_version']}" if shown["model_version"] else "")
+    )
+    if shown["status"] == "interrupted":
+        typer.echo("the time budget ran out; run it again to resume")
+
+
 @cli.command("seed-demo")
 def seed_demo_command(
     customers: Annotated[int, typer.Option(min=3, max=5000, help="How many people.")] = 200,
@@ -463,7 +540,7 @@ def import_command(
     async def work(_: DatabaseTarget) -> Any:
         with Progress(transient=False) as bar:
             task = bar.add_task(f"importing {file.name}", total=total)
-            return await run_import(
+            summary = await run_import(
                 SYSTEM,
                 vault,
                 file,
@@ -472,6 +549,12 @@ def import_command(
                 restart=restart,
                 progress=lambda n: bar.advance(task, n),
             )
+        threshold = settings.matching.after_import
+        touched = summary.created + summary.matched
+        if threshold and touched >= threshold and _matching_installed():
+            typer.echo(f"{touched} profiles touched: matching them")
+            _print_match_run(await _match(settings, max_seconds=None))
+        return summary
 
     try:
         summary = _on_database(settings, work)

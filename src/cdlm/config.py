@@ -108,6 +108,16 @@ def parse_database_url(url: str, variable: str = "DATABASE_URL") -> DatabaseTarg
 
 
 @dataclass(frozen=True)
+class MatchSettings:
+    """Probabilistic matching: decision thresholds (match probabilities) and run limits."""
+
+    review_above: float = 0.80
+    auto_merge_above: float | None = 0.95  # None: automatic merging is off
+    budget_seconds: int | None = None
+    after_import: int = 1000  # an import touching this many profiles starts a run (0: never)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Validated runtime configuration. Build it with :func:`load_settings`."""
 
@@ -145,6 +155,7 @@ class Settings:
     notify_from: str | None = None
     archive_dir: Path = Path("archive")
     archive_bucket: str | None = None
+    matching: MatchSettings = field(default_factory=lambda: MatchSettings())
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -218,6 +229,12 @@ def _trust_table(raw: str) -> dict[str, int]:
             raise ValueError("trust levels are between 0 and 1000")
         table[name.strip().lower()] = value
     return table
+
+
+def _probability_or_off(raw: str) -> float | None:
+    if raw.strip().lower() in ("off", "none", "false", "0"):
+        return None
+    return _float_in(0.5, 1.0)(raw)
 
 
 def _public_url(raw: str) -> str:
@@ -329,4 +346,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         notify_from=notify_from,
         archive_dir=env.get("CDLM_ARCHIVE_DIR", _path, data_dir / "archive"),
         archive_bucket=env.raw("CDLM_ARCHIVE_BUCKET"),
+        matching=_matching(env),
+    )
+
+
+def _matching(env: _Reader) -> MatchSettings:
+    review = env.get("CDLM_MATCH_REVIEW_ABOVE", _float_in(0.5, 1.0), 0.80)
+    auto_default: float | None = 0.95
+    auto = env.get("CDLM_MATCH_AUTO_MERGE_ABOVE", _probability_or_off, auto_default)
+    if auto is not None and auto < review:
+        raise ConfigError(
+            "CDLM_MATCH_AUTO_MERGE_ABOVE",
+            f"must be at least CDLM_MATCH_REVIEW_ABOVE ({review:g}), or off",
+        )
+    budget: int | None = env.get("CDLM_MATCH_BUDGET_SECONDS", _int_in(10, 86_400), None)
+    return MatchSettings(
+        review_above=review,
+        auto_merge_above=auto,
+        budget_seconds=budget,
+        after_import=env.get("CDLM_MATCH_AFTER_IMPORT", _int_in(0, 10_000_000), 1000),
     )

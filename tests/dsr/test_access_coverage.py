@@ -21,15 +21,18 @@ import pytest
 from tortoise.connection import get_connection
 
 from cdlm.audit.models import AuditEntry
+from cdlm.auth.principal import SYSTEM
 from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.customers.models import SourceKind
 from cdlm.dsr import access
 from cdlm.identity.models import IdentityConflict
+from cdlm.matching import merge as merging
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.dsr.support import approved, change, execute, export_link, file_request
 from tests.dsr.test_execution import _person
-from tests.factories import DEFAULT_PASSWORD, bearer, make_customer, make_staff
+from tests.factories import DEFAULT_PASSWORD, bearer, make_customer, make_staff, source
 
 #: Column names that hold a customer id, a request id, or a keyed digest of a person's email,
 #: phone or id (by which rows about them can be found again):
@@ -49,6 +52,10 @@ PERSON_COLUMNS = frozenset(
         "target_id",
         "export_id",
         "blind_index",
+        "left_id",
+        "right_id",
+        "survivor_id",
+        "merged_id",
         "subject_index",
         "key_digest",
     }
@@ -164,6 +171,19 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
     )  # fmt: skip
     conflict = await IdentityConflict.get(other_customer_id=customer_id)
     assert conflict.customer_id == stranger.customer_id
+    # A second profile of the person, made from an old address book, merged into theirs.
+    second = await make_customer(
+        vault,
+        origin=source("address-book", SourceKind.IMPORT),
+        given_name="Ines",
+        family_name="Quartermaine",
+        email="ines.q@example.net",
+    )
+    await merging.merge(
+        SYSTEM,
+        vault,
+        merging.MergeInput(customer_id, second.customer_id, "The same person, older address."),
+    )
 
     # An agent (a staff user) reads the person's profile; the audit trail knows them by id.
     agent = await make_staff(auth, Role.AGENT, name="Agent Quillfeather")

@@ -45,6 +45,7 @@ from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import add_event, locked, notify_requester
 from cdlm.dsr.workflow import Status
 from cdlm.errors import InvalidStateTransition, NotFound, PolicyViolation
+from cdlm.matching import history
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.retention import service as retention
 from cdlm.vault.service import MissingKey, Vault
@@ -79,6 +80,7 @@ EXPORTED_IN: dict[str, str] = {
     "dsr_request_events": "requests[].timeline",
     "notification_outbox": "requests[].notifications",
     "audit_entries": "audit_trail",
+    "merges": "merges",
 }
 EXPORTED: frozenset[str] = frozenset(EXPORTED_IN)
 
@@ -113,6 +115,17 @@ WITHHELD: dict[str, str] = {
         "The copies made for your access requests, this one included, each sealed under its "
         "request's key. A copy holds what this document holds as it was then; copies are not "
         "copied into one another."
+    ),
+    "match_candidates": (
+        "Pairs of profiles that matching scored as possibly one person, waiting for or decided "
+        "by a steward. The other profile of a pair may be another person's, and telling you of "
+        "it would tell you about them, so candidates are withheld to protect them (GDPR Art. "
+        "15(4)). A pair merged into your profile shows in merges."
+    ),
+    "absorbed_keys": (
+        "The encryption keys of profiles of yours merged into this one, kept only sealed under "
+        "this profile's key. They are security secrets, not information about you; erasure "
+        "destroys them with this profile's key."
     ),
     "customer_keys": (
         "The encryption keys (wrapped by a master key) your data and your requests are sealed "
@@ -411,6 +424,8 @@ async def document(
     if found is not None:
         answer["consents"] = await _consents(vault, found, evidence=not portable)
     if not portable:
+        merges = (await history.of_customers([found]))[found] if found is not None else []
+        answer["merges"] = [history.merge_json(m) for m in merges]
         rows = await _request_rows(found, request)
         answer["requests"] = await _requests(vault, rows)
         answer["audit_trail"] = await _audit_trail(found, [r.id for r in rows])

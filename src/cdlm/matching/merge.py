@@ -444,16 +444,3 @@ async def unmerge(
 
     return await retrying(work)
 
-
-async def history(customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Merge]]:
-    """Every merge each customer took part in, as survivor or merged, oldest first."""
-    found: dict[uuid.UUID, list[Merge]] = {c: [] for c in customer_ids}
-    if customer_ids:
-        rows = await Merge.filter(
-            Q(survivor_id__in=customer_ids) | Q(merged_id__in=customer_ids)
-        ).order_by("merged_at", "id")
-        for row in rows:
-            for side in (row.survivor_id, row.merged_id):
-                if side in found:
-                    found[side].append(row)
-    return found
