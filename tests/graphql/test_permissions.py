@@ -37,6 +37,7 @@ CAPTURERS = frozenset({Role.INGEST, Role.ADMIN, Role.PRIVACY_OFFICER, Role.AGENT
 DSR_HANDLERS = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER})
 STAFF = ALL_ROLES - {Role.INGEST}
 DSR_FILERS = DSR_HANDLERS | {Role.AGENT}
+MATCH_DECIDERS = frozenset({Role.ADMIN, Role.STEWARD})
 
 #: Who may call each operation. Written out by hand: the test compares the code against it.
 EXPECTED: dict[str, frozenset[Role] | str] = {
@@ -69,6 +70,8 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "retentionSweeps": OVERSIGHT_ROLES,
     "dataMap": OVERSIGHT_ROLES,
     "recordsOfProcessing": OVERSIGHT_ROLES,
+    "matchCandidates": AGGREGATE,
+    "matchRuns": OVERSIGHT_ROLES | {Role.STEWARD},
     # mutations
     "login": PUBLIC,
     "logout": ALL_ROLES,
@@ -102,6 +105,9 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "updateRetentionPolicy": OVERSIGHT_ROLES,
     "placeLegalHold": OVERSIGHT_ROLES,
     "releaseLegalHold": OVERSIGHT_ROLES,
+    "resolveMatchCandidate": MATCH_DECIDERS,
+    "mergeCustomers": MATCH_DECIDERS,
+    "unmergeCustomer": MATCH_DECIDERS,
 }
 #: The whole public surface. Adding to it needs a reason.
 PUBLIC_ALLOW_LIST = {name for name, roles in EXPECTED.items() if roles == PUBLIC}

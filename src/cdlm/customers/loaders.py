@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tortoise.connection import get_connection
 
-from cdlm.customers.models import SourceRecord
+from cdlm.customers.models import Customer, SourceRecord
 from cdlm.identity import service as identity
 from cdlm.quality import refused
 from cdlm.vault.service import Vault
@@ -93,3 +93,36 @@ async def events_by_customer(
         for row in await get_connection("default").execute_query_dict(sql, values):
             found[(row["customer_id"], window)].append(row)
     return [found[key] for key in keys]
+
+
+async def customers_by_id(ids: list[uuid.UUID]) -> list[Customer | None]:
+    """Each customer (None when erased or unknown; a merged id gives its survivor)."""
+    rows = {
+        row.id: row for row in await Customer.filter(id__in=list(set(ids)), erased_at__isnull=True)
+    }
+    survivors = {r.merged_into_id for r in rows.values() if r.merged_into_id is not None}
+    missing = [s for s in survivors if s not in rows]
+    if missing:
+        for row in await Customer.filter(id__in=missing, erased_at__isnull=True):
+            rows[row.id] = row
+    found: list[Customer | None] = []
+    for customer_id in ids:
+        asked = rows.get(customer_id)
+        if asked is not None and asked.merged_into_id is not None:
+            found.append(rows.get(asked.merged_into_id))
+        else:
+            found.append(asked)
+    return found
+
+
+async def absorbed_by_customer(ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
+    """The profiles merged into each customer (and not unmerged)."""
+    grouped: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    rows = (
+        await Customer.filter(merged_into_id__in=list(set(ids)))
+        .order_by("id")
+        .values_list("id", "merged_into_id")
+    )
+    for merged, survivor in rows:
+        grouped[uuid.UUID(str(survivor))].append(uuid.UUID(str(merged)))
+    return [grouped[i] for i in ids]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -180,6 +181,11 @@ def _coerce(field: Field[Any], value: Any) -> Any:
     elif isinstance(field, fields.BooleanField):
         if not isinstance(value, bool):
             raise TypeError("expected a boolean")
+    elif isinstance(field, fields.FloatField):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)  # JSON writes 1.0 as 1
+        if not isinstance(value, float) or not math.isfinite(value):
+            raise TypeError("expected a finite number")
     elif isinstance(field, fields.DecimalField):
         if not isinstance(value, Decimal) or not value.is_finite():
             raise TypeError("expected a decimal")

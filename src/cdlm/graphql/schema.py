@@ -31,6 +31,7 @@ from cdlm.dsr.api import DsrMutation, DsrQuery, PublicDsrMutation, PublicDsrQuer
 from cdlm.governance.api import GovernanceQuery
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
+from cdlm.matching.api import MatchingMutation, MatchingQuery
 from cdlm.quality.api import QualityQuery
 from cdlm.retention.api import RetentionMutation, RetentionQuery
 from cdlm.system.api import SystemQuery
@@ -48,6 +49,7 @@ Query = merge_types(
         PublicDsrQuery,
         RetentionQuery,
         GovernanceQuery,
+        MatchingQuery,
     ),
 )
 Mutation = merge_types(
@@ -59,6 +61,7 @@ Mutation = merge_types(
         PublicDsrMutation,
         DsrMutation,
         RetentionMutation,
+        MatchingMutation,
     ),
 )
 

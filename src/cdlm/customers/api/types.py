@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -32,6 +32,9 @@ from cdlm.graphql.pagination import (
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.vocabulary import IdentifierKind, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality import score as quality
+
+if TYPE_CHECKING:
+    from cdlm.matching.api import CustomerMerge
 
 EVENT_ORDER = [SortKey("occurred_at", descending=True), SortKey("id", descending=True)]
 
@@ -328,6 +331,25 @@ class CustomerNode:
     async def consents(self, info: Info[Any, Any]) -> list[ConsentStatus]:
         found = await info.context.loaders.get(consent_loaders.consents_by_customer).load(self.row)
         return [ConsentStatus.of(answer) for answer in found]
+
+    @strawberry.field(
+        description="Ids of the profiles merged into this one (each answers with this profile)."
+    )
+    async def merged_from(self, info: Info[Any, Any]) -> list[strawberry.ID]:
+        ids = await info.context.loaders.get(loaders.absorbed_by_customer).load(self.row.id)
+        return [strawberry.ID(str(i)) for i in ids]
+
+    @strawberry.field(
+        description="Every merge and unmerge this profile took part in, oldest first."
+    )
+    async def merge_history(
+        self, info: Info[Any, Any]
+    ) -> list[Annotated[CustomerMerge, strawberry.lazy("cdlm.matching.api")]]:
+        from cdlm.matching.api import CustomerMerge as Shown
+        from cdlm.matching.loaders import merges_by_customer
+
+        rows = await info.context.loaders.get(merges_by_customer).load(self.row.id)
+        return [Shown.from_row(row) for row in rows]
 
     @strawberry.field(description="Interactions, newest first.")
     async def events(
