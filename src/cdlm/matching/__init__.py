@@ -1,0 +1,1 @@
+"""Probabilistic matching, the review queue, merge and unmerge."""
