@@ -269,7 +269,7 @@ async def test_the_migration_gives_existing_purposes_no_recipients(
                 "'opt_out', 'third_party_sharing', '[]', true, 1, now(), now())",
                 uuid.uuid4(),
             )
-            assert await apply_migrations(target) == ["0016_purpose_recipients"]
+            assert (await apply_migrations(target))[0] == "0016_purpose_recipients"
             stored = await connection.fetchval(
                 "SELECT recipients::text FROM purposes WHERE code = 'old-sharing'"
             )

@@ -44,6 +44,7 @@ class Entry:
 _SUPPORT = CLEAR_ROLES[PersonalData.EMAIL]
 _ADMIN = frozenset({Role.ADMIN})
 _OVERSIGHT = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER})
+_STEWARDS = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD})
 _CUSTOMER_DATA = ("customers.inactive",)
 
 
@@ -218,6 +219,40 @@ def places() -> list[Place]:
                 ("extensionReason", "dsr_requests", "extension_reason_sealed"),
                 ("timeline.note", "dsr_request_events", "note_sealed"),
             )
+        ),
+        *(
+            Place(
+                field,
+                table,
+                column,
+                "user.content.private",
+                "customer",
+                True,
+                _STEWARDS,
+                (),
+                "what staff wrote about a merge or a candidate pair, under the profile's key: "
+                "shredded with it",
+            )
+            for field, table, column in (
+                ("customerMerge.reason", "merges", "reason_sealed"),
+                ("customerMerge.unmergeReason", "merges", "unmerge_reason_sealed"),
+                ("matchCandidate.note", "match_candidates", "note_sealed"),
+            )
+        ),
+        *(
+            Place(
+                f"matchCandidate.{side}Digest",
+                "match_candidates",
+                f"{side}_digest",
+                "user.unique_id.pseudonymous",
+                "customer",
+                False,
+                frozenset(),
+                (),
+                "keyed digest of the values matching compared, to notice a change; deleted "
+                "with the person",
+            )
+            for side in ("left", "right")
         ),
         Place(
             "dataSubjectRequest.subjectIndex",
