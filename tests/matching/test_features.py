@@ -42,6 +42,7 @@ def test_a_full_profile_is_normalized_field_by_field() -> None:
         "birth_year": "1985",
         "email": "josmith@gmail.com",
         "email_local": "josmith",
+        "email_letters": "josmith",
         "email_domain": "gmail.com",
         "phone": "+447400123456",
         "phone_last7": "0123456",
@@ -123,6 +124,13 @@ def test_email_is_split_into_a_local_part_without_tags_and_a_domain(
 ) -> None:
     record = match_record("x", {"email": email})
     assert (record.email, record.email_local, record.email_domain) == (key, local, domain)
+
+
+def test_email_letters_drop_the_digits_and_dots_providers_add() -> None:
+    one = match_record("x", {"email": "ann.lee85@example.com"})
+    other = match_record("y", {"email": "ann_lee@example.com"})
+    assert one.email_letters == other.email_letters == "annlee"
+    assert match_record("x", {"email": "1985@example.com"}).email_letters is None
 
 
 def test_phone_keeps_its_e164_form_and_its_last_seven_digits() -> None:

@@ -54,6 +54,7 @@ class MatchRecord:
     birth_year: str | None = None
     email: str | None = None  # local part without +tag (and dots for Gmail) @ domain
     email_local: str | None = None
+    email_letters: str | None = None  # the local part's letters only (no digits, no dots)
     email_domain: str | None = None
     phone: str | None = None  # E.164
     phone_last7: str | None = None
@@ -120,14 +121,15 @@ def _birth(raw: str | None) -> tuple[str | None, str | None, str | None, str | N
     return text, swapped, text[:7], text[:4]
 
 
-def _email(raw: str | None) -> tuple[str | None, str | None, str | None]:
+def _email(raw: str | None) -> tuple[str | None, str | None, str | None, str | None]:
     local, at, domain = (raw or "").strip().lower().rpartition("@")
     local = local.partition("+")[0]
     if not at or not local or not domain:
-        return None, None, None
+        return None, None, None, None
     if domain in DOTLESS_DOMAINS:
         local, domain = local.replace(".", ""), DOTLESS_DOMAINS[domain]
-    return f"{local}@{domain}", local, domain
+    letters = "".join(ch for ch in local if ch.isalpha())
+    return f"{local}@{domain}", local, letters or None, domain
 
 
 def _phone(raw: str | None) -> tuple[str | None, str | None]:
@@ -163,7 +165,7 @@ def match_record(
     given, given_canonical, initial = _given(values.get("given_name"))
     family = _folded(values.get("family_name"))
     born, swapped, year_month, year = _birth(values.get("birth_date"))
-    email, local, domain = _email(values.get("email"))
+    email, local, letters, domain = _email(values.get("email"))
     phone, last7 = _phone(values.get("phone"))
     postal = "".join(ch for ch in values.get("postal_code", "") if ch.isalnum()).upper()
     country = values.get("country", "").strip().upper()
@@ -181,6 +183,7 @@ def match_record(
         birth_year=year,
         email=email,
         email_local=local,
+        email_letters=letters,
         email_domain=domain,
         phone=phone,
         phone_last7=last7,
