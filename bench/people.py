@@ -267,11 +267,12 @@ def _typo(rng: random.Random, word: str) -> str:
 
 
 def _different_given(gen: _Generator, taken: Iterable[str]) -> str:
+    """A given name that is none of ``taken`` nor a nickname of one (it may share an
+    initial: Daniel and David)."""
     used = {NICKNAMES.get(name.lower(), name.lower()) for name in taken}
-    initials = {name[0] for name in taken}
     while True:
         name = gen.given()
-        if NICKNAMES.get(name.lower(), name.lower()) not in used and name[0] not in initials:
+        if NICKNAMES.get(name.lower(), name.lower()) not in used:
             return name
 
 

@@ -126,6 +126,14 @@ def test_with_the_same_email_a_spelling_variant_of_the_given_name_agrees() -> No
     assert conflicts(left, rec("b", given_name="Osivia", email="o@example.com", **HOME))
 
 
+def test_records_a_source_system_keys_alike_need_no_agreeing_given_names() -> None:
+    left = rec("a", ["crm:7"], given_name="Olivia", **HOME)
+    assert conflicts(left, rec("b", ["crm:7", "shop:1"], given_name="Osivia", **HOME)) == set()
+    assert conflicts(left, rec("b", ["shop:1"], given_name="Osivia", **HOME)) == {
+        Conflict.HOUSEHOLD
+    }
+
+
 def test_twins_are_kept_apart_by_their_given_names() -> None:
     twin = {**HOME, "family_name": "Khan", "birth_date": "2001-05-06", "phone": "+447400123456"}
     assert conflicts(rec("a", given_name="Amir", **twin), rec("b", given_name="Sara", **twin)) == {

@@ -10,9 +10,11 @@ functions of two :class:`~cdlm.matching.features.MatchRecord` s:
 - ``HOUSEHOLD``: they share the phone or the postal address (same postcode and street words)
   while their given names disagree: neither is equal to, a nickname of, or the initial of the
   other, nor given and family names exchanged; when they also share an email address, a
-  spelling variant agrees too (identity's rule after an email match). People living
-  together share a phone and an address, not a first name: a misspelt first name at the
-  same address and without the same email is left to a steward.
+  spelling variant agrees too (identity's rule after an email match), and when a source
+  system gives both the same id, names are not asked to agree (identity's rule after an
+  external id match). People living together share a phone and an address, not a first
+  name: a misspelt first name at the same address, without the same email or id, is left
+  to a steward.
 """
 
 from __future__ import annotations
@@ -91,10 +93,18 @@ def same_address(left: MatchRecord, right: MatchRecord) -> bool:
     )
 
 
+def shared_external_id(left: MatchRecord, right: MatchRecord) -> bool:
+    """Both carry one id of a source system: that system's own key says they are one."""
+    return bool(set(left.external_ids or ()) & set(right.external_ids or ()))
+
+
 def household(left: MatchRecord, right: MatchRecord) -> bool:
-    """A shared phone or address, and given names that disagree."""
+    """A shared phone or address, and given names that disagree (unless a source system
+    keys both records alike: identity takes an external id match without a name check)."""
     shares = (left.phone is not None and left.phone == right.phone) or same_address(left, right)
-    return shares and given_names_agree(left, right) is False
+    return (
+        shares and given_names_agree(left, right) is False and not shared_external_id(left, right)
+    )
 
 
 #: Each conflict and the rule that finds it.
