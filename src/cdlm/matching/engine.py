@@ -24,6 +24,7 @@ import logging
 import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ from splink.backends.duckdb import DuckDBAPI
 from splink.blocking_analysis import count_comparisons_from_blocking_rules
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
 from splink.internals.comparison_level_creator import ComparisonLevelCreator
+from splink.internals.exceptions import EMTrainingException
 
 from cdlm.matching.features import ARRAY_COLUMNS, COLUMNS, MatchRecord
 
@@ -55,7 +57,7 @@ DETERMINISTIC_RECALL = 0.85
 #: Blocking of the EM passes; each estimates m for the comparisons it does not block on. A
 #: phone or an address is shared by households, and a name pair by namesakes whose email
 #: addresses are made of the same name: blocking on them teaches EM that those match.
-TRAINING_BLOCKS = (("birth_date",), ("email",))
+TRAINING_BLOCKS = (("birth_date",), ("email",), ("given_canonical", "family_name"))
 #: Blocking of the pairs to score; then swapped names, then one shared external id.
 PREDICTION_BLOCKS = (
     ("email",),
@@ -424,18 +426,24 @@ def _u_chunks(max_pairs: int) -> int:
 
 
 def _expectation_maximisation(linker: Linker, max_pairs: int) -> None:
-    """The EM passes of :data:`TRAINING_BLOCKS`. On few records a pass can drive an m
-    probability to 0, which Splink refuses (ValueError); that pass is skipped, and the
-    comparisons no pass estimated weigh nothing."""
+    """The EM passes of :data:`TRAINING_BLOCKS`, each skipped when it cannot run: its block
+    holds no pair (profiles already merged on a shared email hold none), or, on few records,
+    EM drives an m probability to 0, which Splink refuses. A comparison no pass estimated
+    weighs nothing (:func:`_smoothed`)."""
+    settings_obj = linker._settings_obj
     passed = 0
     for columns in TRAINING_BLOCKS:
+        # Splink's training session narrows the linker's own model (comparisons, prior) and
+        # restores it only on success: keep a copy to restore after a failed pass.
+        before = deepcopy(settings_obj.core_model_settings)
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 block_on(*columns), estimate_without_term_frequencies=True, max_pairs=max_pairs
             )
-        except ValueError:
+        except (ValueError, EMTrainingException):
+            settings_obj.core_model_settings = before
             logging.getLogger(__name__).warning(
-                "EM blocked on %s did not converge; pass skipped.", ", ".join(columns)
+                "EM blocked on %s could not run; pass skipped.", ", ".join(columns)
             )
             continue
         passed += 1
