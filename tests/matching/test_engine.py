@@ -164,6 +164,17 @@ def test_training_is_deterministic_and_copes_with_profiles_merged_on_their_email
     assert exact["m_probability"] > 10 * exact["u_probability"]
 
 
+def test_without_any_pair_the_rules_find_the_prior_is_one_match_among_all_pairs(
+    population: list[LabelledRecord],
+) -> None:
+    first: dict[int, LabelledRecord] = {}
+    for row in population:
+        first.setdefault(row.person, row)
+    singles = _records(list(first.values())[:300])
+    model = json.loads(engine.train(singles, max_pairs=20_000))
+    assert model["probability_two_random_records_match"] == pytest.approx(2 / (300 * 299))
+
+
 def test_the_model_is_a_splink_model_with_trained_parameters(model: str) -> None:
     settings = json.loads(model)
     assert settings["link_type"] == "dedupe_only"

@@ -419,6 +419,19 @@ def _smoothed(model: dict[str, Any], max_pairs: int) -> dict[str, Any]:
     return model
 
 
+def _prior(linker: Linker, count: int) -> None:
+    """The prior from :data:`DETERMINISTIC_RULES`; when they find no pair (no two profiles
+    share an email or their names and birth date), one match among all pairs, so that EM
+    still has a start."""
+    linker.training.estimate_probability_two_random_records_match(
+        _deterministic_rules(), recall=DETERMINISTIC_RECALL
+    )
+    settings_obj = linker._settings_obj
+    least = 2 / (count * (count - 1))
+    if settings_obj._probability_two_random_records_match < least:
+        settings_obj._probability_two_random_records_match = least
+
+
 def _u_chunks(max_pairs: int) -> int:
     """Chunks of the u sample: enough to bound memory (~200,000 pairs each), no more (each
     costs a query per comparison)."""
@@ -481,9 +494,7 @@ def train(
     with _quiet(), _registered(records, resources) as table:
         linker = _linker(table, settings())
         with _private_errors("estimating the prior"):
-            linker.training.estimate_probability_two_random_records_match(
-                _deterministic_rules(), recall=DETERMINISTIC_RECALL
-            )
+            _prior(linker, len(records))
         with _private_errors("estimating u"):
             linker.training.estimate_u_using_random_sampling(
                 max_pairs=max_pairs, seed=seed, num_chunks=_u_chunks(max_pairs)
