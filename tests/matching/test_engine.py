@@ -23,7 +23,7 @@ from cdlm.matching.features import MatchRecord, match_record
 
 pytestmark = pytest.mark.pure
 
-MAX_PAIRS = 200_000
+MAX_PAIRS = 50_000
 BASE = {
     "given_name": "Robert",
     "family_name": "Quennell",
