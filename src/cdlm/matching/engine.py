@@ -13,8 +13,10 @@ level and weight of each comparison. Decrypted values stay in this process's mem
   term-frequency tables from the records of each run and never saves them.
 
 Comparisons and blocking rules are data below; a few levels are "scored under" another
-comparison (fixed m = u, weight 0) where two comparisons are not independent: names swapped
-between the name fields, and a phone shared with the postal address (a household shares both).
+comparison (fixed m = u, weight 0) where comparisons are not independent, so that the joint
+evidence is weighed once: names swapped between the name fields; a phone shared with the
+postal address (a household shares both); the same names with alike email addresses
+(namesakes' addresses are made of their names too).
 """
 
 from __future__ import annotations
@@ -54,9 +56,9 @@ EMAIL_SIMILARITY, EMAIL_DISTANCE = 0.88, 2
 #: records match is estimated from them.
 DETERMINISTIC_RULES = (("email",), ("given_canonical", "family_name", "birth_date"))
 DETERMINISTIC_RECALL = 0.85
-#: Blocking of the EM passes; each estimates m for the comparisons it does not block on. A
-#: phone or an address is shared by households, and a name pair by namesakes whose email
-#: addresses are made of the same name: blocking on them teaches EM that those match.
+#: Blocking of the EM passes; each estimates m for the comparisons it does not block on (a
+#: pass that cannot run is skipped: cdlm profiles rarely share an email, ingest merges those).
+#: Never a phone or an address: households share them, and EM would learn that they match.
 TRAINING_BLOCKS = (("birth_date",), ("email",), ("given_canonical", "family_name"))
 #: Blocking of the pairs to score; then swapped names, then one shared external id.
 PREDICTION_BLOCKS = (
@@ -248,7 +250,7 @@ def comparisons() -> list[cl.CustomComparison]:
             _exact("email"),
             _level(_namesakes(), "Same names, email alike"),
             _exact("email_local", "Same local part"),
-            # Providers tell namesakes apart by digits and dots: a weak sign, for EM to weigh.
+            # A handle renumbered at another provider, or a namesake's: EM weighs it.
             _exact("email_letters", "Same letters, other digits or dots"),
             _level(cll.And(cll.ExactMatchLevel("email_domain"),
                            cll.LevenshteinLevel("email_local", EMAIL_DISTANCE)),
@@ -491,6 +493,8 @@ def train(
     near ``max_pairs`` pairs by Splink's deterministic sampling). The same records and seed
     give the same JSON.
     """
+    if len(records) < 2:
+        raise ValueError("Training needs at least two records.")
     with _quiet(), _registered(records, resources) as table:
         linker = _linker(table, settings())
         with _private_errors("estimating the prior"):
