@@ -205,6 +205,20 @@ def test_a_phone_match_with_a_new_email_and_no_name_to_compare_is_kept_apart() -
     assert found.passed_over[0].reasons == (Contradiction.EMAIL_DIFFERS,)
 
 
+def test_a_phone_match_with_a_new_email_and_only_the_family_name_is_kept_apart() -> None:
+    # A household: the same phone and family name, another inbox, no given name to compare.
+    found = decide(
+        ordered([OTHER_EMAIL, PHONE]),
+        {PHONE: ADA},
+        {ADA: held(email=1, phone=1)},
+        {},
+        {"family_name": "Lovelace"},
+        {ADA: ADA_PROFILE},
+    )
+    assert found.customer_id is None
+    assert found.passed_over[0].reasons == (Contradiction.EMAIL_DIFFERS,)
+
+
 def test_a_phone_match_bringing_the_first_email_of_a_profile_stands() -> None:
     found = decide(ordered([OTHER_EMAIL, PHONE]), {PHONE: ADA}, {ADA: held(phone=1)}, {}, {}, {})
     assert found.customer_id == ADA

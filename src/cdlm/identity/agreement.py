@@ -9,7 +9,8 @@ normalized values (profile field names as keys), so they are tested without a da
   the other, or both have a given name and neither is close to the other nor its initial;
 - the birth dates disagree (both given, different);
 - a phone match on a record that brings an email the profile does not have, while the profile
-  already has one and the names do not positively agree (both named, and compatible).
+  already has one and the given names do not positively agree (both sides have one, and they
+  are compatible): a household shares its phone and often its family name.
 
 How close names must be depends on what matched: a phone is shared by households whose members
 differ by one letter (Eric, Erica), so after a phone match names must be equal (or an initial);
@@ -117,6 +118,11 @@ def contradictions(
     born, known = incoming.get("birth_date"), profile.get("birth_date")
     if born is not None and known is not None and born != known:
         found.append(Contradiction.BIRTH_DATE_DIFFERS)
-    if matched_on is IdentifierKind.PHONE and brings_other_email and names is not True:
+    given_agree = (
+        "given_name" in incoming
+        and "given_name" in profile
+        and names_compatible(incoming, profile, NAME_SIMILARITY[matched_on]) is True
+    )
+    if matched_on is IdentifierKind.PHONE and brings_other_email and not given_agree:
         found.append(Contradiction.EMAIL_DIFFERS)
     return found
