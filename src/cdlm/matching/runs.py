@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,8 @@ from cdlm.vault.service import Vault
 
 RUN_LOCK = 0x6D617463  # "matc"
 DECRYPT_BATCH = 5_000
+#: Times the survivors of a run's merges are scored again within the run.
+SETTLING_PASSES = 2
 #: Progress callback: (stage, done, total).
 Progress = Callable[[str, int, int], None]
 
@@ -155,6 +157,22 @@ async def _run(actor: Principal, vault: Vault, options: RunOptions, progress: Pr
     return evidence
 
 
+@dataclass
+class _State:
+    """What the chunks of a run share."""
+
+    actor: Principal
+    vault: Vault
+    options: RunOptions
+    evidence: MatchRun
+    loaded: _Loaded
+    held: set[uuid.UUID]
+    model_version: int
+    model_json: str
+    gone: set[uuid.UUID] = field(default_factory=set)  # merged into others in this run
+    survivors: set[uuid.UUID] = field(default_factory=set)  # changed by this run's merges
+
+
 async def _work(
     actor: Principal,
     vault: Vault,
@@ -163,30 +181,24 @@ async def _work(
     budget: _Budget,
     progress: Progress,
 ) -> None:
-    from cdlm.matching import engine  # Splink and DuckDB: only when a run really starts
-
     loaded = await _load(vault, progress)
     evidence.profiles = len(loaded.profiles)
-    model = await MatchModel.all().order_by("-version").first()
-    if options.train or model is None:
-        progress("training", 0, 1)
-        trained = engine.train(loaded.records)
-        model = await MatchModel.create(
-            settings=json.loads(trained),
-            trained_at=clock.now(),
-            trained_on=len(loaded.profiles),
-            run_id=evidence.id,
-        )
-        evidence.trained = True
-        progress("training", 1, 1)
+    model = await _model(options, evidence, loaded, progress)
     evidence.model_version = model.version
-    model_json = json.dumps(model.settings)
     focus = _focus(loaded, evidence)
     evidence.focus = len(focus)
     await evidence.save()
-    held = {h.customer_id for h in await retention.active_holds() if h.customer_id is not None}
+    state = _State(
+        actor,
+        vault,
+        options,
+        evidence,
+        loaded,
+        {h.customer_id for h in await retention.active_holds() if h.customer_id is not None},
+        model.version,
+        json.dumps(model.settings),
+    )
     done: set[str] = set()
-    gone: set[uuid.UUID] = set()
     progress("comparing", 0, len(focus))
     for start in range(0, len(focus), options.chunk_size):
         if budget.spent:
@@ -194,39 +206,85 @@ async def _work(
             return
         chunk = focus[start : start + options.chunk_size]
         ids = {str(c) for c in chunk}
-        evidence.compared_pairs += engine.comparison_count(
-            loaded.records, model_json, focus=ids, done=done
-        )
-        pairs = engine.predict(
-            loaded.records,
-            model_json,
-            threshold=options.thresholds.review_above,
-            focus=ids,
-            done=done,
-        )
-        await _settle(actor, vault, options, evidence, loaded, pairs, held, gone, model.version)
+        await _score(state, ids, done)
         done |= ids
         last = loaded.profiles[chunk[-1]]
         evidence.cursor_at, evidence.cursor_id = last.updated_at, chunk[-1]
         await evidence.save()
         progress("comparing", start + len(chunk), len(focus))
+    # A merged profile holds more than either side did: score the survivors again, so a third
+    # record that resembled the merged pair better than either record joins in this run.
+    for _ in range(SETTLING_PASSES):
+        changed = state.survivors - state.gone
+        state.survivors = set()
+        if not changed or budget.spent:
+            break
+        await _refresh(vault, loaded, changed, state.gone)
+        await _score(state, {str(c) for c in changed}, set())
     evidence.status = RunStatus.FINISHED
 
 
-async def _load(vault: Vault, progress: Progress) -> _Loaded:
-    """Every profile that may be matched (not erased, merged or restricted), decrypted and
-    normalized in memory."""
-    client = get_connection("default")
-    rows = await client.execute_query_dict(
-        'SELECT "id", "profile_sealed", "created_at", "updated_at" FROM "customers" '
-        'WHERE "erased_at" IS NULL AND "merged_into_id" IS NULL AND "restricted_at" IS NULL '
-        'ORDER BY "id"'
+async def _model(
+    options: RunOptions, evidence: MatchRun, loaded: _Loaded, progress: Progress
+) -> MatchModel:
+    """The stored model, trained first when asked or when there is none."""
+    from cdlm.matching import engine  # Splink and DuckDB: only when a run really starts
+
+    model = await MatchModel.all().order_by("-version").first()
+    if not options.train and model is not None:
+        return model
+    progress("training", 0, 1)
+    trained = engine.train(loaded.records)
+    evidence.trained = True
+    progress("training", 1, 1)
+    return await MatchModel.create(
+        settings=json.loads(trained),
+        trained_at=clock.now(),
+        trained_on=len(loaded.profiles),
+        run_id=evidence.id,
     )
+
+
+async def _score(state: _State, focus: set[str], done: set[str]) -> None:
+    """Score the pairs of ``focus`` against their blocks (none with a side in ``done``) and
+    settle them."""
+    from cdlm.matching import engine
+
+    records = state.loaded.records
+    state.evidence.compared_pairs += engine.comparison_count(
+        records, state.model_json, focus=focus, done=done
+    )
+    pairs = engine.predict(
+        records,
+        state.model_json,
+        threshold=state.options.thresholds.review_above,
+        focus=focus,
+        done=done,
+    )
+    await _settle(state, pairs)
+
+
+_PROFILES = (
+    'SELECT "id", "profile_sealed", "created_at", "updated_at" FROM "customers" '
+    'WHERE "erased_at" IS NULL AND "merged_into_id" IS NULL AND "restricted_at" IS NULL '
+    'AND ($1::uuid[] IS NULL OR "id" = ANY($1::uuid[])) ORDER BY "id"'
+)
+_EXTERNAL_IDS = (
+    'SELECT "customer_id", "namespace", "blind_index" FROM "identities" '
+    'WHERE "kind" = \'external_id\' AND ($1::uuid[] IS NULL OR "customer_id" = ANY($1::uuid[]))'
+)
+
+
+async def _load(
+    vault: Vault, progress: Progress, only: Collection[uuid.UUID] | None = None
+) -> _Loaded:
+    """Every profile that may be matched (not erased, merged or restricted), or ``only`` these,
+    decrypted and normalized in memory."""
+    client = get_connection("default")
+    wanted = list(only) if only is not None else None
+    rows = await client.execute_query_dict(_PROFILES, [wanted])
     external: dict[uuid.UUID, list[str]] = {}
-    for row in await client.execute_query_dict(
-        'SELECT "customer_id", "namespace", "blind_index" FROM "identities" '
-        "WHERE \"kind\" = 'external_id'"
-    ):
+    for row in await client.execute_query_dict(_EXTERNAL_IDS, [wanted]):
         external.setdefault(row["customer_id"], []).append(
             f"{row['namespace']}:{row['blind_index'][:24]}"
         )
@@ -247,6 +305,18 @@ async def _load(vault: Vault, progress: Progress) -> _Loaded:
             )
         progress("loading", start + len(batch), len(rows))
     return loaded
+
+
+async def _refresh(
+    vault: Vault, loaded: _Loaded, changed: set[uuid.UUID], gone: set[uuid.UUID]
+) -> None:
+    """Forget the profiles merged away and read the changed ones again."""
+    for customer_id in gone:
+        loaded.profiles.pop(customer_id, None)
+    fresh = await _load(vault, _no_progress, changed)
+    for customer_id in changed:
+        loaded.profiles.pop(customer_id, None)
+    loaded.profiles.update(fresh.profiles)
 
 
 def _digest(vault: Vault, record: MatchRecord) -> str:
@@ -290,20 +360,13 @@ async def _remembered(pairs: Sequence[decision.Pair]) -> dict[decision.Pair, tup
     }
 
 
-async def _settle(
-    actor: Principal,
-    vault: Vault,
-    options: RunOptions,
-    evidence: MatchRun,
-    loaded: _Loaded,
-    pairs: Sequence[Any],
-    held: set[uuid.UUID],
-    gone: set[uuid.UUID],
-    model_version: int,
-) -> None:
+async def _settle(state: _State, pairs: Sequence[Any]) -> None:
     """Decide a chunk's pairs: store candidates, then merge the clusters sure enough."""
-    profiles = loaded.profiles
-    live = [p for p in pairs if not ({*_ids(p)} & gone)]
+    profiles = state.loaded.profiles
+    evidence = state.evidence
+    live = [
+        p for p in pairs if not ({*_ids(p)} & state.gone) and all(i in profiles for i in _ids(p))
+    ]
     known = await _remembered([_ids(p) for p in live])
     verdicts: dict[decision.Pair, tuple[Any, decision.Verdict]] = {}
     for pair in live:
@@ -315,9 +378,8 @@ async def _settle(
         ):
             continue  # a steward said two people, and neither has changed since
         found = conflicts(profiles[left].record, profiles[right].record)
-        verdict = decision.decide(
-            pair.probability, found, left in held or right in held, options.thresholds
-        )
+        held = left in state.held or right in state.held
+        verdict = decision.decide(pair.probability, found, held, state.options.thresholds)
         verdicts[(left, right)] = (pair, verdict)
     to_merge = {
         ids: pair.probability
@@ -334,22 +396,18 @@ async def _settle(
         verdicts[ids] = (pair, decision.Verdict(decision.Action.REVIEW, ("cluster_conflict",)))
     evidence.candidates += len(verdicts)
     evidence.dropped = max(evidence.compared_pairs - evidence.candidates, 0)
-    stored = await _store_candidates(evidence, loaded, verdicts, model_version)
+    stored = await _store_candidates(evidence, state.loaded, verdicts, state.model_version)
     evidence.queued += sum(1 for _, v in verdicts.values() if v.action is decision.Action.REVIEW)
     for plan in plans:
         for member in plan.merged:
             pair_ids = (min(plan.survivor, member), max(plan.survivor, member))
-            if await _merge(
-                actor,
-                vault,
-                options,
-                plan.survivor,
-                member,
-                stored.get(pair_ids),
-                to_merge.get(pair_ids),
-            ):
+            merged = await _merge(
+                state, plan.survivor, member, stored.get(pair_ids), to_merge.get(pair_ids)
+            )
+            if merged:
                 evidence.auto_merged += 1
-                gone.add(member)
+                state.gone.add(member)
+                state.survivors.add(plan.survivor)
             else:
                 evidence.queued += 1
 
@@ -412,9 +470,7 @@ async def _store_candidates(
 
 
 async def _merge(
-    actor: Principal,
-    vault: Vault,
-    options: RunOptions,
+    state: _State,
     survivor: uuid.UUID,
     member: uuid.UUID,
     candidate_id: uuid.UUID | None,
@@ -426,7 +482,7 @@ async def _merge(
 
     async def work() -> None:
         async with in_transaction():
-            await merge_locked(actor, vault, change, options.trust)
+            await merge_locked(state.actor, state.vault, change, state.options.trust)
 
     try:
         await retrying(work)
