@@ -4,10 +4,10 @@ A pure decision between the engine's scores and the writes of a run. The thresho
 match probabilities (``CDLM_MATCH_REVIEW_ABOVE``, ``CDLM_MATCH_AUTO_MERGE_ABOVE``). A pair at or
 above the top is merged automatically only when nothing forbids it: a hard conflict between the
 two records (:mod:`cdlm.matching.conflicts`), a legal hold on either profile, or automatic
-merging switched off; it is queued for review instead. Pairs go to automatic merge as clusters:
-when several pairs join three or more profiles, every two members of the cluster, scored or
-not, must be free of hard conflicts, or the whole cluster goes to review (two records that each
-look like a third are not always one person).
+merging switched off; it is queued for review instead. Pairs go to automatic merge as clusters,
+most probable pair first: a pair joins two groups only when no member of one conflicts with a
+member of the other, scored or not (two records that each look like a third are not always one
+person); the pairs refused that way go to review.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import combinations
 
 
 class Action(StrEnum):
@@ -69,27 +68,6 @@ def decide(
 Pair = tuple[uuid.UUID, uuid.UUID]
 
 
-def clusters(pairs: Iterable[Pair]) -> list[list[uuid.UUID]]:
-    """Connected components of ``pairs`` (each sorted; in order of their smallest member)."""
-    parent: dict[uuid.UUID, uuid.UUID] = {}
-
-    def root(node: uuid.UUID) -> uuid.UUID:
-        parent.setdefault(node, node)
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    for left, right in pairs:
-        a, b = root(left), root(right)
-        if a != b:
-            parent[max(a, b)] = min(a, b)
-    groups: dict[uuid.UUID, list[uuid.UUID]] = {}
-    for node in parent:
-        groups.setdefault(root(node), []).append(node)
-    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
-
-
 @dataclass(frozen=True)
 class MergePlan:
     """One cluster to merge: every member into the survivor, and the pairs behind it."""
@@ -103,16 +81,37 @@ def plan_merges(
     conflicted: Callable[[uuid.UUID, uuid.UUID], bool],
     seniority: Mapping[uuid.UUID, tuple[object, ...]],
 ) -> tuple[list[MergePlan], set[Pair]]:
-    """Group the pairs decided MERGE into clusters: a cluster whose members are pairwise free of
-    conflicts becomes a :class:`MergePlan` (the most senior member survives: smallest
-    ``seniority`` key, e.g. (created_at, id)); the pairs of any other cluster are returned to
-    be reviewed instead."""
-    plans: list[MergePlan] = []
+    """Group the pairs decided MERGE into clusters, most probable pair first: a pair joins two
+    groups only when no member of one conflicts with a member of the other; a pair refused that
+    way is returned to be reviewed instead. Each group of two or more becomes a
+    :class:`MergePlan` whose most senior member (smallest ``seniority`` key, e.g.
+    (created_at, id)) survives."""
+    parent: dict[uuid.UUID, uuid.UUID] = {}
+    members: dict[uuid.UUID, list[uuid.UUID]] = {}
+
+    def root(node: uuid.UUID) -> uuid.UUID:
+        if node not in parent:
+            parent[node] = node
+            members[node] = [node]
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
     reviewed: set[Pair] = set()
-    for members in clusters(to_merge):
-        if any(conflicted(a, b) for a, b in combinations(members, 2)):
-            reviewed.update(p for p in to_merge if p[0] in members)
+    for pair in sorted(to_merge, key=lambda p: (-to_merge[p], p)):
+        one, other = root(pair[0]), root(pair[1])
+        if one == other:
             continue
-        ordered = sorted(members, key=lambda m: seniority[m])
-        plans.append(MergePlan(ordered[0], tuple(ordered[1:])))
+        if any(conflicted(a, b) for a in members[one] for b in members[other]):
+            reviewed.add(pair)
+            continue
+        keep, fold = min(one, other), max(one, other)
+        parent[fold] = keep
+        members[keep].extend(members.pop(fold))
+    plans = []
+    for group in sorted(members.values(), key=min):
+        if len(group) > 1:
+            ordered = sorted(group, key=lambda m: seniority[m])
+            plans.append(MergePlan(ordered[0], tuple(ordered[1:])))
     return plans, reviewed
