@@ -252,7 +252,7 @@ async def test_an_analyst_sees_the_queue_masked_most_probable_first_page_by_page
     assert note["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_not_a_match_is_remembered_and_a_decided_pair_cannot_be_decided_again(
+async def test_not_a_match_is_remembered_and_only_merging_it_after_all_is_allowed(
     gql: GraphQLClient, auth: AuthSettings, vault: Vault
 ) -> None:
     steward = await _headers(auth, Role.STEWARD)
@@ -267,12 +267,17 @@ async def test_not_a_match_is_remembered_and_a_decided_pair_cannot_be_decided_ag
     assert resolved["candidate"]["status"] == "NOT_A_MATCH", body
     assert resolved["candidate"]["note"] == "Mother and daughter."
     assert resolved["merge"] is None
-    again = await gql(RESOLVE, {"id": str(candidate.id), "d": "MERGE"}, steward)
+    again = await gql(RESOLVE, {"id": str(candidate.id), "d": "NOT_A_MATCH"}, steward)
     assert again["data"]["resolveMatchCandidate"]["code"] == "INVALID_STATE"
     manual = await gql(MERGE, {"s": first, "m": second, "r": "Same."}, steward)
     assert manual["data"]["mergeCustomers"]["code"] == "MARKED_NOT_A_MATCH"
     unknown = await gql(RESOLVE, {"id": str(uuid.uuid4()), "d": "MERGE"}, steward)
     assert unknown["data"]["resolveMatchCandidate"]["code"] == "NOT_FOUND"
+    # The steward changes their mind: the queue is where a decided pair is merged after all.
+    reconsidered = await gql(RESOLVE, {"id": str(candidate.id), "d": "MERGE"}, steward)
+    assert reconsidered["data"]["resolveMatchCandidate"]["candidate"]["status"] == "MERGED"
+    merged_twice = await gql(RESOLVE, {"id": str(candidate.id), "d": "MERGE"}, steward)
+    assert merged_twice["data"]["resolveMatchCandidate"]["code"] == "INVALID_STATE"
 
 
 async def test_resolving_a_candidate_as_merge_merges_into_the_older_profile(

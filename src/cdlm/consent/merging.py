@@ -11,7 +11,9 @@ is a withdrawal: the grant was the other person's, and no decision is never read
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +21,7 @@ from cdlm import chain, clock
 from cdlm.auth.principal import Principal
 from cdlm.consent.models import ConsentEntry, Decision, Method
 from cdlm.consent.service import LEDGER_LOCK_KEY, content_of, current_entries
+from cdlm.customers import service as customers
 from cdlm.locks import lock_and_read_head
 
 CHANNEL = "identity"
@@ -68,17 +71,19 @@ def plan_merge(
 
 
 def plan_unmerge(
+    sides: Mapping[uuid.UUID, Sequence[uuid.UUID]],
     survivor_id: uuid.UUID,
-    merged_id: uuid.UUID,
     merged_at: datetime,
     history: list[ConsentEntry],
 ) -> list[Planned]:
-    """The ``UNMERGE`` entries of an unmerge, from both profiles' ledgers (oldest first).
+    """The ``UNMERGE`` entries of an unmerge, from the ledgers (oldest first) of both profiles
+    and of the profiles still merged into each (``sides``: profile → itself and those).
 
-    Each profile gets, per purpose, the latest of its own decisions from before the merge and
-    the survivor's decisions after it (``MERGE`` and ``UNMERGE`` entries are derived, not
-    decisions, so they do not count); an entry is planned only where that differs from what
-    the profile answers with now.
+    Per purpose, a decision recorded on the survivor after the merge applies to both profiles;
+    otherwise each profile answers with the most restrictive of its members' latest own
+    decisions (``MERGE`` and ``UNMERGE`` entries are derived, not decisions, so they do not
+    count). An entry is planned only where that differs from what the profile answers with now;
+    a grant a profile had only through the other side becomes a withdrawal.
     """
     own: dict[tuple[uuid.UUID, uuid.UUID], ConsentEntry] = {}
     after: dict[uuid.UUID, ConsentEntry] = {}
@@ -94,9 +99,12 @@ def plan_unmerge(
             own[(entry.customer_id, purpose_id)] = entry
     planned = []
     purposes = sorted({p for _, p in current})
-    for customer_id in (survivor_id, merged_id):
+    for customer_id, members in sides.items():
         for purpose_id in purposes:
-            wanted = after.get(purpose_id) or own.get((customer_id, purpose_id))
+            wanted = after.get(purpose_id)
+            if wanted is None:
+                decided = [own[(m, purpose_id)] for m in members if (m, purpose_id) in own]
+                wanted = functools.reduce(most_restrictive_entry, decided) if decided else None
             now = current.get((customer_id, purpose_id))
             if wanted is None:
                 if now is not None and now.decision is Decision.GRANTED:
@@ -154,11 +162,15 @@ async def merge(actor: Principal, survivor_id: uuid.UUID, merged_id: uuid.UUID) 
 async def unmerge(
     actor: Principal, survivor_id: uuid.UUID, merged_id: uuid.UUID, merged_at: datetime
 ) -> list[uuid.UUID]:
-    """Append the unmerge's entries (in the caller's transaction); returns their ids."""
+    """Append the unmerge's entries (in the caller's transaction, once the profiles merged into
+    each side point at it again); returns their ids."""
     previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
-    history = list(
-        await ConsentEntry.filter(customer_id__in=[survivor_id, merged_id]).order_by("sequence")
-    )
+    sides = {
+        profile: [profile, *await customers.absorbed(profile)]
+        for profile in (survivor_id, merged_id)
+    }
+    everyone = [m for members in sides.values() for m in members]
+    history = list(await ConsentEntry.filter(customer_id__in=everyone).order_by("sequence"))
     return await _append(
-        actor, plan_unmerge(survivor_id, merged_id, merged_at, history), Method.UNMERGE, previous
+        actor, plan_unmerge(sides, survivor_id, merged_at, history), Method.UNMERGE, previous
     )

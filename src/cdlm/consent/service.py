@@ -462,9 +462,12 @@ async def record(
     if issues:
         raise ValidationFailed.from_issues(issues)
 
+    asked = customer_id
+
     async def run() -> dict[str, Any]:
-        if not await customers.exists(customer_id):
-            raise NotFound("No customer has this id.", field="input.customerId")
+        # The row before the ledger (a merge locks them in that order); a merged id's
+        # decisions go to its survivor.
+        customer_id = await customers.lock_live(asked)
         previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
         now = clock.now()  # read under the lock: entries get increasing times
         decided_at = min(capture.decided_at or now, now)
@@ -614,18 +617,18 @@ def _objectable(codes: list[str]) -> Callable[[Purpose], bool]:
 async def objections_in_force(
     customer_id: uuid.UUID, purpose_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Purposes the customer objected to (a request or GPC opt-out) with no grant by their own
-    action since (one query)."""
+    """Purposes the customer (or a profile merged into it) objected to (a request or GPC
+    opt-out) with no grant by their own action since."""
     if not purpose_ids:
         return set()
     rows = await get_connection("default").execute_query_dict(
         'SELECT "purpose_id", '
         'max("sequence") FILTER (WHERE "method" = ANY($3::text[]) AND "decision" <> $5) AS o, '
         'max("sequence") FILTER (WHERE "method" = ANY($4::text[]) AND "decision" = $5) AS g '
-        'FROM "consent_entries" WHERE "customer_id" = $1 AND "purpose_id" = ANY($2::uuid[]) '
-        'GROUP BY "purpose_id"',
+        'FROM "consent_entries" WHERE "customer_id" = ANY($1::uuid[]) '
+        'AND "purpose_id" = ANY($2::uuid[]) GROUP BY "purpose_id"',
         [
-            customer_id,
+            [customer_id, *await customers.absorbed(customer_id)],
             list(set(purpose_ids)),
             [m.value for m in OBJECTING_METHODS],
             [m.value for m in PERSONAL_METHODS],

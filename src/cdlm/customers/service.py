@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from tortoise.connection import get_connection
 from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
@@ -107,6 +108,26 @@ async def get_customer(customer_id: uuid.UUID) -> Customer:
     return customer
 
 
+async def lock_live(customer_id: uuid.UUID, field: str = "input.customerId") -> uuid.UUID:
+    """The id a write about this customer goes to, its row locked until the transaction ends
+    (a lock that lets other writers in but makes a merge wait, or be waited for): the
+    customer's own, or its survivor's when it was merged into another. :class:`NotFound` when
+    there is none (or it was erased)."""
+    client = get_connection("default")
+    for _ in range(3):  # a survivor merged meanwhile redirects once more
+        rows = await client.execute_query_dict(
+            'SELECT "merged_into_id" FROM "customers" WHERE "id" = $1 AND "erased_at" IS NULL '
+            "FOR KEY SHARE",
+            [customer_id],
+        )
+        if not rows:
+            break
+        if rows[0]["merged_into_id"] is None:
+            return customer_id
+        customer_id = rows[0]["merged_into_id"]
+    raise NotFound("No customer has this id.", field=field)
+
+
 async def survivors(customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     """For each id of a profile merged into another, the survivor's id (one query; merges keep
     the redirects one step long)."""
@@ -200,6 +221,7 @@ async def update_customer(
     async with in_transaction():
         # Identifier locks first, then the row: the same order as ingestion (no deadlock).
         await identity.lock(vault.blind_index(i.index_kind, i.value) for i in new_identifiers)
+        customer_id = await lock_live(customer_id, "input.id")  # a merged id: its survivor
         customer = (
             await Customer.filter(id=customer_id, erased_at__isnull=True)
             .select_for_update(no_key=True)

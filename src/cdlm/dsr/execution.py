@@ -225,6 +225,12 @@ async def execute(
             # The person may have been ingested since verification.
             request.customer_id = await match_customer(vault, request)
             await request.save(update_fields=["customer_id"])
+        if request.customer_id is not None and not request.progress.get("steps"):
+            # Matched to a profile merged into another since: the request is the survivor's.
+            survivor = (await customers.survivors([request.customer_id])).get(request.customer_id)
+            if survivor is not None:
+                request.customer_id = survivor
+                await request.save(update_fields=["customer_id"])
         if request.customer_id is None and await identity.shared(request.subject_index):
             # Answering would hand one person's data to another (nothing changes).
             raise PolicyViolation(

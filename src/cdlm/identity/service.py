@@ -203,24 +203,46 @@ async def blind_indexes_of(customer_id: uuid.UUID) -> list[tuple[IdentifierKind,
 
 async def retarget_conflicts(
     merged_id: uuid.UUID, survivor_id: uuid.UUID, now: datetime
-) -> list[uuid.UUID]:
-    """A merge of ``merged_id`` into ``survivor_id``: conflicts between the two are resolved
-    (a steward said they are one person), and the merged profile's other conflicts now name
-    the survivor. Returns the ids of the conflicts that changed side."""
-    await IdentityConflict.filter(
+) -> dict[str, list[uuid.UUID]]:
+    """A merge of ``merged_id`` into ``survivor_id``: the open conflicts between the two are
+    resolved (they are one person), and the merged profile's conflicts with others name the
+    survivor instead. Returns the ids changed, by what changed (``resolved``, ``customer``,
+    ``other``), so :func:`restore_conflicts` can undo it."""
+    pair = IdentityConflict.filter(
         Q(customer_id=merged_id, other_customer_id=survivor_id)
         | Q(customer_id=survivor_id, other_customer_id=merged_id),
-        resolved_at__isnull=True,
-    ).update(resolved_at=now)
-    moved = [
-        uuid.UUID(str(i))
-        for i in await IdentityConflict.filter(
-            Q(customer_id=merged_id) | Q(other_customer_id=merged_id)
-        ).values_list("id", flat=True)
-    ]
-    await IdentityConflict.filter(customer_id=merged_id).update(customer_id=survivor_id)
-    await IdentityConflict.filter(other_customer_id=merged_id).update(other_customer_id=survivor_id)
-    return moved
+    )
+    changed = {
+        "resolved": _ids(await pair.filter(resolved_at__isnull=True).values_list("id", flat=True)),
+        "customer": _ids(
+            await IdentityConflict.filter(customer_id=merged_id)
+            .exclude(other_customer_id=survivor_id)
+            .values_list("id", flat=True)
+        ),
+        "other": _ids(
+            await IdentityConflict.filter(other_customer_id=merged_id)
+            .exclude(customer_id=survivor_id)
+            .values_list("id", flat=True)
+        ),
+    }
+    await IdentityConflict.filter(id__in=changed["resolved"]).update(resolved_at=now)
+    await IdentityConflict.filter(id__in=changed["customer"]).update(customer_id=survivor_id)
+    await IdentityConflict.filter(id__in=changed["other"]).update(other_customer_id=survivor_id)
+    return changed
+
+
+async def restore_conflicts(merged_id: uuid.UUID, changed: dict[str, list[uuid.UUID]]) -> None:
+    """Undo :func:`retarget_conflicts` (an unmerge): the pair's conflicts are open again and
+    the others name the merged profile again."""
+    await IdentityConflict.filter(id__in=changed.get("resolved", [])).update(resolved_at=None)
+    await IdentityConflict.filter(id__in=changed.get("customer", [])).update(customer_id=merged_id)
+    await IdentityConflict.filter(id__in=changed.get("other", [])).update(
+        other_customer_id=merged_id
+    )
+
+
+def _ids(values: Iterable[object]) -> list[uuid.UUID]:
+    return [uuid.UUID(str(v)) for v in values]
 
 
 async def index_owners(blind_indexes: Iterable[str]) -> dict[str, uuid.UUID]:

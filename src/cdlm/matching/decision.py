@@ -31,6 +31,7 @@ class Hold(StrEnum):
 
     LEGAL_HOLD = "legal_hold"
     CLUSTER_CONFLICT = "cluster_conflict"
+    DECIDED = "decided_not_a_match"  # a steward said two people; one side changed since
 
 
 @dataclass(frozen=True)

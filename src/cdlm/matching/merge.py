@@ -48,6 +48,8 @@ from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentif
 from cdlm.identity.identifiers import normalize_external_id as parse_external_id
 from cdlm.identity.models import Identity
 from cdlm.locks import lock_names
+from cdlm.matching import digests
+from cdlm.matching.conflicts import conflicts
 from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge, MergeKind, MovedRow
 from cdlm.quality import refused
 from cdlm.quality.models import InvalidValue
@@ -149,6 +151,20 @@ def _check_mergeable(profile: Customer | None, field: str) -> Customer:
     return profile
 
 
+async def _still_sure(vault: Vault, sides: dict[uuid.UUID, tuple[Customer, Owner]]) -> None:
+    """An automatic merge checks again, on the locked profiles, what a run decided on values
+    read earlier: no legal hold placed since, no hard conflict from a change since."""
+    if await retention.held_customers(list(sides)):
+        raise PolicyViolation("A legal hold was placed on a profile of this pair.")
+    tokens = await digests.external_tokens(list(sides))
+    one, other = (
+        digests.record_of(c, vault.open(o.key, c, "profile", row.profile_sealed), tokens)
+        for c, (row, o) in sides.items()
+    )
+    if conflicts(one, other):
+        raise Conflict("A profile of this pair changed since it was scored.")
+
+
 def _pair(one: uuid.UUID, other: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
     return (one, other) if one < other else (other, one)
 
@@ -189,6 +205,8 @@ async def merge_locked(
         )
     keys = await vault.customer_keys([survivor.id, merged.id])
     source, target = Owner(merged.id, keys[merged.id]), Owner(survivor.id, keys[survivor.id])
+    if change.kind is MergeKind.AUTOMATIC:
+        await _still_sure(vault, {survivor.id: (survivor, target), merged.id: (merged, source)})
     now = clock.now()
     record = Merge(
         id=uuid.uuid4(),
@@ -217,9 +235,9 @@ async def merge_locked(
     for move in MOVES:
         ids = await reassign(vault, move.table, source, target, condition=move.condition)
         await _moved(record.id, move.kind, ids)
-    await _moved(
-        record.id, "conflict", await identity.retarget_conflicts(merged.id, survivor.id, now)
-    )
+    conflicts = await identity.retarget_conflicts(merged.id, survivor.id, now)
+    for change_kind, ids in conflicts.items():
+        await _moved(record.id, f"conflict_{change_kind}", ids)
     redirected = await Customer.filter(merged_into_id=merged.id).values_list("id", flat=True)
     await Customer.filter(merged_into_id=merged.id).update(merged_into_id=survivor.id)
     await _moved(record.id, "redirect", [uuid.UUID(str(i)) for i in redirected])
@@ -260,6 +278,22 @@ async def _settle_candidates(
     await MatchCandidate.filter(
         Q(left_id=merged_id) | Q(right_id=merged_id), status=CandidateStatus.PENDING
     ).update(status=CandidateStatus.SUPERSEDED, updated_at=now)
+    # "Two people" said of the merged profile and another holds for the survivor too; the
+    # survivor's values changed, so a run may propose the pair again, for a steward only.
+    await get_connection("default").execute_query(
+        'INSERT INTO "match_candidates" ("id", "left_id", "right_id", "status", "probability", '
+        '"match_weight", "comparisons", "conflicts", "model_version", "run_id", "found_at", '
+        '"updated_at", "left_digest", "right_digest", "decided_at", "decided_by_kind", '
+        '"decided_by_id") '
+        "SELECT gen_random_uuid(), LEAST(o, $2), GREATEST(o, $2), 'not_a_match', c.probability, "
+        "c.match_weight, c.comparisons, c.conflicts, c.model_version, c.run_id, c.found_at, $3, "
+        "'', '', c.decided_at, c.decided_by_kind, c.decided_by_id "
+        'FROM "match_candidates" AS c, LATERAL (SELECT CASE WHEN c.left_id = $1 '
+        "THEN c.right_id ELSE c.left_id END AS o) AS other "
+        "WHERE (c.left_id = $1 OR c.right_id = $1) AND c.status = 'not_a_match' AND o <> $2 "
+        'ON CONFLICT ("left_id", "right_id") DO NOTHING',
+        [merged_id, survivor_id, now],
+    )
 
 
 async def merge(
@@ -311,13 +345,25 @@ def _record_identifiers(vault: Vault, payload: dict[str, Any]) -> set[str]:
 
 
 async def _arrived_with_merged(
-    vault: Vault, survivor: Owner, merged_at: datetime, merged_indexes: set[str]
+    vault: Vault, survivor: Owner, merge: Merge, merged_indexes: set[str]
 ) -> list[uuid.UUID]:
     """Source records the survivor received after the merge whose identifiers all belong to
-    the merged profile's side."""
-    later = await SourceRecord.filter(customer_id=survivor.id, received_at__gt=merged_at)
+    the merged profile's side (not those another merge into the survivor brought)."""
+    others = (
+        await Merge.filter(survivor_id=survivor.id, unmerged_at__isnull=True)
+        .exclude(id=merge.id)
+        .values_list("id", flat=True)
+    )
+    brought = set(
+        await MovedRow.filter(merge_id__in=list(others), kind="source_record").values_list(
+            "row_id", flat=True
+        )
+    )
+    later = await SourceRecord.filter(customer_id=survivor.id, received_at__gt=merge.merged_at)
     going = []
     for record in later:
+        if record.id in brought:
+            continue
         if record.source_kind is SourceKind.STAFF:
             continue
         payload = vault.open(
@@ -366,7 +412,7 @@ async def unmerge_locked(
         )
     )
     later_records = await _arrived_with_merged(
-        vault, target, record.merged_at, {str(i) for i in merged_indexes}
+        vault, target, record, {str(i) for i in merged_indexes}
     )
     back_records = moved.get("source_record", []) + later_records
     await reassign(vault, customer_rows.SOURCE_RECORDS, target, restored, ids=back_records)
@@ -393,6 +439,10 @@ async def unmerge_locked(
     )
     for move in MOVES[4:]:
         await reassign(vault, move.table, target, restored, ids=moved.get(move.kind, []))
+    await identity.restore_conflicts(
+        merged.id,
+        {k.removeprefix("conflict_"): v for k, v in moved.items() if k.startswith("conflict_")},
+    )
     await Customer.filter(id__in=moved.get("redirect", [])).update(merged_into_id=merged.id)
     state = record.merged_state
     merged.merged_into_id = None
@@ -401,16 +451,11 @@ async def unmerge_locked(
         datetime.fromisoformat(state["last_activity_at"]) if state["last_activity_at"] else None
     )
     await merged.save(update_fields=["merged_into_id", "lifecycle_stage", "last_activity_at"])
-    await rebuild(vault, merged, key, trust, now)
-    await rebuild(vault, survivor, target.key, trust, now)
+    merged_values = await rebuild(vault, merged, key, trust, now)
+    survivor_values = await rebuild(vault, survivor, target.key, trust, now)
     await consent.unmerge(actor, survivor.id, merged.id, record.merged_at)
-    left, right = _pair(survivor.id, merged.id)
-    await MatchCandidate.filter(left_id=left, right_id=right).update(
-        status=CandidateStatus.NOT_A_MATCH,
-        decided_at=now,
-        decided_by_kind=actor.kind.value,
-        decided_by_id=actor.id,
-        updated_at=now,
+    await _remember_two_people(
+        actor, vault, record, {merged.id: merged_values, survivor.id: survivor_values}, now
     )
     record.unmerged_at = now
     record.unmerged_by_kind = actor.kind.value
@@ -428,6 +473,43 @@ async def unmerge_locked(
     return record
 
 
+async def _remember_two_people(
+    actor: Principal,
+    vault: Vault,
+    merge: Merge,
+    values: dict[uuid.UUID, dict[str, str]],
+    now: datetime,
+) -> None:
+    """An unmerge says two people: the pair is NOT_A_MATCH, with digests of the profiles as
+    rebuilt, so no run merges them again unless one changes (and then only a steward)."""
+    tokens = await digests.external_tokens(list(values))
+    digest = {c: digests.digest(vault, digests.record_of(c, v, tokens)) for c, v in values.items()}
+    left, right = _pair(merge.survivor_id, merge.merged_id)
+    await get_connection("default").execute_query(
+        'INSERT INTO "match_candidates" ("id", "left_id", "right_id", "status", "probability", '
+        '"match_weight", "comparisons", "conflicts", "model_version", "run_id", "found_at", '
+        '"updated_at", "left_digest", "right_digest", "decided_at", "decided_by_kind", '
+        '"decided_by_id", "merge_id") '
+        "VALUES ($1, $2, $3, 'not_a_match', $4, 0, '[]', '[]', 0, NULL, $5, $5, $6, $7, $5, $8, "
+        '$9, $10) ON CONFLICT ("left_id", "right_id") DO UPDATE SET "status" = \'not_a_match\', '
+        '"left_digest" = EXCLUDED."left_digest", "right_digest" = EXCLUDED."right_digest", '
+        '"decided_at" = EXCLUDED."decided_at", "decided_by_kind" = EXCLUDED."decided_by_kind", '
+        '"decided_by_id" = EXCLUDED."decided_by_id", "updated_at" = EXCLUDED."updated_at"',
+        [
+            uuid.uuid4(),
+            left,
+            right,
+            merge.probability or 0.0,
+            now,
+            digest[left],
+            digest[right],
+            actor.kind.value,
+            actor.id,
+            merge.id,
+        ],
+    )
+
+
 async def unmerge(
     actor: Principal,
     vault: Vault,
@@ -443,4 +525,3 @@ async def unmerge(
             return await unmerge_locked(actor, vault, change, trust)
 
     return await retrying(work)
-

@@ -18,7 +18,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,9 +30,9 @@ from cdlm.auth.principal import Principal
 from cdlm.config import Settings
 from cdlm.customers.models import SourceKind
 from cdlm.errors import Conflict, DomainError, ErrorCode
-from cdlm.matching import decision
+from cdlm.matching import decision, digests
 from cdlm.matching.conflicts import conflicts
-from cdlm.matching.features import MatchRecord, match_record
+from cdlm.matching.features import MatchRecord
 from cdlm.matching.merge import MergeInput, merge_locked
 from cdlm.matching.models import CandidateStatus, MatchModel, MatchRun, MergeKind, RunStatus
 from cdlm.retention import service as retention
@@ -269,10 +269,6 @@ _PROFILES = (
     'WHERE "erased_at" IS NULL AND "merged_into_id" IS NULL AND "restricted_at" IS NULL '
     'AND ($1::uuid[] IS NULL OR "id" = ANY($1::uuid[])) ORDER BY "id"'
 )
-_EXTERNAL_IDS = (
-    'SELECT "customer_id", "namespace", "blind_index" FROM "identities" '
-    'WHERE "kind" = \'external_id\' AND ($1::uuid[] IS NULL OR "customer_id" = ANY($1::uuid[]))'
-)
 
 
 async def _load(
@@ -283,11 +279,7 @@ async def _load(
     client = get_connection("default")
     wanted = list(only) if only is not None else None
     rows = await client.execute_query_dict(_PROFILES, [wanted])
-    external: dict[uuid.UUID, list[str]] = {}
-    for row in await client.execute_query_dict(_EXTERNAL_IDS, [wanted]):
-        external.setdefault(row["customer_id"], []).append(
-            f"{row['namespace']}:{row['blind_index'][:24]}"
-        )
+    external = await digests.external_tokens(wanted)
     await vault.ready()
     loaded = _Loaded()
     progress("loading", 0, len(rows))
@@ -299,9 +291,9 @@ async def _load(
             if key is None:
                 continue
             values = vault.open(key, row["id"], "profile", bytes(row["profile_sealed"]))
-            record = match_record(str(row["id"]), values, external.get(row["id"], ()))
+            record = digests.record_of(row["id"], values, external)
             loaded.profiles[row["id"]] = _Profile(
-                record, _digest(vault, record), row["created_at"], row["updated_at"]
+                record, digests.digest(vault, record), row["created_at"], row["updated_at"]
             )
         progress("loading", start + len(batch), len(rows))
     return loaded
@@ -317,12 +309,6 @@ async def _refresh(
     for customer_id in changed:
         loaded.profiles.pop(customer_id, None)
     loaded.profiles.update(fresh.profiles)
-
-
-def _digest(vault: Vault, record: MatchRecord) -> str:
-    """Keyed digest of what is compared of a profile: a change of it re-opens a pair a
-    steward said is two people."""
-    return vault.blind_index("match-record", repr(astuple(record)[1:]))
 
 
 def _focus(loaded: _Loaded, evidence: MatchRun) -> list[uuid.UUID]:
@@ -372,7 +358,8 @@ async def _settle(state: _State, pairs: Sequence[Any]) -> None:
     for pair in live:
         left, right = _ids(pair)
         status, left_digest, right_digest = known.get((left, right), ("", "", ""))
-        if status == CandidateStatus.NOT_A_MATCH.value and (left_digest, right_digest) == (
+        reopened = status == CandidateStatus.NOT_A_MATCH.value
+        if reopened and (left_digest, right_digest) == (
             profiles[left].digest,
             profiles[right].digest,
         ):
@@ -380,6 +367,9 @@ async def _settle(state: _State, pairs: Sequence[Any]) -> None:
         found = conflicts(profiles[left].record, profiles[right].record)
         held = left in state.held or right in state.held
         verdict = decision.decide(pair.probability, found, held, state.options.thresholds)
+        if reopened and verdict.action is decision.Action.MERGE:
+            # A steward said two people: a change re-opens the question, for a steward.
+            verdict = decision.Verdict(decision.Action.REVIEW, (decision.Hold.DECIDED.value,))
         verdicts[(left, right)] = (pair, verdict)
     to_merge = {
         ids: pair.probability
@@ -393,7 +383,10 @@ async def _settle(state: _State, pairs: Sequence[Any]) -> None:
     )
     for ids in reviewed:
         pair, _ = verdicts[ids]
-        verdicts[ids] = (pair, decision.Verdict(decision.Action.REVIEW, ("cluster_conflict",)))
+        verdicts[ids] = (
+            pair,
+            decision.Verdict(decision.Action.REVIEW, (decision.Hold.CLUSTER_CONFLICT.value,)),
+        )
     evidence.candidates += len(verdicts)
     evidence.dropped = max(evidence.compared_pairs - evidence.candidates, 0)
     stored = await _store_candidates(evidence, state.loaded, verdicts, state.model_version)

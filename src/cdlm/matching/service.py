@@ -129,7 +129,12 @@ async def resolve(
             )
             if candidate is None:
                 raise NotFound("No match candidate has this id.", field="input.id")
-            if candidate.status is not CandidateStatus.PENDING:
+            # A steward may merge a pair said to be two people (they changed their mind).
+            reconsidered = (
+                candidate.status is CandidateStatus.NOT_A_MATCH
+                and change.decision is Resolution.MERGE
+            )
+            if candidate.status is not CandidateStatus.PENDING and not reconsidered:
                 raise InvalidStateTransition(
                     f"This candidate is {candidate.status.value.replace('_', ' ')}, not pending.",
                     field="input.id",

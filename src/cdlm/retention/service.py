@@ -70,9 +70,9 @@ async def place_hold(
         )
     if issues:
         raise ValidationFailed.from_issues(issues)
-    if customer_id is not None and not await customers.exists(customer_id):
-        raise NotFound("No customer has this id.", field="input.customerId")
     async with in_transaction():
+        if customer_id is not None:  # a merged id's hold goes to its survivor
+            customer_id = await customers.lock_live(customer_id)
         hold = await LegalHold.create(
             id=uuid.uuid4(),
             customer_id=customer_id,
@@ -111,6 +111,14 @@ async def holds_on(customer_id: uuid.UUID) -> list[LegalHold]:
         .filter(Q(customer_id=customer_id) | Q(category__isnull=False))
         .order_by("placed_at")
     )
+
+
+async def held_customers(customer_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these customers a hold in force is placed on (not category holds)."""
+    rows = await LegalHold.filter(_active(clock.now()), customer_id__in=customer_ids).values_list(
+        "customer_id", flat=True
+    )
+    return {uuid.UUID(str(c)) for c in rows}
 
 
 def on_customer(holds: list[LegalHold], customer_id: uuid.UUID) -> LegalHold | None:
