@@ -86,8 +86,8 @@ def _command(settings: Settings, workdir: Path, *args: str) -> tuple[float, floa
 
 
 async def run(profiles: int = 100_000) -> None:
-    # About 1.5 records a person survive deterministic matching as 1.3 profiles.
-    population = people(int(profiles / 1.3), seed=3)
+    # About 2 records a person survive deterministic matching as 1.12 profiles.
+    population = people(int(profiles / 1.12), seed=3)
     async with benchmark_workspace() as (workdir, settings, vault):
         started = time.perf_counter()
         await _ingest(vault, population)
@@ -114,7 +114,7 @@ async def run(profiles: int = 100_000) -> None:
                 "peak_rss_mib": round(rss),
             },
         )
-        known = people(int(profiles / 1.3), seed=3)[:300]
+        known = population[:300]
         fresh = people(900, seed=99)[:700]
         arrivals = [
             LabelledRecord(f"late-{r.record_id}", r.person, {**r.profile, "city": "Leeds"})

@@ -322,4 +322,10 @@ class Migration(migrations.Migration):
                 description="Merged: this id now answers with that profile",
             ),
         ),
+        # AddField does not create the index its field declares.
+        ops.RunSQL(
+            'CREATE INDEX IF NOT EXISTS "idx_customers_merged__into" '
+            'ON "customers" ("merged_into_id")',
+            reverse_sql='DROP INDEX IF EXISTS "idx_customers_merged__into"',
+        ),
     ]
