@@ -7,13 +7,14 @@ import logging
 import os
 import uuid
 from collections import defaultdict
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from bench.people import LabelledRecord, people
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from bench.people import LabelledRecord, people
 from cdlm import clock
 from cdlm.auth.principal import SYSTEM
 from cdlm.customers import service as customers
@@ -100,7 +101,8 @@ async def test_a_full_run_merges_sure_pairs_queues_the_rest_and_never_joins_two_
     evidence = await runs.run(SYSTEM, vault, _options(full=True, train=True))
 
     assert evidence.status is RunStatus.FINISHED
-    assert evidence.trained and evidence.model_version is not None
+    assert evidence.trained
+    assert evidence.model_version is not None
     assert evidence.profiles == evidence.focus == profiles_before
     assert evidence.compared_pairs > evidence.candidates > 0
     assert evidence.auto_merged > 0
@@ -108,7 +110,8 @@ async def test_a_full_run_merges_sure_pairs_queues_the_rest_and_never_joins_two_
     held = await _profiles_of_people(population)
     assert all(len(persons) == 1 for persons in held.values()), "two people in one profile"
     stored = await MatchCandidate.all()
-    assert stored and all(c.left_id < c.right_id for c in stored)
+    assert stored
+    assert all(c.left_id < c.right_id for c in stored)
     # A pending pair with a profile merged in the same run waits for the survivor's next score.
     assert {c.status for c in stored} <= {
         CandidateStatus.PENDING,
@@ -151,32 +154,41 @@ async def test_a_second_run_is_refused_while_one_runs(
 async def test_an_incremental_run_compares_only_what_changed_and_reuses_the_model(
     vault: Vault, population: dict[uuid.UUID, int]
 ) -> None:
-    first = await runs.run(SYSTEM, vault, _options(full=True))
-    someone = await _a_profile(vault)
-    late = await _ingest(
-        vault,
-        [
-            LabelledRecord(
-                "late",
-                -1,
-                {
-                    "given_name": someone.get("given_name", "Sam"),
-                    "family_name": someone.get("family_name", "Lee"),
-                    "birth_date": someone.get("birth_date", "1980-01-02"),
-                    "email": "brand.new.address@example.org",
-                },
-            )
-        ],
-    )
+    with clock.travel(timedelta(hours=1)):
+        first = await runs.run(SYSTEM, vault, _options(full=True))
+    survivors = await Customer.filter(
+        updated_at__gt=first.started_at, merged_into_id__isnull=True
+    ).count()
+    with clock.travel(timedelta(hours=2)):
+        someone = await _a_profile(vault)
+        late = await _ingest(
+            vault,
+            [
+                LabelledRecord(
+                    "late",
+                    -1,
+                    {
+                        "given_name": someone.get("given_name", "Sam"),
+                        "family_name": someone.get("family_name", "Lee"),
+                        "birth_date": someone.get("birth_date", "1980-01-02"),
+                        "email": "brand.new.address@example.org",
+                    },
+                )
+            ],
+        )
 
-    second = await runs.run(SYSTEM, vault, _options())
+        second = await runs.run(SYSTEM, vault, _options())
 
     assert second.status is RunStatus.FINISHED
-    assert not second.full and not second.trained
+    assert not second.full
+    assert not second.trained
     assert second.model_version == first.model_version
-    assert 1 <= second.focus < first.profiles // 4
-    assert second.since == first.started_at
-    assert late  # the record was taken in
+    assert second.since == first.started_at - runs.SINCE_MARGIN
+    # The new profile (a new email: no identifier matched), and the survivors of the first
+    # run's merges (they changed).
+    assert len(late) == 1
+    assert second.focus == survivors + 1
+    assert second.focus < first.profiles // 4
 
 
 async def test_an_interrupted_run_is_resumed_from_its_cursor(
@@ -201,7 +213,8 @@ async def test_an_interrupted_run_is_resumed_from_its_cursor(
 
     resumed = await runs.run(SYSTEM, vault, _options())
 
-    assert resumed.full and resumed.status is RunStatus.FINISHED
+    assert resumed.full
+    assert resumed.status is RunStatus.FINISHED
     after_cut = [c for c in ordered if (c.updated_at, c.id) > (cut.updated_at, cut.id)]
     assert resumed.focus == len(after_cut)
 
@@ -223,7 +236,8 @@ async def test_a_pair_said_to_be_two_people_is_proposed_again_only_when_one_side
     await runs.run(SYSTEM, vault, _options())
     again = await MatchCandidate.get(id=pending.id)
     assert again.status is CandidateStatus.PENDING
-    assert again.decided_at is None and again.note_sealed is None
+    assert again.decided_at is None
+    assert again.note_sealed is None
 
 
 async def test_with_auto_merge_off_everything_waits_for_a_steward(

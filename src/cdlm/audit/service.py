@@ -149,13 +149,14 @@ def entries(criteria: AuditFilter) -> QuerySet[AuditEntry]:
 
 
 async def about_subject(
-    customer_id: uuid.UUID | None, request_ids: Sequence[uuid.UUID]
+    customer_ids: Sequence[uuid.UUID], request_ids: Sequence[uuid.UUID]
 ) -> list[AuditEntry]:
-    """Entries whose target is the customer or one of their data subject requests, in the
+    """Entries whose target is one of the person's profiles or data subject requests, in the
     order they were written (one query): who read or changed that person's data."""
     targets = []
-    if customer_id is not None:
-        targets.append(Q(target_type="customer", target_id=str(customer_id)))
+    if customer_ids:
+        ids = [str(c) for c in customer_ids]
+        targets.append(Q(target_type="customer", target_id__in=ids))
     if request_ids:
         ids = [str(r) for r in request_ids]
         targets.append(Q(target_type="data_subject_request", target_id__in=ids))

@@ -818,7 +818,8 @@ async def opt_in_rates() -> list[tuple[Purpose, int, int]]:
         '"purpose_id") "customer_id", "purpose_id", "decision" FROM "consent_entries" '
         'ORDER BY "customer_id", "purpose_id", "sequence" DESC) AS latest '
         'WHERE "decision" = \'granted\' AND "customer_id" IN '
-        '(SELECT "id" FROM "customers" WHERE "erased_at" IS NULL AND "restricted_at" IS NULL) '
+        '(SELECT "id" FROM "customers" WHERE "erased_at" IS NULL AND "restricted_at" IS NULL '
+        'AND "merged_into_id" IS NULL) '
         'GROUP BY "purpose_id"'
     )
     granted = {row["purpose_id"]: int(row["granted"]) for row in rows}

@@ -18,6 +18,7 @@ from cdlm.customers import rights
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.disposal import Candidate, delete_rows, due_rows
 from cdlm.identity import service as identity
+from cdlm.matching import forget as matching
 from cdlm.quality import refused as refused_values
 from cdlm.vault.service import Vault
 
@@ -168,9 +169,18 @@ async def delete_customers(vault: Vault, ids: list[str], keep: rights.Keep) -> i
     for text in ids:
         customer_id = uuid.UUID(text)
         await rights.keep_readable(vault, customer_id, keep)
+        await _forget_matching(customer_id)
         await vault.shred(customer_id)
         await rights.erase(customer_id, keep)
     return len(ids)
+
+
+async def _forget_matching(customer_id: uuid.UUID) -> None:
+    """Candidates and merges naming the customer or the profiles merged into it go, and so
+    do those profiles' redirects (they name nobody else)."""
+    merged = list(await Customer.filter(merged_into_id=customer_id).values_list("id", flat=True))
+    await matching.forget([customer_id, *(uuid.UUID(str(m)) for m in merged)])
+    await Customer.filter(merged_into_id=customer_id).delete()
 
 
 async def anonymize_customers(vault: Vault, ids: list[str], keep: rights.Keep) -> int:
@@ -180,6 +190,7 @@ async def anonymize_customers(vault: Vault, ids: list[str], keep: rights.Keep) -
     for text in ids:
         customer_id = uuid.UUID(text)
         await rights.keep_readable(vault, customer_id, keep)
+        await _forget_matching(customer_id)
         await vault.shred(customer_id)
         await identity.forget_customer(customer_id)
         if not keep.source_records:
@@ -201,6 +212,7 @@ async def crypto_shred_customers(vault: Vault, ids: list[str], keep: rights.Keep
     for text in ids:
         customer_id = uuid.UUID(text)
         await rights.keep_readable(vault, customer_id, keep)
+        await _forget_matching(customer_id)
         await vault.shred(customer_id)
         await identity.forget_customer(customer_id)
         await Event.filter(customer_id=customer_id).update(external_id=None)

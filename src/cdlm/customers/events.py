@@ -21,6 +21,7 @@ from tortoise.connection import get_connection
 from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
+from cdlm.customers import service as customers
 from cdlm.customers.ingest import SOURCE_SYSTEM
 from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.idempotency import service as idempotency
@@ -209,11 +210,15 @@ async def _customers_for(
     owners = await identity.owners(vault, parsed.values()) if parsed else {}
     addressed = {item.customer_id for item in items if item.customer_id is not None}
     addressed.update(owners.values())
-    rows = await _share_locked(addressed)
+    # Ids of profiles merged into others send their events to the survivors: the survivors
+    # are found first, then everything is locked at once, in id order (no deadlock).
+    survivors = await customers.survivors(addressed)
+    rows = await _share_locked(addressed | set(survivors.values()))
     redirect = {row["id"]: row["merged_into_id"] for row in rows if row["merged_into_id"]}
-    if redirect:  # ids of profiles merged into others: their events go to the survivors
-        rows = [r for r in rows if not r["merged_into_id"]]
-        rows += await _share_locked(set(redirect.values()) - {r["id"] for r in rows})
+    rows = [r for r in rows if not r["merged_into_id"]]
+    late = set(redirect.values()) - {r["id"] for r in rows}
+    if late:  # merged between the two reads (rare): its survivor is locked after the others
+        rows += [r for r in await _share_locked(late) if not r["merged_into_id"]]
     known = {row["id"] for row in rows}
     restricted = {row["id"] for row in rows if row["restricted_at"] is not None}
     found: dict[int, uuid.UUID] = {}

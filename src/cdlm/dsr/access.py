@@ -32,6 +32,7 @@ from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.customers import rights
+from cdlm.customers import service as customers
 from cdlm.dsr import outbox
 from cdlm.dsr import service as requests_service
 from cdlm.dsr.models import (
@@ -46,6 +47,7 @@ from cdlm.dsr.service import add_event, locked, notify_requester
 from cdlm.dsr.workflow import Status
 from cdlm.errors import InvalidStateTransition, NotFound, PolicyViolation
 from cdlm.matching import history
+from cdlm.matching.models import Merge
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.retention import service as retention
 from cdlm.vault.service import MissingKey, Vault
@@ -382,10 +384,15 @@ def _audit_entry(entry: AuditEntry) -> dict[str, Any]:
 
 
 async def _audit_trail(
-    customer_id: uuid.UUID | None, request_ids: list[uuid.UUID]
+    customer_ids: list[uuid.UUID], request_ids: list[uuid.UUID]
 ) -> list[dict[str, Any]]:
-    """Who read or changed the person's data: audit entries about their profile or requests."""
-    return [_audit_entry(e) for e in await audit.about_subject(customer_id, request_ids)]
+    """Who read or changed the person's data: audit entries about their profiles (this one and
+    those merged into it) or requests."""
+    return [_audit_entry(e) for e in await audit.about_subject(customer_ids, request_ids)]
+
+
+def _when(merge: Merge) -> tuple[datetime, str]:
+    return merge.merged_at, str(merge.id)
 
 
 def withheld() -> list[dict[str, str]]:
@@ -424,11 +431,15 @@ async def document(
     if found is not None:
         answer["consents"] = await _consents(vault, found, evidence=not portable)
     if not portable:
-        merges = (await history.of_customers([found]))[found] if found is not None else []
-        answer["merges"] = [history.merge_json(m) for m in merges]
+        profiles = [found, *await customers.absorbed(found)] if found is not None else []
+        merges = await history.of_customers(profiles)
+        answer["merges"] = [
+            history.merge_json(m)
+            for m in sorted({m.id: m for ms in merges.values() for m in ms}.values(), key=_when)
+        ]
         rows = await _request_rows(found, request)
         answer["requests"] = await _requests(vault, rows)
-        answer["audit_trail"] = await _audit_trail(found, [r.id for r in rows])
+        answer["audit_trail"] = await _audit_trail(profiles, [r.id for r in rows])
         answer["processing"] = await _processing_information(found)
         answer["withheld"] = withheld()
         answer["about"] = dict(ABOUT)

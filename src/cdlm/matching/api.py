@@ -339,6 +339,9 @@ class MatchingMutation:
             trust_table(info.context.settings.source_trust),
         )
         survivor = await _node(done.merge.survivor_id) if done.merge else None
+        if done.merge is not None:
+            fields = personal_fields_read(info, "customer.")
+            await audit_reads(actor, [done.merge.survivor_id], fields)
         return MatchCandidateResolved(
             candidate=MatchCandidateNode.from_row(done.candidate),
             merge=CustomerMerge.from_row(done.merge) if done.merge else None,

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.connection import get_connection
@@ -41,6 +41,10 @@ from cdlm.vault.service import Vault
 
 RUN_LOCK = 0x6D617463  # "matc"
 DECRYPT_BATCH = 5_000
+#: An incremental run looks this far before the previous run began: a profile written by a
+#: transaction that took its time before that run started but committed after it read the
+#: profiles is not missed.
+SINCE_MARGIN = timedelta(minutes=10)
 #: Times the survivors of a run's merges are scored again within the run.
 SETTLING_PASSES = 2
 #: Progress callback: (stage, done, total).
@@ -123,7 +127,8 @@ async def _starting_point(options: RunOptions) -> tuple[bool, datetime | None, A
     if options.full:
         return True, None, None, None
     finished = await MatchRun.filter(status=RunStatus.FINISHED).order_by("-started_at").first()
-    return finished is None, finished.started_at if finished else None, None, None
+    since = finished.started_at - SINCE_MARGIN if finished else None
+    return finished is None, since, None, None
 
 
 async def _run(actor: Principal, vault: Vault, options: RunOptions, progress: Progress) -> MatchRun:
@@ -171,6 +176,8 @@ class _State:
     model_json: str
     gone: set[uuid.UUID] = field(default_factory=set)  # merged into others in this run
     survivors: set[uuid.UUID] = field(default_factory=set)  # changed by this run's merges
+    outcomes: dict[decision.Pair, decision.Action] = field(default_factory=dict)
+    scored: int = 0  # pairs at or above the review threshold, each time scored
 
 
 async def _work(
@@ -387,10 +394,11 @@ async def _settle(state: _State, pairs: Sequence[Any]) -> None:
             pair,
             decision.Verdict(decision.Action.REVIEW, (decision.Hold.CLUSTER_CONFLICT.value,)),
         )
-    evidence.candidates += len(verdicts)
-    evidence.dropped = max(evidence.compared_pairs - evidence.candidates, 0)
+    state.scored += len(pairs)
+    evidence.dropped = max(evidence.compared_pairs - state.scored, 0)
     stored = await _store_candidates(evidence, state.loaded, verdicts, state.model_version)
-    evidence.queued += sum(1 for _, v in verdicts.values() if v.action is decision.Action.REVIEW)
+    for ids, (_, verdict) in verdicts.items():
+        state.outcomes[ids] = verdict.action
     for plan in plans:
         for member in plan.merged:
             pair_ids = (min(plan.survivor, member), max(plan.survivor, member))
@@ -401,8 +409,11 @@ async def _settle(state: _State, pairs: Sequence[Any]) -> None:
                 evidence.auto_merged += 1
                 state.gone.add(member)
                 state.survivors.add(plan.survivor)
-            else:
-                evidence.queued += 1
+            elif pair_ids in state.outcomes:
+                state.outcomes[pair_ids] = decision.Action.REVIEW
+    # Counted once per pair, however many passes scored it.
+    evidence.candidates = len(state.outcomes)
+    evidence.queued = sum(1 for a in state.outcomes.values() if a is decision.Action.REVIEW)
 
 
 async def _store_candidates(

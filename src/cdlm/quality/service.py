@@ -24,34 +24,36 @@ class Report:
 
 
 async def report() -> Report:
-    """Compute the report with five aggregate queries. Erased customers and restricted ones
-    (GDPR Art. 18: stored, not processed) are left out."""
+    """Compute the report with five aggregate queries. Erased customers, restricted ones
+    (GDPR Art. 18: stored, not processed) and profiles merged into others are left out."""
     connection = get_connection("default")
     totals = await connection.execute_query_dict(
-        'SELECT count(*) AS n, avg("quality_score") AS avg FROM "customers" '
-        'WHERE "erased_at" IS NULL AND "restricted_at" IS NULL'
+        'SELECT count(*) AS n, avg("quality_score") AS avg FROM "customers" WHERE '
+        '"erased_at" IS NULL AND "restricted_at" IS NULL AND "merged_into_id" IS NULL'
     )
     buckets = await connection.execute_query_dict(
         'SELECT least(width_bucket("quality_score", 0, 1, $1), $1) AS b, count(*) AS n '
         'FROM "customers" WHERE "erased_at" IS NULL AND "restricted_at" IS NULL '
-        "GROUP BY b ORDER BY b",
+        'AND "merged_into_id" IS NULL GROUP BY b ORDER BY b',
         [BUCKETS],
     )
     presence = await connection.execute_query_dict(
         'SELECT f AS field, count(*) AS n FROM "customers", '
         'jsonb_array_elements_text("present_fields") AS f '
-        'WHERE "erased_at" IS NULL AND "restricted_at" IS NULL GROUP BY f'
+        'WHERE "erased_at" IS NULL AND "restricted_at" IS NULL AND "merged_into_id" IS NULL '
+        "GROUP BY f"
     )
     invalid = await connection.execute_query_dict(
         'SELECT "field", "code", count(*) AS n FROM "invalid_values" '
         'WHERE "resolved_at" IS NULL AND "customer_id" IN (SELECT "id" FROM "customers" '
-        'WHERE "erased_at" IS NULL AND "restricted_at" IS NULL) '
+        'WHERE "erased_at" IS NULL AND "restricted_at" IS NULL AND "merged_into_id" IS NULL) '
         'GROUP BY "field", "code" ORDER BY n DESC, "field"'
     )
     sources = await connection.execute_query_dict(
         'SELECT s AS source, count(*) AS n, avg("quality_score") AS avg FROM "customers", '
         'jsonb_array_elements_text("source_systems") AS s '
-        'WHERE "erased_at" IS NULL AND "restricted_at" IS NULL GROUP BY s ORDER BY n DESC, s'
+        'WHERE "erased_at" IS NULL AND "restricted_at" IS NULL AND "merged_into_id" IS NULL '
+        "GROUP BY s ORDER BY n DESC, s"
     )
     counts = {int(row["b"]): int(row["n"]) for row in buckets}
     width = 1 / BUCKETS

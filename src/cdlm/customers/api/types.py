@@ -36,6 +36,8 @@ from cdlm.quality import score as quality
 if TYPE_CHECKING:
     from cdlm.matching.api import CustomerMerge
 
+#: Who sees which profiles were merged into a customer (integration: not agents).
+MERGE_READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST)
 EVENT_ORDER = [SortKey("occurred_at", descending=True), SortKey("id", descending=True)]
 
 
@@ -333,14 +335,16 @@ class CustomerNode:
         return [ConsentStatus.of(answer) for answer in found]
 
     @strawberry.field(
-        description="Ids of the profiles merged into this one (each answers with this profile)."
+        description="Ids of the profiles merged into this one (each answers with this profile).",
+        extensions=allow(*MERGE_READERS),
     )
     async def merged_from(self, info: Info[Any, Any]) -> list[strawberry.ID]:
         ids = await info.context.loaders.get(loaders.absorbed_by_customer).load(self.row.id)
         return [strawberry.ID(str(i)) for i in ids]
 
     @strawberry.field(
-        description="Every merge and unmerge this profile took part in, oldest first."
+        description="Every merge and unmerge this profile took part in, oldest first.",
+        extensions=allow(*MERGE_READERS),
     )
     async def merge_history(
         self, info: Info[Any, Any]
