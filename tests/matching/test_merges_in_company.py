@@ -8,21 +8,26 @@ import pytest
 
 from cdlm import clock
 from cdlm.auth.principal import SYSTEM
+from cdlm.auth.roles import Role
+from cdlm.auth.settings import AuthSettings
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision
+from cdlm.customers import disposal, rights
 from cdlm.customers import service as customers
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
-from cdlm.customers.models import SourceRecord
+from cdlm.customers.models import Customer, SourceRecord
 from cdlm.errors import DomainError, ErrorCode
 from cdlm.identity import service as identity
 from cdlm.identity.models import IdentityConflict
 from cdlm.matching import merge as merging
-from cdlm.matching.models import CandidateStatus, MatchCandidate, MergeKind
+from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge, MergeKind
+from cdlm.quality import service as quality
 from cdlm.retention import service as retention
 from cdlm.retention.models import LegalHold
 from cdlm.vault.service import Vault
+from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
-from tests.factories import make_customer, source
+from tests.factories import bearer, make_api_key, make_customer, source
 
 
 async def _someone(vault: Vault, email: str, **more: str) -> uuid.UUID:
@@ -224,3 +229,62 @@ async def test_an_automatic_merge_is_refused_when_a_hold_was_placed_since_scorin
         )
 
     assert (await customers.get_customer(b)).id == b
+
+
+async def test_aggregates_count_a_merged_pair_once(vault: Vault) -> None:
+    a, b, _ = await _people(vault, "abc")
+    await make_purpose(code="newsletter")
+    await _grant(vault, a, Decision.GRANTED)
+    await _grant(vault, b, Decision.GRANTED)
+
+    await merging.merge(SYSTEM, vault, _merge(a, b))
+
+    assert (await quality.report()).customers == 2
+    ((_, granted, total),) = await consent.opt_in_rates()
+    assert (granted, total) == (1, 2)
+
+
+async def test_disposing_of_a_survivor_takes_its_redirects_and_match_records(
+    vault: Vault,
+) -> None:
+    a, b, x = await _people(vault, "abx")
+    await merging.merge(SYSTEM, vault, _merge(a, b))
+    low, high = sorted([a, x])
+    await MatchCandidate.create(
+        id=uuid.uuid4(),
+        left_id=low,
+        right_id=high,
+        status=CandidateStatus.PENDING,
+        probability=0.9,
+        match_weight=5.0,
+        comparisons=[],
+        model_version=1,
+        found_at=clock.now(),
+        updated_at=clock.now(),
+        left_digest="l",
+        right_digest="r",
+    )
+
+    await disposal.delete_customers(vault, [str(a)], rights.Keep())
+
+    assert await Customer.filter(id__in=[a, b]).count() == 0
+    assert await MatchCandidate.all().count() == 0
+    assert await Merge.all().count() == 0
+
+
+async def test_agents_do_not_see_merges_stewards_do(
+    gql: GraphQLClient, auth: AuthSettings, vault: Vault
+) -> None:
+    a, b = await _people(vault, "ab")
+    await merging.merge(SYSTEM, vault, _merge(a, b))
+    query = "query($id: ID!) { customer(id: $id) { id mergedFrom mergeHistory { kind } } }"
+
+    agent = await gql(query, {"id": str(a)}, bearer(await make_api_key(auth, Role.AGENT)))
+    steward = await gql(query, {"id": str(a)}, bearer(await make_api_key(auth, Role.STEWARD)))
+
+    assert {e["extensions"]["code"] for e in agent["errors"]} == {"FORBIDDEN"}
+    assert steward["data"]["customer"] == {
+        "id": str(a),
+        "mergedFrom": [str(b)],
+        "mergeHistory": [{"kind": "MANUAL"}],
+    }
