@@ -12,6 +12,9 @@ from bench import (
     dsr_execution,
     graphql_http_audit,
     lambda_invocations,
+    match_accuracy,
+    match_engine,
+    match_performance,
     request_bodies,
     request_latency,
     retention_sweep,
@@ -29,6 +32,9 @@ def main() -> None:
     asyncio.run(lambda_invocations.run())
     asyncio.run(request_bodies.run())
     asyncio.run(graphql_http_audit.run())
+    match_engine.run(15_000, review=0.80, auto=0.95, seed=7, max_pairs=2_000_000)
+    asyncio.run(match_accuracy.run())
+    asyncio.run(match_performance.run())
 
 
 if __name__ == "__main__":
