@@ -149,12 +149,15 @@ async def _append(
 
 async def merge(actor: Principal, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> list[uuid.UUID]:
     """Append the merge's entries (in the caller's transaction); returns their ids."""
-    previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
     purposes = (
         await ConsentEntry.filter(customer_id=merged_id)
         .distinct()
         .values_list("purpose_id", flat=True)
     )
+    if not purposes:
+        return []  # the merged profile decided nothing: the survivor's decisions stand
+    # The merged profile's rows are locked by the merge: no decision of it arrives meanwhile.
+    previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
     latest = await current_entries([survivor_id, merged_id], [uuid.UUID(str(p)) for p in purposes])
     return await _append(actor, plan_merge(survivor_id, merged_id, latest), Method.MERGE, previous)
 

@@ -18,6 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from tortoise.connection import get_connection
 from tortoise.expressions import Q
@@ -208,26 +209,29 @@ async def retarget_conflicts(
     resolved (they are one person), and the merged profile's conflicts with others name the
     survivor instead. Returns the ids changed, by what changed (``resolved``, ``customer``,
     ``other``), so :func:`restore_conflicts` can undo it."""
-    pair = IdentityConflict.filter(
-        Q(customer_id=merged_id, other_customer_id=survivor_id)
-        | Q(customer_id=survivor_id, other_customer_id=merged_id),
-    )
-    changed = {
-        "resolved": _ids(await pair.filter(resolved_at__isnull=True).values_list("id", flat=True)),
-        "customer": _ids(
-            await IdentityConflict.filter(customer_id=merged_id)
-            .exclude(other_customer_id=survivor_id)
-            .values_list("id", flat=True)
+    client = get_connection("default")
+    statements: dict[str, tuple[str, list[Any]]] = {
+        "resolved": (
+            'UPDATE "identity_conflicts" SET "resolved_at" = $3 WHERE "resolved_at" IS NULL '
+            'AND (("customer_id" = $1 AND "other_customer_id" = $2) OR ("customer_id" = $2 '
+            'AND "other_customer_id" = $1)) RETURNING "id"',
+            [merged_id, survivor_id, now],
         ),
-        "other": _ids(
-            await IdentityConflict.filter(other_customer_id=merged_id)
-            .exclude(customer_id=survivor_id)
-            .values_list("id", flat=True)
+        "customer": (
+            'UPDATE "identity_conflicts" SET "customer_id" = $2 WHERE "customer_id" = $1 '
+            'AND "other_customer_id" <> $2 RETURNING "id"',
+            [merged_id, survivor_id],
+        ),
+        "other": (
+            'UPDATE "identity_conflicts" SET "other_customer_id" = $2 WHERE '
+            '"other_customer_id" = $1 AND "customer_id" <> $2 RETURNING "id"',
+            [merged_id, survivor_id],
         ),
     }
-    await IdentityConflict.filter(id__in=changed["resolved"]).update(resolved_at=now)
-    await IdentityConflict.filter(id__in=changed["customer"]).update(customer_id=survivor_id)
-    await IdentityConflict.filter(id__in=changed["other"]).update(other_customer_id=survivor_id)
+    changed = {}
+    for kind, (statement, arguments) in statements.items():
+        rows = await client.execute_query_dict(statement, arguments)
+        changed[kind] = [row["id"] for row in rows]
     return changed
 
 

@@ -169,12 +169,14 @@ def _pair(one: uuid.UUID, other: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
     return (one, other) if one < other else (other, one)
 
 
-async def _moved(merge_id: uuid.UUID, kind: str, row_ids: list[uuid.UUID]) -> None:
-    if row_ids:
+async def _moved(merge_id: uuid.UUID, moved: dict[str, list[uuid.UUID]]) -> None:
+    """Remember the rows a merge moved, by kind (one statement)."""
+    kinds = [kind for kind, ids in moved.items() for _ in ids]
+    if kinds:
         await get_connection("default").execute_query(
             'INSERT INTO "merge_moved_rows" ("merge_id", "kind", "row_id") '
-            "SELECT $1, $2, unnest($3::uuid[])",
-            [merge_id, kind, row_ids],
+            "SELECT $1, k, r FROM unnest($2::text[], $3::uuid[]) AS u(k, r)",
+            [merge_id, kinds, [i for ids in moved.values() for i in ids]],
         )
 
 
@@ -232,17 +234,22 @@ async def merge_locked(
         },
     )
     await record.save()
+    moved: dict[str, list[uuid.UUID]] = {}
     for move in MOVES:
-        ids = await reassign(vault, move.table, source, target, condition=move.condition)
-        await _moved(record.id, move.kind, ids)
+        moved[move.kind] = await reassign(
+            vault, move.table, source, target, condition=move.condition
+        )
     conflicts = await identity.retarget_conflicts(merged.id, survivor.id, now)
     for change_kind, ids in conflicts.items():
-        await _moved(record.id, f"conflict_{change_kind}", ids)
-    redirected = await Customer.filter(merged_into_id=merged.id).values_list("id", flat=True)
-    await Customer.filter(merged_into_id=merged.id).update(merged_into_id=survivor.id)
-    await _moved(record.id, "redirect", [uuid.UUID(str(i)) for i in redirected])
+        moved[f"conflict_{change_kind}"] = ids
+    redirected = await get_connection("default").execute_query_dict(
+        'UPDATE "customers" SET "merged_into_id" = $2 WHERE "merged_into_id" = $1 RETURNING "id"',
+        [merged.id, survivor.id],
+    )
+    moved["redirect"] = [row["id"] for row in redirected]
     await consent.merge(actor, survivor.id, merged.id)
-    await _moved(record.id, "absorbed_key", await vault.absorb(source, target))
+    moved["absorbed_key"] = await vault.absorb(source, target)
+    await _moved(record.id, moved)
     if merged.last_activity_at and (
         survivor.last_activity_at is None or merged.last_activity_at > survivor.last_activity_at
     ):
@@ -260,10 +267,13 @@ async def merge_locked(
         updated_at=now,
     )
     await _settle_candidates(survivor.id, merged.id, record, now)
-    await audit.record(
-        actor, "customer.merge", target_type="customer", target_id=survivor.id, fields=["profile"]
+    await audit.record_many(
+        actor,
+        "customer.merge",
+        target_type="customer",
+        target_ids=[survivor.id, merged.id],
+        fields=["profile"],
     )
-    await audit.record(actor, "customer.merged_into", target_type="customer", target_id=merged.id)
     return record
 
 
@@ -466,10 +476,13 @@ async def unmerge_locked(
         else None
     )
     await record.save()
-    await audit.record(
-        actor, "customer.unmerge", target_type="customer", target_id=survivor.id, fields=["profile"]
+    await audit.record_many(
+        actor,
+        "customer.unmerge",
+        target_type="customer",
+        target_ids=[survivor.id, merged.id],
+        fields=["profile"],
     )
-    await audit.record(actor, "customer.unmerged_from", target_type="customer", target_id=merged.id)
     return record
 
 

@@ -14,6 +14,7 @@ the engine uses); what is stored is pairs, scores, per-comparison weights and ke
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -59,8 +60,9 @@ class RunOptions:
     full: bool = False
     train: bool = False
     budget_seconds: float | None = None
-    chunk_size: int = 20_000
+    chunk_size: int = 50_000
     trust: dict[SourceKind, int] | None = None
+    merge_concurrency: int = 4
 
 
 @dataclass
@@ -399,18 +401,25 @@ async def _settle(state: _State, pairs: Sequence[Any]) -> None:
     stored = await _store_candidates(evidence, state.loaded, verdicts, state.model_version)
     for ids, (_, verdict) in verdicts.items():
         state.outcomes[ids] = verdict.action
-    for plan in plans:
-        for member in plan.merged:
-            pair_ids = (min(plan.survivor, member), max(plan.survivor, member))
-            merged = await _merge(
-                state, plan.survivor, member, stored.get(pair_ids), to_merge.get(pair_ids)
-            )
-            if merged:
-                evidence.auto_merged += 1
-                state.gone.add(member)
-                state.survivors.add(plan.survivor)
-            elif pair_ids in state.outcomes:
-                state.outcomes[pair_ids] = decision.Action.REVIEW
+    # Clusters are disjoint: several merge at once (the database works on one while this
+    # process prepares another); the members of one cluster merge in turn.
+    gate = asyncio.Semaphore(state.options.merge_concurrency)
+
+    async def merge_cluster(plan: decision.MergePlan) -> None:
+        async with gate:
+            for member in plan.merged:
+                pair_ids = (min(plan.survivor, member), max(plan.survivor, member))
+                merged = await _merge(
+                    state, plan.survivor, member, stored.get(pair_ids), to_merge.get(pair_ids)
+                )
+                if merged:
+                    evidence.auto_merged += 1
+                    state.gone.add(member)
+                    state.survivors.add(plan.survivor)
+                elif pair_ids in state.outcomes:
+                    state.outcomes[pair_ids] = decision.Action.REVIEW
+
+    await asyncio.gather(*(merge_cluster(plan) for plan in plans))
     # Counted once per pair, however many passes scored it.
     evidence.candidates = len(state.outcomes)
     evidence.queued = sum(1 for a in state.outcomes.values() if a is decision.Action.REVIEW)
@@ -512,6 +521,8 @@ def options_from(
         train=train,
         budget_seconds=budget_seconds if budget_seconds is not None else matching.budget_seconds,
         trust=trust_table(settings.source_trust),
+        # One connection holds the run's lock; merges share the others.
+        merge_concurrency=max(1, min(4, settings.db_pool_max - 1)),
     )
 
 
