@@ -69,6 +69,9 @@ class MatchRun(Model):
     since = fields.DatetimeField(null=True, description="Profiles changed after this are new")
     cursor_at = fields.DatetimeField(null=True, description="Where the run got to")
     cursor_id = fields.UUIDField(null=True)
+    seen_until = fields.DatetimeField(
+        null=True, description="Changes after this were not seen: the next run starts here"
+    )
     budget_seconds = fields.IntField(null=True)
     profiles = fields.IntField(default=0, description="Profiles loaded")
     focus = fields.IntField(default=0, description="Profiles compared against their blocks")

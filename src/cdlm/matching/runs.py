@@ -42,10 +42,6 @@ from cdlm.vault.service import Vault
 
 RUN_LOCK = 0x6D617463  # "matc"
 DECRYPT_BATCH = 5_000
-#: An incremental run looks this far before the previous run began: a profile written by a
-#: transaction that took its time before that run started but committed after it read the
-#: profiles is not missed.
-SINCE_MARGIN = timedelta(minutes=10)
 #: Times the survivors of a run's merges are scored again within the run.
 SETTLING_PASSES = 2
 #: Progress callback: (stage, done, total).
@@ -129,8 +125,9 @@ async def _starting_point(options: RunOptions) -> tuple[bool, datetime | None, A
     if options.full:
         return True, None, None, None
     finished = await MatchRun.filter(status=RunStatus.FINISHED).order_by("-started_at").first()
-    since = finished.started_at - SINCE_MARGIN if finished else None
-    return finished is None, since, None, None
+    if finished is None:
+        return True, None, None, None
+    return False, finished.seen_until or finished.started_at, None, None
 
 
 async def _run(actor: Principal, vault: Vault, options: RunOptions, progress: Progress) -> MatchRun:
@@ -190,6 +187,7 @@ async def _work(
     budget: _Budget,
     progress: Progress,
 ) -> None:
+    evidence.seen_until = await _seen_until()
     loaded = await _load(vault, progress)
     evidence.profiles = len(loaded.profiles)
     model = await _model(options, evidence, loaded, progress)
@@ -231,6 +229,17 @@ async def _work(
         await _refresh(vault, loaded, changed, state.gone)
         await _score(state, {str(c) for c in changed}, set())
     evidence.status = RunStatus.FINISHED
+
+
+async def _seen_until() -> datetime:
+    """Where the next incremental run starts: now, or when the oldest transaction still open
+    began (a profile it writes gets an earlier time but commits after this run read)."""
+    rows = await get_connection("default").execute_query_dict(
+        'SELECT coalesce(extract(epoch FROM now() - min("xact_start")), 0) AS lag '
+        'FROM "pg_stat_activity" WHERE "datname" = current_database() '
+        'AND "pid" <> pg_backend_pid() AND "xact_start" IS NOT NULL'
+    )
+    return clock.now() - timedelta(seconds=max(float(rows[0]["lag"]), 0.0))
 
 
 async def _model(

@@ -183,6 +183,15 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("cursor_id", fields.UUIDField(null=True)),
+                (
+                    "seen_until",
+                    fields.DatetimeField(
+                        null=True,
+                        description="Changes after this were not seen: the next run starts here",
+                        auto_now=False,
+                        auto_now_add=False,
+                    ),
+                ),
                 ("budget_seconds", fields.IntField(null=True)),
                 ("profiles", fields.IntField(default=0, description="Profiles loaded")),
                 (
