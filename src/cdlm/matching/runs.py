@@ -176,7 +176,7 @@ class _State:
     gone: set[uuid.UUID] = field(default_factory=set)  # merged into others in this run
     survivors: set[uuid.UUID] = field(default_factory=set)  # changed by this run's merges
     outcomes: dict[decision.Pair, decision.Action] = field(default_factory=dict)
-    scored: int = 0  # pairs at or above the review threshold, each time scored
+    scored: int = 0  # pairs of the chunks at or above the review threshold
 
 
 async def _work(
@@ -227,7 +227,7 @@ async def _work(
         if not changed or budget.spent:
             break
         await _refresh(vault, loaded, changed, state.gone)
-        await _score(state, {str(c) for c in changed}, set())
+        await _score(state, {str(c) for c in changed}, set(), count=False)
     evidence.status = RunStatus.FINISHED
 
 
@@ -263,15 +263,17 @@ async def _model(
     )
 
 
-async def _score(state: _State, focus: set[str], done: set[str]) -> None:
+async def _score(state: _State, focus: set[str], done: set[str], *, count: bool = True) -> None:
     """Score the pairs of ``focus`` against their blocks (none with a side in ``done``) and
-    settle them."""
+    settle them; with ``count``, add the pairs compared to the evidence (a blocking pass of its
+    own: settling passes skip it)."""
     from cdlm.matching import engine
 
     records = state.loaded.records
-    state.evidence.compared_pairs += engine.comparison_count(
-        records, state.model_json, focus=focus, done=done
-    )
+    if count:
+        state.evidence.compared_pairs += engine.comparison_count(
+            records, state.model_json, focus=focus, done=done
+        )
     pairs = engine.predict(
         records,
         state.model_json,
@@ -279,6 +281,9 @@ async def _score(state: _State, focus: set[str], done: set[str]) -> None:
         focus=focus,
         done=done,
     )
+    if count:
+        state.scored += len(pairs)
+        state.evidence.dropped = max(state.evidence.compared_pairs - state.scored, 0)
     await _settle(state, pairs)
 
 
@@ -405,8 +410,6 @@ async def _settle(state: _State, pairs: Sequence[Any]) -> None:
             pair,
             decision.Verdict(decision.Action.REVIEW, (decision.Hold.CLUSTER_CONFLICT.value,)),
         )
-    state.scored += len(pairs)
-    evidence.dropped = max(evidence.compared_pairs - state.scored, 0)
     stored = await _store_candidates(evidence, state.loaded, verdicts, state.model_version)
     for ids, (_, verdict) in verdicts.items():
         state.outcomes[ids] = verdict.action
