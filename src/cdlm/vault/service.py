@@ -162,12 +162,14 @@ class Vault:
             else:
                 found[customer_id] = key
         if missing:
-            for row in await CustomerKey.filter(customer_id__in=missing):
-                key = self.provider.unwrap(
-                    bytes(row.wrapped_key), _customer_context(row.customer_id)
-                )
-                self._keys.put(row.customer_id, key)
-                found[row.customer_id] = key
+            rows = await CustomerKey.filter(customer_id__in=missing).values_list(
+                "customer_id", "wrapped_key"
+            )
+            for customer_id, wrapped in rows:
+                owner = uuid.UUID(str(customer_id))
+                key = self.provider.unwrap(bytes(wrapped), _customer_context(owner))
+                self._keys.put(owner, key)
+                found[owner] = key
             absorbed = [c for c in missing if c not in found]
             if absorbed:
                 found.update(await self._absorbed_keys(absorbed))
