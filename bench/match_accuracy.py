@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from dataclasses import replace
 from itertools import combinations
 from typing import Any
 
@@ -147,11 +148,13 @@ def _scores(
     }
 
 
-async def run(count: int = 3000, seed: int = 7) -> None:
+async def run(count: int = 3000, seed: int = 7, auto: float | None = None) -> None:
     records = people(count, seed=seed)
     truth = true_pairs(records)
     households = household_pairs(records) - truth
     async with benchmark_workspace() as (_, settings, vault):
+        if auto is not None:
+            settings = replace(settings, matching=replace(settings.matching, auto_merge_above=auto))
         key = await create_api_key(
             SYSTEM, name="bench", role=Role.ADMIN, expires_at=None, auth=auth_settings(settings)
         )
@@ -209,9 +212,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--auto", type=float, help="auto-merge threshold (default: the setting)")
     args = parser.parse_args()
     logging.disable(logging.INFO)
-    asyncio.run(run(args.people, args.seed))
+    asyncio.run(run(args.people, args.seed, args.auto))
 
 
 if __name__ == "__main__":

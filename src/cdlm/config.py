@@ -112,7 +112,7 @@ class MatchSettings:
     """Probabilistic matching: decision thresholds (match probabilities) and run limits."""
 
     review_above: float = 0.80
-    auto_merge_above: float | None = 0.95  # None: automatic merging is off
+    auto_merge_above: float | None = 0.90  # None: automatic merging is off
     budget_seconds: int | None = None
     after_import: int = 1000  # an import touching this many profiles starts a run (0: never)
 
@@ -352,7 +352,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 
 def _matching(env: _Reader) -> MatchSettings:
     review = env.get("CDLM_MATCH_REVIEW_ABOVE", _float_in(0.5, 1.0), 0.80)
-    auto_default: float | None = 0.95
+    auto_default: float | None = 0.90
     auto = env.get("CDLM_MATCH_AUTO_MERGE_ABOVE", _probability_or_off, auto_default)
     if auto is not None and auto < review:
         raise ConfigError(
