@@ -109,3 +109,19 @@ def test_source_trust_table() -> None:
         with pytest.raises(ConfigError) as caught:
             load_settings({"CDLM_SOURCE_TRUST": bad})
         assert caught.value.variable == "CDLM_SOURCE_TRUST"
+
+
+def test_match_thresholds_default_turn_off_and_refuse_a_top_below_review() -> None:
+    assert load_settings({}).matching.review_above == 0.80
+    assert load_settings({}).matching.auto_merge_above == 0.90
+    off = load_settings({"CDLM_MATCH_AUTO_MERGE_ABOVE": "off"}).matching
+    assert off.auto_merge_above is None
+    both = {"CDLM_MATCH_REVIEW_ABOVE": "0.85", "CDLM_MATCH_AUTO_MERGE_ABOVE": "0.97"}
+    assert load_settings(both).matching.auto_merge_above == 0.97
+    with pytest.raises(ConfigError) as below:
+        load_settings({"CDLM_MATCH_REVIEW_ABOVE": "0.9", "CDLM_MATCH_AUTO_MERGE_ABOVE": "0.85"})
+    assert below.value.variable == "CDLM_MATCH_AUTO_MERGE_ABOVE"
+    with pytest.raises(ConfigError) as odd:
+        load_settings({"CDLM_MATCH_REVIEW_ABOVE": "likely"})
+    assert odd.value.variable == "CDLM_MATCH_REVIEW_ABOVE"
+    assert load_settings({"CDLM_MATCH_AFTER_IMPORT": "0"}).matching.after_import == 0
