@@ -296,3 +296,23 @@ async def test_resolving_a_candidate_as_merge_merges_into_the_older_profile(
     assert resolved["customer"] == {"id": first, "mergedFrom": [second]}
     pending = await gql(QUEUE, {}, admin)
     assert pending["data"]["matchCandidates"]["edges"] == []
+
+
+async def test_reading_the_survivor_in_a_resolution_is_audited(
+    gql: GraphQLClient, auth: AuthSettings, vault: Vault
+) -> None:
+    steward = await _headers(auth, Role.STEWARD)
+    first, second = await _two(vault)
+    candidate = await _candidate(first, second, 0.9)
+
+    body = await gql(
+        "mutation($id: ID!) { resolveMatchCandidate(input: {id: $id, decision: MERGE}) {"
+        " ... on MatchCandidateResolved { customer { profile { email } } } } }",
+        {"id": str(candidate.id)},
+        steward,
+    )
+
+    assert body["data"]["resolveMatchCandidate"]["customer"]["profile"]["email"]
+    read = await AuditEntry.filter(action="customer.read", target_id=first).first()
+    assert read is not None
+    assert read.fields_touched == ["email"]
