@@ -1,9 +1,14 @@
-"""Checks of decoded JSON values: text that PostgreSQL (and so cdlm) cannot store, and nesting
-deeper than anything recursive (encoders, digests) could walk."""
+"""Checks of decoded JSON values: text that PostgreSQL (and so cdlm) cannot store, nesting
+deeper than anything recursive (encoders, digests) could walk, and the staff text rule."""
 
 from __future__ import annotations
 
 from typing import Any
+
+from cdlm.errors import ErrorCode, ValidationFailed
+
+#: Longest staff text (a reason, a note) cdlm keeps.
+MAX_STAFF_TEXT = 500
 
 
 def text_problem(value: object) -> str | None:
@@ -43,3 +48,21 @@ def nesting_depth(value: Any) -> int:
             deepest = max(deepest, depth + 1)
             pending.extend((child, depth + 1) for child in item)
     return deepest
+
+
+def staff_text(value: str | None, field: str, *, required: bool) -> str | None:
+    """A reason or note staff wrote, trimmed: required where a rule wants one, at most
+    :data:`MAX_STAFF_TEXT` characters, storable; None when absent and not required."""
+    text = value.strip() if value is not None else None
+    if not text:
+        if required:
+            raise ValidationFailed("Give a reason.", field=field, code=ErrorCode.REQUIRED)
+        return None
+    problem = text_problem(text)
+    if problem is not None:
+        raise ValidationFailed(problem, field=field)
+    if len(text) > MAX_STAFF_TEXT:
+        raise ValidationFailed(
+            f"At most {MAX_STAFF_TEXT} characters.", field=field, code=ErrorCode.TOO_LONG
+        )
+    return text

@@ -28,16 +28,15 @@ from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.workflow import FINAL, WAITING_ON_REQUESTER, PublicStatus, Status, check_transition
 from cdlm.dsr.workflow import public_status as public_status_of
-from cdlm.errors import ErrorCode, InvalidStateTransition, NotFound, ValidationFailed
+from cdlm.errors import InvalidStateTransition, NotFound
 from cdlm.identity.identifiers import Identifier, IdentifierKind
 from cdlm.reassign import Table
-from cdlm.text import text_problem
+from cdlm.text import staff_text
 from cdlm.vault.service import Vault
 
 #: Requests, as a merge moves them.
 TABLE = Table(DataSubjectRequest._meta.db_table)
 
-MAX_REASON = 500
 #: Statuses a staff member may set directly; the others follow from verification and execution.
 DECISIONS = frozenset({Status.APPROVED, Status.DENIED, Status.CANCELLED, Status.ON_HOLD})
 _NEEDS_REASON = frozenset({Status.DENIED, Status.CANCELLED, Status.ON_HOLD})
@@ -264,23 +263,6 @@ async def locked(request_id: uuid.UUID, field: str = "input.id") -> DataSubjectR
     return request
 
 
-def check_reason(reason: str | None, field: str, *, required: bool) -> str | None:
-    """A staff reason: required where the law wants one, short, and storable."""
-    text = reason.strip() if reason is not None else None
-    if not text:
-        if required:
-            raise ValidationFailed("Give a reason.", field=field, code=ErrorCode.REQUIRED)
-        return None
-    problem = text_problem(text)
-    if problem is not None:
-        raise ValidationFailed(problem, field=field)
-    if len(text) > MAX_REASON:
-        raise ValidationFailed(
-            f"At most {MAX_REASON} characters.", field=field, code=ErrorCode.TOO_LONG
-        )
-    return text
-
-
 def message_variables(request: DataSubjectRequest, **extra: str) -> dict[str, str]:
     """What every notification about ``request`` can say."""
     return {
@@ -372,7 +354,7 @@ async def decide(
             "set the other statuses.",
             field="input.status",
         )
-    text = check_reason(reason, "input.reason", required=target in _NEEDS_REASON)
+    text = staff_text(reason, "input.reason", required=target in _NEEDS_REASON)
     async with in_transaction():
         request = await locked(request_id)
         check_transition(request.status, target)  # before the reason is sealed with its key
@@ -389,7 +371,7 @@ async def extend(
     actor: Principal, vault: Vault, notifier: Notifier, request_id: uuid.UUID, reason: str | None
 ) -> DataSubjectRequest:
     """Use the one extension the law allows, with its reason, and tell the requester."""
-    text = check_reason(reason, "input.reason", required=True)
+    text = staff_text(reason, "input.reason", required=True)
     async with in_transaction():
         request = await locked(request_id)
         now = clock.now()

@@ -56,11 +56,9 @@ from cdlm.quality.models import InvalidValue
 from cdlm.quality.validate import validate_profile
 from cdlm.reassign import Table, reassign
 from cdlm.retention import service as retention
-from cdlm.text import text_problem
+from cdlm.text import staff_text
 from cdlm.transactions import retrying
 from cdlm.vault.service import Owner, Vault
-
-MAX_REASON = 500
 
 
 @dataclass(frozen=True)
@@ -99,21 +97,6 @@ MOVES: tuple[_Move, ...] = (
     _Move("request", requests.TABLE),
     _Move("legal_hold", retention.HOLDS, retention.ACTIVE),
 )
-
-
-def check_reason(reason: str | None, field: str) -> str:
-    """A staff reason: required, at most :data:`MAX_REASON` characters of storable text."""
-    text = (reason or "").strip()
-    if not text:
-        raise ValidationFailed("Say why.", field=field, code=ErrorCode.REQUIRED)
-    if len(text) > MAX_REASON:
-        raise ValidationFailed(
-            f"At most {MAX_REASON} characters.", field=field, code=ErrorCode.TOO_LONG
-        )
-    problem = text_problem(text)
-    if problem is not None:
-        raise ValidationFailed(problem, field=field, code=ErrorCode.INVALID_FORMAT)
-    return text
 
 
 async def _lock_profiles(vault: Vault, ids: list[uuid.UUID]) -> dict[uuid.UUID, Customer]:
@@ -318,7 +301,7 @@ async def merge(
         change = MergeInput(
             change.survivor_id,
             change.merged_id,
-            check_reason(change.reason, "input.reason"),
+            staff_text(change.reason, "input.reason", required=True),
             change.kind,
             change.candidate_id,
             change.probability,
@@ -531,7 +514,7 @@ async def unmerge(
 ) -> Merge:
     """The ``unmergeCustomer`` operation: checked, one transaction (retried after a
     deadlock), audited."""
-    change = UnmergeInput(change.merge_id, check_reason(change.reason, "input.reason"))
+    change = UnmergeInput(change.merge_id, staff_text(change.reason, "input.reason", required=True))
 
     async def work() -> Merge:
         async with in_transaction():

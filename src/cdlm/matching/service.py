@@ -19,7 +19,7 @@ from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
 from cdlm.customers.models import Customer, SourceKind
 from cdlm.errors import ErrorCode, InvalidStateTransition, NotFound, ValidationFailed
-from cdlm.matching.merge import MAX_REASON, MergeInput, merge_locked
+from cdlm.matching.merge import MergeInput, merge_locked
 from cdlm.matching.models import (
     CandidateStatus,
     MatchCandidate,
@@ -27,7 +27,7 @@ from cdlm.matching.models import (
     Merge,
     MergeKind,
 )
-from cdlm.text import text_problem
+from cdlm.text import staff_text
 from cdlm.transactions import retrying
 from cdlm.vault.service import Vault
 
@@ -85,20 +85,6 @@ def runs() -> QuerySet[MatchRun]:
     return MatchRun.all()
 
 
-def _check_note(note: str | None) -> str | None:
-    text = (note or "").strip()
-    if not text:
-        return None
-    if len(text) > MAX_REASON:
-        raise ValidationFailed(
-            f"At most {MAX_REASON} characters.", field="input.note", code=ErrorCode.TOO_LONG
-        )
-    problem = text_problem(text)
-    if problem is not None:
-        raise ValidationFailed(problem, field="input.note", code=ErrorCode.INVALID_FORMAT)
-    return text
-
-
 async def _survivor_first(candidate: MatchCandidate) -> tuple[uuid.UUID, uuid.UUID]:
     """(survivor, merged): the profile created first survives (its id is the one known
     longest)."""
@@ -120,7 +106,7 @@ async def resolve(
 ) -> Resolved:
     """The ``resolveMatchCandidate`` operation: one transaction (retried after a deadlock),
     audited; a refused merge leaves the candidate pending and both profiles as they were."""
-    note = _check_note(change.note)
+    note = staff_text(change.note, "input.note", required=False)
 
     async def work() -> Resolved:
         async with in_transaction():
