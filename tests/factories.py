@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Source, ingest_one
 from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
+from cdlm.matching.models import CandidateStatus, MatchCandidate
 from cdlm.vault.service import Vault
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -111,3 +113,33 @@ def profile_input(**values: Any) -> dict[str, Any]:
     if address:
         profile["address"] = address
     return profile
+
+
+async def make_candidate(
+    one: uuid.UUID,
+    other: uuid.UUID,
+    *,
+    status: CandidateStatus = CandidateStatus.PENDING,
+    probability: float = 0.9,
+    comparisons: Sequence[dict[str, Any]] = (),
+    merge_id: uuid.UUID | None = None,
+) -> MatchCandidate:
+    """A match candidate as a run stores it (the pair in id order)."""
+    left, right = sorted([one, other])
+    now = clock.now()
+    return await MatchCandidate.create(
+        id=uuid.uuid4(),
+        left_id=left,
+        right_id=right,
+        status=status,
+        probability=probability,
+        match_weight=7.5,
+        comparisons=list(comparisons),
+        conflicts=[],
+        model_version=1,
+        found_at=now,
+        updated_at=now,
+        left_digest="l",
+        right_digest="r",
+        merge_id=merge_id,
+    )

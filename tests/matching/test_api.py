@@ -7,15 +7,14 @@ from typing import Any
 
 import pytest
 
-from cdlm import clock
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from cdlm.customers.models import Customer
-from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge
+from cdlm.matching.models import MatchCandidate, Merge
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.factories import bearer, make_api_key, make_customer
+from tests.factories import bearer, make_api_key, make_candidate, make_customer
 
 MERGE = """
 mutation($s: ID!, $m: ID!, $r: String!) {
@@ -84,24 +83,14 @@ async def _two(vault: Vault) -> tuple[str, str]:
 
 
 async def _candidate(left: str, right: str, probability: float) -> MatchCandidate:
-    low, high = sorted([uuid.UUID(left), uuid.UUID(right)])
-    return await MatchCandidate.create(
-        id=uuid.uuid4(),
-        left_id=low,
-        right_id=high,
-        status=CandidateStatus.PENDING,
+    return await make_candidate(
+        uuid.UUID(left),
+        uuid.UUID(right),
         probability=probability,
-        match_weight=7.5,
         comparisons=[
             {"name": "given_name", "level": "Exact match", "weight": 3.1},
             {"name": "email", "level": "Same local part", "weight": -1.2},
         ],
-        conflicts=[],
-        model_version=1,
-        found_at=clock.now(),
-        updated_at=clock.now(),
-        left_digest="l",
-        right_digest="r",
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -28,7 +27,7 @@ from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
 from tests.dsr.support import approved, execute
-from tests.factories import make_customer
+from tests.factories import make_candidate, make_customer
 from tests.support.raw_dump import every_stored_value
 
 PERSONAL = ["Philippa", "Marchbanks", "pip.marchbanks@example.org", "Pip", "Penhallow Row"]
@@ -87,20 +86,8 @@ async def test_erasing_the_survivor_erases_both_profiles_and_shreds_both_keys(
     )
     low, high = sorted([survivor, merged])
     await MatchCandidate.filter(left_id=low, right_id=high).delete()
-    await MatchCandidate.create(
-        id=uuid.uuid4(),
-        left_id=low,
-        right_id=high,
-        status=CandidateStatus.MERGED,
-        probability=0.99,
-        match_weight=9.0,
-        comparisons=[],
-        model_version=1,
-        found_at=clock.now(),
-        updated_at=clock.now(),
-        left_digest="a",
-        right_digest="b",
-        merge_id=done.id,
+    await make_candidate(
+        low, high, status=CandidateStatus.MERGED, probability=0.99, merge_id=done.id
     )
 
     # The person asks with the merged profile's email: it is the survivor's now.

@@ -23,7 +23,7 @@ from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge, MergeKi
 from cdlm.quality.models import InvalidValue
 from cdlm.vault.models import AbsorbedKey, CustomerKey
 from cdlm.vault.service import Vault
-from tests.factories import make_customer, source
+from tests.factories import make_candidate, make_customer, source
 
 REASON = "Same person: one email had a typo."
 
@@ -252,20 +252,7 @@ async def test_a_refused_merge_says_why_and_leaves_both_profiles_as_they_were(
         await Customer.filter(id=typo).update(erased_at=clock.now())
     elif state == "not_a_match":
         left, right = sorted([ada, typo])
-        await MatchCandidate.create(
-            id=uuid.uuid4(),
-            left_id=left,
-            right_id=right,
-            status=CandidateStatus.NOT_A_MATCH,
-            probability=0.99,
-            match_weight=9.0,
-            comparisons=[],
-            model_version=1,
-            found_at=clock.now(),
-            updated_at=clock.now(),
-            left_digest="a",
-            right_digest="b",
-        )
+        await make_candidate(left, right, status=CandidateStatus.NOT_A_MATCH, probability=0.99)
     elif state == "unknown":
         merged = uuid.uuid4()
     elif state == "no_reason":

@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from cdlm import clock
 from cdlm.auth.principal import SYSTEM
 from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
@@ -27,7 +26,7 @@ from cdlm.retention.models import LegalHold
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
-from tests.factories import bearer, make_api_key, make_customer, source
+from tests.factories import bearer, make_api_key, make_candidate, make_customer, source
 
 
 async def _someone(vault: Vault, email: str, **more: str) -> uuid.UUID:
@@ -195,20 +194,7 @@ async def test_an_undone_merge_is_remembered_as_two_people(vault: Vault) -> None
 async def test_two_people_said_of_a_merged_profile_holds_for_its_survivor(vault: Vault) -> None:
     a, b, x = await _people(vault, "abx")
     low, high = sorted([b, x])
-    await MatchCandidate.create(
-        id=uuid.uuid4(),
-        left_id=low,
-        right_id=high,
-        status=CandidateStatus.NOT_A_MATCH,
-        probability=0.9,
-        match_weight=5.0,
-        comparisons=[],
-        model_version=1,
-        found_at=clock.now(),
-        updated_at=clock.now(),
-        left_digest="l",
-        right_digest="r",
-    )
+    await make_candidate(low, high, status=CandidateStatus.NOT_A_MATCH)
 
     await merging.merge(SYSTEM, vault, _merge(a, b))
 
@@ -250,20 +236,7 @@ async def test_disposing_of_a_survivor_takes_its_redirects_and_match_records(
     a, b, x = await _people(vault, "abx")
     await merging.merge(SYSTEM, vault, _merge(a, b))
     low, high = sorted([a, x])
-    await MatchCandidate.create(
-        id=uuid.uuid4(),
-        left_id=low,
-        right_id=high,
-        status=CandidateStatus.PENDING,
-        probability=0.9,
-        match_weight=5.0,
-        comparisons=[],
-        model_version=1,
-        found_at=clock.now(),
-        updated_at=clock.now(),
-        left_digest="l",
-        right_digest="r",
-    )
+    await make_candidate(low, high)
 
     await disposal.delete_customers(vault, [str(a)], rights.Keep())
 
