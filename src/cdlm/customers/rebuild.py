@@ -17,12 +17,10 @@ from cdlm.customers.ingest import open_invalid_fields, rescore
 from cdlm.customers.models import Customer, SourceKind, SourceRecord
 from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.identity import service as identity
-from cdlm.identity.identifiers import Identifier, IdentifierKind
+from cdlm.identity.identifiers import IDENTIFYING_FIELDS, Identifier
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.quality.validate import validate_profile
 from cdlm.vault.service import Vault
-
-_IDENTIFYING = {"email": IdentifierKind.EMAIL, "phone": IdentifierKind.PHONE}
 
 
 def _replay(
@@ -69,7 +67,7 @@ async def rebuild(
     await vault.ready()
     indexes = {
         name: vault.blind_index(Identifier(kind, "", values[name]).index_kind, values[name])
-        for name, kind in _IDENTIFYING.items()
+        for name, kind in IDENTIFYING_FIELDS.items()
         if name in values
     }
     owners = await identity.index_owners(indexes.values())

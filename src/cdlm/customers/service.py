@@ -20,7 +20,13 @@ from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceK
 from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
 from cdlm.identity import service as identity
-from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentifier, parse
+from cdlm.identity.identifiers import (
+    IDENTIFYING_FIELDS,
+    Identifier,
+    IdentifierKind,
+    InvalidIdentifier,
+    parse,
+)
 from cdlm.quality import refused
 from cdlm.quality.fields import INPUT_PATHS, PROFILE_FIELDS
 from cdlm.quality.validate import validate_profile
@@ -215,7 +221,7 @@ async def update_customer(
     now = clock.now()
     new_identifiers = [
         Identifier(kind, "", validated.values[name])
-        for name, kind in _IDENTIFYING.items()
+        for name, kind in IDENTIFYING_FIELDS.items()
         if name in validated.values
     ]
     async with in_transaction():
@@ -246,7 +252,7 @@ async def update_customer(
         values: dict[str, str] = vault.open(key, customer_id, "profile", customer.profile_sealed)
         replaced = [
             Identifier(kind, "", values[name])
-            for name, kind in _IDENTIFYING.items()
+            for name, kind in IDENTIFYING_FIELDS.items()
             if name in changes and name in values and values[name] != validated.values.get(name)
         ]
         lineage = dict(customer.lineage)
@@ -305,9 +311,6 @@ async def update_customer(
             fields=list(changes),
         )
     return customer
-
-
-_IDENTIFYING = {"email": IdentifierKind.EMAIL, "phone": IdentifierKind.PHONE}
 
 
 def input_path(name: str) -> str:

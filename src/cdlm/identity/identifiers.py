@@ -26,6 +26,11 @@ class IdentifierKind(StrEnum):
     PHONE = "phone"
 
 
+#: Profile fields whose values are also identifiers of the customer.
+IDENTIFYING_FIELDS: dict[str, IdentifierKind] = {
+    "email": IdentifierKind.EMAIL,
+    "phone": IdentifierKind.PHONE,
+}
 #: Strongest first: a match on an external id beats one on an email, which beats a phone.
 PRIORITY: tuple[IdentifierKind, ...] = (
     IdentifierKind.EXTERNAL_ID,
