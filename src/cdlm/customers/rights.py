@@ -22,7 +22,7 @@ from cdlm.errors import InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.identity import service as identity
 from cdlm.quality import refused as refused_values
 from cdlm.text import text_problem
-from cdlm.vault.service import Vault
+from cdlm.vault.service import Owner, Vault
 
 #: Lawful bases under which data counts for portability (GDPR Art. 20(1)(a)).
 PORTABLE_BASES = frozenset({LawfulBasis.CONSENT, LawfulBasis.CONTRACT})
@@ -256,20 +256,21 @@ async def keep_readable(vault: Vault, customer_id: uuid.UUID, keep: Keep) -> int
     keys = await vault.customer_keys([customer_id, owner])
     if customer_id not in keys:
         return 0  # already shredded: the kept rows were re-sealed before that
-    old = keys[customer_id]
-    new = keys.get(owner) or await vault.create_customer_key(owner)
+    source = Owner(customer_id, keys[customer_id])
+    target = Owner(owner, keys.get(owner) or await vault.create_customer_key(owner))
     moved = 0
     for event in await Event.filter(customer_id=customer_id, properties_sealed__isnull=False):
         if keep.keeps_event(event.type) and event.properties_sealed is not None:
-            values = vault.open(old, customer_id, "event-properties", event.properties_sealed)
-            event.properties_sealed = vault.seal(new, owner, "event-properties", values)
+            event.properties_sealed = vault.reseal(
+                event.properties_sealed, "event-properties", source, target
+            )
             await event.save(update_fields=["properties_sealed"])
             moved += 1
     if keep.source_records:
         for record in await SourceRecord.filter(customer_id=customer_id):
-            purpose = f"source:{record.id}"
-            values = vault.open(old, customer_id, purpose, record.payload_sealed)
-            record.payload_sealed = vault.seal(new, owner, purpose, values)
+            record.payload_sealed = vault.reseal(
+                record.payload_sealed, f"source:{record.id}", source, target
+            )
             await record.save(update_fields=["payload_sealed"])
             moved += 1
     return moved
