@@ -11,11 +11,11 @@ from dataclasses import replace
 
 from bench.support import benchmark_database, percentiles, report
 from cdlm.auth import api_keys
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.service import authenticate, create_api_key
 from cdlm.auth.settings import auth_settings
 from cdlm.config import load_settings
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.db.lifecycle import close_orm, init_orm
 
 ROUNDS = 200

@@ -19,10 +19,10 @@ import httpx
 from bench import synthetic
 from bench.support import benchmark_workspace, report
 from cdlm.app import create_app
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.service import create_api_key
 from cdlm.auth.settings import auth_settings
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.customers.importer import ImportOptions, run_import
 from cdlm.customers.models import Customer, LawfulBasis, SourceKind
 

@@ -17,16 +17,16 @@ from starlette.responses import Response
 
 from bench import synthetic
 from bench.support import benchmark_workspace, percentiles, report
+from cdlm.api.context import Context
+from cdlm.api.schema import create_schema
 from cdlm.app import create_app
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.service import create_api_key
 from cdlm.auth.settings import auth_settings
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.customers.importer import ImportOptions, run_import
 from cdlm.customers.models import Customer, LawfulBasis, SourceKind
 from cdlm.dsr.notifier import LogNotifier
-from cdlm.graphql.context import Context
-from cdlm.graphql.schema import create_schema
 
 CUSTOMERS = 5000
 EVENTS = 20_000

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from bench.support import benchmark_workspace, percentiles, report
-from cdlm.auth.principal import SYSTEM
 from cdlm.auth.settings import auth_settings
+from cdlm.core.identifiers import IdentifierKind
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.ingest import CustomerIngest, Source, ingest_one
 from cdlm.customers.models import LawfulBasis, SourceKind
@@ -23,7 +24,6 @@ from cdlm.dsr.models import AccessExport, RequestType, VerificationCode, Verific
 from cdlm.dsr.notifier import Message
 from cdlm.dsr.service import decide
 from cdlm.dsr.workflow import Status
-from cdlm.identity.identifiers import IdentifierKind
 from cdlm.vault.service import Vault
 
 PEOPLE = 20

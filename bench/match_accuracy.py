@@ -26,10 +26,10 @@ import httpx
 from bench.people import LabelledRecord, household_pairs, people, true_pairs
 from bench.support import benchmark_workspace, report
 from cdlm.app import create_app
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.service import create_api_key
 from cdlm.auth.settings import auth_settings
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.matching import runs
 
 INGEST = """

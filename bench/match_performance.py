@@ -27,8 +27,8 @@ from tortoise.transactions import in_transaction
 
 from bench.people import LabelledRecord, people
 from bench.support import benchmark_workspace, report
-from cdlm import clock
 from cdlm.config import DatabaseTarget, Settings
+from cdlm.core import clock
 from cdlm.customers.ingest import CustomerIngest, Source, ingest_batch
 from cdlm.customers.models import Customer, LawfulBasis, SourceKind
 from cdlm.matching.models import MatchRun

@@ -54,7 +54,7 @@ TARGETS = (
     ),
     Target("src/cdlm/identity/decision.py", ("tests/identity/test_decide.py",)),
     Target("src/cdlm/identity/agreement.py", ("tests/identity/test_decide.py",)),
-    Target("src/cdlm/chain.py", ("tests/test_chain.py",)),
+    Target("src/cdlm/core/chain.py", ("tests/core/test_chain.py",)),
 )
 
 

@@ -11,8 +11,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from bench.support import benchmark_workspace, report
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.ingest import CustomerIngest, Source, ingest_one
 from cdlm.customers.models import Event, LawfulBasis, SourceKind

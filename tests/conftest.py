@@ -22,9 +22,9 @@ from tortoise import Tortoise
 from tortoise.connection import get_connection
 
 from cdlm.app import create_app
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import DatabaseTarget, Settings, load_settings, parse_database_url
+from cdlm.core.roles import Role
 from cdlm.db.embedded import EmbeddedPostgres
 from cdlm.db.lifecycle import apply_migrations, close_orm, drop_database, ensure_database, init_orm
 from cdlm.vault.keys import provider_from_settings

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cdlm import clock
 from cdlm.auth import service as auth_service
 from cdlm.auth.models import StaffUser
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Source, ingest_one
 from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.matching.models import CandidateStatus, MatchCandidate

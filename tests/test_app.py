@@ -11,7 +11,7 @@ import pytest
 
 from cdlm.app import create_app
 from cdlm.config import Settings
-from cdlm.logs import JsonFormatter
+from cdlm.core.logs import JsonFormatter
 from tests.conftest import GraphQLClient
 from tests.support.schema import widget_schema
 

@@ -163,7 +163,7 @@ def test_the_api_handler_and_its_schema_import_no_heavy_library() -> None:
         "CDLM_NOTIFY_FROM": "privacy@example.com",
     }
     probe = (
-        "import sys, cdlm.lambda_handler, cdlm.graphql.schema as s; s.create_schema(); "
+        "import sys, cdlm.lambda_handler, cdlm.api.schema as s; s.create_schema(); "
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
     result = subprocess.run(

@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from cdlm.api.http_refusals import RefusalCode, response_media_type
 from cdlm.app import create_app
 from cdlm.config import ConfigError, Settings, load_settings
-from cdlm.http_refusals import RefusalCode, response_media_type
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 SMALL_LIMIT = 16_384

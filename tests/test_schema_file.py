@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdlm.graphql.schema import schema_sdl
+from cdlm.api.schema import schema_sdl
 from tests.support.lambda_invoke import ROOT
 
 

@@ -20,16 +20,8 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult
 
-from cdlm.auth.settings import AuthSettings, auth_settings
-from cdlm.config import Settings
-from cdlm.customers.survivorship import trust_table
-from cdlm.db.lifecycle import close_orm, init_orm
-from cdlm.dsr.downloads import export_download
-from cdlm.dsr.notifier import Notifier, notifier_from
-from cdlm.errors import ErrorCode
-from cdlm.graphql.context import Context
-from cdlm.graphql.schema import CdlmSchema, create_schema
-from cdlm.http_refusals import (
+from cdlm.api.context import Context
+from cdlm.api.http_refusals import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
     RefusalCode,
@@ -37,9 +29,17 @@ from cdlm.http_refusals import (
     refused,
     response_media_type,
 )
-from cdlm.middleware import BodyLimitMiddleware, LazyStartupMiddleware, RequestContextMiddleware
+from cdlm.api.middleware import BodyLimitMiddleware, LazyStartupMiddleware, RequestContextMiddleware
+from cdlm.api.schema import CdlmSchema, create_schema
+from cdlm.auth.settings import AuthSettings, auth_settings
+from cdlm.config import Settings
+from cdlm.core.errors import ErrorCode
+from cdlm.core.text import text_problem
+from cdlm.customers.survivorship import trust_table
+from cdlm.db.lifecycle import close_orm, init_orm
+from cdlm.dsr.downloads import export_download
+from cdlm.dsr.notifier import Notifier, notifier_from
 from cdlm.system.service import check_health
-from cdlm.text import text_problem
 from cdlm.vault.keys import provider_from_settings
 from cdlm.vault.service import Vault
 
@@ -67,7 +67,7 @@ class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with cdlm's request context, speaking GraphQL over HTTP.
 
     Operations are POSTed as one JSON object (``application/json``, UTF-8); ``GET`` only serves
-    GraphiQL. Everything refused before GraphQL runs is answered by :mod:`cdlm.http_refusals`
+    GraphiQL. Everything refused before GraphQL runs is answered by :mod:`cdlm.api.http_refusals`
     (a JSON error document with a stable code) instead of Strawberry's plain text.
 
     A client accepting ``application/graphql-response+json`` gets its responses as that media

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 import typer
 
 from cdlm.config import ConfigError, DatabaseTarget, Settings, load_settings
+from cdlm.core.errors import Conflict, ValidationFailed
 from cdlm.db.errors import DatabaseUnavailable
-from cdlm.errors import Conflict, ValidationFailed
 
 if TYPE_CHECKING:
     from cdlm.auth.service import Bootstrap
@@ -137,8 +137,8 @@ def serve(
     import uvicorn
 
     from cdlm.app import create_app
+    from cdlm.core.logs import configure_logging
     from cdlm.db.embedded import EmbeddedPostgres
-    from cdlm.logs import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -276,9 +276,9 @@ cli.add_typer(dsr_cli, name="dsr")
 def dsr_tick() -> None:
     """Flag requests nearing or past their due date, retry notifications, and destroy the
     contact details of completed erasures (run it hourly or daily)."""
+    from cdlm.core.logs import configure_logging
     from cdlm.dsr.notifier import notifier_from
     from cdlm.dsr.tick import TickReport, tick
-    from cdlm.logs import configure_logging
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
 
@@ -316,8 +316,8 @@ def retention_sweep(
 ) -> None:
     """Dispose of data past its retention period as the policies declare (legal holds keep
     what they hold); prints the evidence per policy."""
-    from cdlm.auth.principal import SYSTEM
-    from cdlm.logs import configure_logging
+    from cdlm.core.logs import configure_logging
+    from cdlm.core.principal import SYSTEM
     from cdlm.retention.archive import archive_store_from
     from cdlm.retention.sweep import Report, preview, sweep
     from cdlm.vault.keys import provider_from_settings
@@ -369,7 +369,7 @@ def match_run(
 ) -> None:
     """Score profiles changed since the last run (or all) against their blocks: queue
     candidates for review and merge the sure ones; prints the run's evidence."""
-    from cdlm.logs import configure_logging
+    from cdlm.core.logs import configure_logging
     from cdlm.matching.models import MatchRun
 
     settings = _settings()
@@ -386,7 +386,7 @@ async def _match(
     """A match run with a progress bar (refusal: one line, exit 1)."""
     from rich.progress import Progress
 
-    from cdlm.auth.principal import SYSTEM
+    from cdlm.core.principal import SYSTEM
     from cdlm.matching import runs
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
@@ -507,7 +507,7 @@ def import_command(
 
     from rich.progress import Progress
 
-    from cdlm.auth.principal import SYSTEM
+    from cdlm.core.principal import SYSTEM
     from cdlm.customers.importer import ImportOptions, ImportRefused, count_rows, run_import
     from cdlm.customers.models import LawfulBasis, SourceKind
     from cdlm.customers.survivorship import trust_table
@@ -592,7 +592,7 @@ def export_schema(
     ] = None,
 ) -> None:
     """Print the GraphQL schema (SDL) generated from the code."""
-    from cdlm.graphql.schema import schema_sdl
+    from cdlm.api.schema import schema_sdl
 
     sdl = schema_sdl()
     if output is None:

@@ -22,8 +22,8 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
 from cdlm.app import create_app
 from cdlm.config import ConfigError, load_settings
+from cdlm.core.logs import configure_logging
 from cdlm.db.lifecycle import apply_migrations, close_orm, init_orm
-from cdlm.logs import configure_logging
 
 log = logging.getLogger("cdlm.lambda")
 
@@ -82,7 +82,7 @@ def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def retention_sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Dispose of data past its retention period; returns the evidence per policy."""
-    from cdlm.auth.principal import SYSTEM
+    from cdlm.core.principal import SYSTEM
     from cdlm.retention.archive import archive_store_from
     from cdlm.retention.sweep import sweep
     from cdlm.vault.keys import provider_from_settings
@@ -126,8 +126,8 @@ def match_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A match run (incremental unless the event says ``{"full": true}``; ``{"train": true}``
     retrains first) within the invocation's time; returns its evidence. An unfinished run is
     resumed by the next invocation. Deployed from the package with the ``matching`` extra."""
-    from cdlm.auth.principal import SYSTEM
-    from cdlm.errors import Conflict
+    from cdlm.core.errors import Conflict
+    from cdlm.core.principal import SYSTEM
     from cdlm.matching import runs
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault

@@ -14,12 +14,12 @@ from tortoise.connection import get_connection
 from tortoise.exceptions import OperationalError
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.principal import SYSTEM, Principal, PrincipalKind
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM, Principal, PrincipalKind
+from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key
 

@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdlm import clock
 from cdlm.auth import api_keys
 from cdlm.auth.models import ApiKey
 from cdlm.auth.passwords import SecretHasher
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core import clock
+from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
 from tests.factories import DEFAULT_PASSWORD, bearer, make_staff
 

@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from cdlm import clock
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.models import StaffSession, StaffUser
 from cdlm.auth.passwords import SecretHasher
-from cdlm.auth.roles import Role
 from cdlm.auth.service import ACCOUNT_LOGIN_LIMIT, ADDRESS_LOGIN_LIMIT
 from cdlm.auth.settings import AuthSettings
 from cdlm.auth.tokens import issue_access_token
+from cdlm.core import clock
+from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
 from tests.factories import DEFAULT_PASSWORD, bearer, make_staff
 

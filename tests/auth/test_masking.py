@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cdlm.app import create_app
-from cdlm.auth.masking import mask_email, mask_name, mask_phone, mask_text
-from cdlm.auth.policy import CLEAR_ROLES, PersonalData
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
+from cdlm.core.masking import mask_email, mask_name, mask_phone, mask_text
+from cdlm.core.personal_data import CLEAR_ROLES, PersonalData
+from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key
 from tests.support.schema import widget_schema

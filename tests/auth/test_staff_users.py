@@ -6,8 +6,8 @@ from typing import Any
 
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.models import StaffSession, StaffUser
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core.roles import Role
 from tests.auth.test_login import LOGIN, VIEWER, login
 from tests.conftest import GraphQLClient
 from tests.factories import DEFAULT_PASSWORD, bearer, make_staff

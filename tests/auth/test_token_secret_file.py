@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from cdlm import clock
 from cdlm.auth.settings import TOKEN_SECRET_FILE, auth_settings
 from cdlm.auth.tokens import TokenInvalid, issue_access_token, read_access_token
 from cdlm.config import ConfigError, Settings, load_settings
+from cdlm.core import clock
 
 
 def local_settings(data_dir: Path, **extra: str) -> Settings:

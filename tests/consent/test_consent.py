@@ -11,12 +11,12 @@ import pytest
 from tortoise.connection import get_connection
 from tortoise.exceptions import OperationalError
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from cdlm.consent import service
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method, Purpose
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.customers.models import LawfulBasis
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient

@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdlm import clock
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from cdlm.consent import service
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method
+from cdlm.core import clock
+from cdlm.core.errors import Conflict, PolicyViolation
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.customers.models import LawfulBasis
-from cdlm.errors import Conflict, PolicyViolation
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import GPC, make_purpose

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from tortoise.connection import get_connection
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from cdlm.consent import service
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.customers import rights
 from cdlm.customers.models import Customer, Event, LawfulBasis, SourceRecord
 from cdlm.dsr import access

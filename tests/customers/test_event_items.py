@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core.errors import FieldIssue
+from cdlm.core.roles import Role
 from cdlm.customers.event_input import parse_event
 from cdlm.customers.events import MAX_PROPERTIES_DEPTH, EventIngest, check_event
 from cdlm.customers.models import Event
-from cdlm.errors import FieldIssue
 from cdlm.idempotency.service import fingerprint
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient

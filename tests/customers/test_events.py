@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core.roles import Role
 from cdlm.customers.models import Customer, Event
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient

@@ -10,11 +10,11 @@ import asyncpg
 import pytest
 from tortoise.transactions import in_transaction
 
-from cdlm.auth.principal import SYSTEM
+from cdlm.core.principal import SYSTEM
+from cdlm.core.transactions import retrying
 from cdlm.customers.events import EventIngest, ingest_events
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
 from cdlm.customers.models import Customer, Event
-from cdlm.transactions import retrying
 from cdlm.vault.service import Vault
 from tests.factories import source
 

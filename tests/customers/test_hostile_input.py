@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.customers import importer
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
 from cdlm.customers.models import Customer, Event, LawfulBasis, SourceKind

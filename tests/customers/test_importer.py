@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.config import DatabaseTarget, Settings
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.customers import importer
 from cdlm.customers.importer import ImportOptions, ImportRefused, ImportSummary, run_import
 from cdlm.customers.ingest import ingest_batch

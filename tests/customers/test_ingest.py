@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from cdlm import clock
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core import clock
+from cdlm.core.roles import Role
 from cdlm.customers.models import Customer, SourceKind, SourceRecord
 from cdlm.identity.models import Identity
 from cdlm.quality.models import InvalidValue

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdlm import clock
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core import clock
+from cdlm.core.roles import Role
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.models import LifecycleStage
 from cdlm.vault.service import Vault

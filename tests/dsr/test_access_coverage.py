@@ -21,9 +21,9 @@ import pytest
 from tortoise.connection import get_connection
 
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.customers.models import SourceKind
 from cdlm.dsr import access
 from cdlm.identity.models import IdentityConflict

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from cdlm import clock
 from cdlm.app import create_app
 from cdlm.config import Settings
+from cdlm.core import clock
 from cdlm.dsr.deadlines import RULES, ClockRule, Jurisdiction, parse_rules
 from cdlm.dsr.models import DataSubjectRequest
 from cdlm.dsr.notifier import LogNotifier

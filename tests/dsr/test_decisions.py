@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.dsr.models import DataSubjectRequest, RequestEvent
 from cdlm.dsr.notifier import STAFF_TEXT_PLACEHOLDER, LogNotifier
 from cdlm.dsr.service import DECISIONS

@@ -10,9 +10,9 @@ from datetime import timedelta
 
 import pytest
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.config import Settings
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.customers import rights
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, RequestEvent

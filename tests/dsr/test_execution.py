@@ -13,19 +13,19 @@ import httpx
 import pytest
 from tortoise.connection import get_connection
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method
+from cdlm.core import clock
+from cdlm.core.errors import ErrorCode, ValidationFailed
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.models import Customer, Event, LawfulBasis, SourceKind, SourceRecord
 from cdlm.dsr import erasure, execution
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, RequestEvent
 from cdlm.dsr.notifier import LogNotifier
 from cdlm.dsr.workflow import Status
-from cdlm.errors import ErrorCode, ValidationFailed
 from cdlm.identity.models import Identity, Suppression
 from cdlm.retention import service as retention
 from cdlm.vault.keys import provider_from_settings

@@ -12,9 +12,9 @@ from html.parser import HTMLParser
 import httpx
 import pytest
 
-from cdlm.auth.principal import SYSTEM
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision, Method
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.dsr import export_html
 from cdlm.dsr.models import RequestEvent

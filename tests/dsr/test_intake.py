@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdlm import clock
 from cdlm.auth.settings import AuthSettings
+from cdlm.core import clock
 from cdlm.dsr.models import DataSubjectRequest, Notification, RequestEvent, VerificationCode
 from cdlm.dsr.workflow import Status
 from cdlm.vault.service import Vault

@@ -9,14 +9,14 @@ from datetime import timedelta
 
 import pytest
 
-from cdlm import clock
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
+from cdlm.core import clock
+from cdlm.core.identifiers import IdentifierKind
 from cdlm.dsr import intake, outbox
 from cdlm.dsr.models import Notification, RequestType
 from cdlm.dsr.notifier import LogNotifier, Message
 from cdlm.dsr.tick import tick
-from cdlm.identity.identifiers import IdentifierKind
 from cdlm.vault.service import Vault
 
 EMAIL = "wilhelmina.unreachable@example.com"

@@ -13,9 +13,9 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from moto.sns.models import sns_backends
 
+from cdlm.api.middleware import logged_path
 from cdlm.config import ConfigError, load_settings
 from cdlm.dsr.notifier import AwsNotifier, LogNotifier, Message, notifier_from
-from cdlm.middleware import logged_path
 
 REGION = "eu-west-1"
 

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tortoise.connection import get_connection
 
-from cdlm import clock
 from cdlm.config import Settings
+from cdlm.core import clock
 from cdlm.db.migrations import __name__ as migrations_package
 from cdlm.dsr.deadlines import RULES, Jurisdiction, parse_rules
 from cdlm.dsr.models import DataSubjectRequest

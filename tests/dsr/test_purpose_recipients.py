@@ -14,15 +14,15 @@ from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
 from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
-from cdlm.auth.principal import SYSTEM
 from cdlm.config import DatabaseTarget
 from cdlm.consent import service as consent
 from cdlm.consent.models import Mechanism, Purpose
+from cdlm.core.errors import ErrorCode, ValidationFailed
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.models import LawfulBasis
 from cdlm.db.lifecycle import apply_migrations, connect, drop_database, ensure_database
 from cdlm.db.orm_config import APP_LABEL, tortoise_config
 from cdlm.dsr import access
-from cdlm.errors import ErrorCode, ValidationFailed
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.dsr.support import approved, execute, export_link

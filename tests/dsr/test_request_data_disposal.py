@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
+from cdlm.core import clock
+from cdlm.core.identifiers import IdentifierKind
+from cdlm.core.principal import SYSTEM
 from cdlm.dsr import disposal, execution, intake, outbox, service
 from cdlm.dsr.models import (
     AccessExport,
@@ -32,7 +33,6 @@ from cdlm.dsr.models import (
 )
 from cdlm.dsr.notifier import LogNotifier, Message, Notifier
 from cdlm.dsr.workflow import Status
-from cdlm.identity.identifiers import IdentifierKind
 from cdlm.retention import archive, policies
 from cdlm.retention import service as holds
 from cdlm.retention import sweep as sweeping

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.principal import SYSTEM
 from cdlm.config import ConfigError, load_settings
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.importer import ImportOptions, run_import
 from cdlm.customers.models import Customer, LawfulBasis, SourceKind
 from cdlm.dsr.deadlines import ClockRule, Jurisdiction, RequestClock, parse_rules

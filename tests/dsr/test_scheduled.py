@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from cdlm import clock
 from cdlm.config import DatabaseTarget, Settings
+from cdlm.core import clock
 from cdlm.dsr.models import DataSubjectRequest
 from tests.conftest import GraphQLClient
 from tests.dsr.support import file_request

@@ -10,8 +10,8 @@ import uuid
 import pytest
 from tortoise.connection import get_connection
 
-from cdlm.auth.principal import SYSTEM
 from cdlm.config import Settings
+from cdlm.core.principal import SYSTEM
 from cdlm.dsr import service
 from cdlm.dsr.models import DataSubjectRequest, RequestEvent
 from cdlm.dsr.notifier import STAFF_TEXT_PLACEHOLDER, LogNotifier, Message

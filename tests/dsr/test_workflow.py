@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from cdlm.core.errors import InvalidStateTransition
 from cdlm.dsr.workflow import (
     FINAL,
     TRANSITIONS,
@@ -14,7 +15,6 @@ from cdlm.dsr.workflow import (
     check_transition,
     public_status,
 )
-from cdlm.errors import InvalidStateTransition
 
 ALLOWED = [(a, b) for a, targets in TRANSITIONS.items() for b in targets]
 REFUSED = [(a, b) for a in Status for b in Status if b not in TRANSITIONS[a]]

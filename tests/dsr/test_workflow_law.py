@@ -27,6 +27,7 @@ import itertools
 
 import pytest
 
+from cdlm.core.errors import ErrorCode, InvalidStateTransition
 from cdlm.dsr.workflow import (
     FINAL,
     WAITING_ON_REQUESTER,
@@ -35,7 +36,6 @@ from cdlm.dsr.workflow import (
     check_transition,
     public_status,
 )
-from cdlm.errors import ErrorCode, InvalidStateTransition
 
 pytestmark = pytest.mark.pure
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.config import DatabaseTarget, Settings, load_settings
 from cdlm.consent.models import Mechanism
 from cdlm.consent.service import _taxonomy
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.governance.ropa import records_of_processing, to_markdown
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.retention import policies

@@ -10,7 +10,7 @@ import pytest
 
 from cdlm.app import create_app
 from cdlm.config import Settings
-from cdlm.errors import (
+from cdlm.core.errors import (
     Conflict,
     DomainError,
     ErrorCode,
@@ -21,8 +21,8 @@ from cdlm.errors import (
     RateLimited,
     ValidationFailed,
 )
+from cdlm.core.logs import JsonFormatter
 from cdlm.graphql import errors as gql_errors
-from cdlm.logs import JsonFormatter
 from tests.conftest import GraphQLClient
 from tests.support.schema import widget_schema
 

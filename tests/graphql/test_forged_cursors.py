@@ -20,8 +20,8 @@ import pytest
 
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.models import StaffUser
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core.roles import Role
 from cdlm.customers.api.queries import RECENTLY_UPDATED
 from cdlm.customers.api.types import EVENT_ORDER
 from cdlm.customers.events import EventIngest, store_events

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from cdlm.app import create_app
 from cdlm.config import Settings
-from cdlm.errors import ValidationFailed
+from cdlm.core.errors import ValidationFailed
 from cdlm.graphql.pagination import (
     MAX_PAGE_SIZE,
     SortKey,

@@ -17,11 +17,11 @@ from graphql import (
 )
 from strawberry.types.base import StrawberryObjectDefinition
 
-from cdlm.auth.roles import ALL_ROLES, OVERSIGHT_ROLES, Role
+from cdlm.api.schema import create_schema
 from cdlm.auth.settings import AuthSettings
+from cdlm.core.roles import ALL_ROLES, OVERSIGHT_ROLES, Role
 from cdlm.graphql.masking import PersonalField
 from cdlm.graphql.permissions import PublicAccess, RoleAccess
-from cdlm.graphql.schema import create_schema
 from tests.conftest import GraphQLClient
 from tests.factories import DEFAULT_PASSWORD, bearer, make_api_key, make_staff
 

@@ -7,7 +7,7 @@ import hashlib
 
 from tortoise.connection import get_connection
 
-from cdlm.auth.principal import SYSTEM
+from cdlm.core.principal import SYSTEM
 from cdlm.idempotency.models import IdempotencyRecord
 from cdlm.idempotency.service import key_digest, scope_for
 from cdlm.vault.service import Vault

@@ -10,7 +10,8 @@ from dataclasses import FrozenInstanceError
 import pytest
 from rapidfuzz.distance import JaroWinkler
 
-from cdlm.errors import ErrorCode
+from cdlm.core.errors import ErrorCode
+from cdlm.core.identifiers import LIMITS, Identifier, IdentifierKind
 from cdlm.identity.agreement import (
     FUZZY_NAMES,
     Contradiction,
@@ -18,7 +19,6 @@ from cdlm.identity.agreement import (
     names_compatible,
 )
 from cdlm.identity.decision import PassedOver, decide, ordered
-from cdlm.identity.identifiers import LIMITS, Identifier, IdentifierKind
 
 pytestmark = pytest.mark.pure
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cdlm.auth.principal import SYSTEM
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.importer import ImportOptions, run_import
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
 from cdlm.customers.models import Customer, LawfulBasis, SourceKind

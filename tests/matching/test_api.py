@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
+from cdlm.core.roles import Role
 from cdlm.customers.models import Customer
 from cdlm.matching.models import MatchCandidate, Merge
 from cdlm.vault.service import Vault

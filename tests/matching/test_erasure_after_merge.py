@@ -10,11 +10,11 @@ from datetime import timedelta
 import pytest
 from tortoise.connection import get_connection
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.events import EventIngest, ingest_events
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.identity.models import Identity

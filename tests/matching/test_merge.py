@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.consent import service as consent
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method
+from cdlm.core import clock
+from cdlm.core.errors import DomainError, ErrorCode
+from cdlm.core.principal import SYSTEM
 from cdlm.customers import service as customers
 from cdlm.customers.events import EventIngest, ingest_events
 from cdlm.customers.models import Customer, Event, LawfulBasis, SourceRecord
-from cdlm.errors import DomainError, ErrorCode
 from cdlm.identity.models import Identity
 from cdlm.matching import merge as merging
 from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge, MergeKind

@@ -6,16 +6,16 @@ import uuid
 
 import pytest
 
-from cdlm.auth.principal import SYSTEM
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision
+from cdlm.core.errors import DomainError, ErrorCode
+from cdlm.core.principal import SYSTEM
+from cdlm.core.roles import Role
 from cdlm.customers import disposal, rights
 from cdlm.customers import service as customers
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
 from cdlm.customers.models import Customer, SourceRecord
-from cdlm.errors import DomainError, ErrorCode
 from cdlm.identity import service as identity
 from cdlm.identity.models import IdentityConflict
 from cdlm.matching import merge as merging

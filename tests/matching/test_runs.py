@@ -15,12 +15,12 @@ from bench.people import LabelledRecord, people
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
+from cdlm.core import clock
+from cdlm.core.errors import Conflict, ErrorCode
+from cdlm.core.principal import SYSTEM
 from cdlm.customers import service as customers
 from cdlm.customers.ingest import CustomerIngest, IngestResult, ingest_batch
 from cdlm.customers.models import Customer, SourceRecord
-from cdlm.errors import Conflict, ErrorCode
 from cdlm.matching import runs
 from cdlm.matching import service as queue
 from cdlm.matching.decision import Thresholds

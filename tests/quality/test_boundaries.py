@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from cdlm import clock
-from cdlm.errors import ErrorCode, FieldIssue
+from cdlm.core import clock
+from cdlm.core.errors import ErrorCode, FieldIssue
 from cdlm.quality.validate import MAX_AGE_YEARS, MAX_NAME, MAX_TEXT, validate_profile
 
 pytestmark = pytest.mark.pure

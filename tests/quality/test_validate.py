@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdlm import clock
+from cdlm.core import clock
 from cdlm.quality import score as quality
 from cdlm.quality.validate import validate_profile
 

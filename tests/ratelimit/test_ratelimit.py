@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from cdlm import clock
+from cdlm.core import clock
 from cdlm.ratelimit import service as ratelimit
 from cdlm.ratelimit.models import RateLimitCounter
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from cdlm import clock
+from cdlm.core import clock
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.vault.service import Vault
 from tests.factories import make_customer, source

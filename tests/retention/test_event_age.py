@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.models import Event
 from cdlm.retention import archive, policies

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from cdlm import clock
 from cdlm.audit.models import AuditEntry
+from cdlm.core import clock
 from cdlm.retention.models import LegalHold
 from cdlm.retention.service import holds_on
 from cdlm.vault.service import Vault

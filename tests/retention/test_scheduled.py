@@ -6,9 +6,9 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.config import DatabaseTarget, Settings
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.models import Event
 from cdlm.retention import policies
 from cdlm.retention.models import Action, Trigger

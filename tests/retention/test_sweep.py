@@ -11,9 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cdlm import clock
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.principal import SYSTEM
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.retention import archive, policies
 from cdlm.retention import service as holds

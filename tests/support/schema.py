@@ -7,16 +7,16 @@ from typing import Annotated
 
 import strawberry
 
-from cdlm import clock
-from cdlm.auth.policy import PersonalData
-from cdlm.auth.roles import ALL_ROLES
+from cdlm.api.schema import CdlmSchema, hardening_extensions
 from cdlm.config import Settings
-from cdlm.errors import Conflict, DomainError, FieldIssue, PermissionDenied, ValidationFailed
+from cdlm.core import clock
+from cdlm.core.errors import Conflict, DomainError, FieldIssue, PermissionDenied, ValidationFailed
+from cdlm.core.personal_data import PersonalData
+from cdlm.core.roles import ALL_ROLES
 from cdlm.graphql.errors import USER_ERROR_TYPES, ConflictError, ValidationError, user_error
 from cdlm.graphql.masking import personal
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow
-from cdlm.graphql.schema import CdlmSchema, hardening_extensions
 from tests.support.models import Widget
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from cdlm import clock
+from cdlm.core import clock
 from cdlm.system.models import Installation
 from cdlm.system.service import check_health, ensure_installation
 

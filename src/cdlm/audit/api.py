@@ -8,7 +8,7 @@ import strawberry
 
 from cdlm.audit import service
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.roles import OVERSIGHT_ROLES
+from cdlm.core.roles import OVERSIGHT_ROLES
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.scalars import parse_id

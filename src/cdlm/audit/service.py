@@ -18,11 +18,11 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from cdlm import chain, clock
 from cdlm.audit.models import AuditEntry
-from cdlm.auth.principal import Principal
-from cdlm.locks import lock_and_read_head
-from cdlm.logs import request_id_var
+from cdlm.core import chain, clock
+from cdlm.core.locks import lock_and_read_head
+from cdlm.core.logs import request_id_var
+from cdlm.core.principal import Principal
 
 GENESIS_HASH = chain.GENESIS_HASH
 AUDIT_LOCK_KEY = 0x61756474  # "audt"

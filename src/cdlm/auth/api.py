@@ -10,10 +10,10 @@ from strawberry.types.info import Info
 
 from cdlm.auth import service
 from cdlm.auth.models import ApiKey, StaffUser
-from cdlm.auth.policy import PersonalData
-from cdlm.auth.principal import PrincipalKind
-from cdlm.auth.roles import Role
-from cdlm.errors import NotFound
+from cdlm.core.errors import NotFound
+from cdlm.core.personal_data import PersonalData
+from cdlm.core.principal import PrincipalKind
+from cdlm.core.roles import Role
 from cdlm.graphql.errors import (
     ConflictError,
     InvalidCredentialsError,

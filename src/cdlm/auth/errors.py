@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdlm.errors import DomainError, ErrorCode
+from cdlm.core.errors import DomainError, ErrorCode
 
 
 class InvalidCredentials(DomainError):

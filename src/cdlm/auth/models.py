@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from cdlm.auth.roles import Role
+from cdlm.core.roles import Role
 
 
 class StaffUser(Model):

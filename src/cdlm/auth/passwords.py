@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from cdlm.errors import ErrorCode, FieldIssue
+from cdlm.core.errors import ErrorCode, FieldIssue
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024

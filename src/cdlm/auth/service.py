@@ -14,17 +14,15 @@ from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth import api_keys as key_format
 from cdlm.auth.errors import InvalidCredentials
 from cdlm.auth.models import ApiKey, StaffSession, StaffUser
 from cdlm.auth.passwords import has_control_characters, password_issues
-from cdlm.auth.principal import ANONYMOUS, SYSTEM, Principal, PrincipalKind
-from cdlm.auth.roles import Role
 from cdlm.auth.settings import AuthSettings
 from cdlm.auth.tokens import TokenInvalid, issue_access_token, read_access_token
-from cdlm.errors import (
+from cdlm.core import clock
+from cdlm.core.errors import (
     Conflict,
     ErrorCode,
     FieldIssue,
@@ -33,6 +31,8 @@ from cdlm.errors import (
     RateLimited,
     ValidationFailed,
 )
+from cdlm.core.principal import ANONYMOUS, SYSTEM, Principal, PrincipalKind
+from cdlm.core.roles import Role
 from cdlm.ratelimit import service as ratelimit
 
 #: Failed logins allowed per account, and per client address, in one window.

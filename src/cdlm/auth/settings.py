@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cdlm.auth.passwords import SecretHasher
 from cdlm.config import ConfigError, Settings
-from cdlm.private_files import create_once
+from cdlm.core.private_files import create_once
 
 TOKEN_SECRET_FILE = "token.secret"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 32  # characters, as CDLM_TOKEN_SECRET must have

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import jwt
 
-from cdlm import clock
+from cdlm.core import clock
 
 ISSUER = "cdlm"
 AUDIENCE = "cdlm-api"
@@ -46,7 +46,7 @@ def issue_access_token(
 def read_access_token(secret: bytes, token: str) -> AccessClaims:
     """The claims of ``token``; raises :class:`TokenInvalid` for any problem.
 
-    Expiry is checked against :func:`cdlm.clock.now`, so moved clocks apply to tokens too.
+    Expiry is checked against :func:`cdlm.core.clock.now`, so moved clocks apply to tokens too.
     """
     try:
         claims = jwt.decode(

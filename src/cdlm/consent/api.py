@@ -10,10 +10,10 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.info import Info
 
-from cdlm.auth.roles import ALL_ROLES, OVERSIGHT_ROLES, Role
 from cdlm.consent import loaders, service
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method, Purpose
-from cdlm.errors import ValidationFailed
+from cdlm.core.errors import ValidationFailed
+from cdlm.core.roles import ALL_ROLES, OVERSIGHT_ROLES, Role
 from cdlm.graphql.errors import (
     ConflictError,
     NotFoundError,

@@ -17,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from cdlm import chain, clock
-from cdlm.auth.principal import Principal
 from cdlm.consent.models import ConsentEntry, Decision, Method
 from cdlm.consent.service import LEDGER_LOCK_KEY, content_of, current_entries
+from cdlm.core import chain, clock
+from cdlm.core.locks import lock_and_read_head
+from cdlm.core.principal import Principal
 from cdlm.customers import service as customers
-from cdlm.locks import lock_and_read_head
 
 CHANNEL = "identity"
 

@@ -19,13 +19,10 @@ from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from cdlm import chain, clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method, Purpose, PurposeNotice
-from cdlm.customers import service as customers
-from cdlm.customers.models import LawfulBasis
-from cdlm.errors import (
+from cdlm.core import chain, clock
+from cdlm.core.errors import (
     Conflict,
     ErrorCode,
     FieldIssue,
@@ -33,9 +30,12 @@ from cdlm.errors import (
     PolicyViolation,
     ValidationFailed,
 )
+from cdlm.core.locks import lock_and_read_head
+from cdlm.core.principal import Principal
+from cdlm.core.text import text_problem
+from cdlm.customers import service as customers
+from cdlm.customers.models import LawfulBasis
 from cdlm.idempotency import service as idempotency
-from cdlm.locks import lock_and_read_head
-from cdlm.text import text_problem
 from cdlm.vault.service import Vault
 
 LEDGER_LOCK_KEY = 0x636F6E73  # "cons"

@@ -13,7 +13,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
-from cdlm import clock
+from cdlm.core import clock
 from cdlm.customers import rights
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.disposal import Candidate, delete_rows, due_rows

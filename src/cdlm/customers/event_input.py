@@ -13,9 +13,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from cdlm.core.errors import ErrorCode, FieldIssue
+from cdlm.core.identifiers import IdentifierKind
 from cdlm.customers.events import EventIngest
-from cdlm.errors import ErrorCode, FieldIssue
-from cdlm.identity.identifiers import IdentifierKind
 
 #: The keys an event object may have (camelCase, as the rest of the API).
 FIELDS = {

@@ -18,17 +18,17 @@ from typing import Any
 import pycountry
 from tortoise.connection import get_connection
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
+from cdlm.core import clock
+from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.core.identifiers import IdentifierKind, InvalidIdentifier, parse
+from cdlm.core.locks import lock_names
+from cdlm.core.principal import Principal
+from cdlm.core.text import nesting_depth
 from cdlm.customers import service as customers
 from cdlm.customers.ingest import SOURCE_SYSTEM
-from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
-from cdlm.identity.identifiers import IdentifierKind, InvalidIdentifier, parse
-from cdlm.locks import lock_names
-from cdlm.text import nesting_depth
 from cdlm.vault.service import Vault
 
 MAX_BATCH = 1000

@@ -25,15 +25,15 @@ from typing import Any
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
+from cdlm.core import clock
+from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.core.locks import lock_key
+from cdlm.core.principal import Principal
+from cdlm.core.text import text_problem
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Outcome, Source, ingest_batch
 from cdlm.customers.models import ImportRun, LawfulBasis, LifecycleStage, SourceKind
-from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
-from cdlm.locks import lock_key
 from cdlm.quality.fields import PROFILE_FIELDS
-from cdlm.text import text_problem
 from cdlm.vault.service import Vault
 
 EXTERNAL_ID_COLUMN = "external_ids"

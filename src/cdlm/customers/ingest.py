@@ -16,16 +16,16 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
+from cdlm.core import clock
+from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.core.identifiers import Identifier, IdentifierKind, InvalidIdentifier
+from cdlm.core.identifiers import normalize_external_id as parse_external_id
+from cdlm.core.principal import Principal
 from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind, SourceRecord
 from cdlm.customers.survivorship import Provenance, survive
-from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
-from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentifier
-from cdlm.identity.identifiers import normalize_external_id as parse_external_id
 from cdlm.quality import refused
 from cdlm.quality import score as quality
 from cdlm.quality.fields import INPUT_PATHS

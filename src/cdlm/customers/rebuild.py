@@ -12,12 +12,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from cdlm import clock
+from cdlm.core import clock
+from cdlm.core.identifiers import IDENTIFYING_FIELDS, Identifier
 from cdlm.customers.ingest import open_invalid_fields, rescore
 from cdlm.customers.models import Customer, SourceKind, SourceRecord
 from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.identity import service as identity
-from cdlm.identity.identifiers import IDENTIFYING_FIELDS, Identifier
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.quality.validate import validate_profile
 from cdlm.vault.service import Vault

@@ -14,14 +14,14 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
+from cdlm.core import clock
+from cdlm.core.errors import InvalidStateTransition, NotFound, ValidationFailed
+from cdlm.core.principal import Principal
+from cdlm.core.text import text_problem
 from cdlm.customers.models import Customer, Event, LawfulBasis, SourceRecord
-from cdlm.errors import InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.identity import service as identity
 from cdlm.quality import refused as refused_values
-from cdlm.text import text_problem
 from cdlm.vault.service import Owner, Vault
 
 #: Lawful bases under which data counts for portability (GDPR Art. 20(1)(a)).

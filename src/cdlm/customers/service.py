@@ -12,21 +12,21 @@ from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
-from cdlm.customers.ingest import open_invalid_fields, rescore
-from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind, SourceRecord
-from cdlm.customers.survivorship import Provenance, remove, survive
-from cdlm.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
-from cdlm.identity import service as identity
-from cdlm.identity.identifiers import (
+from cdlm.core import clock
+from cdlm.core.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
+from cdlm.core.identifiers import (
     IDENTIFYING_FIELDS,
     Identifier,
     IdentifierKind,
     InvalidIdentifier,
     parse,
 )
+from cdlm.core.principal import Principal
+from cdlm.customers.ingest import open_invalid_fields, rescore
+from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind, SourceRecord
+from cdlm.customers.survivorship import Provenance, remove, survive
+from cdlm.identity import service as identity
 from cdlm.quality import refused
 from cdlm.quality.fields import INPUT_PATHS, PROFILE_FIELDS
 from cdlm.quality.validate import validate_profile

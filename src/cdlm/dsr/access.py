@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import ANONYMOUS, Principal
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent import service as consent
+from cdlm.core import clock
+from cdlm.core.errors import InvalidStateTransition, NotFound, PolicyViolation
+from cdlm.core.principal import ANONYMOUS, Principal
 from cdlm.customers import rights
 from cdlm.customers import service as customers
 from cdlm.dsr import outbox
@@ -45,7 +46,6 @@ from cdlm.dsr.models import (
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import add_event, locked, notify_requester
 from cdlm.dsr.workflow import Status
-from cdlm.errors import InvalidStateTransition, NotFound, PolicyViolation
 from cdlm.matching import history
 from cdlm.matching.models import Merge
 from cdlm.quality.fields import PROFILE_FIELDS

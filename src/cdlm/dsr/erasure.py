@@ -24,10 +24,10 @@ import json
 import uuid
 from typing import Any
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.config import Settings
 from cdlm.consent import service as consent
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.customers import rights
 from cdlm.customers import service as customers
 from cdlm.dsr import outbox

@@ -17,12 +17,13 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
-from cdlm.auth.principal import Principal
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.consent.models import Method
+from cdlm.core import clock
+from cdlm.core.errors import DomainError, InvalidStateTransition, PolicyViolation
+from cdlm.core.principal import Principal
 from cdlm.customers import rights
 from cdlm.customers import service as customers
 from cdlm.dsr import access, erasure, outbox
@@ -31,7 +32,6 @@ from cdlm.dsr.models import DataSubjectRequest, RequestType
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import add_event, locked, move, notify_requester, set_reason
 from cdlm.dsr.workflow import Status
-from cdlm.errors import DomainError, InvalidStateTransition, PolicyViolation
 from cdlm.identity import service as identity
 from cdlm.vault.service import Vault
 

@@ -20,12 +20,22 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import ANONYMOUS, Principal
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent import service as consent
+from cdlm.core import clock
+from cdlm.core.errors import (
+    ErrorCode,
+    FieldIssue,
+    InvalidStateTransition,
+    RateLimited,
+    ValidationFailed,
+)
+from cdlm.core.identifiers import Identifier, IdentifierKind, InvalidIdentifier, parse
+from cdlm.core.locks import lock_names
+from cdlm.core.principal import ANONYMOUS, Principal
+from cdlm.core.text import text_problem
 from cdlm.customers import service as customers
 from cdlm.dsr import outbox
 from cdlm.dsr.deadlines import RULES, Jurisdiction, RequestClock
@@ -51,21 +61,11 @@ from cdlm.dsr.service import (
     subject_json,
 )
 from cdlm.dsr.workflow import PublicStatus, Status
-from cdlm.errors import (
-    ErrorCode,
-    FieldIssue,
-    InvalidStateTransition,
-    RateLimited,
-    ValidationFailed,
-)
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
-from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentifier, parse
-from cdlm.locks import lock_names
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.quality.validate import validate_profile
 from cdlm.ratelimit import service as ratelimit
-from cdlm.text import text_problem
 from cdlm.vault.service import Vault
 
 CODE_TTL = timedelta(minutes=10)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from cdlm.auth.principal import Principal
+from cdlm.core.principal import Principal
 from cdlm.dsr import service
 from cdlm.dsr.models import DataSubjectRequest
 from cdlm.vault.service import Vault

@@ -14,9 +14,9 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from cdlm.core.identifiers import IdentifierKind
 from cdlm.dsr.deadlines import Jurisdiction
 from cdlm.dsr.workflow import Status
-from cdlm.identity.identifiers import IdentifierKind
 
 
 class RequestType(StrEnum):

@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cdlm.auth.masking import mask_email, mask_phone
 from cdlm.config import ConfigError, Settings
+from cdlm.core.masking import mask_email, mask_phone
 
 logger = logging.getLogger("cdlm.notifications")
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
+from cdlm.core import clock
 from cdlm.dsr.models import Notification
 from cdlm.dsr.notifier import Message, Notifier, render, render_loggable
 from cdlm.vault.service import MissingKey, Vault

@@ -18,20 +18,20 @@ from tortoise.functions import Count
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
 from cdlm.auth import service as staff
-from cdlm.auth.principal import Principal
+from cdlm.core import clock
+from cdlm.core.errors import InvalidStateTransition, NotFound
+from cdlm.core.identifiers import Identifier, IdentifierKind
+from cdlm.core.principal import Principal
+from cdlm.core.text import staff_text
 from cdlm.dsr import outbox
 from cdlm.dsr.deadlines import ClockRule, Pause, RequestClock
 from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.workflow import FINAL, WAITING_ON_REQUESTER, PublicStatus, Status, check_transition
 from cdlm.dsr.workflow import public_status as public_status_of
-from cdlm.errors import InvalidStateTransition, NotFound
-from cdlm.identity.identifiers import Identifier, IdentifierKind
 from cdlm.reassign import Table
-from cdlm.text import staff_text
 from cdlm.vault.service import Vault
 
 #: Requests, as a merge moves them.

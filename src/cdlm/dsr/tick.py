@@ -19,9 +19,9 @@ from tortoise.connection import get_connection
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.config import Settings
+from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.dsr import access, erasure, outbox
 from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType
 from cdlm.dsr.notifier import Notifier

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from cdlm.errors import InvalidStateTransition
+from cdlm.core.errors import InvalidStateTransition
 
 
 class Status(StrEnum):

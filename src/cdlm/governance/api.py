@@ -8,7 +8,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.info import Info
 
-from cdlm.auth.roles import OVERSIGHT_ROLES, Role
+from cdlm.core.roles import OVERSIGHT_ROLES, Role
 from cdlm.governance import datamap, ropa
 from cdlm.graphql.permissions import allow
 

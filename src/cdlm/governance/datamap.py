@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cdlm.auth.policy import CLEAR_ROLES, PersonalData
-from cdlm.auth.roles import Role
 from cdlm.consent import service as consent
+from cdlm.core.personal_data import CLEAR_ROLES, PersonalData
+from cdlm.core.roles import Role
 from cdlm.quality.fields import DATA_CATEGORIES, PROFILE_FIELDS
 from cdlm.retention import policies as retention
 

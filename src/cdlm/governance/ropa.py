@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdlm import clock
 from cdlm.config import Settings
 from cdlm.consent import service as consent
+from cdlm.core import clock
 from cdlm.governance.datamap import data_map
 from cdlm.retention import policies as retention
 from cdlm.retention.categories import spec_for

@@ -3,8 +3,8 @@
 Expected failures of a mutation are data: the mutation's result union holds a type implementing
 ``UserError``. :func:`user_error` is the one mapper from a service's :class:`DomainError` to
 those types. Authentication and authorization failures are top-level errors
-(:class:`cdlm.errors.AccessError`); anything else reaching the client is masked with the request
-id (see :mod:`cdlm.graphql.extensions`).
+(:class:`cdlm.core.errors.AccessError`); anything else reaching the client is masked with the
+request id (see :mod:`cdlm.graphql.extensions`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import ParamSpec, TypeVar
 
 import strawberry
 
-from cdlm import errors as domain
 from cdlm.auth.errors import InvalidCredentials
-from cdlm.errors import ErrorCode
+from cdlm.core import errors as domain
+from cdlm.core.errors import ErrorCode
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -12,7 +12,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
-from cdlm.errors import AccessError, DomainError, ErrorCode
+from cdlm.core.errors import AccessError, DomainError, ErrorCode
 
 log = logging.getLogger("cdlm.graphql")
 

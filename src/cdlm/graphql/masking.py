@@ -9,7 +9,7 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
-from cdlm.auth.policy import CLEAR_ROLES, PersonalData, present, sees_in_clear
+from cdlm.core.personal_data import CLEAR_ROLES, PersonalData, present, sees_in_clear
 from cdlm.graphql.permissions import add_description_note
 
 

@@ -31,7 +31,7 @@ from tortoise.fields.base import Field
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from cdlm.errors import ErrorCode, ValidationFailed
+from cdlm.core.errors import ErrorCode, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100

@@ -16,9 +16,9 @@ from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types.field import StrawberryField
 from strawberry.types.info import Info
 
-from cdlm.auth.principal import Principal
-from cdlm.auth.roles import ALL_ROLES, Role
-from cdlm.errors import AuthenticationRequired, PermissionDenied
+from cdlm.core.errors import AuthenticationRequired, PermissionDenied
+from cdlm.core.principal import Principal
+from cdlm.core.roles import ALL_ROLES, Role
 
 
 async def current_principal(info: Info[Any, Any]) -> Principal | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from cdlm.errors import ValidationFailed
+from cdlm.core.errors import ValidationFailed
 
 
 def parse_id(value: str, field: str) -> uuid.UUID:

@@ -17,13 +17,13 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
-from cdlm.auth.principal import Principal
+from cdlm.core import clock
+from cdlm.core.errors import Conflict, ErrorCode, ValidationFailed
+from cdlm.core.locks import lock_names
+from cdlm.core.principal import Principal
+from cdlm.core.transactions import retrying
 from cdlm.disposal import Candidate, delete_rows, due_rows
-from cdlm.errors import Conflict, ErrorCode, ValidationFailed
 from cdlm.idempotency.models import IdempotencyRecord
-from cdlm.locks import lock_names
-from cdlm.transactions import retrying
 from cdlm.vault.service import Vault
 
 MAX_KEY_LENGTH = 200
@@ -81,7 +81,7 @@ async def run_once(
 
     Without a key the operation simply runs. With one, concurrent calls wait for each other.
     A transaction that PostgreSQL aborts for a deadlock or serialization failure is run again
-    (:func:`cdlm.transactions.retrying`).
+    (:func:`cdlm.core.transactions.retrying`).
     """
     if key is not None and (not key.strip() or len(key) > MAX_KEY_LENGTH):
         raise ValidationFailed(

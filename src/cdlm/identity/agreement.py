@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from rapidfuzz.distance import JaroWinkler
 
-from cdlm.identity.identifiers import IdentifierKind
+from cdlm.core.identifiers import IdentifierKind
 
 #: Jaro-Winkler similarity from which two names count as the same after an email match.
 FUZZY_NAMES = 0.88

@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from cdlm.errors import ErrorCode, FieldIssue
+from cdlm.core.errors import ErrorCode, FieldIssue
+from cdlm.core.identifiers import LIMITS, PRIORITY, Identifier, IdentifierKind
 from cdlm.identity.agreement import Contradiction, contradictions
-from cdlm.identity.identifiers import LIMITS, PRIORITY, Identifier, IdentifierKind
 
 
 @dataclass(frozen=True)

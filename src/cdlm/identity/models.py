@@ -5,8 +5,8 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
+from cdlm.core.identifiers import IdentifierKind
 from cdlm.customers.models import Customer
-from cdlm.identity.identifiers import IdentifierKind
 
 
 class Identity(Model):

@@ -23,13 +23,13 @@ from typing import Any
 from tortoise.connection import get_connection
 from tortoise.expressions import Q
 
-from cdlm import clock
+from cdlm.core import clock
+from cdlm.core.identifiers import Identifier, IdentifierKind
+from cdlm.core.locks import lock_names
 from cdlm.identity.decision import PassedOver
 from cdlm.identity.decision import decide as decide  # the rules, re-exported for callers
 from cdlm.identity.decision import ordered as ordered
-from cdlm.identity.identifiers import Identifier, IdentifierKind
 from cdlm.identity.models import Identity, IdentityConflict, Suppression
-from cdlm.locks import lock_names
 from cdlm.reassign import SealedColumn, Table
 from cdlm.vault.service import Vault
 

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.info import Info
 
-from cdlm.auth.roles import Role
+from cdlm.core.roles import Role
 from cdlm.customers import loaders as customer_loaders
 from cdlm.customers.api.queries import personal_fields_read
 from cdlm.customers.api.types import CustomerNode

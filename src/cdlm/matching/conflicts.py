@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 
+from cdlm.core.identifiers import IdentifierKind
 from cdlm.identity.agreement import NAME_SIMILARITY, names_compatible
-from cdlm.identity.identifiers import IdentifierKind
 from cdlm.matching.features import MatchRecord
 
 

@@ -27,15 +27,10 @@ from tortoise.connection import get_connection
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
 from cdlm.consent import merging as consent
-from cdlm.customers import merging as customer_rows
-from cdlm.customers.models import Customer, LifecycleStage, SourceKind, SourceRecord
-from cdlm.customers.rebuild import rebuild
-from cdlm.dsr import service as requests
-from cdlm.errors import (
+from cdlm.core import clock
+from cdlm.core.errors import (
     Conflict,
     ErrorCode,
     InvalidStateTransition,
@@ -43,11 +38,18 @@ from cdlm.errors import (
     PolicyViolation,
     ValidationFailed,
 )
+from cdlm.core.identifiers import Identifier, IdentifierKind, InvalidIdentifier
+from cdlm.core.identifiers import normalize_external_id as parse_external_id
+from cdlm.core.locks import lock_names
+from cdlm.core.principal import Principal
+from cdlm.core.text import staff_text
+from cdlm.core.transactions import retrying
+from cdlm.customers import merging as customer_rows
+from cdlm.customers.models import Customer, LifecycleStage, SourceKind, SourceRecord
+from cdlm.customers.rebuild import rebuild
+from cdlm.dsr import service as requests
 from cdlm.identity import service as identity
-from cdlm.identity.identifiers import Identifier, IdentifierKind, InvalidIdentifier
-from cdlm.identity.identifiers import normalize_external_id as parse_external_id
 from cdlm.identity.models import Identity
-from cdlm.locks import lock_names
 from cdlm.matching import digests
 from cdlm.matching.conflicts import conflicts
 from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge, MergeKind, MovedRow
@@ -56,8 +58,6 @@ from cdlm.quality.models import InvalidValue
 from cdlm.quality.validate import validate_profile
 from cdlm.reassign import Table, reassign
 from cdlm.retention import service as retention
-from cdlm.text import staff_text
-from cdlm.transactions import retrying
 from cdlm.vault.service import Owner, Vault
 
 

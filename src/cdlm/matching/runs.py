@@ -26,18 +26,18 @@ from typing import Any
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
-from cdlm.auth.principal import Principal
 from cdlm.config import Settings
+from cdlm.core import clock
+from cdlm.core.errors import Conflict, DomainError, ErrorCode
+from cdlm.core.principal import Principal
+from cdlm.core.transactions import retrying
 from cdlm.customers.models import SourceKind
-from cdlm.errors import Conflict, DomainError, ErrorCode
 from cdlm.matching import decision, digests
 from cdlm.matching.conflicts import conflicts
 from cdlm.matching.features import MatchRecord
 from cdlm.matching.merge import MergeInput, merge_locked
 from cdlm.matching.models import CandidateStatus, MatchModel, MatchRun, MergeKind, RunStatus
 from cdlm.retention import service as retention
-from cdlm.transactions import retrying
 from cdlm.vault.service import Vault
 
 RUN_LOCK = 0x6D617463  # "matc"

@@ -14,11 +14,13 @@ from enum import StrEnum
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
+from cdlm.core import clock
+from cdlm.core.errors import ErrorCode, InvalidStateTransition, NotFound, ValidationFailed
+from cdlm.core.principal import Principal
+from cdlm.core.text import staff_text
+from cdlm.core.transactions import retrying
 from cdlm.customers.models import Customer, SourceKind
-from cdlm.errors import ErrorCode, InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.matching.merge import MergeInput, merge_locked
 from cdlm.matching.models import (
     CandidateStatus,
@@ -27,8 +29,6 @@ from cdlm.matching.models import (
     Merge,
     MergeKind,
 )
-from cdlm.text import staff_text
-from cdlm.transactions import retrying
 from cdlm.vault.service import Vault
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from cdlm.auth.roles import Role
+from cdlm.core.roles import Role
 from cdlm.graphql.permissions import allow
 from cdlm.quality import service
 

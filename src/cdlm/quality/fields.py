@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdlm.auth.policy import PersonalData
+from cdlm.core.personal_data import PersonalData
 
 #: Profile field → kind of personal data (drives masking, the data map and completeness).
 PROFILE_FIELDS: dict[str, PersonalData] = {

@@ -16,9 +16,9 @@ from typing import Any
 
 import pycountry
 
-from cdlm import clock
-from cdlm.errors import ErrorCode, FieldIssue
-from cdlm.identity.identifiers import InvalidIdentifier, normalize_email, normalize_phone
+from cdlm.core import clock
+from cdlm.core.errors import ErrorCode, FieldIssue
+from cdlm.core.identifiers import InvalidIdentifier, normalize_email, normalize_phone
 from cdlm.quality.fields import INPUT_PATHS, PROFILE_FIELDS
 
 MAX_NAME = 100

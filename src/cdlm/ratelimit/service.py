@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from tortoise.connection import get_connection
 from tortoise.expressions import F
 
-from cdlm import clock
+from cdlm.core import clock
 from cdlm.disposal import Candidate, delete_rows, due_rows
 from cdlm.ratelimit.models import RateLimitCounter
 

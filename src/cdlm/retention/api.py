@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.info import Info
 
-from cdlm.auth.roles import OVERSIGHT_ROLES, STAFF_ROLES, Role
-from cdlm.errors import ValidationFailed
+from cdlm.core.errors import ValidationFailed
+from cdlm.core.roles import OVERSIGHT_ROLES, STAFF_ROLES, Role
 from cdlm.graphql.errors import (
     ConflictError,
     InvalidStateError,

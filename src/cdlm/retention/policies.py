@@ -7,14 +7,14 @@ import uuid
 
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
-from cdlm.errors import Conflict, ErrorCode, FieldIssue, NotFound, ValidationFailed
-from cdlm.locks import lock_names
+from cdlm.core import clock
+from cdlm.core.errors import Conflict, ErrorCode, FieldIssue, NotFound, ValidationFailed
+from cdlm.core.locks import lock_names
+from cdlm.core.principal import Principal
+from cdlm.core.text import text_problem
 from cdlm.retention.categories import SPECS, spec_for
 from cdlm.retention.models import Action, RetentionPolicy, Trigger
-from cdlm.text import text_problem
 
 MAX_PERIOD_DAYS = 36_500  # a century
 

@@ -15,15 +15,21 @@ from datetime import datetime
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
+from cdlm.core import clock
+from cdlm.core.errors import (
+    ErrorCode,
+    FieldIssue,
+    InvalidStateTransition,
+    NotFound,
+    ValidationFailed,
+)
+from cdlm.core.principal import Principal
+from cdlm.core.text import text_problem
 from cdlm.customers import service as customers
-from cdlm.errors import ErrorCode, FieldIssue, InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.reassign import Table
 from cdlm.retention.categories import SPECS, spec_for
 from cdlm.retention.models import LegalHold
-from cdlm.text import text_problem
 
 #: Legal holds on one customer, as a merge moves them (the holds not released).
 HOLDS = Table("legal_holds")

@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
-from cdlm import clock
 from cdlm.audit import service as audit
-from cdlm.auth.principal import Principal
+from cdlm.core import clock
+from cdlm.core.locks import lock_names
+from cdlm.core.principal import Principal
 from cdlm.customers import rights
 from cdlm.disposal import Candidate
 from cdlm.dsr import disposal as request_data
-from cdlm.locks import lock_names
 from cdlm.retention import archive
 from cdlm.retention.categories import EVENT_TYPE, handler_for
 from cdlm.retention.models import (

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
-from cdlm import clock
-from cdlm.auth.principal import SYSTEM
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision, Mechanism, Method
+from cdlm.core import clock
+from cdlm.core.errors import Conflict
+from cdlm.core.identifiers import IdentifierKind
+from cdlm.core.principal import SYSTEM
 from cdlm.customers import service as customers
 from cdlm.customers.events import EventIngest, ingest_events
 from cdlm.customers.ingest import CustomerIngest, Source, ingest_one
@@ -28,8 +30,6 @@ from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.dsr import intake
 from cdlm.dsr.models import RequestType, VerificationMethod
 from cdlm.dsr.notifier import Notifier
-from cdlm.errors import Conflict
-from cdlm.identity.identifiers import IdentifierKind
 from cdlm.retention import policies
 from cdlm.retention import service as retention
 from cdlm.retention.models import Action, Trigger

@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from tortoise.exceptions import IntegrityError
 
-from cdlm import clock
+from cdlm.core import clock
 from cdlm.db.lifecycle import ping
 from cdlm.system.models import Installation
 

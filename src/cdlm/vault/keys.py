@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cdlm.config import ConfigError, Settings
-from cdlm.private_files import create_once
+from cdlm.core.private_files import create_once
 from cdlm.vault import crypto
 
 

@@ -22,8 +22,8 @@ from typing import Any
 
 from tortoise.connection import get_connection
 
-from cdlm import clock
 from cdlm.config import ConfigError
+from cdlm.core import clock
 from cdlm.vault import crypto
 from cdlm.vault.keys import KeyProvider
 from cdlm.vault.models import AbsorbedKey, CustomerKey, VaultSecret

@@ -10,7 +10,8 @@ import strawberry
 from strawberry.types.info import Info
 from strawberry.types.unset import UNSET
 
-from cdlm.auth.roles import Role
+from cdlm.core.errors import ErrorCode, ValidationFailed
+from cdlm.core.roles import Role
 from cdlm.customers import event_input, rights, service
 from cdlm.customers import events as event_service
 from cdlm.customers import ingest as ingest_service
@@ -18,7 +19,6 @@ from cdlm.customers.api.queries import personal_fields_read
 from cdlm.customers.api.types import CustomerNode
 from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers.survivorship import trust_table
-from cdlm.errors import ErrorCode, ValidationFailed
 from cdlm.graphql.errors import (
     ConflictError,
     FieldIssue,
@@ -122,7 +122,7 @@ IngestCustomerResult = Annotated[
 
 EventRecord = NewType("EventRecord", object)
 
-#: Registered in the schema's scalar map (see ``cdlm.graphql.schema``).
+#: Registered in the schema's scalar map (see ``cdlm.api.schema``).
 EVENT_RECORD_SCALAR = strawberry.scalar(
     name="EventRecord",
     description=event_input.DESCRIPTION,

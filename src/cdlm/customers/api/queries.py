@@ -8,16 +8,16 @@ from typing import Any
 import strawberry
 from strawberry.types.info import Info
 
-from cdlm.auth.roles import Role
+from cdlm.core.errors import NotFound
+from cdlm.core.identifiers import IdentifierKind
+from cdlm.core.roles import Role
 from cdlm.customers import service
 from cdlm.customers.api.types import CustomerNode
 from cdlm.customers.models import Customer, LifecycleStage
-from cdlm.errors import NotFound
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id
 from cdlm.graphql.selection import selected_paths
-from cdlm.identity.identifiers import IdentifierKind
 
 READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST, Role.AGENT)
 #: Looking a person up by their email or phone re-identifies them: not for analysts.

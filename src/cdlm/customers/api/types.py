@@ -11,14 +11,14 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.info import Info
 
-from cdlm import clock
-from cdlm.auth.policy import PersonalData
-from cdlm.auth.roles import Role
 from cdlm.consent import loaders as consent_loaders
 from cdlm.consent.api import ConsentStatus
+from cdlm.core import clock
+from cdlm.core.errors import ErrorCode, ValidationFailed
+from cdlm.core.personal_data import PersonalData
+from cdlm.core.roles import Role
 from cdlm.customers import loaders
 from cdlm.customers.models import Customer
-from cdlm.errors import ErrorCode, ValidationFailed
 from cdlm.graphql.masking import personal
 from cdlm.graphql.pagination import (
     Connection,

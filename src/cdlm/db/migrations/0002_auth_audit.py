@@ -7,7 +7,7 @@ from tortoise.fields.base import OnDelete
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
-from cdlm.auth.roles import Role
+from cdlm.core.roles import Role
 
 
 class Migration(migrations.Migration):

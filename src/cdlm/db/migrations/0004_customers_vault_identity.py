@@ -7,8 +7,8 @@ from tortoise.fields.base import OnDelete
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
+from cdlm.core.identifiers import IdentifierKind
 from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
-from cdlm.identity.identifiers import IdentifierKind
 
 
 class Migration(migrations.Migration):

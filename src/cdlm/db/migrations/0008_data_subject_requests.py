@@ -8,10 +8,10 @@ from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
 from cdlm.consent.models import Method
+from cdlm.core.identifiers import IdentifierKind
 from cdlm.dsr.deadlines import Jurisdiction
 from cdlm.dsr.models import FiledVia, RequestType, VerificationMethod
 from cdlm.dsr.workflow import Status
-from cdlm.identity.identifiers import IdentifierKind
 
 
 class Migration(migrations.Migration):

@@ -5,7 +5,7 @@ from uuid import uuid4
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
-from cdlm.identity.identifiers import IdentifierKind
+from cdlm.core.identifiers import IdentifierKind
 
 
 class Migration(migrations.Migration):

@@ -10,9 +10,9 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.info import Info
 
-from cdlm.auth.principal import Principal
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
+from cdlm.core.principal import Principal
 from cdlm.customers.api.mutations import ProfileChangesInput
 from cdlm.dsr import access, execution, intake, service
 from cdlm.dsr.api.public import RequesterIdentifierInput, details_of

@@ -8,11 +8,11 @@ from typing import Any
 import strawberry
 from strawberry.types.info import Info
 
+from cdlm.core.errors import NotFound
 from cdlm.dsr import service
 from cdlm.dsr.api.types import HANDLERS, DataSubjectRequestNode
 from cdlm.dsr.models import RequestType
 from cdlm.dsr.workflow import Status
-from cdlm.errors import NotFound
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.scalars import parse_id

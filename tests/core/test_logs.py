@@ -11,7 +11,7 @@ import pytest
 from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
 
-from cdlm.logs import JsonFormatter, describe_exception, request_id_var
+from cdlm.core.logs import JsonFormatter, describe_exception, request_id_var
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cdlm.chain import GENESIS_HASH, BrokenLink, check, entry_hash
+from cdlm.core.chain import GENESIS_HASH, BrokenLink, check, entry_hash
 
 pytestmark = pytest.mark.pure
 

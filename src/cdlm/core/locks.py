@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from tortoise.connection import get_connection
 
-from cdlm import chain
+from cdlm.core import chain
 
 
 def lock_key(name: str) -> int:

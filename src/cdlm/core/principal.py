@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cdlm.auth.roles import Role
+from cdlm.core.roles import Role
 
 
 class PrincipalKind(StrEnum):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdlm import clock
+from cdlm.core import clock
 
 
 def test_now_is_aware_utc() -> None:

@@ -2,7 +2,7 @@
 
 Each entry's hash is SHA-256 over its canonical content and the previous entry's hash; writers
 append under a transaction-scoped advisory lock so concurrent writers queue up
-(:func:`cdlm.locks.lock_and_read_head`). Pure rules: no I/O here.
+(:func:`cdlm.core.locks.lock_and_read_head`). Pure rules: no I/O here.
 """
 
 from __future__ import annotations

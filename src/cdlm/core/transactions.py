@@ -4,8 +4,8 @@ A deadlock (SQLSTATE 40P01) or a serialization failure (40001) rolls the whole t
 and says nothing about the request itself: running it again is the documented remedy. Services
 whose transactions can meet such failures under load wrap them with :func:`retrying`, so a
 client never sees a masked internal error for a batch that would have succeeded a moment later.
-Locks are still taken in one order wherever the code can (see :mod:`cdlm.locks`): retrying is the
-safety net, not the design.
+Locks are still taken in one order wherever the code can (see :mod:`cdlm.core.locks`): retrying
+is the safety net, not the design.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TypeVar
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.connection import get_connection
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("cdlm.transactions")  # its name before it moved to core/
 
 T = TypeVar("T")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 
-from cdlm.auth import masking
-from cdlm.auth.roles import Role
+from cdlm.core import masking
+from cdlm.core.roles import Role
 
 
 class PersonalData(StrEnum):

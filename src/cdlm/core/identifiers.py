@@ -15,7 +15,7 @@ from enum import StrEnum
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from cdlm.errors import ErrorCode
+from cdlm.core.errors import ErrorCode
 
 
 class IdentifierKind(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cdlm.errors import ErrorCode, ValidationFailed
+from cdlm.core.errors import ErrorCode, ValidationFailed
 
 #: Longest staff text (a reason, a note) cdlm keeps.
 MAX_STAFF_TEXT = 500

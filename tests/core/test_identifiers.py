@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cdlm.identity.identifiers import (
+from cdlm.core.identifiers import (
     Identifier,
     IdentifierKind,
     InvalidIdentifier,

@@ -15,8 +15,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cdlm.http_refusals import RefusalCode, error_document, refusal
-from cdlm.logs import request_id_var
+from cdlm.api.http_refusals import RefusalCode, error_document, refusal
+from cdlm.core.logs import request_id_var
 
 log = logging.getLogger("cdlm.access")
 
