@@ -44,6 +44,7 @@ class Target:
 TARGETS = (
     Target("src/cdlm/dsr/workflow.py", ("tests/dsr/test_workflow_law.py",)),
     Target("src/cdlm/dsr/deadlines.py", ("tests/dsr/test_deadlines.py",)),
+    Target("src/cdlm/core/jurisdictions.py", ("tests/dsr/test_deadlines.py",)),
     Target(
         "src/cdlm/quality/score.py",
         ("tests/quality/test_score_rules.py", "tests/quality/test_boundaries.py"),

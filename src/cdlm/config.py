@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import platformdirs
 
-from cdlm.dsr.deadlines import ClockRule, Jurisdiction, parse_rules
+from cdlm.core.jurisdictions import ClockRule, Jurisdiction, parse_rules
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ import pytest
 from cdlm.app import create_app
 from cdlm.config import Settings
 from cdlm.core import clock
-from cdlm.dsr.deadlines import RULES, ClockRule, Jurisdiction, parse_rules
+from cdlm.core.jurisdictions import RULES, ClockRule, Jurisdiction, parse_rules
 from cdlm.dsr.models import DataSubjectRequest
 from cdlm.dsr.notifier import LogNotifier
 from cdlm.dsr.tick import tick

@@ -12,16 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cdlm.config import ConfigError, load_settings
-from cdlm.dsr.deadlines import (
-    RULES,
-    ClockRule,
-    Jurisdiction,
-    Pause,
-    RequestClock,
-    add_business_days,
-    add_months,
-    parse_rules,
-)
+from cdlm.core.jurisdictions import RULES, ClockRule, Jurisdiction, parse_rules
+from cdlm.dsr.deadlines import Pause, RequestClock, add_business_days, add_months
 
 pytestmark = pytest.mark.pure
 

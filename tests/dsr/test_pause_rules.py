@@ -12,8 +12,8 @@ from tortoise.connection import get_connection
 
 from cdlm.config import Settings
 from cdlm.core import clock
+from cdlm.core.jurisdictions import RULES, Jurisdiction, parse_rules
 from cdlm.db.migrations import __name__ as migrations_package
-from cdlm.dsr.deadlines import RULES, Jurisdiction, parse_rules
 from cdlm.dsr.models import DataSubjectRequest
 from cdlm.dsr.notifier import LogNotifier
 from cdlm.dsr.tick import tick

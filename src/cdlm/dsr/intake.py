@@ -33,12 +33,13 @@ from cdlm.core.errors import (
     ValidationFailed,
 )
 from cdlm.core.identifiers import Identifier, IdentifierKind, InvalidIdentifier, parse
+from cdlm.core.jurisdictions import RULES, Jurisdiction
 from cdlm.core.locks import lock_names
 from cdlm.core.principal import ANONYMOUS, Principal
 from cdlm.core.text import text_problem
 from cdlm.customers import service as customers
 from cdlm.dsr import outbox
-from cdlm.dsr.deadlines import RULES, Jurisdiction, RequestClock
+from cdlm.dsr.deadlines import RequestClock
 from cdlm.dsr.models import (
     DataSubjectRequest,
     FiledVia,

@@ -15,7 +15,7 @@ from tortoise import fields
 from tortoise.models import Model
 
 from cdlm.core.identifiers import IdentifierKind
-from cdlm.dsr.deadlines import Jurisdiction
+from cdlm.core.jurisdictions import Jurisdiction
 from cdlm.dsr.workflow import Status
 
 

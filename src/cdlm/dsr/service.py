@@ -23,10 +23,11 @@ from cdlm.auth import service as staff
 from cdlm.core import clock
 from cdlm.core.errors import InvalidStateTransition, NotFound
 from cdlm.core.identifiers import Identifier, IdentifierKind
+from cdlm.core.jurisdictions import ClockRule
 from cdlm.core.principal import Principal
 from cdlm.core.text import staff_text
 from cdlm.dsr import outbox
-from cdlm.dsr.deadlines import ClockRule, Pause, RequestClock
+from cdlm.dsr.deadlines import Pause, RequestClock
 from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.workflow import FINAL, WAITING_ON_REQUESTER, PublicStatus, Status, check_transition

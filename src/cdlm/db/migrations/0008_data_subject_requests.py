@@ -9,7 +9,7 @@ from tortoise.migrations import operations as ops
 
 from cdlm.consent.models import Method
 from cdlm.core.identifiers import IdentifierKind
-from cdlm.dsr.deadlines import Jurisdiction
+from cdlm.core.jurisdictions import Jurisdiction
 from cdlm.dsr.models import FiledVia, RequestType, VerificationMethod
 from cdlm.dsr.workflow import Status
 

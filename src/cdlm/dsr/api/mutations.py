@@ -12,12 +12,12 @@ from strawberry.types.info import Info
 
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
+from cdlm.core.jurisdictions import Jurisdiction
 from cdlm.core.principal import Principal
 from cdlm.customers.api.mutations import ProfileChangesInput
 from cdlm.dsr import access, execution, intake, service
 from cdlm.dsr.api.public import RequesterIdentifierInput, details_of
 from cdlm.dsr.api.types import FILERS, HANDLERS, DataSubjectRequestNode
-from cdlm.dsr.deadlines import Jurisdiction
 from cdlm.dsr.models import DataSubjectRequest, RequestType, VerificationMethod
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.workflow import Status

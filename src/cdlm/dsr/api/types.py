@@ -10,10 +10,10 @@ from strawberry.scalars import JSON
 from strawberry.types.info import Info
 
 from cdlm.core import clock as clock_module
+from cdlm.core.jurisdictions import Jurisdiction
 from cdlm.core.personal_data import PersonalData
 from cdlm.core.roles import Role
 from cdlm.dsr import loaders, service
-from cdlm.dsr.deadlines import Jurisdiction
 from cdlm.dsr.models import (
     DataSubjectRequest,
     FiledVia,
