@@ -23,8 +23,9 @@ from cdlm.auth.service import create_api_key
 from cdlm.auth.settings import auth_settings
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
+from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.importer import ImportOptions, run_import
-from cdlm.customers.models import Customer, LawfulBasis, SourceKind
+from cdlm.customers.models import Customer
 
 CUSTOMERS = 2000
 SHARED = 200

@@ -16,9 +16,9 @@ from bench.support import benchmark_workspace, percentiles, report
 from cdlm.auth.settings import auth_settings
 from cdlm.core.identifiers import IdentifierKind
 from cdlm.core.principal import SYSTEM
+from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.ingest import CustomerIngest, Source, ingest_one
-from cdlm.customers.models import LawfulBasis, SourceKind
 from cdlm.dsr import execution, intake
 from cdlm.dsr.models import AccessExport, RequestType, VerificationCode, VerificationMethod
 from cdlm.dsr.notifier import Message

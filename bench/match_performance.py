@@ -29,8 +29,9 @@ from bench.people import LabelledRecord, people
 from bench.support import benchmark_workspace, report
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.core import clock
+from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.ingest import CustomerIngest, Source, ingest_batch
-from cdlm.customers.models import Customer, LawfulBasis, SourceKind
+from cdlm.customers.models import Customer
 from cdlm.matching.models import MatchRun
 from cdlm.vault.service import Vault
 

@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 from bench.support import benchmark_workspace, report
 from cdlm.core import clock
 from cdlm.core.principal import SYSTEM
+from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.ingest import CustomerIngest, Source, ingest_one
-from cdlm.customers.models import Event, LawfulBasis, SourceKind
+from cdlm.customers.models import Event
 from cdlm.retention import archive, policies, sweep
 from cdlm.retention.models import Action, RetentionPolicy, Trigger
 from cdlm.vault.service import Vault

@@ -15,8 +15,8 @@ from cdlm.auth.settings import AuthSettings
 from cdlm.core import clock
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
+from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Source, ingest_one
-from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.matching.models import CandidateStatus, MatchCandidate
 from cdlm.vault.service import Vault
 

@@ -508,8 +508,8 @@ def import_command(
     from rich.progress import Progress
 
     from cdlm.core.principal import SYSTEM
+    from cdlm.core.vocabulary import LawfulBasis, SourceKind
     from cdlm.customers.importer import ImportOptions, ImportRefused, count_rows, run_import
-    from cdlm.customers.models import LawfulBasis, SourceKind
     from cdlm.customers.survivorship import trust_table
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault

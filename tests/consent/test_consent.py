@@ -17,7 +17,7 @@ from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method, Purpo
 from cdlm.core import clock
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
-from cdlm.customers.models import LawfulBasis
+from cdlm.core.vocabulary import LawfulBasis
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key, make_customer

@@ -15,7 +15,7 @@ from cdlm.core import clock
 from cdlm.core.errors import Conflict, PolicyViolation
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
-from cdlm.customers.models import LawfulBasis
+from cdlm.core.vocabulary import LawfulBasis
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import GPC, make_purpose

@@ -18,8 +18,9 @@ from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method
 from cdlm.core import clock
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
+from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers import rights
-from cdlm.customers.models import Customer, Event, LawfulBasis, SourceRecord
+from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.dsr import access
 from cdlm.dsr.models import AccessExport
 from cdlm.vault.service import Vault

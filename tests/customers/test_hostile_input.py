@@ -12,9 +12,10 @@ from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
+from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers import importer
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
-from cdlm.customers.models import Customer, Event, LawfulBasis, SourceKind
+from cdlm.customers.models import Customer, Event
 from cdlm.identity.models import Identity
 from cdlm.quality.models import InvalidValue
 from cdlm.vault.service import Vault

@@ -15,10 +15,11 @@ import pytest
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.core import clock
 from cdlm.core.principal import SYSTEM
+from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers import importer
 from cdlm.customers.importer import ImportOptions, ImportRefused, ImportSummary, run_import
 from cdlm.customers.ingest import ingest_batch
-from cdlm.customers.models import Customer, ImportRun, LawfulBasis, SourceKind, SourceRecord
+from cdlm.customers.models import Customer, ImportRun, SourceRecord
 from cdlm.vault.service import Vault
 from tests.support.lambda_invoke import ROOT, cdlm_env, database_url
 from tests.test_cli import run_cdlm

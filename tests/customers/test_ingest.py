@@ -12,7 +12,8 @@ from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
 from cdlm.core import clock
 from cdlm.core.roles import Role
-from cdlm.customers.models import Customer, SourceKind, SourceRecord
+from cdlm.core.vocabulary import SourceKind
+from cdlm.customers.models import Customer, SourceRecord
 from cdlm.identity.models import Identity
 from cdlm.quality.models import InvalidValue
 from cdlm.vault.service import Vault
@@ -372,7 +373,7 @@ async def test_concurrent_ingests_of_one_person_make_one_profile(vault: Vault) -
 
 
 async def test_lifecycle_stage_is_set_and_updated(vault: Vault) -> None:
-    from cdlm.customers.models import LifecycleStage
+    from cdlm.core.vocabulary import LifecycleStage
 
     first = await make_customer(vault, email="l@example.com")
     assert (await Customer.get(id=first.customer_id)).lifecycle_stage == LifecycleStage.LEAD

@@ -11,8 +11,8 @@ from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
 from cdlm.core import clock
 from cdlm.core.roles import Role
+from cdlm.core.vocabulary import LifecycleStage
 from cdlm.customers.events import EventIngest, store_events
-from cdlm.customers.models import LifecycleStage
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key, make_customer, source

@@ -24,7 +24,7 @@ from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
-from cdlm.customers.models import SourceKind
+from cdlm.core.vocabulary import SourceKind
 from cdlm.dsr import access
 from cdlm.identity.models import IdentityConflict
 from cdlm.matching import merge as merging

@@ -20,8 +20,9 @@ from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, ValidationFailed
 from cdlm.core.principal import SYSTEM
+from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.events import EventIngest, store_events
-from cdlm.customers.models import Customer, Event, LawfulBasis, SourceKind, SourceRecord
+from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.dsr import erasure, execution
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, RequestEvent
 from cdlm.dsr.notifier import LogNotifier

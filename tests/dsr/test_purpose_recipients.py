@@ -19,7 +19,7 @@ from cdlm.consent import service as consent
 from cdlm.consent.models import Mechanism, Purpose
 from cdlm.core.errors import ErrorCode, ValidationFailed
 from cdlm.core.principal import SYSTEM
-from cdlm.customers.models import LawfulBasis
+from cdlm.core.vocabulary import LawfulBasis
 from cdlm.db.lifecycle import apply_migrations, connect, drop_database, ensure_database
 from cdlm.db.orm_config import APP_LABEL, tortoise_config
 from cdlm.dsr import access

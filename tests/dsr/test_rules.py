@@ -15,8 +15,9 @@ from cdlm.audit.models import AuditEntry
 from cdlm.config import ConfigError, load_settings
 from cdlm.core.jurisdictions import ClockRule, Jurisdiction, parse_rules
 from cdlm.core.principal import SYSTEM
+from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.importer import ImportOptions, run_import
-from cdlm.customers.models import Customer, LawfulBasis, SourceKind
+from cdlm.customers.models import Customer
 from cdlm.dsr.deadlines import RequestClock
 from cdlm.retention import service as retention
 from cdlm.vault.service import Vault

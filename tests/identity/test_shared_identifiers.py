@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from cdlm.core.principal import SYSTEM
+from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.importer import ImportOptions, run_import
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
-from cdlm.customers.models import Customer, LawfulBasis, SourceKind
+from cdlm.customers.models import Customer
 from cdlm.dsr.models import AccessExport, DataSubjectRequest
 from cdlm.identity.models import Identity, IdentityConflict, Suppression
 from cdlm.quality.models import InvalidValue

@@ -14,9 +14,10 @@ from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method
 from cdlm.core import clock
 from cdlm.core.errors import DomainError, ErrorCode
 from cdlm.core.principal import SYSTEM
+from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers import service as customers
 from cdlm.customers.events import EventIngest, ingest_events
-from cdlm.customers.models import Customer, Event, LawfulBasis, SourceRecord
+from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.identity.models import Identity
 from cdlm.matching import merge as merging
 from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge, MergeKind

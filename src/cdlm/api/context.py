@@ -16,11 +16,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
-from cdlm.auth.errors import InvalidCredentials
 from cdlm.auth.service import authenticate
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
-from cdlm.core.errors import AuthenticationRequired
+from cdlm.core.errors import AuthenticationRequired, InvalidCredentials
 from cdlm.core.principal import Principal
 from cdlm.dsr.notifier import Notifier
 from cdlm.vault.service import Vault

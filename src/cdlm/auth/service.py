@@ -16,7 +16,6 @@ from tortoise.transactions import in_transaction
 
 from cdlm.audit import service as audit
 from cdlm.auth import api_keys as key_format
-from cdlm.auth.errors import InvalidCredentials
 from cdlm.auth.models import ApiKey, StaffSession, StaffUser
 from cdlm.auth.passwords import has_control_characters, password_issues
 from cdlm.auth.settings import AuthSettings
@@ -26,6 +25,7 @@ from cdlm.core.errors import (
     Conflict,
     ErrorCode,
     FieldIssue,
+    InvalidCredentials,
     InvalidStateTransition,
     NotFound,
     RateLimited,

@@ -7,7 +7,7 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
-from cdlm.customers.models import LawfulBasis
+from cdlm.core.vocabulary import LawfulBasis
 
 
 class Mechanism(StrEnum):

@@ -33,8 +33,8 @@ from cdlm.core.errors import (
 from cdlm.core.locks import lock_and_read_head
 from cdlm.core.principal import Principal
 from cdlm.core.text import text_problem
+from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers import service as customers
-from cdlm.customers.models import LawfulBasis
 from cdlm.idempotency import service as idempotency
 from cdlm.vault.service import Vault
 

@@ -124,6 +124,12 @@ class RateLimited(DomainError):
     code = ErrorCode.RATE_LIMITED
 
 
+class InvalidCredentials(DomainError):
+    """The credentials are wrong, unknown, expired, revoked or malformed (never says which)."""
+
+    code = ErrorCode.INVALID_CREDENTIALS
+
+
 class AccessError(Exception):
     """The caller may not do this; reported as a top-level error, not as data."""
 

@@ -31,8 +31,9 @@ from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.core.locks import lock_key
 from cdlm.core.principal import Principal
 from cdlm.core.text import text_problem
+from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Outcome, Source, ingest_batch
-from cdlm.customers.models import ImportRun, LawfulBasis, LifecycleStage, SourceKind
+from cdlm.customers.models import ImportRun
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.vault.service import Vault
 

@@ -22,7 +22,8 @@ from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.core.identifiers import Identifier, IdentifierKind, InvalidIdentifier
 from cdlm.core.identifiers import normalize_external_id as parse_external_id
 from cdlm.core.principal import Principal
-from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind, SourceRecord
+from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
+from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.survivorship import Provenance, survive
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity

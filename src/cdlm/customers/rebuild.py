@@ -14,8 +14,9 @@ from typing import Any
 
 from cdlm.core import clock
 from cdlm.core.identifiers import IDENTIFYING_FIELDS, Identifier
+from cdlm.core.vocabulary import SourceKind
 from cdlm.customers.ingest import open_invalid_fields, rescore
-from cdlm.customers.models import Customer, SourceKind, SourceRecord
+from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.identity import service as identity
 from cdlm.quality.fields import PROFILE_FIELDS

@@ -19,7 +19,8 @@ from cdlm.core import clock
 from cdlm.core.errors import InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.core.principal import Principal
 from cdlm.core.text import text_problem
-from cdlm.customers.models import Customer, Event, LawfulBasis, SourceRecord
+from cdlm.core.vocabulary import LawfulBasis
+from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.identity import service as identity
 from cdlm.quality import refused as refused_values
 from cdlm.vault.service import Owner, Vault

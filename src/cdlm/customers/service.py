@@ -23,8 +23,9 @@ from cdlm.core.identifiers import (
     parse,
 )
 from cdlm.core.principal import Principal
+from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers.ingest import open_invalid_fields, rescore
-from cdlm.customers.models import Customer, LawfulBasis, LifecycleStage, SourceKind, SourceRecord
+from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.identity import service as identity
 from cdlm.quality import refused

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from cdlm.config import ConfigError
-from cdlm.customers.models import SourceKind
+from cdlm.core.vocabulary import SourceKind
 
 DEFAULT_TRUST: dict[SourceKind, int] = {
     SourceKind.STAFF: 100,

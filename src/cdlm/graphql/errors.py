@@ -15,9 +15,8 @@ from typing import ParamSpec, TypeVar
 
 import strawberry
 
-from cdlm.auth.errors import InvalidCredentials
 from cdlm.core import errors as domain
-from cdlm.core.errors import ErrorCode
+from cdlm.core.errors import ErrorCode, InvalidCredentials
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from cdlm.core.identifiers import IdentifierKind
-from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
+from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 
 strawberry.enum(LifecycleStage, description="Where a customer is in the relationship.")
 strawberry.enum(SourceKind, description="Kind of touchpoint data came from.")

@@ -44,8 +44,9 @@ from cdlm.core.locks import lock_names
 from cdlm.core.principal import Principal
 from cdlm.core.text import staff_text
 from cdlm.core.transactions import retrying
+from cdlm.core.vocabulary import LifecycleStage, SourceKind
 from cdlm.customers import merging as customer_rows
-from cdlm.customers.models import Customer, LifecycleStage, SourceKind, SourceRecord
+from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.rebuild import rebuild
 from cdlm.dsr import service as requests
 from cdlm.identity import service as identity

@@ -31,7 +31,7 @@ from cdlm.core import clock
 from cdlm.core.errors import Conflict, DomainError, ErrorCode
 from cdlm.core.principal import Principal
 from cdlm.core.transactions import retrying
-from cdlm.customers.models import SourceKind
+from cdlm.core.vocabulary import SourceKind
 from cdlm.matching import decision, digests
 from cdlm.matching.conflicts import conflicts
 from cdlm.matching.features import MatchRecord

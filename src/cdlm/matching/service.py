@@ -20,7 +20,8 @@ from cdlm.core.errors import ErrorCode, InvalidStateTransition, NotFound, Valida
 from cdlm.core.principal import Principal
 from cdlm.core.text import staff_text
 from cdlm.core.transactions import retrying
-from cdlm.customers.models import Customer, SourceKind
+from cdlm.core.vocabulary import SourceKind
+from cdlm.customers.models import Customer
 from cdlm.matching.merge import MergeInput, merge_locked
 from cdlm.matching.models import (
     CandidateStatus,

@@ -23,10 +23,10 @@ from cdlm.core import clock
 from cdlm.core.errors import Conflict
 from cdlm.core.identifiers import IdentifierKind
 from cdlm.core.principal import SYSTEM
+from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers import service as customers
 from cdlm.customers.events import EventIngest, ingest_events
 from cdlm.customers.ingest import CustomerIngest, Source, ingest_one
-from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.dsr import intake
 from cdlm.dsr.models import RequestType, VerificationMethod
 from cdlm.dsr.notifier import Notifier

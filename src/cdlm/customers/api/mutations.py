@@ -12,12 +12,12 @@ from strawberry.types.unset import UNSET
 
 from cdlm.core.errors import ErrorCode, ValidationFailed
 from cdlm.core.roles import Role
+from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers import event_input, rights, service
 from cdlm.customers import events as event_service
 from cdlm.customers import ingest as ingest_service
 from cdlm.customers.api.queries import personal_fields_read
 from cdlm.customers.api.types import CustomerNode
-from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers.survivorship import trust_table
 from cdlm.graphql.errors import (
     ConflictError,

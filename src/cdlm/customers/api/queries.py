@@ -11,9 +11,10 @@ from strawberry.types.info import Info
 from cdlm.core.errors import NotFound
 from cdlm.core.identifiers import IdentifierKind
 from cdlm.core.roles import Role
+from cdlm.core.vocabulary import LifecycleStage
 from cdlm.customers import service
 from cdlm.customers.api.types import CustomerNode
-from cdlm.customers.models import Customer, LifecycleStage
+from cdlm.customers.models import Customer
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id

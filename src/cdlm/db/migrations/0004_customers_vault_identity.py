@@ -8,7 +8,7 @@ from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
 from cdlm.core.identifiers import IdentifierKind
-from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
+from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 
 
 class Migration(migrations.Migration):

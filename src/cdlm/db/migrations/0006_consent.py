@@ -8,7 +8,7 @@ from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
 from cdlm.consent.models import Decision, Mechanism, Method
-from cdlm.customers.models import LawfulBasis
+from cdlm.core.vocabulary import LawfulBasis
 
 APPEND_ONLY = """
 CREATE OR REPLACE FUNCTION cdlm_consent_append_only() RETURNS trigger AS $$
