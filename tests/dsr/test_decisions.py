@@ -309,6 +309,7 @@ async def test_the_tick_deletes_old_exports_no_link_can_fetch_unless_held(
     gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault, settings: Settings
 ) -> None:
     from cdlm.dsr.models import AccessExport
+    from cdlm.holds import service as legal_holds
     from cdlm.retention import service as retention
     from tests.dsr.support import approved, execute
     from tests.factories import make_customer
@@ -323,7 +324,7 @@ async def test_the_tick_deletes_old_exports_no_link_can_fetch_unless_held(
     with clock.travel(timedelta(days=31)):
         await retention.place_hold(SYSTEM, reason="Regulator inquiry", category="dsr.exports")
         assert (await tick(vault, LogNotifier(), settings)).exports_deleted == 0
-        await retention.release_hold(SYSTEM, (await retention.holds())[0].id)
+        await retention.release_hold(SYSTEM, (await legal_holds.holds())[0].id)
         assert (await tick(vault, LogNotifier(), settings)).exports_deleted == 1
     assert await AccessExport.all().count() == 0
 

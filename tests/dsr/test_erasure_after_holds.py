@@ -18,6 +18,7 @@ from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, RequestEvent
 from cdlm.dsr.notifier import LogNotifier
 from cdlm.dsr.tick import tick
+from cdlm.holds import service as legal_holds
 from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
@@ -114,7 +115,7 @@ async def test_a_hold_that_ends_by_its_date_counts_as_released(
     await execute(gql, admin_headers, request_id)
     assert await Event.filter(customer_id=customer_id).count() == 2
     with clock.travel(timedelta(days=31)):
-        assert not await retention.is_active(hold.id)
+        assert not await legal_holds.is_active(hold.id)
         assert (await tick(vault, LogNotifier(), settings)).retained_data_erased == 1
     assert not await Customer.exists(id=customer_id)
 

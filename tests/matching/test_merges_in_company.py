@@ -16,13 +16,13 @@ from cdlm.customers import disposal, rights
 from cdlm.customers import service as customers
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
 from cdlm.customers.models import Customer, SourceRecord
+from cdlm.holds.models import LegalHold
 from cdlm.identity import service as identity
 from cdlm.identity.models import IdentityConflict
 from cdlm.matching import merge as merging
 from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge, MergeKind
 from cdlm.quality import service as quality
 from cdlm.retention import service as retention
-from cdlm.retention.models import LegalHold
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from cdlm.audit.models import AuditEntry
 from cdlm.core import clock
-from cdlm.retention.models import LegalHold
-from cdlm.retention.service import holds_on
+from cdlm.holds.models import LegalHold
+from cdlm.holds.service import holds_on
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import make_customer

@@ -15,6 +15,7 @@ from cdlm.audit.models import AuditEntry
 from cdlm.core import clock
 from cdlm.core.principal import SYSTEM
 from cdlm.customers.models import Customer, Event, SourceRecord
+from cdlm.holds import service as legal_holds
 from cdlm.retention import archive, policies
 from cdlm.retention import service as holds
 from cdlm.retention import sweep as sweeping
@@ -162,7 +163,7 @@ async def test_inactive_customers_are_disposed_of_as_declared(
     assert await Customer.exists(id=active)
     policy = (await policies.all_policies())[0]
     await policies.update_policy(SYSTEM, policy.id, action=Action.CRYPTO_SHRED)
-    await holds.release_hold(SYSTEM, (await holds.holds())[0].id)
+    await holds.release_hold(SYSTEM, (await legal_holds.holds())[0].id)
     with clock.frozen_at(NOW):
         await sweeping.sweep(SYSTEM, vault, store)
     row = await Customer.get(id=shredded)

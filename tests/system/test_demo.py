@@ -13,8 +13,9 @@ from cdlm.customers.models import Customer, Event
 from cdlm.dsr.models import DataSubjectRequest
 from cdlm.dsr.notifier import LogNotifier
 from cdlm.dsr.workflow import Status
+from cdlm.holds.models import LegalHold
 from cdlm.quality.models import InvalidValue
-from cdlm.retention.models import LegalHold, RetentionPolicy
+from cdlm.retention.models import RetentionPolicy
 from cdlm.system.demo import AlreadySeeded, seed_demo
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient

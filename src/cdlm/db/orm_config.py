@@ -21,6 +21,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.idempotency.models",
     "cdlm.consent.models",
     "cdlm.dsr.models",
+    "cdlm.holds.models",
     "cdlm.retention.models",
     "cdlm.matching.models",
 ]

@@ -46,10 +46,10 @@ from cdlm.dsr.models import (
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import add_event, locked, notify_requester
 from cdlm.dsr.workflow import Status
+from cdlm.holds import service as legal_holds
 from cdlm.matching import history
 from cdlm.matching.models import Merge
 from cdlm.quality.fields import PROFILE_FIELDS
-from cdlm.retention import service as retention
 from cdlm.vault.service import MissingKey, Vault
 
 if TYPE_CHECKING:
@@ -560,7 +560,7 @@ async def delete_unreachable_exports() -> int:
     expired, revoked or used up); until then staff can send a new link. A legal hold on
     ``dsr.exports`` or on the customer keeps them."""
     now = clock.now()
-    holds = await retention.active_holds()
+    holds = await legal_holds.active_holds()
     if any(h.category == "dsr.exports" for h in holds):
         return 0
     held_customers = [h.customer_id for h in holds if h.customer_id is not None]

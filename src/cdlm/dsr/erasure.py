@@ -34,9 +34,9 @@ from cdlm.dsr import outbox
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification
 from cdlm.dsr.service import add_event, destroy_request_secrets
 from cdlm.dsr.workflow import FINAL
+from cdlm.holds import service as legal_holds
 from cdlm.identity import service as identity
 from cdlm.matching import forget as matching
-from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 
 CONSENT_LEDGER_REASON = (
@@ -53,8 +53,8 @@ async def plan(request: DataSubjectRequest) -> dict[str, Any]:
     customer_id = request.customer_id
     if customer_id is None:
         return {"found": False, "inventory": rights.Inventory(found=False).to_json()}
-    holds = await retention.holds_on(customer_id)
-    on_customer = retention.on_customer(holds, customer_id)
+    holds = await legal_holds.holds_on(customer_id)
+    on_customer = legal_holds.on_customer(holds, customer_id)
     if on_customer is not None:
         return {"held_by": str(on_customer.id)}
     held = await rights.inventory(customer_id)
@@ -119,7 +119,7 @@ async def customer_hold(customer_id: uuid.UUID | None) -> str | None:
     """The id of an active hold on the customer, if any."""
     if customer_id is None:
         return None
-    on_customer = retention.on_customer(await retention.holds_on(customer_id), customer_id)
+    on_customer = legal_holds.on_customer(await legal_holds.holds_on(customer_id), customer_id)
     return str(on_customer.id) if on_customer is not None else None
 
 
@@ -131,7 +131,7 @@ async def shred(
     customer_id = request.customer_id
     if customer_id is None:
         return {"customer_key": False, "earlier_exports": 0, "earlier_request_keys": 0}
-    holds = await retention.holds_on(customer_id)
+    holds = await legal_holds.holds_on(customer_id)
     exports_held = any(r["category"] == "dsr.exports" for r in planned.get("retained", [])) or (
         any(h.category == "dsr.exports" for h in holds)
     )
@@ -255,8 +255,8 @@ async def erase_released(vault: Vault, request: DataSubjectRequest) -> list[str]
     pending = awaiting_release(request)
     if customer_id is None or not pending:
         return []
-    holds = await retention.holds_on(customer_id)
-    if retention.on_customer(holds, customer_id) is not None:
+    holds = await legal_holds.holds_on(customer_id)
+    if legal_holds.on_customer(holds, customer_id) is not None:
         return []
     active = {h.category for h in holds if h.category}
     still = rights.Keep.of(active)

@@ -37,7 +37,7 @@ from cdlm.dsr.service import (
     set_reason,
 )
 from cdlm.dsr.workflow import Status
-from cdlm.retention import service as retention
+from cdlm.holds import service as legal_holds
 from cdlm.vault.service import Vault
 
 logger = logging.getLogger("cdlm.dsr")
@@ -238,7 +238,7 @@ async def _resume_after_holds() -> int:
     resumed = 0
     for request in await DataSubjectRequest.filter(status=Status.ON_HOLD):
         held_by = request.progress.get("held_by")
-        if held_by is None or await retention.is_active(uuid.UUID(held_by)):
+        if held_by is None or await legal_holds.is_active(uuid.UUID(held_by)):
             continue
         async with in_transaction():
             current = await locked(request.id)

@@ -49,6 +49,7 @@ from cdlm.customers import merging as customer_rows
 from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.rebuild import rebuild
 from cdlm.dsr import service as requests
+from cdlm.holds import service as legal_holds
 from cdlm.identity import service as identity
 from cdlm.identity.models import Identity
 from cdlm.matching import digests
@@ -58,7 +59,6 @@ from cdlm.quality import refused
 from cdlm.quality.models import InvalidValue
 from cdlm.quality.validate import validate_profile
 from cdlm.reassign import Table, reassign
-from cdlm.retention import service as retention
 from cdlm.vault.service import Owner, Vault
 
 
@@ -96,7 +96,7 @@ MOVES: tuple[_Move, ...] = (
     _Move("identity", identity.TABLE),
     _Move("refused_value", refused.TABLE),
     _Move("request", requests.TABLE),
-    _Move("legal_hold", retention.HOLDS, retention.ACTIVE),
+    _Move("legal_hold", legal_holds.HOLDS, legal_holds.ACTIVE),
 )
 
 
@@ -138,7 +138,7 @@ def _check_mergeable(profile: Customer | None, field: str) -> Customer:
 async def _still_sure(vault: Vault, sides: dict[uuid.UUID, tuple[Customer, Owner]]) -> None:
     """An automatic merge checks again, on the locked profiles, what a run decided on values
     read earlier: no legal hold placed since, no hard conflict from a change since."""
-    if await retention.held_customers(list(sides)):
+    if await legal_holds.held_customers(list(sides)):
         raise PolicyViolation("A legal hold was placed on a profile of this pair.")
     tokens = await digests.external_tokens(list(sides))
     one, other = (

@@ -32,12 +32,12 @@ from cdlm.core.errors import Conflict, DomainError, ErrorCode
 from cdlm.core.principal import Principal
 from cdlm.core.transactions import retrying
 from cdlm.core.vocabulary import SourceKind
+from cdlm.holds import service as legal_holds
 from cdlm.matching import decision, digests
 from cdlm.matching.conflicts import conflicts
 from cdlm.matching.features import MatchRecord
 from cdlm.matching.merge import MergeInput, merge_locked
 from cdlm.matching.models import CandidateStatus, MatchModel, MatchRun, MergeKind, RunStatus
-from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 
 RUN_LOCK = 0x6D617463  # "matc"
@@ -201,7 +201,7 @@ async def _work(
         options,
         evidence,
         loaded,
-        {h.customer_id for h in await retention.active_holds() if h.customer_id is not None},
+        {h.customer_id for h in await legal_holds.active_holds() if h.customer_id is not None},
         model.version,
         json.dumps(model.settings),
     )

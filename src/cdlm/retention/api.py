@@ -19,8 +19,10 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id
+from cdlm.holds import service as legal_holds
+from cdlm.holds.models import LegalHold
 from cdlm.retention import policies, service, sweep
-from cdlm.retention.models import Action, LegalHold, RetentionPolicy, Trigger
+from cdlm.retention.models import Action, RetentionPolicy, Trigger
 
 strawberry.enum(Trigger, name="RetentionTrigger", description="What a period counts from.")
 strawberry.enum(Action, name="RetentionAction", description="What happens to data past its period.")
@@ -203,7 +205,7 @@ HoldResult = Annotated[
 class RetentionQuery:
     @strawberry.field(description="Legal holds, newest first.", extensions=allow(*OVERSIGHT_ROLES))
     async def legal_holds(self, include_ended: bool = False) -> list[LegalHoldNode]:
-        return [LegalHoldNode.from_row(h) for h in await service.holds(include_ended)]
+        return [LegalHoldNode.from_row(h) for h in await legal_holds.holds(include_ended)]
 
     @strawberry.field(description="Retention policies, by category.", extensions=allow(*READERS))
     async def retention_policies(self) -> list[RetentionPolicyNode]:

@@ -1,4 +1,4 @@
-"""Tables of retention: legal holds, retention policies, and the evidence sweeps leave."""
+"""Tables of retention: retention policies, and the evidence sweeps leave."""
 
 from __future__ import annotations
 
@@ -6,25 +6,6 @@ from enum import StrEnum
 
 from tortoise import fields
 from tortoise.models import Model
-
-
-class LegalHold(Model):
-    """Data that must be kept (litigation, investigation, a legal duty): on one customer, or
-    on a category of data (``events.purchase``, ``source_records``) for everyone."""
-
-    id = fields.UUIDField(primary_key=True)
-    customer_id = fields.UUIDField(null=True, db_index=True)
-    category = fields.CharField(max_length=64, null=True)
-    reason = fields.CharField(max_length=500)
-    placed_at = fields.DatetimeField()
-    placed_by_kind = fields.CharField(max_length=16)
-    placed_by_id = fields.UUIDField(null=True)
-    ends_at = fields.DatetimeField(null=True)
-    released_at = fields.DatetimeField(null=True)
-    released_by_id = fields.UUIDField(null=True)
-
-    class Meta:
-        table = "legal_holds"
 
 
 class Trigger(StrEnum):

@@ -27,18 +27,12 @@ from cdlm.core.principal import Principal
 from cdlm.customers import rights
 from cdlm.disposal import Candidate
 from cdlm.dsr import disposal as request_data
+from cdlm.holds.models import LegalHold
+from cdlm.holds.service import active_holds
 from cdlm.retention import archive
 from cdlm.retention.categories import EVENT_TYPE, handler_for
-from cdlm.retention.models import (
-    Action,
-    LegalHold,
-    RetentionPolicy,
-    SweepEvidence,
-    SweepRun,
-    Trigger,
-)
+from cdlm.retention.models import Action, RetentionPolicy, SweepEvidence, SweepRun, Trigger
 from cdlm.retention.policies import active_policies, policy_of
-from cdlm.retention.service import active_holds
 from cdlm.vault.service import Vault
 
 BATCH = 500
