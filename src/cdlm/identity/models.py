@@ -6,14 +6,14 @@ from tortoise import fields
 from tortoise.models import Model
 
 from cdlm.core.identifiers import IdentifierKind
-from cdlm.customers.models import Customer
 
 
 class Identity(Model):
     """One identifier of one customer. An identifier belongs to at most one customer."""
 
     id = fields.UUIDField(primary_key=True)
-    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+    # cdlm.Customer is named, not imported: customers sits above identity and uses it.
+    customer: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
         "cdlm.Customer", related_name="identities", on_delete=fields.CASCADE
     )
     kind = fields.CharEnumField(IdentifierKind, max_length=16)

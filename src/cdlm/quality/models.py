@@ -5,14 +5,13 @@ from __future__ import annotations
 from tortoise import fields
 from tortoise.models import Model
 
-from cdlm.customers.models import Customer
-
 
 class InvalidValue(Model):
     """A value a source sent that failed validation and stayed out of the profile."""
 
     id = fields.UUIDField(primary_key=True)
-    customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
+    # cdlm.Customer is named, not imported: customers sits above quality and uses it.
+    customer: fields.ForeignKeyRelation[Model] = fields.ForeignKeyField(
         "cdlm.Customer", related_name="invalid_values", on_delete=fields.CASCADE
     )
     source_record_id = fields.UUIDField(null=True)
