@@ -12,7 +12,7 @@ from cdlm.consent.models import Decision
 from cdlm.core.errors import DomainError, ErrorCode
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
-from cdlm.customers import disposal, rights
+from cdlm.customers import rights
 from cdlm.customers import service as customers
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
 from cdlm.customers.models import Customer, SourceRecord
@@ -22,6 +22,7 @@ from cdlm.identity.models import IdentityConflict
 from cdlm.matching import merge as merging
 from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge, MergeKind
 from cdlm.quality import service as quality
+from cdlm.retention import customer_disposal as disposal
 from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient

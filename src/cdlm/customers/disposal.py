@@ -1,7 +1,9 @@
 """Retention disposal of customer data: which events, source records and inactive customers
 are past a period, and how they are deleted, anonymized, archived or crypto-shredded.
 
-Called by the retention sweep with bounded pages (see :mod:`cdlm.disposal`).
+Called by the retention sweep with bounded pages (see :mod:`cdlm.disposal`); whole customers
+through :mod:`cdlm.retention.customer_disposal`, which first forgets what matching keeps about
+them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from cdlm.customers import rights
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.disposal import Candidate, delete_rows, due_rows
 from cdlm.identity import service as identity
-from cdlm.matching import forget as matching
 from cdlm.quality import refused as refused_values
 from cdlm.vault.service import Vault
 
@@ -169,17 +170,15 @@ async def delete_customers(vault: Vault, ids: list[str], keep: rights.Keep) -> i
     for text in ids:
         customer_id = uuid.UUID(text)
         await rights.keep_readable(vault, customer_id, keep)
-        await _forget_matching(customer_id)
+        await _drop_redirects(customer_id)
         await vault.shred(customer_id)
         await rights.erase(customer_id, keep)
     return len(ids)
 
 
-async def _forget_matching(customer_id: uuid.UUID) -> None:
-    """Candidates and merges naming the customer or the profiles merged into it go, and so
-    do those profiles' redirects (they name nobody else)."""
-    merged = list(await Customer.filter(merged_into_id=customer_id).values_list("id", flat=True))
-    await matching.forget([customer_id, *(uuid.UUID(str(m)) for m in merged)])
+async def _drop_redirects(customer_id: uuid.UUID) -> None:
+    """The profiles merged into the customer go: they only redirect to it (the candidates and
+    merges naming them were forgotten first, see :mod:`cdlm.retention.customer_disposal`)."""
     await Customer.filter(merged_into_id=customer_id).delete()
 
 
@@ -190,7 +189,7 @@ async def anonymize_customers(vault: Vault, ids: list[str], keep: rights.Keep) -
     for text in ids:
         customer_id = uuid.UUID(text)
         await rights.keep_readable(vault, customer_id, keep)
-        await _forget_matching(customer_id)
+        await _drop_redirects(customer_id)
         await vault.shred(customer_id)
         await identity.forget_customer(customer_id)
         if not keep.source_records:
@@ -212,7 +211,7 @@ async def crypto_shred_customers(vault: Vault, ids: list[str], keep: rights.Keep
     for text in ids:
         customer_id = uuid.UUID(text)
         await rights.keep_readable(vault, customer_id, keep)
-        await _forget_matching(customer_id)
+        await _drop_redirects(customer_id)
         await vault.shred(customer_id)
         await identity.forget_customer(customer_id)
         await Event.filter(customer_id=customer_id).update(external_id=None)

@@ -19,6 +19,7 @@ from cdlm.disposal import Candidate
 from cdlm.dsr import disposal as request_data
 from cdlm.idempotency import service as idempotency
 from cdlm.ratelimit import service as ratelimit
+from cdlm.retention import customer_disposal as whole_customers
 from cdlm.retention.models import Action, Trigger
 from cdlm.vault.service import Vault
 
@@ -157,10 +158,10 @@ async def _dispose_customers(
     vault: Vault, action: Action, ids: list[str], keep: rights.Keep
 ) -> int:
     if action is Action.ANONYMIZE:
-        return await customer_data.anonymize_customers(vault, ids, keep)
+        return await whole_customers.anonymize_customers(vault, ids, keep)
     if action is Action.CRYPTO_SHRED:
-        return await customer_data.crypto_shred_customers(vault, ids, keep)
-    return await customer_data.delete_customers(vault, ids, keep)
+        return await whole_customers.crypto_shred_customers(vault, ids, keep)
+    return await whole_customers.delete_customers(vault, ids, keep)
 
 
 async def _confirm_customers(rows: list[Candidate], cutoff: datetime) -> list[Candidate]:
