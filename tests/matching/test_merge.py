@@ -18,6 +18,7 @@ from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers import service as customers
 from cdlm.customers.events import EventIngest, ingest_events
 from cdlm.customers.models import Customer, Event, SourceRecord
+from cdlm.dsr.models import DataSubjectRequest
 from cdlm.identity.models import Identity
 from cdlm.matching import merge as merging
 from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge, MergeKind
@@ -305,3 +306,9 @@ async def test_a_merge_racing_an_ingest_loses_nothing(vault: Vault) -> None:
     key = await vault.customer_key(ada)
     for record in await SourceRecord.filter(customer_id=ada):
         vault.open(key, ada, f"source:{record.id}", record.payload_sealed)
+
+
+def test_the_requests_a_merge_moves_are_the_request_table() -> None:
+    # matching names the table (dsr sits above it); the name must stay the model's.
+    assert merging.REQUESTS.name == DataSubjectRequest._meta.db_table
+    assert merging.REQUESTS.owner_column in DataSubjectRequest._meta.db_fields

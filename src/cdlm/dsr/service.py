@@ -32,11 +32,7 @@ from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.workflow import FINAL, WAITING_ON_REQUESTER, PublicStatus, Status, check_transition
 from cdlm.dsr.workflow import public_status as public_status_of
-from cdlm.reassign import Table
 from cdlm.vault.service import Vault
-
-#: Requests, as a merge moves them.
-TABLE = Table(DataSubjectRequest._meta.db_table)
 
 #: Statuses a staff member may set directly; the others follow from verification and execution.
 DECISIONS = frozenset({Status.APPROVED, Status.DENIED, Status.CANCELLED, Status.ON_HOLD})

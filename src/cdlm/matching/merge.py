@@ -48,7 +48,6 @@ from cdlm.core.vocabulary import LifecycleStage, SourceKind
 from cdlm.customers import merging as customer_rows
 from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.rebuild import rebuild
-from cdlm.dsr import service as requests
 from cdlm.holds import service as legal_holds
 from cdlm.identity import service as identity
 from cdlm.identity.models import Identity
@@ -82,6 +81,11 @@ class UnmergeInput:
     reason: str | None
 
 
+#: Data subject requests, which a merge gives to the survivor. Named, not imported: dsr sits
+#: above matching (an erasure forgets match records, an access copy lists merges).
+REQUESTS = Table("dsr_requests")
+
+
 @dataclass(frozen=True)
 class _Move:
     kind: str
@@ -95,7 +99,7 @@ MOVES: tuple[_Move, ...] = (
     _Move("event", customer_rows.EVENTS),
     _Move("identity", identity.TABLE),
     _Move("refused_value", refused.TABLE),
-    _Move("request", requests.TABLE),
+    _Move("request", REQUESTS),
     _Move("legal_hold", legal_holds.HOLDS, legal_holds.ACTIVE),
 )
 
