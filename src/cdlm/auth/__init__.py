@@ -1,1 +1,2 @@
-"""Who is calling: staff users, API keys, roles, sessions and masking policy."""
+"""Who is calling: staff users, API keys and sessions (principals, roles and who sees which
+personal data in clear are in :mod:`cdlm.core`)."""
