@@ -30,6 +30,7 @@ from cdlm.audit import service as audit
 from cdlm.auth.principal import Principal
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Outcome, Source, ingest_batch
 from cdlm.customers.models import ImportRun, LawfulBasis, LifecycleStage, SourceKind
+from cdlm.db.connection import try_session_lock
 from cdlm.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.locks import lock_key
 from cdlm.quality.fields import PROFILE_FIELDS
@@ -89,7 +90,7 @@ async def file_lock(digest: str) -> AsyncIterator[None]:
     """
     key = lock_key(f"customers.import:{digest}")
     async with get_connection("default").acquire_connection() as connection:
-        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
+        if not await try_session_lock(connection, key):
             raise ImportRefused("this file is being imported by another run; wait for it to finish")
         try:
             yield

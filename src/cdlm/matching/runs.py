@@ -30,6 +30,7 @@ from cdlm import clock
 from cdlm.auth.principal import Principal
 from cdlm.config import Settings
 from cdlm.customers.models import SourceKind
+from cdlm.db.connection import try_session_lock
 from cdlm.errors import Conflict, DomainError, ErrorCode
 from cdlm.matching import decision, digests
 from cdlm.matching.conflicts import conflicts
@@ -103,7 +104,7 @@ async def run(
     evidence."""
     client = get_connection("default")
     async with client.acquire_connection() as connection:
-        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RUN_LOCK):
+        if not await try_session_lock(connection, RUN_LOCK):
             raise Conflict(
                 "A match run is already running; this one was not started.",
                 code=ErrorCode.RUN_IN_PROGRESS,
