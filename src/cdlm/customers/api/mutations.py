@@ -30,6 +30,7 @@ from cdlm.graphql.errors import (
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id
 from cdlm.idempotency import service as idempotency
+from cdlm.quality.fields import PROFILE, ProfileField
 
 INGESTERS = (Role.INGEST, Role.ADMIN, Role.STEWARD)
 RECTIFIERS = (Role.ADMIN, Role.STEWARD, Role.AGENT)
@@ -66,23 +67,21 @@ class ProfileInput:
     address: AddressInput | None = None
 
 
+def _given(source: Any, field: ProfileField) -> Any:
+    """The value at ``field``'s place in an input; UNSET when a level above it is missing."""
+    value = source
+    for attribute in field.attributes:
+        if value is None or value is UNSET:
+            return UNSET
+        value = getattr(value, attribute)
+    return value
+
+
 def _flat(profile: ProfileInput | None) -> dict[str, str | None]:
     if profile is None:
         return {}
-    address = profile.address or AddressInput()
-    return {
-        "given_name": profile.given_name,
-        "family_name": profile.family_name,
-        "email": profile.email,
-        "phone": profile.phone,
-        "birth_date": profile.birth_date,
-        "address_line1": address.line1,
-        "address_line2": address.line2,
-        "city": address.city,
-        "region": address.region,
-        "postal_code": address.postal_code,
-        "country": address.country,
-    }
+    given = {field.name: _given(profile, field) for field in PROFILE}
+    return {name: None if value is UNSET else value for name, value in given.items()}
 
 
 @strawberry.input
@@ -188,26 +187,14 @@ class UpdateCustomerInput:
 
 
 def profile_changes(given: ProfileChangesInput | None) -> dict[str, str | None]:
+    """The fields the input names (omitted: keep; null: clear), by profile field name."""
     if given is None:
         return {}
     changes: dict[str, str | None] = {}
-    for name in ("given_name", "family_name", "email", "phone", "birth_date"):
-        value = getattr(given, name)
+    for field in PROFILE:
+        value = _given(given, field)
         if value is not UNSET:
-            changes[name] = value
-    address = given.address
-    if address is not UNSET and address is not None:
-        for attribute, name in (
-            ("line1", "address_line1"),
-            ("line2", "address_line2"),
-            ("city", "city"),
-            ("region", "region"),
-            ("postal_code", "postal_code"),
-            ("country", "country"),
-        ):
-            value = getattr(address, attribute)
-            if value is not UNSET:
-                changes[name] = value
+            changes[field.name] = value
     return changes
 
 
