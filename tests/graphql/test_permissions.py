@@ -19,7 +19,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 
 from cdlm.auth.roles import ALL_ROLES, OVERSIGHT_ROLES, Role
 from cdlm.auth.settings import AuthSettings
-from cdlm.graphql.masking import PersonalField
+from cdlm.graphql.masking import personal_kind
 from cdlm.graphql.permissions import PublicAccess, RoleAccess
 from cdlm.graphql.schema import create_schema
 from tests.conftest import GraphQLClient
@@ -184,7 +184,7 @@ def test_no_personal_field_is_reachable_from_a_public_operation_without_a_role_c
         if not isinstance(definition, StrawberryObjectDefinition):
             continue
         for field in definition.fields:
-            personal = any(isinstance(e, PersonalField) for e in field.extensions)
+            personal = personal_kind(field) is not None
             guarded = any(isinstance(e, RoleAccess) for e in field.extensions)
             if personal and not guarded:
                 exposed.append(f"{type_name}.{field.name}")

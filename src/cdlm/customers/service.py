@@ -179,6 +179,14 @@ async def audit_reads(
         )
 
 
+async def record_reads(
+    actor: Principal, reads: Sequence[tuple[Sequence[uuid.UUID], Sequence[str]]]
+) -> None:
+    """Record a request's personal reads: per set of fields, the customers read."""
+    for customer_ids, fields in reads:
+        await audit_reads(actor, customer_ids, fields)
+
+
 async def update_customer(
     actor: Principal,
     vault: Vault,

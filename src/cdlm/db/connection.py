@@ -17,7 +17,7 @@ import asyncpg
 _UNLOCK_ALL = "SELECT pg_advisory_unlock_all()"
 
 
-class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+class PooledConnection(asyncpg.Connection):
     """A connection that is reset on release only when it held a session-level lock."""
 
     session_locked = False

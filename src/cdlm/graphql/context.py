@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Hashable
+import uuid
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -21,6 +22,7 @@ from cdlm.auth.principal import Principal
 from cdlm.auth.service import authenticate
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
+from cdlm.customers.service import record_reads
 from cdlm.dsr.notifier import Notifier
 from cdlm.errors import AuthenticationRequired
 from cdlm.vault.service import Vault
@@ -82,6 +84,22 @@ class Context:
     _resolved: bool = False
     _rejected: bool = False
     _deferred: list[asyncio.Task[Any]] = field(default_factory=list)
+    _reads: dict[tuple[str, ...], set[uuid.UUID]] = field(default_factory=dict)
+
+    def audit_read(self, customer_ids: Iterable[uuid.UUID], fields: Iterable[str]) -> None:
+        """Note that this request read these customers' personal ``fields``. The request's
+        reads become one audit record, written before its response is sent (reads that
+        touched no personal field are not recorded)."""
+        names = tuple(sorted(set(fields)))
+        ids = set(customer_ids)
+        if names and ids:
+            self._reads.setdefault(names, set()).update(ids)
+
+    def take_reads(self) -> list[tuple[list[uuid.UUID], list[str]]]:
+        """The reads noted so far (customers, fields), forgotten here once taken."""
+        reads = [(sorted(ids), list(names)) for names, ids in self._reads.items()]
+        self._reads.clear()
+        return reads
 
     def defer(self, write: Awaitable[Any]) -> None:
         """Run ``write`` (an audit entry of a read) alongside the rest of the request.
@@ -92,7 +110,11 @@ class Context:
         self._deferred.append(asyncio.ensure_future(write))
 
     async def settle_deferred(self) -> list[BaseException]:
-        """Wait for the deferred writes; returns their failures."""
+        """Write the request's read audit and wait for the deferred writes; returns their
+        failures."""
+        reads = self.take_reads()
+        if reads and self.authenticated_principal is not None:
+            self.defer(record_reads(self.authenticated_principal, reads))
         if not self._deferred:
             return []
         outcomes = await asyncio.gather(*self._deferred, return_exceptions=True)

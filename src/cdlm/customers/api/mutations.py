@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, NewType
@@ -14,11 +15,11 @@ from cdlm.auth.roles import Role
 from cdlm.customers import event_input, rights, service
 from cdlm.customers import events as event_service
 from cdlm.customers import ingest as ingest_service
-from cdlm.customers.api.queries import personal_fields_read
+from cdlm.customers.api.reading import customer_nodes
 from cdlm.customers.api.types import CustomerNode
 from cdlm.customers.models import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers.survivorship import trust_table
-from cdlm.errors import ErrorCode, ValidationFailed
+from cdlm.errors import ErrorCode, NotFound, ValidationFailed
 from cdlm.graphql.errors import (
     ConflictError,
     FieldIssue,
@@ -222,6 +223,14 @@ def _issues(items: list[Any]) -> list[FieldIssue]:
     return [FieldIssue(field=i.field, code=i.code, message=i.message) for i in items]
 
 
+async def _shown(info: Info[Any, Any], customer_id: uuid.UUID) -> CustomerNode:
+    """The changed customer as the payload's selection asks for it (read and audited)."""
+    node = (await customer_nodes(info, [customer_id], below="customer."))[0]
+    if node is None:  # erased by another request in between
+        raise NotFound("No customer has this id.", field="input.id")
+    return node
+
+
 @strawberry.type
 class CustomerMutation:
     @strawberry.mutation(
@@ -362,8 +371,7 @@ class CustomerMutation:
             lifecycle_stage=input.lifecycle_stage,
             trust=trust_table(info.context.settings.source_trust),
         )
-        await service.audit_reads(actor, [row.id], personal_fields_read(info, below="customer."))
-        return CustomerUpdated(customer=CustomerNode.from_row(row))
+        return CustomerUpdated(customer=await _shown(info, row.id))
 
     @strawberry.mutation(
         description="Let a restricted customer's data be processed again.",
@@ -377,5 +385,4 @@ class CustomerMutation:
         row = await rights.lift_restriction(
             actor, parse_id(input.customer_id, "input.customerId"), input.reason
         )
-        await service.audit_reads(actor, [row.id], personal_fields_read(info, below="customer."))
-        return CustomerUpdated(customer=CustomerNode.from_row(row))
+        return CustomerUpdated(customer=await _shown(info, row.id))
