@@ -70,7 +70,9 @@ def _events_column(position: int, window: EventWindow, values: list[Any]) -> str
     )
 
 
-def statement(ids: Sequence[uuid.UUID], parts: Parts) -> tuple[str, list[Any], list[EventWindow]]:
+def statement(
+    ids: Sequence[uuid.UUID], parts: Parts, *, follow_merges: bool = True
+) -> tuple[str, list[Any], list[EventWindow]]:
     """The SQL, its values and the order of its event columns (only fixed column expressions
     are joined in; every value is a bind parameter)."""
     values: list[Any] = [list(dict.fromkeys(ids))]
@@ -81,11 +83,12 @@ def statement(ids: Sequence[uuid.UUID], parts: Parts) -> tuple[str, list[Any], l
         columns += [_CONSENTS, _PURPOSES]
     windows = sorted(parts.events, key=repr)
     columns += [_events_column(n, w, values) for n, w in enumerate(windows)]
+    target = "coalesce(x.merged_into_id, x.id)" if follow_merges else "x.id"
     sql = (
         f"SELECT {', '.join(columns)} FROM ("  # noqa: S608
-        "SELECT coalesce(x.merged_into_id, x.id) AS id, array_agg(x.id) AS asked "
+        f"SELECT {target} AS id, array_agg(x.id) AS asked "
         "FROM customers x WHERE x.id = ANY($1::uuid[]) AND x.erased_at IS NULL "
-        "GROUP BY coalesce(x.merged_into_id, x.id)) a "
+        f"GROUP BY {target}) a "
         "JOIN customers c ON c.id = a.id AND c.erased_at IS NULL "
         "LEFT JOIN customer_keys k ON k.customer_id = c.id"
     )
@@ -113,13 +116,16 @@ def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def read(vault: Vault, ids: Sequence[uuid.UUID], parts: Parts) -> dict[uuid.UUID, Profile360]:
+async def read(
+    vault: Vault, ids: Sequence[uuid.UUID], parts: Parts, *, follow_merges: bool = True
+) -> dict[uuid.UUID, Profile360]:
     """The customers ``ids`` with the ``parts`` asked for, keyed by the id asked (a merged
-    profile's id gives its survivor; unknown and erased customers are absent). One statement,
-    plus one only when a data key is kept under another profile's."""
+    profile's id gives its survivor unless ``follow_merges`` is off; unknown and erased
+    customers are absent). One statement, plus one only when a data key is kept under another
+    profile's."""
     if not ids:
         return {}
-    sql, values, windows = statement(ids, parts)
+    sql, values, windows = statement(ids, parts, follow_merges=follow_merges)
     rows = await get_connection("default").execute_query_dict(sql, values)
     keys = await vault.keys_of_rows({row["id"]: row["__wrapped_key"] for row in rows})
     purposes: list[Purpose] = []
@@ -170,7 +176,7 @@ def _profile360(
         window: [_event(vault, key, owner, e) for e in row[f"__events_{n}"]]
         for n, window in enumerate(windows)
     }
-    return Profile360(customer, profile, identities, consents, events)
+    return Profile360(customer, key is not None, profile, identities, consents, events)
 
 
 def _processable(customer: CustomerRecord) -> set[uuid.UUID]:

@@ -106,6 +106,7 @@ class Profile360:
     """What was read of one customer; a part is None when it was not asked for."""
 
     customer: CustomerRecord
+    readable: bool  #: the customer's data key exists (False once crypto-shredded)
     profile: dict[str, str] | None = None
     identities: list[IdentityValue] | None = None
     consents: list[Answer] | None = None

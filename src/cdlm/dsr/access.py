@@ -31,7 +31,7 @@ from cdlm.auth.principal import ANONYMOUS, Principal
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent import service as consent
-from cdlm.customers import rights
+from cdlm.customer360 import export
 from cdlm.customers import service as customers
 from cdlm.dsr import outbox
 from cdlm.dsr import service as requests_service
@@ -406,7 +406,7 @@ async def document(
     """The answer to an access (or portability) request, as JSON-ready data."""
     customer_id = request.customer_id
     held = (
-        await rights.copy_of(vault, customer_id, portable_only=portable)
+        await export.copy_of(vault, customer_id, portable_only=portable)
         if customer_id is not None
         else None
     )
