@@ -209,7 +209,7 @@ async def test_customer_list_filters(gql: GraphQLClient, vault: Vault, auth: Aut
 async def test_a_read_that_cannot_be_audited_returns_no_data(
     gql: GraphQLClient, vault: Vault, auth: AuthSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cdlm.customers import service
+    from cdlm.audit import reads
 
     created = await make_customer(vault, email="hidden@example.com")
     headers = bearer(await make_api_key(auth, Role.STEWARD))
@@ -217,7 +217,7 @@ async def test_a_read_that_cannot_be_audited_returns_no_data(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("audit table unavailable")
 
-    monkeypatch.setattr(service, "audit_reads", broken)
+    monkeypatch.setattr(reads, "record", broken)
     body = await gql(
         "query($id: ID!) { customer(id: $id) { profile { email } } }",
         {"id": str(created.customer_id)},

@@ -803,13 +803,6 @@ async def may_process(
         return False
 
 
-async def audit_read(actor: Principal, customer_id: uuid.UUID) -> None:
-    """Record that ``actor`` read a customer's consent decisions."""
-    await audit.record(
-        actor, "consent.read", target_type="customer", target_id=customer_id, fields=["consents"]
-    )
-
-
 async def history(customer_id: uuid.UUID, purpose_code: str | None = None) -> list[ConsentEntry]:
     """Every decision of a customer (for one purpose, or all), oldest first, with those of the
     profiles merged into it."""

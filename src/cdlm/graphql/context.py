@@ -17,12 +17,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
+from cdlm.audit import reads as read_audit
+from cdlm.audit.reads import RequestReads
 from cdlm.auth.errors import InvalidCredentials
 from cdlm.auth.principal import Principal
 from cdlm.auth.service import authenticate
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
-from cdlm.customers.service import record_reads
 from cdlm.dsr.notifier import Notifier
 from cdlm.errors import AuthenticationRequired
 from cdlm.vault.service import Vault
@@ -84,22 +85,20 @@ class Context:
     _resolved: bool = False
     _rejected: bool = False
     _deferred: list[asyncio.Task[Any]] = field(default_factory=list)
-    _reads: dict[tuple[str, ...], set[uuid.UUID]] = field(default_factory=dict)
+    reads: RequestReads = field(default_factory=RequestReads)
 
-    def audit_read(self, customer_ids: Iterable[uuid.UUID], fields: Iterable[str]) -> None:
-        """Note that this request read these customers' personal ``fields``. The request's
-        reads become one audit record, written before its response is sent (reads that
-        touched no personal field are not recorded)."""
-        names = tuple(sorted(set(fields)))
-        ids = set(customer_ids)
-        if names and ids:
-            self._reads.setdefault(names, set()).update(ids)
-
-    def take_reads(self) -> list[tuple[list[uuid.UUID], list[str]]]:
-        """The reads noted so far (customers, fields), forgotten here once taken."""
-        reads = [(sorted(ids), list(names)) for names, ids in self._reads.items()]
-        self._reads.clear()
-        return reads
+    def audit_read(
+        self,
+        target_ids: Iterable[uuid.UUID],
+        fields: Iterable[str],
+        *,
+        action: str = "customer.read",
+        target_type: str = "customer",
+    ) -> None:
+        """Note that this request read these targets' personal ``fields``. The request's
+        reads are recorded together, before its response is sent (reads that touched no
+        personal field are not recorded)."""
+        self.reads.note(target_ids, fields, action=action, target_type=target_type)
 
     def defer(self, write: Awaitable[Any]) -> None:
         """Run ``write`` (an audit entry of a read) alongside the rest of the request.
@@ -112,9 +111,9 @@ class Context:
     async def settle_deferred(self) -> list[BaseException]:
         """Write the request's read audit and wait for the deferred writes; returns their
         failures."""
-        reads = self.take_reads()
+        reads = self.reads.take()
         if reads and self.authenticated_principal is not None:
-            self.defer(record_reads(self.authenticated_principal, reads))
+            self.defer(read_audit.record(self.authenticated_principal, reads))
         if not self._deferred:
             return []
         outcomes = await asyncio.gather(*self._deferred, return_exceptions=True)
