@@ -190,7 +190,7 @@ class GraphQLApp(GraphQL[Context, None]):
     ) -> Context:
         assert isinstance(request, Request)
         assert isinstance(response, Response)
-        return Context(
+        context = Context(
             request=request,
             response=response,
             request_id=request.scope.get("state", {}).get("request_id", "unknown"),
@@ -199,6 +199,8 @@ class GraphQLApp(GraphQL[Context, None]):
             vault=self.vault,
             notifier=self.notifier,
         )
+        await context.resolve_caller()
+        return context
 
 
 async def healthz(request: Request) -> Response:

@@ -84,6 +84,7 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _resolved: bool = False
     _rejected: bool = False
+    _failure: Exception | None = None
     _deferred: list[asyncio.Task[Any]] = field(default_factory=list)
     reads: RequestReads = field(default_factory=RequestReads)
 
@@ -125,20 +126,35 @@ class Context:
         """The caller's network address (API Gateway's source IP on Lambda)."""
         return self.request.client.host if self.request.client else None
 
-    async def principal(self) -> Principal | None:
-        """The caller, authenticated once per request; None when no credentials were sent.
+    async def resolve_caller(self) -> None:
+        """Authenticate the caller, once, before the operation runs (so permission checks
+        are plain, synchronous lookups). Nothing is raised here: a rejection or failure is
+        raised by the first field that needs the caller, as a GraphQL error."""
+        async with self._lock:
+            if self._resolved:
+                return
+            self._resolved = True
+            try:
+                credential = bearer_credential(self.request)
+                if credential is not None:
+                    self.authenticated_principal = await authenticate(credential, self.auth)
+            except (InvalidCredentials, AuthenticationRequired):
+                self._rejected = True
+            except Exception as failure:  # e.g. the database is unreachable
+                self._failure = failure
 
-        Bad credentials of any kind raise the same top-level authentication error.
-        """
-        async with self._lock:  # root fields resolve concurrently: authenticate once
-            if not self._resolved:
-                self._resolved = True
-                try:
-                    credential = bearer_credential(self.request)
-                    if credential is not None:
-                        self.authenticated_principal = await authenticate(credential, self.auth)
-                except (InvalidCredentials, AuthenticationRequired):
-                    self._rejected = True
+    def caller(self) -> Principal | None:
+        """The authenticated caller; None when no credentials were sent. Bad credentials of
+        any kind raise the same top-level authentication error."""
+        if not self._resolved:
+            raise RuntimeError("the caller is resolved when the request's context is built")
+        if self._failure is not None:
+            raise self._failure
         if self._rejected:
             raise AuthenticationRequired(_INVALID)
         return self.authenticated_principal
+
+    async def principal(self) -> Principal | None:
+        """:meth:`caller`, resolving it first if the context was built without it."""
+        await self.resolve_caller()
+        return self.caller()
