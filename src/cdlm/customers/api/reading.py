@@ -7,11 +7,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLIncludeDirective,
+    GraphQLObjectType,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
+from graphql.execution.values import get_argument_values, get_directive_values
+from strawberry.types.base import get_object_definition
 from strawberry.types.info import Info
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from cdlm.customer360 import reader
 from cdlm.customer360.values import EventWindow, Parts, Profile360
@@ -58,27 +67,52 @@ _CONNECTION_LEVELS = ("edges.node.", "nodes.")
 
 
 class Selected:
-    """What a query selected below a field: dotted paths and the arguments of each ``events``
-    selection (there may be several, under aliases)."""
+    """What a query selected below a field: dotted paths (``@skip``/``@include`` honoured,
+    fragments followed) and the coerced arguments of each ``events`` selection (there may be
+    several, under aliases). Read from the operation's syntax tree once per field."""
 
-    def __init__(self, fields: Sequence[Selection], below: str) -> None:
+    def __init__(self, info: Info[Any, Any], below: str) -> None:
         self.paths: set[str] = set()
         self.events: list[dict[str, Any]] = []
         self._below = below
-        for field in fields:
-            if isinstance(field, SelectedField):
-                self._walk(field.selections, "")
+        raw = info._raw_info
+        self._fragments = raw.fragments
+        self._variables = raw.variable_values
+        customer = raw.schema.get_type(get_object_definition(CustomerNode, strict=True).name)
+        assert isinstance(customer, GraphQLObjectType)
+        self._events_field = customer.fields["events"]
+        for node in raw.field_nodes:
+            if node.selection_set is not None:
+                self._walk(node.selection_set, "")
 
-    def _walk(self, selections: list[Selection], prefix: str) -> None:
-        for selection in selections:
-            if isinstance(selection, SelectedField):
-                path = self._normalized(f"{prefix}{selection.name}")
+    def _included(self, node: FieldNode | InlineFragmentNode | FragmentSpreadNode) -> bool:
+        skip = get_directive_values(GraphQLSkipDirective, node, self._variables)
+        if skip is not None and skip.get("if") is True:
+            return False
+        include = get_directive_values(GraphQLIncludeDirective, node, self._variables)
+        return include is None or include.get("if") is not False
+
+    def _walk(self, selections: SelectionSetNode, prefix: str) -> None:
+        for node in selections.selections:
+            if not isinstance(node, FieldNode | InlineFragmentNode | FragmentSpreadNode):
+                continue
+            if not self._included(node):
+                continue
+            if isinstance(node, FieldNode):
+                path = self._normalized(f"{prefix}{node.name.value}")
                 self.paths.add(path)
                 if path == f"{self._below}events":
-                    self.events.append(selection.arguments)
-                self._walk(selection.selections, f"{path}.")
-            elif isinstance(selection, InlineFragment | FragmentSpread):
-                self._walk(selection.selections, prefix)
+                    self.events.append(
+                        get_argument_values(self._events_field, node, self._variables)
+                    )
+                if node.selection_set is not None:
+                    self._walk(node.selection_set, f"{path}.")
+            elif isinstance(node, InlineFragmentNode):
+                self._walk(node.selection_set, prefix)
+            else:
+                fragment = self._fragments.get(node.name.value)
+                if fragment is not None:
+                    self._walk(fragment.selection_set, prefix)
 
     @staticmethod
     def _normalized(path: str) -> str:
@@ -105,31 +139,29 @@ class Selected:
         )
 
 
+def _argument(arguments: dict[str, Any], name: str, python_name: str) -> Any:
+    return arguments.get(name, arguments.get(python_name))
+
+
 def _window(arguments: dict[str, Any]) -> EventWindow | None:
-    """The window an ``events`` selection asks for; None when its arguments are not plain
-    values here (the resolver then refuses or reads them itself)."""
+    """The window an ``events`` selection asks for; None when it is refused (the resolver
+    refuses it again, with its field)."""
     try:
         return event_window(
             arguments.get("first"),
             arguments.get("after"),
             arguments.get("type"),
-            _moment(arguments.get("occurredFrom")),
-            _moment(arguments.get("occurredTo")),
+            _argument(arguments, "occurredFrom", "occurred_from"),
+            _argument(arguments, "occurredTo", "occurred_to"),
         )
-    except (ValueError, TypeError, DomainError):  # the resolver reads (or refuses) it itself
+    except DomainError:
         return None
-
-
-def _moment(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
 
 
 def selected(info: Info[Any, Any], below: str = "") -> Selected:
     """What the current field selected (``below``: the path of the customer inside it, e.g.
     ``customer.`` in a mutation payload)."""
-    return Selected(info.selected_fields, below)
+    return Selected(info, below)
 
 
 def role_of(info: Info[Any, Any]) -> Any:
@@ -162,7 +194,8 @@ def _shown(
         [read.customer.id for read in found.values()], [*choice.personal_fields(), *also]
     )
     role = role_of(info)
-    return [CustomerNode.of(found[i], role) if i in found else None for i in ids]
+    vault = info.context.vault
+    return [CustomerNode.of(found[i], role, vault) if i in found else None for i in ids]
 
 
 async def _read_batch(parts: Parts, vault: Any, ids: list[uuid.UUID]) -> list[Profile360 | None]:

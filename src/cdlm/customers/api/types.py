@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -40,6 +40,7 @@ from cdlm.graphql.permissions import allow
 from cdlm.graphql.vocabulary import IdentifierKind, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality import score as quality
 from cdlm.quality.fields import PROFILE
+from cdlm.vault.service import Vault
 
 if TYPE_CHECKING:
     from cdlm.matching.api import CustomerMerge
@@ -260,9 +261,10 @@ class CustomerNode:
     )
     read: strawberry.Private[Profile360]
     role: strawberry.Private[Role | None]
+    vault: strawberry.Private[Vault]
 
     @classmethod
-    def of(cls, read: Profile360, role: Role | None) -> CustomerNode:
+    def of(cls, read: Profile360, role: Role | None, vault: Vault) -> CustomerNode:
         """The customer as ``role`` may see it, from what the request read."""
         record = read.customer
         return cls(
@@ -275,6 +277,7 @@ class CustomerNode:
             restricted_at=record.restricted_at,
             read=read,
             role=role,
+            vault=vault,
         )
 
     @property
@@ -378,9 +381,8 @@ class CustomerNode:
         return [Shown.from_row(row) for row in rows]
 
     @strawberry.field(description="Interactions, newest first.")
-    async def events(
+    def events(
         self,
-        info: Info[Any, Any],
         first: int | None = None,
         after: str | None = None,
         type: str | None = None,
@@ -389,9 +391,13 @@ class CustomerNode:
     ) -> Connection[EventNode]:
         window = event_window(first, after, type, occurred_from, occurred_to)
         events = self.read.events.get(window)
-        if events is None:  # arguments the selection could not be read from ahead
-            again = await reader.read(
-                info.context.vault, [self.record.id], Parts(events=frozenset({window}))
-            )
-            events = again[self.record.id].events[window] if self.record.id in again else []
+        if events is None:
+            # Arguments the selection could not be read from ahead: read this page now (the
+            # executor awaits what a resolver returns).
+            return cast(Connection[EventNode], self._read_events(window))
+        return event_connection(events, window, self.role)
+
+    async def _read_events(self, window: EventWindow) -> Connection[EventNode]:
+        again = await reader.read(self.vault, [self.record.id], Parts(events=frozenset({window})))
+        events = again[self.record.id].events[window] if self.record.id in again else []
         return event_connection(events, window, self.role)
