@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
@@ -711,7 +711,28 @@ async def current_entries(
 OBJECTABLE = frozenset({LawfulBasis.LEGITIMATE_INTERESTS, LawfulBasis.PUBLIC_TASK})
 
 
-def permitted_by_decision(purpose: Purpose, latest: ConsentEntry | None) -> bool:
+class LatestDecision(Protocol):
+    """What an answer needs of the latest decision (a ledger entry, or the same columns read
+    by the customer 360 reader)."""
+
+    @property
+    def decision(self) -> Decision: ...
+    @property
+    def notice_version(self) -> int | None: ...
+    @property
+    def decided_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The latest decision's columns, without the rest of its ledger entry."""
+
+    decision: Decision
+    notice_version: int | None
+    decided_at: datetime
+
+
+def permitted_by_decision(purpose: Purpose, latest: LatestDecision | None) -> bool:
     """Whether the purpose's own rules allow using the data, given the latest decision (or
     none); restriction is not considered here (see :class:`Answer`)."""
     if purpose.lawful_basis is LawfulBasis.CONSENT:
@@ -732,7 +753,7 @@ class Answer:
     customer data gets (:func:`answers`)."""
 
     purpose: Purpose
-    latest: ConsentEntry | None
+    latest: LatestDecision | None
     processable: bool  # the customer exists and their processing is not restricted
 
     @property
@@ -747,7 +768,7 @@ class Answer:
 def answers_from(
     customer_ids: Iterable[uuid.UUID],
     purposes: list[Purpose],
-    latest: Mapping[tuple[uuid.UUID, uuid.UUID], ConsentEntry],
+    latest: Mapping[tuple[uuid.UUID, uuid.UUID], LatestDecision],
     processable: Set[uuid.UUID],
 ) -> dict[uuid.UUID, list[Answer]]:
     """The answer per customer and purpose from what was read: the latest decision per

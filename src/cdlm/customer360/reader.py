@@ -17,8 +17,8 @@ from typing import Any
 
 from tortoise.connection import get_connection
 
-from cdlm.consent.models import ConsentEntry, Purpose
-from cdlm.consent.service import answers_from
+from cdlm.consent.models import Decision, Purpose
+from cdlm.consent.service import Decided, answers_from
 from cdlm.customer360.values import (
     CustomerRecord,
     EventValue,
@@ -37,7 +37,8 @@ _IDENTITIES = (
     "ORDER BY i.kind, i.created_at) AS __identities"
 )
 _CONSENTS = (
-    "ARRAY(SELECT DISTINCT ON (e.purpose_id) e FROM consent_entries e "
+    "ARRAY(SELECT DISTINCT ON (e.purpose_id) "
+    "ROW(e.purpose_id, e.decision, e.notice_version, e.decided_at) FROM consent_entries e "
     "WHERE e.customer_id = c.id ORDER BY e.purpose_id, e.sequence DESC) AS __consents"
 )
 # The purposes are the same for every customer: sent once, with the first row.
@@ -105,7 +106,7 @@ def _record(row: Any) -> CustomerRecord:
         last_activity_at=row["last_activity_at"],
         restricted_at=row["restricted_at"],
         erased_at=row["erased_at"],
-        lineage=_json(row["lineage"]),
+        lineage_json=row["lineage"],
         completeness=row["completeness"],
         validity=row["validity"],
         quality_score=row["quality_score"],
@@ -167,10 +168,7 @@ def _profile360(
         ]
     consents = None
     if parts.consents:
-        latest = {
-            (owner, e["purpose_id"]): ConsentEntry._init_from_db(**dict(e))
-            for e in row["__consents"]
-        }
+        latest = {(owner, e[0]): Decided(Decision(e[1]), e[2], e[3]) for e in row["__consents"]}
         consents = answers_from([owner], purposes, latest, _processable(customer))[owner]
     events = {
         window: [_event(vault, key, owner, e) for e in row[f"__events_{n}"]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,7 +48,7 @@ class CustomerRecord:
     last_activity_at: datetime | None
     restricted_at: datetime | None
     erased_at: datetime | None
-    lineage: dict[str, dict[str, Any]]
+    lineage_json: str | dict[str, dict[str, Any]] = field(repr=False)
     completeness: float
     validity: float
     quality_score: float
@@ -63,11 +65,19 @@ class CustomerRecord:
             last_activity_at=row.last_activity_at,
             restricted_at=row.restricted_at,
             erased_at=row.erased_at,
-            lineage=dict(row.lineage),
+            lineage_json=dict(row.lineage),
             completeness=row.completeness,
             validity=row.validity,
             quality_score=row.quality_score,
         )
+
+    @functools.cached_property
+    def lineage(self) -> dict[str, dict[str, Any]]:
+        """Per profile field, the source record behind its value (parsed when first used)."""
+        if isinstance(self.lineage_json, str):
+            parsed: dict[str, dict[str, Any]] = json.loads(self.lineage_json)
+            return parsed
+        return self.lineage_json
 
     @property
     def processable(self) -> bool:

@@ -8,6 +8,7 @@ completeness. Adding a field is one line here.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -24,7 +25,7 @@ class ProfileField:
     category: str  #: fideslang data category
     completeness: bool  #: counts for the completeness part of the quality score
 
-    @property
+    @functools.cached_property
     def attributes(self) -> tuple[str, ...]:
         """The Python attribute path of the field on the GraphQL input and output types."""
         return tuple(

@@ -24,6 +24,9 @@ READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST, Role.AG
 LOOKUP_READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGENT)
 LIST_READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST)
 RECENTLY_UPDATED = [SortKey("updated_at", descending=True), SortKey("id")]
+#: Root fields answered through compiled plans once a document has been seen (the customer
+#: 360 and lists of customers: what frontends ask for most).
+PLANNED_ROOTS = frozenset({"customer", "customerByIdentifier", "customers"})
 
 
 def personal_fields_read(info: Info[Any, Any], below: str = "") -> list[str]:
