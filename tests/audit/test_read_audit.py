@@ -284,6 +284,28 @@ async def test_a_record_covering_50_customers_is_found_by_each_of_them() -> None
     assert await audit.about_subject([bystander], []) == []
 
 
+async def test_reads_of_requests_are_found_by_the_request_not_as_customers() -> None:
+    request, customer = uuid.uuid4(), uuid.uuid4()
+    record_id = await audit.record_read(
+        AGENT, [request], ["subject"], action="dsr.read", target_type="data_subject_request"
+    )
+    await audit.record_read(AGENT, [customer], ["email"])
+    assert [e.id for e in await audit.about_subject([], [request])] == [record_id]
+    assert await audit.about_subject([request], []) == []  # not a customer
+    await sequencer.chain_pending()
+    (entry,) = await audit.about_subject([], [request])
+    assert (entry.id, entry.action, entry.target_type) == (
+        record_id,
+        "dsr.read",
+        "data_subject_request",
+    )
+    assert entry.subject_ids == [request]
+    assert [e.action for e in await audit.about_subject([customer], [request])] == [
+        "dsr.read",
+        "customer.read",
+    ]
+
+
 async def test_a_record_chained_between_the_two_lookups_is_found_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -296,10 +318,10 @@ async def test_a_record_chained_between_the_two_lookups_is_found_once(
         all = AuditPending.all  # the sequencer's own reads are left alone
 
         @staticmethod
-        def filter(**criteria: Any) -> Any:
+        def filter(*args: Any, **criteria: Any) -> Any:
             class Query:
                 async def _read_then_chain(self, *order: str) -> list[AuditPending]:
-                    rows = list(await AuditPending.filter(**criteria).order_by(*order))
+                    rows = list(await AuditPending.filter(*args, **criteria).order_by(*order))
                     assert await sequencer.chain_pending() == 1
                     return rows
 

@@ -31,8 +31,9 @@ class AuditEntryNode:
     request_id: str | None
     subject_ids: list[strawberry.ID] = strawberry.field(
         description=(
-            "Customers a read record covers (a request's reads of personal data are one "
-            "record); empty for other entries, whose target is targetType and targetId."
+            "The records (of targetType, usually customers) a read record covers: a request's "
+            "reads of personal data are one record. Empty for other entries, whose target is "
+            "targetId."
         )
     )
     hash: str
@@ -63,7 +64,7 @@ class AuditLogFilter:
     target_type: str | None = None
     target_id: str | None = strawberry.field(
         default=None,
-        description="A customer's id also finds the read records that cover that customer.",
+        description="An id also finds the read records that cover it (see subjectIds).",
     )
     occurred_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
     occurred_to: datetime | None = strawberry.field(default=None, description="Exclusive.")

@@ -28,7 +28,7 @@ class AuditEntry(Model):
     subject_ids: list[uuid.UUID] | None = ArrayField(
         element_type="uuid",
         null=True,
-        description="Customers a read record covers (GIN-indexed); null on other entries",
+        description="Records (of target_type) a read record covers (GIN-indexed); else null",
     )
     prev_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64, unique=True)
@@ -59,12 +59,13 @@ class AuditPending(Model):
     actor_id = fields.UUIDField(null=True)
     actor_role = fields.CharField(max_length=32, null=True)
     action = fields.CharField(max_length=100)
+    target_type = fields.CharField(max_length=64, description="What subject_ids are: customer, ...")
     fields_touched: list[str] = ArrayField(
         element_type="text", description="Names of personal fields"
     )
     request_id = fields.CharField(max_length=128, null=True)
     subject_ids: list[uuid.UUID] = ArrayField(
-        element_type="uuid", description="Customers read (GIN-indexed)"
+        element_type="uuid", description="The records read (GIN-indexed)"
     )
 
     class Meta:

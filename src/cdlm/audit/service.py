@@ -37,8 +37,10 @@ VERIFY_BATCH = 2000
 #: At most this many pending read records are chained by a write before its own entry (only a
 #: backlog left by a stopped sequencer is larger; its older reads are then chained after).
 WRITE_CATCH_UP = 1000
-#: What the records of :func:`record_read` are about.
+#: What the records of :func:`record_read` are about unless told otherwise.
 READ_TARGET_TYPE = "customer"
+#: The target type of data subject requests (their requesters' details are read too).
+REQUEST_TARGET_TYPE = "data_subject_request"
 
 _reads_recorded = 0
 
@@ -139,7 +141,7 @@ def _pending_entry(record: AuditPending, *, prev_hash: str = "") -> AuditEntry:
         actor_id=record.actor_id,
         actor_role=record.actor_role,
         action=record.action,
-        target_type=READ_TARGET_TYPE,
+        target_type=record.target_type,
         target_id=None,
         fields_touched=list(record.fields_touched),
         request_id=record.request_id,
@@ -203,6 +205,7 @@ async def record_read(
     *,
     action: str = "customer.read",
     request_id: str | None = None,
+    target_type: str = READ_TARGET_TYPE,
 ) -> uuid.UUID | None:
     """Record that ``actor`` read these customers' personal ``fields``: one record for them all,
     inserted with one statement, without the audit lock and without reading the chain's head.
@@ -211,7 +214,9 @@ async def record_read(
     returned id); :func:`about_subject` and :func:`verify_chain` see it meanwhile. It commits
     with the caller's transaction, if any, else at once. ``fields`` names the personal fields
     read, never their values, and may be empty. ``request_id`` defaults to the current
-    request's. Nothing is written (None) when ``customer_ids`` is empty.
+    request's. ``target_type`` says what the ids are when they are not customers (e.g.
+    ``data_subject_request`` for requesters' details). Nothing is written (None) when
+    ``customer_ids`` is empty.
     """
     global _reads_recorded
     subjects = sorted(set(customer_ids))
@@ -220,8 +225,8 @@ async def record_read(
     record_id = uuid.uuid4()
     await get_connection("default").execute_query(
         'INSERT INTO "audit_pending" ("id", "occurred_at", "actor_kind", "actor_id", '
-        '"actor_role", "action", "fields_touched", "request_id", "subject_ids") '
-        "VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, $9::uuid[])",
+        '"actor_role", "action", "target_type", "fields_touched", "request_id", "subject_ids") '
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text[], $9, $10::uuid[])",
         [
             record_id,
             clock.now(),
@@ -229,6 +234,7 @@ async def record_read(
             actor.id,
             actor.role.value if actor.role else None,
             action,
+            target_type,
             sorted(set(fields)),
             request_id if request_id is not None else request_id_var.get(),
             subjects,
@@ -267,8 +273,8 @@ def entries(criteria: AuditFilter) -> QuerySet[AuditEntry]:
         query = query.filter(target_type=criteria.target_type)
     if criteria.target_id is not None:
         covered = _as_uuid(criteria.target_id)
-        if covered is not None and criteria.target_type in (None, READ_TARGET_TYPE):
-            # A read record covers its customers in subject_ids, not target_id.
+        if covered is not None:
+            # A read record covers its targets in subject_ids, not target_id.
             query = query.filter(
                 Q(target_id=criteria.target_id) | Q(subject_ids__contains=[covered])
             )
@@ -292,30 +298,29 @@ async def about_subject(
     customer_ids: Sequence[uuid.UUID], request_ids: Sequence[uuid.UUID]
 ) -> list[AuditEntry]:
     """Entries whose target is one of the person's profiles or data subject requests, or read
-    records covering one of the profiles, in the order they were chained, then the read
-    records still pending in arrival order: who read or changed that person's data.
+    records covering one of them, in the order they were chained, then the read records still
+    pending in arrival order: who read or changed that person's data.
 
     Pending records come as unsaved entries (``sequence`` None, no hash). A read record's
-    ``subject_ids`` names the other customers read in the same request: never show it to the
-    person. The inbox is read first: a record moves only from it into the chain, so one moved
-    between the two queries is found (once) in the chain instead of being missed.
+    ``subject_ids`` names the others read in the same request: never show it to the person.
+    The inbox is read first: a record moves only from it into the chain, so one moved between
+    the two queries is found (once) in the chain instead of being missed.
     """
-    pending: list[AuditPending] = []
-    if customer_ids:
-        pending = list(
-            await AuditPending.filter(subject_ids__overlap=list(customer_ids)).order_by("arrival")
-        )
+    covered = []
     targets = []
-    if customer_ids:
-        ids = [str(c) for c in customer_ids]
-        targets.append(Q(target_type="customer", target_id__in=ids))
-        targets.append(Q(subject_ids__overlap=list(customer_ids)))
-    if request_ids:
-        ids = [str(r) for r in request_ids]
-        targets.append(Q(target_type="data_subject_request", target_id__in=ids))
+    for target_type, ids in (
+        (READ_TARGET_TYPE, list(customer_ids)),
+        (REQUEST_TARGET_TYPE, list(request_ids)),
+    ):
+        if ids:
+            covered.append(Q(target_type=target_type, subject_ids__overlap=ids))
+            targets.append(Q(target_type=target_type, target_id__in=[str(i) for i in ids]))
     if not targets:
         return []
-    chained = list(await AuditEntry.filter(Q(*targets, join_type="OR")).order_by("sequence"))
+    pending = await AuditPending.filter(Q(*covered, join_type="OR")).order_by("arrival")
+    chained = list(
+        await AuditEntry.filter(Q(*targets, *covered, join_type="OR")).order_by("sequence")
+    )
     seen = {entry.id for entry in chained}
     return chained + [_pending_entry(r) for r in pending if r.id not in seen]
 

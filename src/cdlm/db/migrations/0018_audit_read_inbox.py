@@ -67,13 +67,19 @@ class Migration(migrations.Migration):
                 ("actor_role", fields.CharField(null=True, max_length=32)),
                 ("action", fields.CharField(max_length=100)),
                 (
+                    "target_type",
+                    fields.CharField(
+                        description="What subject_ids are: customer, ...", max_length=64
+                    ),
+                ),
+                (
                     "fields_touched",
                     ArrayField(description="Names of personal fields", element_type="TEXT"),
                 ),
                 ("request_id", fields.CharField(null=True, max_length=128)),
                 (
                     "subject_ids",
-                    ArrayField(description="Customers read (GIN-indexed)", element_type="UUID"),
+                    ArrayField(description="The records read (GIN-indexed)", element_type="UUID"),
                 ),
             ],
             options={
@@ -89,7 +95,7 @@ class Migration(migrations.Migration):
             name="subject_ids",
             field=ArrayField(
                 null=True,
-                description="Customers a read record covers (GIN-indexed); null on other entries",
+                description="Records (of target_type) a read record covers (GIN-indexed); else null",
                 element_type="UUID",
             ),
         ),
