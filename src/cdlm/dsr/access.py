@@ -82,6 +82,7 @@ EXPORTED_IN: dict[str, str] = {
     "dsr_request_events": "requests[].timeline",
     "notification_outbox": "requests[].notifications",
     "audit_entries": "audit_trail",
+    "audit_pending": "audit_trail",  # read records not chained yet (audit.about_subject)
     "merges": "merges",
 }
 EXPORTED: frozenset[str] = frozenset(EXPORTED_IN)
