@@ -47,8 +47,9 @@ class RequestReads:
 
 
 async def record(actor: Principal, reads: Sequence[tuple[ReadKind, Sequence[uuid.UUID]]]) -> None:
-    """Write the reads a request noted."""
+    """Write the reads a request noted: one audit record per kind of read (usually one per
+    request), without the audit lock; the sequencer chains them within seconds."""
     for kind, ids in reads:
-        await audit.record_many(
-            actor, kind.action, target_type=kind.target_type, target_ids=ids, fields=kind.fields
+        await audit.record_read(
+            actor, ids, kind.fields, action=kind.action, target_type=kind.target_type
         )

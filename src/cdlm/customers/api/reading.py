@@ -18,7 +18,11 @@ from graphql import (
     InlineFragmentNode,
     SelectionSetNode,
 )
-from graphql.execution.values import get_argument_values, get_directive_values
+from graphql.execution.values import (
+    VariableValues,
+    get_argument_values,
+    get_directive_values,
+)
 from strawberry.types.base import get_object_definition
 from strawberry.types.info import Info
 
@@ -77,7 +81,11 @@ class Selected:
         self._below = below
         raw = info._raw_info
         self._fragments = raw.fragments
-        self._variables = raw.variable_values
+        variables = raw.variable_values
+        # Strawberry's executor hands resolvers the coerced values as a plain dict.
+        self._variables = (
+            VariableValues({}, variables) if isinstance(variables, dict) else variables
+        )
         customer = raw.schema.get_type(get_object_definition(CustomerNode, strict=True).name)
         assert isinstance(customer, GraphQLObjectType)
         self._events_field = customer.fields["events"]
