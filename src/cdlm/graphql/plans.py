@@ -398,6 +398,14 @@ def _completer(type_: GraphQLOutputType, plan: FieldPlan) -> Callable[[_Run, Any
         return listed
     if is_leaf_type(type_):
         serialize = type_.serialize
+        plain = _PLAIN.get(type_.name)
+        if plain is not None:
+            slow = serialize
+
+            def serialize(value: Any) -> Any:
+                # What the built-in scalars' serializers return for their own Python type.
+                return value if type(value) is plain else slow(value)
+
         kind = plan.mask
         if kind is None:
             return lambda run, value: None if value is None else serialize(value)
@@ -415,6 +423,10 @@ def _completer(type_: GraphQLOutputType, plan: FieldPlan) -> Callable[[_Run, Any
         return run.object(value, plan)
 
     return an_object
+
+
+#: Built-in scalars whose serializer returns a value of this exact Python type unchanged.
+_PLAIN: dict[str, type] = {"String": str, "Boolean": bool}
 
 
 def _refuse_awaitable(value: Any) -> None:

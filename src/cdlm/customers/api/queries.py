@@ -94,9 +94,9 @@ class CustomerQuery:
             lifecycle_stage=given.lifecycle_stage,
             include_restricted=given.include_restricted,
         )
-        page = await paginate(
-            service.customers(criteria), order=RECENTLY_UPDATED, first=first, after=after
-        )
+        # The page's keys only: the customers themselves are read with what was selected.
+        keys = service.customers(criteria).only("id", "updated_at")
+        page = await paginate(keys, order=RECENTLY_UPDATED, first=first, after=after)
         ids = [row.id for row in page.rows]
         nodes = dict(zip(ids, await customer_nodes(info, ids), strict=True))
         return page.to_connection(lambda row: _present(nodes[row.id]))
