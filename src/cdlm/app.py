@@ -39,6 +39,7 @@ from cdlm.customers.survivorship import trust_table
 from cdlm.db.lifecycle import close_orm, init_orm
 from cdlm.dsr.downloads import export_download
 from cdlm.dsr.notifier import Notifier, notifier_from
+from cdlm.jobs import audit_sequencer
 from cdlm.system.service import check_health
 from cdlm.vault.keys import provider_from_settings
 from cdlm.vault.service import Vault
@@ -190,7 +191,7 @@ class GraphQLApp(GraphQL[Context, None]):
     ) -> Context:
         assert isinstance(request, Request)
         assert isinstance(response, Response)
-        return Context(
+        context = Context(
             request=request,
             response=response,
             request_id=request.scope.get("state", {}).get("request_id", "unknown"),
@@ -199,6 +200,8 @@ class GraphQLApp(GraphQL[Context, None]):
             vault=self.vault,
             notifier=self.notifier,
         )
+        await context.resolve_caller()
+        return context
 
 
 async def healthz(request: Request) -> Response:
@@ -223,9 +226,11 @@ def create_app(
 
     ``database`` says who opens the ORM: ``lifespan`` (a local server: open at start-up, close at
     shut-down), ``lazy`` (Lambda: open on the first request, keep it for the warm container) or
-    ``external`` (the caller has done it, as tests and the CLI do). ``schema`` replaces the
-    cdlm schema (tests mount schemas of their own with the same conventions). ``notifier``
-    delivers messages to data subjects (default: the one ``CDLM_NOTIFIER`` names).
+    ``external`` (the caller has done it, as tests and the CLI do). It also says who chains
+    pending read audit records (:mod:`cdlm.jobs.audit_sequencer`): a ``lifespan`` server in the
+    background every second, a ``lazy`` one after requests that recorded reads. ``schema``
+    replaces the cdlm schema (tests mount schemas of their own with the same conventions).
+    ``notifier`` delivers messages to data subjects (default: the one ``CDLM_NOTIFIER`` names).
     """
     if database != "external" and settings.database is None:
         raise ValueError("create_app needs settings.database unless the caller opens the ORM")
@@ -241,7 +246,11 @@ def create_app(
         if database == "lifespan":
             await open_database()
         try:
-            yield
+            if database == "lifespan":  # a server: chain read audit records every second
+                async with audit_sequencer.in_background():
+                    yield
+            else:
+                yield
         finally:
             if database == "lifespan":
                 await close_orm()
@@ -254,6 +263,8 @@ def create_app(
     ]
     if database == "lazy":
         middleware.append(Middleware(LazyStartupMiddleware, startup=open_database))
+        # Lambda: nothing runs between invocations, so requests that recorded reads chain them.
+        middleware.append(Middleware(audit_sequencer.ChainAfterReads))
     auth = auth_settings(settings)
     the_vault = vault or Vault(provider_from_settings(settings))
     graphql_app = GraphQLApp(

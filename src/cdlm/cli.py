@@ -1,4 +1,5 @@
-"""The ``cdlm`` command: serve, migrate, bootstrap, import, makemigrations, export-schema."""
+"""The ``cdlm`` command: serve, worker, migrate, bootstrap, import, makemigrations,
+export-schema."""
 
 from __future__ import annotations
 
@@ -186,6 +187,56 @@ def serve(
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+@cli.command()
+def worker(
+    interval: Annotated[
+        float, typer.Option(min=0.1, help="Seconds between audit sequencer rounds.")
+    ] = 1.0,
+    hourly: Annotated[
+        bool,
+        typer.Option(
+            "--hourly/--no-hourly", help="Also run `dsr tick` and `retention sweep` every hour."
+        ),
+    ] = True,
+) -> None:
+    """Run scheduled work until stopped (Ctrl+C or SIGTERM): chain pending read audit records
+    about every second and, unless --no-hourly, the hourly request tick and retention sweep.
+    Several workers at once are safe."""
+    import signal
+
+    from cdlm.core.logs import configure_logging
+    from cdlm.jobs.worker import HourlyJobs, run_worker
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    jobs = None
+    if hourly:
+        from cdlm.dsr.notifier import notifier_from
+        from cdlm.retention.archive import archive_store_from
+        from cdlm.vault.keys import provider_from_settings
+        from cdlm.vault.service import Vault
+
+        try:
+            vault = Vault(provider_from_settings(settings))
+            store = archive_store_from(settings)
+            jobs = HourlyJobs(settings, vault, notifier_from(settings), store)
+        except ConfigError as error:
+            _fail(f"configuration error: {error}", 2)
+
+    async def work(_: DatabaseTarget) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        extra = "; dsr tick and retention sweep every hour" if jobs else ""
+        typer.echo(f"worker: chaining read audit records every {interval:g} s{extra}.")
+        typer.echo("Stop with Ctrl+C.")
+        await run_worker(stop, interval=interval, hourly=jobs)
+
+    _on_database(settings, work)
+    typer.echo("worker stopped")
 
 
 @cli.command()

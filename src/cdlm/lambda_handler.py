@@ -8,6 +8,8 @@ opened by the first request of a container and reused by the warm invocations af
 ``dsr_tick`` is the hourly schedule of data subject requests (see :mod:`cdlm.dsr.tick`).
 ``retention_sweep`` is the hourly retention sweep (see :mod:`cdlm.retention.sweep`); it stops
 a minute before the function's time runs out and the next invocation resumes it.
+``audit_sequencer`` chains the read audit records left pending (every minute); the HTTP function
+chains them itself after requests that recorded reads (see :mod:`cdlm.jobs.audit_sequencer`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,30 @@ def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return asdict(report)
 
     loop = asyncio.new_event_loop()  # its own loop, as for migrate
+    try:
+        return loop.run_until_complete(work())
+    finally:
+        loop.close()
+
+
+def audit_sequencer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Chain the read audit records still pending; returns how many, and how many are left."""
+    from cdlm.audit.service import pending_reads
+    from cdlm.jobs.audit_sequencer import run_once
+
+    assert settings.database is not None
+    database = settings.database
+
+    async def work() -> dict[str, Any]:
+        orm = await init_orm(database, settings)
+        try:
+            chained = await run_once(max_batches=100)  # 50,000 records; the rest next minute
+            left, _ = await pending_reads()
+        finally:
+            await close_orm(orm)
+        return {"chained": chained, "pending": left}
+
+    loop = asyncio.new_event_loop()
     try:
         return loop.run_until_complete(work())
     finally:

@@ -15,6 +15,7 @@ from cdlm.core import clock
 from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key
+from tests.support.sql_counter import StatementRecorder
 
 CREATE = """
 mutation($input: CreateApiKeyInput!) {
@@ -84,14 +85,46 @@ async def test_revoked_key_stops_working_at_once(
     assert {"name": "crm"} in listing["data"]["all"]["nodes"]
 
 
-async def test_revocation_by_another_process_is_seen_despite_the_cache(
+async def test_revocation_by_another_process_is_seen_within_the_cache_bound(
     gql: GraphQLClient, auth: AuthSettings
 ) -> None:
     key = await make_api_key(auth, Role.AGENT)
     assert "errors" not in await gql(VIEWER, headers=bearer(key))
     # Another container revokes it: this process's cache is not told, the row is.
     await ApiKey.filter(key_id=key.split("_")[1]).update(revoked_at=clock.now())
-    body = await gql(VIEWER, headers=bearer(key))
+    with clock.travel(timedelta(seconds=1)):
+        assert "errors" not in await gql(VIEWER, headers=bearer(key))  # within the bound
+    with clock.travel(api_keys.PRINCIPAL_TTL + timedelta(seconds=1)):
+        body = await gql(VIEWER, headers=bearer(key))
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_known_key_is_answered_without_reading_its_row(
+    gql: GraphQLClient, auth: AuthSettings, sql: StatementRecorder
+) -> None:
+    key = await make_api_key(auth, Role.AGENT)
+    with sql.recording():
+        assert "errors" not in await gql(VIEWER, headers=bearer(key))
+    assert any("api_keys" in s for s in sql.statements)
+    with sql.recording():
+        assert "errors" not in await gql(VIEWER, headers=bearer(key))
+    assert not any("api_keys" in s for s in sql.statements)
+    # A different secret under the same key id is never taken from the cache.
+    forged = key[: -len("x")] + ("A" if key[-1] != "A" else "B")
+    body = await gql(VIEWER, headers=bearer(forged))
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_an_expiry_inside_the_cache_bound_is_honoured_at_once(
+    gql: GraphQLClient, auth: AuthSettings
+) -> None:
+    key = await make_api_key(auth, Role.AGENT)
+    await ApiKey.filter(key_id=key.split("_")[1]).update(
+        expires_at=clock.now() + timedelta(seconds=2)
+    )
+    assert "errors" not in await gql(VIEWER, headers=bearer(key))  # now cached
+    with clock.travel(timedelta(seconds=3)):  # inside the cache bound, past the expiry
+        body = await gql(VIEWER, headers=bearer(key))
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
 from cdlm.consent import service
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method
@@ -20,6 +19,7 @@ from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import GPC, make_purpose
 from tests.factories import bearer, make_api_key, make_customer
+from tests.support.audit import read_records
 
 
 def choice(code: str, decision: Decision, version: int | None = 1) -> list[service.Choice]:
@@ -171,7 +171,7 @@ async def test_reading_consents_is_audited_and_closed_to_analysts(
         {"id": str(customer)},
         headers=officer,
     )
-    assert await AuditEntry.filter(action="consent.read", target_id=str(customer)).count() == 2
+    assert len(await read_records("consent.read", customer)) == 2
     analyst = bearer(await make_api_key(auth, Role.ANALYST))
     body = await gql(
         "query($id: ID!) { customer(id: $id) { consents { permitted } } }",

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
@@ -23,6 +22,7 @@ from tests.conftest import GraphQLClient
 from tests.customers.test_events import INGEST_EVENTS, event
 from tests.customers.test_ingest import INGEST, record
 from tests.factories import bearer, make_api_key, make_customer, source
+from tests.support.audit import read_records
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ async def test_lookup_by_identifier_is_audited_and_closed_to_analysts(
     steward = bearer(await make_api_key(auth, Role.STEWARD))
     body = await gql(query, headers=steward)
     assert body["data"]["customerByIdentifier"] == {"id": str(created.customer_id)}
-    entry = await AuditEntry.get(action="customer.read")
+    [entry] = await read_records("customer.read", created.customer_id)
     assert entry.fields_touched == ["identifier_lookup"]
     analyst = bearer(await make_api_key(auth, Role.ANALYST))
     denied = await gql(query, headers=analyst)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from tortoise.connection import get_connection
 
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
+from cdlm.core import clock
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
 from cdlm.core.vocabulary import SourceKind
@@ -33,6 +35,7 @@ from tests.conftest import GraphQLClient
 from tests.dsr.support import approved, change, execute, export_link, file_request
 from tests.dsr.test_execution import _person
 from tests.factories import DEFAULT_PASSWORD, bearer, make_customer, make_staff, source
+from tests.support.audit import read_records
 
 #: Column names that hold a customer id, a request id, or a keyed digest of a person's email,
 #: phone or id (by which rows about them can be found again):
@@ -193,7 +196,9 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
         await _login(gql, agent.email),
     )
     assert read["data"]["customer"]["profile"]["email"] == EMAIL
-    assert await AuditEntry.filter(actor_id=agent.user.id, target_id=str(customer_id)).exists()
+    assert any(
+        e.actor_id == agent.user.id for e in await read_records("customer.read", customer_id)
+    )
 
     # An earlier request, assigned to the agent, then denied with a reason staff wrote.
     earlier = (await file_request(gql, admin_headers, "ERASURE", EMAIL))["request"]["id"]
@@ -307,3 +312,22 @@ async def test_portability_keeps_to_what_the_person_provided(
     assert {"requests", "audit_trail", "processing", "withheld"}.isdisjoint(answer)
     [decision] = answer["consents"]
     assert "evidence" not in decision
+
+
+def test_a_read_record_about_many_people_shows_each_person_only_their_own_id() -> None:
+    from cdlm.dsr.access import _audit_entry
+
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    entry = AuditEntry(
+        occurred_at=clock.now(),
+        action="customer.read",
+        fields_touched=["email"],
+        actor_kind="user",
+        actor_role="agent",
+        target_type="customer",
+        target_id=None,
+        subject_ids=[theirs, mine],
+    )
+    shown = _audit_entry(entry, {mine})
+    assert shown["target_id"] == str(mine)
+    assert str(theirs) not in str(shown)

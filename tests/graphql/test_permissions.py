@@ -20,7 +20,7 @@ from strawberry.types.base import StrawberryObjectDefinition
 from cdlm.api.schema import create_schema
 from cdlm.auth.settings import AuthSettings
 from cdlm.core.roles import ALL_ROLES, OVERSIGHT_ROLES, Role
-from cdlm.graphql.masking import PersonalField
+from cdlm.graphql.masking import personal_kind
 from cdlm.graphql.permissions import PublicAccess, RoleAccess
 from tests.conftest import GraphQLClient
 from tests.factories import DEFAULT_PASSWORD, bearer, make_api_key, make_staff
@@ -184,7 +184,7 @@ def test_no_personal_field_is_reachable_from_a_public_operation_without_a_role_c
         if not isinstance(definition, StrawberryObjectDefinition):
             continue
         for field in definition.fields:
-            personal = any(isinstance(e, PersonalField) for e in field.extensions)
+            personal = personal_kind(field) is not None
             guarded = any(isinstance(e, RoleAccess) for e in field.extensions)
             if personal and not guarded:
                 exposed.append(f"{type_name}.{field.name}")

@@ -15,6 +15,7 @@ from cdlm.matching.models import MatchCandidate, Merge
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key, make_candidate, make_customer
+from tests.support.audit import read_records
 
 MERGE = """
 mutation($s: ID!, $m: ID!, $r: String!) {
@@ -302,6 +303,5 @@ async def test_reading_the_survivor_in_a_resolution_is_audited(
     )
 
     assert body["data"]["resolveMatchCandidate"]["customer"]["profile"]["email"]
-    read = await AuditEntry.filter(action="customer.read", target_id=first).first()
-    assert read is not None
+    [read] = await read_records("customer.read", first)
     assert read.fields_touched == ["email"]

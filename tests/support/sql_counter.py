@@ -6,18 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import asyncpg
+from cdlm.db.connection import PooledConnection
 
 _active: list[list[str]] = []
-_POOL_RESET_PREFIX = "SELECT pg_advisory_unlock_all();"
 
 
-class CountingConnection(asyncpg.Connection):  # type: ignore[misc]
-    """asyncpg connection that records every statement while a recorder is active."""
+class CountingConnection(PooledConnection):
+    """The pool's connection, recording every statement (pool resets included) while a
+    recorder is active."""
 
     def _record(self, query: Any) -> None:
-        if str(query).startswith(_POOL_RESET_PREFIX):
-            return  # asyncpg's pool resets a connection on release: not the application's SQL
         for statements in _active:
             statements.append(str(query))
 

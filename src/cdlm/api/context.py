@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable, Callable, Hashable
+import uuid
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -16,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.dataloader import DataLoader
 
+from cdlm.audit import reads as read_audit
+from cdlm.audit.reads import RequestReads
 from cdlm.auth.service import authenticate
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
@@ -80,7 +83,22 @@ class Context:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _resolved: bool = False
     _rejected: bool = False
+    _failure: Exception | None = None
     _deferred: list[asyncio.Task[Any]] = field(default_factory=list)
+    reads: RequestReads = field(default_factory=RequestReads)
+
+    def audit_read(
+        self,
+        target_ids: Iterable[uuid.UUID],
+        fields: Iterable[str],
+        *,
+        action: str = "customer.read",
+        target_type: str = "customer",
+    ) -> None:
+        """Note that this request read these targets' personal ``fields``. The request's
+        reads are recorded together, before its response is sent (reads that touched no
+        personal field are not recorded)."""
+        self.reads.note(target_ids, fields, action=action, target_type=target_type)
 
     def defer(self, write: Awaitable[Any]) -> None:
         """Run ``write`` (an audit entry of a read) alongside the rest of the request.
@@ -91,7 +109,11 @@ class Context:
         self._deferred.append(asyncio.ensure_future(write))
 
     async def settle_deferred(self) -> list[BaseException]:
-        """Wait for the deferred writes; returns their failures."""
+        """Write the request's read audit and wait for the deferred writes; returns their
+        failures."""
+        reads = self.reads.take()
+        if reads and self.authenticated_principal is not None:
+            self.defer(read_audit.record(self.authenticated_principal, reads))
         if not self._deferred:
             return []
         outcomes = await asyncio.gather(*self._deferred, return_exceptions=True)
@@ -103,20 +125,35 @@ class Context:
         """The caller's network address (API Gateway's source IP on Lambda)."""
         return self.request.client.host if self.request.client else None
 
-    async def principal(self) -> Principal | None:
-        """The caller, authenticated once per request; None when no credentials were sent.
+    async def resolve_caller(self) -> None:
+        """Authenticate the caller, once, before the operation runs (so permission checks
+        are plain, synchronous lookups). Nothing is raised here: a rejection or failure is
+        raised by the first field that needs the caller, as a GraphQL error."""
+        async with self._lock:
+            if self._resolved:
+                return
+            self._resolved = True
+            try:
+                credential = bearer_credential(self.request)
+                if credential is not None:
+                    self.authenticated_principal = await authenticate(credential, self.auth)
+            except (InvalidCredentials, AuthenticationRequired):
+                self._rejected = True
+            except Exception as failure:  # e.g. the database is unreachable
+                self._failure = failure
 
-        Bad credentials of any kind raise the same top-level authentication error.
-        """
-        async with self._lock:  # root fields resolve concurrently: authenticate once
-            if not self._resolved:
-                self._resolved = True
-                try:
-                    credential = bearer_credential(self.request)
-                    if credential is not None:
-                        self.authenticated_principal = await authenticate(credential, self.auth)
-                except (InvalidCredentials, AuthenticationRequired):
-                    self._rejected = True
+    def caller(self) -> Principal | None:
+        """The authenticated caller; None when no credentials were sent. Bad credentials of
+        any kind raise the same top-level authentication error."""
+        if not self._resolved:
+            raise RuntimeError("the caller is resolved when the request's context is built")
+        if self._failure is not None:
+            raise self._failure
         if self._rejected:
             raise AuthenticationRequired(_INVALID)
         return self.authenticated_principal
+
+    async def principal(self) -> Principal | None:
+        """:meth:`caller`, resolving it first if the context was built without it."""
+        await self.resolve_caller()
+        return self.caller()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from typing import Any
 
 import strawberry
+from graphql import parse
 from graphql.error import GraphQLError
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import (
@@ -20,17 +22,25 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
 from cdlm.config import Settings
 from cdlm.consent.api import ConsentMutation, ConsentQuery
-from cdlm.customers.api import EVENT_RECORD_SCALAR, CustomerMutation, CustomerQuery, EventRecord
+from cdlm.customers.api import (
+    EVENT_RECORD_SCALAR,
+    PLANNED_ROOTS,
+    CustomerMutation,
+    CustomerQuery,
+    EventRecord,
+)
 from cdlm.dsr.api import DsrMutation, DsrQuery, PublicDsrMutation, PublicDsrQuery
 from cdlm.governance.api import GovernanceQuery
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
+from cdlm.graphql.plans import Plan, Planner
 from cdlm.matching.api import MatchingMutation, MatchingQuery
 from cdlm.quality.api import QualityQuery
 from cdlm.retention.api import RetentionMutation, RetentionQuery
@@ -71,7 +81,60 @@ DEFAULT_LIMITS: dict[str, int] = {"max_query_depth": 12, "max_aliases": 30, "max
 
 
 class CdlmSchema(strawberry.Schema):
-    """Strawberry schema that logs errors as structured JSON (no personal data)."""
+    """Strawberry schema that logs errors as structured JSON (no personal data) and answers
+    repeated documents on its hot root fields through compiled plans
+    (:mod:`cdlm.graphql.plans`)."""
+
+    def __init__(self, *args: Any, planned_roots: frozenset[str] = frozenset(), **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.planner = Planner(self, planned_roots)
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        plan = (
+            self.planner.known(query, operation_name)
+            if query is not None and hasattr(context_value, "reads")
+            else None
+        )
+        if isinstance(plan, Plan):
+            answered = await self._planned(plan, context_value, variable_values, root_value)
+            if answered is not None:
+                return answered
+        result = await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+        if plan is False and query is not None and not result.errors and result.data is not None:
+            self.planner.learn(query, operation_name, parse(query))
+        return result
+
+    async def _planned(
+        self, plan: Plan, context: Any, variables: dict[str, Any] | None, root_value: Any
+    ) -> ExecutionResult | None:
+        """The plan's answer; None when the ordinary executor must answer (nothing the
+        attempt read is kept: its noted reads are dropped, so they are audited once)."""
+        try:
+            data = await self.planner.run(plan, context, variables, root_value)
+        except Exception:
+            context.reads.take()
+            return None
+        failures = await context.settle_deferred()
+        if failures:
+            return None  # the ordinary executor reads again and reports the audit failure
+        return ExecutionResult(data=data, errors=None)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -120,6 +183,7 @@ def create_schema(settings: Settings | None = None) -> CdlmSchema:
         mutation=Mutation,
         types=list(USER_ERROR_TYPES),
         extensions=hardening_extensions(settings),
+        planned_roots=PLANNED_ROOTS,
         config=StrawberryConfig(
             auto_camel_case=True, scalar_map={EventRecord: EVENT_RECORD_SCALAR}
         ),

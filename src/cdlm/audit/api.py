@@ -29,6 +29,13 @@ class AuditEntryNode:
         description="Names of the personal fields read or changed (never their values)."
     )
     request_id: str | None
+    subject_ids: list[strawberry.ID] = strawberry.field(
+        description=(
+            "The records (of targetType, usually customers) a read record covers: a request's "
+            "reads of personal data are one record. Empty for other entries, whose target is "
+            "targetId."
+        )
+    )
     hash: str
 
     @classmethod
@@ -45,6 +52,7 @@ class AuditEntryNode:
             target_id=row.target_id,
             fields=list(row.fields_touched),
             request_id=row.request_id,
+            subject_ids=[strawberry.ID(str(subject)) for subject in row.subject_ids or ()],
             hash=row.hash,
         )
 
@@ -54,7 +62,10 @@ class AuditLogFilter:
     actor_id: strawberry.ID | None = None
     action: str | None = None
     target_type: str | None = None
-    target_id: str | None = None
+    target_id: str | None = strawberry.field(
+        default=None,
+        description="An id also finds the read records that cover it (see subjectIds).",
+    )
     occurred_from: datetime | None = strawberry.field(default=None, description="Inclusive.")
     occurred_to: datetime | None = strawberry.field(default=None, description="Exclusive.")
 
@@ -69,6 +80,15 @@ class AuditChainReport:
     first_broken_sequence: int | None
     first_broken_id: strawberry.ID | None
     problem: str | None
+    pending_entries: int = strawberry.field(
+        description=(
+            "Read records written but not chained yet (the sequencer chains them within "
+            "seconds). They are not part of the check and are neither missing nor broken."
+        )
+    )
+    oldest_pending_seconds: float | None = strawberry.field(
+        description="Seconds the oldest pending read record has waited; null when none is pending."
+    )
 
 
 @strawberry.type
@@ -114,4 +134,10 @@ class AuditQuery:
                 strawberry.ID(str(report.first_broken_id)) if report.first_broken_id else None
             ),
             problem=report.problem,
+            pending_entries=report.pending,
+            oldest_pending_seconds=(
+                report.oldest_pending_age.total_seconds()
+                if report.oldest_pending_age is not None
+                else None
+            ),
         )

@@ -1,8 +1,11 @@
-"""The audit trail table."""
+"""The audit trail tables: the hash chain, and the inbox of read records waiting to join it."""
 
 from __future__ import annotations
 
+import uuid
+
 from tortoise import fields
+from tortoise.contrib.postgres.fields import ArrayField
 from tortoise.models import Model
 
 
@@ -22,6 +25,11 @@ class AuditEntry(Model):
         default=list, description="Names of personal fields"
     )
     request_id = fields.CharField(max_length=128, null=True)
+    subject_ids: list[uuid.UUID] | None = ArrayField(
+        element_type="uuid",
+        null=True,
+        description="Records (of target_type) a read record covers (GIN-indexed); else null",
+    )
     prev_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64, unique=True)
 
@@ -33,3 +41,32 @@ class AuditEntry(Model):
             ("action", "sequence"),
             ("occurred_at",),
         )
+
+
+class AuditPending(Model):
+    """A read of personal data waiting to be chained (the inbox of the audit sequencer).
+
+    A request's reads are recorded here with one insert, without the chain's lock; the sequencer
+    (:mod:`cdlm.audit.sequencer`) appends them to ``audit_entries`` in arrival order. Rows are
+    inserted by the request path and deleted only by their move into the chain (a trigger
+    refuses updates, and deletes of rows whose entry is not in ``audit_entries``).
+    """
+
+    arrival = fields.BigIntField(primary_key=True)
+    id = fields.UUIDField(unique=True, description="The id the chained entry keeps")
+    occurred_at = fields.DatetimeField()
+    actor_kind = fields.CharField(max_length=16)
+    actor_id = fields.UUIDField(null=True)
+    actor_role = fields.CharField(max_length=32, null=True)
+    action = fields.CharField(max_length=100)
+    target_type = fields.CharField(max_length=64, description="What subject_ids are: customer, ...")
+    fields_touched: list[str] = ArrayField(
+        element_type="text", description="Names of personal fields"
+    )
+    request_id = fields.CharField(max_length=128, null=True)
+    subject_ids: list[uuid.UUID] = ArrayField(
+        element_type="uuid", description="The records read (GIN-indexed)"
+    )
+
+    class Meta:
+        table = "audit_pending"

@@ -2,8 +2,11 @@
 
 A key reads ``cdlm_<key_id>_<secret>``. Only an argon2id hash of the secret is stored, so
 checking a key costs a full argon2 verification. A warm process remembers, for a few minutes,
-the SHA-256 digest of secrets it has already verified; the key's row (revocation, expiry, role)
-is still read on every request, so a revoked key stops working at once everywhere.
+the SHA-256 digest of secrets it has already verified, and, for :data:`PRINCIPAL_TTL` (5
+seconds), the caller a key stands for: within that bound a request with a known key reads no
+row at all. A key revoked through this process stops working at once; one revoked by another
+process (another Lambda container) within :data:`PRINCIPAL_TTL`, when this process next reads
+the key's row. Expiry is checked on every request.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cdlm.core import clock
+from cdlm.core.principal import Principal
 
 PREFIX = "cdlm"
 _KEY = re.compile(r"^cdlm_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
@@ -89,5 +96,69 @@ class VerifiedSecretCache:
         return len(self._entries)
 
 
-#: The process's cache (a warm Lambda container keeps it between invocations).
+#: How long a process answers for a key without reading its row: the bound within which a
+#: revocation made by another process takes effect here.
+PRINCIPAL_TTL = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    """A key whose row was read and whose secret was verified at ``checked_at``."""
+
+    digest: bytes
+    principal: Principal
+    expires_at: datetime | None
+    checked_at: datetime
+
+
+class PrincipalCache:
+    """Bounded memory of ``key_id -> (secret digest, principal)`` for :data:`PRINCIPAL_TTL`."""
+
+    def __init__(self, max_entries: int = 1024, ttl: timedelta = PRINCIPAL_TTL) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self._entries: OrderedDict[str, KnownKey] = OrderedDict()
+
+    def principal(self, key_id: str, secret: str, now: datetime) -> Principal | None:
+        """The caller behind this exact key when its row was read within the TTL and the key
+        has not expired since; else None (read the row)."""
+        known = self._entries.get(key_id)
+        if known is None:
+            return None
+        age = now - known.checked_at
+        expired = known.expires_at is not None and known.expires_at <= now
+        if expired or not timedelta(0) <= age <= self.ttl:
+            del self._entries[key_id]
+            return None
+        digest = hashlib.sha256(secret.encode()).digest()
+        if not hmac.compare_digest(known.digest, digest):
+            return None
+        return known.principal
+
+    def remember(
+        self, key_id: str, secret: str, principal: Principal, expires_at: datetime | None
+    ) -> None:
+        """Record a key whose row was just read and whose secret was verified."""
+        digest = hashlib.sha256(secret.encode()).digest()
+        self._entries[key_id] = KnownKey(digest, principal, expires_at, clock.now())
+        self._entries.move_to_end(key_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget(self, key_id: str) -> None:
+        """Drop ``key_id``."""
+        self._entries.pop(key_id, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+#: The process's caches (a warm Lambda container keeps them between invocations).
 verified_secrets = VerifiedSecretCache()
+known_keys = PrincipalCache()
+
+
+def forget(key_id: str) -> None:
+    """Forget everything this process remembers about a key (on revocation)."""
+    verified_secrets.forget(key_id)
+    known_keys.forget(key_id)

@@ -113,14 +113,17 @@ async def _api_key_principal(credential: str, auth: AuthSettings) -> Principal:
     parsed = key_format.parse_key(credential)
     if parsed is None:
         raise InvalidCredentials(_INVALID_CREDENTIAL)
-    key = await ApiKey.get_or_none(key_id=parsed.key_id)
     now = clock.now()
+    known = key_format.known_keys.principal(parsed.key_id, parsed.secret, now)
+    if known is not None:
+        return known
+    key = await ApiKey.get_or_none(key_id=parsed.key_id)
     if key is None:
         # Key ids are random public labels: saying one does not exist reveals nothing, so no
         # dummy argon2 run (which anyone could trigger at will) is spent on unknown ids.
         raise InvalidCredentials(_INVALID_CREDENTIAL)
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
-        key_format.verified_secrets.forget(key.key_id)
+        key_format.forget(key.key_id)
         raise InvalidCredentials(_INVALID_CREDENTIAL)
     if not key_format.verified_secrets.contains(key.key_id, parsed.secret):
         if not await auth.hasher.verify_async(key.secret_hash, parsed.secret):
@@ -128,7 +131,9 @@ async def _api_key_principal(credential: str, auth: AuthSettings) -> Principal:
         key_format.verified_secrets.remember(key.key_id, parsed.secret)
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
         await ApiKey.filter(id=key.id).update(last_used_at=now)
-    return Principal(kind=PrincipalKind.API_KEY, id=key.id, role=key.role, name=key.name)
+    principal = Principal(kind=PrincipalKind.API_KEY, id=key.id, role=key.role, name=key.name)
+    key_format.known_keys.remember(key.key_id, parsed.secret, principal, key.expires_at)
+    return principal
 
 
 async def authenticate(credential: str, auth: AuthSettings) -> Principal:
@@ -430,7 +435,7 @@ async def _revoke_keys_issued_by(user_id: uuid.UUID, when: datetime) -> int:
             break
         await ApiKey.filter(id__in=[k.id for k in keys]).update(revoked_at=when)
         for key in keys:
-            key_format.verified_secrets.forget(key.key_id)
+            key_format.forget(key.key_id)
         revoked += len(keys)
         issuers = [k.id for k in keys]
     return revoked
@@ -552,7 +557,7 @@ async def revoke_api_key(actor: Principal, api_key_id: uuid.UUID) -> ApiKey:
     async with in_transaction():
         await key.save(update_fields=["revoked_at"])
         await audit.record(actor, "api_key.revoke", target_type="api_key", target_id=key.id)
-    key_format.verified_secrets.forget(key.key_id)
+    key_format.forget(key.key_id)
     return key
 
 

@@ -321,7 +321,7 @@ class ConsentQuery:
     ) -> list[ConsentEntryNode]:
         cid = parse_id(customer_id, "customerId")
         rows = await service.history(cid, purpose_code)
-        await service.audit_read(await require_principal(info), cid)
+        info.context.audit_read([cid], ["consents"], action="consent.read")
         return [ConsentEntryNode.from_row(r, r.purpose.code) for r in rows]
 
     @strawberry.field(
@@ -339,7 +339,7 @@ class ConsentQuery:
             raise ValidationFailed("The time is out of range.", field="at") from None
         cid = parse_id(customer_id, "customerId")
         found = await service.answer(cid, purpose_code, moment)
-        await service.audit_read(await require_principal(info), cid)
+        info.context.audit_read([cid], ["consents"], action="consent.read")
         return ConsentStatus.of(found)
 
     @strawberry.field(
@@ -353,7 +353,7 @@ class ConsentQuery:
     ) -> ProcessingAnswer:
         cid = parse_id(customer_id, "customerId")
         found = await service.answer(cid, purpose_code)
-        await service.audit_read(await require_principal(info), cid)
+        info.context.audit_read([cid], ["consents"], action="consent.read")
         # The answer only: the decisions behind it are for the roles that read them.
         return ProcessingAnswer(
             purpose_code=found.purpose.code, permitted=found.permitted, restricted=found.restricted
@@ -373,7 +373,7 @@ class ConsentQuery:
         )
         cid = parse_id(customer_id, "customerId")
         found: JSON = await service.receipt(cid, controller)  # type: ignore[assignment]
-        await service.audit_read(await require_principal(info), cid)
+        info.context.audit_read([cid], ["consents"], action="consent.read")
         return found
 
     @strawberry.field(

@@ -10,10 +10,10 @@ from __future__ import annotations
 import functools
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
@@ -711,7 +711,28 @@ async def current_entries(
 OBJECTABLE = frozenset({LawfulBasis.LEGITIMATE_INTERESTS, LawfulBasis.PUBLIC_TASK})
 
 
-def permitted_by_decision(purpose: Purpose, latest: ConsentEntry | None) -> bool:
+class LatestDecision(Protocol):
+    """What an answer needs of the latest decision (a ledger entry, or the same columns read
+    by the customer 360 reader)."""
+
+    @property
+    def decision(self) -> Decision: ...
+    @property
+    def notice_version(self) -> int | None: ...
+    @property
+    def decided_at(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The latest decision's columns, without the rest of its ledger entry."""
+
+    decision: Decision
+    notice_version: int | None
+    decided_at: datetime
+
+
+def permitted_by_decision(purpose: Purpose, latest: LatestDecision | None) -> bool:
     """Whether the purpose's own rules allow using the data, given the latest decision (or
     none); restriction is not considered here (see :class:`Answer`)."""
     if purpose.lawful_basis is LawfulBasis.CONSENT:
@@ -732,7 +753,7 @@ class Answer:
     customer data gets (:func:`answers`)."""
 
     purpose: Purpose
-    latest: ConsentEntry | None
+    latest: LatestDecision | None
     processable: bool  # the customer exists and their processing is not restricted
 
     @property
@@ -742,6 +763,23 @@ class Answer:
     @property
     def restricted(self) -> bool:
         return not self.processable
+
+
+def answers_from(
+    customer_ids: Iterable[uuid.UUID],
+    purposes: list[Purpose],
+    latest: Mapping[tuple[uuid.UUID, uuid.UUID], LatestDecision],
+    processable: Set[uuid.UUID],
+) -> dict[uuid.UUID, list[Answer]]:
+    """The answer per customer and purpose from what was read: the latest decision per
+    (customer, purpose id) and which customers exist unrestricted. Pure: :func:`answers` and
+    the customer 360 reader (which reads the same inputs in its one statement) both use it."""
+    return {
+        customer_id: [
+            Answer(p, latest.get((customer_id, p.id)), customer_id in processable) for p in purposes
+        ]
+        for customer_id in customer_ids
+    }
 
 
 async def answers(
@@ -759,12 +797,7 @@ async def answers(
     if processable is None or at is not None:
         processable = await customers.processable_among(wanted, at)
     latest = await current_entries(wanted, [p.id for p in purposes], at)
-    return {
-        customer_id: [
-            Answer(p, latest.get((customer_id, p.id)), customer_id in processable) for p in purposes
-        ]
-        for customer_id in wanted
-    }
+    return answers_from(wanted, purposes, latest, processable)
 
 
 def most_restrictive(answers: Iterable[bool]) -> bool:
@@ -789,13 +822,6 @@ async def may_process(
         return (await answer(customer_id, purpose_code, at)).permitted
     except NotFound:
         return False
-
-
-async def audit_read(actor: Principal, customer_id: uuid.UUID) -> None:
-    """Record that ``actor`` read a customer's consent decisions."""
-    await audit.record(
-        actor, "consent.read", target_type="customer", target_id=customer_id, fields=["consents"]
-    )
 
 
 async def history(customer_id: uuid.UUID, purpose_code: str | None = None) -> list[ConsentEntry]:

@@ -34,6 +34,7 @@ from cdlm.core.text import text_problem
 from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Outcome, Source, ingest_batch
 from cdlm.customers.models import ImportRun
+from cdlm.db.connection import try_session_lock
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.vault.service import Vault
 
@@ -90,7 +91,7 @@ async def file_lock(digest: str) -> AsyncIterator[None]:
     """
     key = lock_key(f"customers.import:{digest}")
     async with get_connection("default").acquire_connection() as connection:
-        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", key):
+        if not await try_session_lock(connection, key):
             raise ImportRefused("this file is being imported by another run; wait for it to finish")
         try:
             yield

@@ -320,10 +320,7 @@ def rescore(
     """Store the quality score of ``customer``'s profile; freshness counts from
     ``last_update``, by default the newest collection in its lineage."""
     if last_update is None:
-        last_update = max(
-            (datetime.fromisoformat(str(e["collected_at"])) for e in customer.lineage.values()),
-            default=None,
-        )
+        last_update = quality.last_update(customer.lineage)
     scored = quality.score(values, open_invalid, last_update, now)
     customer.completeness = scored.completeness
     customer.validity = scored.validity

@@ -19,23 +19,19 @@ from cdlm.core import clock
 from cdlm.core.errors import InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.core.principal import Principal
 from cdlm.core.text import text_problem
-from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.identity import service as identity
 from cdlm.quality import refused as refused_values
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Owner, Vault
-
-#: Lawful bases under which data counts for portability (GDPR Art. 20(1)(a)).
-PORTABLE_BASES = frozenset({LawfulBasis.CONSENT, LawfulBasis.CONTRACT})
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def event_json(vault: Vault, key: bytes | None, event: Event) -> dict[str, Any]:
-    """An event as JSON-ready data, its properties opened with ``key`` (None: unreadable)."""
-    customer_id: uuid.UUID = event.customer_id  # type: ignore[attr-defined]
+def event_document(event: Any, properties: Any) -> dict[str, Any]:
+    """An event (a row or a read value) as JSON-ready data, with its opened ``properties``."""
     return {
         "type": event.type,
         "channel": event.channel,
@@ -43,12 +39,22 @@ def event_json(vault: Vault, key: bytes | None, event: Event) -> dict[str, Any]:
         "amount": str(event.amount) if event.amount is not None else None,
         "currency": event.currency,
         "source_system": event.source_system,
-        "properties": (
-            vault.open(key, customer_id, "event-properties", event.properties_sealed)
+        "properties": properties,
+    }
+
+
+def event_json(vault: Vault, key: bytes | None, event: Event) -> dict[str, Any]:
+    """An event row as JSON-ready data, its properties opened with ``key`` (None:
+    unreadable)."""
+    customer_id: uuid.UUID = event.customer_id  # type: ignore[attr-defined]
+    return event_document(
+        event,
+        (
+            vault.open(key, customer_id, sealed_for.EVENT_PROPERTIES, event.properties_sealed)
             if key is not None and event.properties_sealed is not None
             else None
         ),
-    }
+    )
 
 
 def source_record_json(vault: Vault, key: bytes | None, record: SourceRecord) -> dict[str, Any]:
@@ -62,74 +68,11 @@ def source_record_json(vault: Vault, key: bytes | None, record: SourceRecord) ->
         "lawful_basis": record.lawful_basis.value,
         "purpose": record.purpose,
         "received": (
-            vault.open(key, customer_id, f"source:{record.id}", record.payload_sealed)
+            vault.open(key, customer_id, sealed_for.source_record(record.id), record.payload_sealed)
             if key is not None
             else None
         ),
     }
-
-
-async def copy_of(
-    vault: Vault, customer_id: uuid.UUID, *, portable_only: bool = False
-) -> dict[str, Any] | None:
-    """Everything held about the customer, decrypted, as JSON-ready data; None when there is
-    no such customer. ``portable_only`` keeps what the person provided under consent or a
-    contract (portability) and leaves out what cdlm derived."""
-    customer = await Customer.get_or_none(id=customer_id)
-    if customer is None or customer.erased_at is not None:
-        return None
-    key = await vault.customer_key(customer_id)
-    profile = vault.open(key, customer_id, "profile", customer.profile_sealed)
-    records = await SourceRecord.filter(customer_id=customer_id).order_by("collected_at")
-    if portable_only:
-        records = [r for r in records if r.lawful_basis in PORTABLE_BASES]
-    events = await Event.filter(customer_id=customer_id).order_by("occurred_at")
-    identities = (await identity.of_customers([customer_id]))[customer_id]
-    copy: dict[str, Any] = {
-        "customer_id": str(customer_id),
-        "profile": profile,
-        "identities": [
-            {
-                "kind": i.kind.value,
-                "namespace": i.namespace or None,
-                "value": vault.open(key, customer_id, "identity", i.value_sealed),
-                "since": _iso(i.created_at),
-            }
-            for i in identities
-        ],
-        "events": [event_json(vault, key, e) for e in events],
-        "source_records": [source_record_json(vault, key, r) for r in records],
-    }
-    if portable_only:
-        return copy
-    refused = await refused_values.of_customer(customer_id)
-    copy.update(
-        {
-            "created_at": _iso(customer.created_at),
-            "updated_at": _iso(customer.updated_at),
-            "lifecycle_stage": customer.lifecycle_stage.value,
-            "profile_lineage": customer.lineage,
-            "source_systems": customer.source_systems,
-            "last_activity_at": _iso(customer.last_activity_at),
-            "quality": {
-                "score": customer.quality_score,
-                "completeness": customer.completeness,
-                "validity": customer.validity,
-            },
-            "restricted_since": _iso(customer.restricted_at),
-            "refused_values": [
-                {
-                    "field": r.field,
-                    "reason": r.message,
-                    "value": vault.open(key, customer_id, f"invalid:{r.field}", r.value_sealed),
-                    "received_at": _iso(r.created_at),
-                    "replaced_at": _iso(r.resolved_at),
-                }
-                for r in refused
-            ],
-        }
-    )
-    return copy
 
 
 async def restrict(customer_id: uuid.UUID) -> bool:

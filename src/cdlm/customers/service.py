@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -167,17 +167,6 @@ async def find_by_identifier(vault: Vault, kind: IdentifierKind, value: str) -> 
     owners = await identity.owners(vault, [identifier])
     owner = owners.get(identifier)
     return await Customer.get_or_none(id=owner) if owner else None
-
-
-async def audit_reads(
-    actor: Principal, customer_ids: Sequence[uuid.UUID], fields: Iterable[str]
-) -> None:
-    """Record that ``actor`` read these customers' personal ``fields``."""
-    names = sorted(set(fields))
-    if customer_ids and names:
-        await audit.record_many(
-            actor, "customer.read", target_type="customer", target_ids=customer_ids, fields=names
-        )
 
 
 async def update_customer(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cdlm.config import DatabaseTarget
+from cdlm.db.connection import PooledConnection
 
 APP_LABEL = "cdlm"
 
@@ -51,8 +52,7 @@ def connection_credentials(
     }
     if target.ssl is not None and target.ssl != "disable":
         credentials["ssl"] = target.ssl
-    if connection_class is not None:
-        credentials["connection_class"] = connection_class
+    credentials["connection_class"] = connection_class or PooledConnection
     return credentials
 
 
@@ -66,7 +66,8 @@ def tortoise_config(
 ) -> dict[str, Any]:
     """The Tortoise configuration dictionary for ``target``.
 
-    ``connection_class`` swaps asyncpg's connection class (tests use one that counts statements).
+    ``connection_class`` swaps the pool's connection class (tests use a subclass of
+    :class:`~cdlm.db.connection.PooledConnection` that counts statements).
     """
     apps: dict[str, dict[str, Any]] = {
         APP_LABEL: {

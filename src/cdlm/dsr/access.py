@@ -32,7 +32,7 @@ from cdlm.consent import service as consent
 from cdlm.core import clock
 from cdlm.core.errors import InvalidStateTransition, NotFound, PolicyViolation
 from cdlm.core.principal import ANONYMOUS, Principal
-from cdlm.customers import rights
+from cdlm.customer360 import export
 from cdlm.customers import service as customers
 from cdlm.dsr import outbox
 from cdlm.dsr import service as requests_service
@@ -82,6 +82,7 @@ EXPORTED_IN: dict[str, str] = {
     "dsr_request_events": "requests[].timeline",
     "notification_outbox": "requests[].notifications",
     "audit_entries": "audit_trail",
+    "audit_pending": "audit_trail",  # read records not chained yet (audit.about_subject)
     "merges": "merges",
 }
 EXPORTED: frozenset[str] = frozenset(EXPORTED_IN)
@@ -364,7 +365,7 @@ def _timeline_note(entry: requests_service.TimelineEntry) -> str | None:
     return entry.note
 
 
-def _audit_entry(entry: AuditEntry) -> dict[str, Any]:
+def _audit_entry(entry: AuditEntry, own: set[uuid.UUID]) -> dict[str, Any]:
     # Staff are given by kind and role, never by id (nor name). The CJEU held (C-579/21,
     # Pankki S, 22 June 2023) that the person may have the log of the consultations of their
     # data (when, what, why), but not the identity of the employees who made them under the
@@ -379,8 +380,14 @@ def _audit_entry(entry: AuditEntry) -> dict[str, Any]:
         "actor_kind": entry.actor_kind,
         "actor_role": entry.actor_role,
         "target_type": entry.target_type,
-        "target_id": entry.target_id,
+        # A read record covers every customer a request read: only this person's id is shown.
+        "target_id": entry.target_id or _own_subject(entry, own),
     }
+
+
+def _own_subject(entry: AuditEntry, own: set[uuid.UUID]) -> str | None:
+    mine = sorted(str(s) for s in entry.subject_ids or () if s in own)
+    return mine[0] if mine else None
 
 
 async def _audit_trail(
@@ -388,7 +395,8 @@ async def _audit_trail(
 ) -> list[dict[str, Any]]:
     """Who read or changed the person's data: audit entries about their profiles (this one and
     those merged into it) or requests."""
-    return [_audit_entry(e) for e in await audit.about_subject(customer_ids, request_ids)]
+    own = {*customer_ids, *request_ids}
+    return [_audit_entry(e, own) for e in await audit.about_subject(customer_ids, request_ids)]
 
 
 def _when(merge: Merge) -> tuple[datetime, str]:
@@ -406,7 +414,7 @@ async def document(
     """The answer to an access (or portability) request, as JSON-ready data."""
     customer_id = request.customer_id
     held = (
-        await rights.copy_of(vault, customer_id, portable_only=portable)
+        await export.copy_of(vault, customer_id, portable_only=portable)
         if customer_id is not None
         else None
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from cdlm.core.principal import Principal
 from cdlm.dsr import service
 from cdlm.dsr.models import DataSubjectRequest
 from cdlm.vault.service import Vault
@@ -41,9 +40,3 @@ async def subject_by_request(vault: Vault, requests: list[DataSubjectRequest]) -
         else None
         for r in requests
     ]
-
-
-async def subject_reads_recorded(actor: Principal, request_ids: list[uuid.UUID]) -> list[None]:
-    """Audit the contact details read on a page with one write (a loader batches the reads)."""
-    await service.audit_subject_reads(actor, request_ids)
-    return [None] * len(request_ids)

@@ -587,14 +587,3 @@ async def metrics(due_soon_days: int, window_start: datetime | None = None) -> M
         by_status=by_status,
         by_type=by_type,
     )
-
-
-async def audit_subject_reads(actor: Principal, request_ids: list[uuid.UUID]) -> None:
-    """Record that ``actor`` read these requesters' contact details (one insert)."""
-    await audit.record_many(
-        actor,
-        "dsr.read",
-        target_type="data_subject_request",
-        target_ids=request_ids,
-        fields=["subject"],
-    )

@@ -48,8 +48,11 @@ class HasRole(BasePermission):
     def __init__(self, roles: Iterable[Role]) -> None:
         self.roles = frozenset(roles)
 
-    async def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
-        principal = await require_principal(info)
+    def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
+        # The caller was resolved when the request's context was built: a plain lookup.
+        principal = info.context.caller()
+        if principal is None:
+            raise AuthenticationRequired("Authentication required.")
         if principal.role not in self.roles:
             raise PermissionDenied("Your role does not allow this operation.")
         return True

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.info import Info
 
+from cdlm.core.errors import NotFound
 from cdlm.core.roles import Role
 from cdlm.customers import loaders as customer_loaders
-from cdlm.customers.api.queries import personal_fields_read
+from cdlm.customers.api.reading import customer_node, customer_nodes
 from cdlm.customers.api.types import CustomerNode
-from cdlm.customers.service import audit_reads
 from cdlm.customers.survivorship import trust_table
 from cdlm.graphql.errors import (
     ConflictError,
@@ -64,8 +64,7 @@ class MatchDecision(Enum):
 
 
 async def _customer(info: Info[Any, Any], customer_id: uuid.UUID) -> CustomerNode | None:
-    row = await info.context.loaders.get(customer_loaders.customers_by_id).load(customer_id)
-    return CustomerNode.from_row(row) if row is not None else None
+    return await customer_node(info, customer_id)
 
 
 async def _survivor_key(info: Info[Any, Any], customer_id: uuid.UUID) -> bytes | None:
@@ -213,19 +212,6 @@ class MatchCandidateFilter:
     min_probability: float | None = None
 
 
-async def _audit_profiles(info: Info[Any, Any], rows: list[MatchCandidate]) -> None:
-    """A queue read that selects profile values is a read of those customers."""
-    fields = sorted(
-        {
-            *personal_fields_read(info, "edges.node.left."),
-            *personal_fields_read(info, "edges.node.right."),
-        }
-    )
-    ids = [c for row in rows for c in (row.left_id, row.right_id)]
-    if fields and ids:
-        info.context.defer(audit_reads(await require_principal(info), ids, fields))
-
-
 @strawberry.type
 class MatchingQuery:
     @strawberry.field(
@@ -244,7 +230,6 @@ class MatchingQuery:
         page = await paginate(
             service.candidates(criteria), order=MOST_PROBABLE, first=first, after=after
         )
-        await _audit_profiles(info, page.rows)
         return page.to_connection(MatchCandidateNode.from_row)
 
     @strawberry.field(description="Match runs, newest first.", extensions=allow(*RUN_READERS))
@@ -310,10 +295,12 @@ UnmergeCustomerResult = Annotated[
 ]
 
 
-async def _node(customer_id: uuid.UUID) -> CustomerNode:
-    from cdlm.customers import service as customers
-
-    return CustomerNode.from_row(await customers.get_customer(customer_id))
+async def _node(info: Info[Any, Any], customer_id: uuid.UUID, below: str) -> CustomerNode:
+    """A customer of a payload as its selection (at ``below``) asks for it, read and audited."""
+    node = (await customer_nodes(info, [customer_id], below=below))[0]
+    if node is None:
+        raise NotFound("No customer has this id.")
+    return node
 
 
 @strawberry.type
@@ -338,10 +325,7 @@ class MatchingMutation:
             ),
             trust_table(info.context.settings.source_trust),
         )
-        survivor = await _node(done.merge.survivor_id) if done.merge else None
-        if done.merge is not None:
-            fields = personal_fields_read(info, "customer.")
-            await audit_reads(actor, [done.merge.survivor_id], fields)
+        survivor = await _node(info, done.merge.survivor_id, "customer.") if done.merge else None
         return MatchCandidateResolved(
             candidate=MatchCandidateNode.from_row(done.candidate),
             merge=CustomerMerge.from_row(done.merge) if done.merge else None,
@@ -368,9 +352,9 @@ class MatchingMutation:
             ),
             trust_table(info.context.settings.source_trust),
         )
-        await audit_reads(actor, [made.survivor_id], personal_fields_read(info, "customer."))
         return CustomersMerged(
-            customer=await _node(made.survivor_id), merge=CustomerMerge.from_row(made)
+            customer=await _node(info, made.survivor_id, "customer."),
+            merge=CustomerMerge.from_row(made),
         )
 
     @strawberry.mutation(
@@ -388,13 +372,8 @@ class MatchingMutation:
             merging.UnmergeInput(parse_id(input.merge_id, "input.mergeId"), input.reason),
             trust_table(info.context.settings.source_trust),
         )
-        fields = {
-            *personal_fields_read(info, "customer."),
-            *personal_fields_read(info, "restored."),
-        }
-        await audit_reads(actor, [undone.survivor_id, undone.merged_id], fields)
         return CustomerUnmerged(
-            customer=await _node(undone.survivor_id),
-            restored=await _node(undone.merged_id),
+            customer=await _node(info, undone.survivor_id, "customer."),
+            restored=await _node(info, undone.merged_id, "restored."),
             merge=CustomerMerge.from_row(undone),
         )

@@ -32,6 +32,7 @@ from cdlm.core.errors import Conflict, DomainError, ErrorCode
 from cdlm.core.principal import Principal
 from cdlm.core.transactions import retrying
 from cdlm.core.vocabulary import SourceKind
+from cdlm.db.connection import try_session_lock
 from cdlm.holds import service as legal_holds
 from cdlm.matching import decision, digests
 from cdlm.matching.conflicts import conflicts
@@ -103,7 +104,7 @@ async def run(
     evidence."""
     client = get_connection("default")
     async with client.acquire_connection() as connection:
-        if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", RUN_LOCK):
+        if not await try_session_lock(connection, RUN_LOCK):
             raise Conflict(
                 "A match run is already running; this one was not started.",
                 code=ErrorCode.RUN_IN_PROGRESS,

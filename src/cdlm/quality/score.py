@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cdlm.quality.fields import COMPLETENESS_FIELDS
 
@@ -44,10 +45,33 @@ def score(
     completeness = sum(1 for f in COMPLETENESS_FIELDS if f in have) / len(COMPLETENESS_FIELDS)
     considered = len(have) + len(refused)  # disjoint: refused leaves out what is present
     validity = 1.0 if considered == 0 else 1 - len(refused) / considered
-    fresh = freshness(last_update, now)
+    return combine(round(completeness, 4), round(validity, 4), freshness(last_update, now))
+
+
+def combine(completeness: float, validity: float, fresh: float) -> QualityScore:
+    """The score of a profile with these parts: their weighted sum."""
     total = (
         WEIGHTS["completeness"] * completeness
         + WEIGHTS["validity"] * validity
         + WEIGHTS["freshness"] * fresh
     )
-    return QualityScore(round(completeness, 4), round(validity, 4), fresh, round(total, 4))
+    return QualityScore(completeness, validity, fresh, round(total, 4))
+
+
+def last_update(lineage: Mapping[str, Mapping[str, Any]]) -> datetime | None:
+    """When a source last supplied a value of the profile (from its lineage)."""
+    return max(
+        (datetime.fromisoformat(str(entry["collected_at"])) for entry in lineage.values()),
+        default=None,
+    )
+
+
+def current(
+    completeness: float,
+    validity: float,
+    lineage: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+) -> QualityScore:
+    """The score now of a profile whose stored parts are ``completeness`` and ``validity``
+    (freshness changes with time alone, so it is computed when asked)."""
+    return combine(completeness, validity, freshness(last_update(lineage), now))

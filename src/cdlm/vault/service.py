@@ -16,7 +16,7 @@ import json
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,6 +173,27 @@ class Vault:
             absorbed = [c for c in missing if c not in found]
             if absorbed:
                 found.update(await self._absorbed_keys(absorbed))
+        return found
+
+    async def keys_of_rows(
+        self, wrapped: Mapping[uuid.UUID, bytes | None]
+    ) -> dict[uuid.UUID, bytes]:
+        """Data keys of customers whose wrapped keys were read with their rows (``None``: no
+        key row): unwrapped in memory, no query unless a key row was missing (a merged
+        profile's key is kept under its survivor's)."""
+        found: dict[uuid.UUID, bytes] = {}
+        missing: list[uuid.UUID] = []
+        for customer_id, sealed in wrapped.items():
+            key = self._keys.get(customer_id)
+            if key is None and sealed is not None:
+                key = self.provider.unwrap(bytes(sealed), _customer_context(customer_id))
+                self._keys.put(customer_id, key)
+            if key is None:
+                missing.append(customer_id)
+            else:
+                found[customer_id] = key
+        if missing:
+            found.update(await self.customer_keys(missing))
         return found
 
     async def _absorbed_keys(self, customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, NewType
@@ -10,13 +11,13 @@ import strawberry
 from strawberry.types.info import Info
 from strawberry.types.unset import UNSET
 
-from cdlm.core.errors import ErrorCode, ValidationFailed
+from cdlm.core.errors import ErrorCode, NotFound, ValidationFailed
 from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers import event_input, rights, service
 from cdlm.customers import events as event_service
 from cdlm.customers import ingest as ingest_service
-from cdlm.customers.api.queries import personal_fields_read
+from cdlm.customers.api.reading import customer_nodes
 from cdlm.customers.api.types import CustomerNode
 from cdlm.customers.survivorship import trust_table
 from cdlm.graphql.errors import (
@@ -30,6 +31,7 @@ from cdlm.graphql.errors import (
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.scalars import parse_id
 from cdlm.idempotency import service as idempotency
+from cdlm.quality.fields import PROFILE, ProfileField
 
 INGESTERS = (Role.INGEST, Role.ADMIN, Role.STEWARD)
 RECTIFIERS = (Role.ADMIN, Role.STEWARD, Role.AGENT)
@@ -66,23 +68,21 @@ class ProfileInput:
     address: AddressInput | None = None
 
 
+def _given(source: Any, field: ProfileField) -> Any:
+    """The value at ``field``'s place in an input; UNSET when a level above it is missing."""
+    value = source
+    for attribute in field.attributes:
+        if value is None or value is UNSET:
+            return UNSET
+        value = getattr(value, attribute)
+    return value
+
+
 def _flat(profile: ProfileInput | None) -> dict[str, str | None]:
     if profile is None:
         return {}
-    address = profile.address or AddressInput()
-    return {
-        "given_name": profile.given_name,
-        "family_name": profile.family_name,
-        "email": profile.email,
-        "phone": profile.phone,
-        "birth_date": profile.birth_date,
-        "address_line1": address.line1,
-        "address_line2": address.line2,
-        "city": address.city,
-        "region": address.region,
-        "postal_code": address.postal_code,
-        "country": address.country,
-    }
+    given = {field.name: _given(profile, field) for field in PROFILE}
+    return {name: None if value is UNSET else value for name, value in given.items()}
 
 
 @strawberry.input
@@ -188,26 +188,14 @@ class UpdateCustomerInput:
 
 
 def profile_changes(given: ProfileChangesInput | None) -> dict[str, str | None]:
+    """The fields the input names (omitted: keep; null: clear), by profile field name."""
     if given is None:
         return {}
     changes: dict[str, str | None] = {}
-    for name in ("given_name", "family_name", "email", "phone", "birth_date"):
-        value = getattr(given, name)
+    for field in PROFILE:
+        value = _given(given, field)
         if value is not UNSET:
-            changes[name] = value
-    address = given.address
-    if address is not UNSET and address is not None:
-        for attribute, name in (
-            ("line1", "address_line1"),
-            ("line2", "address_line2"),
-            ("city", "city"),
-            ("region", "region"),
-            ("postal_code", "postal_code"),
-            ("country", "country"),
-        ):
-            value = getattr(address, attribute)
-            if value is not UNSET:
-                changes[name] = value
+            changes[field.name] = value
     return changes
 
 
@@ -233,6 +221,14 @@ class LiftRestrictionInput:
 
 def _issues(items: list[Any]) -> list[FieldIssue]:
     return [FieldIssue(field=i.field, code=i.code, message=i.message) for i in items]
+
+
+async def _shown(info: Info[Any, Any], customer_id: uuid.UUID) -> CustomerNode:
+    """The changed customer as the payload's selection asks for it (read and audited)."""
+    node = (await customer_nodes(info, [customer_id], below="customer."))[0]
+    if node is None:  # erased by another request in between
+        raise NotFound("No customer has this id.", field="input.id")
+    return node
 
 
 @strawberry.type
@@ -375,8 +371,7 @@ class CustomerMutation:
             lifecycle_stage=input.lifecycle_stage,
             trust=trust_table(info.context.settings.source_trust),
         )
-        await service.audit_reads(actor, [row.id], personal_fields_read(info, below="customer."))
-        return CustomerUpdated(customer=CustomerNode.from_row(row))
+        return CustomerUpdated(customer=await _shown(info, row.id))
 
     @strawberry.mutation(
         description="Let a restricted customer's data be processed again.",
@@ -390,5 +385,4 @@ class CustomerMutation:
         row = await rights.lift_restriction(
             actor, parse_id(input.customer_id, "input.customerId"), input.reason
         )
-        await service.audit_reads(actor, [row.id], personal_fields_read(info, below="customer."))
-        return CustomerUpdated(customer=CustomerNode.from_row(row))
+        return CustomerUpdated(customer=await _shown(info, row.id))

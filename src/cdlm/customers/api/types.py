@@ -5,21 +5,28 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.info import Info
 
-from cdlm.consent import loaders as consent_loaders
 from cdlm.consent.api import ConsentStatus
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, ValidationFailed
-from cdlm.core.personal_data import PersonalData
+from cdlm.core.personal_data import PersonalData, present
 from cdlm.core.roles import Role
+from cdlm.customer360 import reader
+from cdlm.customer360.values import (
+    CustomerRecord,
+    EventValue,
+    EventWindow,
+    IdentityValue,
+    Parts,
+    Profile360,
+)
 from cdlm.customers import loaders
-from cdlm.customers.models import Customer
-from cdlm.graphql.masking import personal
+from cdlm.graphql.masking import mask, masked_field, personal
 from cdlm.graphql.pagination import (
     Connection,
     Edge,
@@ -32,12 +39,16 @@ from cdlm.graphql.pagination import (
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.vocabulary import IdentifierKind, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality import score as quality
+from cdlm.quality.fields import PROFILE
+from cdlm.vault.service import Vault
 
 if TYPE_CHECKING:
     from cdlm.matching.api import CustomerMerge
 
 #: Who sees which profiles were merged into a customer (integration: not agents).
 MERGE_READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST)
+#: Who sees a customer's consent answers (not analysts, who work on aggregates).
+CONSENT_READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGENT)
 EVENT_ORDER = [SortKey("occurred_at", descending=True), SortKey("id", descending=True)]
 
 
@@ -51,56 +62,49 @@ async def _key(info: Info[Any, Any], customer_id: uuid.UUID) -> bytes | None:
 
 @strawberry.type(description="A postal address.")
 class Address:
-    line1: str | None = strawberry.field(extensions=personal(PersonalData.ADDRESS))
-    line2: str | None = strawberry.field(extensions=personal(PersonalData.ADDRESS))
-    city: str | None = strawberry.field(extensions=personal(PersonalData.ADDRESS))
-    region: str | None = strawberry.field(
-        description="ISO 3166-2 code when recognised.", extensions=personal(PersonalData.ADDRESS)
-    )
-    postal_code: str | None = strawberry.field(extensions=personal(PersonalData.ADDRESS))
-    country: str | None = strawberry.field(
-        description="ISO 3166-1 alpha-2 code.", extensions=personal(PersonalData.ADDRESS)
-    )
+    line1: str | None = masked_field(PersonalData.ADDRESS)
+    line2: str | None = masked_field(PersonalData.ADDRESS)
+    city: str | None = masked_field(PersonalData.ADDRESS)
+    region: str | None = masked_field(PersonalData.ADDRESS, "ISO 3166-2 code when recognised.")
+    postal_code: str | None = masked_field(PersonalData.ADDRESS)
+    country: str | None = masked_field(PersonalData.ADDRESS, "ISO 3166-1 alpha-2 code.")
 
 
 @strawberry.type(description="The surviving profile values (decrypted for this request).")
 class CustomerProfile:
-    given_name: str | None = strawberry.field(extensions=personal(PersonalData.NAME))
-    family_name: str | None = strawberry.field(extensions=personal(PersonalData.NAME))
-    email: str | None = strawberry.field(extensions=personal(PersonalData.EMAIL))
-    phone: str | None = strawberry.field(
-        description="E.164.", extensions=personal(PersonalData.PHONE)
-    )
-    birth_date: str | None = strawberry.field(
-        description="YYYY-MM-DD.", extensions=personal(PersonalData.BIRTH_DATE)
-    )
+    given_name: str | None = masked_field(PersonalData.NAME)
+    family_name: str | None = masked_field(PersonalData.NAME)
+    email: str | None = masked_field(PersonalData.EMAIL)
+    phone: str | None = masked_field(PersonalData.PHONE, "E.164.")
+    birth_date: str | None = masked_field(PersonalData.BIRTH_DATE, "YYYY-MM-DD.")
     address: Address
 
     @classmethod
-    def from_values(cls, values: dict[str, str]) -> CustomerProfile:
-        return cls(
-            given_name=values.get("given_name"),
-            family_name=values.get("family_name"),
-            email=values.get("email"),
-            phone=values.get("phone"),
-            birth_date=values.get("birth_date"),
-            address=Address(
-                line1=values.get("address_line1"),
-                line2=values.get("address_line2"),
-                city=values.get("city"),
-                region=values.get("region"),
-                postal_code=values.get("postal_code"),
-                country=values.get("country"),
-            ),
-        )
+    def from_values(cls, values: dict[str, str], role: Role | None) -> CustomerProfile:
+        """The profile as ``role`` may see it (each value in clear or masked by its kind)."""
+        shown: dict[str, dict[str, str | None]] = {"": {}, "address": {}}
+        for field in PROFILE:
+            *parent, attribute = field.attributes
+            value = present(values.get(field.name), field.kind, role)
+            shown["".join(parent)][attribute] = value
+        return cls(**shown[""], address=Address(**shown["address"]))
 
 
 @strawberry.type(description="One identifier of the customer.")
 class CustomerIdentity:
     kind: IdentifierKind
     namespace: str = strawberry.field(description="Source system of an external id; else empty.")
-    value: str | None = strawberry.field(extensions=personal(PersonalData.IDENTIFIER))
+    value: str | None = masked_field(PersonalData.IDENTIFIER)
     created_at: datetime
+
+    @classmethod
+    def of(cls, identity: IdentityValue, role: Role | None) -> CustomerIdentity:
+        return cls(
+            kind=identity.kind,
+            namespace=identity.namespace,
+            value=present(identity.value, PersonalData.IDENTIFIER, role),
+            created_at=identity.created_at,
+        )
 
 
 @strawberry.type(description="Which source record supplied a profile field's current value.")
@@ -181,40 +185,63 @@ class EventNode:
     currency: str | None
     source_system: str
     external_id: str | None
-    properties: JSON | None = strawberry.field(extensions=personal(PersonalData.FREE_TEXT))
+    properties: JSON | None = masked_field(PersonalData.FREE_TEXT)
+
+    @classmethod
+    def of(cls, event: EventValue, role: Role | None) -> EventNode:
+        return cls(
+            id=strawberry.ID(str(event.id)),
+            type=event.type,
+            channel=event.channel,
+            occurred_at=event.occurred_at,
+            received_at=event.received_at,
+            amount=event.amount,
+            currency=event.currency,
+            source_system=event.source_system,
+            external_id=event.external_id,
+            properties=mask(event.properties, PersonalData.FREE_TEXT, role),
+        )
 
 
-def _event_connection(
-    rows: list[dict[str, Any]], first: int, after: str | None, key: bytes | None, vault: Any
+def event_window(
+    first: int | None,
+    after: str | None,
+    type: str | None,
+    occurred_from: datetime | None,
+    occurred_to: datetime | None,
+) -> EventWindow:
+    """The page of events the ``events`` arguments ask for (bad sizes and cursors refused)."""
+    size = check_page_size(first)
+    position = None
+    if after is not None:
+        at, event_id = decode_cursor(after, EVENT_ORDER)
+        if not isinstance(at, datetime) or at.tzinfo is None or not isinstance(event_id, uuid.UUID):
+            raise ValidationFailed(
+                "The cursor is not valid for this list.",
+                field="after",
+                code=ErrorCode.INVALID_CURSOR,
+            )
+        position = (at, event_id)
+    return EventWindow(size, position, type, occurred_from, occurred_to)
+
+
+def event_connection(
+    events: list[EventValue], window: EventWindow, role: Role | None
 ) -> Connection[EventNode]:
-    edges = []
-    for row in rows[:first]:
-        sealed = row["properties_sealed"]
-        properties = (
-            vault.open(key, row["customer_id"], "event-properties", sealed)
-            if sealed is not None and key is not None
-            else None
+    """A page of events (``events`` holds up to one more than the page, to tell if more
+    follow)."""
+    edges = [
+        Edge(
+            node=EventNode.of(event, role),
+            cursor=encode_cursor(EVENT_ORDER, [event.occurred_at, event.id]),
         )
-        node = EventNode(
-            id=strawberry.ID(str(row["id"])),
-            type=row["type"],
-            channel=row["channel"],
-            occurred_at=row["occurred_at"],
-            received_at=row["received_at"],
-            amount=row["amount"],
-            currency=row["currency"],
-            source_system=row["source_system"],
-            external_id=row["external_id"],
-            properties=properties,
-        )
-        edges.append(
-            Edge(node=node, cursor=encode_cursor(EVENT_ORDER, [row["occurred_at"], row["id"]]))
-        )
+        for event in events[: window.first]
+    ]
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=len(rows) > first,
-            has_previous_page=after is not None,
+            has_next_page=len(events) > window.first,
+            has_previous_page=window.after is not None,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
@@ -232,43 +259,47 @@ class CustomerNode:
     restricted_at: datetime | None = strawberry.field(
         description="Processing restricted (GDPR Art. 18) since: stored, not processed."
     )
-    row: strawberry.Private[Customer]
+    read: strawberry.Private[Profile360]
+    role: strawberry.Private[Role | None]
+    vault: strawberry.Private[Vault]
 
     @classmethod
-    def from_row(cls, row: Customer) -> CustomerNode:
+    def of(cls, read: Profile360, role: Role | None, vault: Vault) -> CustomerNode:
+        """The customer as ``role`` may see it, from what the request read."""
+        record = read.customer
         return cls(
-            id=strawberry.ID(str(row.id)),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            lifecycle_stage=row.lifecycle_stage,
-            source_systems=list(row.source_systems),
-            last_activity_at=row.last_activity_at,
-            restricted_at=row.restricted_at,
-            row=row,
+            id=strawberry.ID(str(record.id)),
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            lifecycle_stage=record.lifecycle_stage,
+            source_systems=record.source_systems,
+            last_activity_at=record.last_activity_at,
+            restricted_at=record.restricted_at,
+            read=read,
+            role=role,
+            vault=vault,
         )
 
+    @property
+    def record(self) -> CustomerRecord:
+        return self.read.customer
+
+    def _missing(self, part: str) -> Exception:
+        # Every CustomerNode is built by cdlm.customers.api.reading from the parts its
+        # selection asked for; reaching here means that reading was bypassed.
+        return RuntimeError(f"the customer's {part} were not read for this request")
+
     @strawberry.field(description="The surviving profile values.")
-    async def profile(self, info: Info[Any, Any]) -> CustomerProfile:
-        key = await _key(info, self.row.id)
-        if key is None:
-            return CustomerProfile.from_values({})
-        values = info.context.vault.open(key, self.row.id, "profile", self.row.profile_sealed)
-        return CustomerProfile.from_values(values)
+    def profile(self) -> CustomerProfile:
+        if self.read.profile is None:
+            raise self._missing("profile")
+        return CustomerProfile.from_values(self.read.profile, self.role)
 
     @strawberry.field(description="Identifiers that resolve to this customer.")
-    async def identities(self, info: Info[Any, Any]) -> list[CustomerIdentity]:
-        rows = await info.context.loaders.get(loaders.identities_by_customer).load(self.row.id)
-        key = await _key(info, self.row.id)
-        vault = info.context.vault
-        return [
-            CustomerIdentity(
-                kind=row.kind,
-                namespace=row.namespace,
-                value=vault.open(key, self.row.id, "identity", row.value_sealed) if key else None,
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+    def identities(self) -> list[CustomerIdentity]:
+        if self.read.identities is None:
+            raise self._missing("identities")
+        return [CustomerIdentity.of(i, self.role) for i in self.read.identities]
 
     @strawberry.field(description="Per profile field, the source record behind its value.")
     def lineage(self) -> list[LineageEntry]:
@@ -282,34 +313,27 @@ class CustomerNode:
                 trust=int(entry["trust"]),
                 cleared=bool(entry.get("cleared", False)),
             )
-            for name, entry in sorted(self.row.lineage.items())
+            for name, entry in sorted(self.record.lineage.items())
         ]
 
     @strawberry.field(description="Completeness, validity, freshness and refused values.")
     def quality(self) -> CustomerQuality:
-        last = max(
-            (datetime.fromisoformat(str(e["collected_at"])) for e in self.row.lineage.values()),
-            default=None,
-        )
-        fresh = quality.freshness(last, clock.now())
-        weights = quality.WEIGHTS
+        record = self.record
+        now = quality.current(record.completeness, record.validity, record.lineage, clock.now())
         return CustomerQuality(
-            completeness=self.row.completeness,
-            validity=self.row.validity,
-            freshness=fresh,
-            score=round(
-                weights["completeness"] * self.row.completeness
-                + weights["validity"] * self.row.validity
-                + weights["freshness"] * fresh,
-                4,
-            ),
-            stored_score=self.row.quality_score,
-            customer_id=self.row.id,
+            completeness=record.completeness,
+            validity=record.validity,
+            freshness=now.freshness,
+            score=now.score,
+            stored_score=record.quality_score,
+            customer_id=record.id,
         )
 
     @strawberry.field(description="Source records this profile was built from, newest first.")
     async def sources(self, info: Info[Any, Any]) -> list[SourceRecordNode]:
-        rows = await info.context.loaders.get(loaders.source_records_by_customer).load(self.row.id)
+        rows = await info.context.loaders.get(loaders.source_records_by_customer).load(
+            self.record.id
+        )
         return [
             SourceRecordNode(
                 id=strawberry.ID(str(row.id)),
@@ -328,18 +352,19 @@ class CustomerNode:
     @strawberry.field(
         description="Per purpose: may the customer's data be used (the same answer as "
         "mayProcess: decisions, the purpose's rules and restriction), and why.",
-        extensions=allow(Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.AGENT),
+        extensions=allow(*CONSENT_READERS),
     )
-    async def consents(self, info: Info[Any, Any]) -> list[ConsentStatus]:
-        found = await info.context.loaders.get(consent_loaders.consents_by_customer).load(self.row)
-        return [ConsentStatus.of(answer) for answer in found]
+    def consents(self) -> list[ConsentStatus]:
+        if self.read.consents is None:
+            raise self._missing("consents")
+        return [ConsentStatus.of(answer) for answer in self.read.consents]
 
     @strawberry.field(
         description="Ids of the profiles merged into this one (each answers with this profile).",
         extensions=allow(*MERGE_READERS),
     )
     async def merged_from(self, info: Info[Any, Any]) -> list[strawberry.ID]:
-        ids = await info.context.loaders.get(loaders.absorbed_by_customer).load(self.row.id)
+        ids = await info.context.loaders.get(loaders.absorbed_by_customer).load(self.record.id)
         return [strawberry.ID(str(i)) for i in ids]
 
     @strawberry.field(
@@ -352,37 +377,27 @@ class CustomerNode:
         from cdlm.matching.api import CustomerMerge as Shown
         from cdlm.matching.loaders import merges_by_customer
 
-        rows = await info.context.loaders.get(merges_by_customer).load(self.row.id)
+        rows = await info.context.loaders.get(merges_by_customer).load(self.record.id)
         return [Shown.from_row(row) for row in rows]
 
     @strawberry.field(description="Interactions, newest first.")
-    async def events(
+    def events(
         self,
-        info: Info[Any, Any],
         first: int | None = None,
         after: str | None = None,
         type: str | None = None,
         occurred_from: datetime | None = None,
         occurred_to: datetime | None = None,
     ) -> Connection[EventNode]:
-        size = check_page_size(first)
-        position = None
-        if after is not None:
-            at, event_id = decode_cursor(after, EVENT_ORDER)
-            if (
-                not isinstance(at, datetime)
-                or at.tzinfo is None
-                or not isinstance(event_id, uuid.UUID)
-            ):
-                raise ValidationFailed(
-                    "The cursor is not valid for this list.",
-                    field="after",
-                    code=ErrorCode.INVALID_CURSOR,
-                )
-            position = (at, event_id)
-        window = loaders.EventWindow(size, position, type, occurred_from, occurred_to)
-        rows = await info.context.loaders.get(loaders.events_by_customer).load(
-            (self.row.id, window)
-        )
-        key = await _key(info, self.row.id)
-        return _event_connection(rows, size, after, key, info.context.vault)
+        window = event_window(first, after, type, occurred_from, occurred_to)
+        events = self.read.events.get(window)
+        if events is None:
+            # Arguments the selection could not be read from ahead: read this page now (the
+            # executor awaits what a resolver returns).
+            return cast(Connection[EventNode], self._read_events(window))
+        return event_connection(events, window, self.role)
+
+    async def _read_events(self, window: EventWindow) -> Connection[EventNode]:
+        again = await reader.read(self.vault, [self.record.id], Parts(events=frozenset({window})))
+        events = again[self.record.id].events[window] if self.record.id in again else []
+        return event_connection(events, window, self.role)

@@ -22,7 +22,6 @@ from cdlm.dsr.models import (
 )
 from cdlm.dsr.workflow import FINAL, PublicStatus, Status
 from cdlm.graphql.masking import personal
-from cdlm.graphql.permissions import require_principal
 from cdlm.graphql.vocabulary import IdentifierKind
 
 strawberry.enum(RequestType, name="DataSubjectRequestType", description="The right exercised.")
@@ -140,9 +139,9 @@ class DataSubjectRequestNode:
         value: str | None = await info.context.loaders.get(
             loaders.subject_by_request, info.context.vault
         ).load(self.row)
-        principal = await require_principal(info)
-        audited = info.context.loaders.get(loaders.subject_reads_recorded, principal)
-        info.context.defer(audited.load(self.row.id))
+        info.context.audit_read(
+            [self.row.id], ["subject"], action="dsr.read", target_type="data_subject_request"
+        )
         return value
 
     @strawberry.field(

@@ -1,0 +1,124 @@
+"""What the customer 360 reader returns: plain, immutable values (decrypted, not masked)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from cdlm.consent.service import Answer
+from cdlm.core.identifiers import IdentifierKind
+from cdlm.core.vocabulary import LifecycleStage
+from cdlm.customers.models import Customer
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """One page of a customer's events: newest first, optionally filtered."""
+
+    first: int
+    after: tuple[datetime, uuid.UUID] | None = None
+    type: str | None = None
+    occurred_from: datetime | None = None
+    occurred_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Parts:
+    """Which parts of the 360 a request selected (the customer's own columns always come)."""
+
+    profile: bool = False
+    identities: bool = False
+    consents: bool = False
+    events: frozenset[EventWindow] = frozenset()
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    """A customer's clear columns."""
+
+    id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime
+    lifecycle_stage: LifecycleStage
+    source_systems: list[str]
+    last_activity_at: datetime | None
+    restricted_at: datetime | None
+    erased_at: datetime | None
+    lineage_json: str | dict[str, dict[str, Any]] = field(repr=False)
+    completeness: float
+    validity: float
+    quality_score: float
+
+    @classmethod
+    def of(cls, row: Customer) -> CustomerRecord:
+        """The record of a customer row the caller has already read."""
+        return cls(
+            id=row.id,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            lifecycle_stage=row.lifecycle_stage,
+            source_systems=list(row.source_systems),
+            last_activity_at=row.last_activity_at,
+            restricted_at=row.restricted_at,
+            erased_at=row.erased_at,
+            lineage_json=dict(row.lineage),
+            completeness=row.completeness,
+            validity=row.validity,
+            quality_score=row.quality_score,
+        )
+
+    @functools.cached_property
+    def lineage(self) -> dict[str, dict[str, Any]]:
+        """Per profile field, the source record behind its value (parsed when first used)."""
+        if isinstance(self.lineage_json, str):
+            parsed: dict[str, dict[str, Any]] = json.loads(self.lineage_json)
+            return parsed
+        return self.lineage_json
+
+    @property
+    def processable(self) -> bool:
+        """Not erased and not restricted (GDPR Art. 18)."""
+        return self.erased_at is None and self.restricted_at is None
+
+
+@dataclass(frozen=True)
+class IdentityValue:
+    """One identifier of the customer (``value`` None once the data key is shredded)."""
+
+    kind: IdentifierKind
+    namespace: str
+    value: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EventValue:
+    """One event, its properties opened (None when it has none or the key is shredded)."""
+
+    id: uuid.UUID
+    type: str
+    channel: str
+    occurred_at: datetime
+    received_at: datetime
+    amount: Decimal | None
+    currency: str | None
+    source_system: str
+    external_id: str | None
+    properties: Any
+
+
+@dataclass(frozen=True)
+class Profile360:
+    """What was read of one customer; a part is None when it was not asked for."""
+
+    customer: CustomerRecord
+    readable: bool  #: the customer's data key exists (False once crypto-shredded)
+    profile: dict[str, str] | None = None
+    identities: list[IdentityValue] | None = None
+    consents: list[Answer] | None = None
+    events: dict[EventWindow, list[EventValue]] = field(default_factory=dict)
