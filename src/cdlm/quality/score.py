@@ -45,17 +45,18 @@ def score(
     completeness = sum(1 for f in COMPLETENESS_FIELDS if f in have) / len(COMPLETENESS_FIELDS)
     considered = len(have) + len(refused)  # disjoint: refused leaves out what is present
     validity = 1.0 if considered == 0 else 1 - len(refused) / considered
-    return combine(round(completeness, 4), round(validity, 4), freshness(last_update, now))
+    return combine(completeness, validity, freshness(last_update, now))
 
 
 def combine(completeness: float, validity: float, fresh: float) -> QualityScore:
-    """The score of a profile with these parts: their weighted sum."""
+    """The score of a profile with these parts: their weighted sum (each rounded to 4 places
+    after the sum is taken)."""
     total = (
         WEIGHTS["completeness"] * completeness
         + WEIGHTS["validity"] * validity
         + WEIGHTS["freshness"] * fresh
     )
-    return QualityScore(completeness, validity, fresh, round(total, 4))
+    return QualityScore(round(completeness, 4), round(validity, 4), fresh, round(total, 4))
 
 
 def last_update(lineage: Mapping[str, Mapping[str, Any]]) -> datetime | None:
