@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import platformdirs
 
 from cdlm.core.jurisdictions import ClockRule, Jurisdiction, parse_rules
 
@@ -250,6 +249,12 @@ def _path(raw: str) -> Path:
     return Path(raw.strip()).expanduser()
 
 
+def _default_data_dir() -> Path:
+    import platformdirs  # only when CDLM_DATA_DIR is unset (it is set on Lambda)
+
+    return Path(platformdirs.user_data_dir("cdlm"))
+
+
 class _Reader:
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
@@ -289,7 +294,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("CDLM_TOKEN_SECRET", "must have at least 32 characters")
     if token_secret is None and environment is Environment.PRODUCTION:
         raise ConfigError("CDLM_TOKEN_SECRET", "is required when CDLM_ENV=production")
-    data_dir = env.get("CDLM_DATA_DIR", _path, Path(platformdirs.user_data_dir("cdlm")))
+    data_dir = env.get("CDLM_DATA_DIR", _path, None) or _default_data_dir()
     explorer_default = environment is not Environment.PRODUCTION
     production = environment is Environment.PRODUCTION
     notifier = env.get("CDLM_NOTIFIER", _one_of(NOTIFIERS), "aws" if production else "log")

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
@@ -50,6 +49,8 @@ _INVALID_CREDENTIAL = "Invalid or expired credentials."
 
 def normalize_email(email: str, field_path: str) -> str:
     """The lower-cased, syntax-checked email; raises :class:`ValidationFailed`."""
+    from email_validator import EmailNotValidError, validate_email  # not needed at start-up
+
     try:
         normalized = validate_email(email.strip(), check_deliverability=False).normalized
     except EmailNotValidError:

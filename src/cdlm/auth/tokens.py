@@ -6,8 +6,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import jwt
-
 from cdlm.core import clock
 
 ISSUER = "cdlm"
@@ -31,6 +29,8 @@ def issue_access_token(
     secret: bytes, user_id: uuid.UUID, session_id: uuid.UUID, expires_at: datetime
 ) -> str:
     """A signed token for ``session_id`` valid until ``expires_at``."""
+    import jwt  # PyJWT (and the cryptography it loads) only when a token is handled
+
     claims = {
         "iss": ISSUER,
         "aud": AUDIENCE,
@@ -48,6 +48,8 @@ def read_access_token(secret: bytes, token: str) -> AccessClaims:
 
     Expiry is checked against :func:`cdlm.core.clock.now`, so moved clocks apply to tokens too.
     """
+    import jwt
+
     try:
         claims = jwt.decode(
             token,

@@ -12,9 +12,6 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 from cdlm.core.errors import ErrorCode
 
 
@@ -102,6 +99,8 @@ def _blocked(message: str) -> InvalidIdentifier:
 
 def normalize_email(raw: str) -> Identifier:
     """The canonical email identifier; raises :class:`InvalidIdentifier`."""
+    from email_validator import EmailNotValidError, validate_email  # not needed at start-up
+
     candidate = raw.strip()
     if candidate.lower() in _JUNK_WORDS:
         raise _blocked("This email is a placeholder and cannot identify a person.")
@@ -117,6 +116,8 @@ def normalize_email(raw: str) -> Identifier:
 
 def normalize_phone(raw: str, default_region: str | None) -> Identifier:
     """The E.164 phone identifier; ``default_region`` reads numbers without ``+``."""
+    import phonenumbers  # not needed at start-up
+
     candidate = raw.strip()
     if candidate.lower() in _JUNK_WORDS:
         raise _blocked("This phone number is a placeholder and cannot identify a person.")

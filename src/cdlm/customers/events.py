@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pycountry
 from tortoise.connection import get_connection
 
 from cdlm.audit import service as audit
@@ -109,6 +108,8 @@ class BatchResult:
 
 
 def _currency_known(code: str) -> bool:
+    import pycountry  # not needed at start-up
+
     return pycountry.currencies.get(alpha_3=code) is not None
 
 

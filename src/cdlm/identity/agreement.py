@@ -21,11 +21,10 @@ A match on an external id (the source system's own key) is never contradicted th
 
 from __future__ import annotations
 
+import functools
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
-
-from rapidfuzz.distance import JaroWinkler
 
 from cdlm.core.identifiers import IdentifierKind
 
@@ -58,9 +57,18 @@ def _words(name: str) -> list[str]:
     return kept.split()
 
 
+@functools.cache
+def _jaro_winkler() -> Callable[[str, str], float]:
+    # rapidfuzz is imported on first use: the API handler's start-up does not need it.
+    from rapidfuzz.distance import JaroWinkler
+
+    similarity: Callable[[str, str], float] = JaroWinkler.similarity
+    return similarity
+
+
 def _close(one: str, other: str, threshold: float) -> bool:
     # Jaro-Winkler similarity is 1.0 for equal words only: a threshold of 1.0 asks equality.
-    return JaroWinkler.similarity(one, other) >= threshold
+    return _jaro_winkler()(one, other) >= threshold
 
 
 def _given_compatible(one: str, other: str, threshold: float) -> bool:

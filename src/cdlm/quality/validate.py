@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import pycountry
-
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, FieldIssue
 from cdlm.core.identifiers import InvalidIdentifier, normalize_email, normalize_phone
@@ -115,6 +113,8 @@ def _years_before(day: date, years: int) -> date:
 
 def country_code(raw: str) -> str:
     """ISO 3166-1 alpha-2 code for a code or English name; raises for unknown countries."""
+    import pycountry  # not needed at start-up
+
     try:
         # Any case of an alpha-2, alpha-3 or numeric code, or a name.
         found = pycountry.countries.lookup(_visible(raw).strip())
@@ -128,6 +128,8 @@ def _region(raw: str, country: str | None) -> str:
     text = _clean_text(raw, MAX_TEXT)
     if country is None:
         return text
+    import pycountry
+
     code = f"{country}-{text.upper()}"
     lookup: Any = pycountry.subdivisions.get
     subdivision = lookup(code=code) or lookup(code=text.upper())
