@@ -3,45 +3,62 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import functools
 import secrets
-import threading
 from dataclasses import dataclass, field
-
-from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from typing import TYPE_CHECKING
 
 from cdlm.core.errors import ErrorCode, FieldIssue
 
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
+#: Salt and digest lengths of argon2-cffi's ``PasswordHasher`` (its defaults, used here).
+SALT_BYTES = 16
+HASH_BYTES = 32
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii").rstrip("=")
 
 
 @dataclass
 class SecretHasher:
-    """argon2id with the configured cost; remembers a dummy hash for equal-time failures."""
+    """argon2id with the configured cost; holds a dummy hash for equal-time failures.
+
+    argon2-cffi is imported on first use: the API handler's start-up does not need it.
+    """
 
     time_cost: int = 3
     memory_cost_kib: int = 65536
     parallelism: int = 1
-    _hasher: PasswordHasher = field(init=False, repr=False)
-    _dummy_hash: str | None = field(init=False, default=None, repr=False)
-    _dummy_ready: threading.Event = field(init=False, repr=False)
+    _dummy_hash: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._hasher = PasswordHasher(
+        # The stand-in for unknown accounts: a well-formed argon2id hash with these parameters
+        # and a random salt and digest. Verifying a secret against it recomputes the hash from
+        # the salt and parameters, as for a real one, so the first unknown-account login costs
+        # the same as any other, and nothing is hashed (argon2 takes ~0.2 s) at start-up.
+        self._dummy_hash = (
+            f"$argon2id$v=19$m={self.memory_cost_kib},t={self.time_cost},p={self.parallelism}"
+            f"${_b64(secrets.token_bytes(SALT_BYTES))}${_b64(secrets.token_bytes(HASH_BYTES))}"
+        )
+
+    @functools.cached_property
+    def _hasher(self) -> PasswordHasher:
+        from argon2 import PasswordHasher, Type
+
+        return PasswordHasher(
             time_cost=self.time_cost,
             memory_cost=self.memory_cost_kib,
             parallelism=self.parallelism,
+            hash_len=HASH_BYTES,
+            salt_len=SALT_BYTES,
             type=Type.ID,
         )
-        # The dummy hash for unknown accounts is made in the background now, so the first
-        # unknown-account login of a process costs the same as any other.
-        self._dummy_ready = threading.Event()
-        threading.Thread(target=self._make_dummy, name="argon2-dummy", daemon=True).start()
-
-    def _make_dummy(self) -> None:
-        self._dummy_hash = self.hash(secrets.token_urlsafe(16))
-        self._dummy_ready.set()
 
     def hash(self, secret: str) -> str:
         """An argon2id hash of ``secret`` with a fresh salt."""
@@ -49,6 +66,8 @@ class SecretHasher:
 
     def verify(self, stored_hash: str, secret: str) -> bool:
         """True when ``secret`` matches ``stored_hash``; never raises for a mismatch."""
+        from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
         try:
             return self._hasher.verify(stored_hash, secret)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
@@ -60,8 +79,6 @@ class SecretHasher:
 
     def verify_nothing(self, secret: str) -> None:
         """Spend the time of one verification (for unknown accounts, so timing tells nothing)."""
-        self._dummy_ready.wait()
-        assert self._dummy_hash is not None
         self.verify(self._dummy_hash, secret)
 
     # argon2 takes tens to hundreds of milliseconds: off the event loop (it releases the GIL).
