@@ -6,7 +6,8 @@ import uuid
 
 from tortoise import fields
 from tortoise.contrib.postgres.fields import ArrayField
-from tortoise.models import Model
+
+from cdlm.core.tables import Model
 
 
 class AuditEntry(Model):

@@ -8,8 +8,8 @@ stays queryable.
 from __future__ import annotations
 
 from tortoise import fields
-from tortoise.models import Model
 
+from cdlm.core.tables import Model
 from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 
 

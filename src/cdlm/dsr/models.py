@@ -12,10 +12,10 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
-from tortoise.models import Model
 
 from cdlm.core.identifiers import IdentifierKind
 from cdlm.core.jurisdictions import Jurisdiction
+from cdlm.core.tables import Model
 from cdlm.dsr.workflow import Status
 
 

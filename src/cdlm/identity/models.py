@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tortoise import fields
-from tortoise.models import Model
 
 from cdlm.core.identifiers import IdentifierKind
+from cdlm.core.tables import Model
 
 
 class Identity(Model):

@@ -12,7 +12,8 @@ from enum import StrEnum
 from typing import Any
 
 from tortoise import fields
-from tortoise.models import Model
+
+from cdlm.core.tables import Model
 
 
 class CandidateStatus(StrEnum):
