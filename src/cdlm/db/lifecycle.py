@@ -9,17 +9,19 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
-from tortoise.migrations.executor import MigrationExecutor
 
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.db.errors import DatabaseUnavailable
 from cdlm.db.orm_config import APP_LABEL, tortoise_config
+
+if TYPE_CHECKING:
+    from tortoise.migrations.executor import MigrationExecutor
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,8 @@ class MigrationStatus:
 
 @asynccontextmanager
 async def _migration_context(target: DatabaseTarget) -> AsyncIterator[MigrationExecutor]:
+    from tortoise.migrations.executor import MigrationExecutor  # not on the API's start-up
+
     config = tortoise_config(target, pool_max=2)
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
