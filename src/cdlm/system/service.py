@@ -49,7 +49,6 @@ class HealthReport:
     """Whether the service can do its work right now."""
 
     ok: bool
-    version: str
     checked_at: datetime
     database_reachable: bool
     database_latency_ms: float | None
@@ -63,10 +62,9 @@ async def check_health() -> HealthReport:
         installation = await Installation.get_or_none(singleton=True)
     except Exception:
         log.warning("health check: database unreachable", exc_info=True)
-        return HealthReport(False, cdlm_version(), clock.now(), False, None, None)
+        return HealthReport(False, clock.now(), False, None, None)
     return HealthReport(
         ok=True,
-        version=cdlm_version(),
         checked_at=clock.now(),
         database_reachable=True,
         database_latency_ms=round(latency, 3),
