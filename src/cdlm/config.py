@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
-
 from cdlm.core.jurisdictions import ClockRule, Jurisdiction, parse_rules
 
 T = TypeVar("T")
