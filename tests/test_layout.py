@@ -98,3 +98,19 @@ def test_the_schema_root_is_imported_by_the_roots_only() -> None:
         if unit not in ROOTS and "api" in _imports(path):
             importers.add(path.relative_to(SRC).as_posix())
     assert importers == set()
+
+
+def test_graphql_modules_evaluate_annotations_when_they_are_defined() -> None:
+    # Strawberry reads every field's annotation when a type is declared; postponed annotations
+    # are strings it parses again one by one, a noticeable part of the API's start-up.
+    modules = [*SRC.glob("*/api.py"), *SRC.glob("*/api/*.py")]
+    assert len(modules) > 10
+    for path in modules:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        postponed = any(
+            isinstance(node, ast.ImportFrom)
+            and node.module == "__future__"
+            and any(alias.name == "annotations" for alias in node.names)
+            for node in tree.body
+        )
+        assert not postponed, f"{path.relative_to(SRC)}: drop `from __future__ import annotations`"

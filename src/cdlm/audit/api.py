@@ -1,7 +1,5 @@
 """GraphQL API of the audit trail."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 import strawberry
@@ -39,7 +37,7 @@ class AuditEntryNode:
     hash: str
 
     @classmethod
-    def from_row(cls, row: AuditEntry) -> AuditEntryNode:
+    def from_row(cls, row: AuditEntry) -> "AuditEntryNode":
         return cls(
             id=strawberry.ID(str(row.id)),
             sequence=row.sequence,

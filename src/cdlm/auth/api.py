@@ -1,7 +1,5 @@
 """GraphQL API of authentication: sign-in, staff users, API keys and the viewer."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -45,7 +43,7 @@ class StaffUserNode:
     last_login_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: StaffUser) -> StaffUserNode:
+    def from_row(cls, row: StaffUser) -> "StaffUserNode":
         return cls(
             id=strawberry.ID(str(row.id)),
             email=row.email,
@@ -69,7 +67,7 @@ class ApiKeyNode:
     revoked_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: ApiKey) -> ApiKeyNode:
+    def from_row(cls, row: ApiKey) -> "ApiKeyNode":
         return cls(
             id=strawberry.ID(str(row.id)),
             key_id=row.key_id,

@@ -1,7 +1,5 @@
 """GraphQL API of consent: purposes, decisions, history, receipts and the ledger check."""
 
-from __future__ import annotations
-
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -61,7 +59,7 @@ class PurposeNode:
     row: strawberry.Private[Purpose]
 
     @classmethod
-    def from_row(cls, row: Purpose) -> PurposeNode:
+    def from_row(cls, row: Purpose) -> "PurposeNode":
         return cls(
             id=strawberry.ID(str(row.id)),
             code=row.code,
@@ -99,7 +97,7 @@ class ConsentEntryNode:
     hash: str
 
     @classmethod
-    def from_row(cls, row: ConsentEntry, purpose_code: str) -> ConsentEntryNode:
+    def from_row(cls, row: ConsentEntry, purpose_code: str) -> "ConsentEntryNode":
         return cls(
             id=strawberry.ID(str(row.id)),
             sequence=row.sequence,
@@ -131,7 +129,7 @@ class ConsentStatus:
     decided_at: datetime | None
 
     @classmethod
-    def of(cls, answer: service.Answer) -> ConsentStatus:
+    def of(cls, answer: service.Answer) -> "ConsentStatus":
         entry = answer.latest
         return cls(
             purpose_code=answer.purpose.code,

@@ -1,7 +1,5 @@
 """GraphQL API of governance: the data map and the records of processing."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import strawberry
@@ -29,7 +27,7 @@ class DataMapEntry:
     note: str
 
     @classmethod
-    def of(cls, entry: datamap.Entry) -> DataMapEntry:
+    def of(cls, entry: datamap.Entry) -> "DataMapEntry":
         place = entry.place
         return cls(
             field=place.field,

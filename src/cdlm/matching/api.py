@@ -4,8 +4,6 @@ Stewards and admins decide; privacy officers read; analysts see the queue with p
 as everywhere (scores and comparison levels hold no values).
 """
 
-from __future__ import annotations
-
 import uuid
 from datetime import datetime
 from enum import Enum
@@ -100,7 +98,7 @@ class MatchCandidateNode:
     row: strawberry.Private[MatchCandidate]
 
     @classmethod
-    def from_row(cls, row: MatchCandidate) -> MatchCandidateNode:
+    def from_row(cls, row: MatchCandidate) -> "MatchCandidateNode":
         return cls(
             id=strawberry.ID(str(row.id)),
             status=row.status,
@@ -144,7 +142,7 @@ class CustomerMerge:
     row: strawberry.Private[Merge]
 
     @classmethod
-    def from_row(cls, row: Merge) -> CustomerMerge:
+    def from_row(cls, row: Merge) -> "CustomerMerge":
         return cls(
             id=strawberry.ID(str(row.id)),
             kind=row.kind,
@@ -185,7 +183,7 @@ class MatchRunNode:
     duration_seconds: float
 
     @classmethod
-    def from_row(cls, row: MatchRun) -> MatchRunNode:
+    def from_row(cls, row: MatchRun) -> "MatchRunNode":
         return cls(
             id=strawberry.ID(str(row.id)),
             status=row.status,

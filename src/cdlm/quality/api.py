@@ -1,7 +1,5 @@
 """GraphQL API of data quality."""
 
-from __future__ import annotations
-
 import strawberry
 
 from cdlm.core.roles import Role

@@ -1,7 +1,5 @@
 """GraphQL API of retention: policies, legal holds, the sweep preview and sweep evidence."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -45,7 +43,7 @@ class LegalHoldNode:
     released_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: LegalHold) -> LegalHoldNode:
+    def from_row(cls, row: LegalHold) -> "LegalHoldNode":
         return cls(
             id=strawberry.ID(str(row.id)),
             customer_id=strawberry.ID(str(row.customer_id)) if row.customer_id else None,
@@ -91,7 +89,7 @@ class RetentionPolicyNode:
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, row: RetentionPolicy) -> RetentionPolicyNode:
+    def from_row(cls, row: RetentionPolicy) -> "RetentionPolicyNode":
         return cls(
             id=strawberry.ID(str(row.id)),
             category=row.category,
@@ -148,7 +146,7 @@ class SweepOutcome:
     note: str | None = strawberry.field(description="Why it stopped early, if it did.")
 
     @classmethod
-    def of(cls, outcome: sweep.Outcome) -> SweepOutcome:
+    def of(cls, outcome: sweep.Outcome) -> "SweepOutcome":
         return cls(
             category=outcome.category,
             action=outcome.action,
@@ -179,7 +177,7 @@ class SweepReport:
     )
 
     @classmethod
-    def of(cls, report: sweep.Report) -> SweepReport:
+    def of(cls, report: sweep.Report) -> "SweepReport":
         unfinished = report.unfinished_run_id
         return cls(
             run_id=strawberry.ID(str(report.run_id)) if report.run_id else None,

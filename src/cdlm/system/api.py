@@ -1,7 +1,5 @@
 """GraphQL types and queries of the installation."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 import strawberry
@@ -32,7 +30,7 @@ class Health:
     )
 
     @classmethod
-    def from_report(cls, report: service.HealthReport) -> Health:
+    def from_report(cls, report: service.HealthReport) -> "Health":
         return cls(
             ok=report.ok,
             checked_at=report.checked_at,

@@ -1,7 +1,5 @@
 """Mutations of acquisition and rectification."""
 
-from __future__ import annotations
-
 import uuid
 from datetime import datetime
 from enum import Enum

@@ -1,7 +1,5 @@
 """Queries of the customer 360."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 

@@ -2,8 +2,6 @@
 (:mod:`cdlm.customer360.reader`), shown as the caller's role may see them, and the personal
 fields read noted for the request's one audit record."""
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass

@@ -1,7 +1,5 @@
 """GraphQL types of the customer 360."""
 
-from __future__ import annotations
-
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -80,7 +78,7 @@ class CustomerProfile:
     address: Address
 
     @classmethod
-    def from_values(cls, values: dict[str, str], role: Role | None) -> CustomerProfile:
+    def from_values(cls, values: dict[str, str], role: Role | None) -> "CustomerProfile":
         """The profile as ``role`` may see it (each value in clear or masked by its kind)."""
         shown: dict[str, dict[str, str | None]] = {"": {}, "address": {}}
         for field in PROFILE:
@@ -98,7 +96,7 @@ class CustomerIdentity:
     created_at: datetime
 
     @classmethod
-    def of(cls, identity: IdentityValue, role: Role | None) -> CustomerIdentity:
+    def of(cls, identity: IdentityValue, role: Role | None) -> "CustomerIdentity":
         return cls(
             kind=identity.kind,
             namespace=identity.namespace,
@@ -188,7 +186,7 @@ class EventNode:
     properties: JSON | None = masked_field(PersonalData.FREE_TEXT)
 
     @classmethod
-    def of(cls, event: EventValue, role: Role | None) -> EventNode:
+    def of(cls, event: EventValue, role: Role | None) -> "EventNode":
         return cls(
             id=strawberry.ID(str(event.id)),
             type=event.type,
@@ -264,7 +262,7 @@ class CustomerNode:
     vault: strawberry.Private[Vault]
 
     @classmethod
-    def of(cls, read: Profile360, role: Role | None, vault: Vault) -> CustomerNode:
+    def of(cls, read: Profile360, role: Role | None, vault: Vault) -> "CustomerNode":
         """The customer as ``role`` may see it, from what the request read."""
         record = read.customer
         return cls(
@@ -373,7 +371,7 @@ class CustomerNode:
     )
     async def merge_history(
         self, info: Info[Any, Any]
-    ) -> list[Annotated[CustomerMerge, strawberry.lazy("cdlm.matching.api")]]:
+    ) -> list[Annotated["CustomerMerge", strawberry.lazy("cdlm.matching.api")]]:
         from cdlm.matching.api import CustomerMerge as Shown
         from cdlm.matching.loaders import merges_by_customer
 

@@ -1,7 +1,5 @@
 """Staff mutations of data subject requests."""
 
-from __future__ import annotations
-
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime

@@ -4,8 +4,6 @@ These need no login (they are on the public allow-list) and are rate-limited per
 address and per identifier; none of them says whether cdlm holds data about anyone.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Annotated, Any
 

@@ -1,7 +1,5 @@
 """Staff queries of data subject requests."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 

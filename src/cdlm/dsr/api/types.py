@@ -1,7 +1,5 @@
 """GraphQL types of data subject requests."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +55,7 @@ class RequestTimelineEntry:
     )
 
     @classmethod
-    def of(cls, entry: service.TimelineEntry) -> RequestTimelineEntry:
+    def of(cls, entry: service.TimelineEntry) -> "RequestTimelineEntry":
         return cls(
             at=entry.at,
             kind=entry.kind,
@@ -101,7 +99,7 @@ class DataSubjectRequestNode:
     row: strawberry.Private[DataSubjectRequest]
 
     @classmethod
-    def from_row(cls, row: DataSubjectRequest) -> DataSubjectRequestNode:
+    def from_row(cls, row: DataSubjectRequest) -> "DataSubjectRequestNode":
         clock = service.clock_of(row)
         now = clock_module.now()
         return cls(
