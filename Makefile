@@ -2,6 +2,8 @@
 # the first time, then reuses it; the install is redone when pyproject.toml changes.
 
 PYTHON ?= python3
+# A Python 3.12 (Lambda's runtime) to compile the package's bytecode; python3.12 on the PATH if unset.
+LAMBDA_PYTHON ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -44,8 +46,8 @@ mutation: $(STAMP) ## Mutation testing of the pure rule modules (share of mutant
 	$(BIN)/python -m bench.mutation
 
 lambda-package: $(STAMP) ## Build build/lambda.zip and build/lambda-matching.zip for `serverless deploy`
-	$(BIN)/python infra/build_lambda.py --output build/lambda.zip
-	$(BIN)/python infra/build_lambda.py --extra matching --output build/lambda-matching.zip
+	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --output build/lambda.zip
+	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --extra matching --output build/lambda-matching.zip
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

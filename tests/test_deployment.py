@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.lambda_invoke import ROOT
+from tests.support.lambda_invoke import DEFERRED, ROOT
 
 #: Parameters the operator stores by hand (secrets never go through CloudFormation).
 OPERATOR_PARAMETERS = {"database-url", "token-secret", "public-url", "notify-from"}
@@ -134,14 +134,40 @@ def test_lambda_package_has_cdlm_at_the_zip_root(tmp_path: Path) -> None:
     assert "cdlm/db/migrations/0001_initial.py" in names
     assert not any(name.startswith(("tests/", "src/", "bench/")) for name in names)
     assert load_serverless()["package"]["artifact"] == "build/lambda.zip"
+    # Bytecode, when this machine has a Python 3.12 to compile it, is for the runtime's Python.
+    assert all(".cpython-312." in name for name in names if name.endswith(".pyc"))
 
 
-def test_lambda_runtime_requirements_leave_out_local_only_packages() -> None:
+def _build_lambda() -> Any:
     sys.path.insert(0, str(ROOT / "infra"))
     try:
         import build_lambda
     finally:
         sys.path.remove(str(ROOT / "infra"))
+    return build_lambda
+
+
+def test_lambda_package_bytecode_is_compiled_for_the_runtime_and_never_revalidated(
+    tmp_path: Path,
+) -> None:
+    build_lambda = _build_lambda()
+    assert load_serverless()["provider"]["runtime"] == "python{}.{}".format(
+        *build_lambda.RUNTIME_PYTHON
+    )
+    # This interpreter is only taken when it is the runtime's version.
+    mine = build_lambda.runtime_interpreter(sys.executable)
+    assert mine == (sys.executable if sys.version_info[:2] == build_lambda.RUNTIME_PYTHON else None)
+    package = tmp_path / "package"
+    (package / "cdlm").mkdir(parents=True)
+    (package / "cdlm" / "module.py").write_text("VALUE = 1\n", encoding="utf-8")
+    assert build_lambda.compile_bytecode(package, sys.executable)
+    (compiled,) = (package / "cdlm" / "__pycache__").glob("module.*.pyc")
+    flags = int.from_bytes(compiled.read_bytes()[4:8], "little")
+    assert flags == 0b01, "hash-based and unchecked: used whatever the file times after unzipping"
+
+
+def test_lambda_runtime_requirements_leave_out_local_only_packages() -> None:
+    build_lambda = _build_lambda()
     wanted = " ".join(build_lambda.runtime_requirements())
     for needed in ("strawberry-graphql", "tortoise-orm", "asyncpg", "mangum", "argon2-cffi"):
         assert needed in wanted
@@ -153,7 +179,7 @@ def test_lambda_runtime_requirements_leave_out_local_only_packages() -> None:
 HEAVY = ("splink", "duckdb", "pyarrow", "sqlglot", "scipy", "plotly", "boto3")
 
 
-def test_the_api_handler_and_its_schema_import_no_heavy_library() -> None:
+def test_the_api_handler_and_its_schema_import_no_heavy_library(tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("CDLM_")},
         "CDLM_ENV": "production",
@@ -161,10 +187,12 @@ def test_the_api_handler_and_its_schema_import_no_heavy_library() -> None:
         "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
         "CDLM_NOTIFIER": "aws",
         "CDLM_NOTIFY_FROM": "privacy@example.com",
+        "CDLM_DATA_DIR": str(tmp_path),  # as serverless.yml sets it
     }
     probe = (
-        "import sys, cdlm.lambda_handler, cdlm.api.schema as s; s.create_schema(); "
-        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+        "import sys, threading, cdlm.lambda_handler, cdlm.api.schema as s; s.create_schema(); "
+        f"print(sorted(m for m in {HEAVY + DEFERRED!r} if m in sys.modules), "
+        "threading.active_count())"
     )
     result = subprocess.run(
         [sys.executable, "-c", probe],
@@ -176,4 +204,5 @@ def test_the_api_handler_and_its_schema_import_no_heavy_library() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr[-1500:]
-    assert result.stdout.strip() == "[]"
+    # Nothing is left running either (no hashing or connecting in the background at import).
+    assert result.stdout.strip() == "[] 1"

@@ -5,12 +5,20 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cdlm.config import DatabaseTarget
-from tests.support.lambda_invoke import LambdaContainer, http_api_v2_event, rest_api_v1_event
+from tests.support.lambda_invoke import (
+    DEFERRED,
+    LambdaContainer,
+    database_url,
+    http_api_v2_event,
+    rest_api_v1_event,
+    run_python,
+)
 
 QUERY = {"query": "{ health { ok databaseReachable } }"}
 
@@ -131,3 +139,26 @@ def test_graphql_response_json_through_lambda(container: LambdaContainer) -> Non
     response, _ = container.invoke(http_api_v2_event(QUERY, headers=accept))
     assert response["statusCode"] == 200
     assert _body(response) == {"data": {"health": {"ok": True, "databaseReachable": True}}}
+
+
+def test_a_first_health_check_loads_no_library_it_does_not_need(
+    database: DatabaseTarget, tmp_path: Path
+) -> None:
+    probe = (
+        "import sys\n"
+        "from cdlm.lambda_handler import handler\n"
+        "from tests.support.lambda_invoke import http_api_v2_event\n"
+        f"response = handler(http_api_v2_event({QUERY!r}), None)\n"
+        "assert response['statusCode'] == 200, response\n"
+        f"print(sorted(m for m in {DEFERRED!r} if m in sys.modules))"
+    )
+    env = {
+        "DATABASE_URL": database_url(database),
+        "CDLM_ENV": "test",
+        "CDLM_TOKEN_SECRET": "lambda-token-secret-" + "y" * 32,
+        "CDLM_DATA_DIR": str(tmp_path),
+        "CDLM_LOG_LEVEL": "WARNING",
+    }
+    result = run_python(probe, env)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.strip() == "[]"

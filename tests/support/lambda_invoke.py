@@ -14,6 +14,21 @@ from typing import Any
 from cdlm.config import DatabaseTarget
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Imported inside the functions that use them, so neither the handler's start-up nor a first
+#: request that does not need them loads them (docs/design.md, Start-up). pydantic is not here:
+#: Tortoise imports it.
+DEFERRED = (
+    "fideslang",
+    "phonenumbers",
+    "email_validator",
+    "pycountry",
+    "rapidfuzz",
+    "jwt",
+    "argon2",
+    "platformdirs",
+    "tortoise.migrations.executor",
+    "importlib.metadata",
+)
 
 
 def http_api_v2_event(
