@@ -1,7 +1,10 @@
 """Lambda cold start (import + first invocation) and warm invocation latency.
 
 Each container is a fresh Python process that imports ``cdlm.lambda_handler`` and calls the
-handler with API Gateway HTTP API events, as the Lambda runtime does.
+handler with API Gateway HTTP API events, as the Lambda runtime does. Containers run with
+every module's bytecode at hand, as the package ships it (``infra/build_lambda.py``), whatever
+this machine's ``PYTHONDONTWRITEBYTECODE``; a second set runs without any bytecode, as a
+package without it would on Lambda's read-only code directory.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench.support import benchmark_database, percentiles, report
 from cdlm.config import DatabaseTarget
@@ -51,9 +56,27 @@ def _url(target: DatabaseTarget) -> str:
     return f"postgresql://{auth}@{target.host}:{target.port}/{target.database}"
 
 
+def _container(env: dict[str, str], warm_invocations: int) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(warm_invocations)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    numbers: dict[str, Any] = json.loads(result.stdout)
+    return numbers
+
+
 async def run() -> None:
     async with benchmark_database() as target:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CDLM_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("CDLM_")
+            and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+        }
         env.update(
             {
                 "DATABASE_URL": _url(target),
@@ -63,20 +86,24 @@ async def run() -> None:
                 "CDLM_LOG_LEVEL": "WARNING",
             }
         )
-        imports, firsts, warm = [], [], []
-        for _ in range(CONTAINERS):
-            result = subprocess.run(
-                [sys.executable, "-c", _PROBE, str(WARM_INVOCATIONS // CONTAINERS)],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            numbers = json.loads(result.stdout)
-            imports.append(numbers["import_ms"])
-            firsts.append(numbers["first_ms"])
-            warm.extend(numbers["warm_ms"])
+        with tempfile.TemporaryDirectory(prefix="cdlm-bench-pyc-") as bytecode:
+            with_bytecode = {**env, "PYTHONPYCACHEPREFIX": bytecode}
+            _container(with_bytecode, 0)  # not counted: compiles every module once
+            imports, firsts, warm = [], [], []
+            for _ in range(CONTAINERS):
+                numbers = _container(with_bytecode, WARM_INVOCATIONS // CONTAINERS)
+                imports.append(numbers["import_ms"])
+                firsts.append(numbers["first_ms"])
+                warm.extend(numbers["warm_ms"])
         report("lambda cold: import handler", percentiles(imports))
         report("lambda cold: first invocation", percentiles(firsts))
         report("lambda warm invocation", percentiles(warm))
+        with tempfile.TemporaryDirectory(prefix="cdlm-bench-no-pyc-") as empty:
+            no_bytecode = {**env, "PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"}
+            imports, firsts = [], []
+            for _ in range(CONTAINERS):
+                numbers = _container(no_bytecode, 0)
+                imports.append(numbers["import_ms"])
+                firsts.append(numbers["first_ms"])
+        report("lambda cold, no bytecode: import handler", percentiles(imports))
+        report("lambda cold, no bytecode: first invocation", percentiles(firsts))
