@@ -36,6 +36,7 @@ from cdlm.core.text import text_problem
 from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers import service as customers
 from cdlm.idempotency import service as idempotency
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 LEDGER_LOCK_KEY = 0x636F6E73  # "cons"
@@ -511,7 +512,7 @@ async def record(
             evidence = vault.seal(
                 key,
                 customer_id,
-                "consent-evidence",
+                sealed_for.CONSENT_EVIDENCE,
                 {
                     "user_agent": capture.user_agent,
                     "ip_digest": (

@@ -29,6 +29,7 @@ from cdlm.customers import service as customers
 from cdlm.customers.ingest import SOURCE_SYSTEM
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 MAX_BATCH = 1000
@@ -313,7 +314,7 @@ async def store_events(
             seen[(item.source_system, item.external_id)] = event_id
         encoded = properties[position]
         sealed = (
-            vault.seal_json(key, customer_id, "event-properties", encoded)
+            vault.seal_json(key, customer_id, sealed_for.EVENT_PROPERTIES, encoded)
             if encoded is not None
             else None
         )

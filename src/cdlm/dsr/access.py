@@ -50,6 +50,7 @@ from cdlm.holds import service as legal_holds
 from cdlm.matching import history
 from cdlm.matching.models import Merge
 from cdlm.quality.fields import PROFILE_FIELDS
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import MissingKey, Vault
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ def _evidence(
     address (the address itself is never kept)."""
     if entry.evidence_sealed is None or key is None:
         return None
-    found = vault.open(key, customer_id, "consent-evidence", bytes(entry.evidence_sealed))
+    found = vault.open(key, customer_id, sealed_for.CONSENT_EVIDENCE, bytes(entry.evidence_sealed))
     return {
         "user_agent": found.get("user_agent"),
         "ip_address_keyed_digest": found.get("ip_digest"),

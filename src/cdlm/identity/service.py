@@ -31,10 +31,11 @@ from cdlm.identity.decision import decide as decide  # the rules, re-exported fo
 from cdlm.identity.decision import ordered as ordered
 from cdlm.identity.models import Identity, IdentityConflict, Suppression
 from cdlm.reassign import SealedColumn, Table
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 #: Identities, as a merge moves them.
-TABLE = Table("identities", sealed=SealedColumn("value_sealed", lambda _: "identity"))
+TABLE = Table("identities", sealed=SealedColumn("value_sealed", lambda _: sealed_for.IDENTITY))
 
 
 async def lock(indexes: Iterable[str]) -> None:

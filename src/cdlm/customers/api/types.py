@@ -40,6 +40,7 @@ from cdlm.graphql.permissions import allow
 from cdlm.graphql.vocabulary import IdentifierKind, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality import score as quality
 from cdlm.quality.fields import PROFILE
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 if TYPE_CHECKING:
@@ -151,7 +152,9 @@ class CustomerQuality:
                 code=ErrorCode(row.code),
                 message=row.message,
                 value=(
-                    vault.open(key, self.customer_id, f"invalid:{row.field}", row.value_sealed)
+                    vault.open(
+                        key, self.customer_id, sealed_for.invalid_value(row.field), row.value_sealed
+                    )
                     if key
                     else None
                 ),
