@@ -76,6 +76,8 @@ LIST_PAGES = 200
 #: pg_stat_database counters reach the view when a backend has been idle long enough.
 STATS_SETTLE_SECONDS = 11.0
 COLD_CONTAINERS = 5
+#: Loader processes side by side (customers, and events).
+LOAD_PARTS = 2
 #: Every server, loader and command gets these (and DATABASE_URL and the master key file).
 SETTINGS = {
     "CDLM_ENV": "production",
@@ -173,20 +175,41 @@ class Release:
 
     def run(self, env: dict[str, str], module: str, *args: str, log: Path | None = None) -> str:
         """Run ``python -m module args`` to the end; its output (raises with its log tail)."""
-        done = subprocess.run(
-            python_module(self.src, module, *args),
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if log is not None:
-            log.write_text(done.stdout + done.stderr)
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr)[-3000:]
-            raise SystemExit(f"{self.name}: {module} {' '.join(args)} failed:\n{tail}")
-        return done.stdout
+        return self.run_together(env, [[module, *args]], log=log)[0]
+
+    def run_together(
+        self, env: dict[str, str], commands: list[list[str]], log: Path | None = None
+    ) -> list[str]:
+        """Run ``python -m module args`` for each ``[module, *args]`` side by side; their
+        outputs (raises with the log tail of one that failed)."""
+        with contextlib.ExitStack() as stack:
+            outputs = [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in commands]
+            processes = [
+                subprocess.Popen(
+                    python_module(self.src, *command),
+                    env=env,
+                    cwd=ROOT,
+                    stdin=subprocess.DEVNULL,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )
+                for command, output in zip(commands, outputs, strict=True)
+            ]
+            texts = []
+            for command, process, output in zip(commands, processes, outputs, strict=True):
+                code = process.wait()
+                output.seek(0)
+                texts.append(output.read())
+                if log is not None:
+                    log.write_text(texts[-1])
+                if code != 0:
+                    for other in processes:
+                        other.kill()
+                    raise SystemExit(
+                        f"{self.name}: {' '.join(command)} failed:\n{texts[-1][-3000:]}"
+                    )
+            return texts
 
 
 def git(*args: str, check: bool = True) -> str:
@@ -443,20 +466,7 @@ async def prepare_seed(
         env = environment(cluster, seed.database, seed, workdir / "data-load")
         started = time.perf_counter()
         baseline.run(env, "cdlm", "migrate", log=workdir / "migrate-baseline.log")
-        loaded = json.loads(
-            baseline.run(
-                env,
-                "bench.read_path_load",
-                "--customers",
-                str(customers),
-                "--events",
-                str(events),
-                "--ids",
-                str(seed.ids),
-            )
-            .strip()
-            .splitlines()[-1]
-        )
+        loaded = load(baseline, env, seed, customers, events, workdir)
         vacuum = time.perf_counter()
         database = await cluster.connect(seed.database)
         try:
@@ -486,6 +496,50 @@ async def prepare_seed(
         return numbers
     finally:
         await admin.close()
+
+
+def load(
+    release: Release, env: dict[str, str], seed: Seed, customers: int, events: int, workdir: Path
+) -> dict[str, Any]:
+    """Customers in LOAD_PARTS processes side by side; then the consent ledger (one process,
+    one chain) beside the events (LOAD_PARTS processes)."""
+    loader = "bench.read_path_load"
+
+    def numbers(output: str) -> dict[str, Any]:
+        return dict(json.loads(output.strip().splitlines()[-1]))
+
+    def split(part: str) -> list[str]:
+        return ["--part", part, "--parts", str(LOAD_PARTS)]
+
+    parts = [str(n) for n in range(LOAD_PARTS)]
+    ids = [workdir / f"ids-{n}.txt" for n in parts]
+    started = time.perf_counter()
+    made = release.run_together(
+        env,
+        [
+            [loader, "customers", "--customers", str(customers), "--ids", str(path), *split(n)]
+            for n, path in zip(parts, ids, strict=True)
+        ],
+    )
+    loaded: dict[str, Any] = {
+        "customers": sum(numbers(output)["customers"] for output in made),
+        "customers_s": round(time.perf_counter() - started, 1),
+    }
+    seed.ids.write_text("".join(path.read_text() for path in ids))
+    started = time.perf_counter()
+    rest = release.run_together(
+        env,
+        [[loader, "consents", "--ids", str(seed.ids)]]
+        + [
+            [loader, "events", "--events", str(events), "--ids", str(seed.ids), *split(n)]
+            for n in parts
+        ],
+    )
+    loaded["consent_decisions"] = numbers(rest[0])["consent_decisions"]
+    loaded["consents_s"] = numbers(rest[0])["seconds"]
+    loaded["events"] = sum(numbers(output)["events"] for output in rest[1:])
+    loaded["consents_and_events_s"] = round(time.perf_counter() - started, 1)
+    return loaded
 
 
 async def clone(cluster: Cluster, seed: Seed, database: str) -> float:
