@@ -225,6 +225,7 @@ def git(*args: str, check: bool = True) -> str:
 def baseline_tree(commit: str, workdir: Path) -> Iterator[Release]:
     """The baseline commit checked out in a temporary git worktree (removed afterwards)."""
     full = git("rev-parse", "--verify", f"{commit}^{{commit}}")
+    git("worktree", "prune", check=False)  # the worktrees of runs that were killed
     path = workdir / "baseline"
     git("worktree", "add", "--detach", "--quiet", str(path), full)
     try:
@@ -1057,6 +1058,8 @@ async def measure(
             {
                 "req_per_s": f"{cur['req_per_s']}/{base['req_per_s']}",
                 "ratio": round(cur["req_per_s"] / base["req_per_s"], 2),
+                # Less sensitive to other work on the machine than requests/s.
+                "server_cpu_ratio": round(base["server_cpu_ms"] / cur["server_cpu_ms"], 2),
                 "server_cpu_ms": f"{cur['server_cpu_ms']}/{base['server_cpu_ms']}",
                 "p50_ms": f"{cur['p50_ms']}/{base['p50_ms']}",
                 "p99_ms": f"{cur['p99_ms']}/{base['p99_ms']}",
