@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cdlm.config import DatabaseTarget
@@ -77,17 +77,6 @@ def containers(
         firsts.append(numbers["first_ms"])
         warm.extend(numbers["warm_ms"])
     return imports, firsts, warm
-
-
-def cold_start(env: dict[str, str], count: int, prelude: str = "") -> dict[str, Any]:
-    """Median handler import and first answer of ``count`` cold containers (no cdlm import
-    here: ``bench.read_path`` runs it for two releases)."""
-    imports, firsts, _ = containers(env, count, 0, prelude)
-    return {
-        "containers": count,
-        "import_p50_ms": round(sorted(imports)[count // 2], 1),
-        "first_p50_ms": round(sorted(firsts)[count // 2], 1),
-    }
 
 
 async def run() -> None:
