@@ -11,9 +11,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench.support import benchmark_database, percentiles, report
-from cdlm.config import DatabaseTarget
+if TYPE_CHECKING:
+    from cdlm.config import DatabaseTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS = 5
@@ -51,7 +52,36 @@ def _url(target: DatabaseTarget) -> str:
     return f"postgresql://{auth}@{target.host}:{target.port}/{target.database}"
 
 
+def containers(
+    env: dict[str, str], count: int, warm_each: int, prelude: str = ""
+) -> tuple[list[float], list[float], list[float]]:
+    """``count`` fresh interpreters importing the handler and invoking it ``1 + warm_each``
+    times: (import ms, first invocation ms, warm invocation ms). ``prelude`` is Python code run
+    first (it may choose where cdlm is imported from); ``env`` holds the settings."""
+    imports: list[float] = []
+    firsts: list[float] = []
+    warm: list[float] = []
+    for _ in range(count):
+        result = subprocess.run(
+            [sys.executable, "-c", prelude + _PROBE, str(warm_each)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"lambda probe failed:\n{result.stderr[-3000:]}")
+        numbers = json.loads(result.stdout)
+        imports.append(numbers["import_ms"])
+        firsts.append(numbers["first_ms"])
+        warm.extend(numbers["warm_ms"])
+    return imports, firsts, warm
+
+
 async def run() -> None:
+    from bench.support import benchmark_database, percentiles, report
+
     async with benchmark_database() as target:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDLM_")}
         env.update(
@@ -63,20 +93,7 @@ async def run() -> None:
                 "CDLM_LOG_LEVEL": "WARNING",
             }
         )
-        imports, firsts, warm = [], [], []
-        for _ in range(CONTAINERS):
-            result = subprocess.run(
-                [sys.executable, "-c", _PROBE, str(WARM_INVOCATIONS // CONTAINERS)],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            numbers = json.loads(result.stdout)
-            imports.append(numbers["import_ms"])
-            firsts.append(numbers["first_ms"])
-            warm.extend(numbers["warm_ms"])
+        imports, firsts, warm = containers(env, CONTAINERS, WARM_INVOCATIONS // CONTAINERS)
         report("lambda cold: import handler", percentiles(imports))
         report("lambda cold: first invocation", percentiles(firsts))
         report("lambda warm invocation", percentiles(warm))
