@@ -3,7 +3,8 @@
 Run as a separate process by ``bench.read_path`` against a migrated database, with the source
 tree of the release whose migrations made it (``DATABASE_URL``, ``CDLM_MASTER_KEY_FILE`` and the
 other settings come from the environment, as for ``cdlm``). It is the only module of the read
-path benchmark that imports cdlm: adapt the imports below when modules move.
+path benchmark that imports cdlm, and it runs with the *baseline* release's source tree (so
+the imports below name that release's modules, not this one's).
 
 Three stages, each a process run as ``python -m bench.read_path_load STAGE``; customers and
 events can be split in parts loaded side by side (``--part``/``--parts``). What it loads,
@@ -22,6 +23,7 @@ Each prints one JSON object: its count and seconds. The customers stage writes t
 created to ``--ids`` (one a line); the other stages read all the ids, in order, from there.
 """
 
+# ruff: noqa: I001  (the baseline tree's modules are unknown to this tree's import sorter)
 from __future__ import annotations
 
 import argparse
@@ -41,7 +43,7 @@ from typing import Any
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-# ---- every cdlm import of the benchmark ------------------------------------------------------
+# ---- every cdlm import of the benchmark (the baseline release's module paths) -----------------
 from cdlm import chain
 from cdlm.auth.principal import SYSTEM
 from cdlm.config import load_settings
