@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -228,25 +229,27 @@ def event_window(
     return EventWindow(size, position, type, occurred_from, occurred_to)
 
 
+def _event_cursor(event: EventValue) -> str:
+    return encode_cursor(EVENT_ORDER, [event.occurred_at, event.id])
+
+
 def event_connection(
     events: list[EventValue], window: EventWindow, role: Role | None
 ) -> Connection[EventNode]:
     """A page of events (``events`` holds up to one more than the page, to tell if more
     follow)."""
+    shown = events[: window.first]
     edges = [
-        Edge(
-            node=EventNode.of(event, role),
-            cursor=encode_cursor(EVENT_ORDER, [event.occurred_at, event.id]),
-        )
-        for event in events[: window.first]
+        Edge(node=EventNode.of(event, role), make_cursor=functools.partial(_event_cursor, event))
+        for event in shown
     ]
     return Connection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=len(events) > window.first,
             has_previous_page=window.after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=_event_cursor(shown[0]) if shown else None,
+            end_cursor=_event_cursor(shown[-1]) if shown else None,
         ),
     )
 
