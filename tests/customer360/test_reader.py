@@ -34,6 +34,16 @@ async def _person(vault: Vault, email: str, **more: str) -> uuid.UUID:
     return made.customer_id
 
 
+async def _grant(vault: Vault, customer_id: uuid.UUID) -> None:
+    await consent.record(
+        SYSTEM,
+        vault,
+        customer_id,
+        [consent.Choice("newsletter", Decision.GRANTED, 1)],
+        consent.Capture(consent.Method.FORM),
+    )
+
+
 async def _events(vault: Vault, customer_id: uuid.UUID) -> None:
     start = clock.now() - timedelta(days=10)
     items = [
@@ -53,13 +63,7 @@ async def _events(vault: Vault, customer_id: uuid.UUID) -> None:
 async def test_every_part_in_one_statement(vault: Vault, sql: StatementRecorder) -> None:
     ada = await _person(vault, "ada@example.com", given_name="Ada", city="Leeds")
     await make_purpose("newsletter")
-    await consent.record(
-        SYSTEM,
-        vault,
-        ada,
-        [consent.Choice("newsletter", Decision.GRANTED, 1)],
-        consent.Capture(consent.Method.FORM),
-    )
+    await _grant(vault, ada)
     await _events(vault, ada)
     await reader.read(vault, [ada], EVERYTHING)  # data key cached, row types introspected
     with sql.recording():
@@ -101,13 +105,7 @@ async def test_a_merged_id_gives_its_survivor_and_erased_or_unknown_give_nothing
 async def test_restriction_is_in_the_consent_answers(vault: Vault) -> None:
     customer = await _person(vault, "rae@example.com")
     await make_purpose("newsletter")
-    await consent.record(
-        SYSTEM,
-        vault,
-        customer,
-        [consent.Choice("newsletter", Decision.GRANTED, 1)],
-        consent.Capture(consent.Method.FORM),
-    )
+    await _grant(vault, customer)
     await rights.restrict(customer)
     answers = (await reader.read(vault, [customer], Parts(consents=True)))[customer].consents
     assert answers is not None
