@@ -142,3 +142,17 @@ async def test_nothing_asked_reads_nothing(vault: Vault, sql: StatementRecorder)
     with sql.recording():
         assert await reader.read(vault, [], Parts(profile=True)) == {}
     assert sql.count == 0
+
+
+async def test_a_page_of_events_not_read_ahead_is_read_when_asked(vault: Vault) -> None:
+    from cdlm.core.roles import Role
+    from cdlm.customers.api.types import CustomerNode
+
+    customer = await _person(vault, "late@example.com")
+    await _events(vault, customer)
+    read = (await reader.read(vault, [customer], Parts()))[customer]
+    node = CustomerNode.of(read, Role.ADMIN, vault)
+    later = node.events(first=2)  # not read ahead: the resolver hands back a read to await
+    page = await later  # type: ignore[misc]
+    assert [e.node.properties for e in page.edges] == [{"n": 4}, {"n": 3}]
+    assert page.page_info.has_next_page
