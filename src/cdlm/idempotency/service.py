@@ -22,7 +22,7 @@ from cdlm.core.errors import Conflict, ErrorCode, ValidationFailed
 from cdlm.core.locks import lock_names
 from cdlm.core.principal import Principal
 from cdlm.core.transactions import retrying
-from cdlm.disposal import Candidate, delete_rows, due_rows
+from cdlm.disposal import Candidate, DatedRows, delete_rows, due_rows
 from cdlm.idempotency.models import IdempotencyRecord
 from cdlm.vault.service import Vault
 
@@ -132,7 +132,9 @@ async def _run_once(
 
 async def records_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
     """Remembered results older than ``cutoff`` (a replay after that runs again)."""
-    return await due_rows(IdempotencyRecord, "created_at", cutoff, after, limit, id_type=int)
+    return await due_rows(
+        DatedRows(IdempotencyRecord, "created_at", id_type=int), cutoff, after, limit
+    )
 
 
 async def delete_records(ids: list[str]) -> int:
