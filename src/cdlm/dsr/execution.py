@@ -30,7 +30,14 @@ from cdlm.dsr import access, erasure, outbox
 from cdlm.dsr.intake import match_customer
 from cdlm.dsr.models import DataSubjectRequest, RequestType
 from cdlm.dsr.notifier import Notifier
-from cdlm.dsr.service import add_event, locked, move, notify_requester, set_reason
+from cdlm.dsr.service import (
+    NewTimelineEntry,
+    add_event,
+    locked,
+    move,
+    notify_requester,
+    set_reason,
+)
 from cdlm.dsr.workflow import Status
 from cdlm.identity import service as identity
 from cdlm.vault.service import Vault
@@ -79,7 +86,7 @@ async def step(run: Run, name: str, work: Work) -> dict[str, Any]:
         request.progress = {**request.progress, "steps": {**done, name: result}}
         request.updated_at = clock.now()
         await request.save(update_fields=["progress", "updated_at"])
-        await add_event(request, "step_done", run.actor, note=name)
+        await add_event(run.actor, request, NewTimelineEntry("step_done", name))
         return result
 
 

@@ -51,6 +51,7 @@ from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import (
     CHANNELS,
     OPEN,
+    NewTimelineEntry,
     add_event,
     keep_clock,
     locked,
@@ -216,7 +217,7 @@ async def _create(
     )
     keep_clock(request, started, clock.now())
     await request.save()
-    await add_event(request, "received", actor, note=f"filed via {filed_via.value}")
+    await add_event(actor, request, NewTimelineEntry("received", f"filed via {filed_via.value}"))
     await audit.record(
         actor, "dsr.submit", target_type="data_subject_request", target_id=request_id
     )
@@ -345,7 +346,7 @@ async def resend_code(
                 "Too many wrong codes for this request; submit a new one.", field="input.requestId"
             )
         expires_at = await _new_code(vault, auth, request)
-        await add_event(request, "code_resent", ANONYMOUS)
+        await add_event(ANONYMOUS, request, NewTimelineEntry("code_resent"))
     await outbox.deliver_pending(vault, notifier, [request_id])
     return expires_at
 
@@ -389,7 +390,8 @@ async def verify(
             request.progress = {**request.progress, "failed_codes": _failures(request) + 1}
             await request.save(update_fields=["progress"])
             left = min(sent.max_attempts - sent.attempts, REQUEST_ATTEMPTS - _failures(request))
-            await add_event(request, "verification_failed", ANONYMOUS, note=f"{left} left")
+            failed = NewTimelineEntry("verification_failed", f"{left} left")
+            await add_event(ANONYMOUS, request, failed)
             failure = (
                 RateLimited("Too many wrong codes; ask for a new one.", field="input.code")
                 if left == 0
@@ -458,7 +460,7 @@ async def _link_duplicate(request: DataSubjectRequest, actor: Principal) -> None
     request.duplicate_of_id = original.id
     set_reason(request, own=f"Duplicate of request {original.id}.")
     await move(request, Status.CANCELLED, actor, note=request.reason)
-    await add_event(original, "duplicate_linked", actor, note=f"request {request.id}")
+    await add_event(actor, original, NewTimelineEntry("duplicate_linked", f"request {request.id}"))
 
 
 # ------------------------------------------------------------------------ staff filing
