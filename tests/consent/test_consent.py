@@ -66,20 +66,22 @@ async def make_purpose(
 ) -> Purpose:
     return await service.create_purpose(
         SYSTEM,
-        code=code,
-        name=code.title(),
-        description=f"About {code}.",
-        lawful_basis={
-            Mechanism.OPT_IN: LawfulBasis.CONSENT,
-            Mechanism.OPT_OUT: LawfulBasis.LEGITIMATE_INTERESTS,
-            Mechanism.NOTICE_ONLY: LawfulBasis.CONTRACT,
-        }[mechanism],
-        mechanism=mechanism,
-        data_use=data_use,
-        data_categories=["user.contact.email"],
-        sale_or_sharing=sale_or_sharing,
-        notice_text=f"We use your email for {code}.",
-        recipients=["Partner networks"] if sale_or_sharing else [],
+        service.PurposeDefinition(
+            code=code,
+            name=code.title(),
+            description=f"About {code}.",
+            lawful_basis={
+                Mechanism.OPT_IN: LawfulBasis.CONSENT,
+                Mechanism.OPT_OUT: LawfulBasis.LEGITIMATE_INTERESTS,
+                Mechanism.NOTICE_ONLY: LawfulBasis.CONTRACT,
+            }[mechanism],
+            mechanism=mechanism,
+            data_use=data_use,
+            data_categories=["user.contact.email"],
+            sale_or_sharing=sale_or_sharing,
+            notice_text=f"We use your email for {code}.",
+            recipients=["Partner networks"] if sale_or_sharing else [],
+        ),
     )
 
 
@@ -206,7 +208,9 @@ async def test_refusals_write_nothing(
     gql: GraphQLClient, vault: Vault, frontend: dict[str, str]
 ) -> None:
     purpose = await make_purpose("newsletter")
-    await service.update_purpose(SYSTEM, purpose.id, notice_text="Version two.")
+    await service.update_purpose(
+        SYSTEM, service.PurposeChange(purpose.id, notice_text="Version two.")
+    )
     customer = (await make_customer(vault, email="r@example.com")).customer_id
     cases = [
         (consent(customer, "newsletter", 1), "STALE_NOTICE_VERSION"),

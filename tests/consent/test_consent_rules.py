@@ -74,7 +74,9 @@ async def test_old_grants_are_checked_against_the_notice_of_their_time(vault: Va
         purpose = await make_purpose("newsletter")
         customer = (await make_customer(vault, email="old@example.com")).customer_id
     with clock.frozen_at(start + timedelta(days=30)):
-        await service.update_purpose(SYSTEM, purpose.id, notice_text="Second version.")
+        await service.update_purpose(
+            SYSTEM, service.PurposeChange(purpose.id, notice_text="Second version.")
+        )
     # An import of a grant given in the first week, to the first notice, is accepted...
     await service.record(
         SYSTEM,
@@ -98,15 +100,17 @@ async def test_notice_only_purposes(vault: Vault) -> None:
     await make_purpose("billing", Mechanism.NOTICE_ONLY, data_use="essential.service")
     await service.create_purpose(
         SYSTEM,
-        code="fraud-checks",
-        name="Fraud checks",
-        description="",
-        lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
-        mechanism=Mechanism.NOTICE_ONLY,
-        data_use="essential.fraud_detection",
-        data_categories=[],
-        sale_or_sharing=False,
-        notice_text="We check payments for fraud.",
+        service.PurposeDefinition(
+            code="fraud-checks",
+            name="Fraud checks",
+            description="",
+            lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
+            mechanism=Mechanism.NOTICE_ONLY,
+            data_use="essential.fraud_detection",
+            data_categories=[],
+            sale_or_sharing=False,
+            notice_text="We check payments for fraud.",
+        ),
     )
     customer = (await make_customer(vault, email="n@example.com")).customer_id
     with pytest.raises(PolicyViolation, match="another lawful basis"):

@@ -174,15 +174,17 @@ async def test_what_arrives_after_a_merge_is_assigned_by_its_identifiers(vault: 
 async def _purpose(code: str, mechanism: Mechanism) -> None:
     await consent.create_purpose(
         SYSTEM,
-        code=code,
-        name=code,
-        description="A purpose of the test.",
-        lawful_basis=LawfulBasis.CONSENT,
-        mechanism=mechanism,
-        data_use="marketing.advertising",
-        data_categories=["user.contact.email"],
-        sale_or_sharing=False,
-        notice_text="We write to you about our products.",
+        consent.PurposeDefinition(
+            code=code,
+            name=code,
+            description="A purpose of the test.",
+            lawful_basis=LawfulBasis.CONSENT,
+            mechanism=mechanism,
+            data_use="marketing.advertising",
+            data_categories=["user.contact.email"],
+            sale_or_sharing=False,
+            notice_text="We write to you about our products.",
+        ),
     )
 
 

@@ -413,8 +413,7 @@ class ConsentMutation:
     async def create_purpose(
         self, info: Info[Any, Any], input: CreatePurposeInput
     ) -> PurposeResult:
-        row = await service.create_purpose(
-            await require_principal(info),
+        definition = service.PurposeDefinition(
             code=input.code,
             name=input.name,
             description=input.description,
@@ -426,6 +425,7 @@ class ConsentMutation:
             notice_text=input.notice_text,
             recipients=list(input.recipients or []),
         )
+        row = await service.create_purpose(await require_principal(info), definition)
         return PurposeSaved(purpose=PurposeNode.from_row(row))
 
     @strawberry.mutation(description="Change a purpose.", extensions=allow(*CATALOG))
@@ -433,8 +433,7 @@ class ConsentMutation:
     async def update_purpose(
         self, info: Info[Any, Any], input: UpdatePurposeInput
     ) -> PurposeResult:
-        row = await service.update_purpose(
-            await require_principal(info),
+        change = service.PurposeChange(
             parse_id(input.id, "input.id"),
             name=input.name,
             description=input.description,
@@ -442,6 +441,7 @@ class ConsentMutation:
             notice_text=input.notice_text,
             recipients=input.recipients,
         )
+        row = await service.update_purpose(await require_principal(info), change)
         return PurposeSaved(purpose=PurposeNode.from_row(row))
 
     @strawberry.mutation(description="Record consent to a purpose.", extensions=allow(*CAPTURERS))

@@ -164,46 +164,53 @@ RECIPIENTS_REQUIRED = (
 )
 
 
-async def create_purpose(
-    actor: Principal,
-    *,
-    code: str,
-    name: str,
-    description: str,
-    lawful_basis: LawfulBasis,
-    mechanism: Mechanism,
-    data_use: str,
-    data_categories: list[str],
-    sale_or_sharing: bool,
-    notice_text: str,
-    recipients: list[str] | None = None,
-) -> Purpose:
-    """Add a purpose with its first notice version.
+@dataclass(frozen=True)
+class PurposeDefinition:
+    """A new purpose: what it is, the basis and mechanism it rests on, the data it uses and
+    who receives it (names or categories), and the text of its first notice."""
 
-    ``recipients`` names who receives the data (names or categories); a purpose that sells or
-    shares data must name at least one.
-    """
-    issues = _purpose_issues(data_use=data_use, data_categories=data_categories, notice=notice_text)
-    kept, recipient_issues = clean_recipients(recipients or [])
+    code: str
+    name: str
+    description: str
+    lawful_basis: LawfulBasis
+    mechanism: Mechanism
+    data_use: str
+    data_categories: list[str]
+    sale_or_sharing: bool
+    notice_text: str
+    recipients: list[str] | None = None
+
+
+async def create_purpose(actor: Principal, definition: PurposeDefinition) -> Purpose:
+    """Add a purpose with its first notice version; a purpose that sells or shares data must
+    name at least one recipient."""
+    issues = _purpose_issues(
+        data_use=definition.data_use,
+        data_categories=definition.data_categories,
+        notice=definition.notice_text,
+    )
+    kept, recipient_issues = clean_recipients(definition.recipients or [])
     issues.extend(recipient_issues)
-    if sale_or_sharing and not kept and not recipient_issues:
+    if definition.sale_or_sharing and not kept and not recipient_issues:
         issues.append(FieldIssue("input.recipients", ErrorCode.REQUIRED, RECIPIENTS_REQUIRED))
-    if not CODE.fullmatch(code):
+    if not CODE.fullmatch(definition.code):
         issues.insert(
             0,
             FieldIssue(
                 "input.code", ErrorCode.INVALID_FORMAT, "Codes are lower-case, e.g. newsletter."
             ),
         )
-    if not name.strip():
+    if not definition.name.strip():
         issues.append(FieldIssue("input.name", ErrorCode.REQUIRED, "A purpose needs a name."))
-    elif len(name.strip()) > MAX_NAME:
+    elif len(definition.name.strip()) > MAX_NAME:
         issues.append(FieldIssue("input.name", ErrorCode.TOO_LONG, "At most 200 characters."))
-    if len(description) > MAX_NOTICE:
+    if len(definition.description) > MAX_NOTICE:
         issues.append(
             FieldIssue("input.description", ErrorCode.TOO_LONG, f"At most {MAX_NOTICE} characters.")
         )
-    if (mechanism is Mechanism.OPT_IN) != (lawful_basis is LawfulBasis.CONSENT):
+    if (definition.mechanism is Mechanism.OPT_IN) != (
+        definition.lawful_basis is LawfulBasis.CONSENT
+    ):
         issues.append(
             FieldIssue(
                 "input.mechanism",
@@ -214,80 +221,64 @@ async def create_purpose(
         )
     if issues:
         raise ValidationFailed.from_issues(issues)
-    if await Purpose.exists(code=code):
+    if await Purpose.exists(code=definition.code):
         raise Conflict("A purpose with this code exists.", field="input.code")
     now = clock.now()
     try:
-        purpose = await _create_purpose_rows(
-            actor,
-            code,
-            name,
-            description,
-            lawful_basis,
-            mechanism,
-            data_use,
-            data_categories,
-            sale_or_sharing,
-            kept,
-            notice_text,
-            now,
-        )
+        purpose = await _create_purpose_rows(actor, definition, kept, now)
     except IntegrityError:
         raise Conflict("A purpose with this code exists.", field="input.code") from None
     return purpose
 
 
 async def _create_purpose_rows(
-    actor: Principal,
-    code: str,
-    name: str,
-    description: str,
-    lawful_basis: LawfulBasis,
-    mechanism: Mechanism,
-    data_use: str,
-    data_categories: list[str],
-    sale_or_sharing: bool,
-    recipients: list[str],
-    notice_text: str,
-    now: datetime,
+    actor: Principal, definition: PurposeDefinition, recipients: list[str], now: datetime
 ) -> Purpose:
+    """The purpose and its first notice (``recipients`` as cleaned), audited."""
     async with in_transaction():
         purpose = await Purpose.create(
             id=uuid.uuid4(),
-            code=code,
-            name=name.strip(),
-            description=description.strip(),
-            lawful_basis=lawful_basis,
-            mechanism=mechanism,
-            data_use=data_use,
-            data_categories=sorted(set(data_categories)),
-            sale_or_sharing=sale_or_sharing,
+            code=definition.code,
+            name=definition.name.strip(),
+            description=definition.description.strip(),
+            lawful_basis=definition.lawful_basis,
+            mechanism=definition.mechanism,
+            data_use=definition.data_use,
+            data_categories=sorted(set(definition.data_categories)),
+            sale_or_sharing=definition.sale_or_sharing,
             recipients=recipients,
             current_version=1,
             created_at=now,
             updated_at=now,
         )
         await PurposeNotice.create(
-            id=uuid.uuid4(), purpose=purpose, version=1, text=notice_text, created_at=now
+            id=uuid.uuid4(), purpose=purpose, version=1, text=definition.notice_text, created_at=now
         )
         await audit.record(actor, "purpose.create", target_type="purpose", target_id=purpose.id)
     return purpose
 
 
-async def update_purpose(
-    actor: Principal,
-    purpose_id: uuid.UUID,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    data_categories: list[str] | None = None,
-    notice_text: str | None = None,
-    recipients: list[str] | None = None,
-) -> Purpose:
+@dataclass(frozen=True)
+class PurposeChange:
+    """A change to a purpose: what is None is kept; ``recipients`` replaces the list; a new
+    notice text becomes a new version."""
+
+    purpose_id: uuid.UUID
+    name: str | None = None
+    description: str | None = None
+    data_categories: list[str] | None = None
+    notice_text: str | None = None
+    recipients: list[str] | None = None
+
+
+async def update_purpose(actor: Principal, change: PurposeChange) -> Purpose:
     """Change a purpose; a new notice text becomes a new version (old versions are kept).
     What is None is kept; ``recipients`` replaces the list (a purpose that sells or shares
     data keeps at least one)."""
-    issues = _purpose_issues(data_use=None, data_categories=data_categories, notice=notice_text)
+    name, description, recipients = change.name, change.description, change.recipients
+    issues = _purpose_issues(
+        data_use=None, data_categories=change.data_categories, notice=change.notice_text
+    )
     kept, recipient_issues = clean_recipients(recipients or [])
     issues.extend(recipient_issues)
     if name is not None and not name.strip():
@@ -301,7 +292,7 @@ async def update_purpose(
     if issues:
         raise ValidationFailed.from_issues(issues)
     async with in_transaction():
-        purpose = await Purpose.filter(id=purpose_id).select_for_update().first()
+        purpose = await Purpose.filter(id=change.purpose_id).select_for_update().first()
         if purpose is None:
             raise NotFound("No purpose has this id.", field="input.id")
         now = clock.now()
@@ -309,25 +300,25 @@ async def update_purpose(
             purpose.name = name.strip()
         if description is not None:
             purpose.description = description.strip()
-        if data_categories is not None:
-            purpose.data_categories = sorted(set(data_categories))
+        if change.data_categories is not None:
+            purpose.data_categories = sorted(set(change.data_categories))
         if recipients is not None:
             if purpose.sale_or_sharing and not kept:
                 raise ValidationFailed(
                     RECIPIENTS_REQUIRED, field="input.recipients", code=ErrorCode.REQUIRED
                 )
             purpose.recipients = kept
-        if notice_text is not None:
+        if change.notice_text is not None:
             current = await PurposeNotice.get(
                 purpose_id=purpose.id, version=purpose.current_version
             )
-            if current.text != notice_text:
+            if current.text != change.notice_text:
                 purpose.current_version += 1
                 await PurposeNotice.create(
                     id=uuid.uuid4(),
                     purpose=purpose,
                     version=purpose.current_version,
-                    text=notice_text,
+                    text=change.notice_text,
                     created_at=now,
                 )
         purpose.updated_at = now

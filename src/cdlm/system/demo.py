@@ -120,16 +120,18 @@ async def _catalog() -> None:
     for code, name, basis, mechanism, use, categories, sold in PURPOSES:
         await consent.create_purpose(
             SYSTEM,
-            code=code,
-            name=name,
-            description=f"{name} (demo purpose).",
-            lawful_basis=basis,
-            mechanism=mechanism,
-            data_use=use,
-            data_categories=categories,
-            sale_or_sharing=sold,
-            notice_text=f"We use your data for: {name.lower()}.",
-            recipients=["Advertising partners (fictional)"] if sold else [],
+            consent.PurposeDefinition(
+                code=code,
+                name=name,
+                description=f"{name} (demo purpose).",
+                lawful_basis=basis,
+                mechanism=mechanism,
+                data_use=use,
+                data_categories=categories,
+                sale_or_sharing=sold,
+                notice_text=f"We use your data for: {name.lower()}.",
+                recipients=["Advertising partners (fictional)"] if sold else [],
+            ),
         )
     for category, days, trigger, action in POLICIES:
         await policies.create_policy(
