@@ -32,17 +32,19 @@ async def test_a_back_dated_withdrawal_cannot_hide_behind_a_grant(vault: Vault) 
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        choice("newsletter", Decision.GRANTED),
-        service.Capture(Method.FORM),
+        service.ConsentRecording(
+            customer, choice("newsletter", Decision.GRANTED), service.Capture(Method.FORM)
+        ),
     )
     with pytest.raises(Conflict, match="later decision"):
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            choice("newsletter", Decision.WITHDRAWN, None),
-            service.Capture(Method.FORM, decided_at=clock.now() - timedelta(days=1)),
+            service.ConsentRecording(
+                customer,
+                choice("newsletter", Decision.WITHDRAWN, None),
+                service.Capture(Method.FORM, decided_at=clock.now() - timedelta(days=1)),
+            ),
         )
     assert await service.may_process(customer, "newsletter")
     assert await ConsentEntry.all().count() == 1
@@ -54,16 +56,18 @@ async def test_a_grant_dated_in_the_near_future_does_not_outlast_a_withdrawal(va
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        choice("newsletter", Decision.GRANTED),
-        service.Capture(Method.FORM, decided_at=clock.now() + timedelta(minutes=4)),
+        service.ConsentRecording(
+            customer,
+            choice("newsletter", Decision.GRANTED),
+            service.Capture(Method.FORM, decided_at=clock.now() + timedelta(minutes=4)),
+        ),
     )
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        choice("newsletter", Decision.WITHDRAWN, None),
-        service.Capture(Method.FORM),
+        service.ConsentRecording(
+            customer, choice("newsletter", Decision.WITHDRAWN, None), service.Capture(Method.FORM)
+        ),
     )
     assert not await service.may_process(customer, "newsletter")
 
@@ -81,18 +85,20 @@ async def test_old_grants_are_checked_against_the_notice_of_their_time(vault: Va
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        choice("newsletter", Decision.GRANTED, 1),
-        service.Capture(Method.IMPORT, decided_at=start + timedelta(days=7)),
+        service.ConsentRecording(
+            customer,
+            choice("newsletter", Decision.GRANTED, 1),
+            service.Capture(Method.IMPORT, decided_at=start + timedelta(days=7)),
+        ),
     )
     # ...while today a grant must name the second.
     with pytest.raises(PolicyViolation):
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            choice("newsletter", Decision.GRANTED, 1),
-            service.Capture(Method.FORM),
+            service.ConsentRecording(
+                customer, choice("newsletter", Decision.GRANTED, 1), service.Capture(Method.FORM)
+            ),
         )
 
 
@@ -117,17 +123,17 @@ async def test_notice_only_purposes(vault: Vault) -> None:
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            choice("billing", Decision.GRANTED),
-            service.Capture(Method.API),
+            service.ConsentRecording(
+                customer, choice("billing", Decision.GRANTED), service.Capture(Method.API)
+            ),
         )
     for code in ("billing", "fraud-checks"):
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            choice(code, Decision.WITHDRAWN, None),
-            service.Capture(Method.API),
+            service.ConsentRecording(
+                customer, choice(code, Decision.WITHDRAWN, None), service.Capture(Method.API)
+            ),
         )
     assert await service.may_process(customer, "billing")  # a contract still needs it
     assert not await service.may_process(customer, "fraud-checks")  # an objection stops it

@@ -38,9 +38,11 @@ async def _grant(vault: Vault, customer_id: uuid.UUID) -> None:
     await consent.record(
         SYSTEM,
         vault,
-        customer_id,
-        [consent.Choice("newsletter", Decision.GRANTED, 1)],
-        consent.Capture(consent.Method.FORM),
+        consent.ConsentRecording(
+            customer_id,
+            [consent.Choice("newsletter", Decision.GRANTED, 1)],
+            consent.Capture(consent.Method.FORM),
+        ),
     )
 
 

@@ -294,14 +294,14 @@ async def _record_one(
     idempotency_key: str | None,
     operation: str,
 ) -> ConsentRecorded:
-    ids, replayed = await service.record(
-        await require_principal(info),
-        info.context.vault,
+    recording = service.ConsentRecording(
         parse_id(input.customer_id, "input.customerId"),
         [service.Choice(input.purpose_code, decision, input.notice_version)],
         _capture(input.method, input),
-        idempotency_key,
-        operation=operation,
+        operation,
+    )
+    ids, replayed = await service.record(
+        await require_principal(info), info.context.vault, recording, idempotency_key
     )
     return _recorded(ids, replayed)
 
@@ -480,14 +480,14 @@ class ConsentMutation:
             )
             for p in input.preferences
         ]
-        ids, replayed = await service.record(
-            await require_principal(info),
-            info.context.vault,
+        recording = service.ConsentRecording(
             parse_id(input.customer_id, "input.customerId"),
             choices,
             _capture(input.method, input),
-            idempotency_key,
-            operation="setConsentPreferences",
+            "setConsentPreferences",
+        )
+        ids, replayed = await service.record(
+            await require_principal(info), info.context.vault, recording, idempotency_key
         )
         return _recorded(ids, replayed)
 

@@ -423,30 +423,47 @@ def _check_capture(capture: Capture) -> list[FieldIssue]:
     return issues
 
 
+@dataclass(frozen=True)
+class SaleOptOut:
+    """Opt out of every sale/sharing and targeted advertising purpose (a Global Privacy
+    Control signal, a request to opt out of sale)."""
+
+
+@dataclass(frozen=True)
+class Objection:
+    """Object (GDPR Art. 21) to the named purposes, or when none are named to every
+    direct-marketing purpose and every purpose resting on legitimate interests or a public
+    task."""
+
+    purposes: list[str]
+
+
+@dataclass(frozen=True)
+class ConsentRecording:
+    """Decisions of one customer for the ledger, as captured: the ``choices`` given, or with
+    ``opt_out`` the decisions that opt out of the purposes it concerns (worked out under the
+    ledger lock: withdrawn where granted before, denied otherwise). ``operation`` names the
+    call in the audit trail and scopes its idempotency keys."""
+
+    customer_id: uuid.UUID
+    choices: list[Choice]
+    capture: Capture
+    operation: str = "recordConsent"
+    opt_out: SaleOptOut | Objection | None = None
+
+
 async def record(
     actor: Principal,
     vault: Vault,
-    customer_id: uuid.UUID,
-    choices: list[Choice],
-    capture: Capture,
+    recording: ConsentRecording,
     idempotency_key: str | None = None,
-    operation: str = "recordConsent",
-    *,
-    gpc: bool = False,
-    object_to: list[str] | None = None,
 ) -> tuple[list[uuid.UUID], bool]:
     """Append decisions (all or none) to the ledger; returns the entry ids and whether this
-    replayed an earlier call with the same idempotency key.
-
-    With ``gpc``, the decisions are worked out under the ledger lock: every sale/sharing and
-    targeted advertising purpose not already opted out of is withdrawn (or denied). With
-    ``object_to`` (GDPR Art. 21), the same happens for the named purposes, or when none are
-    named for every direct-marketing purpose and every purpose resting on legitimate
-    interests or a public task.
-    """
+    replayed an earlier call with the same idempotency key."""
+    customer_id, choices, capture = recording.customer_id, recording.choices, recording.capture
+    operation, opt_out = recording.operation, recording.opt_out
     issues = _check_capture(capture)
-    derived = gpc or object_to is not None
-    if not choices and not derived:
+    if not choices and opt_out is None:
         issues.append(FieldIssue("input.choices", ErrorCode.REQUIRED, "No decision given."))
     codes = [c.purpose_code for c in choices]
     if len(set(codes)) != len(codes):
@@ -463,10 +480,10 @@ async def record(
         previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
         now = clock.now()  # read under the lock: entries get increasing times
         decided_at = min(capture.decided_at or now, now)
-        if gpc:
+        if isinstance(opt_out, SaleOptOut):
             decisions = await _opt_out_choices(customer_id, _sold_or_targeted)
-        elif object_to is not None:
-            decisions = await _opt_out_choices(customer_id, _objectable(object_to))
+        elif isinstance(opt_out, Objection):
+            decisions = await _opt_out_choices(customer_id, _objectable(opt_out.purposes))
         else:
             decisions = choices
         if not decisions:
@@ -543,8 +560,8 @@ async def record(
 
     request = {
         "customer": str(customer_id),
-        "gpc": gpc,
-        "object_to": object_to,
+        "gpc": isinstance(opt_out, SaleOptOut),
+        "object_to": opt_out.purposes if isinstance(opt_out, Objection) else None,
         "choices": [[c.purpose_code, c.decision.value, c.notice_version] for c in choices],
         "capture": [
             capture.method.value,
@@ -660,18 +677,13 @@ async def record_gpc(
 ) -> tuple[list[uuid.UUID], bool]:
     """Honour a Global Privacy Control signal: opt out of every sale/sharing and targeted
     advertising purpose (withdrawn where granted before, denied otherwise)."""
-    return await record(
-        actor,
-        vault,
-        customer_id,
-        [],
-        Capture(
-            Method.GPC, capture.channel, capture.decided_at, capture.user_agent, capture.ip_address
-        ),
-        idempotency_key,
-        operation="recordGlobalPrivacyControl",
-        gpc=True,
+    signal = Capture(
+        Method.GPC, capture.channel, capture.decided_at, capture.user_agent, capture.ip_address
     )
+    recording = ConsentRecording(
+        customer_id, [], signal, "recordGlobalPrivacyControl", opt_out=SaleOptOut()
+    )
+    return await record(actor, vault, recording, idempotency_key)
 
 
 # --------------------------------------------------------------------------- reading

@@ -219,7 +219,8 @@ async def _consents(
         if chooser.random() < 0.2:
             choices.append(consent.Choice("partners", Decision.DENIED))
         if choices:
-            await consent.record(SYSTEM, vault, customer_id, choices, consent.Capture(Method.FORM))
+            recording = consent.ConsentRecording(customer_id, choices, consent.Capture(Method.FORM))
+            await consent.record(SYSTEM, vault, recording)
             decisions += len(choices)
     return decisions
 
