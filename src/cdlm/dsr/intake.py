@@ -257,20 +257,30 @@ async def _count(auth: AuthSettings, purpose: str, value: str, limit: ratelimit.
         raise RateLimited("Too many requests; try again later.", field="input")
 
 
+@dataclass(frozen=True)
+class RequestSubmission:
+    """A request a data subject submits themselves, and the address it came from (for rate
+    limits)."""
+
+    type: RequestType
+    subject: Subject
+    details: Details = field(default_factory=Details)
+    jurisdiction: Jurisdiction | None = None
+    client_address: str | None = None
+
+
 async def submit(
     vault: Vault,
     auth: AuthSettings,
     settings: Settings,
     notifier: Notifier,
-    request_type: RequestType,
-    subject: Subject,
-    details: Details,
-    jurisdiction: Jurisdiction | None,
-    client_address: str | None,
+    submission: RequestSubmission,
     idempotency_key: str | None = None,
 ) -> Submitted:
     """A self-service request (no login). It waits for the code sent to the requester, except
     an opt-out of sale, which needs no verification."""
+    request_type, subject, details = submission.type, submission.subject, submission.details
+    client_address = submission.client_address
     if subject.kind not in CHANNELS:
         raise ValidationFailed(
             "Give an email address or phone number: the code is sent there.",
@@ -284,7 +294,7 @@ async def submit(
     subject_index = vault.blind_index(identifier.index_kind, identifier.value)
     await _count(auth, "dsr-submit-address", client_address or "unknown", SUBMIT_PER_ADDRESS)
     await _count(auth, "dsr-submit-identifier", subject_index, SUBMIT_PER_IDENTIFIER)
-    chosen = jurisdiction or settings.dsr_default_jurisdiction
+    chosen = submission.jurisdiction or settings.dsr_default_jurisdiction
 
     async def run() -> dict[str, Any]:
         request = await _create(

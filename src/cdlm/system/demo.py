@@ -255,10 +255,10 @@ async def _requests(
         auth,
         settings,
         notifier,
-        RequestType.OPT_OUT_OF_SALE,
-        intake.Subject(IdentifierKind.EMAIL, people[2][1]),
-        intake.Details(),
-        None,
-        "demo",
+        intake.RequestSubmission(
+            RequestType.OPT_OUT_OF_SALE,
+            intake.Subject(IdentifierKind.EMAIL, people[2][1]),
+            client_address="demo",
+        ),
     )
     return len(filings) + 1
