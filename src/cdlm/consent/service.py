@@ -473,7 +473,7 @@ async def record(
 
     asked = customer_id
 
-    async def run() -> dict[str, Any]:
+    async def run() -> list[uuid.UUID]:
         # The row before the ledger (a merge locks them in that order); a merged id's
         # decisions go to its survivor.
         customer_id = await customers.lock_live(asked)
@@ -487,7 +487,7 @@ async def record(
         else:
             decisions = choices
         if not decisions:
-            return {"entries": []}
+            return []
         purposes = await _purposes_by_code([c.purpose_code for c in decisions], "input.purposeCode")
         latest = await current_entries([customer_id], [p.id for p in purposes.values()])
         notices = await notices_of([p.id for p in purposes.values()])
@@ -556,7 +556,7 @@ async def record(
             target_id=customer_id,
             fields=["consent_evidence"] if evidence else [],
         )
-        return {"entries": [str(e.id) for e in entries]}
+        return [e.id for e in entries]
 
     request = {
         "customer": str(customer_id),
@@ -577,8 +577,18 @@ async def record(
         idempotency_key,
         idempotency.fingerprint(request),
         run,
+        idempotency.Codec(_entries_json, _entries_of),
     )
-    return [uuid.UUID(i) for i in outcome.result["entries"]], outcome.replayed
+    return outcome.result, outcome.replayed
+
+
+def _entries_json(ids: list[uuid.UUID]) -> dict[str, Any]:
+    """Recorded entry ids, as remembered for idempotent replays."""
+    return {"entries": [str(i) for i in ids]}
+
+
+def _entries_of(remembered: dict[str, Any]) -> list[uuid.UUID]:
+    return [uuid.UUID(i) for i in remembered["entries"]]
 
 
 def _check_choice(

@@ -360,7 +360,7 @@ async def ingest_events(
     they got here); without it, the items are fingerprinted.
     """
 
-    async def run() -> dict[str, Any]:
+    async def run() -> BatchResult:
         result, _ = await store_events(vault, items)
         await audit.record(
             actor,
@@ -369,7 +369,7 @@ async def ingest_events(
             target_id=uuid.uuid4(),
             fields=["properties"] if any(i.properties for i in items) else [],
         )
-        return result.to_json()
+        return result
 
     request = [
         {
@@ -392,5 +392,6 @@ async def ingest_events(
         idempotency_key,
         request_fingerprint or idempotency.fingerprint(request),
         run,
+        idempotency.Codec(BatchResult.to_json, BatchResult.from_json),
     )
-    return BatchResult.from_json(outcome.result), outcome.replayed
+    return outcome.result, outcome.replayed

@@ -606,7 +606,7 @@ async def ingest_one(
 ) -> Ingested:
     """The ``ingestCustomer`` operation: idempotent, audited, one transaction."""
 
-    async def run() -> dict[str, Any]:
+    async def run() -> IngestResult:
         result = await ingest_customer(vault, ingest, trust)
         await audit.record(
             actor,
@@ -615,7 +615,7 @@ async def ingest_one(
             target_id=result.customer_id,
             fields=[n for n, v in ingest.profile.items() if v is not None],
         )
-        return result.to_json()
+        return result
 
     outcome = await idempotency.run_once(
         vault,
@@ -623,5 +623,6 @@ async def ingest_one(
         idempotency_key,
         _request_fingerprint(ingest),
         run,
+        idempotency.Codec(IngestResult.to_json, IngestResult.from_json),
     )
-    return Ingested(IngestResult.from_json(outcome.result), outcome.replayed)
+    return Ingested(outcome.result, outcome.replayed)

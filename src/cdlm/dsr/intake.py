@@ -117,6 +117,28 @@ class Submitted:
     replayed: bool = False
 
 
+@dataclass(frozen=True)
+class Received:
+    """What a submission's transaction made: the request and, for a self-service one that
+    waits for verification, when its code expires."""
+
+    request_id: uuid.UUID
+    verification_expires_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        """As remembered for idempotent replays."""
+        expires = self.verification_expires_at
+        return {
+            "request": str(self.request_id),
+            "expires": expires.isoformat() if expires else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Received:
+        expires = data["expires"]
+        return cls(uuid.UUID(data["request"]), datetime.fromisoformat(expires) if expires else None)
+
+
 # ------------------------------------------------------------------------ checking input
 
 
@@ -296,7 +318,7 @@ async def submit(
     await _count(auth, "dsr-submit-identifier", subject_index, SUBMIT_PER_IDENTIFIER)
     chosen = submission.jurisdiction or settings.dsr_default_jurisdiction
 
-    async def run() -> dict[str, Any]:
+    async def run() -> Received:
         request = await _create(
             vault,
             settings,
@@ -310,26 +332,29 @@ async def submit(
         )
         if request_type is RequestType.OPT_OUT_OF_SALE:
             await _verified(vault, request, ANONYMOUS, VerificationMethod.NOT_REQUIRED)
-            return {"request": str(request.id), "expires": None}
+            return Received(request.id, None)
         await move(request, Status.IDENTITY_PENDING, ANONYMOUS, note="code sent")
-        expires_at = await _new_code(vault, auth, request)
-        return {"request": str(request.id), "expires": expires_at.isoformat()}
+        return Received(request.id, await _new_code(vault, auth, request))
 
     fingerprint = idempotency.fingerprint(
         [request_type.value, subject_index, chosen.value, details.to_json()]
     )
     outcome = await idempotency.run_once(
-        vault, f"submitDataSubjectRequest:{subject_index}", idempotency_key, fingerprint, run
+        vault,
+        f"submitDataSubjectRequest:{subject_index}",
+        idempotency_key,
+        fingerprint,
+        run,
+        idempotency.Codec(Received.to_json, Received.from_json),
     )
-    request_id = uuid.UUID(outcome.result["request"])
-    await outbox.deliver_pending(vault, notifier, [request_id])
-    request = await DataSubjectRequest.get(id=request_id)
-    expires = outcome.result["expires"]
+    received = outcome.result
+    await outbox.deliver_pending(vault, notifier, [received.request_id])
+    request = await DataSubjectRequest.get(id=received.request_id)
     return Submitted(
-        request_id,
+        received.request_id,
         request.status,
         await public_status_now(request),
-        datetime.fromisoformat(expires) if expires else None,
+        received.verification_expires_at,
         outcome.replayed,
     )
 
@@ -541,7 +566,7 @@ async def file_request(
             )
     chosen = filing.jurisdiction or settings.dsr_default_jurisdiction
 
-    async def run() -> dict[str, Any]:
+    async def run() -> uuid.UUID:
         request = await _create(
             vault,
             settings,
@@ -555,7 +580,7 @@ async def file_request(
         )
         request.customer_id = filing.customer_id
         await _verified(vault, request, actor, filing.verification_method)
-        return {"request": str(request.id)}
+        return request.id
 
     fingerprint = idempotency.fingerprint(
         [
@@ -574,10 +599,20 @@ async def file_request(
         idempotency_key,
         fingerprint,
         run,
+        idempotency.Codec(_filed_json, _filed_of),
     )
-    request_id = uuid.UUID(outcome.result["request"])
+    request_id = outcome.result
     await outbox.deliver_pending(vault, notifier, [request_id])
     request = await DataSubjectRequest.get(id=request_id)
     return Submitted(
         request_id, request.status, await public_status_now(request), None, outcome.replayed
     )
+
+
+def _filed_json(request_id: uuid.UUID) -> dict[str, Any]:
+    """A filed request's id, as remembered for idempotent replays."""
+    return {"request": str(request_id)}
+
+
+def _filed_of(remembered: dict[str, Any]) -> uuid.UUID:
+    return uuid.UUID(remembered["request"])
