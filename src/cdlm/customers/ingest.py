@@ -477,7 +477,7 @@ async def ingest_batch(
     now = clock.now()
     await vault.ready()
     every = {i for p in usable for i in p.identifiers}
-    indexes = {i: vault.blind_index(i.index_kind, i.value) for i in every}
+    indexes = identity.blind_indexes(vault, every)  # once per batch, passed on from here
     await identity.lock(indexes.values())
     # Checked under the identifier locks, which erasure takes to suppress: no race.
     erased = await identity.suppressed(indexes.values())
@@ -488,7 +488,7 @@ async def ingest_batch(
             else p
             for p in prepared
         ]
-    owned = await identity.owners(vault, every)
+    owned = await identity.owners_of(indexes)
     existing = sorted(set(owned.values()))
     held = await identity.held_counts(existing)
     profiles = await _load_profiles(vault, existing)
