@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cdlm.auth.settings import AuthSettings
@@ -167,9 +167,25 @@ async def test_submitting_and_filing_requests_first_call_and_replay_are_equal(
         RequestType.ACCESS,
         intake.Subject(IdentifierKind.EMAIL, "filed@example.com"),
         VerificationMethod.IDENTITY_DOCUMENT,
-        received_at=clock.now(),  # a default "now" would differ between the two calls
+        received_at=clock.now(),
     )
     filed = await intake.file_request(SYSTEM, vault, settings, notifier, filing, KEY)
     refiled = await intake.file_request(SYSTEM, vault, settings, notifier, filing, KEY)
+    assert (filed.replayed, refiled.replayed) == (False, True)
+    assert refiled == replace(filed, replayed=True)
+
+
+async def test_a_filing_retried_without_a_received_time_is_replayed(
+    vault: Vault, settings: Settings
+) -> None:
+    notifier = LogNotifier()
+    filing = intake.Filing(
+        RequestType.ERASURE,
+        intake.Subject(IdentifierKind.EMAIL, "retry@example.com"),
+        VerificationMethod.IDENTITY_DOCUMENT,
+    )
+    filed = await intake.file_request(SYSTEM, vault, settings, notifier, filing, KEY)
+    with clock.travel(timedelta(seconds=30)):  # the retry comes later: "now" has moved
+        refiled = await intake.file_request(SYSTEM, vault, settings, notifier, filing, KEY)
     assert (filed.replayed, refiled.replayed) == (False, True)
     assert refiled == replace(filed, replayed=True)

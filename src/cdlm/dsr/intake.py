@@ -590,7 +590,8 @@ async def file_request(
             filing.details.to_json(),
             filing.verification_method.value,
             str(filing.customer_id),
-            received_at.isoformat(),
+            # What was sent: a retry that leaves receivedAt out is the same request.
+            filing.received_at.isoformat() if filing.received_at else None,
         ]
     )
     outcome = await idempotency.run_once(
