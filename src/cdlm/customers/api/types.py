@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -15,7 +16,7 @@ from strawberry.types.info import Info
 from cdlm.consent.api import ConsentStatus
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, ValidationFailed
-from cdlm.core.personal_data import PersonalData, present
+from cdlm.core.personal_data import MASKERS, PersonalData, present, sees_in_clear
 from cdlm.core.roles import Role
 from cdlm.customer360 import reader
 from cdlm.customer360.values import (
@@ -85,11 +86,26 @@ class CustomerProfile:
     def from_values(cls, values: dict[str, str], role: Role | None) -> CustomerProfile:
         """The profile as ``role`` may see it (each value in clear or masked by its kind)."""
         shown: dict[str, dict[str, str | None]] = {"": {}, "address": {}}
-        for field in PROFILE:
-            *parent, attribute = field.attributes
-            value = present(values.get(field.name), field.kind, role)
-            shown["".join(parent)][attribute] = value
+        for parent, attribute, name, masker in _profile_view(role):
+            value = values.get(name)
+            shown[parent][attribute] = masker(value) if masker and value is not None else value
         return cls(**shown[""], address=Address(**shown["address"]))
+
+
+@functools.cache
+def _profile_view(
+    role: Role | None,
+) -> tuple[tuple[str, str, str, Callable[[str], str] | None], ...]:
+    """Per profile field: where it sits, its name, and how ``role`` sees it (None: in clear)."""
+    return tuple(
+        (
+            "".join(field.attributes[:-1]),
+            field.attributes[-1],
+            field.name,
+            None if sees_in_clear(role, field.kind) else MASKERS[field.kind],
+        )
+        for field in PROFILE
+    )
 
 
 @strawberry.type(description="One identifier of the customer.")
