@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint format schema bench mutation migrate lambda-package clean
+.PHONY: serve test lint format schema bench bench-read mutation migrate lambda-package clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cdlm needs Python 3.11 or newer (set PYTHON=...)")'
@@ -40,6 +40,9 @@ migrate: $(STAMP) ## Apply database migrations
 
 bench: $(STAMP) ## Run the benchmarks (prints numbers)
 	$(BIN)/python -m bench
+
+bench-read: $(STAMP) ## Only the read path of the HTTP server, this tree against the previous release
+	$(BIN)/python -m bench read_path
 
 mutation: $(STAMP) ## Mutation testing of the pure rule modules (share of mutants killed)
 	$(BIN)/python -m pip install --quiet -e '.[dev,matching,mutation]'

@@ -1,40 +1,53 @@
-"""Run every benchmark: ``python -m bench`` (or ``make bench``)."""
+"""Run the benchmarks: ``python -m bench`` (or ``make bench``) runs them all, in this order;
+``python -m bench read_path customer_360`` runs only those named."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
+import sys
+from collections.abc import Callable
+from types import ModuleType
 
-from bench import (
-    api_key_auth,
-    concurrent_events,
-    customer_360,
-    dsr_execution,
-    graphql_http_audit,
-    lambda_invocations,
-    match_accuracy,
-    match_engine,
-    match_performance,
-    request_bodies,
-    request_latency,
-    retention_sweep,
-)
+#: name -> how to run it (each module is imported only when it runs).
+BENCHMARKS: dict[str, Callable[[], None]] = {
+    "request_latency": lambda: _run_async("request_latency"),
+    "api_key_auth": lambda: _run_async("api_key_auth"),
+    "customer_360": lambda: _run_async("customer_360"),
+    "concurrent_events": lambda: _run_async("concurrent_events"),
+    "dsr_execution": lambda: _run_async("dsr_execution"),
+    "retention_sweep": lambda: _run_async("retention_sweep"),
+    "lambda_invocations": lambda: _run_async("lambda_invocations"),
+    "request_bodies": lambda: _run_async("request_bodies"),
+    "graphql_http_audit": lambda: _run_async("graphql_http_audit"),
+    "match_engine": lambda: _module("match_engine").run(
+        15_000, review=0.80, auto=0.95, seed=7, max_pairs=2_000_000
+    ),
+    "match_accuracy": lambda: _run_async("match_accuracy"),
+    "match_performance": lambda: _run_async("match_performance"),
+    "read_path": lambda: _run_async("read_path"),
+}
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(f"bench.{name}")
+
+
+def _run_async(name: str) -> None:
+    asyncio.run(_module(name).run())
 
 
 def main() -> None:
+    names = sys.argv[1:] or list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        raise SystemExit(
+            f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}"
+        )
     logging.disable(logging.INFO)
-    asyncio.run(request_latency.run())
-    asyncio.run(api_key_auth.run())
-    asyncio.run(customer_360.run())
-    asyncio.run(concurrent_events.run())
-    asyncio.run(dsr_execution.run())
-    asyncio.run(retention_sweep.run())
-    asyncio.run(lambda_invocations.run())
-    asyncio.run(request_bodies.run())
-    asyncio.run(graphql_http_audit.run())
-    match_engine.run(15_000, review=0.80, auto=0.95, seed=7, max_pairs=2_000_000)
-    asyncio.run(match_accuracy.run())
-    asyncio.run(match_performance.run())
+    for name in names:
+        BENCHMARKS[name]()
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from cdlm.auth.settings import auth_settings
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LawfulBasis, SourceKind
-from cdlm.customers.importer import ImportOptions, run_import
+from cdlm.customers.importer import FileImport, ImportOptions, run_import
 from cdlm.customers.models import Customer
 
 CUSTOMERS = 2000
@@ -72,7 +72,7 @@ async def run() -> None:
     async with benchmark_workspace() as (workdir, settings, vault):
         source = synthetic.write_csv(workdir / "people.csv", synthetic.customers(CUSTOMERS))
         options = ImportOptions("bench", SourceKind.CRM, LawfulBasis.CONTRACT, "essential.service")
-        await run_import(SYSTEM, vault, source, options)
+        await run_import(SYSTEM, vault, FileImport(source, options))
         ids = [str(i) for i in await Customer.all().limit(SHARED).values_list("id", flat=True)]
         created = await create_api_key(
             SYSTEM, name="bench", role=Role.INGEST, expires_at=None, auth=auth_settings(settings)

@@ -25,7 +25,7 @@ from cdlm.auth.settings import auth_settings
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LawfulBasis, SourceKind
-from cdlm.customers.importer import ImportOptions, run_import
+from cdlm.customers.importer import FileImport, ImportOptions, run_import
 from cdlm.customers.models import Customer
 from cdlm.dsr.notifier import LogNotifier
 
@@ -61,7 +61,7 @@ async def run() -> None:
             "bench-crm", SourceKind.CRM, LawfulBasis.CONTRACT, "essential.service"
         )
         started = time.perf_counter()
-        summary = await run_import(SYSTEM, vault, source, options)
+        summary = await run_import(SYSTEM, vault, FileImport(source, options))
         elapsed = time.perf_counter() - started
         report(
             "import customers (cdlm import path)",

@@ -89,11 +89,11 @@ async def run() -> None:
                 auth,
                 settings,
                 inbox,
-                RequestType.ACCESS,
-                intake.Subject(IdentifierKind.EMAIL, f"asker{n}@example.org"),
-                intake.Details(),
-                None,
-                f"198.51.100.{n}",
+                intake.RequestSubmission(
+                    RequestType.ACCESS,
+                    intake.Subject(IdentifierKind.EMAIL, f"asker{n}@example.org"),
+                    client_address=f"198.51.100.{n}",
+                ),
             )
             submit_ms.append((time.perf_counter() - started) * 1000)
             assert inbox.last is not None

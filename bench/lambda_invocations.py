@@ -15,10 +15,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from bench.support import benchmark_database, percentiles, report
-from cdlm.config import DatabaseTarget
+if TYPE_CHECKING:
+    from cdlm.config import DatabaseTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTAINERS = 5
@@ -56,20 +56,36 @@ def _url(target: DatabaseTarget) -> str:
     return f"postgresql://{auth}@{target.host}:{target.port}/{target.database}"
 
 
-def _container(env: dict[str, str], warm_invocations: int) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-c", _PROBE, str(warm_invocations)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    numbers: dict[str, Any] = json.loads(result.stdout)
-    return numbers
+def containers(
+    env: dict[str, str], count: int, warm_each: int, prelude: str = ""
+) -> tuple[list[float], list[float], list[float]]:
+    """``count`` fresh interpreters importing the handler and invoking it ``1 + warm_each``
+    times: (import ms, first invocation ms, warm invocation ms). ``prelude`` is Python code run
+    first (it may choose where cdlm is imported from); ``env`` holds the settings."""
+    imports: list[float] = []
+    firsts: list[float] = []
+    warm: list[float] = []
+    for _ in range(count):
+        result = subprocess.run(
+            [sys.executable, "-c", prelude + _PROBE, str(warm_each)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"lambda probe failed:\n{result.stderr[-3000:]}")
+        numbers = json.loads(result.stdout)
+        imports.append(numbers["import_ms"])
+        firsts.append(numbers["first_ms"])
+        warm.extend(numbers["warm_ms"])
+    return imports, firsts, warm
 
 
 async def run() -> None:
+    from bench.support import benchmark_database, percentiles, report
+
     async with benchmark_database() as target:
         env = {
             k: v
@@ -88,22 +104,15 @@ async def run() -> None:
         )
         with tempfile.TemporaryDirectory(prefix="cdlm-bench-pyc-") as bytecode:
             with_bytecode = {**env, "PYTHONPYCACHEPREFIX": bytecode}
-            _container(with_bytecode, 0)  # not counted: compiles every module once
-            imports, firsts, warm = [], [], []
-            for _ in range(CONTAINERS):
-                numbers = _container(with_bytecode, WARM_INVOCATIONS // CONTAINERS)
-                imports.append(numbers["import_ms"])
-                firsts.append(numbers["first_ms"])
-                warm.extend(numbers["warm_ms"])
+            containers(with_bytecode, 1, 0)  # not counted: compiles every module once
+            imports, firsts, warm = containers(
+                with_bytecode, CONTAINERS, WARM_INVOCATIONS // CONTAINERS
+            )
         report("lambda cold: import handler", percentiles(imports))
         report("lambda cold: first invocation", percentiles(firsts))
         report("lambda warm invocation", percentiles(warm))
         with tempfile.TemporaryDirectory(prefix="cdlm-bench-no-pyc-") as empty:
             no_bytecode = {**env, "PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"}
-            imports, firsts = [], []
-            for _ in range(CONTAINERS):
-                numbers = _container(no_bytecode, 0)
-                imports.append(numbers["import_ms"])
-                firsts.append(numbers["first_ms"])
+            imports, firsts, _ = containers(no_bytecode, CONTAINERS, 0)
         report("lambda cold, no bytecode: import handler", percentiles(imports))
         report("lambda cold, no bytecode: first invocation", percentiles(firsts))

@@ -18,6 +18,7 @@ from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Source, ingest_one
 from cdlm.matching.models import CandidateStatus, MatchCandidate
+from cdlm.quality.fields import PROFILE
 from cdlm.vault.service import Vault
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -97,21 +98,16 @@ async def make_customer(
 
 
 def profile_input(**values: Any) -> dict[str, Any]:
-    """A GraphQL ProfileInput from snake_case keyword values."""
-    address_keys = {"line1", "line2", "city", "region", "postal_code", "country"}
-    camel = {
-        "given_name": "givenName",
-        "family_name": "familyName",
-        "birth_date": "birthDate",
-        "postal_code": "postalCode",
-    }
+    """A GraphQL ProfileInput from snake_case keyword values (``line1``, ``postal_code``...
+    for the address; the paths come from the profile's field table)."""
+    by_attribute = {field.attributes[-1]: field for field in PROFILE}
     profile: dict[str, Any] = {}
-    address: dict[str, Any] = {}
     for key, value in values.items():
-        target = address if key in address_keys else profile
-        target[camel.get(key, key)] = value
-    if address:
-        profile["address"] = address
+        *parents, leaf = by_attribute[key].api_path.split(".")
+        target = profile
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
     return profile
 
 

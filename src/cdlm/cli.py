@@ -560,7 +560,13 @@ def import_command(
 
     from cdlm.core.principal import SYSTEM
     from cdlm.core.vocabulary import LawfulBasis, SourceKind
-    from cdlm.customers.importer import ImportOptions, ImportRefused, count_rows, run_import
+    from cdlm.customers.importer import (
+        FileImport,
+        ImportOptions,
+        ImportRefused,
+        count_rows,
+        run_import,
+    )
     from cdlm.customers.survivorship import trust_table
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
@@ -594,10 +600,7 @@ def import_command(
             summary = await run_import(
                 SYSTEM,
                 vault,
-                file,
-                options,
-                rejects_path=rejects,
-                restart=restart,
+                FileImport(file, options, rejects_path=rejects, restart=restart),
                 progress=lambda n: bar.advance(task, n),
             )
         threshold = settings.matching.after_import

@@ -33,25 +33,31 @@ def cursor_filter(after: str | None, id_type: type = uuid.UUID) -> Q:
     return Q(id__gt=id_type(after))
 
 
+@dataclass(frozen=True)
+class DatedRows:
+    """Where a kind of row lives and how it ages: the table, the time its period counts from,
+    and what a candidate names of it (owner, sub-category), among the rows ``where`` keeps."""
+
+    model: type[Model]
+    time_field: str
+    customer_field: str | None = None
+    kind_field: str | None = None
+    where: Q | None = None
+    id_type: type = uuid.UUID
+
+
 async def due_rows(
-    model: type[Model],
-    time_field: str,
-    cutoff: datetime,
-    after: str | None,
-    limit: int,
-    *,
-    customer_field: str | None = None,
-    kind_field: str | None = None,
-    where: Q | None = None,
-    id_type: type = uuid.UUID,
+    rows: DatedRows, cutoff: datetime, after: str | None, limit: int
 ) -> list[Candidate]:
-    """Up to ``limit`` rows of ``model`` whose ``time_field`` is before ``cutoff``."""
+    """Up to ``limit`` of ``rows`` whose time is before ``cutoff``, in id order after
+    ``after``."""
+    time_field, customer_field, kind_field = rows.time_field, rows.customer_field, rows.kind_field
     before: dict[str, Any] = {f"{time_field}__lt": cutoff}
-    query = model.filter(**before).filter(cursor_filter(after, id_type))
-    if where is not None:
-        query = query.filter(where)
+    query = rows.model.filter(**before).filter(cursor_filter(after, rows.id_type))
+    if rows.where is not None:
+        query = query.filter(rows.where)
     fields = ["id", time_field] + [f for f in (customer_field, kind_field) if f]
-    rows: list[dict[str, Any]] = await query.order_by("id").limit(limit).values(*fields)
+    found: list[dict[str, Any]] = await query.order_by("id").limit(limit).values(*fields)
     return [
         Candidate(
             id=str(row["id"]),
@@ -59,7 +65,7 @@ async def due_rows(
             at=row[time_field],
             kind=str(row[kind_field]) if kind_field else "",
         )
-        for row in rows
+        for row in found
     ]
 
 

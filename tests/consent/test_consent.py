@@ -66,20 +66,22 @@ async def make_purpose(
 ) -> Purpose:
     return await service.create_purpose(
         SYSTEM,
-        code=code,
-        name=code.title(),
-        description=f"About {code}.",
-        lawful_basis={
-            Mechanism.OPT_IN: LawfulBasis.CONSENT,
-            Mechanism.OPT_OUT: LawfulBasis.LEGITIMATE_INTERESTS,
-            Mechanism.NOTICE_ONLY: LawfulBasis.CONTRACT,
-        }[mechanism],
-        mechanism=mechanism,
-        data_use=data_use,
-        data_categories=["user.contact.email"],
-        sale_or_sharing=sale_or_sharing,
-        notice_text=f"We use your email for {code}.",
-        recipients=["Partner networks"] if sale_or_sharing else [],
+        service.PurposeDefinition(
+            code=code,
+            name=code.title(),
+            description=f"About {code}.",
+            lawful_basis={
+                Mechanism.OPT_IN: LawfulBasis.CONSENT,
+                Mechanism.OPT_OUT: LawfulBasis.LEGITIMATE_INTERESTS,
+                Mechanism.NOTICE_ONLY: LawfulBasis.CONTRACT,
+            }[mechanism],
+            mechanism=mechanism,
+            data_use=data_use,
+            data_categories=["user.contact.email"],
+            sale_or_sharing=sale_or_sharing,
+            notice_text=f"We use your email for {code}.",
+            recipients=["Partner networks"] if sale_or_sharing else [],
+        ),
     )
 
 
@@ -206,7 +208,9 @@ async def test_refusals_write_nothing(
     gql: GraphQLClient, vault: Vault, frontend: dict[str, str]
 ) -> None:
     purpose = await make_purpose("newsletter")
-    await service.update_purpose(SYSTEM, purpose.id, notice_text="Version two.")
+    await service.update_purpose(
+        SYSTEM, service.PurposeChange(purpose.id, notice_text="Version two.")
+    )
     customer = (await make_customer(vault, email="r@example.com")).customer_id
     cases = [
         (consent(customer, "newsletter", 1), "STALE_NOTICE_VERSION"),
@@ -252,17 +256,21 @@ async def test_consent_at_a_point_in_time(vault: Vault) -> None:
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            [service.Choice("newsletter", Decision.GRANTED, 1)],
-            service.Capture(Method.FORM),
+            service.ConsentRecording(
+                customer,
+                [service.Choice("newsletter", Decision.GRANTED, 1)],
+                service.Capture(Method.FORM),
+            ),
         )
     with clock.frozen_at(start + timedelta(days=10)):
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            [service.Choice("newsletter", Decision.WITHDRAWN)],
-            service.Capture(Method.FORM),
+            service.ConsentRecording(
+                customer,
+                [service.Choice("newsletter", Decision.WITHDRAWN)],
+                service.Capture(Method.FORM),
+            ),
         )
     assert not await service.may_process(customer, "newsletter", start - timedelta(days=1))
     assert await service.may_process(customer, "newsletter", start + timedelta(days=5))
@@ -336,9 +344,9 @@ async def test_ledger_chain_tamper_detection_and_append_only(vault: Vault) -> No
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            [service.Choice("newsletter", decision, 1)],
-            service.Capture(Method.API),
+            service.ConsentRecording(
+                customer, [service.Choice("newsletter", decision, 1)], service.Capture(Method.API)
+            ),
         )
     assert (await service.verify_ledger()).ok
     connection = get_connection("default")
@@ -371,9 +379,9 @@ async def test_concurrent_grants_and_withdrawals_lose_nothing(vault: Vault) -> N
             service.record(
                 SYSTEM,
                 vault,
-                customer,
-                [service.Choice("newsletter", d, 1)],
-                service.Capture(Method.API),
+                service.ConsentRecording(
+                    customer, [service.Choice("newsletter", d, 1)], service.Capture(Method.API)
+                ),
             )
             for d in decisions
         )
@@ -418,9 +426,11 @@ async def test_consents_on_a_page_cost_the_same_sql_for_1_or_50_customers(
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            [service.Choice("newsletter", Decision.GRANTED, 1)],
-            service.Capture(Method.IMPORT),
+            service.ConsentRecording(
+                customer,
+                [service.Choice("newsletter", Decision.GRANTED, 1)],
+                service.Capture(Method.IMPORT),
+            ),
         )
     headers = bearer(await make_api_key(auth, Role.ADMIN))
     await gql("{ viewer { role } }", headers=headers)

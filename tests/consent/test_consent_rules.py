@@ -32,17 +32,19 @@ async def test_a_back_dated_withdrawal_cannot_hide_behind_a_grant(vault: Vault) 
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        choice("newsletter", Decision.GRANTED),
-        service.Capture(Method.FORM),
+        service.ConsentRecording(
+            customer, choice("newsletter", Decision.GRANTED), service.Capture(Method.FORM)
+        ),
     )
     with pytest.raises(Conflict, match="later decision"):
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            choice("newsletter", Decision.WITHDRAWN, None),
-            service.Capture(Method.FORM, decided_at=clock.now() - timedelta(days=1)),
+            service.ConsentRecording(
+                customer,
+                choice("newsletter", Decision.WITHDRAWN, None),
+                service.Capture(Method.FORM, decided_at=clock.now() - timedelta(days=1)),
+            ),
         )
     assert await service.may_process(customer, "newsletter")
     assert await ConsentEntry.all().count() == 1
@@ -54,16 +56,18 @@ async def test_a_grant_dated_in_the_near_future_does_not_outlast_a_withdrawal(va
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        choice("newsletter", Decision.GRANTED),
-        service.Capture(Method.FORM, decided_at=clock.now() + timedelta(minutes=4)),
+        service.ConsentRecording(
+            customer,
+            choice("newsletter", Decision.GRANTED),
+            service.Capture(Method.FORM, decided_at=clock.now() + timedelta(minutes=4)),
+        ),
     )
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        choice("newsletter", Decision.WITHDRAWN, None),
-        service.Capture(Method.FORM),
+        service.ConsentRecording(
+            customer, choice("newsletter", Decision.WITHDRAWN, None), service.Capture(Method.FORM)
+        ),
     )
     assert not await service.may_process(customer, "newsletter")
 
@@ -74,23 +78,27 @@ async def test_old_grants_are_checked_against_the_notice_of_their_time(vault: Va
         purpose = await make_purpose("newsletter")
         customer = (await make_customer(vault, email="old@example.com")).customer_id
     with clock.frozen_at(start + timedelta(days=30)):
-        await service.update_purpose(SYSTEM, purpose.id, notice_text="Second version.")
+        await service.update_purpose(
+            SYSTEM, service.PurposeChange(purpose.id, notice_text="Second version.")
+        )
     # An import of a grant given in the first week, to the first notice, is accepted...
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        choice("newsletter", Decision.GRANTED, 1),
-        service.Capture(Method.IMPORT, decided_at=start + timedelta(days=7)),
+        service.ConsentRecording(
+            customer,
+            choice("newsletter", Decision.GRANTED, 1),
+            service.Capture(Method.IMPORT, decided_at=start + timedelta(days=7)),
+        ),
     )
     # ...while today a grant must name the second.
     with pytest.raises(PolicyViolation):
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            choice("newsletter", Decision.GRANTED, 1),
-            service.Capture(Method.FORM),
+            service.ConsentRecording(
+                customer, choice("newsletter", Decision.GRANTED, 1), service.Capture(Method.FORM)
+            ),
         )
 
 
@@ -98,32 +106,34 @@ async def test_notice_only_purposes(vault: Vault) -> None:
     await make_purpose("billing", Mechanism.NOTICE_ONLY, data_use="essential.service")
     await service.create_purpose(
         SYSTEM,
-        code="fraud-checks",
-        name="Fraud checks",
-        description="",
-        lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
-        mechanism=Mechanism.NOTICE_ONLY,
-        data_use="essential.fraud_detection",
-        data_categories=[],
-        sale_or_sharing=False,
-        notice_text="We check payments for fraud.",
+        service.PurposeDefinition(
+            code="fraud-checks",
+            name="Fraud checks",
+            description="",
+            lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
+            mechanism=Mechanism.NOTICE_ONLY,
+            data_use="essential.fraud_detection",
+            data_categories=[],
+            sale_or_sharing=False,
+            notice_text="We check payments for fraud.",
+        ),
     )
     customer = (await make_customer(vault, email="n@example.com")).customer_id
     with pytest.raises(PolicyViolation, match="another lawful basis"):
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            choice("billing", Decision.GRANTED),
-            service.Capture(Method.API),
+            service.ConsentRecording(
+                customer, choice("billing", Decision.GRANTED), service.Capture(Method.API)
+            ),
         )
     for code in ("billing", "fraud-checks"):
         await service.record(
             SYSTEM,
             vault,
-            customer,
-            choice(code, Decision.WITHDRAWN, None),
-            service.Capture(Method.API),
+            service.ConsentRecording(
+                customer, choice(code, Decision.WITHDRAWN, None), service.Capture(Method.API)
+            ),
         )
     assert await service.may_process(customer, "billing")  # a contract still needs it
     assert not await service.may_process(customer, "fraud-checks")  # an objection stops it

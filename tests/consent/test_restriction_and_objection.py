@@ -68,9 +68,11 @@ async def _granted_customer(vault: Vault, email: str = "rae@example.com") -> uui
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        [service.Choice("newsletter", Decision.GRANTED, 1)],
-        service.Capture(Method.FORM, user_agent="ua"),
+        service.ConsentRecording(
+            customer,
+            [service.Choice("newsletter", Decision.GRANTED, 1)],
+            service.Capture(Method.FORM, user_agent="ua"),
+        ),
     )
     return customer
 
@@ -241,17 +243,21 @@ async def test_the_person_can_grant_again_on_a_form_with_evidence(
     withdrawn = await service.record(
         SYSTEM,
         vault,
-        customer,
-        [service.Choice("newsletter", Decision.WITHDRAWN)],
-        service.Capture(Method.IMPORT),
+        service.ConsentRecording(
+            customer,
+            [service.Choice("newsletter", Decision.WITHDRAWN)],
+            service.Capture(Method.IMPORT),
+        ),
     )
     assert withdrawn[0]
     regranted = await service.record(
         SYSTEM,
         vault,
-        customer,
-        [service.Choice("newsletter", Decision.GRANTED, 1)],
-        service.Capture(Method.IMPORT),
+        service.ConsentRecording(
+            customer,
+            [service.Choice("newsletter", Decision.GRANTED, 1)],
+            service.Capture(Method.IMPORT),
+        ),
     )
     assert regranted[0]
 
@@ -286,9 +292,11 @@ async def test_a_general_objection_covers_sale_and_sharing(
     await service.record(
         SYSTEM,
         vault,
-        customer,
-        [service.Choice("partners", Decision.GRANTED, 1)],
-        service.Capture(Method.FORM, user_agent="ua"),
+        service.ConsentRecording(
+            customer,
+            [service.Choice("partners", Decision.GRANTED, 1)],
+            service.Capture(Method.FORM, user_agent="ua"),
+        ),
     )
     assert await service.may_process(customer, "partners")
     request_id = await approved(gql, admin_headers, "OBJECTION", "rae@example.com")

@@ -91,9 +91,11 @@ async def people(vault: Vault) -> list[uuid.UUID]:
         await consent.record(
             SYSTEM,
             vault,
-            made.customer_id,
-            [consent.Choice("newsletter", Decision.GRANTED, 1)],
-            consent.Capture(consent.Method.FORM),
+            consent.ConsentRecording(
+                made.customer_id,
+                [consent.Choice("newsletter", Decision.GRANTED, 1)],
+                consent.Capture(consent.Method.FORM),
+            ),
         )
         start = clock.now() - timedelta(days=5)
         await ingest_events(

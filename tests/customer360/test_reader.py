@@ -34,6 +34,18 @@ async def _person(vault: Vault, email: str, **more: str) -> uuid.UUID:
     return made.customer_id
 
 
+async def _grant(vault: Vault, customer_id: uuid.UUID) -> None:
+    await consent.record(
+        SYSTEM,
+        vault,
+        consent.ConsentRecording(
+            customer_id,
+            [consent.Choice("newsletter", Decision.GRANTED, 1)],
+            consent.Capture(consent.Method.FORM),
+        ),
+    )
+
+
 async def _events(vault: Vault, customer_id: uuid.UUID) -> None:
     start = clock.now() - timedelta(days=10)
     items = [
@@ -53,13 +65,7 @@ async def _events(vault: Vault, customer_id: uuid.UUID) -> None:
 async def test_every_part_in_one_statement(vault: Vault, sql: StatementRecorder) -> None:
     ada = await _person(vault, "ada@example.com", given_name="Ada", city="Leeds")
     await make_purpose("newsletter")
-    await consent.record(
-        SYSTEM,
-        vault,
-        ada,
-        [consent.Choice("newsletter", Decision.GRANTED, 1)],
-        consent.Capture(consent.Method.FORM),
-    )
+    await _grant(vault, ada)
     await _events(vault, ada)
     await reader.read(vault, [ada], EVERYTHING)  # data key cached, row types introspected
     with sql.recording():
@@ -101,13 +107,7 @@ async def test_a_merged_id_gives_its_survivor_and_erased_or_unknown_give_nothing
 async def test_restriction_is_in_the_consent_answers(vault: Vault) -> None:
     customer = await _person(vault, "rae@example.com")
     await make_purpose("newsletter")
-    await consent.record(
-        SYSTEM,
-        vault,
-        customer,
-        [consent.Choice("newsletter", Decision.GRANTED, 1)],
-        consent.Capture(consent.Method.FORM),
-    )
+    await _grant(vault, customer)
     await rights.restrict(customer)
     answers = (await reader.read(vault, [customer], Parts(consents=True)))[customer].consents
     assert answers is not None
@@ -144,3 +144,17 @@ async def test_nothing_asked_reads_nothing(vault: Vault, sql: StatementRecorder)
     with sql.recording():
         assert await reader.read(vault, [], Parts(profile=True)) == {}
     assert sql.count == 0
+
+
+async def test_a_page_of_events_not_read_ahead_is_read_when_asked(vault: Vault) -> None:
+    from cdlm.core.roles import Role
+    from cdlm.customers.api.types import CustomerNode
+
+    customer = await _person(vault, "late@example.com")
+    await _events(vault, customer)
+    read = (await reader.read(vault, [customer], Parts()))[customer]
+    node = CustomerNode.of(read, Role.ADMIN, vault)
+    later = node.events(first=2)  # not read ahead: the resolver hands back a read to await
+    page = await later  # type: ignore[misc]
+    assert [e.node.properties for e in page.edges] == [{"n": 4}, {"n": 3}]
+    assert page.page_info.has_next_page

@@ -187,7 +187,7 @@ async def test_import_survives_poison_lines(tmp_path: Path, vault: Vault) -> Non
     options = importer.ImportOptions(
         "legacy", SourceKind.IMPORT, LawfulBasis.CONTRACT, "essential.service"
     )
-    summary = await importer.run_import(SYSTEM, vault, csv_file, options)
+    summary = await importer.run_import(SYSTEM, vault, importer.FileImport(csv_file, options))
     assert (summary.created, summary.rejected) == (2, 1)
     lines = tmp_path / "odd.jsonl"
     lines.write_text(
@@ -204,6 +204,6 @@ async def test_import_survives_poison_lines(tmp_path: Path, vault: Vault) -> Non
         + '{"email": "j5\\ud800@example.com"}\n',
         encoding="utf-8",
     )
-    summary = await importer.run_import(SYSTEM, vault, lines, options)
+    summary = await importer.run_import(SYSTEM, vault, importer.FileImport(lines, options))
     assert (summary.created, summary.rejected) == (1, 4)
     assert "jane.doe" not in summary.rejects_path.read_text()

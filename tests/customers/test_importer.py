@@ -17,7 +17,13 @@ from cdlm.core import clock
 from cdlm.core.principal import SYSTEM
 from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers import importer
-from cdlm.customers.importer import ImportOptions, ImportRefused, ImportSummary, run_import
+from cdlm.customers.importer import (
+    FileImport,
+    ImportOptions,
+    ImportRefused,
+    ImportSummary,
+    run_import,
+)
 from cdlm.customers.ingest import ingest_batch
 from cdlm.customers.models import Customer, ImportRun, SourceRecord
 from cdlm.vault.service import Vault
@@ -53,7 +59,7 @@ async def test_import_counts_rejects_with_reasons_and_no_values(
     # Line with only a blocked identifier: refused whole.
     with source.open("a", encoding="utf-8") as handle:
         handle.write("test@test.com,Nobody,,,,,\n")
-    summary = await run_import(SYSTEM, vault, source, OPTIONS)
+    summary = await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
     assert (summary.total_lines, summary.created, summary.rejected) == (11, 8, 3)
     assert await Customer.all().count() == 8
     rejects = [json.loads(line) for line in summary.rejects_path.read_text().splitlines()]
@@ -84,12 +90,12 @@ async def test_an_interrupted_import_resumes_without_double_work(
 
     monkeypatch.setattr(importer, "ingest_batch", crashing)
     with pytest.raises(RuntimeError, match="power cut"):
-        await run_import(SYSTEM, vault, source, OPTIONS)
+        await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
     run = await ImportRun.get(file_digest=importer.file_digest(source))
     assert run.last_line == 9  # two batches of 4 committed (lines 2-9); the third rolled back
     assert await Customer.all().count() == 8 - 1  # one of those 8 was refused
     monkeypatch.setattr(importer, "ingest_batch", original)
-    summary = await run_import(SYSTEM, vault, source, OPTIONS)
+    summary = await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
     assert summary.resumed_from == 9
     assert (summary.created, summary.matched, summary.rejected) == (12, 0, 2)
     assert await Customer.all().count() == 12
@@ -103,10 +109,10 @@ async def test_a_finished_file_is_not_imported_twice_unless_restarted(
     tmp_path: Path, vault: Vault
 ) -> None:
     source = write_csv(tmp_path / "once.csv", 3)
-    await run_import(SYSTEM, vault, source, OPTIONS)
+    await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
     with pytest.raises(ImportRefused, match="imported already"):
-        await run_import(SYSTEM, vault, source, OPTIONS)
-    again = await run_import(SYSTEM, vault, source, OPTIONS, restart=True)
+        await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
+    again = await run_import(SYSTEM, vault, FileImport(source, OPTIONS, restart=True))
     assert (again.created, again.matched) == (0, 3)
     assert await Customer.all().count() == 3
 
@@ -123,7 +129,7 @@ async def test_jsonl_with_malformed_lines(tmp_path: Path, vault: Vault) -> None:
         + "\n",
         encoding="utf-8",
     )
-    summary = await run_import(SYSTEM, vault, source, OPTIONS)
+    summary = await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
     assert (summary.created, summary.rejected) == (1, 3)
     codes = [
         json.loads(row)["issues"][0]["code"]
@@ -196,8 +202,8 @@ async def test_two_runs_of_the_same_file_at_once_import_it_once(
             started_at=clock.now(),
         )
     results = await asyncio.gather(
-        run_import(SYSTEM, vault, source, OPTIONS),
-        run_import(SYSTEM, vault, source, OPTIONS),
+        run_import(SYSTEM, vault, FileImport(source, OPTIONS)),
+        run_import(SYSTEM, vault, FileImport(source, OPTIONS)),
         return_exceptions=True,
     )
     summaries = [r for r in results if isinstance(r, ImportSummary)]
@@ -239,17 +245,17 @@ async def test_after_a_refused_second_run_the_file_resumes_normally(
     source = write_csv(tmp_path / "busy.csv", 14, bad_every=7)
     ingest, paused, resume = pausing_ingest(ingest_batch, crash_at=3)
     monkeypatch.setattr(importer, "ingest_batch", ingest)
-    first = asyncio.create_task(run_import(SYSTEM, vault, source, OPTIONS))
+    first = asyncio.create_task(run_import(SYSTEM, vault, FileImport(source, OPTIONS)))
     await asyncio.wait_for(paused.wait(), 30)
     with pytest.raises(ImportRefused) as refused:
-        await run_import(SYSTEM, vault, source, OPTIONS)
+        await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
     assert str(refused.value) == BUSY
     resume.set()
     with pytest.raises(RuntimeError, match="power cut"):
         await first  # the running one goes on after the refusal, and then fails
     monkeypatch.setattr(importer, "ingest_batch", ingest_batch)
 
-    summary = await run_import(SYSTEM, vault, source, OPTIONS)
+    summary = await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
     assert summary.resumed_from == 9
     assert (summary.created, summary.matched, summary.rejected) == (12, 0, 2)
     assert await SourceRecord.all().count() == 12
@@ -258,8 +264,8 @@ async def test_after_a_refused_second_run_the_file_resumes_normally(
     ]
     assert rejected_lines == [8, 15]
     with pytest.raises(ImportRefused, match="imported already"):
-        await run_import(SYSTEM, vault, source, OPTIONS)
-    again = await run_import(SYSTEM, vault, source, OPTIONS, restart=True)
+        await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
+    again = await run_import(SYSTEM, vault, FileImport(source, OPTIONS, restart=True))
     assert (again.created, again.matched) == (0, 12)
 
 
@@ -273,7 +279,7 @@ async def test_cli_import_refuses_a_file_another_run_is_importing(
     source = write_csv(tmp_path / "shared.csv", 10)
     ingest, paused, resume = pausing_ingest(ingest_batch)
     monkeypatch.setattr(importer, "ingest_batch", ingest)
-    running = asyncio.create_task(run_import(SYSTEM, vault, source, OPTIONS))
+    running = asyncio.create_task(run_import(SYSTEM, vault, FileImport(source, OPTIONS)))
     await asyncio.wait_for(paused.wait(), 30)
     try:
         refused = await asyncio.to_thread(
@@ -336,7 +342,7 @@ async def test_a_killed_run_leaves_the_file_free_to_resume(
             assert time.monotonic() < deadline, "the import process made no progress"
             await asyncio.sleep(0.05)
         with pytest.raises(ImportRefused) as refused:  # the other process holds the file
-            await run_import(SYSTEM, vault, source, OPTIONS)
+            await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
         assert str(refused.value) == BUSY
     finally:
         process.kill()
@@ -346,7 +352,7 @@ async def test_a_killed_run_leaves_the_file_free_to_resume(
     summary = None
     for _ in range(100):  # the server ends the dead process's session, and its lock, promptly
         try:
-            summary = await run_import(SYSTEM, vault, source, OPTIONS)
+            summary = await run_import(SYSTEM, vault, FileImport(source, OPTIONS))
             break
         except ImportRefused as error:
             if str(error) != BUSY:

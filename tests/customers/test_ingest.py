@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import timedelta
 from typing import Any
 
@@ -11,8 +12,10 @@ import pytest
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
 from cdlm.core import clock
+from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
 from cdlm.core.vocabulary import SourceKind
+from cdlm.customers.ingest import CustomerIngest, ingest_batch, ingest_one
 from cdlm.customers.models import Customer, SourceRecord
 from cdlm.identity.models import Identity
 from cdlm.quality.models import InvalidValue
@@ -399,3 +402,32 @@ async def test_configured_trust_changes_which_source_survives(vault: Vault) -> N
     assert vault.open(key, customer.id, "profile", customer.profile_sealed)["city"] == "From form"
     with pytest.raises(ConfigError, match="unknown source kind 'fax'"):
         trust_table({"fax": 1})
+
+
+async def test_each_identifier_is_blind_indexed_once_per_ingest(
+    vault: Vault, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_customer(vault, email="once@example.com", external_ids=["crm:1"])  # to match
+    computed: Counter[tuple[str, str]] = Counter()
+    blind_index = Vault.blind_index
+
+    def counting(self: Vault, kind: str, normalized: str) -> str:
+        computed[(kind, normalized)] += 1
+        return blind_index(self, kind, normalized)
+
+    monkeypatch.setattr(Vault, "blind_index", counting)
+    record = CustomerIngest(
+        source=source(),
+        profile={"email": "once@example.com", "phone": "+44 7911 123456"},
+        external_ids=["crm:1", "shop:7"],
+    )
+    done = await ingest_one(SYSTEM, vault, record, "key-1")
+    assert done.result.matched_rule is not None  # it found the customer through its indexes
+    identifiers = {key: n for key, n in computed.items() if key[0] != "idempotency-key"}
+    assert len(identifiers) == 4
+    assert [key for key, n in identifiers.items() if n > 1] == []
+    # A batch indexes an identifier once, however many of its records carry it.
+    computed.clear()
+    same = CustomerIngest(source=source(), profile={"email": "twice@example.com"})
+    await ingest_batch(vault, [same, same, same])
+    assert list(computed.values()) == [1]

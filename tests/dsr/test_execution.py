@@ -105,9 +105,11 @@ async def _person(vault: Vault) -> uuid.UUID:
     await consent.record(
         SYSTEM,
         vault,
-        customer_id,
-        [consent.Choice("newsletter", Decision.GRANTED, 1)],
-        consent.Capture(Method.FORM, user_agent="Ines's browser", ip_address="203.0.113.9"),
+        consent.ConsentRecording(
+            customer_id,
+            [consent.Choice("newsletter", Decision.GRANTED, 1)],
+            consent.Capture(Method.FORM, user_agent="Ines's browser", ip_address="203.0.113.9"),
+        ),
     )
     return customer_id
 

@@ -67,9 +67,11 @@ async def _exported(
     await consent.record(
         SYSTEM,
         vault,
-        customer_id,
-        [consent.Choice("newsletter", Decision.GRANTED, 1)],
-        consent.Capture(Method.FORM, user_agent=HOSTILE_AGENT, ip_address="192.0.2.44"),
+        consent.ConsentRecording(
+            customer_id,
+            [consent.Choice("newsletter", Decision.GRANTED, 1)],
+            consent.Capture(Method.FORM, user_agent=HOSTILE_AGENT, ip_address="192.0.2.44"),
+        ),
     )
     earlier = (await file_request(gql, headers, "ERASURE", EMAIL))["request"]["id"]
     await change(gql, headers, earlier, "DENIED", HOSTILE_REASON)

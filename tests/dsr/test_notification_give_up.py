@@ -41,11 +41,11 @@ async def _undeliverable(vault: Vault, auth: AuthSettings, settings: Settings) -
         auth,
         settings,
         Refusing(),
-        RequestType.ACCESS,
-        intake.Subject(IdentifierKind.EMAIL, EMAIL),
-        intake.Details(),
-        None,
-        "203.0.113.40",
+        intake.RequestSubmission(
+            RequestType.ACCESS,
+            intake.Subject(IdentifierKind.EMAIL, EMAIL),
+            client_address="203.0.113.40",
+        ),
     )
     return done.request_id
 
@@ -114,11 +114,11 @@ async def test_other_messages_are_still_delivered_beside_a_given_up_one(
         auth,
         settings,
         Refusing(),
-        RequestType.ACCESS,
-        intake.Subject(IdentifierKind.EMAIL, "reachable@example.com"),
-        intake.Details(),
-        None,
-        "203.0.113.41",
+        intake.RequestSubmission(
+            RequestType.ACCESS,
+            intake.Subject(IdentifierKind.EMAIL, "reachable@example.com"),
+            client_address="203.0.113.41",
+        ),
     )
     report = await tick(vault, LogNotifier(), settings)
     assert (report.notifications_sent, report.notifications_failed) == (1, 0)

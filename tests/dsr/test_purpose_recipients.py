@@ -123,8 +123,10 @@ async def test_recipients_are_checked_one_by_one_and_all_at_once(
     with pytest.raises(ValidationFailed) as caught:
         await consent.update_purpose(
             SYSTEM,
-            (await Purpose.get(code="partners")).id,
-            recipients=["ok", "nul\x00byte", "lone \ud800 surrogate"],
+            consent.PurposeChange(
+                (await Purpose.get(code="partners")).id,
+                recipients=["ok", "nul\x00byte", "lone \ud800 surrogate"],
+            ),
         )
     assert [(i.field, i.code) for i in caught.value.issues] == [
         ("input.recipients[1]", ErrorCode.INVALID_FORMAT),
@@ -182,16 +184,18 @@ async def test_the_export_lists_recipients_per_purpose_and_says_when_none_were_r
     # accepted with its recipients left alone) and its recipients are "not recorded".
     await consent.create_purpose(
         SYSTEM,
-        code="legacy-sharing",
-        name="Legacy sharing",
-        description="",
-        lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
-        mechanism=Mechanism.OPT_OUT,
-        data_use="third_party_sharing",
-        data_categories=[],
-        sale_or_sharing=True,
-        notice_text="We share your data.",
-        recipients=["Someone"],
+        consent.PurposeDefinition(
+            code="legacy-sharing",
+            name="Legacy sharing",
+            description="",
+            lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
+            mechanism=Mechanism.OPT_OUT,
+            data_use="third_party_sharing",
+            data_categories=[],
+            sale_or_sharing=True,
+            notice_text="We share your data.",
+            recipients=["Someone"],
+        ),
     )
     await Purpose.filter(code="legacy-sharing").update(recipients=[])  # as stored before
     legacy = await Purpose.get(code="legacy-sharing")
@@ -289,14 +293,16 @@ async def test_the_service_refuses_a_sharing_purpose_without_recipients() -> Non
     with pytest.raises(ValidationFailed) as refused:
         await consent.create_purpose(
             SYSTEM,
-            code="sharing",
-            name="Sharing",
-            description="",
-            lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
-            mechanism=Mechanism.OPT_OUT,
-            data_use="third_party_sharing",
-            data_categories=[],
-            sale_or_sharing=True,
-            notice_text="We share your data.",
+            consent.PurposeDefinition(
+                code="sharing",
+                name="Sharing",
+                description="",
+                lawful_basis=LawfulBasis.LEGITIMATE_INTERESTS,
+                mechanism=Mechanism.OPT_OUT,
+                data_use="third_party_sharing",
+                data_categories=[],
+                sale_or_sharing=True,
+                notice_text="We share your data.",
+            ),
         )
     assert (refused.value.field, refused.value.code) == ("input.recipients", "REQUIRED")

@@ -121,11 +121,11 @@ async def submitted(
             auth,
             settings,
             NOTIFIER,
-            RequestType.ACCESS,
-            intake.Subject(IdentifierKind.EMAIL, email),
-            intake.Details(),
-            None,
-            "198.51.100.7",
+            intake.RequestSubmission(
+                RequestType.ACCESS,
+                intake.Subject(IdentifierKind.EMAIL, email),
+                client_address="198.51.100.7",
+            ),
         )
     return done.request_id
 

@@ -16,7 +16,7 @@ from cdlm.config import ConfigError, load_settings
 from cdlm.core.jurisdictions import ClockRule, Jurisdiction, parse_rules
 from cdlm.core.principal import SYSTEM
 from cdlm.core.vocabulary import LawfulBasis, SourceKind
-from cdlm.customers.importer import ImportOptions, run_import
+from cdlm.customers.importer import FileImport, ImportOptions, run_import
 from cdlm.customers.models import Customer
 from cdlm.dsr.deadlines import RequestClock
 from cdlm.retention import service as retention
@@ -105,7 +105,7 @@ async def test_a_file_import_refuses_erased_people_with_a_reason(
         "email,given_name\ngone@example.com,Gone\nstays@example.com,Stays\n", encoding="utf-8"
     )
     options = ImportOptions("crm", SourceKind.CRM, LawfulBasis.CONTRACT, "essential.service")
-    summary = await run_import(SYSTEM, vault, source, options)
+    summary = await run_import(SYSTEM, vault, FileImport(source, options))
     assert (summary.created, summary.rejected) == (1, 1)
     [reject] = [json.loads(line) for line in summary.rejects_path.read_text().splitlines()]
     assert reject["line"] == 2

@@ -13,7 +13,7 @@ import pytest
 
 from cdlm.core.principal import SYSTEM
 from cdlm.core.vocabulary import LawfulBasis, SourceKind
-from cdlm.customers.importer import ImportOptions, run_import
+from cdlm.customers.importer import FileImport, ImportOptions, run_import
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
 from cdlm.customers.models import Customer
 from cdlm.dsr.models import AccessExport, DataSubjectRequest
@@ -62,7 +62,7 @@ async def test_imported_strangers_sharing_a_phone_become_profiles_of_their_own(
                 }
             )
     options = ImportOptions("crm", SourceKind.IMPORT, LawfulBasis.CONTRACT, "essential.service")
-    summary = await run_import(SYSTEM, vault, path, options)
+    summary = await run_import(SYSTEM, vault, FileImport(path, options))
     assert (summary.created, summary.matched, summary.rejected) == (20, 0, 0)
     assert await Customer.all().count() == 21
     # Ada keeps exactly what was hers.

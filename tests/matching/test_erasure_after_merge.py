@@ -63,9 +63,11 @@ async def test_erasing_the_survivor_erases_both_profiles_and_shreds_both_keys(
     await consent.record(
         SYSTEM,
         vault,
-        merged,
-        [consent.Choice("newsletter", Decision.GRANTED, 1)],
-        consent.Capture(consent.Method.FORM, user_agent="Pip's phone"),
+        consent.ConsentRecording(
+            merged,
+            [consent.Choice("newsletter", Decision.GRANTED, 1)],
+            consent.Capture(consent.Method.FORM, user_agent="Pip's phone"),
+        ),
     )
     result, _ = await ingest_events(
         SYSTEM,

@@ -174,15 +174,17 @@ async def test_what_arrives_after_a_merge_is_assigned_by_its_identifiers(vault: 
 async def _purpose(code: str, mechanism: Mechanism) -> None:
     await consent.create_purpose(
         SYSTEM,
-        code=code,
-        name=code,
-        description="A purpose of the test.",
-        lawful_basis=LawfulBasis.CONSENT,
-        mechanism=mechanism,
-        data_use="marketing.advertising",
-        data_categories=["user.contact.email"],
-        sale_or_sharing=False,
-        notice_text="We write to you about our products.",
+        consent.PurposeDefinition(
+            code=code,
+            name=code,
+            description="A purpose of the test.",
+            lawful_basis=LawfulBasis.CONSENT,
+            mechanism=mechanism,
+            data_use="marketing.advertising",
+            data_categories=["user.contact.email"],
+            sale_or_sharing=False,
+            notice_text="We write to you about our products.",
+        ),
     )
 
 
@@ -194,17 +196,23 @@ async def test_consent_after_a_merge_is_the_most_restrictive_and_unmerge_restore
     await _purpose("marketing.post", Mechanism.OPT_IN)
     capture = consent.Capture(method=consent.Method.FORM)
     await consent.record(
-        SYSTEM, vault, ada, [consent.Choice("marketing.email", Decision.GRANTED, 1)], capture
+        SYSTEM,
+        vault,
+        consent.ConsentRecording(
+            ada, [consent.Choice("marketing.email", Decision.GRANTED, 1)], capture
+        ),
     )
     await consent.record(
         SYSTEM,
         vault,
-        typo,
-        [
-            consent.Choice("marketing.email", Decision.WITHDRAWN, 1),
-            consent.Choice("marketing.post", Decision.GRANTED, 1),
-        ],
-        capture,
+        consent.ConsentRecording(
+            typo,
+            [
+                consent.Choice("marketing.email", Decision.WITHDRAWN, 1),
+                consent.Choice("marketing.post", Decision.GRANTED, 1),
+            ],
+            capture,
+        ),
     )
     before = await ConsentEntry.all().count()
 

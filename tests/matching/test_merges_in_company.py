@@ -46,9 +46,11 @@ async def _grant(vault: Vault, customer_id: uuid.UUID, decision: Decision) -> No
     await consent.record(
         SYSTEM,
         vault,
-        customer_id,
-        [consent.Choice("newsletter", decision, 1)],
-        consent.Capture(consent.Method.FORM),
+        consent.ConsentRecording(
+            customer_id,
+            [consent.Choice("newsletter", decision, 1)],
+            consent.Capture(consent.Method.FORM),
+        ),
     )
 
 
@@ -84,7 +86,14 @@ async def test_an_objection_of_the_merged_profile_holds_for_the_survivor(vault: 
     a, b = await _people(vault, "ab")
     await make_purpose(code="newsletter")
     await consent.record(
-        SYSTEM, vault, b, [], consent.Capture(consent.Method.REQUEST), object_to=["newsletter"]
+        SYSTEM,
+        vault,
+        consent.ConsentRecording(
+            b,
+            [],
+            consent.Capture(consent.Method.REQUEST),
+            opt_out=consent.Objection(["newsletter"]),
+        ),
     )
     await merging.merge(SYSTEM, vault, _merge(a, b))
 
@@ -92,9 +101,11 @@ async def test_an_objection_of_the_merged_profile_holds_for_the_survivor(vault: 
         await consent.record(
             SYSTEM,
             vault,
-            a,
-            [consent.Choice("newsletter", Decision.GRANTED, 1)],
-            consent.Capture(consent.Method.API),
+            consent.ConsentRecording(
+                a,
+                [consent.Choice("newsletter", Decision.GRANTED, 1)],
+                consent.Capture(consent.Method.API),
+            ),
         )
 
     assert refused.value.code is ErrorCode.OBJECTION_IN_FORCE

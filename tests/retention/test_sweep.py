@@ -21,6 +21,7 @@ from cdlm.retention import service as holds
 from cdlm.retention import sweep as sweeping
 from cdlm.retention.categories import handler_for
 from cdlm.retention.models import Action, SweepEvidence, SweepRun, Trigger
+from cdlm.retention.policies import PolicyChange
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.retention.support import NOW, ago, customer_with_events
@@ -162,7 +163,7 @@ async def test_inactive_customers_are_disposed_of_as_declared(
     assert await vault.customer_keys([gone]) == {}
     assert await Customer.exists(id=active)
     policy = (await policies.all_policies())[0]
-    await policies.update_policy(SYSTEM, policy.id, action=Action.CRYPTO_SHRED)
+    await policies.update_policy(SYSTEM, PolicyChange(policy.id, action=Action.CRYPTO_SHRED))
     await holds.release_hold(SYSTEM, (await legal_holds.holds())[0].id)
     with clock.frozen_at(NOW):
         await sweeping.sweep(SYSTEM, vault, store)
@@ -326,7 +327,7 @@ async def test_a_resumed_run_never_applies_a_policy_changed_since_it_began(
     with clock.frozen_at(NOW):
         await sweeping.sweep(SYSTEM, vault, store, batch=1, max_seconds=0)
     [policy] = await policies.all_policies()
-    await policies.update_policy(SYSTEM, policy.id, period_days=3650)
+    await policies.update_policy(SYSTEM, PolicyChange(policy.id, period_days=3650))
     with clock.frozen_at(NOW):
         resumed = await sweeping.sweep(SYSTEM, vault, store, batch=1)
     [outcome] = resumed.outcomes

@@ -37,7 +37,7 @@ class Loaders:
     """The request's DataLoaders, one per batch function, created on first use.
 
     Domains write batch functions (``<thing>_by_<key>`` in their ``loaders.py``) and resolvers
-    call ``info.context.loaders.get(customers_by_id).load(customer_id)``.
+    call ``info.context.loaders.get(absorbed_by_customer).load(customer_id)``.
     """
 
     def __init__(self) -> None:

@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Generic, TypeVar
 
 from cdlm.core import clock
 from cdlm.core.principal import Principal
@@ -55,13 +56,42 @@ def parse_key(credential: str) -> ParsedKey | None:
     return ParsedKey(key_id=match.group(1), secret=match.group(2))
 
 
-class VerifiedSecretCache:
+V = TypeVar("V")
+
+
+class _Bounded(Generic[V]):
+    """At most ``max_entries`` values by key; the least recently used goes first."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, V] = OrderedDict()
+
+    def get(self, key: str) -> V | None:
+        return self._entries.get(key)
+
+    def used(self, key: str) -> None:
+        self._entries.move_to_end(key)
+
+    def put(self, key: str, value: V) -> None:
+        self._entries[key] = value
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        """Drop ``key``."""
+        self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class VerifiedSecretCache(_Bounded[tuple[bytes, float]]):
     """Bounded, expiring memory of ``key_id -> sha256(secret)`` already verified with argon2."""
 
     def __init__(self, max_entries: int = 1024, ttl_seconds: float = 300.0) -> None:
-        self.max_entries = max_entries
+        super().__init__(max_entries)
         self.ttl_seconds = ttl_seconds
-        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
 
     @staticmethod
     def _digest(secret: str) -> bytes:
@@ -69,31 +99,21 @@ class VerifiedSecretCache:
 
     def contains(self, key_id: str, secret: str) -> bool:
         """True when this exact secret was verified for ``key_id`` recently."""
-        entry = self._entries.get(key_id)
+        entry = self.get(key_id)
         if entry is None:
             return False
         digest, stored_at = entry
         if time.monotonic() - stored_at > self.ttl_seconds:
-            del self._entries[key_id]
+            self.forget(key_id)
             return False
         if not hmac.compare_digest(digest, self._digest(secret)):
             return False
-        self._entries.move_to_end(key_id)
+        self.used(key_id)
         return True
 
     def remember(self, key_id: str, secret: str) -> None:
         """Record a successful verification, evicting the least recently used beyond the bound."""
-        self._entries[key_id] = (self._digest(secret), time.monotonic())
-        self._entries.move_to_end(key_id)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    def forget(self, key_id: str) -> None:
-        """Drop ``key_id`` (on revocation)."""
-        self._entries.pop(key_id, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        self.put(key_id, (self._digest(secret), time.monotonic()))
 
 
 #: How long a process answers for a key without reading its row: the bound within which a
@@ -111,24 +131,23 @@ class KnownKey:
     checked_at: datetime
 
 
-class PrincipalCache:
+class PrincipalCache(_Bounded[KnownKey]):
     """Bounded memory of ``key_id -> (secret digest, principal)`` for :data:`PRINCIPAL_TTL`."""
 
     def __init__(self, max_entries: int = 1024, ttl: timedelta = PRINCIPAL_TTL) -> None:
-        self.max_entries = max_entries
+        super().__init__(max_entries)
         self.ttl = ttl
-        self._entries: OrderedDict[str, KnownKey] = OrderedDict()
 
     def principal(self, key_id: str, secret: str, now: datetime) -> Principal | None:
         """The caller behind this exact key when its row was read within the TTL and the key
         has not expired since; else None (read the row)."""
-        known = self._entries.get(key_id)
+        known = self.get(key_id)
         if known is None:
             return None
         age = now - known.checked_at
         expired = known.expires_at is not None and known.expires_at <= now
         if expired or not timedelta(0) <= age <= self.ttl:
-            del self._entries[key_id]
+            self.forget(key_id)
             return None
         digest = hashlib.sha256(secret.encode()).digest()
         if not hmac.compare_digest(known.digest, digest):
@@ -140,17 +159,7 @@ class PrincipalCache:
     ) -> None:
         """Record a key whose row was just read and whose secret was verified."""
         digest = hashlib.sha256(secret.encode()).digest()
-        self._entries[key_id] = KnownKey(digest, principal, expires_at, clock.now())
-        self._entries.move_to_end(key_id)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    def forget(self, key_id: str) -> None:
-        """Drop ``key_id``."""
-        self._entries.pop(key_id, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        self.put(key_id, KnownKey(digest, principal, expires_at, clock.now()))
 
 
 #: The process's caches (a warm Lambda container keeps them between invocations).

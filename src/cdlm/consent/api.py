@@ -292,14 +292,14 @@ async def _record_one(
     idempotency_key: str | None,
     operation: str,
 ) -> ConsentRecorded:
-    ids, replayed = await service.record(
-        await require_principal(info),
-        info.context.vault,
+    recording = service.ConsentRecording(
         parse_id(input.customer_id, "input.customerId"),
         [service.Choice(input.purpose_code, decision, input.notice_version)],
         _capture(input.method, input),
-        idempotency_key,
-        operation=operation,
+        operation,
+    )
+    ids, replayed = await service.record(
+        await require_principal(info), info.context.vault, recording, idempotency_key
     )
     return _recorded(ids, replayed)
 
@@ -411,8 +411,7 @@ class ConsentMutation:
     async def create_purpose(
         self, info: Info[Any, Any], input: CreatePurposeInput
     ) -> PurposeResult:
-        row = await service.create_purpose(
-            await require_principal(info),
+        definition = service.PurposeDefinition(
             code=input.code,
             name=input.name,
             description=input.description,
@@ -424,6 +423,7 @@ class ConsentMutation:
             notice_text=input.notice_text,
             recipients=list(input.recipients or []),
         )
+        row = await service.create_purpose(await require_principal(info), definition)
         return PurposeSaved(purpose=PurposeNode.from_row(row))
 
     @strawberry.mutation(description="Change a purpose.", extensions=allow(*CATALOG))
@@ -431,8 +431,7 @@ class ConsentMutation:
     async def update_purpose(
         self, info: Info[Any, Any], input: UpdatePurposeInput
     ) -> PurposeResult:
-        row = await service.update_purpose(
-            await require_principal(info),
+        change = service.PurposeChange(
             parse_id(input.id, "input.id"),
             name=input.name,
             description=input.description,
@@ -440,6 +439,7 @@ class ConsentMutation:
             notice_text=input.notice_text,
             recipients=input.recipients,
         )
+        row = await service.update_purpose(await require_principal(info), change)
         return PurposeSaved(purpose=PurposeNode.from_row(row))
 
     @strawberry.mutation(description="Record consent to a purpose.", extensions=allow(*CAPTURERS))
@@ -478,14 +478,14 @@ class ConsentMutation:
             )
             for p in input.preferences
         ]
-        ids, replayed = await service.record(
-            await require_principal(info),
-            info.context.vault,
+        recording = service.ConsentRecording(
             parse_id(input.customer_id, "input.customerId"),
             choices,
             _capture(input.method, input),
-            idempotency_key,
-            operation="setConsentPreferences",
+            "setConsentPreferences",
+        )
+        ids, replayed = await service.record(
+            await require_principal(info), info.context.vault, recording, idempotency_key
         )
         return _recorded(ids, replayed)
 

@@ -36,6 +36,7 @@ from cdlm.core.text import text_problem
 from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers import service as customers
 from cdlm.idempotency import service as idempotency
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 LEDGER_LOCK_KEY = 0x636F6E73  # "cons"
@@ -163,46 +164,53 @@ RECIPIENTS_REQUIRED = (
 )
 
 
-async def create_purpose(
-    actor: Principal,
-    *,
-    code: str,
-    name: str,
-    description: str,
-    lawful_basis: LawfulBasis,
-    mechanism: Mechanism,
-    data_use: str,
-    data_categories: list[str],
-    sale_or_sharing: bool,
-    notice_text: str,
-    recipients: list[str] | None = None,
-) -> Purpose:
-    """Add a purpose with its first notice version.
+@dataclass(frozen=True)
+class PurposeDefinition:
+    """A new purpose: what it is, the basis and mechanism it rests on, the data it uses and
+    who receives it (names or categories), and the text of its first notice."""
 
-    ``recipients`` names who receives the data (names or categories); a purpose that sells or
-    shares data must name at least one.
-    """
-    issues = _purpose_issues(data_use=data_use, data_categories=data_categories, notice=notice_text)
-    kept, recipient_issues = clean_recipients(recipients or [])
+    code: str
+    name: str
+    description: str
+    lawful_basis: LawfulBasis
+    mechanism: Mechanism
+    data_use: str
+    data_categories: list[str]
+    sale_or_sharing: bool
+    notice_text: str
+    recipients: list[str] | None = None
+
+
+async def create_purpose(actor: Principal, definition: PurposeDefinition) -> Purpose:
+    """Add a purpose with its first notice version; a purpose that sells or shares data must
+    name at least one recipient."""
+    issues = _purpose_issues(
+        data_use=definition.data_use,
+        data_categories=definition.data_categories,
+        notice=definition.notice_text,
+    )
+    kept, recipient_issues = clean_recipients(definition.recipients or [])
     issues.extend(recipient_issues)
-    if sale_or_sharing and not kept and not recipient_issues:
+    if definition.sale_or_sharing and not kept and not recipient_issues:
         issues.append(FieldIssue("input.recipients", ErrorCode.REQUIRED, RECIPIENTS_REQUIRED))
-    if not CODE.fullmatch(code):
+    if not CODE.fullmatch(definition.code):
         issues.insert(
             0,
             FieldIssue(
                 "input.code", ErrorCode.INVALID_FORMAT, "Codes are lower-case, e.g. newsletter."
             ),
         )
-    if not name.strip():
+    if not definition.name.strip():
         issues.append(FieldIssue("input.name", ErrorCode.REQUIRED, "A purpose needs a name."))
-    elif len(name.strip()) > MAX_NAME:
+    elif len(definition.name.strip()) > MAX_NAME:
         issues.append(FieldIssue("input.name", ErrorCode.TOO_LONG, "At most 200 characters."))
-    if len(description) > MAX_NOTICE:
+    if len(definition.description) > MAX_NOTICE:
         issues.append(
             FieldIssue("input.description", ErrorCode.TOO_LONG, f"At most {MAX_NOTICE} characters.")
         )
-    if (mechanism is Mechanism.OPT_IN) != (lawful_basis is LawfulBasis.CONSENT):
+    if (definition.mechanism is Mechanism.OPT_IN) != (
+        definition.lawful_basis is LawfulBasis.CONSENT
+    ):
         issues.append(
             FieldIssue(
                 "input.mechanism",
@@ -213,80 +221,64 @@ async def create_purpose(
         )
     if issues:
         raise ValidationFailed.from_issues(issues)
-    if await Purpose.exists(code=code):
+    if await Purpose.exists(code=definition.code):
         raise Conflict("A purpose with this code exists.", field="input.code")
     now = clock.now()
     try:
-        purpose = await _create_purpose_rows(
-            actor,
-            code,
-            name,
-            description,
-            lawful_basis,
-            mechanism,
-            data_use,
-            data_categories,
-            sale_or_sharing,
-            kept,
-            notice_text,
-            now,
-        )
+        purpose = await _create_purpose_rows(actor, definition, kept, now)
     except IntegrityError:
         raise Conflict("A purpose with this code exists.", field="input.code") from None
     return purpose
 
 
 async def _create_purpose_rows(
-    actor: Principal,
-    code: str,
-    name: str,
-    description: str,
-    lawful_basis: LawfulBasis,
-    mechanism: Mechanism,
-    data_use: str,
-    data_categories: list[str],
-    sale_or_sharing: bool,
-    recipients: list[str],
-    notice_text: str,
-    now: datetime,
+    actor: Principal, definition: PurposeDefinition, recipients: list[str], now: datetime
 ) -> Purpose:
+    """The purpose and its first notice (``recipients`` as cleaned), audited."""
     async with in_transaction():
         purpose = await Purpose.create(
             id=uuid.uuid4(),
-            code=code,
-            name=name.strip(),
-            description=description.strip(),
-            lawful_basis=lawful_basis,
-            mechanism=mechanism,
-            data_use=data_use,
-            data_categories=sorted(set(data_categories)),
-            sale_or_sharing=sale_or_sharing,
+            code=definition.code,
+            name=definition.name.strip(),
+            description=definition.description.strip(),
+            lawful_basis=definition.lawful_basis,
+            mechanism=definition.mechanism,
+            data_use=definition.data_use,
+            data_categories=sorted(set(definition.data_categories)),
+            sale_or_sharing=definition.sale_or_sharing,
             recipients=recipients,
             current_version=1,
             created_at=now,
             updated_at=now,
         )
         await PurposeNotice.create(
-            id=uuid.uuid4(), purpose=purpose, version=1, text=notice_text, created_at=now
+            id=uuid.uuid4(), purpose=purpose, version=1, text=definition.notice_text, created_at=now
         )
         await audit.record(actor, "purpose.create", target_type="purpose", target_id=purpose.id)
     return purpose
 
 
-async def update_purpose(
-    actor: Principal,
-    purpose_id: uuid.UUID,
-    *,
-    name: str | None = None,
-    description: str | None = None,
-    data_categories: list[str] | None = None,
-    notice_text: str | None = None,
-    recipients: list[str] | None = None,
-) -> Purpose:
+@dataclass(frozen=True)
+class PurposeChange:
+    """A change to a purpose: what is None is kept; ``recipients`` replaces the list; a new
+    notice text becomes a new version."""
+
+    purpose_id: uuid.UUID
+    name: str | None = None
+    description: str | None = None
+    data_categories: list[str] | None = None
+    notice_text: str | None = None
+    recipients: list[str] | None = None
+
+
+async def update_purpose(actor: Principal, change: PurposeChange) -> Purpose:
     """Change a purpose; a new notice text becomes a new version (old versions are kept).
     What is None is kept; ``recipients`` replaces the list (a purpose that sells or shares
     data keeps at least one)."""
-    issues = _purpose_issues(data_use=None, data_categories=data_categories, notice=notice_text)
+    name, description, recipients = change.name, change.description, change.recipients
+    issues = _purpose_issues(
+        data_use=None, data_categories=change.data_categories, notice=change.notice_text
+    )
     kept, recipient_issues = clean_recipients(recipients or [])
     issues.extend(recipient_issues)
     if name is not None and not name.strip():
@@ -300,7 +292,7 @@ async def update_purpose(
     if issues:
         raise ValidationFailed.from_issues(issues)
     async with in_transaction():
-        purpose = await Purpose.filter(id=purpose_id).select_for_update().first()
+        purpose = await Purpose.filter(id=change.purpose_id).select_for_update().first()
         if purpose is None:
             raise NotFound("No purpose has this id.", field="input.id")
         now = clock.now()
@@ -308,25 +300,25 @@ async def update_purpose(
             purpose.name = name.strip()
         if description is not None:
             purpose.description = description.strip()
-        if data_categories is not None:
-            purpose.data_categories = sorted(set(data_categories))
+        if change.data_categories is not None:
+            purpose.data_categories = sorted(set(change.data_categories))
         if recipients is not None:
             if purpose.sale_or_sharing and not kept:
                 raise ValidationFailed(
                     RECIPIENTS_REQUIRED, field="input.recipients", code=ErrorCode.REQUIRED
                 )
             purpose.recipients = kept
-        if notice_text is not None:
+        if change.notice_text is not None:
             current = await PurposeNotice.get(
                 purpose_id=purpose.id, version=purpose.current_version
             )
-            if current.text != notice_text:
+            if current.text != change.notice_text:
                 purpose.current_version += 1
                 await PurposeNotice.create(
                     id=uuid.uuid4(),
                     purpose=purpose,
                     version=purpose.current_version,
-                    text=notice_text,
+                    text=change.notice_text,
                     created_at=now,
                 )
         purpose.updated_at = now
@@ -431,30 +423,47 @@ def _check_capture(capture: Capture) -> list[FieldIssue]:
     return issues
 
 
+@dataclass(frozen=True)
+class SaleOptOut:
+    """Opt out of every sale/sharing and targeted advertising purpose (a Global Privacy
+    Control signal, a request to opt out of sale)."""
+
+
+@dataclass(frozen=True)
+class Objection:
+    """Object (GDPR Art. 21) to the named purposes, or when none are named to every
+    direct-marketing purpose and every purpose resting on legitimate interests or a public
+    task."""
+
+    purposes: list[str]
+
+
+@dataclass(frozen=True)
+class ConsentRecording:
+    """Decisions of one customer for the ledger, as captured: the ``choices`` given, or with
+    ``opt_out`` the decisions that opt out of the purposes it concerns (worked out under the
+    ledger lock: withdrawn where granted before, denied otherwise). ``operation`` names the
+    call in the audit trail and scopes its idempotency keys."""
+
+    customer_id: uuid.UUID
+    choices: list[Choice]
+    capture: Capture
+    operation: str = "recordConsent"
+    opt_out: SaleOptOut | Objection | None = None
+
+
 async def record(
     actor: Principal,
     vault: Vault,
-    customer_id: uuid.UUID,
-    choices: list[Choice],
-    capture: Capture,
+    recording: ConsentRecording,
     idempotency_key: str | None = None,
-    operation: str = "recordConsent",
-    *,
-    gpc: bool = False,
-    object_to: list[str] | None = None,
 ) -> tuple[list[uuid.UUID], bool]:
     """Append decisions (all or none) to the ledger; returns the entry ids and whether this
-    replayed an earlier call with the same idempotency key.
-
-    With ``gpc``, the decisions are worked out under the ledger lock: every sale/sharing and
-    targeted advertising purpose not already opted out of is withdrawn (or denied). With
-    ``object_to`` (GDPR Art. 21), the same happens for the named purposes, or when none are
-    named for every direct-marketing purpose and every purpose resting on legitimate
-    interests or a public task.
-    """
+    replayed an earlier call with the same idempotency key."""
+    customer_id, choices, capture = recording.customer_id, recording.choices, recording.capture
+    operation, opt_out = recording.operation, recording.opt_out
     issues = _check_capture(capture)
-    derived = gpc or object_to is not None
-    if not choices and not derived:
+    if not choices and opt_out is None:
         issues.append(FieldIssue("input.choices", ErrorCode.REQUIRED, "No decision given."))
     codes = [c.purpose_code for c in choices]
     if len(set(codes)) != len(codes):
@@ -464,21 +473,21 @@ async def record(
 
     asked = customer_id
 
-    async def run() -> dict[str, Any]:
+    async def run() -> list[uuid.UUID]:
         # The row before the ledger (a merge locks them in that order); a merged id's
         # decisions go to its survivor.
         customer_id = await customers.lock_live(asked)
         previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
         now = clock.now()  # read under the lock: entries get increasing times
         decided_at = min(capture.decided_at or now, now)
-        if gpc:
+        if isinstance(opt_out, SaleOptOut):
             decisions = await _opt_out_choices(customer_id, _sold_or_targeted)
-        elif object_to is not None:
-            decisions = await _opt_out_choices(customer_id, _objectable(object_to))
+        elif isinstance(opt_out, Objection):
+            decisions = await _opt_out_choices(customer_id, _objectable(opt_out.purposes))
         else:
             decisions = choices
         if not decisions:
-            return {"entries": []}
+            return []
         purposes = await _purposes_by_code([c.purpose_code for c in decisions], "input.purposeCode")
         latest = await current_entries([customer_id], [p.id for p in purposes.values()])
         notices = await notices_of([p.id for p in purposes.values()])
@@ -511,7 +520,7 @@ async def record(
             evidence = vault.seal(
                 key,
                 customer_id,
-                "consent-evidence",
+                sealed_for.CONSENT_EVIDENCE,
                 {
                     "user_agent": capture.user_agent,
                     "ip_digest": (
@@ -547,12 +556,12 @@ async def record(
             target_id=customer_id,
             fields=["consent_evidence"] if evidence else [],
         )
-        return {"entries": [str(e.id) for e in entries]}
+        return [e.id for e in entries]
 
     request = {
         "customer": str(customer_id),
-        "gpc": gpc,
-        "object_to": object_to,
+        "gpc": isinstance(opt_out, SaleOptOut),
+        "object_to": opt_out.purposes if isinstance(opt_out, Objection) else None,
         "choices": [[c.purpose_code, c.decision.value, c.notice_version] for c in choices],
         "capture": [
             capture.method.value,
@@ -568,8 +577,18 @@ async def record(
         idempotency_key,
         idempotency.fingerprint(request),
         run,
+        idempotency.Codec(_entries_json, _entries_of),
     )
-    return [uuid.UUID(i) for i in outcome.result["entries"]], outcome.replayed
+    return outcome.result, outcome.replayed
+
+
+def _entries_json(ids: list[uuid.UUID]) -> dict[str, Any]:
+    """Recorded entry ids, as remembered for idempotent replays."""
+    return {"entries": [str(i) for i in ids]}
+
+
+def _entries_of(remembered: dict[str, Any]) -> list[uuid.UUID]:
+    return [uuid.UUID(i) for i in remembered["entries"]]
 
 
 def _check_choice(
@@ -668,18 +687,13 @@ async def record_gpc(
 ) -> tuple[list[uuid.UUID], bool]:
     """Honour a Global Privacy Control signal: opt out of every sale/sharing and targeted
     advertising purpose (withdrawn where granted before, denied otherwise)."""
-    return await record(
-        actor,
-        vault,
-        customer_id,
-        [],
-        Capture(
-            Method.GPC, capture.channel, capture.decided_at, capture.user_agent, capture.ip_address
-        ),
-        idempotency_key,
-        operation="recordGlobalPrivacyControl",
-        gpc=True,
+    signal = Capture(
+        Method.GPC, capture.channel, capture.decided_at, capture.user_agent, capture.ip_address
     )
+    recording = ConsentRecording(
+        customer_id, [], signal, "recordGlobalPrivacyControl", opt_out=SaleOptOut()
+    )
+    return await record(actor, vault, recording, idempotency_key)
 
 
 # --------------------------------------------------------------------------- reading

@@ -18,7 +18,7 @@ from tortoise.expressions import Q
 from cdlm.core import clock
 from cdlm.customers import rights
 from cdlm.customers.models import Customer, Event, SourceRecord
-from cdlm.disposal import Candidate, delete_rows, due_rows
+from cdlm.disposal import Candidate, DatedRows, delete_rows, due_rows
 from cdlm.identity import service as identity
 from cdlm.quality import refused as refused_values
 from cdlm.vault.service import Vault
@@ -48,16 +48,10 @@ async def events_due(
         where &= ~Q(type__in=excluded)
     if with_properties_only:
         where &= Q(properties_sealed__isnull=False)
-    return await due_rows(
-        Event,
-        "occurred_at",
-        cutoff,
-        after,
-        limit,
-        customer_field="customer_id",
-        kind_field="type",
-        where=where,
+    events = DatedRows(
+        Event, "occurred_at", customer_field="customer_id", kind_field="type", where=where
     )
+    return await due_rows(events, cutoff, after, limit)
 
 
 async def event_records(vault: Vault, ids: list[str]) -> list[tuple[uuid.UUID, dict[str, Any]]]:
@@ -98,9 +92,8 @@ async def anonymize_events(ids: list[str]) -> int:
 
 async def source_records_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
     """Source records collected before ``cutoff``."""
-    return await due_rows(
-        SourceRecord, "collected_at", cutoff, after, limit, customer_field="customer_id"
-    )
+    records = DatedRows(SourceRecord, "collected_at", customer_field="customer_id")
+    return await due_rows(records, cutoff, after, limit)
 
 
 async def source_record_records(

@@ -28,6 +28,7 @@ from cdlm.customers import service as customers
 from cdlm.customers.ingest import SOURCE_SYSTEM
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 MAX_BATCH = 1000
@@ -314,7 +315,7 @@ async def store_events(
             seen[(item.source_system, item.external_id)] = event_id
         encoded = properties[position]
         sealed = (
-            vault.seal_json(key, customer_id, "event-properties", encoded)
+            vault.seal_json(key, customer_id, sealed_for.EVENT_PROPERTIES, encoded)
             if encoded is not None
             else None
         )
@@ -360,7 +361,7 @@ async def ingest_events(
     they got here); without it, the items are fingerprinted.
     """
 
-    async def run() -> dict[str, Any]:
+    async def run() -> BatchResult:
         result, _ = await store_events(vault, items)
         await audit.record(
             actor,
@@ -369,7 +370,7 @@ async def ingest_events(
             target_id=uuid.uuid4(),
             fields=["properties"] if any(i.properties for i in items) else [],
         )
-        return result.to_json()
+        return result
 
     request = [
         {
@@ -392,5 +393,6 @@ async def ingest_events(
         idempotency_key,
         request_fingerprint or idempotency.fingerprint(request),
         run,
+        idempotency.Codec(BatchResult.to_json, BatchResult.from_json),
     )
-    return BatchResult.from_json(outcome.result), outcome.replayed
+    return outcome.result, outcome.replayed

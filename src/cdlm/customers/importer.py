@@ -247,27 +247,37 @@ def _reject_line(number: int, failure: ValidationFailed) -> str:
     )
 
 
+@dataclass(frozen=True)
+class FileImport:
+    """A file to import with the provenance of its records; where refused records go (by
+    default next to the file), and whether a file imported before is imported again."""
+
+    path: Path
+    options: ImportOptions
+    rejects_path: Path | None = None
+    restart: bool = False
+
+
 async def run_import(
     actor: Principal,
     vault: Vault,
-    path: Path,
-    options: ImportOptions,
+    file: FileImport,
     *,
-    rejects_path: Path | None = None,
     progress: Callable[[int], None] | None = None,
-    restart: bool = False,
 ) -> ImportSummary:
-    """Import ``path``; resumes an interrupted run of the same file.
+    """Import ``file``; resumes an interrupted run of the same file. ``progress`` is told how
+    many lines each batch (or skipped line) took.
 
     Refused with :class:`ImportRefused` while another run of the same file is under way.
     """
+    path, options = file.path, file.options
     digest = file_digest(path)
     async with file_lock(digest):
-        rejects = rejects_path or path.with_name(path.name + ".rejects.jsonl")
+        rejects = file.rejects_path or path.with_name(path.name + ".rejects.jsonl")
         run = await ImportRun.get_or_none(file_digest=digest)
-        if run is not None and run.finished_at is not None and not restart:
+        if run is not None and run.finished_at is not None and not file.restart:
             raise ImportRefused("this file was imported already (use --restart to import it again)")
-        if run is None or restart:
+        if run is None or file.restart:
             if run is not None:
                 await run.delete()
             run = await ImportRun.create(

@@ -31,6 +31,7 @@ from cdlm.quality import refused
 from cdlm.quality import score as quality
 from cdlm.quality.fields import INPUT_PATHS
 from cdlm.quality.validate import validate_profile
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 if TYPE_CHECKING:
@@ -244,7 +245,7 @@ async def _load_profiles(vault: Vault, customer_ids: list[uuid.UUID]) -> dict[uu
     invalid = await open_invalid_fields(customer_ids)
     for row in rows:
         key = keys[row.id]
-        values = vault.open(key, row.id, "profile", row.profile_sealed)
+        values = vault.open(key, row.id, sealed_for.PROFILE, row.profile_sealed)
         profiles[row.id] = _Profile(row, key, values, invalid[row.id], created=False)
     return profiles
 
@@ -329,7 +330,9 @@ def rescore(
 
 def _finish(vault: Vault, profile: _Profile, now: datetime) -> None:
     customer = profile.customer
-    customer.profile_sealed = vault.seal(profile.key, customer.id, "profile", profile.values)
+    customer.profile_sealed = vault.seal(
+        profile.key, customer.id, sealed_for.PROFILE, profile.values
+    )
     customer.present_fields = sorted(profile.values)
     customer.updated_at = now
     rescore(customer, profile.values, profile.open_invalid, now)
@@ -378,7 +381,7 @@ def _apply(
             name,
             problem.code.value,
             problem.message,
-            vault.seal(profile.key, customer_id, f"invalid:{name}", raw),
+            vault.seal(profile.key, customer_id, sealed_for.invalid_value(name), raw),
             now,
         )
         writes.invalid.append(row)
@@ -399,7 +402,7 @@ def _apply(
             lawful_basis=record.source.lawful_basis,
             purpose=record.source.purpose,
             payload_sealed=vault.seal(
-                profile.key, customer_id, f"source:{source_record_id}", payload
+                profile.key, customer_id, sealed_for.source_record(source_record_id), payload
             ),
             outcome=outcome.value,
             matched_rule=rule,
@@ -411,7 +414,7 @@ def _apply(
                 customer_id,
                 identifier,
                 indexes[identifier],
-                vault.seal(profile.key, customer_id, "identity", identifier.value),
+                vault.seal(profile.key, customer_id, sealed_for.IDENTITY, identifier.value),
                 source_record_id,
                 now,
             )
@@ -474,7 +477,7 @@ async def ingest_batch(
     now = clock.now()
     await vault.ready()
     every = {i for p in usable for i in p.identifiers}
-    indexes = {i: vault.blind_index(i.index_kind, i.value) for i in every}
+    indexes = identity.blind_indexes(vault, every)  # once per batch, passed on from here
     await identity.lock(indexes.values())
     # Checked under the identifier locks, which erasure takes to suppress: no race.
     erased = await identity.suppressed(indexes.values())
@@ -485,7 +488,7 @@ async def ingest_batch(
             else p
             for p in prepared
         ]
-    owned = await identity.owners(vault, every)
+    owned = await identity.owners_of(indexes)
     existing = sorted(set(owned.values()))
     held = await identity.held_counts(existing)
     profiles = await _load_profiles(vault, existing)
@@ -603,7 +606,7 @@ async def ingest_one(
 ) -> Ingested:
     """The ``ingestCustomer`` operation: idempotent, audited, one transaction."""
 
-    async def run() -> dict[str, Any]:
+    async def run() -> IngestResult:
         result = await ingest_customer(vault, ingest, trust)
         await audit.record(
             actor,
@@ -612,7 +615,7 @@ async def ingest_one(
             target_id=result.customer_id,
             fields=[n for n, v in ingest.profile.items() if v is not None],
         )
-        return result.to_json()
+        return result
 
     outcome = await idempotency.run_once(
         vault,
@@ -620,5 +623,6 @@ async def ingest_one(
         idempotency_key,
         _request_fingerprint(ingest),
         run,
+        idempotency.Codec(IngestResult.to_json, IngestResult.from_json),
     )
-    return Ingested(IngestResult.from_json(outcome.result), outcome.replayed)
+    return Ingested(outcome.result, outcome.replayed)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from cdlm.reassign import SealedColumn, Table
+from cdlm.vault import purposes as sealed_for
 
 SOURCE_RECORDS = Table(
     "source_records",
-    sealed=SealedColumn("payload_sealed", lambda row: f"source:{row['id']}"),
+    sealed=SealedColumn("payload_sealed", lambda row: sealed_for.source_record(row["id"])),
 )
-EVENTS = Table("events", sealed=SealedColumn("properties_sealed", lambda _: "event-properties"))
+EVENTS = Table(
+    "events", sealed=SealedColumn("properties_sealed", lambda _: sealed_for.EVENT_PROPERTIES)
+)

@@ -21,6 +21,7 @@ from cdlm.customers.survivorship import Provenance, remove, survive
 from cdlm.identity import service as identity
 from cdlm.quality.fields import PROFILE_FIELDS
 from cdlm.quality.validate import validate_profile
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 
@@ -34,7 +35,9 @@ def _replay(
     values: dict[str, str] = {}
     lineage: dict[str, dict[str, Any]] = {}
     for record in records:
-        payload = vault.open(key, customer_id, f"source:{record.id}", record.payload_sealed)
+        payload = vault.open(
+            key, customer_id, sealed_for.source_record(record.id), record.payload_sealed
+        )
         sent: dict[str, str | None] = {
             name: value
             for name, value in (payload.get("profile") or {}).items()
@@ -80,7 +83,7 @@ async def rebuild(
     customer.source_systems = sorted(
         {r.source_system for r in records if r.source_kind is not SourceKind.STAFF}
     )
-    customer.profile_sealed = vault.seal(key, customer.id, "profile", values)
+    customer.profile_sealed = vault.seal(key, customer.id, sealed_for.PROFILE, values)
     customer.present_fields = sorted(values)
     customer.updated_at = now
     open_invalid = (await open_invalid_fields([customer.id]))[customer.id]

@@ -206,14 +206,14 @@ async def keep_readable(vault: Vault, customer_id: uuid.UUID, keep: Keep) -> int
     for event in await Event.filter(customer_id=customer_id, properties_sealed__isnull=False):
         if keep.keeps_event(event.type) and event.properties_sealed is not None:
             event.properties_sealed = vault.reseal(
-                event.properties_sealed, "event-properties", source, target
+                event.properties_sealed, sealed_for.EVENT_PROPERTIES, source, target
             )
             await event.save(update_fields=["properties_sealed"])
             moved += 1
     if keep.source_records:
         for record in await SourceRecord.filter(customer_id=customer_id):
             record.payload_sealed = vault.reseal(
-                record.payload_sealed, f"source:{record.id}", source, target
+                record.payload_sealed, sealed_for.source_record(record.id), source, target
             )
             await record.save(update_fields=["payload_sealed"])
             moved += 1

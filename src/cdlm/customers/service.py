@@ -31,6 +31,7 @@ from cdlm.identity import service as identity
 from cdlm.quality import refused
 from cdlm.quality.fields import INPUT_PATHS, PROFILE_FIELDS
 from cdlm.quality.validate import validate_profile
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 RECTIFICATION_SYSTEM = "cdlm-staff"
@@ -239,7 +240,9 @@ async def update_customer(
                     for i in taken
                 ]
             )
-        values: dict[str, str] = vault.open(key, customer_id, "profile", customer.profile_sealed)
+        values: dict[str, str] = vault.open(
+            key, customer_id, sealed_for.PROFILE, customer.profile_sealed
+        )
         replaced = [
             Identifier(kind, "", values[name])
             for name, kind in IDENTIFYING_FIELDS.items()
@@ -252,7 +255,7 @@ async def update_customer(
         for name in clearing:
             remove(values, lineage, name, provenance, trust)
         customer.lineage = lineage
-        customer.profile_sealed = vault.seal(key, customer_id, "profile", values)
+        customer.profile_sealed = vault.seal(key, customer_id, sealed_for.PROFILE, values)
         customer.present_fields = sorted(values)
         if lifecycle_stage is not None:
             customer.lifecycle_stage = lifecycle_stage
@@ -271,7 +274,10 @@ async def update_customer(
             lawful_basis=LawfulBasis.LEGAL_OBLIGATION,
             purpose="rectification",
             payload_sealed=vault.seal(
-                key, customer_id, f"source:{record_id}", {"profile": changes, "by": str(actor.id)}
+                key,
+                customer_id,
+                sealed_for.source_record(record_id),
+                {"profile": changes, "by": str(actor.id)},
             ),
             outcome="rectified",
             matched_rule=None,
@@ -285,7 +291,7 @@ async def update_customer(
                     customer_id,
                     i,
                     vault.blind_index(i.index_kind, i.value),
-                    vault.seal(key, customer_id, "identity", i.value),
+                    vault.seal(key, customer_id, sealed_for.IDENTITY, i.value),
                     record_id,
                     now,
                 )

@@ -44,12 +44,13 @@ from cdlm.dsr.models import (
     RequestType,
 )
 from cdlm.dsr.notifier import Notifier
-from cdlm.dsr.service import add_event, locked, notify_requester
+from cdlm.dsr.service import NewTimelineEntry, add_event, locked, notify_requester
 from cdlm.dsr.workflow import Status
 from cdlm.holds import service as legal_holds
 from cdlm.matching import history
 from cdlm.matching.models import Merge
 from cdlm.quality.fields import PROFILE_FIELDS
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import MissingKey, Vault
 
 if TYPE_CHECKING:
@@ -233,7 +234,7 @@ def _evidence(
     address (the address itself is never kept)."""
     if entry.evidence_sealed is None or key is None:
         return None
-    found = vault.open(key, customer_id, "consent-evidence", bytes(entry.evidence_sealed))
+    found = vault.open(key, customer_id, sealed_for.CONSENT_EVIDENCE, bytes(entry.evidence_sealed))
     return {
         "user_agent": found.get("user_agent"),
         "ip_address_keyed_digest": found.get("ip_digest"),
@@ -556,7 +557,7 @@ async def download(vault: Vault, auth: AuthSettings, token: str) -> Download | N
         content = vault.open_bytes(key, request_id, f"export:{export.id}", export.content_sealed)
         await DownloadToken.filter(token_id=token_id).update(downloads=F("downloads") + 1)
         request = await DataSubjectRequest.get(id=request_id)
-        await add_event(request, "export_downloaded", ANONYMOUS)
+        await add_event(ANONYMOUS, request, NewTimelineEntry("export_downloaded"))
         await audit.record(
             ANONYMOUS, "dsr.download", target_type="data_subject_request", target_id=request_id
         )
@@ -617,7 +618,7 @@ async def resend_link(
                 "The requester gave no email or phone number to send the link to.",
                 field="input.id",
             )
-        await add_event(request, "link_resent", actor)
+        await add_event(actor, request, NewTimelineEntry("link_resent"))
         await audit.record(
             actor, "dsr.resend_link", target_type="data_subject_request", target_id=request.id
         )

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from tortoise.expressions import Q
 
-from cdlm.disposal import Candidate, delete_rows, due_rows
+from cdlm.disposal import Candidate, DatedRows, delete_rows, due_rows
 from cdlm.dsr import outbox
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification, VerificationCode
 from cdlm.dsr.service import destroy_request_secrets
@@ -19,9 +19,8 @@ from cdlm.vault.service import Vault
 
 async def exports_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
     """Access exports made before ``cutoff``."""
-    return await due_rows(
-        AccessExport, "created_at", cutoff, after, limit, customer_field="request__customer_id"
-    )
+    exports = DatedRows(AccessExport, "created_at", customer_field="request__customer_id")
+    return await due_rows(exports, cutoff, after, limit)
 
 
 async def delete_exports(ids: list[str]) -> int:
@@ -31,9 +30,8 @@ async def delete_exports(ids: list[str]) -> int:
 
 async def codes_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
     """Verification codes created before ``cutoff``."""
-    return await due_rows(
-        VerificationCode, "created_at", cutoff, after, limit, customer_field="request__customer_id"
-    )
+    codes = DatedRows(VerificationCode, "created_at", customer_field="request__customer_id")
+    return await due_rows(codes, cutoff, after, limit)
 
 
 async def delete_codes(ids: list[str]) -> int:
@@ -48,7 +46,9 @@ async def notifications_due(cutoff: datetime, after: str | None, limit: int) -> 
         | Q(payload_sealed__isnull=True)
         | Q(attempts__gte=outbox.MAX_ATTEMPTS)
     )
-    return await due_rows(Notification, "created_at", cutoff, after, limit, where=settled)
+    return await due_rows(
+        DatedRows(Notification, "created_at", where=settled), cutoff, after, limit
+    )
 
 
 async def delete_notifications(ids: list[str]) -> int:
@@ -63,15 +63,10 @@ async def closed_requests_due(
     where = Q(status__in=list(FINAL))
     if with_details_only:
         where &= Q(subject_sealed__isnull=False) | Q(details_sealed__isnull=False)
-    rows = await due_rows(
-        DataSubjectRequest,
-        "completed_at",
-        cutoff,
-        after,
-        limit,
-        customer_field="customer_id",
-        where=where,
+    closed = DatedRows(
+        DataSubjectRequest, "completed_at", customer_field="customer_id", where=where
     )
+    rows = await due_rows(closed, cutoff, after, limit)
     # Requests holding a copy of someone's data are marked, so a hold on dsr.exports keeps them.
     with_exports = set(
         await AccessExport.filter(request_id__in=[uuid.UUID(r.id) for r in rows]).values_list(

@@ -32,7 +32,7 @@ from cdlm.customers import rights
 from cdlm.customers import service as customers
 from cdlm.dsr import outbox
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification
-from cdlm.dsr.service import add_event, destroy_request_secrets
+from cdlm.dsr.service import NewTimelineEntry, add_event, destroy_request_secrets
 from cdlm.dsr.workflow import FINAL
 from cdlm.holds import service as legal_holds
 from cdlm.identity import service as identity
@@ -293,15 +293,11 @@ async def erase_released(vault: Vault, request: DataSubjectRequest) -> list[str]
             }
         )
     await request.save(update_fields=["progress", "certificate"])
-    await add_event(
-        request,
-        "retained_data_erased",
-        SYSTEM,
-        note=(
-            f"erased {', '.join(categories)} (events {deleted['events']}, source records "
-            f"{deleted['source_records']}, access exports {exports})"
-        ),
+    note = (
+        f"erased {', '.join(categories)} (events {deleted['events']}, source records "
+        f"{deleted['source_records']}, access exports {exports})"
     )
+    await add_event(SYSTEM, request, NewTimelineEntry("retained_data_erased", note))
     return categories
 
 
@@ -314,5 +310,5 @@ async def forget_requester(vault: Vault, request: DataSubjectRequest) -> bool:
         return False
     if not await destroy_request_secrets(vault, [request.id]):
         return False
-    await add_event(request, "requester_details_destroyed", SYSTEM)
+    await add_event(SYSTEM, request, NewTimelineEntry("requester_details_destroyed"))
     return True

@@ -30,7 +30,14 @@ from cdlm.dsr import access, erasure, outbox
 from cdlm.dsr.intake import match_customer
 from cdlm.dsr.models import DataSubjectRequest, RequestType
 from cdlm.dsr.notifier import Notifier
-from cdlm.dsr.service import add_event, locked, move, notify_requester, set_reason
+from cdlm.dsr.service import (
+    NewTimelineEntry,
+    add_event,
+    locked,
+    move,
+    notify_requester,
+    set_reason,
+)
 from cdlm.dsr.workflow import Status
 from cdlm.identity import service as identity
 from cdlm.vault.service import Vault
@@ -79,7 +86,7 @@ async def step(run: Run, name: str, work: Work) -> dict[str, Any]:
         request.progress = {**request.progress, "steps": {**done, name: result}}
         request.updated_at = clock.now()
         await request.save(update_fields=["progress", "updated_at"])
-        await add_event(request, "step_done", run.actor, note=name)
+        await add_event(run.actor, request, NewTimelineEntry("step_done", name))
         return result
 
 
@@ -135,16 +142,20 @@ async def _consent(run: Run, request_type: RequestType) -> None:
         if customer_id is None or not await customers.exists(customer_id):
             return NOTHING_HELD
         purposes = (await _details(run, request))["purposes"]
-        ids, _ = await consent.record(
-            run.actor,
-            run.vault,
+        opt_out: consent.SaleOptOut | consent.Objection | None = None
+        if request_type is RequestType.OPT_OUT_OF_SALE:
+            opt_out = consent.SaleOptOut()
+        elif request_type is RequestType.OBJECTION:
+            opt_out = consent.Objection(purposes)
+        recording = consent.ConsentRecording(
             customer_id,
             [],
             consent.Capture(Method.REQUEST, channel="request"),
-            idempotency_key=f"dsr:{request.id}",
             operation=f"dsr.{request_type.value}",
-            gpc=request_type is RequestType.OPT_OUT_OF_SALE,
-            object_to=purposes if request_type is RequestType.OBJECTION else None,
+            opt_out=opt_out,
+        )
+        ids, _ = await consent.record(
+            run.actor, run.vault, recording, idempotency_key=f"dsr:{request.id}"
         )
         return {"consent_entries": [str(i) for i in ids]}
 

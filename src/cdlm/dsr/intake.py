@@ -51,6 +51,7 @@ from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import (
     CHANNELS,
     OPEN,
+    NewTimelineEntry,
     add_event,
     keep_clock,
     locked,
@@ -114,6 +115,28 @@ class Submitted:
     public_status: PublicStatus
     verification_expires_at: datetime | None
     replayed: bool = False
+
+
+@dataclass(frozen=True)
+class Received:
+    """What a submission's transaction made: the request and, for a self-service one that
+    waits for verification, when its code expires."""
+
+    request_id: uuid.UUID
+    verification_expires_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        """As remembered for idempotent replays."""
+        expires = self.verification_expires_at
+        return {
+            "request": str(self.request_id),
+            "expires": expires.isoformat() if expires else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Received:
+        expires = data["expires"]
+        return cls(uuid.UUID(data["request"]), datetime.fromisoformat(expires) if expires else None)
 
 
 # ------------------------------------------------------------------------ checking input
@@ -216,7 +239,7 @@ async def _create(
     )
     keep_clock(request, started, clock.now())
     await request.save()
-    await add_event(request, "received", actor, note=f"filed via {filed_via.value}")
+    await add_event(actor, request, NewTimelineEntry("received", f"filed via {filed_via.value}"))
     await audit.record(
         actor, "dsr.submit", target_type="data_subject_request", target_id=request_id
     )
@@ -256,20 +279,30 @@ async def _count(auth: AuthSettings, purpose: str, value: str, limit: ratelimit.
         raise RateLimited("Too many requests; try again later.", field="input")
 
 
+@dataclass(frozen=True)
+class RequestSubmission:
+    """A request a data subject submits themselves, and the address it came from (for rate
+    limits)."""
+
+    type: RequestType
+    subject: Subject
+    details: Details = field(default_factory=Details)
+    jurisdiction: Jurisdiction | None = None
+    client_address: str | None = None
+
+
 async def submit(
     vault: Vault,
     auth: AuthSettings,
     settings: Settings,
     notifier: Notifier,
-    request_type: RequestType,
-    subject: Subject,
-    details: Details,
-    jurisdiction: Jurisdiction | None,
-    client_address: str | None,
+    submission: RequestSubmission,
     idempotency_key: str | None = None,
 ) -> Submitted:
     """A self-service request (no login). It waits for the code sent to the requester, except
     an opt-out of sale, which needs no verification."""
+    request_type, subject, details = submission.type, submission.subject, submission.details
+    client_address = submission.client_address
     if subject.kind not in CHANNELS:
         raise ValidationFailed(
             "Give an email address or phone number: the code is sent there.",
@@ -283,9 +316,9 @@ async def submit(
     subject_index = vault.blind_index(identifier.index_kind, identifier.value)
     await _count(auth, "dsr-submit-address", client_address or "unknown", SUBMIT_PER_ADDRESS)
     await _count(auth, "dsr-submit-identifier", subject_index, SUBMIT_PER_IDENTIFIER)
-    chosen = jurisdiction or settings.dsr_default_jurisdiction
+    chosen = submission.jurisdiction or settings.dsr_default_jurisdiction
 
-    async def run() -> dict[str, Any]:
+    async def run() -> Received:
         request = await _create(
             vault,
             settings,
@@ -299,26 +332,29 @@ async def submit(
         )
         if request_type is RequestType.OPT_OUT_OF_SALE:
             await _verified(vault, request, ANONYMOUS, VerificationMethod.NOT_REQUIRED)
-            return {"request": str(request.id), "expires": None}
+            return Received(request.id, None)
         await move(request, Status.IDENTITY_PENDING, ANONYMOUS, note="code sent")
-        expires_at = await _new_code(vault, auth, request)
-        return {"request": str(request.id), "expires": expires_at.isoformat()}
+        return Received(request.id, await _new_code(vault, auth, request))
 
     fingerprint = idempotency.fingerprint(
         [request_type.value, subject_index, chosen.value, details.to_json()]
     )
     outcome = await idempotency.run_once(
-        vault, f"submitDataSubjectRequest:{subject_index}", idempotency_key, fingerprint, run
+        vault,
+        f"submitDataSubjectRequest:{subject_index}",
+        idempotency_key,
+        fingerprint,
+        run,
+        idempotency.Codec(Received.to_json, Received.from_json),
     )
-    request_id = uuid.UUID(outcome.result["request"])
-    await outbox.deliver_pending(vault, notifier, [request_id])
-    request = await DataSubjectRequest.get(id=request_id)
-    expires = outcome.result["expires"]
+    received = outcome.result
+    await outbox.deliver_pending(vault, notifier, [received.request_id])
+    request = await DataSubjectRequest.get(id=received.request_id)
     return Submitted(
-        request_id,
+        received.request_id,
         request.status,
         await public_status_now(request),
-        datetime.fromisoformat(expires) if expires else None,
+        received.verification_expires_at,
         outcome.replayed,
     )
 
@@ -345,7 +381,7 @@ async def resend_code(
                 "Too many wrong codes for this request; submit a new one.", field="input.requestId"
             )
         expires_at = await _new_code(vault, auth, request)
-        await add_event(request, "code_resent", ANONYMOUS)
+        await add_event(ANONYMOUS, request, NewTimelineEntry("code_resent"))
     await outbox.deliver_pending(vault, notifier, [request_id])
     return expires_at
 
@@ -389,7 +425,8 @@ async def verify(
             request.progress = {**request.progress, "failed_codes": _failures(request) + 1}
             await request.save(update_fields=["progress"])
             left = min(sent.max_attempts - sent.attempts, REQUEST_ATTEMPTS - _failures(request))
-            await add_event(request, "verification_failed", ANONYMOUS, note=f"{left} left")
+            failed = NewTimelineEntry("verification_failed", f"{left} left")
+            await add_event(ANONYMOUS, request, failed)
             failure = (
                 RateLimited("Too many wrong codes; ask for a new one.", field="input.code")
                 if left == 0
@@ -458,7 +495,7 @@ async def _link_duplicate(request: DataSubjectRequest, actor: Principal) -> None
     request.duplicate_of_id = original.id
     set_reason(request, own=f"Duplicate of request {original.id}.")
     await move(request, Status.CANCELLED, actor, note=request.reason)
-    await add_event(original, "duplicate_linked", actor, note=f"request {request.id}")
+    await add_event(actor, original, NewTimelineEntry("duplicate_linked", f"request {request.id}"))
 
 
 # ------------------------------------------------------------------------ staff filing
@@ -529,7 +566,7 @@ async def file_request(
             )
     chosen = filing.jurisdiction or settings.dsr_default_jurisdiction
 
-    async def run() -> dict[str, Any]:
+    async def run() -> uuid.UUID:
         request = await _create(
             vault,
             settings,
@@ -543,7 +580,7 @@ async def file_request(
         )
         request.customer_id = filing.customer_id
         await _verified(vault, request, actor, filing.verification_method)
-        return {"request": str(request.id)}
+        return request.id
 
     fingerprint = idempotency.fingerprint(
         [
@@ -553,7 +590,8 @@ async def file_request(
             filing.details.to_json(),
             filing.verification_method.value,
             str(filing.customer_id),
-            received_at.isoformat(),
+            # What was sent: a retry that leaves receivedAt out is the same request.
+            filing.received_at.isoformat() if filing.received_at else None,
         ]
     )
     outcome = await idempotency.run_once(
@@ -562,10 +600,20 @@ async def file_request(
         idempotency_key,
         fingerprint,
         run,
+        idempotency.Codec(_filed_json, _filed_of),
     )
-    request_id = uuid.UUID(outcome.result["request"])
+    request_id = outcome.result
     await outbox.deliver_pending(vault, notifier, [request_id])
     request = await DataSubjectRequest.get(id=request_id)
     return Submitted(
         request_id, request.status, await public_status_now(request), None, outcome.replayed
     )
+
+
+def _filed_json(request_id: uuid.UUID) -> dict[str, Any]:
+    """A filed request's id, as remembered for idempotent replays."""
+    return {"request": str(request_id)}
+
+
+def _filed_of(remembered: dict[str, Any]) -> uuid.UUID:
+    return uuid.UUID(remembered["request"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
@@ -24,27 +25,32 @@ MAX_ATTEMPTS = 10
 _PAYLOAD = "notification"
 
 
-async def queue(
-    vault: Vault,
-    request_id: uuid.UUID,
-    key: bytes,
-    channel: str,
-    to: str,
-    template: str,
-    variables: dict[str, str],
-) -> Notification:
-    """Add a message to the outbox (in the caller's transaction)."""
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A message to a requester: where it goes, and the template with what fills it."""
+
+    request_id: uuid.UUID
+    channel: str
+    to: str
+    template: str
+    variables: dict[str, str]
+
+
+async def queue(vault: Vault, key: bytes, message: OutboxMessage) -> Notification:
+    """Add a message to the outbox (in the caller's transaction), sealed under ``key`` (the
+    request's)."""
     notification_id = uuid.uuid4()
+    request_id = message.request_id
     payload = {
-        "to": to,
-        "text": render(template, variables),
-        "loggable": render_loggable(template, variables),
+        "to": message.to,
+        "text": render(message.template, message.variables),
+        "loggable": render_loggable(message.template, message.variables),
     }
     return await Notification.create(
         id=notification_id,
         request_id=request_id,
-        channel=channel,
-        template=template,
+        channel=message.channel,
+        template=message.template,
         payload_sealed=vault.seal(key, request_id, f"{_PAYLOAD}:{notification_id}", payload),
         created_at=clock.now(),
     )

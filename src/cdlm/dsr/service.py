@@ -142,28 +142,31 @@ async def public_view(request_id: uuid.UUID) -> PublicView | None:
 # -------------------------------------------------------------------- moves and timeline
 
 
-async def add_event(
-    request: DataSubjectRequest,
-    kind: str,
-    actor: Principal,
-    *,
-    note: str | None = None,
-    note_sealed: bytes | None = None,
-    from_status: Status | None = None,
-    to_status: Status | None = None,
-) -> None:
-    """Append to the request's timeline (in the caller's transaction): ``note`` in cdlm's own
-    words, ``note_sealed`` what staff wrote (see :func:`seal_staff_text`)."""
+@dataclass(frozen=True)
+class NewTimelineEntry:
+    """What happened to a request: ``note`` in cdlm's own words, ``note_sealed`` what staff
+    wrote (see :func:`seal_staff_text`), and for a status change the statuses before and
+    after."""
+
+    kind: str
+    note: str | None = None
+    note_sealed: bytes | None = None
+    from_status: Status | None = None
+    to_status: Status | None = None
+
+
+async def add_event(actor: Principal, request: DataSubjectRequest, entry: NewTimelineEntry) -> None:
+    """Append to the request's timeline (in the caller's transaction)."""
     await RequestEvent.create(
         request_id=request.id,
         at=clock.now(),
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
+        kind=entry.kind,
+        from_status=entry.from_status,
+        to_status=entry.to_status,
         actor_kind=actor.kind.value,
         actor_id=actor.id,
-        note=note,
-        note_sealed=note_sealed,
+        note=entry.note,
+        note_sealed=entry.note_sealed,
     )
 
 
@@ -238,15 +241,8 @@ async def move(
         request.completed_at = now  # when it was closed, whichever way
         request.attention = None
     await request.save()
-    await add_event(
-        request,
-        "status_changed",
-        actor,
-        note=note,
-        note_sealed=note_sealed,
-        from_status=previous,
-        to_status=target,
-    )
+    changed = NewTimelineEntry("status_changed", note, note_sealed, previous, target)
+    await add_event(actor, request, changed)
     await audit.record(
         actor, f"dsr.{target.value}", target_type="data_subject_request", target_id=request.id
     )
@@ -318,15 +314,9 @@ async def notify_requester(
     channel = CHANNELS.get(found.kind) if found is not None else None
     if found is None or channel is None:
         return False
-    await outbox.queue(
-        vault,
-        request.id,
-        found.key,
-        channel,
-        found.value,
-        template,
-        message_variables(request, **extra),
-    )
+    variables = message_variables(request, **extra)
+    message = outbox.OutboxMessage(request.id, channel, found.value, template, variables)
+    await outbox.queue(vault, found.key, message)
     return True
 
 
@@ -391,7 +381,7 @@ async def extend(
         request.updated_at = now
         request.attention = None
         await request.save()
-        await add_event(request, "deadline_extended", actor, note_sealed=sealed)
+        await add_event(actor, request, NewTimelineEntry("deadline_extended", note_sealed=sealed))
         await audit.record(
             actor, "dsr.extend", target_type="data_subject_request", target_id=request.id
         )
@@ -413,9 +403,8 @@ async def assign(
         request.assignee_id = assignee_id
         request.updated_at = clock.now()
         await request.save(update_fields=["assignee_id", "updated_at"])
-        await add_event(
-            request, "assigned", actor, note=f"to {assignee_id}" if assignee_id else "unassigned"
-        )
+        note = f"to {assignee_id}" if assignee_id else "unassigned"
+        await add_event(actor, request, NewTimelineEntry("assigned", note))
         await audit.record(
             actor, "dsr.assign", target_type="data_subject_request", target_id=request.id
         )

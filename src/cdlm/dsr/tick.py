@@ -28,6 +28,7 @@ from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import (
     OPEN,
     STAFF_TEXT,
+    NewTimelineEntry,
     add_event,
     clock_of,
     clock_running,
@@ -81,7 +82,7 @@ async def _flag(request_id: uuid.UUID, due_soon: timedelta) -> str | None:
         request.attention = flag
         await request.save(update_fields=["attention"])
         days = kept.days_left(now)
-        await add_event(request, flag, SYSTEM, note=f"{days} days left")
+        await add_event(SYSTEM, request, NewTimelineEntry(flag, f"{days} days left"))
     logger.warning(
         "data subject request %s",
         flag.replace("_", " "),

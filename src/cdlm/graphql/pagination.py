@@ -15,6 +15,7 @@ forged value.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 import uuid
@@ -53,7 +54,12 @@ class PageInfo:
 @strawberry.type(description="One item of a connection with the cursor to continue after it.")
 class Edge(Generic[NodeT]):
     node: NodeT
-    cursor: str
+    make_cursor: strawberry.Private[Callable[[], str]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        # Made when asked for: most pages are read through `nodes`.
+        return self.make_cursor()
 
 
 @strawberry.type(description="A page of a list, Relay style.")
@@ -239,23 +245,29 @@ class Page(Generic[ModelT]):
     """Rows of one page with their cursors."""
 
     rows: list[ModelT]
-    cursors: list[str]
+    order: Sequence[SortKey]
+    list_name: str
     has_next_page: bool
     has_previous_page: bool
+
+    def cursor(self, row: ModelT) -> str:
+        """The cursor to continue after ``row``."""
+        values = [getattr(row, k.field) for k in self.order]
+        return encode_cursor(self.order, values, list_name=self.list_name)
 
     def to_connection(self, convert: Callable[[ModelT], NodeT]) -> Connection[NodeT]:
         """The GraphQL connection of this page, converting each row with ``convert``."""
         edges = [
-            Edge(node=convert(row), cursor=cursor)
-            for row, cursor in zip(self.rows, self.cursors, strict=True)
+            Edge(node=convert(row), make_cursor=functools.partial(self.cursor, row))
+            for row in self.rows
         ]
         return Connection(
             edges=edges,
             page_info=PageInfo(
                 has_next_page=self.has_next_page,
                 has_previous_page=self.has_previous_page,
-                start_cursor=self.cursors[0] if self.cursors else None,
-                end_cursor=self.cursors[-1] if self.cursors else None,
+                start_cursor=self.cursor(self.rows[0]) if self.rows else None,
+                end_cursor=self.cursor(self.rows[-1]) if self.rows else None,
             ),
         )
 
@@ -292,11 +304,10 @@ async def paginate(
     ordering = [f"-{k.field}" if k.descending else k.field for k in order]
     rows = list(await query.order_by(*ordering).limit(size + 1))
     has_next = len(rows) > size
-    rows = rows[:size]
-    cursors = [
-        encode_cursor(order, [getattr(row, k.field) for k in order], list_name=list_name)
-        for row in rows
-    ]
     return Page(
-        rows=rows, cursors=cursors, has_next_page=has_next, has_previous_page=after is not None
+        rows=rows[:size],
+        order=order,
+        list_name=list_name,
+        has_next_page=has_next,
+        has_previous_page=after is not None,
     )

@@ -21,10 +21,13 @@ either way (tests run both and compare).
 
 from __future__ import annotations
 
+import builtins
 import inspect
 import logging
+import operator
+import types
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +35,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
     GraphQLField,
     GraphQLList,
     GraphQLNonNull,
@@ -93,11 +97,23 @@ class FieldPlan:
     children: tuple[FieldPlan, ...]
     has_arguments: bool = False
     complete: Callable[[_Run, Any], Any] = lambda run, value: value
+    #: Python types whose values are the answer as they are (an unmasked String or Boolean),
+    #: with None when the field is nullable: the common case, answered without a call.
+    passthrough: frozenset[builtins.type] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "complete", _completer(self.type, self))
         has = self.definition is not None and bool(self.definition.args)
         object.__setattr__(self, "has_arguments", has)
+        nullable = not isinstance(self.type, GraphQLNonNull)
+        plain = _PLAIN.get(getattr(_unwrapped(self.type), "name", ""))
+        if (
+            plain is not None
+            and self.mask is None
+            and not isinstance(_unwrapped_non_null(self.type), GraphQLList)
+        ):
+            kinds = {plain, type(None)} if nullable else {plain}
+            object.__setattr__(self, "passthrough", frozenset(kinds))
 
 
 @dataclass(frozen=True)
@@ -257,12 +273,8 @@ class Planner:
     def _reader(field: StrawberryField) -> Callable[[Any, dict[str, Any]], Any]:
         resolver = field.base_resolver
         if resolver is None:
-            attribute = field.python_name
-
-            def read_attribute(source: Any, arguments: dict[str, Any]) -> Any:
-                return getattr(source, attribute)
-
-            return read_attribute
+            get = operator.attrgetter(field.python_name)
+            return lambda source, arguments: get(source)
         function: Callable[..., Any] = resolver.wrapped_func  # type: ignore[assignment]
         reserved = resolver.reserved_parameters
         if inspect.iscoroutinefunction(function) or reserved.get(INFO_PARAMSPEC) is not None:
@@ -369,8 +381,12 @@ class _Run:
             if child.roles is not None and self.role not in child.roles:
                 raise Abandon  # the ordinary executor raises the permission error
             assert child.read is not None
-            arguments = self._arguments(child) if child.has_arguments else {}
-            shown[child.key] = child.complete(self, child.read(source, arguments))
+            arguments = self._arguments(child) if child.has_arguments else _NO_ARGUMENTS
+            value = child.read(source, arguments)
+            if type(value) in child.passthrough:
+                shown[child.key] = value
+            else:
+                shown[child.key] = child.complete(self, value)
         return shown
 
 
@@ -398,6 +414,14 @@ def _completer(type_: GraphQLOutputType, plan: FieldPlan) -> Callable[[_Run, Any
         return listed
     if is_leaf_type(type_):
         serialize = type_.serialize
+        if isinstance(type_, GraphQLEnumType):
+            names = {value.value: name for name, value in type_.values.items()}
+            serialize_enum = serialize
+
+            def serialize(value: Any) -> Any:
+                name = names.get(value) if isinstance(value, Hashable) else None
+                return name if name is not None else serialize_enum(value)
+
         plain = _PLAIN.get(type_.name)
         if plain is not None:
             slow = serialize
@@ -430,11 +454,23 @@ _PLAIN: dict[str, type] = {"String": str, "Boolean": bool}
 
 
 def _refuse_awaitable(value: Any) -> None:
-    if inspect.isawaitable(value):
+    # Resolvers here return values, or a coroutine when they must read more.
+    if type(value) is types.CoroutineType:
         close = getattr(value, "close", None)
         if close is not None:
             close()  # never awaited: the ordinary executor reads it again
         raise Abandon
+
+
+_NO_ARGUMENTS: dict[str, Any] = {}
+
+
+def _unwrapped_non_null(type_: GraphQLOutputType) -> GraphQLOutputType:
+    return type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+
+
+def _unwrapped(type_: GraphQLOutputType) -> Any:
+    return _unwrapped_non_null(type_)
 
 
 def _named(type_: GraphQLOutputType) -> Any:

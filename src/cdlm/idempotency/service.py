@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tortoise.transactions import in_transaction
 
@@ -22,7 +22,7 @@ from cdlm.core.errors import Conflict, ErrorCode, ValidationFailed
 from cdlm.core.locks import lock_names
 from cdlm.core.principal import Principal
 from cdlm.core.transactions import retrying
-from cdlm.disposal import Candidate, delete_rows, due_rows
+from cdlm.disposal import Candidate, DatedRows, delete_rows, due_rows
 from cdlm.idempotency.models import IdempotencyRecord
 from cdlm.vault.service import Vault
 
@@ -62,11 +62,23 @@ def scope_for(operation: str, actor: Principal) -> str:
     return f"{operation}:{actor.kind.value}:{actor.id or actor.name}"
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
-class Outcome:
+class Codec(Generic[T]):
+    """How an operation's result is remembered: ``to_json`` makes the JSON-ready value stored
+    when it first runs, ``from_json`` reads that value back when a call replays it."""
+
+    to_json: Callable[[T], Any]
+    from_json: Callable[[Any], T]
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
     """The result, and whether it is a replay of an earlier call."""
 
-    result: dict[str, Any]
+    result: T
     replayed: bool
 
 
@@ -75,13 +87,15 @@ async def run_once(
     scope: str,
     key: str | None,
     request_fingerprint: str,
-    operation: Callable[[], Awaitable[dict[str, Any]]],
-) -> Outcome:
+    operation: Callable[[], Awaitable[T]],
+    codec: Codec[T],
+) -> Outcome[T]:
     """Run ``operation`` in a transaction, or return the result remembered for ``key``.
 
     Without a key the operation simply runs. With one, concurrent calls wait for each other.
-    A transaction that PostgreSQL aborts for a deadlock or serialization failure is run again
-    (:func:`cdlm.core.transactions.retrying`).
+    The first call returns the operation's own result (stored through ``codec``); only a
+    replay decodes the stored one. A transaction that PostgreSQL aborts for a deadlock or
+    serialization failure is run again (:func:`cdlm.core.transactions.retrying`).
     """
     if key is not None and (not key.strip() or len(key) > MAX_KEY_LENGTH):
         raise ValidationFailed(
@@ -91,7 +105,7 @@ async def run_once(
     if key is not None:
         await vault.ready()
         digest = key_digest(vault, scope, key)
-    return await retrying(lambda: _run_once(scope, digest, request_fingerprint, operation))
+    return await retrying(lambda: _run_once(scope, digest, request_fingerprint, operation, codec))
 
 
 def key_digest(vault: Vault, scope: str, key: str) -> str:
@@ -103,8 +117,9 @@ async def _run_once(
     scope: str,
     digest: str | None,
     request_fingerprint: str,
-    operation: Callable[[], Awaitable[dict[str, Any]]],
-) -> Outcome:
+    operation: Callable[[], Awaitable[T]],
+    codec: Codec[T],
+) -> Outcome[T]:
     if digest is None:
         async with in_transaction():
             return Outcome(await operation(), replayed=False)
@@ -118,13 +133,13 @@ async def _run_once(
                     field="idempotencyKey",
                     code=ErrorCode.IDEMPOTENCY_MISMATCH,
                 )
-            return Outcome(existing.result, replayed=True)
+            return Outcome(codec.from_json(existing.result), replayed=True)
         result = await operation()
         await IdempotencyRecord.create(
             scope=scope,
             key=digest,
             fingerprint=request_fingerprint,
-            result=result,
+            result=codec.to_json(result),
             created_at=clock.now(),
         )
         return Outcome(result, replayed=False)
@@ -132,7 +147,9 @@ async def _run_once(
 
 async def records_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
     """Remembered results older than ``cutoff`` (a replay after that runs again)."""
-    return await due_rows(IdempotencyRecord, "created_at", cutoff, after, limit, id_type=int)
+    return await due_rows(
+        DatedRows(IdempotencyRecord, "created_at", id_type=int), cutoff, after, limit
+    )
 
 
 async def delete_records(ids: list[str]) -> int:

@@ -31,10 +31,11 @@ from cdlm.identity.decision import decide as decide  # the rules, re-exported fo
 from cdlm.identity.decision import ordered as ordered
 from cdlm.identity.models import Identity, IdentityConflict, Suppression
 from cdlm.reassign import SealedColumn, Table
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 #: Identities, as a merge moves them.
-TABLE = Table("identities", sealed=SealedColumn("value_sealed", lambda _: "identity"))
+TABLE = Table("identities", sealed=SealedColumn("value_sealed", lambda _: sealed_for.IDENTITY))
 
 
 async def lock(indexes: Iterable[str]) -> None:
@@ -42,9 +43,19 @@ async def lock(indexes: Iterable[str]) -> None:
     await lock_names(indexes)
 
 
+def blind_indexes(vault: Vault, identifiers: Iterable[Identifier]) -> dict[Identifier, str]:
+    """Each identifier's blind index: compute them once and pass them on."""
+    return {i: vault.blind_index(i.index_kind, i.value) for i in identifiers}
+
+
 async def owners(vault: Vault, identifiers: Iterable[Identifier]) -> dict[Identifier, uuid.UUID]:
     """Which customer owns each identifier (one query)."""
-    wanted = {vault.blind_index(i.index_kind, i.value): i for i in identifiers}
+    return await owners_of(blind_indexes(vault, identifiers))
+
+
+async def owners_of(indexes: Mapping[Identifier, str]) -> dict[Identifier, uuid.UUID]:
+    """:func:`owners` of identifiers whose blind indexes the caller has already computed."""
+    wanted = {index: identifier for identifier, index in indexes.items()}
     if not wanted:
         return {}
     found: dict[Identifier, uuid.UUID] = {}

@@ -58,6 +58,7 @@ from cdlm.quality import refused
 from cdlm.quality.models import InvalidValue
 from cdlm.quality.validate import validate_profile
 from cdlm.reassign import Table, reassign
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Owner, Vault
 
 
@@ -146,7 +147,7 @@ async def _still_sure(vault: Vault, sides: dict[uuid.UUID, tuple[Customer, Owner
         raise PolicyViolation("A legal hold was placed on a profile of this pair.")
     tokens = await digests.external_tokens(list(sides))
     one, other = (
-        digests.record_of(c, vault.open(o.key, c, "profile", row.profile_sealed), tokens)
+        digests.record_of(c, vault.open(o.key, c, sealed_for.PROFILE, row.profile_sealed), tokens)
         for c, (row, o) in sides.items()
     )
     if conflicts(one, other):
@@ -209,7 +210,7 @@ async def merge_locked(
         merged_by_kind=actor.kind.value,
         merged_by_id=actor.id,
         reason_sealed=(
-            vault.seal(target.key, survivor.id, "merge-reason", change.reason)
+            vault.seal(target.key, survivor.id, sealed_for.MERGE_REASON, change.reason)
             if change.reason
             else None
         ),
@@ -365,7 +366,7 @@ async def _arrived_with_merged(
         if record.source_kind is SourceKind.STAFF:
             continue
         payload = vault.open(
-            survivor.key, survivor.id, f"source:{record.id}", record.payload_sealed
+            survivor.key, survivor.id, sealed_for.source_record(record.id), record.payload_sealed
         )
         indexes = _record_identifiers(vault, payload)
         if indexes and indexes <= merged_indexes:
@@ -459,7 +460,7 @@ async def unmerge_locked(
     record.unmerged_by_kind = actor.kind.value
     record.unmerged_by_id = actor.id
     record.unmerge_reason_sealed = (
-        vault.seal(target.key, survivor.id, "unmerge-reason", change.reason)
+        vault.seal(target.key, survivor.id, sealed_for.UNMERGE_REASON, change.reason)
         if change.reason
         else None
     )

@@ -39,6 +39,7 @@ from cdlm.matching.conflicts import conflicts
 from cdlm.matching.features import MatchRecord
 from cdlm.matching.merge import MergeInput, merge_locked
 from cdlm.matching.models import CandidateStatus, MatchModel, MatchRun, MergeKind, RunStatus
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 RUN_LOCK = 0x6D617463  # "matc"
@@ -314,7 +315,7 @@ async def _load(
             key = keys.get(row["id"])
             if key is None:
                 continue
-            values = vault.open(key, row["id"], "profile", bytes(row["profile_sealed"]))
+            values = vault.open(key, row["id"], sealed_for.PROFILE, bytes(row["profile_sealed"]))
             record = digests.record_of(row["id"], values, external)
             loaded.profiles[row["id"]] = _Profile(
                 record, digests.digest(vault, record), row["created_at"], row["updated_at"]

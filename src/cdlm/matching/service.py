@@ -30,6 +30,7 @@ from cdlm.matching.models import (
     Merge,
     MergeKind,
 )
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 
@@ -183,6 +184,9 @@ def open_reason(vault: Vault, key: bytes | None, merge: Merge, *, unmerge: bool)
     if sealed is None or key is None:
         return None
     text: str = vault.open(
-        key, merge.survivor_id, "unmerge-reason" if unmerge else "merge-reason", bytes(sealed)
+        key,
+        merge.survivor_id,
+        sealed_for.UNMERGE_REASON if unmerge else sealed_for.MERGE_REASON,
+        bytes(sealed),
     )
     return text

@@ -9,11 +9,14 @@ from tortoise.connection import get_connection
 
 from cdlm.quality.models import InvalidValue
 from cdlm.reassign import SealedColumn, Table
+from cdlm.vault import purposes as sealed_for
 
 #: Refused values, as a merge moves them (each sealed for its field).
 TABLE = Table(
     "invalid_values",
-    sealed=SealedColumn("value_sealed", lambda row: f"invalid:{row['field']}", ("field",)),
+    sealed=SealedColumn(
+        "value_sealed", lambda row: sealed_for.invalid_value(row["field"]), ("field",)
+    ),
 )
 
 

@@ -13,7 +13,7 @@ from tortoise.connection import get_connection
 from tortoise.expressions import F
 
 from cdlm.core import clock
-from cdlm.disposal import Candidate, delete_rows, due_rows
+from cdlm.disposal import Candidate, DatedRows, delete_rows, due_rows
 from cdlm.ratelimit.models import RateLimitCounter
 
 
@@ -73,7 +73,9 @@ async def give_back(key_digest: str, limit: Limit) -> None:
 
 async def counters_due(cutoff: datetime, after: str | None, limit: int) -> list[Candidate]:
     """Counters of windows that started before ``cutoff``."""
-    return await due_rows(RateLimitCounter, "window_start", cutoff, after, limit, id_type=int)
+    return await due_rows(
+        DatedRows(RateLimitCounter, "window_start", id_type=int), cutoff, after, limit
+    )
 
 
 async def delete_counters(ids: list[str]) -> int:

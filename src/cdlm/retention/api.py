@@ -248,8 +248,7 @@ class RetentionMutation:
     async def update_retention_policy(
         self, info: Info[Any, Any], input: UpdateRetentionPolicyInput
     ) -> PolicyResult:
-        row = await policies.update_policy(
-            await require_principal(info),
+        change = policies.PolicyChange(
             parse_id(input.id, "input.id"),
             period_days=input.period_days,
             trigger=input.trigger,
@@ -257,6 +256,7 @@ class RetentionMutation:
             description=input.description,
             active=input.active,
         )
+        row = await policies.update_policy(await require_principal(info), change)
         return RetentionPolicySaved(policy=RetentionPolicyNode.from_row(row))
 
     @strawberry.mutation(description="Place a legal hold.", extensions=allow(*OVERSIGHT_ROLES))

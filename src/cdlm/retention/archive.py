@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cdlm.config import ConfigError, Settings
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 
@@ -154,7 +155,7 @@ async def pack(
         key = keys.get(customer_id)
         if key is None:
             continue
-        sealed = vault.seal(key, customer_id, f"archive:{category}", record)
+        sealed = vault.seal(key, customer_id, sealed_for.archived(category), record)
         lines.append(
             json.dumps(
                 {
@@ -178,7 +179,10 @@ async def unpack(vault: Vault, data: bytes) -> list[dict[str, Any] | None]:
         key = keys.get(customer_id)
         records.append(
             vault.open(
-                key, customer_id, f"archive:{line['category']}", base64.b64decode(line["sealed"])
+                key,
+                customer_id,
+                sealed_for.archived(line["category"]),
+                base64.b64decode(line["sealed"]),
             )
             if key is not None
             else None

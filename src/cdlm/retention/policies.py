@@ -4,6 +4,7 @@ happens then. Managed by privacy officers; every change is audited."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from tortoise.transactions import in_transaction
 
@@ -82,41 +83,45 @@ async def create_policy(
     return policy
 
 
-async def update_policy(
-    actor: Principal,
-    policy_id: uuid.UUID,
-    *,
-    period_days: int | None = None,
-    trigger: Trigger | None = None,
-    action: Action | None = None,
-    description: str | None = None,
-    active: bool | None = None,
-) -> RetentionPolicy:
+@dataclass(frozen=True)
+class PolicyChange:
+    """A change to a retention policy: what is None stays as it is."""
+
+    policy_id: uuid.UUID
+    period_days: int | None = None
+    trigger: Trigger | None = None
+    action: Action | None = None
+    description: str | None = None
+    active: bool | None = None
+
+
+async def update_policy(actor: Principal, change: PolicyChange) -> RetentionPolicy:
     """Change a policy; the next sweep applies it (sweeps keep the policy they started with)."""
     async with in_transaction():
-        policy = await RetentionPolicy.filter(id=policy_id).select_for_update().first()
+        policy = await RetentionPolicy.filter(id=change.policy_id).select_for_update().first()
         if policy is None:
             raise NotFound("No retention policy has this id.", field="input.id")
-        new_period = period_days if period_days is not None else policy.period_days
-        new_trigger = trigger or policy.trigger
-        new_action = action or policy.action
-        new_description = (description if description is not None else policy.description).strip()
+        new_period = change.period_days if change.period_days is not None else policy.period_days
+        new_trigger = change.trigger or policy.trigger
+        new_action = change.action or policy.action
+        described = change.description
+        new_description = (described if described is not None else policy.description).strip()
         issues = _issues(policy.category, new_period, new_trigger, new_action, new_description)
         if issues:
             raise ValidationFailed.from_issues(issues)
         given = {
-            "period_days": period_days,
-            "trigger": trigger,
-            "action": action,
-            "description": description,
-            "active": active,
+            "period_days": change.period_days,
+            "trigger": change.trigger,
+            "action": change.action,
+            "description": change.description,
+            "active": change.active,
         }
         policy.period_days = new_period
         policy.trigger = new_trigger
         policy.action = new_action
         policy.description = new_description
-        if active is not None:
-            policy.active = active
+        if change.active is not None:
+            policy.active = change.active
         policy.updated_at = clock.now()
         await policy.save()
         await audit.record(

@@ -120,16 +120,18 @@ async def _catalog() -> None:
     for code, name, basis, mechanism, use, categories, sold in PURPOSES:
         await consent.create_purpose(
             SYSTEM,
-            code=code,
-            name=name,
-            description=f"{name} (demo purpose).",
-            lawful_basis=basis,
-            mechanism=mechanism,
-            data_use=use,
-            data_categories=categories,
-            sale_or_sharing=sold,
-            notice_text=f"We use your data for: {name.lower()}.",
-            recipients=["Advertising partners (fictional)"] if sold else [],
+            consent.PurposeDefinition(
+                code=code,
+                name=name,
+                description=f"{name} (demo purpose).",
+                lawful_basis=basis,
+                mechanism=mechanism,
+                data_use=use,
+                data_categories=categories,
+                sale_or_sharing=sold,
+                notice_text=f"We use your data for: {name.lower()}.",
+                recipients=["Advertising partners (fictional)"] if sold else [],
+            ),
         )
     for category, days, trigger, action in POLICIES:
         await policies.create_policy(
@@ -217,7 +219,8 @@ async def _consents(
         if chooser.random() < 0.2:
             choices.append(consent.Choice("partners", Decision.DENIED))
         if choices:
-            await consent.record(SYSTEM, vault, customer_id, choices, consent.Capture(Method.FORM))
+            recording = consent.ConsentRecording(customer_id, choices, consent.Capture(Method.FORM))
+            await consent.record(SYSTEM, vault, recording)
             decisions += len(choices)
     return decisions
 
@@ -252,10 +255,10 @@ async def _requests(
         auth,
         settings,
         notifier,
-        RequestType.OPT_OUT_OF_SALE,
-        intake.Subject(IdentifierKind.EMAIL, people[2][1]),
-        intake.Details(),
-        None,
-        "demo",
+        intake.RequestSubmission(
+            RequestType.OPT_OUT_OF_SALE,
+            intake.Subject(IdentifierKind.EMAIL, people[2][1]),
+            client_address="demo",
+        ),
     )
     return len(filings) + 1

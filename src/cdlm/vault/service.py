@@ -25,6 +25,7 @@ from tortoise.connection import get_connection
 from cdlm.config import ConfigError
 from cdlm.core import clock
 from cdlm.vault import crypto
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.keys import KeyProvider
 from cdlm.vault.models import AbsorbedKey, CustomerKey, VaultSecret
 
@@ -210,7 +211,7 @@ class Vault:
                 found[row.customer_id] = crypto.open_sealed(
                     survivor_key,
                     bytes(row.sealed_key),
-                    self._aad(row.survivor_id, f"absorbed-key:{row.customer_id}"),
+                    self._aad(row.survivor_id, sealed_for.absorbed_key(row.customer_id)),
                 )
         return found
 
@@ -223,7 +224,7 @@ class Vault:
             key = crypto.open_sealed(
                 merged.key,
                 bytes(row.sealed_key),
-                self._aad(merged.id, f"absorbed-key:{row.customer_id}"),
+                self._aad(merged.id, sealed_for.absorbed_key(row.customer_id)),
             )
             row.survivor_id = survivor.id
             row.sealed_key = self._seal_key(survivor, row.customer_id, key)
@@ -244,7 +245,9 @@ class Vault:
         absorbed keys ``keys_of`` go back under it."""
         row = await AbsorbedKey.get(customer_id=merged_id)
         key = crypto.open_sealed(
-            survivor.key, bytes(row.sealed_key), self._aad(survivor.id, f"absorbed-key:{merged_id}")
+            survivor.key,
+            bytes(row.sealed_key),
+            self._aad(survivor.id, sealed_for.absorbed_key(merged_id)),
         )
         await row.delete()
         await self.restore_customer_key(merged_id, key)
@@ -253,7 +256,7 @@ class Vault:
             inner = crypto.open_sealed(
                 survivor.key,
                 bytes(each.sealed_key),
-                self._aad(survivor.id, f"absorbed-key:{each.customer_id}"),
+                self._aad(survivor.id, sealed_for.absorbed_key(each.customer_id)),
             )
             each.survivor_id = merged_id
             each.sealed_key = self._seal_key(restored, each.customer_id, inner)
@@ -261,7 +264,9 @@ class Vault:
         return key
 
     def _seal_key(self, owner: Owner, customer_id: uuid.UUID, key: bytes) -> bytes:
-        return crypto.seal(owner.key, key, self._aad(owner.id, f"absorbed-key:{customer_id}"))
+        return crypto.seal(
+            owner.key, key, self._aad(owner.id, sealed_for.absorbed_key(customer_id))
+        )
 
     async def customer_key(self, customer_id: uuid.UUID) -> bytes:
         """One customer's data key; raises :class:`MissingKey` when it does not exist."""

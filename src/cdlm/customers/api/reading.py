@@ -92,6 +92,8 @@ class Selected:
                 self._walk(node.selection_set, "")
 
     def _included(self, node: FieldNode | InlineFragmentNode | FragmentSpreadNode) -> bool:
+        if not node.directives:
+            return True
         skip = get_directive_values(GraphQLSkipDirective, node, self._variables)
         if skip is not None and skip.get("if") is True:
             return False

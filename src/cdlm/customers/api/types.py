@@ -1,6 +1,8 @@
 """GraphQL types of the customer 360."""
 
+import functools
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -12,7 +14,7 @@ from strawberry.types.info import Info
 from cdlm.consent.api import ConsentStatus
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, ValidationFailed
-from cdlm.core.personal_data import PersonalData, present
+from cdlm.core.personal_data import MASKERS, PersonalData, present, sees_in_clear
 from cdlm.core.roles import Role
 from cdlm.customer360 import reader
 from cdlm.customer360.values import (
@@ -38,6 +40,7 @@ from cdlm.graphql.permissions import allow
 from cdlm.graphql.vocabulary import IdentifierKind, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality import score as quality
 from cdlm.quality.fields import PROFILE
+from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 if TYPE_CHECKING:
@@ -81,11 +84,26 @@ class CustomerProfile:
     def from_values(cls, values: dict[str, str], role: Role | None) -> "CustomerProfile":
         """The profile as ``role`` may see it (each value in clear or masked by its kind)."""
         shown: dict[str, dict[str, str | None]] = {"": {}, "address": {}}
-        for field in PROFILE:
-            *parent, attribute = field.attributes
-            value = present(values.get(field.name), field.kind, role)
-            shown["".join(parent)][attribute] = value
+        for parent, attribute, name, masker in _profile_view(role):
+            value = values.get(name)
+            shown[parent][attribute] = masker(value) if masker and value is not None else value
         return cls(**shown[""], address=Address(**shown["address"]))
+
+
+@functools.cache
+def _profile_view(
+    role: Role | None,
+) -> tuple[tuple[str, str, str, Callable[[str], str] | None], ...]:
+    """Per profile field: where it sits, its name, and how ``role`` sees it (None: in clear)."""
+    return tuple(
+        (
+            "".join(field.attributes[:-1]),
+            field.attributes[-1],
+            field.name,
+            None if sees_in_clear(role, field.kind) else MASKERS[field.kind],
+        )
+        for field in PROFILE
+    )
 
 
 @strawberry.type(description="One identifier of the customer.")
@@ -149,7 +167,9 @@ class CustomerQuality:
                 code=ErrorCode(row.code),
                 message=row.message,
                 value=(
-                    vault.open(key, self.customer_id, f"invalid:{row.field}", row.value_sealed)
+                    vault.open(
+                        key, self.customer_id, sealed_for.invalid_value(row.field), row.value_sealed
+                    )
                     if key
                     else None
                 ),
@@ -223,25 +243,27 @@ def event_window(
     return EventWindow(size, position, type, occurred_from, occurred_to)
 
 
+def _event_cursor(event: EventValue) -> str:
+    return encode_cursor(EVENT_ORDER, [event.occurred_at, event.id])
+
+
 def event_connection(
     events: list[EventValue], window: EventWindow, role: Role | None
 ) -> Connection[EventNode]:
     """A page of events (``events`` holds up to one more than the page, to tell if more
     follow)."""
+    shown = events[: window.first]
     edges = [
-        Edge(
-            node=EventNode.of(event, role),
-            cursor=encode_cursor(EVENT_ORDER, [event.occurred_at, event.id]),
-        )
-        for event in events[: window.first]
+        Edge(node=EventNode.of(event, role), make_cursor=functools.partial(_event_cursor, event))
+        for event in shown
     ]
     return Connection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=len(events) > window.first,
             has_previous_page=window.after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            start_cursor=_event_cursor(shown[0]) if shown else None,
+            end_cursor=_event_cursor(shown[-1]) if shown else None,
         ),
     )
 

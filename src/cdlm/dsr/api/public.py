@@ -153,16 +153,19 @@ class PublicDsrMutation:
         idempotency_key: str | None = None,
     ) -> SubmitResult:
         context = info.context
-        done = await intake.submit(
-            context.vault,
-            context.auth,
-            context.settings,
-            context.notifier,
+        submission = intake.RequestSubmission(
             input.type,
             intake.Subject(input.identifier.kind, input.identifier.value),
             details_of(input.corrections, input.purposes, input.note),
             input.jurisdiction,
             context.client_address,
+        )
+        done = await intake.submit(
+            context.vault,
+            context.auth,
+            context.settings,
+            context.notifier,
+            submission,
             idempotency_key,
         )
         return DataSubjectRequestReceived(
