@@ -84,7 +84,6 @@ class Context:
     _resolved: bool = False
     _rejected: bool = False
     _failure: Exception | None = None
-    _deferred: list[asyncio.Task[Any]] = field(default_factory=list)
     reads: RequestReads = field(default_factory=RequestReads)
 
     def audit_read(
@@ -100,25 +99,17 @@ class Context:
         personal field are not recorded)."""
         self.reads.note(target_ids, fields, action=action, target_type=target_type)
 
-    def defer(self, write: Awaitable[Any]) -> None:
-        """Run ``write`` (an audit entry of a read) alongside the rest of the request.
-
-        The response is held until every deferred write has committed; if one fails, the
-        request fails (see :class:`cdlm.graphql.extensions.DeferredWrites`).
-        """
-        self._deferred.append(asyncio.ensure_future(write))
-
     async def settle_deferred(self) -> list[BaseException]:
-        """Write the request's read audit and wait for the deferred writes; returns their
-        failures."""
+        """Write the request's read audit (one record per kind of read); returns the failure,
+        if any, so the response can be withheld."""
         reads = self.reads.take()
-        if reads and self.authenticated_principal is not None:
-            self.defer(read_audit.record(self.authenticated_principal, reads))
-        if not self._deferred:
+        if not reads or self.authenticated_principal is None:
             return []
-        outcomes = await asyncio.gather(*self._deferred, return_exceptions=True)
-        self._deferred.clear()
-        return [o for o in outcomes if isinstance(o, BaseException)]
+        try:
+            await read_audit.record(self.authenticated_principal, reads)
+        except Exception as failure:
+            return [failure]
+        return []
 
     @property
     def client_address(self) -> str | None:

@@ -13,7 +13,6 @@ from typing import Any
 from cdlm.consent.service import Answer
 from cdlm.core.identifiers import IdentifierKind
 from cdlm.core.vocabulary import LifecycleStage
-from cdlm.customers.models import Customer
 
 
 @dataclass(frozen=True)
@@ -53,24 +52,6 @@ class CustomerRecord:
     completeness: float
     validity: float
     quality_score: float
-
-    @classmethod
-    def of(cls, row: Customer) -> CustomerRecord:
-        """The record of a customer row the caller has already read."""
-        return cls(
-            id=row.id,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            lifecycle_stage=row.lifecycle_stage,
-            source_systems=list(row.source_systems),
-            last_activity_at=row.last_activity_at,
-            restricted_at=row.restricted_at,
-            erased_at=row.erased_at,
-            lineage_json=dict(row.lineage),
-            completeness=row.completeness,
-            validity=row.validity,
-            quality_score=row.quality_score,
-        )
 
     @functools.cached_property
     def lineage(self) -> dict[str, dict[str, Any]]:

@@ -112,10 +112,11 @@ class ErrorMasking(SchemaExtension):
 
 
 class DeferredWrites(SchemaExtension):
-    """Hold the response until the request's deferred writes (read audits) have committed.
+    """Hold the response until the request's read audit has committed.
 
-    A read's audit entry is written while its fields resolve instead of before; if the write
-    fails, the data is not returned: the operation fails with a masked error.
+    Resolvers note what they read; once the fields have resolved, the reads are recorded
+    together; if the write fails, the data is not returned: the operation fails with a masked
+    error.
     """
 
     async def on_execute(self) -> AsyncIterator[None]:

@@ -168,13 +168,17 @@ class Vault:
             )
             for customer_id, wrapped in rows:
                 owner = uuid.UUID(str(customer_id))
-                key = self.provider.unwrap(bytes(wrapped), _customer_context(owner))
-                self._keys.put(owner, key)
-                found[owner] = key
+                found[owner] = self._unwrap(owner, wrapped)
             absorbed = [c for c in missing if c not in found]
             if absorbed:
                 found.update(await self._absorbed_keys(absorbed))
         return found
+
+    def _unwrap(self, customer_id: uuid.UUID, wrapped: bytes) -> bytes:
+        """A wrapped data key opened with the master key, and remembered."""
+        key = self.provider.unwrap(bytes(wrapped), _customer_context(customer_id))
+        self._keys.put(customer_id, key)
+        return key
 
     async def keys_of_rows(
         self, wrapped: Mapping[uuid.UUID, bytes | None]
@@ -187,8 +191,7 @@ class Vault:
         for customer_id, sealed in wrapped.items():
             key = self._keys.get(customer_id)
             if key is None and sealed is not None:
-                key = self.provider.unwrap(bytes(sealed), _customer_context(customer_id))
-                self._keys.put(customer_id, key)
+                key = self._unwrap(customer_id, sealed)
             if key is None:
                 missing.append(customer_id)
             else:

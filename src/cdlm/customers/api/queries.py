@@ -11,7 +11,7 @@ from cdlm.core.identifiers import IdentifierKind
 from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LifecycleStage
 from cdlm.customers import service
-from cdlm.customers.api.reading import customer_nodes, selected
+from cdlm.customers.api.reading import customer_nodes
 from cdlm.customers.api.types import CustomerNode
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow
@@ -25,11 +25,6 @@ RECENTLY_UPDATED = [SortKey("updated_at", descending=True), SortKey("id")]
 #: Root fields answered through compiled plans once a document has been seen (the customer
 #: 360 and lists of customers: what frontends ask for most).
 PLANNED_ROOTS = frozenset({"customer", "customerByIdentifier", "customers"})
-
-
-def personal_fields_read(info: Info[Any, Any], below: str = "") -> list[str]:
-    """Names of the personal fields the query selected below this field (and ``below``)."""
-    return selected(info, below).personal_fields()
 
 
 @strawberry.input(description="Every criterion is optional; they combine with AND.")
