@@ -30,6 +30,7 @@ from cdlm.db.lifecycle import apply_migrations, close_orm, drop_database, ensure
 from cdlm.vault.keys import provider_from_settings
 from cdlm.vault.service import Vault
 from tests.factories import bearer, make_api_key
+from tests.support.field_paths import check_field_paths
 from tests.support.sql_counter import CountingConnection, StatementRecorder
 
 #: Environment of a test deployment: real argon2id, at a cost that keeps the suite fast.
@@ -187,6 +188,8 @@ class GraphQLClient:
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
+        problems = check_field_paths(query, body)
+        assert problems == [], "error fields that are not argument paths of the schema"
         return body
 
 

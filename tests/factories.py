@@ -17,6 +17,7 @@ from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers.ingest import CustomerIngest, IngestResult, Source, ingest_one
+from cdlm.graphql.relay import global_id
 from cdlm.matching.models import CandidateStatus, MatchCandidate
 from cdlm.quality.fields import PROFILE
 from cdlm.vault.service import Vault
@@ -139,3 +140,8 @@ async def make_candidate(
         right_digest="r",
         merge_id=merge_id,
     )
+
+
+def gid(type_name: str, key: uuid.UUID | str) -> str:
+    """The API's global id of the ``type_name`` object whose database id is ``key``."""
+    return str(global_id(type_name, key))

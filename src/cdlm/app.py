@@ -34,7 +34,7 @@ from cdlm.api.middleware import BodyLimitMiddleware, LazyStartupMiddleware, Requ
 from cdlm.api.schema import CdlmSchema, create_schema
 from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import Settings
-from cdlm.core.errors import ErrorCode
+from cdlm.core.errors import OperationErrorCode
 from cdlm.core.text import text_problem
 from cdlm.customers.survivorship import trust_table
 from cdlm.db.lifecycle import close_orm, init_orm
@@ -60,7 +60,7 @@ def is_request_error(result: ExecutionResult) -> bool:
     if result.data is not None or not result.errors:
         return False
     return all(
-        error.path is None and (error.extensions or {}).get("code") != ErrorCode.INTERNAL
+        error.path is None and (error.extensions or {}).get("code") != OperationErrorCode.INTERNAL
         for error in result.errors
     )
 

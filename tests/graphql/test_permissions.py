@@ -44,6 +44,8 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     # queries
     "health": PUBLIC,
     "viewer": ALL_ROLES,
+    "node": ALL_ROLES,
+    "nodes": ALL_ROLES,
     "staffUsers": ADMIN,
     "staffUser": ADMIN,
     "apiKeys": ADMIN,

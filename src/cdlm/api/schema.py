@@ -25,6 +25,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from cdlm.api.nodes import NodeQuery
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
 from cdlm.config import Settings
@@ -50,6 +51,7 @@ Query = merge_types(
     "Query",
     (
         SystemQuery,
+        NodeQuery,
         AuthQuery,
         AuditQuery,
         CustomerQuery,

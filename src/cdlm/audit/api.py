@@ -9,10 +9,13 @@ from cdlm.audit.models import AuditEntry
 from cdlm.core.roles import OVERSIGHT_ROLES
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow
+from cdlm.graphql.relay import NodeKind
 from cdlm.graphql.scalars import parse_id
 
 
-@strawberry.type(description="One audited action (who did what to which record, and when).")
+@strawberry.type(
+    name="AuditEntry", description="One audited action (who did what to which record, and when)."
+)
 class AuditEntryNode:
     id: strawberry.ID
     sequence: int = strawberry.field(description="Position in the trail (1, 2, 3, ...).")
@@ -139,3 +142,7 @@ class AuditQuery:
                 else None
             ),
         )
+
+
+#: How node(id:) fetches this domain's objects.
+NODE_KINDS: tuple[NodeKind, ...] = ()

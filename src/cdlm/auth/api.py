@@ -24,6 +24,7 @@ from cdlm.graphql.errors import (
 from cdlm.graphql.masking import personal
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow, authenticated, public, require_principal
+from cdlm.graphql.relay import NodeKind
 from cdlm.graphql.scalars import parse_id
 
 strawberry.enum(Role, description="What a caller may do.")
@@ -32,7 +33,7 @@ strawberry.enum(PrincipalKind, description="How the caller authenticated.")
 _NEWEST_FIRST = [SortKey("created_at", descending=True), SortKey("id")]
 
 
-@strawberry.type(description="A person who signs in to work with cdlm.")
+@strawberry.type(name="StaffUser", description="A person who signs in to work with cdlm.")
 class StaffUserNode:
     id: strawberry.ID
     email: str = strawberry.field(extensions=personal(PersonalData.EMAIL))
@@ -55,7 +56,9 @@ class StaffUserNode:
         )
 
 
-@strawberry.type(description="An API key; its secret is never shown again after creation.")
+@strawberry.type(
+    name="ApiKey", description="An API key; its secret is never shown again after creation."
+)
 class ApiKeyNode:
     id: strawberry.ID
     key_id: str = strawberry.field(description="The public part: keys read cdlm_<keyId>_<secret>.")
@@ -368,3 +371,7 @@ class AuthMutation:
     async def revoke_api_key(self, info: Info[Any, Any], id: strawberry.ID) -> RevokeApiKeyResult:
         row = await service.revoke_api_key(await require_principal(info), parse_id(id, "id"))
         return ApiKeyRevoked(api_key=ApiKeyNode.from_row(row))
+
+
+#: How node(id:) fetches this domain's objects.
+NODE_KINDS: tuple[NodeKind, ...] = ()

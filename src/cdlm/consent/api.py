@@ -20,6 +20,7 @@ from cdlm.graphql.errors import (
     errors_as_data,
 )
 from cdlm.graphql.permissions import allow, require_principal
+from cdlm.graphql.relay import NodeKind
 from cdlm.graphql.scalars import parse_id
 from cdlm.graphql.vocabulary import LawfulBasis
 
@@ -40,7 +41,7 @@ class NoticeVersion:
     created_at: datetime
 
 
-@strawberry.type(description="Why customer data is used.")
+@strawberry.type(name="Purpose", description="Why customer data is used.")
 class PurposeNode:
     id: strawberry.ID
     code: str
@@ -83,7 +84,7 @@ class PurposeNode:
         ]
 
 
-@strawberry.type(description="One entry of the consent ledger.")
+@strawberry.type(name="ConsentEntry", description="One entry of the consent ledger.")
 class ConsentEntryNode:
     id: strawberry.ID
     sequence: int
@@ -509,3 +510,7 @@ class ConsentMutation:
             idempotency_key,
         )
         return _recorded(ids, replayed)
+
+
+#: How node(id:) fetches this domain's objects.
+NODE_KINDS: tuple[NodeKind, ...] = ()

@@ -44,6 +44,13 @@ class ErrorCode(StrEnum):
     ALREADY_UNMERGED = "ALREADY_UNMERGED"
     RUN_IN_PROGRESS = "RUN_IN_PROGRESS"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    INVALID_ID = "INVALID_ID"
+
+
+class OperationErrorCode(StrEnum):
+    """``extensions.code`` of a top-level error that is not about the caller's input: the
+    caller is unknown or not allowed, or the server failed. Never a user error's code."""
+
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     INTERNAL = "INTERNAL"
@@ -133,7 +140,7 @@ class InvalidCredentials(DomainError):
 class AccessError(Exception):
     """The caller may not do this; reported as a top-level error, not as data."""
 
-    code: ErrorCode = ErrorCode.FORBIDDEN
+    code: OperationErrorCode = OperationErrorCode.FORBIDDEN
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -143,10 +150,10 @@ class AccessError(Exception):
 class AuthenticationRequired(AccessError):
     """No valid credentials were presented."""
 
-    code = ErrorCode.UNAUTHENTICATED
+    code = OperationErrorCode.UNAUTHENTICATED
 
 
 class PermissionDenied(AccessError):
     """The caller is authenticated but may not do this."""
 
-    code = ErrorCode.FORBIDDEN
+    code = OperationErrorCode.FORBIDDEN

@@ -10,32 +10,84 @@ request id (see :mod:`cdlm.graphql.extensions`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, ParamSpec, TypeVar, Union
 
 import strawberry
 
 from cdlm.core import errors as domain
 from cdlm.core.errors import ErrorCode, InvalidCredentials
+from cdlm.graphql.enums import describe_enum
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-strawberry.enum(ErrorCode, description="Machine-readable reason of an expected failure.")
+describe_enum(
+    ErrorCode,
+    "Machine-readable reason of an expected failure (a user error's `code`).",
+    {
+        ErrorCode.VALIDATION: "The input breaks a validation rule.",
+        ErrorCode.REQUIRED: "A required value is missing.",
+        ErrorCode.INVALID_FORMAT: "The value is not in the expected format.",
+        ErrorCode.IMPLAUSIBLE: "The value is well formed but cannot be true (a birth date in "
+        "the future, an amount out of range).",
+        ErrorCode.TOO_LONG: "The value is longer than allowed.",
+        ErrorCode.UNKNOWN_CODE: "The code is not one cdlm knows (country, currency, purpose).",
+        ErrorCode.BLOCKED_IDENTIFIER: "The identifier is a known placeholder or is shared by "
+        "too many people to identify anyone (test@test.com, 0000000000).",
+        ErrorCode.IDENTITY_CONFLICT: "The identifier already belongs to another customer.",
+        ErrorCode.IDENTITY_LIMIT: "The customer has as many identifiers of this kind as allowed.",
+        ErrorCode.TOO_MANY_ITEMS: "The list is longer than allowed.",
+        ErrorCode.IDEMPOTENCY_MISMATCH: "The idempotency key was used before with other input.",
+        ErrorCode.STALE_NOTICE_VERSION: "The notice shown is not the purpose's current version.",
+        ErrorCode.INVALID_CURSOR: "The cursor is malformed or belongs to another list.",
+        ErrorCode.INVALID_ID: "The id is malformed or is the id of another type of object.",
+        ErrorCode.NOT_FOUND: "The object referred to does not exist.",
+        ErrorCode.CONFLICT: "The change conflicts with existing data (a duplicate, a concurrent "
+        "change).",
+        ErrorCode.INVALID_STATE: "The object is not in a state that allows this change.",
+        ErrorCode.POLICY_VIOLATION: "A privacy or governance rule forbids the change.",
+        ErrorCode.RATE_LIMITED: "Too many attempts: wait before trying again.",
+        ErrorCode.WRONG_CODE: "The verification code is wrong.",
+        ErrorCode.CODE_EXPIRED: "The verification code has expired: ask for a new one.",
+        ErrorCode.SUPPRESSED: "The identifier belongs to an erased person and may not be "
+        "collected again.",
+        ErrorCode.PROCESSING_RESTRICTED: "The customer's processing is restricted (GDPR Art. 18).",
+        ErrorCode.OBJECTION_IN_FORCE: "The customer objected to this processing (GDPR Art. 21).",
+        ErrorCode.SAME_CUSTOMER: "Both ids are the same customer.",
+        ErrorCode.CUSTOMER_ERASED: "The customer was erased.",
+        ErrorCode.ALREADY_MERGED: "The profile was already merged into another.",
+        ErrorCode.MARKED_NOT_A_MATCH: "A steward decided these profiles are two people.",
+        ErrorCode.ALREADY_UNMERGED: "The merge was already undone.",
+        ErrorCode.RUN_IN_PROGRESS: "A run of the same kind is under way.",
+        ErrorCode.INVALID_CREDENTIALS: "The credentials are wrong (never said which part).",
+    },
+    name="UserErrorCode",
+)
 
 
 @strawberry.type(description="One problem with one input field.")
 class FieldIssue:
-    field: str = strawberry.field(description="Dotted path of the input field, e.g. input.email")
-    code: ErrorCode
-    message: str
+    field: str = strawberry.field(
+        description="Path of the input field at fault as the API spells it, from the "
+        "mutation's argument: `input.profile.email`, `input.events.3.amount` (list positions "
+        "count from 0)."
+    )
+    code: ErrorCode = strawberry.field(description="Why the value was refused.")
+    message: str = strawberry.field(description="What is wrong, for people; never the value.")
 
 
 @strawberry.interface(description="An expected failure, returned as data in a result union.")
 class UserError:
-    message: str
-    code: ErrorCode
-    field: str | None = strawberry.field(description="Dotted path of the input field at fault.")
+    message: str = strawberry.field(
+        description="What went wrong, for people (it never contains personal data)."
+    )
+    code: ErrorCode = strawberry.field(description="What went wrong, for programs.")
+    field: str | None = strawberry.field(
+        description="Path of the input field at fault (see FieldIssue.field); null when the "
+        "error is not about one field."
+    )
 
 
 @strawberry.type(description="Input is malformed or breaks a validation rule.")
@@ -94,6 +146,40 @@ _BY_DOMAIN_ERROR: dict[type[domain.DomainError], type[UserError]] = {
     domain.RateLimited: RateLimitedError,
     InvalidCredentials: InvalidCredentialsError,
 }
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What a mutation returns: its success type or one of the errors it can return, each
+    with when. One per mutation; :attr:`union` is its ``<Mutation>Result``."""
+
+    name: str
+    success: type
+    errors: Mapping[type[UserError], str]
+
+    def __post_init__(self) -> None:
+        if not self.name.endswith("Result"):
+            raise ValueError("a mutation's result union is named <Mutation>Result")
+        if not self.errors:
+            raise ValueError(f"{self.name} lists no error: return the success type itself")
+
+    @property
+    def union(self) -> Any:
+        """The result union type, for the mutation's return annotation."""
+        members = (self.success, *self.errors)
+        return Annotated[
+            Union[members],  # noqa: UP007 - a union built from a tuple
+            strawberry.union(self.name, description=self._union_description()),
+        ]
+
+    def _union_description(self) -> str:
+        errors = "; ".join(f"{cls.__name__} when {when}" for cls, when in self.errors.items())
+        return f"{self.success.__name__} on success; else {errors}."
+
+    def describe(self, summary: str) -> str:
+        """The mutation's description: ``summary`` and the errors it can return."""
+        errors = "; ".join(f"`{cls.__name__}` when {when}" for cls, when in self.errors.items())
+        return f"{summary} Errors: {errors}."
 
 
 def errors_as_data(

@@ -12,7 +12,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 from strawberry.types.execution import ExecutionResult as StrawberryExecutionResult
 
-from cdlm.core.errors import AccessError, DomainError, ErrorCode
+from cdlm.core.errors import AccessError, DomainError, OperationErrorCode
 
 log = logging.getLogger("cdlm.graphql")
 
@@ -80,7 +80,7 @@ def _with_code(error: GraphQLError, request_id: str | None) -> GraphQLError:
 
 def _masked(error: GraphQLError, request_id: str | None) -> GraphQLError:
     suffix = f" (request id {request_id})" if request_id else ""
-    extensions: dict[str, Any] = {"code": ErrorCode.INTERNAL.value}
+    extensions: dict[str, Any] = {"code": OperationErrorCode.INTERNAL.value}
     if request_id is not None:
         extensions["requestId"] = request_id
     return GraphQLError(

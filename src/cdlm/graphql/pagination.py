@@ -2,8 +2,8 @@
 
 A cursor encodes the sort-key values of the last row seen, so the next page is a range scan
 (``WHERE (k1, k2) > (v1, v2)``) that stays fast and stable when rows are added, unlike offsets.
-Only forward pagination (``first``/``after``) is offered; pages are capped at
-:data:`MAX_PAGE_SIZE`.
+Pages go both ways, as Relay specifies: ``first``/``after`` forwards, ``last``/``before``
+backwards; pages are capped at :data:`MAX_PAGE_SIZE`.
 
 A cursor is bound to the list it was made for: :func:`paginate` puts the table of its query
 in the cursor beside the ordering, so lists sorted alike (staff users and API keys, both newest
@@ -19,7 +19,7 @@ import functools
 import json
 import math
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -45,18 +45,28 @@ NodeT = TypeVar("NodeT")
 
 @strawberry.type(description="Where a page sits in the whole list.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="More items follow this page: ask with `first` and `after: endCursor`."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Items come before this page: ask with `last` and `before: startCursor`."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The cursor of the page's first item (null when the page is empty)."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The cursor of the page's last item (null when the page is empty)."
+    )
 
 
-@strawberry.type(description="One item of a connection with the cursor to continue after it.")
+@strawberry.type(description="One item of a connection with its cursor.")
 class Edge(Generic[NodeT]):
-    node: NodeT
+    node: NodeT = strawberry.field(description="The item.")
     make_cursor: strawberry.Private[Callable[[], str]]
 
-    @strawberry.field
+    @strawberry.field(
+        description="Opaque cursor of this item: pass it as `after` or `before` to page on."
+    )
     def cursor(self) -> str:
         # Made when asked for: most pages are read through `nodes`.
         return self.make_cursor()
@@ -64,12 +74,24 @@ class Edge(Generic[NodeT]):
 
 @strawberry.type(description="A page of a list, Relay style.")
 class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
-    page_info: PageInfo
+    edges: list[Edge[NodeT]] = strawberry.field(description="The items with their cursors.")
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
 
     @strawberry.field(description="The items of this page (the edges' nodes).")
     def nodes(self) -> list[NodeT]:
         return [edge.node for edge in self.edges]
+
+
+@strawberry.type(description="A page of a list, Relay style, that can tell the list's size.")
+class CountedConnection(Connection[NodeT]):
+    """Subclass it per node type (``class ApiKeyConnection(CountedConnection[ApiKey])``) for
+    lists small enough to count on every request that asks."""
+
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="How many items the whole list has, with its filter applied.")
+    async def total_count(self) -> int:
+        return await self.count()
 
 
 @dataclass(frozen=True)
@@ -227,6 +249,10 @@ def check_page_size(first: int | None, field: str = "first") -> int:
     return first
 
 
+def _reversed(order: Sequence[SortKey]) -> list[SortKey]:
+    return [SortKey(key.field, not key.descending) for key in order]
+
+
 def _after_filter(keys: Sequence[SortKey], values: Sequence[Any]) -> Q:
     """Rows strictly after ``values`` in the ordering ``keys`` (mixed directions allowed)."""
     disjuncts: list[Q] = []
@@ -241,73 +267,119 @@ def _after_filter(keys: Sequence[SortKey], values: Sequence[Any]) -> Q:
 
 
 @dataclass(frozen=True)
+class PageArgs:
+    """The paging arguments of a connection field: ``first``/``after`` or ``last``/``before``."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+    @property
+    def backwards(self) -> bool:
+        """True when the page is counted back from ``before`` (or from the end)."""
+        return self.last is not None
+
+    def size(self) -> int:
+        """The page size asked for, or the default; refuses both directions at once."""
+        if self.first is not None and self.last is not None:
+            raise ValidationFailed("Give first or last, not both.", field="last")
+        if self.backwards:
+            return check_page_size(self.last, field="last")
+        return check_page_size(self.first)
+
+
+@dataclass(frozen=True)
 class Page(Generic[ModelT]):
-    """Rows of one page with their cursors."""
+    """Rows of one page, in list order, with their cursors."""
 
     rows: list[ModelT]
     order: Sequence[SortKey]
     list_name: str
     has_next_page: bool
     has_previous_page: bool
+    count: Callable[[], Awaitable[int]]
 
     def cursor(self, row: ModelT) -> str:
-        """The cursor to continue after ``row``."""
+        """The cursor of ``row``."""
         values = [getattr(row, k.field) for k in self.order]
         return encode_cursor(self.order, values, list_name=self.list_name)
 
-    def to_connection(self, convert: Callable[[ModelT], NodeT]) -> Connection[NodeT]:
-        """The GraphQL connection of this page, converting each row with ``convert``."""
+    def to_connection(
+        self, convert: Callable[[ModelT], NodeT], cls: type[Connection[NodeT]] = Connection
+    ) -> Connection[NodeT]:
+        """The GraphQL connection of this page, converting each row with ``convert``; ``cls``
+        a :class:`CountedConnection` subclass for a list that tells its size."""
         edges = [
             Edge(node=convert(row), make_cursor=functools.partial(self.cursor, row))
             for row in self.rows
         ]
-        return Connection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=self.has_next_page,
-                has_previous_page=self.has_previous_page,
-                start_cursor=self.cursor(self.rows[0]) if self.rows else None,
-                end_cursor=self.cursor(self.rows[-1]) if self.rows else None,
-            ),
+        info = PageInfo(
+            has_next_page=self.has_next_page,
+            has_previous_page=self.has_previous_page,
+            start_cursor=self.cursor(self.rows[0]) if self.rows else None,
+            end_cursor=self.cursor(self.rows[-1]) if self.rows else None,
         )
+        if issubclass(cls, CountedConnection):
+            return cls(edges=edges, page_info=info, count=self.count)
+        return cls(edges=edges, page_info=info)
+
+
+def _checked_cursor(
+    cursor: str, field: str, order: Sequence[SortKey], sort_fields: list[Field[Any]], name: str
+) -> list[Any]:
+    values = decode_cursor(cursor, order, field, list_name=name)
+    try:
+        return [_coerce(f, v) for f, v in zip(sort_fields, values, strict=True)]
+    except TypeError:
+        raise ValidationFailed(
+            "The cursor is not valid for this list.", field=field, code=ErrorCode.INVALID_CURSOR
+        ) from None
 
 
 async def paginate(
     query: QuerySet[ModelT],
     *,
     order: Sequence[SortKey],
-    first: int | None,
-    after: str | None,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page[ModelT]:
-    """One page of ``query`` in keyset ``order``.
+    """One page of ``query`` in keyset ``order``: the ``first`` rows after ``after``, or the
+    ``last`` rows before ``before`` (both cursors may bound the same page).
 
     Sort keys must be non-nullable columns and the last one unique (e.g. ``id``), so every row
     has exactly one place in the order. Cursors are bound to the query's table: one made for
-    another list is refused even when both lists sort alike.
+    another list is refused even when both lists sort alike. The page's ``count`` counts the
+    whole ``query`` when awaited.
     """
     if not order:
         raise ValueError("paginate needs at least one sort key")
+    args = PageArgs(first, after, last, before)
     sort_fields = _sort_fields(query.model, order)
     list_name = query.model._meta.db_table
-    size = check_page_size(first)
+    size = args.size()
+    whole = query
     if after is not None:
-        values = decode_cursor(after, order, list_name=list_name)
-        try:
-            checked = [_coerce(f, v) for f, v in zip(sort_fields, values, strict=True)]
-        except TypeError:
-            raise ValidationFailed(
-                "The cursor is not valid for this list.",
-                field="after",
-                code=ErrorCode.INVALID_CURSOR,
-            ) from None
-        query = query.filter(_after_filter(order, checked))
-    ordering = [f"-{k.field}" if k.descending else k.field for k in order]
+        query = query.filter(
+            _after_filter(order, _checked_cursor(after, "after", order, sort_fields, list_name))
+        )
+    if before is not None:
+        values = _checked_cursor(before, "before", order, sort_fields, list_name)
+        query = query.filter(_after_filter(_reversed(order), values))
+    walk = _reversed(order) if args.backwards else list(order)
+    ordering = [f"-{k.field}" if k.descending else k.field for k in walk]
     rows = list(await query.order_by(*ordering).limit(size + 1))
-    has_next = len(rows) > size
+    more = len(rows) > size
+    rows = rows[:size]
+    if args.backwards:
+        rows.reverse()
     return Page(
-        rows=rows[:size],
+        rows=rows,
         order=order,
         list_name=list_name,
-        has_next_page=has_next,
-        has_previous_page=after is not None,
+        has_next_page=(before is not None) if args.backwards else more,
+        has_previous_page=more if args.backwards else (after is not None),
+        count=whole.count,
     )

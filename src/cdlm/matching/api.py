@@ -28,6 +28,7 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.pagination import Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow, require_principal
+from cdlm.graphql.relay import NodeKind
 from cdlm.graphql.scalars import parse_id
 from cdlm.matching import merge as merging
 from cdlm.matching import service
@@ -165,7 +166,7 @@ class CustomerMerge:
         return service.open_reason(info.context.vault, key, self.row, unmerge=True)
 
 
-@strawberry.type(description="The evidence of one match run.")
+@strawberry.type(name="MatchRun", description="The evidence of one match run.")
 class MatchRunNode:
     id: strawberry.ID
     status: RunStatus
@@ -375,3 +376,7 @@ class MatchingMutation:
             restored=await _node(info, undone.merged_id, "restored."),
             merge=CustomerMerge.from_row(undone),
         )
+
+
+#: How node(id:) fetches this domain's objects.
+NODE_KINDS: tuple[NodeKind, ...] = ()

@@ -16,6 +16,7 @@ from cdlm.graphql.errors import (
     errors_as_data,
 )
 from cdlm.graphql.permissions import allow, require_principal
+from cdlm.graphql.relay import NodeKind
 from cdlm.graphql.scalars import parse_id
 from cdlm.holds import service as legal_holds
 from cdlm.holds.models import LegalHold
@@ -30,7 +31,9 @@ CATALOG = (Role.ADMIN, Role.PRIVACY_OFFICER)
 READERS = tuple(STAFF_ROLES)
 
 
-@strawberry.type(description="Data that must be kept whatever a request or policy says.")
+@strawberry.type(
+    name="LegalHold", description="Data that must be kept whatever a request or policy says."
+)
 class LegalHoldNode:
     id: strawberry.ID
     customer_id: strawberry.ID | None
@@ -73,7 +76,10 @@ class LegalHoldSaved:
     hold: LegalHoldNode
 
 
-@strawberry.type(description="How long one category of data is kept, and what happens then.")
+@strawberry.type(
+    name="RetentionPolicy",
+    description="How long one category of data is kept, and what happens then.",
+)
 class RetentionPolicyNode:
     id: strawberry.ID
     category: str = strawberry.field(
@@ -284,3 +290,7 @@ class RetentionMutation:
             await require_principal(info), parse_id(input.id, "input.id")
         )
         return LegalHoldSaved(hold=LegalHoldNode.from_row(hold))
+
+
+#: How node(id:) fetches this domain's objects.
+NODE_KINDS: tuple[NodeKind, ...] = ()

@@ -134,7 +134,9 @@ class LineageEntry:
     cleared: bool
 
 
-@strawberry.type(description="A value refused by validation, kept out of the profile.")
+@strawberry.type(
+    name="InvalidValue", description="A value refused by validation, kept out of the profile."
+)
 class InvalidValueNode:
     field: str
     code: ErrorCode
@@ -179,7 +181,9 @@ class CustomerQuality:
         ]
 
 
-@strawberry.type(description="What a source sent, with its provenance (values not shown).")
+@strawberry.type(
+    name="SourceRecord", description="What a source sent, with its provenance (values not shown)."
+)
 class SourceRecordNode:
     id: strawberry.ID
     source_system: str
@@ -192,7 +196,7 @@ class SourceRecordNode:
     matched_rule: str | None
 
 
-@strawberry.type(description="An interaction.")
+@strawberry.type(name="Event", description="An interaction.")
 class EventNode:
     id: strawberry.ID
     type: str
@@ -268,7 +272,9 @@ def event_connection(
     )
 
 
-@strawberry.type(description="One person: profile, identities, events, lineage and quality.")
+@strawberry.type(
+    name="Customer", description="One person: profile, identities, events, lineage and quality."
+)
 class CustomerNode:
     id: strawberry.ID
     created_at: datetime

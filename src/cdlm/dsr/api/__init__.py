@@ -3,5 +3,9 @@
 from cdlm.dsr.api.mutations import DsrMutation
 from cdlm.dsr.api.public import PublicDsrMutation, PublicDsrQuery
 from cdlm.dsr.api.queries import DsrQuery
+from cdlm.graphql.relay import NodeKind
 
-__all__ = ["DsrMutation", "DsrQuery", "PublicDsrMutation", "PublicDsrQuery"]
+#: How node(id:) fetches this domain's objects.
+NODE_KINDS: tuple[NodeKind, ...] = ()
+
+__all__ = ["NODE_KINDS", "DsrMutation", "DsrQuery", "PublicDsrMutation", "PublicDsrQuery"]
