@@ -18,6 +18,7 @@ from cdlm.audit import service as audit
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
 from cdlm.core import clock
+from cdlm.core.chain import ChainProblem
 from cdlm.core.principal import SYSTEM, Principal, PrincipalKind
 from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
@@ -106,7 +107,7 @@ async def test_altered_row_is_reported_as_the_first_broken_link(column: str, val
     assert report.first_broken_sequence == third.sequence
     assert report.first_broken_id == third.id
     assert report.entries_checked == 2
-    assert report.problem == "content does not match its hash"
+    assert report.problem == ChainProblem.CONTENT_MISMATCH
 
 
 async def test_deleted_row_breaks_the_next_link() -> None:
@@ -119,7 +120,7 @@ async def test_deleted_row_breaks_the_next_link() -> None:
         )
     report = await audit.verify_chain()
     assert report.first_broken_sequence == entries[2].sequence
-    assert report.problem == "prev_hash does not match the previous entry"
+    assert report.problem == ChainProblem.PREVIOUS_HASH_MISMATCH
 
 
 async def test_rehashed_forgery_still_breaks_the_following_link() -> None:

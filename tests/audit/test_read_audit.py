@@ -19,6 +19,7 @@ from cdlm.audit import sequencer
 from cdlm.audit import service as audit
 from cdlm.audit.models import AuditEntry, AuditPending
 from cdlm.core import chain, clock
+from cdlm.core.chain import ChainProblem
 from cdlm.core.logs import request_id_var
 from cdlm.core.principal import Principal, PrincipalKind
 from cdlm.core.roles import Role
@@ -393,7 +394,7 @@ async def test_tampering_with_whom_a_read_covered_is_detected() -> None:
     report = await audit.verify_chain()
     assert not report.ok
     assert report.first_broken_sequence == first.sequence
-    assert report.problem == "content does not match its hash"
+    assert report.problem == ChainProblem.CONTENT_MISMATCH
 
 
 async def test_entries_without_subjects_hash_as_they_always_have() -> None:

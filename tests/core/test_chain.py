@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cdlm.core.chain import GENESIS_HASH, BrokenLink, check, entry_hash
+from cdlm.core.chain import GENESIS_HASH, BrokenLink, ChainProblem, check, entry_hash
 
 pytestmark = pytest.mark.pure
 
@@ -69,7 +69,7 @@ def test_a_batch_continues_from_the_previous_batchs_head() -> None:
     # Starting from the wrong head breaks at once.
     assert check(entries[2:], GENESIS_HASH, content) == (
         GENESIS_HASH,
-        BrokenLink(0, "prev_hash does not match the previous entry"),
+        BrokenLink(0, ChainProblem.PREVIOUS_HASH_MISMATCH),
     )
 
 
@@ -80,7 +80,7 @@ def test_altered_content_breaks_where_it_was_altered(position: int) -> None:
     entries[position].value = "forged"
     assert check(entries, GENESIS_HASH, content) == (
         good,
-        BrokenLink(position, "content does not match its hash"),
+        BrokenLink(position, ChainProblem.CONTENT_MISMATCH),
     )
 
 
@@ -89,7 +89,7 @@ def test_a_removed_entry_breaks_the_next_link(removed: int) -> None:
     entries = chained("one", "two", "three")
     del entries[removed]
     assert check(entries, GENESIS_HASH, content)[1] == BrokenLink(
-        removed, "prev_hash does not match the previous entry"
+        removed, ChainProblem.PREVIOUS_HASH_MISMATCH
     )
 
 
@@ -98,7 +98,7 @@ def test_a_link_to_any_other_hash_is_broken_whichever_sorts_first() -> None:
     for start in ("f" * 64, "1" * 64):
         assert check(entries, start, content) == (
             start,
-            BrokenLink(0, "prev_hash does not match the previous entry"),
+            BrokenLink(0, ChainProblem.PREVIOUS_HASH_MISMATCH),
         )
 
 

@@ -334,7 +334,7 @@ class ChainReport:
     head_hash: str
     first_broken_sequence: int | None = None
     first_broken_id: uuid.UUID | None = None
-    problem: str | None = None
+    problem: chain.ChainProblem | None = None
     #: Read records not chained yet (neither missing nor broken: the sequencer chains them).
     pending: int = 0
     #: How long the oldest of them has waited; None when none is pending.

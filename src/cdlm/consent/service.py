@@ -874,7 +874,7 @@ class LedgerReport:
     entries_checked: int
     head_hash: str
     first_broken_sequence: int | None = None
-    problem: str | None = None
+    problem: chain.ChainProblem | None = None
 
 
 async def verify_ledger() -> LedgerReport:

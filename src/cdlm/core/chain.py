@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -24,12 +25,19 @@ def entry_hash(content: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class ChainProblem(StrEnum):
+    """How a link of a hash chain is broken."""
+
+    PREVIOUS_HASH_MISMATCH = "PREVIOUS_HASH_MISMATCH"
+    CONTENT_MISMATCH = "CONTENT_MISMATCH"
+
+
 @dataclass(frozen=True)
 class BrokenLink:
     """Where a chain first breaks."""
 
     position: int
-    problem: str
+    problem: ChainProblem
 
 
 def check(
@@ -38,8 +46,8 @@ def check(
     """Walk ``entries`` from ``previous``; returns the last good hash and the first break."""
     for position, entry in enumerate(entries):
         if entry.prev_hash != previous:
-            return previous, BrokenLink(position, "prev_hash does not match the previous entry")
+            return previous, BrokenLink(position, ChainProblem.PREVIOUS_HASH_MISMATCH)
         if entry_hash(content(entry), entry.prev_hash) != entry.hash:
-            return previous, BrokenLink(position, "content does not match its hash")
+            return previous, BrokenLink(position, ChainProblem.CONTENT_MISMATCH)
         previous = entry.hash
     return previous, None
