@@ -89,3 +89,20 @@ def test_objects_with_an_id_are_nodes(type_name: str) -> None:
     named = SCHEMA.type_map[type_name]
     if isinstance(named, GraphQLObjectType) and "id" in named.fields:
         assert "Node" in {interface.name for interface in named.interfaces}
+
+
+RESULT_UNIONS = sorted(
+    name
+    for name, named in SCHEMA.type_map.items()
+    if isinstance(named, GraphQLUnionType) and name.endswith("Result")
+)
+
+
+@pytest.mark.parametrize("union", RESULT_UNIONS)
+def test_result_unions_describe_exactly_their_members(union: str) -> None:
+    named = SCHEMA.type_map[union]
+    assert isinstance(named, GraphQLUnionType)
+    described = set(re.findall(r"\b([A-Z]\w+Error)\b", named.description or ""))
+    members = {member.name for member in named.types if member.name.endswith("Error")}
+    assert described == members
+    assert len(named.types) == len(members) + 1, "one success type, then errors"

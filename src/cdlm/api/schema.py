@@ -30,13 +30,7 @@ from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
 from cdlm.config import Settings
 from cdlm.consent.api import ConsentMutation, ConsentQuery
-from cdlm.customers.api import (
-    EVENT_RECORD_SCALAR,
-    PLANNED_ROOTS,
-    CustomerMutation,
-    CustomerQuery,
-    EventRecord,
-)
+from cdlm.customers.api import PLANNED_ROOTS, CustomerMutation, CustomerQuery
 from cdlm.dsr.api import DsrMutation, DsrQuery, PublicDsrMutation, PublicDsrQuery
 from cdlm.governance.api import GovernanceQuery
 from cdlm.graphql.errors import USER_ERROR_TYPES
@@ -186,9 +180,7 @@ def create_schema(settings: Settings | None = None) -> CdlmSchema:
         types=list(USER_ERROR_TYPES),
         extensions=hardening_extensions(settings),
         planned_roots=PLANNED_ROOTS,
-        config=StrawberryConfig(
-            auto_camel_case=True, scalar_map={EventRecord: EVENT_RECORD_SCALAR}
-        ),
+        config=StrawberryConfig(auto_camel_case=True),
     )
 
 

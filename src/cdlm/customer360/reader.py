@@ -62,12 +62,17 @@ def _events_column(position: int, window: EventWindow, values: list[Any]) -> str
     if window.after is not None:
         values.extend(window.after)
         conditions.append(f"(e.occurred_at, e.id) < (${len(values) - 1}, ${len(values)})")
+    if window.before is not None:
+        values.extend(window.before)
+        conditions.append(f"(e.occurred_at, e.id) > (${len(values) - 1}, ${len(values)})")
     values.append(window.first + 1)
     # Only fixed column conditions are joined in; every value is a bind parameter.
     where = " AND ".join(conditions)
+    direction = "ASC" if window.backwards else "DESC"
     return (
         f"ARRAY(SELECT e FROM events e WHERE {where} "  # noqa: S608
-        f"ORDER BY e.occurred_at DESC, e.id DESC LIMIT ${len(values)}) AS __events_{position}"
+        f"ORDER BY e.occurred_at {direction}, e.id {direction} LIMIT ${len(values)}) "
+        f"AS __events_{position}"
     )
 
 
@@ -199,3 +204,27 @@ def _event(vault: Vault, key: bytes | None, owner: uuid.UUID, e: Any) -> EventVa
             else None
         ),
     )
+
+
+_EVENTS_BY_ID = (
+    "SELECT e.*, c.restricted_at FROM events e JOIN customers c ON c.id = e.customer_id "
+    "WHERE e.id = ANY($1::uuid[]) AND c.erased_at IS NULL"
+)
+
+
+async def events(
+    vault: Vault, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[uuid.UUID, EventValue]]:
+    """The events ``ids`` (of customers not erased) with their owners, properties decrypted;
+    unknown ids are absent. One statement, and one for the data keys not cached."""
+    if not ids:
+        return {}
+    rows = await get_connection("default").execute_query_dict(_EVENTS_BY_ID, [list(ids)])
+    keys = await vault.customer_keys({row["customer_id"] for row in rows})
+    return {
+        row["id"]: (
+            row["customer_id"],
+            _event(vault, keys.get(row["customer_id"]), row["customer_id"], row),
+        )
+        for row in rows
+    }

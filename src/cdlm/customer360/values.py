@@ -19,11 +19,14 @@ from cdlm.core.vocabulary import LifecycleStage
 class EventWindow:
     """One page of a customer's events: newest first, optionally filtered."""
 
-    first: int
+    first: int  #: the page size
     after: tuple[datetime, uuid.UUID] | None = None
     type: str | None = None
     occurred_from: datetime | None = None
     occurred_to: datetime | None = None
+    before: tuple[datetime, uuid.UUID] | None = None
+    #: Counted back from ``before`` (or the oldest): read oldest first, shown newest first.
+    backwards: bool = False
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,7 @@ async def _customers_for(
             parsed[position] = parse(item.identifier_kind, item.identifier_value)
         except InvalidIdentifier as error:
             result.rejected[position] = [
-                FieldIssue(f"{prefix}[{position}].identifier.value", error.code, error.message)
+                FieldIssue(f"{prefix}.{position}.identifier.value", error.code, error.message)
             ]
     owners = await identity.owners(vault, parsed.values()) if parsed else {}
     addressed = {item.customer_id for item in items if item.customer_id is not None}
@@ -232,7 +232,7 @@ async def _customers_for(
         if customer_id is None or customer_id not in known:
             result.rejected[position] = [
                 FieldIssue(
-                    f"{prefix}[{position}]",
+                    f"{prefix}.{position}",
                     ErrorCode.NOT_FOUND,
                     "No customer has this id or identifier.",
                 )
@@ -240,7 +240,7 @@ async def _customers_for(
         elif customer_id in restricted:
             result.rejected[position] = [
                 FieldIssue(
-                    f"{prefix}[{position}]",
+                    f"{prefix}.{position}",
                     ErrorCode.PROCESSING_RESTRICTED,
                     "Processing of this customer is restricted (GDPR Art. 18): the event is "
                     "not stored.",
@@ -279,7 +279,7 @@ async def store_events(
     result = BatchResult()
     properties: dict[int, bytes | None] = {}
     for position, item in enumerate(items):
-        issues, sealed_input = check_event(item, f"{prefix}[{position}]", now)
+        issues, sealed_input = check_event(item, f"{prefix}.{position}", now)
         if issues:
             result.rejected[position] = issues
         properties[position] = sealed_input
@@ -301,7 +301,7 @@ async def store_events(
         key = keys.get(customer_id)
         if key is None:  # crypto-shredded between lookup and now
             result.rejected[position] = [
-                FieldIssue(f"{prefix}[{position}]", ErrorCode.NOT_FOUND, "No such customer.")
+                FieldIssue(f"{prefix}.{position}", ErrorCode.NOT_FOUND, "No such customer.")
             ]
             continue
         if item.external_id is not None:
@@ -354,6 +354,7 @@ async def ingest_events(
     items: list[EventIngest],
     idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
+    prefix: str = "events",
 ) -> tuple[BatchResult, bool]:
     """The ``ingestEvents`` operation: idempotent per batch, one audit entry, one transaction.
 
@@ -362,7 +363,7 @@ async def ingest_events(
     """
 
     async def run() -> BatchResult:
-        result, _ = await store_events(vault, items)
+        result, _ = await store_events(vault, items, prefix)
         await audit.record(
             actor,
             "events.ingest",

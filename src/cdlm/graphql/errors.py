@@ -167,10 +167,14 @@ class Outcomes:
     def union(self) -> Any:
         """The result union type, for the mutation's return annotation."""
         members = (self.success, *self.errors)
-        return Annotated[
-            Union[members],  # noqa: UP007 - a union built from a tuple
-            strawberry.union(self.name, description=self._union_description()),
-        ]
+        return Annotated[Union[members], self.marker]  # noqa: UP007 - built from a tuple
+
+    @property
+    def marker(self) -> Any:
+        """The union's name and description, for a union written out so type checkers see
+        it: ``Annotated[Done | ValidationError, OUTCOMES.marker]`` (a test checks that the
+        members written are the ones described)."""
+        return strawberry.union(self.name, description=self._union_description())
 
     def _union_description(self) -> str:
         errors = "; ".join(f"{cls.__name__} when {when}" for cls, when in self.errors.items())

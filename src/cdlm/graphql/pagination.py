@@ -36,6 +36,11 @@ from cdlm.core.errors import ErrorCode, ValidationFailed
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+#: Descriptions of the paging arguments, the same on every connection field.
+FIRST = f"Page forwards: this many items (1 to {MAX_PAGE_SIZE}, default {DEFAULT_PAGE_SIZE})."
+AFTER = "Page forwards: the items after this cursor (a page's `endCursor`)."
+LAST = f"Page backwards: this many items (1 to {MAX_PAGE_SIZE}) before `before` or the end."
+BEFORE = "Page backwards: the items before this cursor (a page's `startCursor`)."
 _CURSOR_VERSION = 1
 _MAX_CURSOR_LENGTH = 1024
 

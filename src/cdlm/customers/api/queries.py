@@ -1,7 +1,9 @@
 """Queries of the customer 360."""
 
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.info import Info
@@ -10,12 +12,14 @@ from cdlm.core.errors import NotFound
 from cdlm.core.identifiers import IdentifierKind
 from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LifecycleStage
+from cdlm.customer360 import reader
 from cdlm.customers import service
-from cdlm.customers.api.reading import customer_nodes
-from cdlm.customers.api.types import CustomerNode
-from cdlm.graphql.pagination import Connection, SortKey, paginate
+from cdlm.customers.api.reading import customer_nodes, role_of, selected
+from cdlm.customers.api.types import CustomerNode, EventNode, SourceRecordNode
+from cdlm.customers.models import SourceRecord
+from cdlm.graphql.pagination import AFTER, BEFORE, FIRST, LAST, Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow
-from cdlm.graphql.scalars import parse_id
+from cdlm.graphql.relay import NodeKind, parse_id
 
 READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST, Role.AGENT)
 #: Looking a person up by their email or phone re-identifies them: not for analysts.
@@ -27,14 +31,20 @@ RECENTLY_UPDATED = [SortKey("updated_at", descending=True), SortKey("id")]
 PLANNED_ROOTS = frozenset({"customer", "customerByIdentifier", "customers"})
 
 
-@strawberry.input(description="Every criterion is optional; they combine with AND.")
+@strawberry.input(description="Which customers to list; every criterion is optional (AND).")
 class CustomerFilter:
-    updated_since: datetime | None = None
+    updated_since: datetime | None = strawberry.field(
+        default=None, description="Only customers whose profile changed at or after this."
+    )
     quality_below: float | None = strawberry.field(
         default=None, description="Stored quality score strictly below this (0 to 1)."
     )
-    source_system: str | None = None
-    lifecycle_stage: LifecycleStage | None = None
+    source_system: str | None = strawberry.field(
+        default=None, description="Only customers this system sent data about, e.g. crm."
+    )
+    lifecycle_stage: LifecycleStage | None = strawberry.field(
+        default=None, description="Only customers at this stage."
+    )
     include_restricted: bool = strawberry.field(
         default=False,
         description="Restricted customers (GDPR Art. 18: stored, not processed) are left out "
@@ -53,15 +63,28 @@ class CustomerQuery:
     @strawberry.field(
         description="One customer by id (null when unknown).", extensions=allow(*READERS)
     )
-    async def customer(self, info: Info[Any, Any], id: strawberry.ID) -> CustomerNode | None:
-        return (await customer_nodes(info, [parse_id(id, "id")]))[0]
+    async def customer(
+        self,
+        info: Info[Any, Any],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The customer's id.")],
+    ) -> CustomerNode | None:
+        return (await customer_nodes(info, [parse_id(id, "id", "Customer")]))[0]
 
     @strawberry.field(
         description="The customer an email, phone or external id (crm:123) belongs to.",
         extensions=allow(*LOOKUP_READERS),
     )
     async def customer_by_identifier(
-        self, info: Info[Any, Any], kind: IdentifierKind, value: str
+        self,
+        info: Info[Any, Any],
+        kind: Annotated[IdentifierKind, strawberry.argument(description="What `value` is.")],
+        value: Annotated[
+            str,
+            strawberry.argument(
+                description="The email, phone (E.164 or national with a + prefix) or external "
+                "id as `system:id`; normalized before the lookup."
+            ),
+        ],
     ) -> CustomerNode | None:
         row = await service.find_by_identifier(info.context.vault, kind, value)
         if row is None:
@@ -75,9 +98,13 @@ class CustomerQuery:
     async def customers(
         self,
         info: Info[Any, Any],
-        filter: CustomerFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
+        filter: Annotated[
+            CustomerFilter | None, strawberry.argument(description="Which customers to list.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
+        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
     ) -> Connection[CustomerNode]:
         given = filter or CustomerFilter()
         criteria = service.CustomerFilter(
@@ -89,7 +116,35 @@ class CustomerQuery:
         )
         # The page's keys only: the customers themselves are read with what was selected.
         keys = service.customers(criteria).only("id", "updated_at")
-        page = await paginate(keys, order=RECENTLY_UPDATED, first=first, after=after)
+        page = await paginate(
+            keys, order=RECENTLY_UPDATED, first=first, after=after, last=last, before=before
+        )
         ids = [row.id for row in page.rows]
         nodes = dict(zip(ids, await customer_nodes(info, ids), strict=True))
         return page.to_connection(lambda row: _present(nodes[row.id]))
+
+
+async def _customers(info: Info[Any, Any], ids: list[uuid.UUID]) -> Sequence[object | None]:
+    return await customer_nodes(info, ids)
+
+
+async def _events(info: Info[Any, Any], ids: list[uuid.UUID]) -> Sequence[object | None]:
+    found = await reader.events(info.context.vault, ids)
+    role = role_of(info)
+    shown = [EventNode.of(found[i][1], role) if i in found else None for i in ids]
+    owners = [found[i][0] for i in ids if i in found]
+    if owners and "properties" in selected(info).paths:
+        info.context.audit_read(owners, ["event_properties"])
+    return shown
+
+
+async def _sources(info: Info[Any, Any], ids: list[uuid.UUID]) -> Sequence[object | None]:
+    rows = {row.id: row for row in await SourceRecord.filter(id__in=ids)}
+    return [SourceRecordNode.from_row(rows[i]) if i in rows else None for i in ids]
+
+
+NODE_KINDS = (
+    NodeKind.of("Customer", READERS, _customers),
+    NodeKind.of("Event", READERS, _events),
+    NodeKind.of("SourceRecord", READERS, _sources),
+)

@@ -27,7 +27,8 @@ from strawberry.types.info import Info
 from cdlm.core.errors import DomainError
 from cdlm.customer360 import reader
 from cdlm.customer360.values import EventWindow, Parts, Profile360
-from cdlm.customers.api.types import CustomerNode, event_window
+from cdlm.customers.api.types import CustomerNode, EventFilter, event_window
+from cdlm.graphql.pagination import PageArgs
 from cdlm.quality.fields import PROFILE
 
 
@@ -147,21 +148,28 @@ class Selected:
         )
 
 
-def _argument(arguments: dict[str, Any], name: str, python_name: str) -> Any:
-    return arguments.get(name, arguments.get(python_name))
+def _filter(value: Any) -> EventFilter | None:
+    """The ``filter`` argument as coerced (an EventFilter, or a plain dict of its fields)."""
+    if value is None or isinstance(value, EventFilter):
+        return value
+    return EventFilter(
+        type=value.get("type"),
+        occurred_from=value.get("occurredFrom", value.get("occurred_from")),
+        occurred_to=value.get("occurredTo", value.get("occurred_to")),
+    )
 
 
 def _window(arguments: dict[str, Any]) -> EventWindow | None:
     """The window an ``events`` selection asks for; None when it is refused (the resolver
     refuses it again, with its field)."""
     try:
-        return event_window(
+        page = PageArgs(
             arguments.get("first"),
             arguments.get("after"),
-            arguments.get("type"),
-            _argument(arguments, "occurredFrom", "occurred_from"),
-            _argument(arguments, "occurredTo", "occurred_to"),
+            arguments.get("last"),
+            arguments.get("before"),
         )
+        return event_window(_filter(arguments.get("filter")), page)
     except DomainError:
         return None
 

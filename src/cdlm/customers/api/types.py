@@ -3,8 +3,9 @@
 import functools
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
@@ -26,20 +27,26 @@ from cdlm.customer360.values import (
     Profile360,
 )
 from cdlm.customers import loaders
+from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.masking import mask, masked_field, personal
 from cdlm.graphql.pagination import (
+    AFTER,
+    BEFORE,
+    FIRST,
+    LAST,
     Connection,
     Edge,
+    PageArgs,
     PageInfo,
     SortKey,
-    check_page_size,
     decode_cursor,
     encode_cursor,
 )
 from cdlm.graphql.permissions import allow
+from cdlm.graphql.relay import Node, global_id
 from cdlm.graphql.vocabulary import IdentifierKind, LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality import score as quality
-from cdlm.quality.fields import PROFILE
+from cdlm.quality.fields import BY_NAME, PROFILE
 from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
@@ -61,33 +68,53 @@ async def _key(info: Info[Any, Any], customer_id: uuid.UUID) -> bytes | None:
     return key
 
 
-@strawberry.type(description="A postal address.")
+@strawberry.type(description="A postal address; null parts are unknown.")
 class Address:
-    line1: str | None = masked_field(PersonalData.ADDRESS)
-    line2: str | None = masked_field(PersonalData.ADDRESS)
-    city: str | None = masked_field(PersonalData.ADDRESS)
+    line1: str | None = masked_field(PersonalData.ADDRESS, "Street and number.")
+    line2: str | None = masked_field(PersonalData.ADDRESS, "Flat, floor, building.")
+    city: str | None = masked_field(PersonalData.ADDRESS, "City or town.")
     region: str | None = masked_field(PersonalData.ADDRESS, "ISO 3166-2 code when recognised.")
-    postal_code: str | None = masked_field(PersonalData.ADDRESS)
+    postal_code: str | None = masked_field(
+        PersonalData.ADDRESS, "Postal code, normalized for its country."
+    )
     country: str | None = masked_field(PersonalData.ADDRESS, "ISO 3166-1 alpha-2 code.")
 
 
-@strawberry.type(description="The surviving profile values (decrypted for this request).")
+@strawberry.type(
+    description="The surviving profile values (decrypted for this request); null: unknown."
+)
 class CustomerProfile:
-    given_name: str | None = masked_field(PersonalData.NAME)
-    family_name: str | None = masked_field(PersonalData.NAME)
-    email: str | None = masked_field(PersonalData.EMAIL)
+    given_name: str | None = masked_field(PersonalData.NAME, "First name.")
+    family_name: str | None = masked_field(PersonalData.NAME, "Last name.")
+    email: str | None = masked_field(PersonalData.EMAIL, "Lower-cased email address.")
     phone: str | None = masked_field(PersonalData.PHONE, "E.164.")
-    birth_date: str | None = masked_field(PersonalData.BIRTH_DATE, "YYYY-MM-DD.")
-    address: Address
+    birth_date: date | None = masked_field(
+        PersonalData.BIRTH_DATE, "A date has no partial view: null for roles that see it masked."
+    )
+    address: Address = strawberry.field(description="The postal address.")
 
     @classmethod
     def from_values(cls, values: dict[str, str], role: Role | None) -> "CustomerProfile":
         """The profile as ``role`` may see it (each value in clear or masked by its kind)."""
-        shown: dict[str, dict[str, str | None]] = {"": {}, "address": {}}
+        shown: dict[str, dict[str, Any]] = {"": {}, "address": {}}
         for parent, attribute, name, masker in _profile_view(role):
             value = values.get(name)
             shown[parent][attribute] = masker(value) if masker and value is not None else value
+        birth = shown[""].get("birth_date")
+        # A date has no masked form: a masked birth date is withheld.
+        shown[""]["birth_date"] = _date(birth) if birth and not _masks_birth_date(role) else None
         return cls(**shown[""], address=Address(**shown["address"]))
+
+
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:  # not a calendar date: never stored so, shown as unknown
+        return None
+
+
+def _masks_birth_date(role: Role | None) -> bool:
+    return not sees_in_clear(role, PersonalData.BIRTH_DATE)
 
 
 @functools.cache
@@ -106,12 +133,14 @@ def _profile_view(
     )
 
 
-@strawberry.type(description="One identifier of the customer.")
+@strawberry.type(description="One identifier that resolves to the customer.")
 class CustomerIdentity:
-    kind: IdentifierKind
+    kind: IdentifierKind = strawberry.field(description="What kind of identifier it is.")
     namespace: str = strawberry.field(description="Source system of an external id; else empty.")
-    value: str | None = masked_field(PersonalData.IDENTIFIER)
-    created_at: datetime
+    value: str | None = masked_field(
+        PersonalData.IDENTIFIER, "The normalized identifier (lower-cased email, E.164 phone)."
+    )
+    created_at: datetime = strawberry.field(description="When it was attached.")
 
     @classmethod
     def of(cls, identity: IdentityValue, role: Role | None) -> "CustomerIdentity":
@@ -123,36 +152,53 @@ class CustomerIdentity:
         )
 
 
+def profile_path(name: str) -> str:
+    """The API path below a customer of the profile field ``name`` (``profile.email``)."""
+    field = BY_NAME.get(name)
+    return f"profile.{field.api_path}" if field is not None else name
+
+
 @strawberry.type(description="Which source record supplied a profile field's current value.")
 class LineageEntry:
-    field: str
-    source_record_id: strawberry.ID
-    source_system: str
-    source_kind: str
-    collected_at: datetime
-    trust: int
-    cleared: bool
+    field: str = strawberry.field(
+        description="The field's path below the customer, e.g. `profile.address.postalCode`."
+    )
+    source_record_id: strawberry.ID = strawberry.field(
+        description="Global id of the SourceRecord (see `Customer.sources`)."
+    )
+    source_system: str = strawberry.field(description="The system that sent the value.")
+    source_kind: SourceKind = strawberry.field(description="The kind of touchpoint.")
+    collected_at: datetime = strawberry.field(description="When the source collected it.")
+    trust: int = strawberry.field(
+        description="The source kind's trust (higher wins; staff corrections outrank all)."
+    )
+    cleared: bool = strawberry.field(description="True when the value was cleared (now null).")
 
 
 @strawberry.type(
     name="InvalidValue", description="A value refused by validation, kept out of the profile."
 )
 class InvalidValueNode:
-    field: str
-    code: ErrorCode
-    message: str
-    value: str | None = strawberry.field(extensions=personal(PersonalData.FREE_TEXT))
-    created_at: datetime
+    field: str = strawberry.field(
+        description="The field's path below the customer, e.g. `profile.email`."
+    )
+    code: ErrorCode = strawberry.field(description="Why it was refused.")
+    message: str = strawberry.field(description="Why it was refused, for people.")
+    value: str | None = strawberry.field(
+        description="The refused value.", extensions=personal(PersonalData.FREE_TEXT)
+    )
+    created_at: datetime = strawberry.field(description="When it was refused.")
 
 
 @strawberry.type(description="How good the profile is; each part between 0 and 1.")
 class CustomerQuality:
-    completeness: float
-    validity: float
+    completeness: float = strawberry.field(description="Share of the expected fields present.")
+    validity: float = strawberry.field(description="Share of the values sent that were valid.")
     freshness: float = strawberry.field(description="Computed now from the last source update.")
-    score: float
+    score: float = strawberry.field(description="The parts combined, as of now.")
     stored_score: float = strawberry.field(
-        description="The score as of the last change (what `customers(qualityBelow:)` filters on)."
+        description="The score as of the last change (what `customers(filter: {qualityBelow})` "
+        "filters on)."
     )
     customer_id: strawberry.Private[uuid.UUID]
 
@@ -165,7 +211,7 @@ class CustomerQuality:
         vault = info.context.vault
         return [
             InvalidValueNode(
-                field=row.field,
+                field=profile_path(row.field),
                 code=ErrorCode(row.code),
                 message=row.message,
                 value=(
@@ -181,38 +227,75 @@ class CustomerQuality:
         ]
 
 
+class SourceRecordOutcome(Enum):
+    CREATED = "created"
+    MATCHED = "matched"
+    RECTIFIED = "rectified"
+
+
+describe_enum(
+    SourceRecordOutcome,
+    "What a source record did to the customer base.",
+    {
+        SourceRecordOutcome.CREATED: "It created the customer.",
+        SourceRecordOutcome.MATCHED: "It matched an existing customer and updated the profile.",
+        SourceRecordOutcome.RECTIFIED: "A staff correction (GDPR Art. 16).",
+    },
+)
+
+
 @strawberry.type(
     name="SourceRecord", description="What a source sent, with its provenance (values not shown)."
 )
-class SourceRecordNode:
-    id: strawberry.ID
-    source_system: str
-    source_kind: SourceKind
-    collected_at: datetime
-    received_at: datetime
-    lawful_basis: LawfulBasis
-    purpose: str
-    outcome: str
-    matched_rule: str | None
+class SourceRecordNode(Node):
+    source_system: str = strawberry.field(description="The system that sent it, e.g. crm.")
+    source_kind: SourceKind = strawberry.field(description="The kind of touchpoint.")
+    collected_at: datetime = strawberry.field(description="When the source collected the data.")
+    received_at: datetime = strawberry.field(description="When cdlm received it.")
+    lawful_basis: LawfulBasis = strawberry.field(
+        description="The lawful basis the source declared."
+    )
+    purpose: str = strawberry.field(description="The purpose code the source declared.")
+    outcome: SourceRecordOutcome = strawberry.field(description="What it did.")
+    matched_rule: str | None = strawberry.field(
+        description="The identifier that matched (`external_id:<system>`, `email`, `phone`); "
+        "null when it created the customer or is a correction."
+    )
+
+    @classmethod
+    def from_row(cls, row: Any) -> "SourceRecordNode":
+        """The record as shown (no values: those are in the profile and its lineage)."""
+        return cls(
+            id=global_id("SourceRecord", row.id),
+            source_system=row.source_system,
+            source_kind=row.source_kind,
+            collected_at=row.collected_at,
+            received_at=row.received_at,
+            lawful_basis=row.lawful_basis,
+            purpose=row.purpose,
+            outcome=SourceRecordOutcome(row.outcome),
+            matched_rule=row.matched_rule,
+        )
 
 
-@strawberry.type(name="Event", description="An interaction.")
-class EventNode:
-    id: strawberry.ID
-    type: str
-    channel: str
-    occurred_at: datetime
-    received_at: datetime
-    amount: Decimal | None
-    currency: str | None
-    source_system: str
-    external_id: str | None
-    properties: JSON | None = masked_field(PersonalData.FREE_TEXT)
+@strawberry.type(name="Event", description="An interaction of the customer with the business.")
+class EventNode(Node):
+    type: str = strawberry.field(description="Event type code, e.g. order.placed.")
+    channel: str = strawberry.field(description="Channel code, e.g. web, store, email.")
+    occurred_at: datetime = strawberry.field(description="When it happened.")
+    received_at: datetime = strawberry.field(description="When cdlm received it.")
+    amount: Decimal | None = strawberry.field(description="Money involved, in `currency`.")
+    currency: str | None = strawberry.field(description="ISO 4217 code of `amount`.")
+    source_system: str = strawberry.field(description="The system that sent it.")
+    external_id: str | None = strawberry.field(description="The source's own id of the event.")
+    properties: JSON | None = masked_field(
+        PersonalData.FREE_TEXT, "Free-form JSON object sent with the event (stored encrypted)."
+    )
 
     @classmethod
     def of(cls, event: EventValue, role: Role | None) -> "EventNode":
         return cls(
-            id=strawberry.ID(str(event.id)),
+            id=global_id("Event", event.id),
             type=event.type,
             channel=event.channel,
             occurred_at=event.occurred_at,
@@ -225,26 +308,42 @@ class EventNode:
         )
 
 
-def event_window(
-    first: int | None,
-    after: str | None,
-    type: str | None,
-    occurred_from: datetime | None,
-    occurred_to: datetime | None,
-) -> EventWindow:
+@strawberry.input(description="Which events to list; every criterion is optional (AND).")
+class EventFilter:
+    type: str | None = strawberry.field(
+        default=None, description="Only events of this type code, e.g. order.placed."
+    )
+    occurred_from: datetime | None = strawberry.field(
+        default=None, description="Only events that happened at or after this moment."
+    )
+    occurred_to: datetime | None = strawberry.field(
+        default=None, description="Only events that happened before this moment."
+    )
+
+
+def _event_position(cursor: str | None, field: str) -> tuple[datetime, uuid.UUID] | None:
+    if cursor is None:
+        return None
+    at, event_id = decode_cursor(cursor, EVENT_ORDER, field)
+    if not isinstance(at, datetime) or at.tzinfo is None or not isinstance(event_id, uuid.UUID):
+        raise ValidationFailed(
+            "The cursor is not valid for this list.", field=field, code=ErrorCode.INVALID_CURSOR
+        )
+    return at, event_id
+
+
+def event_window(filter: EventFilter | None, page: PageArgs) -> EventWindow:
     """The page of events the ``events`` arguments ask for (bad sizes and cursors refused)."""
-    size = check_page_size(first)
-    position = None
-    if after is not None:
-        at, event_id = decode_cursor(after, EVENT_ORDER)
-        if not isinstance(at, datetime) or at.tzinfo is None or not isinstance(event_id, uuid.UUID):
-            raise ValidationFailed(
-                "The cursor is not valid for this list.",
-                field="after",
-                code=ErrorCode.INVALID_CURSOR,
-            )
-        position = (at, event_id)
-    return EventWindow(size, position, type, occurred_from, occurred_to)
+    given = filter or EventFilter()
+    return EventWindow(
+        page.size(),
+        _event_position(page.after, "after"),
+        given.type,
+        given.occurred_from,
+        given.occurred_to,
+        before=_event_position(page.before, "before"),
+        backwards=page.backwards,
+    )
 
 
 def _event_cursor(event: EventValue) -> str:
@@ -254,9 +353,12 @@ def _event_cursor(event: EventValue) -> str:
 def event_connection(
     events: list[EventValue], window: EventWindow, role: Role | None
 ) -> Connection[EventNode]:
-    """A page of events (``events`` holds up to one more than the page, to tell if more
-    follow)."""
+    """A page of events (``events`` holds up to one more than the page, in the order read, to
+    tell if more follow)."""
+    more = len(events) > window.first
     shown = events[: window.first]
+    if window.backwards:
+        shown.reverse()
     edges = [
         Edge(node=EventNode.of(event, role), make_cursor=functools.partial(_event_cursor, event))
         for event in shown
@@ -264,8 +366,8 @@ def event_connection(
     return Connection(
         edges=edges,
         page_info=PageInfo(
-            has_next_page=len(events) > window.first,
-            has_previous_page=window.after is not None,
+            has_next_page=window.before is not None if window.backwards else more,
+            has_previous_page=more if window.backwards else window.after is not None,
             start_cursor=_event_cursor(shown[0]) if shown else None,
             end_cursor=_event_cursor(shown[-1]) if shown else None,
         ),
@@ -275,13 +377,18 @@ def event_connection(
 @strawberry.type(
     name="Customer", description="One person: profile, identities, events, lineage and quality."
 )
-class CustomerNode:
-    id: strawberry.ID
-    created_at: datetime
-    updated_at: datetime
-    lifecycle_stage: LifecycleStage
-    source_systems: list[str]
-    last_activity_at: datetime | None
+class CustomerNode(Node):
+    created_at: datetime = strawberry.field(description="When cdlm first heard of the person.")
+    updated_at: datetime = strawberry.field(description="When the profile last changed.")
+    lifecycle_stage: LifecycleStage = strawberry.field(
+        description="Where the customer is in the relationship."
+    )
+    source_systems: list[str] = strawberry.field(
+        description="Every system that sent data about the customer."
+    )
+    last_activity_at: datetime | None = strawberry.field(
+        description="When the newest event happened; null: none yet."
+    )
     restricted_at: datetime | None = strawberry.field(
         description="Processing restricted (GDPR Art. 18) since: stored, not processed."
     )
@@ -294,7 +401,7 @@ class CustomerNode:
         """The customer as ``role`` may see it, from what the request read."""
         record = read.customer
         return cls(
-            id=strawberry.ID(str(record.id)),
+            id=global_id("Customer", record.id),
             created_at=record.created_at,
             updated_at=record.updated_at,
             lifecycle_stage=record.lifecycle_stage,
@@ -331,10 +438,10 @@ class CustomerNode:
     def lineage(self) -> list[LineageEntry]:
         return [
             LineageEntry(
-                field=name,
-                source_record_id=strawberry.ID(str(entry["source_record_id"])),
+                field=profile_path(name),
+                source_record_id=global_id("SourceRecord", str(entry["source_record_id"])),
                 source_system=str(entry["source_system"]),
-                source_kind=str(entry["source_kind"]),
+                source_kind=SourceKind(str(entry["source_kind"])),
                 collected_at=datetime.fromisoformat(str(entry["collected_at"])),
                 trust=int(entry["trust"]),
                 cleared=bool(entry.get("cleared", False)),
@@ -360,20 +467,7 @@ class CustomerNode:
         rows = await info.context.loaders.get(loaders.source_records_by_customer).load(
             self.record.id
         )
-        return [
-            SourceRecordNode(
-                id=strawberry.ID(str(row.id)),
-                source_system=row.source_system,
-                source_kind=row.source_kind,
-                collected_at=row.collected_at,
-                received_at=row.received_at,
-                lawful_basis=row.lawful_basis,
-                purpose=row.purpose,
-                outcome=row.outcome,
-                matched_rule=row.matched_rule,
-            )
-            for row in rows
-        ]
+        return [SourceRecordNode.from_row(row) for row in rows]
 
     @strawberry.field(
         description="Per purpose: may the customer's data be used (the same answer as "
@@ -386,12 +480,13 @@ class CustomerNode:
         return [ConsentStatus.of(answer) for answer in self.read.consents]
 
     @strawberry.field(
-        description="Ids of the profiles merged into this one (each answers with this profile).",
+        description="Global ids of the profiles merged into this one (each answers with this "
+        "profile).",
         extensions=allow(*MERGE_READERS),
     )
     async def merged_from(self, info: Info[Any, Any]) -> list[strawberry.ID]:
         ids = await info.context.loaders.get(loaders.absorbed_by_customer).load(self.record.id)
-        return [strawberry.ID(str(i)) for i in ids]
+        return [global_id("Customer", i) for i in ids]
 
     @strawberry.field(
         description="Every merge and unmerge this profile took part in, oldest first.",
@@ -409,13 +504,15 @@ class CustomerNode:
     @strawberry.field(description="Interactions, newest first.")
     def events(
         self,
-        first: int | None = None,
-        after: str | None = None,
-        type: str | None = None,
-        occurred_from: datetime | None = None,
-        occurred_to: datetime | None = None,
+        filter: Annotated[
+            EventFilter | None, strawberry.argument(description="Which events to list.")
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
+        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
+        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
+        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
     ) -> Connection[EventNode]:
-        window = event_window(first, after, type, occurred_from, occurred_to)
+        window = event_window(filter, PageArgs(first, after, last, before))
         events = self.read.events.get(window)
         if events is None:
             # Arguments the selection could not be read from ahead: read this page now (the
