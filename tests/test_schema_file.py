@@ -14,5 +14,5 @@ def test_checked_in_schema_matches_the_code() -> None:
 def test_schema_has_the_error_convention() -> None:
     sdl = schema_sdl()
     assert "interface UserError {" in sdl
-    assert "code: ErrorCode!" in sdl
+    assert "code: UserErrorCode!" in sdl
     assert "type ValidationError implements UserError" in sdl

@@ -32,7 +32,7 @@ from cdlm.graphql.pagination import SortKey, encode_cursor
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.dsr.support import file_request
-from tests.factories import make_customer, make_staff
+from tests.factories import gid, make_customer, make_staff
 
 MESSAGE = "The cursor is not valid for this list."
 AT = {"t": "2026-01-01T00:00:00+00:00"}
@@ -128,7 +128,7 @@ async def _customer_with_events(vault: Vault) -> str:
             for created_at in [AT_TIME, AT_TIME.replace(hour=1)]
         ],
     )
-    return str(created.customer_id)
+    return gid("Customer", created.customer_id)
 
 
 def well_formed(order: list[SortKey]) -> dict[str, str]:
