@@ -177,7 +177,8 @@ class MatchComparison:
     name: ComparisonName = strawberry.field(description="What was compared.")
     level: str = strawberry.field(
         description="The level of agreement reached, for people, e.g. `Jaro-Winkler >= 0.92` "
-        "or `Same postcode`."
+        "or `Same postcode`. A level `(scored under EMAIL)` is weighed under the comparison "
+        "named (a MatchComparisonName), and weighs 0 here."
     )
     weight: float = strawberry.field(
         description="Its match weight (log2 Bayes factor): positive for one person, negative "
