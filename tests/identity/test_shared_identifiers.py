@@ -243,7 +243,7 @@ async def test_one_record_with_two_ids_of_one_system_attaches_one_and_says_so(
     result = body["data"]["ingestCustomer"]
     assert result["outcome"] == "CREATED"
     assert [(i["field"], i["code"]) for i in result["issues"]] == [
-        ("input.externalIds[0]", "IDENTITY_LIMIT")
+        ("input.externalIds.0", "IDENTITY_LIMIT")
     ]
     held = await Identity.filter(customer_id=result["customerId"], kind="external_id")
     assert sorted((i.namespace, i.blind_index != "") for i in held) == [

@@ -1,4 +1,5 @@
-"""The review queue, mergeCustomers and unmergeCustomer through the real ASGI app."""
+"""resolveMatchCandidate, mergeCustomers and unmergeCustomer through the real ASGI app: each
+result union with every error it lists, and the changed objects in the success payloads."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import pytest
 
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
+from cdlm.core import clock
 from cdlm.core.roles import Role
 from cdlm.customers.models import Customer
-from cdlm.matching.models import MatchCandidate, Merge
+from cdlm.graphql.relay import split_global_id
+from cdlm.matching.models import CandidateStatus, MatchCandidate, Merge
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.factories import bearer, make_api_key, make_candidate, make_customer
+from tests.factories import bearer, gid, make_api_key, make_candidate, make_customer
 from tests.support.audit import read_records
 
 MERGE = """
@@ -22,10 +25,11 @@ mutation($s: ID!, $m: ID!, $r: String!) {
   mergeCustomers(input: {survivorId: $s, mergedId: $m, reason: $r}) {
     __typename
     ... on CustomersMerged {
-      customer { id mergedFrom profile { email phone } }
-      merge { id kind survivorId mergedId reason }
+      survivor { id mergedFrom profile { email phone } mergeHistory { id kind mergedId } }
+      merge { id kind survivorId mergedId reason survivor { id } merged { id } candidate { id } }
     }
     ... on UserError { code field message }
+    ... on ValidationError { issues { field code } }
   }
 }"""
 UNMERGE = """
@@ -33,22 +37,11 @@ mutation($id: ID!, $r: String!) {
   unmergeCustomer(input: {mergeId: $id, reason: $r}) {
     __typename
     ... on CustomerUnmerged {
-      customer { id profile { email } }
+      survivor { id profile { email } }
       restored { id profile { email } }
-      merge { unmergedAt unmergeReason }
+      merge { id unmergedAt unmergeReason merged { id } }
     }
     ... on UserError { code field }
-  }
-}"""
-QUEUE = """
-query($f: MatchCandidateFilter, $first: Int, $after: String) {
-  matchCandidates(filter: $f, first: $first, after: $after) {
-    edges { cursor node {
-      id status probability matchWeight conflicts
-      comparisons { name level weight }
-      left { id profile { email } } right { id profile { email } }
-    } }
-    pageInfo { hasNextPage endCursor }
   }
 }"""
 RESOLVE = """
@@ -56,20 +49,31 @@ mutation($id: ID!, $d: MatchDecision!, $n: String) {
   resolveMatchCandidate(input: {id: $id, decision: $d, note: $n}) {
     __typename
     ... on MatchCandidateResolved {
-      candidate { status decidedAt note }
-      merge { kind survivorId mergedId }
-      customer { id mergedFrom }
+      candidate { id status decidedAt note merge { id } }
+      merge { id kind survivorId mergedId candidate { id status } }
+      survivor { id mergedFrom }
     }
     ... on UserError { code field }
   }
 }"""
 
 
+def key_of(api_id: str) -> uuid.UUID:
+    """The database id behind a customer id as the API shows it (a global id, or the bare
+    UUID the Customer type gave before it became a Relay node)."""
+    found = split_global_id(api_id)
+    return found[1] if found is not None else uuid.UUID(api_id)
+
+
+def customer(key: uuid.UUID) -> str:
+    return gid("Customer", key)
+
+
 async def _headers(auth: AuthSettings, role: Role) -> dict[str, str]:
     return bearer(await make_api_key(auth, role))
 
 
-async def _two(vault: Vault) -> tuple[str, str]:
+async def _two(vault: Vault) -> tuple[uuid.UUID, uuid.UUID]:
     one = await make_customer(
         vault, given_name="Grace", family_name="Hopper", email="grace@example.com"
     )
@@ -80,13 +84,13 @@ async def _two(vault: Vault) -> tuple[str, str]:
         email="grace.hopper@example.org",
         phone="+44 20 7946 0002",
     )
-    return str(one.customer_id), str(two.customer_id)
+    return one.customer_id, two.customer_id
 
 
-async def _candidate(left: str, right: str, probability: float) -> MatchCandidate:
+async def _candidate(left: uuid.UUID, right: uuid.UUID, probability: float) -> MatchCandidate:
     return await make_candidate(
-        uuid.UUID(left),
-        uuid.UUID(right),
+        left,
+        right,
         probability=probability,
         comparisons=[
             {"name": "given_name", "level": "Exact match", "weight": 3.1},
@@ -101,90 +105,230 @@ async def test_a_steward_merges_two_profiles_and_the_merged_id_answers_with_the_
     steward = await _headers(auth, Role.STEWARD)
     first, second = await _two(vault)
 
-    body = await gql(MERGE, {"s": first, "m": second, "r": "Same person."}, steward)
+    body = await gql(
+        MERGE, {"s": customer(first), "m": customer(second), "r": "Same person."}, steward
+    )
 
     merged = body["data"]["mergeCustomers"]
     assert merged["__typename"] == "CustomersMerged", body
-    assert merged["customer"]["id"] == first
-    assert merged["customer"]["mergedFrom"] == [second]
-    assert merged["customer"]["profile"]["phone"] == "+442079460002"
-    assert merged["merge"] == {
-        "id": merged["merge"]["id"],
+    row = await Merge.get(survivor_id=first)
+    survivor = merged["survivor"]
+    assert key_of(survivor["id"]) == first
+    assert [key_of(i) for i in survivor["mergedFrom"]] == [second]
+    assert survivor["profile"]["phone"] == "+442079460002"
+    assert survivor["mergeHistory"] == [
+        {"id": gid("CustomerMerge", row.id), "kind": "MANUAL", "mergedId": customer(second)}
+    ]
+    merge = merged["merge"]
+    assert {k: merge[k] for k in ("id", "kind", "survivorId", "mergedId", "reason")} == {
+        "id": gid("CustomerMerge", row.id),
         "kind": "MANUAL",
-        "survivorId": first,
-        "mergedId": second,
+        "survivorId": customer(first),
+        "mergedId": customer(second),
         "reason": "Same person.",
     }
-    redirect = await gql(
-        "query($id: ID!) { customer(id: $id) { id mergeHistory { kind mergedId } } }",
-        {"id": second},
-        steward,
-    )
-    assert redirect["data"]["customer"] == {
-        "id": first,
-        "mergeHistory": [{"kind": "MANUAL", "mergedId": second}],
-    }
+    # The merged profile answers as the survivor while the merge stands.
+    assert key_of(merge["survivor"]["id"]) == first
+    assert key_of(merge["merged"]["id"]) == first
+    assert merge["candidate"] is None
     assert await AuditEntry.filter(action="customer.merge", target_id=first).exists()
 
-    undone = await gql(UNMERGE, {"id": merged["merge"]["id"], "r": "Two people."}, steward)
+    undone = await gql(UNMERGE, {"id": merge["id"], "r": "Two people."}, steward)
 
     result = undone["data"]["unmergeCustomer"]
     assert result["__typename"] == "CustomerUnmerged", undone
-    assert result["customer"]["profile"]["email"] == "grace@example.com"
-    assert result["restored"] == {"id": second, "profile": {"email": "grace.hopper@example.org"}}
+    assert result["survivor"]["profile"]["email"] == "grace@example.com"
+    assert key_of(result["restored"]["id"]) == second
+    assert result["restored"]["profile"] == {"email": "grace.hopper@example.org"}
+    assert result["merge"]["id"] == merge["id"]
+    assert result["merge"]["unmergedAt"] is not None
     assert result["merge"]["unmergeReason"] == "Two people."
+    assert key_of(result["merge"]["merged"]["id"]) == second
     assert (await Customer.get(id=second)).merged_into_id is None
 
 
-@pytest.mark.parametrize(
-    ("case", "code", "field"),
-    [
-        ("self", "SAME_CUSTOMER", "input.mergedId"),
-        ("unknown", "NOT_FOUND", "input.mergedId"),
-        ("not an id", "VALIDATION", "input.mergedId"),
-        ("blank reason", "REQUIRED", "input.reason"),
-        ("long reason", "TOO_LONG", "input.reason"),
-    ],
-)
-async def test_a_refused_merge_is_a_user_error_with_a_code_and_changes_nothing(
-    gql: GraphQLClient, auth: AuthSettings, vault: Vault, case: str, code: str, field: str
+MERGE_REFUSALS = [
+    ("self", "ValidationError", "SAME_CUSTOMER", "input.mergedId"),
+    ("not an id", "ValidationError", "INVALID_ID", "input.mergedId"),
+    ("a bare uuid", "ValidationError", "INVALID_ID", "input.survivorId"),
+    ("another type's id", "ValidationError", "INVALID_ID", "input.mergedId"),
+    ("blank reason", "ValidationError", "REQUIRED", "input.reason"),
+    ("long reason", "ValidationError", "TOO_LONG", "input.reason"),
+    ("unknown", "NotFoundError", "NOT_FOUND", "input.mergedId"),
+    ("merged already", "InvalidStateError", "ALREADY_MERGED", "input.mergedId"),
+    ("erased", "InvalidStateError", "CUSTOMER_ERASED", "input.mergedId"),
+    ("restricted", "PolicyViolationError", "PROCESSING_RESTRICTED", "input.mergedId"),
+    ("two people", "ConflictError", "MARKED_NOT_A_MATCH", "input.mergedId"),
+]
+
+
+@pytest.mark.parametrize(("case", "typename", "code", "field"), MERGE_REFUSALS)
+async def test_a_refused_merge_is_one_of_the_listed_errors_and_changes_nothing(
+    gql: GraphQLClient,
+    auth: AuthSettings,
+    vault: Vault,
+    case: str,
+    typename: str,
+    code: str,
+    field: str,
 ) -> None:
     steward = await _headers(auth, Role.STEWARD)
     first, second = await _two(vault)
-    variables = {"s": first, "m": second, "r": "Same person."}
+    variables = {"s": customer(first), "m": customer(second), "r": "Same person."}
     if case == "self":
-        variables["m"] = first
-    elif case == "unknown":
-        variables["m"] = str(uuid.uuid4())
+        variables["m"] = customer(first)
     elif case == "not an id":
         variables["m"] = "customer-2"
+    elif case == "a bare uuid":
+        variables["s"] = str(first)
+    elif case == "another type's id":
+        variables["m"] = gid("MatchCandidate", second)
     elif case == "blank reason":
         variables["r"] = " "
-    else:
+    elif case == "long reason":
         variables["r"] = "x" * 501
+    elif case == "unknown":
+        variables["m"] = customer(uuid.uuid4())
+    elif case == "merged already":
+        third = (await make_customer(vault, email="third@example.com")).customer_id
+        done = await gql(
+            MERGE, {"s": customer(third), "m": customer(second), "r": "Same."}, steward
+        )
+        assert done["data"]["mergeCustomers"]["__typename"] == "CustomersMerged"
+    elif case == "erased":
+        await Customer.filter(id=second).update(erased_at=clock.now())
+    elif case == "restricted":
+        await Customer.filter(id=second).update(restricted_at=clock.now())
+    else:
+        await make_candidate(first, second, status=CandidateStatus.NOT_A_MATCH)
+    merges = await Merge.all().count()
 
     body = await gql(MERGE, variables, steward)
 
-    assert body["data"]["mergeCustomers"]["code"] == code, body
-    assert body["data"]["mergeCustomers"]["field"] == field
-    assert await Merge.all().count() == 0
-    assert await Customer.filter(merged_into_id__isnull=False).count() == 0
+    refused = body["data"]["mergeCustomers"]
+    assert (refused["__typename"], refused["code"], refused["field"]) == (typename, code, field)
+    assert refused["message"]
+    if typename == "ValidationError":
+        assert refused["issues"] == [{"field": field, "code": code}]
+    assert await Merge.all().count() == merges
+    assert (await Customer.get(id=first)).merged_into_id is None
 
 
-async def test_unmerging_an_unknown_or_undone_merge_says_so(
-    gql: GraphQLClient, auth: AuthSettings, vault: Vault
+async def test_both_bad_ids_of_a_merge_are_reported_at_once(
+    gql: GraphQLClient, auth: AuthSettings
+) -> None:
+    steward = await _headers(auth, Role.STEWARD)
+
+    body = await gql(MERGE, {"s": "one", "m": "two", "r": "Same."}, steward)
+
+    refused = body["data"]["mergeCustomers"]
+    assert refused["__typename"] == "ValidationError"
+    assert refused["issues"] == [
+        {"field": "input.survivorId", "code": "INVALID_ID"},
+        {"field": "input.mergedId", "code": "INVALID_ID"},
+    ]
+
+
+UNMERGE_REFUSALS = [
+    ("not an id", "ValidationError", "INVALID_ID"),
+    ("a customer's id", "ValidationError", "INVALID_ID"),
+    ("blank reason", "ValidationError", "REQUIRED"),
+    ("unknown", "NotFoundError", "NOT_FOUND"),
+    ("undone already", "InvalidStateError", "ALREADY_UNMERGED"),
+    ("survivor merged since", "InvalidStateError", "ALREADY_MERGED"),
+    ("erased since", "InvalidStateError", "CUSTOMER_ERASED"),
+]
+
+
+@pytest.mark.parametrize(("case", "typename", "code"), UNMERGE_REFUSALS)
+async def test_a_refused_unmerge_is_one_of_the_listed_errors_and_changes_nothing(
+    gql: GraphQLClient, auth: AuthSettings, vault: Vault, case: str, typename: str, code: str
 ) -> None:
     steward = await _headers(auth, Role.STEWARD)
     first, second = await _two(vault)
-    unknown = await gql(UNMERGE, {"id": str(uuid.uuid4()), "r": "Two."}, steward)
-    assert unknown["data"]["unmergeCustomer"]["code"] == "NOT_FOUND"
-    made = await gql(MERGE, {"s": first, "m": second, "r": "Same."}, steward)
+    made = await gql(MERGE, {"s": customer(first), "m": customer(second), "r": "Same."}, steward)
     merge_id = made["data"]["mergeCustomers"]["merge"]["id"]
-    await gql(UNMERGE, {"id": merge_id, "r": "Two."}, steward)
+    variables = {"id": merge_id, "r": "Two people."}
+    if case == "not an id":
+        variables["id"] = "merge-1"
+    elif case == "a customer's id":
+        variables["id"] = customer(first)
+    elif case == "blank reason":
+        variables["r"] = ""
+    elif case == "unknown":
+        variables["id"] = gid("CustomerMerge", uuid.uuid4())
+    elif case == "undone already":
+        await gql(UNMERGE, {"id": merge_id, "r": "Two."}, steward)
+    elif case == "survivor merged since":
+        third = (await make_customer(vault, email="third@example.com")).customer_id
+        await gql(MERGE, {"s": customer(third), "m": customer(first), "r": "Same."}, steward)
+    else:
+        await Customer.filter(id=first).update(erased_at=clock.now())
+    before = await Merge.filter(unmerged_at__isnull=True).count()
 
-    again = await gql(UNMERGE, {"id": merge_id, "r": "Two."}, steward)
+    body = await gql(UNMERGE, variables, steward)
 
-    assert again["data"]["unmergeCustomer"]["code"] == "ALREADY_UNMERGED"
+    refused = body["data"]["unmergeCustomer"]
+    field = "input.reason" if case == "blank reason" else "input.mergeId"
+    assert (refused["__typename"], refused["code"], refused["field"]) == (typename, code, field)
+    assert await Merge.filter(unmerged_at__isnull=True).count() == before
+
+
+RESOLVE_REFUSALS = [
+    ("not an id", "MERGE", "ValidationError", "INVALID_ID", "input.id"),
+    ("a customer's id", "MERGE", "ValidationError", "INVALID_ID", "input.id"),
+    ("long note", "NOT_A_MATCH", "ValidationError", "TOO_LONG", "input.note"),
+    ("unknown", "MERGE", "NotFoundError", "NOT_FOUND", "input.id"),
+    ("profile gone", "MERGE", "NotFoundError", "NOT_FOUND", "input.id"),
+    ("decided", "NOT_A_MATCH", "InvalidStateError", "INVALID_STATE", "input.id"),
+    ("superseded", "MERGE", "InvalidStateError", "INVALID_STATE", "input.id"),
+    ("erased", "MERGE", "InvalidStateError", "CUSTOMER_ERASED", "input.id"),
+    ("restricted", "MERGE", "PolicyViolationError", "PROCESSING_RESTRICTED", "input.id"),
+]
+
+
+@pytest.mark.parametrize(("case", "decision", "typename", "code", "field"), RESOLVE_REFUSALS)
+async def test_a_refused_resolution_is_one_of_the_listed_errors_and_leaves_the_pair_pending(
+    gql: GraphQLClient,
+    auth: AuthSettings,
+    vault: Vault,
+    case: str,
+    decision: str,
+    typename: str,
+    code: str,
+    field: str,
+) -> None:
+    steward = await _headers(auth, Role.STEWARD)
+    first, second = await _two(vault)
+    candidate = await _candidate(first, second, 0.9)
+    variables: dict[str, Any] = {"id": gid("MatchCandidate", candidate.id), "d": decision}
+    status = CandidateStatus.PENDING
+    if case == "not an id":
+        variables["id"] = str(candidate.id)
+    elif case == "a customer's id":
+        variables["id"] = customer(first)
+    elif case == "long note":
+        variables["n"] = "n" * 501
+    elif case == "unknown":
+        variables["id"] = gid("MatchCandidate", uuid.uuid4())
+    elif case == "profile gone":
+        variables["id"] = gid("MatchCandidate", (await _candidate(first, uuid.uuid4(), 0.8)).id)
+    elif case == "decided":
+        status = CandidateStatus.NOT_A_MATCH
+    elif case == "superseded":
+        status = CandidateStatus.SUPERSEDED
+    elif case == "erased":
+        await Customer.filter(id=second).update(erased_at=clock.now())
+    else:
+        await Customer.filter(id=second).update(restricted_at=clock.now())
+    await MatchCandidate.filter(id=candidate.id).update(status=status)
+
+    body = await gql(RESOLVE, variables, steward)
+
+    refused = body["data"]["resolveMatchCandidate"]
+    assert (refused["__typename"], refused["code"], refused["field"]) == (typename, code, field)
+    assert (await MatchCandidate.get(id=candidate.id)).status is status
+    assert await Merge.all().count() == 0
 
 
 @pytest.mark.parametrize("role", [Role.AGENT, Role.INGEST, Role.ANALYST, Role.PRIVACY_OFFICER])
@@ -195,52 +339,13 @@ async def test_only_stewards_and_admins_merge_or_resolve(
     first, second = await _two(vault)
     candidate = await _candidate(first, second, 0.9)
 
-    merge = await gql(MERGE, {"s": first, "m": second, "r": "Same."}, headers)
-    resolve = await gql(RESOLVE, {"id": str(candidate.id), "d": "MERGE"}, headers)
-    unmerge = await gql(UNMERGE, {"id": str(uuid.uuid4()), "r": "Two."}, headers)
+    merge = await gql(MERGE, {"s": customer(first), "m": customer(second), "r": "Same."}, headers)
+    resolve = await gql(RESOLVE, {"id": gid("MatchCandidate", candidate.id), "d": "MERGE"}, headers)
+    unmerge = await gql(UNMERGE, {"id": gid("CustomerMerge", uuid.uuid4()), "r": "Two."}, headers)
 
     for body in (merge, resolve, unmerge):
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
     assert await Merge.all().count() == 0
-
-
-async def test_the_queue_needs_credentials_and_is_closed_to_agents_and_ingest(
-    gql: GraphQLClient, auth: AuthSettings
-) -> None:
-    anonymous = await gql(QUEUE)
-    assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    for role in (Role.AGENT, Role.INGEST):
-        body = await gql(QUEUE, headers=await _headers(auth, role))
-        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
-
-
-async def test_an_analyst_sees_the_queue_masked_most_probable_first_page_by_page(
-    gql: GraphQLClient, auth: AuthSettings, vault: Vault
-) -> None:
-    first, second = await _two(vault)
-    third = str((await make_customer(vault, email="g.hopper@example.net")).customer_id)
-    strong = await _candidate(first, second, 0.97)
-    weak = await _candidate(second, third, 0.83)
-    analyst = await _headers(auth, Role.ANALYST)
-
-    page = await gql(QUEUE, {"first": 1}, analyst)
-
-    (edge,) = page["data"]["matchCandidates"]["edges"]
-    node = edge["node"]
-    assert node["id"] == str(strong.id)
-    assert node["probability"] == 0.97
-    assert node["comparisons"][0] == {"name": "given_name", "level": "Exact match", "weight": 3.1}
-    emails = {node["left"]["profile"]["email"], node["right"]["profile"]["email"]}
-    assert len(emails) == 2
-    assert all("***" in e for e in emails), emails
-    assert page["data"]["matchCandidates"]["pageInfo"]["hasNextPage"] is True
-    after = page["data"]["matchCandidates"]["pageInfo"]["endCursor"]
-    rest = await gql(QUEUE, {"first": 5, "after": after}, analyst)
-    assert [e["node"]["id"] for e in rest["data"]["matchCandidates"]["edges"]] == [str(weak.id)]
-    above = await gql(QUEUE, {"f": {"minProbability": 0.9}}, analyst)
-    assert len(above["data"]["matchCandidates"]["edges"]) == 1
-    note = await gql("query { matchCandidates { edges { node { note } } } }", headers=analyst)
-    assert note["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
 async def test_not_a_match_is_remembered_and_only_merging_it_after_all_is_allowed(
@@ -249,25 +354,26 @@ async def test_not_a_match_is_remembered_and_only_merging_it_after_all_is_allowe
     steward = await _headers(auth, Role.STEWARD)
     first, second = await _two(vault)
     candidate = await _candidate(first, second, 0.9)
+    candidate_id = gid("MatchCandidate", candidate.id)
 
     body = await gql(
-        RESOLVE, {"id": str(candidate.id), "d": "NOT_A_MATCH", "n": "Mother and daughter."}, steward
+        RESOLVE, {"id": candidate_id, "d": "NOT_A_MATCH", "n": "Mother and daughter."}, steward
     )
 
     resolved = body["data"]["resolveMatchCandidate"]
-    assert resolved["candidate"]["status"] == "NOT_A_MATCH", body
+    assert resolved["__typename"] == "MatchCandidateResolved", body
+    assert resolved["candidate"]["id"] == candidate_id
+    assert resolved["candidate"]["status"] == "NOT_A_MATCH"
     assert resolved["candidate"]["note"] == "Mother and daughter."
+    assert resolved["candidate"]["decidedAt"] is not None
     assert resolved["merge"] is None
-    again = await gql(RESOLVE, {"id": str(candidate.id), "d": "NOT_A_MATCH"}, steward)
-    assert again["data"]["resolveMatchCandidate"]["code"] == "INVALID_STATE"
-    manual = await gql(MERGE, {"s": first, "m": second, "r": "Same."}, steward)
+    assert resolved["survivor"] is None
+    manual = await gql(MERGE, {"s": customer(first), "m": customer(second), "r": "Same."}, steward)
     assert manual["data"]["mergeCustomers"]["code"] == "MARKED_NOT_A_MATCH"
-    unknown = await gql(RESOLVE, {"id": str(uuid.uuid4()), "d": "MERGE"}, steward)
-    assert unknown["data"]["resolveMatchCandidate"]["code"] == "NOT_FOUND"
     # The steward changes their mind: the queue is where a decided pair is merged after all.
-    reconsidered = await gql(RESOLVE, {"id": str(candidate.id), "d": "MERGE"}, steward)
+    reconsidered = await gql(RESOLVE, {"id": candidate_id, "d": "MERGE"}, steward)
     assert reconsidered["data"]["resolveMatchCandidate"]["candidate"]["status"] == "MERGED"
-    merged_twice = await gql(RESOLVE, {"id": str(candidate.id), "d": "MERGE"}, steward)
+    merged_twice = await gql(RESOLVE, {"id": candidate_id, "d": "MERGE"}, steward)
     assert merged_twice["data"]["resolveMatchCandidate"]["code"] == "INVALID_STATE"
 
 
@@ -277,15 +383,26 @@ async def test_resolving_a_candidate_as_merge_merges_into_the_older_profile(
     admin = await _headers(auth, Role.ADMIN)
     first, second = await _two(vault)
     candidate = await _candidate(first, second, 0.9)
+    candidate_id = gid("MatchCandidate", candidate.id)
 
-    body = await gql(RESOLVE, {"id": str(candidate.id), "d": "MERGE"}, admin)
+    body = await gql(RESOLVE, {"id": candidate_id, "d": "MERGE"}, admin)
 
     resolved: dict[str, Any] = body["data"]["resolveMatchCandidate"]
+    row = await Merge.get(candidate_id=candidate.id)
+    merge_id = gid("CustomerMerge", row.id)
     assert resolved["candidate"]["status"] == "MERGED", body
-    assert resolved["merge"] == {"kind": "REVIEW", "survivorId": first, "mergedId": second}
-    assert resolved["customer"] == {"id": first, "mergedFrom": [second]}
-    pending = await gql(QUEUE, {}, admin)
-    assert pending["data"]["matchCandidates"]["edges"] == []
+    assert resolved["candidate"]["merge"] == {"id": merge_id}
+    assert resolved["merge"] == {
+        "id": merge_id,
+        "kind": "REVIEW",
+        "survivorId": customer(first),
+        "mergedId": customer(second),
+        "candidate": {"id": candidate_id, "status": "MERGED"},
+    }
+    assert key_of(resolved["survivor"]["id"]) == first
+    assert [key_of(i) for i in resolved["survivor"]["mergedFrom"]] == [second]
+    pending = await gql("query { matchCandidates { totalCount } }", headers=admin)
+    assert pending["data"]["matchCandidates"]["totalCount"] == 0
 
 
 async def test_reading_the_survivor_in_a_resolution_is_audited(
@@ -297,11 +414,11 @@ async def test_reading_the_survivor_in_a_resolution_is_audited(
 
     body = await gql(
         "mutation($id: ID!) { resolveMatchCandidate(input: {id: $id, decision: MERGE}) {"
-        " ... on MatchCandidateResolved { customer { profile { email } } } } }",
-        {"id": str(candidate.id)},
+        " ... on MatchCandidateResolved { survivor { profile { email } } } } }",
+        {"id": gid("MatchCandidate", candidate.id)},
         steward,
     )
 
-    assert body["data"]["resolveMatchCandidate"]["customer"]["profile"]["email"]
+    assert body["data"]["resolveMatchCandidate"]["survivor"]["profile"]["email"]
     [read] = await read_records("customer.read", first)
     assert read.fields_touched == ["email"]

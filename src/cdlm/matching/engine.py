@@ -222,7 +222,7 @@ def comparisons() -> list[cl.CustomComparison]:
     return [
         _comparison("given_name", "Given name", [
             _null("given_name"),
-            _neutral(_namesakes(), "Same names, email alike (scored under email)"),
+            _neutral(_namesakes(), "Same names, email alike (scored under EMAIL)"),
             _exact("given_name", tf=True),
             _level(_swapped(), "Given and family names swapped"),
             _exact("given_canonical", "Nickname match"),
@@ -231,9 +231,9 @@ def comparisons() -> list[cl.CustomComparison]:
         ]),
         _comparison("family_name", "Family name", [
             _null("family_name"),
-            _neutral(_namesakes(), "Same names, email alike (scored under email)"),
+            _neutral(_namesakes(), "Same names, email alike (scored under EMAIL)"),
             _exact("family_name", tf=True),
-            _neutral(_swapped(), "Given and family names swapped (scored under given_name)"),
+            _neutral(_swapped(), "Given and family names swapped (scored under GIVEN_NAME)"),
             *_jaro_winkler("family_name"),
         ]),
         _comparison("birth_date", "Birth date", [
@@ -267,7 +267,7 @@ def comparisons() -> list[cl.CustomComparison]:
         ]),
         _comparison("address", "Postal address", [
             _null("postal_code", "street_tokens", "city"),
-            _neutral(_household(), "Same address and phone (scored under phone)"),
+            _neutral(_household(), "Same address and phone (scored under PHONE)"),
             _level(_same_address(), "Same postcode and street"),
             _exact("postal_code", "Same postcode"),
             _level(cll.And(cll.ArrayIntersectLevel("street_tokens", 2),

@@ -11,12 +11,19 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from cdlm.audit import service as audit
 from cdlm.core import clock
-from cdlm.core.errors import ErrorCode, InvalidStateTransition, NotFound, ValidationFailed
+from cdlm.core.errors import (
+    DomainError,
+    ErrorCode,
+    InvalidStateTransition,
+    NotFound,
+    ValidationFailed,
+)
 from cdlm.core.principal import Principal
 from cdlm.core.text import staff_text
 from cdlm.core.transactions import retrying
@@ -29,6 +36,7 @@ from cdlm.matching.models import (
     MatchRun,
     Merge,
     MergeKind,
+    RunStatus,
 )
 from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
@@ -43,10 +51,19 @@ class Resolution(StrEnum):
 
 @dataclass(frozen=True)
 class CandidateFilter:
-    """Criteria of the review queue (combined with AND)."""
+    """Criteria of the review queue (combined with AND); ``customer_id``: pairs with this
+    profile on either side."""
 
     status: CandidateStatus | None = CandidateStatus.PENDING
     min_probability: float | None = None
+    customer_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Criteria of the list of match runs."""
+
+    status: RunStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -79,12 +96,32 @@ def candidates(criteria: CandidateFilter) -> QuerySet[MatchCandidate]:
         query = query.filter(status=criteria.status)
     if criteria.min_probability is not None:
         query = query.filter(probability__gte=criteria.min_probability)
+    if criteria.customer_id is not None:
+        query = query.filter(Q(left_id=criteria.customer_id) | Q(right_id=criteria.customer_id))
     return query
 
 
-def runs() -> QuerySet[MatchRun]:
-    """Every match run (paginate it)."""
-    return MatchRun.all()
+def runs(criteria: RunFilter | None = None) -> QuerySet[MatchRun]:
+    """Match runs matching ``criteria`` (paginate it)."""
+    query = MatchRun.all()
+    if criteria is not None and criteria.status is not None:
+        query = query.filter(status=criteria.status)
+    return query
+
+
+async def candidates_by_ids(ids: list[uuid.UUID]) -> dict[uuid.UUID, MatchCandidate]:
+    """The candidates with these ids (one query; unknown ids are absent)."""
+    return {row.id: row for row in await MatchCandidate.filter(id__in=ids)} if ids else {}
+
+
+async def runs_by_ids(ids: list[uuid.UUID]) -> dict[uuid.UUID, MatchRun]:
+    """The match runs with these ids (one query; unknown ids are absent)."""
+    return {row.id: row for row in await MatchRun.filter(id__in=ids)} if ids else {}
+
+
+async def merges_by_ids(ids: list[uuid.UUID]) -> dict[uuid.UUID, Merge]:
+    """The merges with these ids (one query; unknown ids are absent)."""
+    return {row.id: row for row in await Merge.filter(id__in=ids)} if ids else {}
 
 
 async def _survivor_first(candidate: MatchCandidate) -> tuple[uuid.UUID, uuid.UUID]:
@@ -131,19 +168,25 @@ async def resolve(
             made = None
             if change.decision is Resolution.MERGE:
                 survivor, merged = await _survivor_first(candidate)
-                made = await merge_locked(
-                    actor,
-                    vault,
-                    MergeInput(
-                        survivor,
-                        merged,
-                        note,
-                        MergeKind.REVIEW,
-                        candidate.id,
-                        candidate.probability,
-                    ),
-                    trust,
-                )
+                try:
+                    made = await merge_locked(
+                        actor,
+                        vault,
+                        MergeInput(
+                            survivor,
+                            merged,
+                            note,
+                            MergeKind.REVIEW,
+                            candidate.id,
+                            candidate.probability,
+                        ),
+                        trust,
+                    )
+                except DomainError as refused:
+                    # The pair's profiles are named by the candidate, not by survivorId and
+                    # mergedId as in mergeCustomers.
+                    refused.field = "input.id"
+                    raise
                 await candidate.refresh_from_db()
             else:
                 candidate.status = CandidateStatus.NOT_A_MATCH
