@@ -30,6 +30,7 @@ from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.importer import FileImport, ImportOptions, run_import
 from cdlm.customers.models import Customer
+from cdlm.graphql.relay import global_id
 
 CUSTOMERS = 2000
 SHARED = 200
@@ -37,8 +38,8 @@ CLIENTS = 4
 BATCHES_PER_CLIENT = 25
 BATCH = 400
 INGEST = """
-mutation($events: [EventRecord!]!) {
-  ingestEvents(events: $events) { ... on EventsIngested { accepted rejected } }
+mutation($input: IngestEventsInput!) {
+  ingestEvents(input: $input) { ... on EventsIngested { accepted rejected } }
 }
 """
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -83,7 +84,10 @@ async def run(
         source = synthetic.write_csv(workdir / "people.csv", synthetic.customers(customers))
         options = ImportOptions("bench", SourceKind.CRM, LawfulBasis.CONTRACT, "essential.service")
         await run_import(SYSTEM, vault, FileImport(source, options))
-        ids = [str(i) for i in await Customer.all().limit(shared).values_list("id", flat=True)]
+        ids = [
+            global_id("Customer", i)
+            for i in await Customer.all().limit(shared).values_list("id", flat=True)
+        ]
         created = await create_api_key(
             SYSTEM, name="bench", role=Role.INGEST, expires_at=None, auth=auth_settings(settings)
         )
@@ -103,15 +107,20 @@ async def run(
                         "/graphql",
                         json={
                             "query": INGEST,
-                            "variables": {"events": _batch(ids, number, sent, batch)},
+                            "variables": {"input": {"events": _batch(ids, number, sent, batch)}},
                         },
                         headers=headers,
                     )
                     body = response.json()
-                    if response.status_code != 200 or body.get("errors"):
+                    answer = (body.get("data") or {}).get("ingestEvents") or {}
+                    if (
+                        response.status_code != 200
+                        or body.get("errors")
+                        or "accepted" not in answer
+                    ):
                         failed += 1
                     else:
-                        accepted += body["data"]["ingestEvents"]["accepted"]
+                        accepted += answer["accepted"]
                 return accepted, failed
 
             started = time.perf_counter()

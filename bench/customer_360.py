@@ -33,6 +33,7 @@ from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.importer import FileImport, ImportOptions, run_import
 from cdlm.customers.models import Customer
 from cdlm.dsr.notifier import LogNotifier
+from cdlm.graphql.relay import global_id
 
 CUSTOMERS = 5000
 EVENTS = 20_000
@@ -40,8 +41,8 @@ BATCH = 1000
 QUERIES = 300
 
 INGEST = """
-mutation($events: [EventRecord!]!) {
-  ingestEvents(events: $events) { ... on EventsIngested { accepted rejected } }
+mutation($input: IngestEventsInput!) {
+  ingestEvents(input: $input) { ... on EventsIngested { accepted rejected } }
 }
 """
 CUSTOMER = """
@@ -85,7 +86,7 @@ async def run(customers: int = CUSTOMERS, events: int = EVENTS, queries: int = Q
         )
         headers = {"Authorization": f"Bearer {created.full_key}"}
         app = create_app(settings, vault=vault)
-        ids = [str(i) for i in await Customer.all().values_list("id", flat=True)]
+        ids = [global_id("Customer", i) for i in await Customer.all().values_list("id", flat=True)]
         batches = synthetic.events(ids, events)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(
@@ -99,11 +100,13 @@ async def run(customers: int = CUSTOMERS, events: int = EVENTS, queries: int = Q
                     "/graphql",
                     json={
                         "query": INGEST,
-                        "variables": {"events": batches[offset : offset + BATCH]},
+                        "variables": {"input": {"events": batches[offset : offset + BATCH]}},
                     },
                     headers=headers,
                 )
-                accepted += response.json()["data"]["ingestEvents"]["accepted"]
+                body = response.json()
+                assert "accepted" in ((body.get("data") or {}).get("ingestEvents") or {}), body
+                accepted += body["data"]["ingestEvents"]["accepted"]
             elapsed = time.perf_counter() - started
             report(
                 "ingestEvents (1,000 per call, ASGI)",
