@@ -157,6 +157,7 @@ async def run(customers: int = CUSTOMERS, events: int = EVENTS, queries: int = Q
                 vault=vault,
                 notifier=LogNotifier(),
             )
+            await context.resolve_caller()  # as the app does when it builds the context
             began = time.perf_counter()
             executed = await schema.execute(
                 CUSTOMER, variable_values={"id": chooser.choice(ids)}, context_value=context
