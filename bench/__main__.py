@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "api_key_auth": lambda: _run_async("api_key_auth"),
     "customer_360": lambda: _run_async("customer_360"),
     "concurrent_events": lambda: _run_async("concurrent_events"),
+    "ingest_coercion": lambda: _run_async("ingest_coercion"),
     "dsr_execution": lambda: _run_async("dsr_execution"),
     "retention_sweep": lambda: _run_async("retention_sweep"),
     "lambda_invocations": lambda: _run_async("lambda_invocations"),
