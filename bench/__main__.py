@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "api_key_auth": lambda: _run_async("api_key_auth"),
     "customer_360": lambda: _run_async("customer_360"),
     "concurrent_events": lambda: _run_async("concurrent_events"),
+    "ingest_coercion": lambda: _run_async("ingest_coercion"),
     "dsr_execution": lambda: _run_async("dsr_execution"),
     "retention_sweep": lambda: _run_async("retention_sweep"),
     "lambda_invocations": lambda: _run_async("lambda_invocations"),
@@ -29,6 +30,9 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "read_path": lambda: _run_async("read_path"),
 }
 
+#: Those taking their sizes as options (``python -m bench.NAME --help``).
+SIZED = "concurrent_events, customer_360, ingest_coercion, match_*, read_path"
+
 
 def _module(name: str) -> ModuleType:
     return importlib.import_module(f"bench.{name}")
@@ -39,6 +43,11 @@ def _run_async(name: str) -> None:
 
 
 def main() -> None:
+    if {"-h", "--help"} & set(sys.argv[1:]):
+        print(__doc__)
+        print(f"benchmarks: {', '.join(BENCHMARKS)}")
+        print(f"sizes and other options: python -m bench.NAME --help, NAME one of {SIZED}")
+        return
     names = sys.argv[1:] or list(BENCHMARKS)
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:

@@ -16,7 +16,8 @@
    that they cost little of the 2 cores) send two shapes, in alternating rounds of both servers
    after a warm-up: ``customer-360`` (one customer by id: profile with address, identities,
    consents, the 10 newest events) and ``list`` (``customers(first: 50)`` pages with profile and
-   consents).
+   consents). Each release gets the documents and ids its API understands (:mod:`bench.dialects`:
+   UUIDs before API 1.0, global ids since); answers are compared with their ids made plain.
 4. Lambda cold start (handler import, first answer) of both releases, through
    :mod:`bench.lambda_invocations`, on the same databases.
 
@@ -27,7 +28,8 @@ request (pg_stat_statements), transactions per request (pg_stat_database); then 
 this tree/previous release. Nothing is asserted about time.
 
 Driving the product: ``cdlm migrate``, ``cdlm bootstrap`` and ``cdlm serve`` by their command
-line, the GraphQL documents below over HTTP, and the loader; this module imports no cdlm code.
+line, the GraphQL documents of :mod:`bench.dialects` over HTTP, and the loader; this module
+imports no cdlm code.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -59,7 +62,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import lambda_invocations
+from bench import dialects, lambda_invocations
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "bench" / ".cache" / "read_path"
@@ -87,38 +90,6 @@ SETTINGS = {
     "CDLM_MATCH_AFTER_IMPORT": "0",
 }
 BOOTSTRAP_EMAIL = "bench@example.com"
-
-# The two shapes. Field names follow schema.graphql; a rename in this tree means a second
-# document for the baseline.
-CUSTOMER_360 = """
-query Customer360($id: ID!) {
-  customer(id: $id) {
-    id
-    profile {
-      givenName familyName email phone birthDate
-      address { line1 line2 city region postalCode country }
-    }
-    identities { kind value }
-    consents { purposeCode permitted restricted decision byDefault noticeVersion decidedAt }
-    events(first: 10) { nodes { id type occurredAt amount currency properties } }
-  }
-}
-"""
-CUSTOMER_LIST = """
-query CustomerList($after: String) {
-  customers(first: 50, after: $after) {
-    pageInfo { hasNextPage endCursor }
-    nodes {
-      id
-      profile {
-        givenName familyName email phone birthDate
-        address { line1 line2 city region postalCode country }
-      }
-      consents { purposeCode permitted restricted decision byDefault noticeVersion decidedAt }
-    }
-  }
-}
-"""
 
 
 def say(line: str) -> None:
@@ -163,6 +134,11 @@ class Release:
     name: str
     src: Path
     commit: str
+
+    @functools.cached_property
+    def dialect(self) -> dialects.Dialect:
+        """The documents and ids this release's API understands."""
+        return dialects.of(self.src)
 
     def compile(self) -> None:
         """Byte-compile the tree, so that neither release's start-up (Lambda's cold start
@@ -627,6 +603,8 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.key = ""
         self.cursors: list[str | None] = [None]
+        #: The customers' ids (in the loaded order) as this release takes them.
+        self.customer_ids: list[str] = []
 
     def _launch(self) -> subprocess.Popen[bytes]:
         with self.log.open("ab") as log:
@@ -773,11 +751,14 @@ async def drive(
     return window
 
 
-def customer_360(ids: list[str]) -> Shape:
+def customer_360(customers: int) -> Shape:
     def body(server: Server, round_: int, worker: int, n: int) -> bytes:
         # The same customers for both releases: drawn from (round, worker, n) only.
-        chosen = ids[random.Random(round_ * 1_000_003 + worker * 100_003 + n).randrange(len(ids))]
-        return json.dumps({"query": CUSTOMER_360, "variables": {"id": chosen}}).encode()
+        drawn = random.Random(round_ * 1_000_003 + worker * 100_003 + n).randrange(customers)
+        document = server.release.dialect.customer_360
+        return json.dumps(
+            {"query": document, "variables": {"id": server.customer_ids[drawn]}}
+        ).encode()
 
     return Shape("customer-360", body)
 
@@ -787,7 +768,8 @@ def customer_list(clients: int) -> Shape:
         # Each client starts at its own page and goes round the pages walked at warm-up.
         pages = server.cursors
         after = pages[(worker * len(pages) // clients + round_ * 7 + n) % len(pages)]
-        return json.dumps({"query": CUSTOMER_LIST, "variables": {"after": after}}).encode()
+        document = server.release.dialect.customer_list
+        return json.dumps({"query": document, "variables": {"after": after}}).encode()
 
     return Shape("list", body)
 
@@ -809,7 +791,9 @@ async def walk_pages(server: Server, pages: int) -> None:
     cursors: list[str | None] = [None]
     try:
         while len(cursors) < pages:
-            data = await graphql(connection, CUSTOMER_LIST, {"after": cursors[-1]})
+            data = await graphql(
+                connection, server.release.dialect.customer_list, {"after": cursors[-1]}
+            )
             info = data["customers"]["pageInfo"]
             if len(data["customers"]["nodes"]) != 50 or not info["hasNextPage"]:
                 break
@@ -819,19 +803,28 @@ async def walk_pages(server: Server, pages: int) -> None:
     server.cursors = cursors
 
 
-async def same_answers(servers: list[Server], ids: list[str], pages: int = 5) -> str:
-    """Whether both releases answer the same documents with the same JSON."""
+async def same_answers(servers: list[Server], customers: int, pages: int = 5) -> str:
+    """Whether both releases answer the same requests with the same JSON (each its own
+    document and ids; ids compared as plain UUIDs)."""
     connections = [await Connection(s.port, s.key).open() for s in servers]
+    pages = min(pages, *(len(s.cursors) for s in servers))
     try:
         chooser = random.Random(11)
         differ = 0
-        sample = [ids[chooser.randrange(len(ids))] for _ in range(20)]
-        for customer_id in sample:
-            answers = [await graphql(c, CUSTOMER_360, {"id": customer_id}) for c in connections]
+        sample = [chooser.randrange(customers) for _ in range(20)]
+        for drawn in sample:
+            answers = [
+                s.release.dialect.plain(
+                    await graphql(c, s.release.dialect.customer_360, {"id": s.customer_ids[drawn]})
+                )
+                for c, s in zip(connections, servers, strict=True)
+            ]
             differ += answers[0] != answers[1]
         for page in range(pages):
             answers = [
-                (await graphql(c, CUSTOMER_LIST, {"after": s.cursors[page]}))["customers"]["nodes"]
+                s.release.dialect.plain(
+                    await graphql(c, s.release.dialect.customer_list, {"after": s.cursors[page]})
+                )["customers"]["nodes"]
                 for c, s in zip(connections, servers, strict=True)
             ]
             differ += answers[0] != answers[1]
@@ -923,6 +916,8 @@ async def run(options: Options | None = None) -> None:
             {
                 "baseline": baseline.commit[:12],
                 "current": current.commit,
+                "baseline_api": baseline.dialect.name,
+                "current_api": current.dialect.name,
                 "clients": options.clients,
             },
         )
@@ -979,6 +974,7 @@ async def measure(
                 raise SystemExit(f"{release.name}: no API key in cdlm bootstrap's output")
             server = Server(release, env, workdir / f"server-{release.name}.log")
             server.key = key.group(1)
+            server.customer_ids = [release.dialect.customer_id(i) for i in ids]
             servers.append(server)
             start_s = await server.start()
             report(
@@ -990,14 +986,17 @@ async def measure(
                     "start_s": round(start_s, 1),
                 },
             )
-        shapes = [customer_360(ids), customer_list(options.clients)]
+        shapes = [customer_360(len(ids)), customer_list(options.clients)]
         for server in servers:
             await walk_pages(server, LIST_PAGES)
             for shape in shapes:
                 await drive(server, shape, -1, options.warmup, options.clients, cluster, None, "")
         report(
             "read path: same answers",
-            {"compared": await same_answers(servers, ids), "list_pages": len(servers[0].cursors)},
+            {
+                "compared": await same_answers(servers, len(ids)),
+                "list_pages": len(servers[0].cursors),
+            },
         )
         results: dict[tuple[str, str], dict[str, Any]] = {}
         await asyncio.sleep(STATS_SETTLE_SECONDS)

@@ -59,7 +59,8 @@ EVENT_TYPES = ["page.viewed", "product.viewed", "cart.updated", "order.placed", 
 
 
 def events(customer_ids: list[str], count: int, seed: int = SEED) -> list[dict[str, Any]]:
-    """``count`` GraphQL EventInput values spread over the customers."""
+    """``count`` GraphQL ``EventInput`` values spread over the customers (``customer_ids``:
+    their global ids, as ``customerId`` takes them)."""
     chooser = random.Random(seed)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     out = []
