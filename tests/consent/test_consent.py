@@ -20,7 +20,7 @@ from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LawfulBasis
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.factories import bearer, make_api_key, make_customer
+from tests.factories import bearer, gid, make_api_key, make_customer
 from tests.support.sql_counter import StatementRecorder
 
 CREATE = """
@@ -35,21 +35,25 @@ mutation($input: CreatePurposeInput!) {
 """
 RESULT = """
   __typename
-  ... on ConsentRecorded { entryIds replayed }
+  ... on ConsentRecorded { entries { id purposeCode decision method } customerId replayed }
   ... on UserError { message code field }
+  ... on ValidationError { issues { field code } }
 """
 GRANT = (
-    "mutation($input: ConsentInput!, $key: String) "
+    "mutation($input: GrantConsentInput!, $key: String) "
     f"{{ grantConsent(input: $input, idempotencyKey: $key) {{ {RESULT} }} }}"
 )
-WITHDRAW = f"mutation($input: ConsentInput!) {{ withdrawConsent(input: $input) {{ {RESULT} }} }}"
+WITHDRAW = (
+    "mutation($input: WithdrawConsentInput!, $key: String) "
+    f"{{ withdrawConsent(input: $input, idempotencyKey: $key) {{ {RESULT} }} }}"
+)
 PREFERENCES = (
-    "mutation($input: ConsentPreferencesInput!) "
-    f"{{ setConsentPreferences(input: $input) {{ {RESULT} }} }}"
+    "mutation($input: SetConsentPreferencesInput!, $key: String) "
+    f"{{ setConsentPreferences(input: $input, idempotencyKey: $key) {{ {RESULT} }} }}"
 )
 GPC = (
-    "mutation($input: GlobalPrivacyControlInput!) "
-    f"{{ recordGlobalPrivacyControl(input: $input) {{ {RESULT} }} }}"
+    "mutation($input: RecordGlobalPrivacyControlInput!, $key: String) "
+    f"{{ recordGlobalPrivacyControl(input: $input, idempotencyKey: $key) {{ {RESULT} }} }}"
 )
 CONSENTS = (
     "query($id: ID!) { customer(id: $id) "
@@ -95,10 +99,19 @@ async def frontend(auth: AuthSettings) -> dict[str, str]:
     return bearer(await make_api_key(auth, Role.INGEST))
 
 
-def consent(
-    customer_id: uuid.UUID, code: str, version: int | None = 1, **extra: Any
-) -> dict[str, Any]:
-    return {"customerId": str(customer_id), "purposeCode": code, "noticeVersion": version, **extra}
+def consent(customer_id: uuid.UUID, code: str, version: int = 1, **extra: Any) -> dict[str, Any]:
+    """A GrantConsentInput."""
+    return {
+        "customerId": gid("Customer", customer_id),
+        "purposeCode": code,
+        "noticeVersion": version,
+        **extra,
+    }
+
+
+def withdrawal(customer_id: uuid.UUID, code: str, **extra: Any) -> dict[str, Any]:
+    """A WithdrawConsentInput."""
+    return {"customerId": gid("Customer", customer_id), "purposeCode": code, **extra}
 
 
 async def test_purposes_are_validated_against_the_taxonomy(
@@ -131,7 +144,7 @@ async def test_purposes_are_validated_against_the_taxonomy(
     assert [i["field"] for i in refused["issues"]] == [
         "input.code",
         "input.dataUse",
-        "input.dataCategories[0]",
+        "input.dataCategories.0",
         "input.noticeText",
         "input.mechanism",
     ]
@@ -149,17 +162,21 @@ async def test_a_new_notice_text_is_a_new_version_and_old_ones_stay(
     }"""
     same = await gql(
         update,
-        {"input": {"id": str(purpose.id), "noticeText": purpose_text(purpose)}},
+        {"input": {"id": gid("Purpose", purpose.id), "noticeText": purpose_text(purpose)}},
         headers=officer,
     )
     assert same["data"]["updatePurpose"]["purpose"]["currentVersion"] == 1
     changed = await gql(
-        update, {"input": {"id": str(purpose.id), "noticeText": "New words."}}, headers=officer
+        update,
+        {"input": {"id": gid("Purpose", purpose.id), "noticeText": "New words."}},
+        headers=officer,
     )
     saved = changed["data"]["updatePurpose"]["purpose"]
     assert saved["currentVersion"] == 2
     assert [n["version"] for n in saved["notices"]] == [1, 2]
-    missing = await gql(update, {"input": {"id": str(uuid.uuid4()), "name": "x"}}, headers=officer)
+    missing = await gql(
+        update, {"input": {"id": gid("Purpose", uuid.uuid4()), "name": "x"}}, headers=officer
+    )
     assert missing["data"]["updatePurpose"]["code"] == "NOT_FOUND"
 
 
@@ -177,7 +194,7 @@ async def test_defaults_grants_and_withdrawals(
     agent = bearer(await make_api_key(auth, Role.AGENT))
 
     async def statuses() -> dict[str, tuple[bool, bool]]:
-        body = await gql(CONSENTS, {"id": str(customer)}, headers=agent)
+        body = await gql(CONSENTS, {"id": gid("Customer", customer)}, headers=agent)
         return {
             c["purposeCode"]: (c["permitted"], c["byDefault"])
             for c in body["data"]["customer"]["consents"]
@@ -192,7 +209,7 @@ async def test_defaults_grants_and_withdrawals(
         "data"
     ]
     assert granted["grantConsent"]["__typename"] == "ConsentRecorded"
-    await gql(WITHDRAW, {"input": consent(customer, "service-updates", None)}, headers=frontend)
+    await gql(WITHDRAW, {"input": withdrawal(customer, "service-updates")}, headers=frontend)
     assert await statuses() == {
         "billing": (True, True),
         "newsletter": (True, False),
@@ -213,15 +230,28 @@ async def test_refusals_write_nothing(
     )
     customer = (await make_customer(vault, email="r@example.com")).customer_id
     cases = [
-        (consent(customer, "newsletter", 1), "STALE_NOTICE_VERSION"),
-        (consent(customer, "newsletter", None), "STALE_NOTICE_VERSION"),
-        (consent(customer, "unknown-purpose", 1), "NOT_FOUND"),
-        (consent(uuid.uuid4(), "newsletter", 2), "NOT_FOUND"),
-        (consent(customer, "newsletter", 2, channel="Bad Channel"), "INVALID_FORMAT"),
+        (consent(customer, "newsletter", 1), "STALE_NOTICE_VERSION", "input.noticeVersion"),
+        (consent(customer, "newsletter", 3), "VALIDATION", "input.noticeVersion"),
+        (consent(customer, "unknown-purpose", 1), "NOT_FOUND", "input.purposeCode"),
+        (consent(uuid.uuid4(), "newsletter", 2), "NOT_FOUND", "input.customerId"),
+        (
+            consent(customer, "newsletter", 2, channel="Bad Channel"),
+            "INVALID_FORMAT",
+            "input.channel",
+        ),
     ]
-    for data, code in cases:
+    for data, code, field in cases:
         body = await gql(GRANT, {"input": data}, headers=frontend)
-        assert body["data"]["grantConsent"]["code"] == code, (data, body)
+        refused = body["data"]["grantConsent"]
+        assert (refused["code"], refused["field"]) == (code, field), (data, body)
+    # A grant names the notice shown: without one the document itself is refused.
+    unnamed = await gql(
+        GRANT,
+        {"input": consent(customer, "newsletter") | {"noticeVersion": None}},
+        headers=frontend,
+    )
+    assert unnamed["errors"]
+    assert unnamed.get("data") is None
     assert await ConsentEntry.all().count() == 0
 
 
@@ -231,19 +261,24 @@ async def test_preferences_are_all_or_nothing(
     await make_purpose("newsletter")
     await make_purpose("offers")
     customer = (await make_customer(vault, email="p@example.com")).customer_id
-    failing = {
-        "customerId": str(customer),
+    failing: dict[str, Any] = {
+        "customerId": gid("Customer", customer),
         "preferences": [
             {"purposeCode": "newsletter", "granted": True, "noticeVersion": 1},
             {"purposeCode": "missing", "granted": False},
         ],
     }
     body = await gql(PREFERENCES, {"input": failing}, headers=frontend)
-    assert body["data"]["setConsentPreferences"]["code"] == "NOT_FOUND"
+    refused = body["data"]["setConsentPreferences"]
+    assert (refused["code"], refused["field"]) == ("NOT_FOUND", "input.preferences.1.purposeCode")
     assert await ConsentEntry.all().count() == 0
     failing["preferences"][1]["purposeCode"] = "offers"
     body = await gql(PREFERENCES, {"input": failing}, headers=frontend)
-    assert len(body["data"]["setConsentPreferences"]["entryIds"]) == 2
+    entries = body["data"]["setConsentPreferences"]["entries"]
+    assert [(e["purposeCode"], e["decision"]) for e in entries] == [
+        ("newsletter", "GRANTED"),
+        ("offers", "DENIED"),
+    ]
     decisions = {e.purpose.code: e.decision for e in await service.history(customer)}
     assert decisions == {"newsletter": Decision.GRANTED, "offers": Decision.DENIED}
 
@@ -289,10 +324,15 @@ async def test_gpc_opts_out_of_sale_sharing_and_advertising_only(
     await gql(GRANT, {"input": consent(customer, "partners")}, headers=frontend)
     body = await gql(
         GPC,
-        {"input": {"customerId": str(customer), "evidence": {"userAgent": "Browser/1"}}},
+        {"input": {"customerId": gid("Customer", customer), "evidence": {"userAgent": "B/1"}}},
         headers=frontend,
     )
-    assert len(body["data"]["recordGlobalPrivacyControl"]["entryIds"]) == 2
+    recorded = body["data"]["recordGlobalPrivacyControl"]
+    assert {(e["purposeCode"], e["decision"], e["method"]) for e in recorded["entries"]} == {
+        ("ads", "DENIED", "GPC"),
+        ("partners", "WITHDRAWN", "GPC"),
+    }
+    assert recorded["customerId"] == gid("Customer", customer)
     entries = {e.purpose.code: e for e in await service.history(customer) if e.method is Method.GPC}
     assert {code: e.decision for code, e in entries.items()} == {
         "ads": Decision.DENIED,
@@ -311,7 +351,7 @@ async def test_receipt_in_kantara_shape(
     await gql(GRANT, {"input": consent(customer, "newsletter", method="FORM")}, headers=frontend)
     body = await gql(
         "query($id: ID!) { consentReceipt(customerId: $id) }",
-        {"id": str(customer)},
+        {"id": gid("Customer", customer)},
         headers=officer,
     )
     receipt = body["data"]["consentReceipt"]
@@ -459,20 +499,21 @@ async def test_history_point_in_time_and_ledger_queries(
     await make_purpose("newsletter")
     customer = (await make_customer(vault, email="q@example.com")).customer_id
     await gql(GRANT, {"input": consent(customer, "newsletter", method="FORM")}, headers=frontend)
-    await gql(WITHDRAW, {"input": consent(customer, "newsletter", None)}, headers=frontend)
+    await gql(WITHDRAW, {"input": withdrawal(customer, "newsletter")}, headers=frontend)
     history = await gql(
-        "query($id: ID!) { consentHistory(customerId: $id) { purposeCode decision method } }",
-        {"id": str(customer)},
+        "query($id: ID!) { consentHistory(customerId: $id) "
+        "{ nodes { purposeCode decision method } } }",
+        {"id": gid("Customer", customer)},
         headers=officer,
     )
-    assert history["data"]["consentHistory"] == [
+    assert history["data"]["consentHistory"]["nodes"] == [
         {"purposeCode": "newsletter", "decision": "GRANTED", "method": "FORM"},
         {"purposeCode": "newsletter", "decision": "WITHDRAWN", "method": "API"},
     ]
     at = await gql(
         'query($id: ID!, $at: DateTime!) { consentAt(customerId: $id, purposeCode: "newsletter", '
         "at: $at) { permitted byDefault } }",
-        {"id": str(customer), "at": "2000-01-01T00:00:00+00:00"},
+        {"id": gid("Customer", customer), "at": "2000-01-01T00:00:00+00:00"},
         headers=officer,
     )
     assert at["data"]["consentAt"] == {"permitted": False, "byDefault": True}

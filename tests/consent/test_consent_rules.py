@@ -18,7 +18,7 @@ from cdlm.core.vocabulary import LawfulBasis
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import GPC, make_purpose
-from tests.factories import bearer, make_api_key, make_customer
+from tests.factories import bearer, gid, make_api_key, make_customer
 from tests.support.audit import read_records
 
 
@@ -150,18 +150,13 @@ async def test_gpc_replays_and_repeats_add_nothing(
     await make_purpose("ads", Mechanism.OPT_OUT, data_use="marketing.advertising.first_party")
     customer = (await make_customer(vault, email="gpc@example.com")).customer_id
     frontend = bearer(await make_api_key(auth, Role.INGEST))
-    data = {"input": {"customerId": str(customer)}, "key": "gpc-1"}
-    query = GPC.replace(
-        "$input: GlobalPrivacyControlInput!", "$input: GlobalPrivacyControlInput!, $key: String"
-    ).replace(
-        "recordGlobalPrivacyControl(input: $input)",
-        "recordGlobalPrivacyControl(input: $input, idempotencyKey: $key)",
-    )
-    first = (await gql(query, data, headers=frontend))["data"]["recordGlobalPrivacyControl"]
-    again = (await gql(query, data, headers=frontend))["data"]["recordGlobalPrivacyControl"]
+    data = {"input": {"customerId": gid("Customer", customer)}, "key": "gpc-1"}
+    first = (await gql(GPC, data, headers=frontend))["data"]["recordGlobalPrivacyControl"]
+    again = (await gql(GPC, data, headers=frontend))["data"]["recordGlobalPrivacyControl"]
     assert again == {**first, "replayed": True}
-    repeat = (await gql(query, {"input": data["input"]}, headers=frontend))["data"]
-    assert repeat["recordGlobalPrivacyControl"]["entryIds"] == []
+    assert len(first["entries"]) == 1
+    repeat = (await gql(GPC, {"input": data["input"]}, headers=frontend))["data"]
+    assert repeat["recordGlobalPrivacyControl"]["entries"] == []
     assert await ConsentEntry.all().count() == 1
 
 
@@ -172,20 +167,20 @@ async def test_reading_consents_is_audited_and_closed_to_analysts(
     customer = (await make_customer(vault, email="ar@example.com")).customer_id
     officer = bearer(await make_api_key(auth, Role.PRIVACY_OFFICER))
     await gql(
-        "query($id: ID!) { consentHistory(customerId: $id) { decision } }",
-        {"id": str(customer)},
+        "query($id: ID!) { consentHistory(customerId: $id) { nodes { decision } } }",
+        {"id": gid("Customer", customer)},
         headers=officer,
     )
     await gql(
         "query($id: ID!) { consentReceipt(customerId: $id) }",
-        {"id": str(customer)},
+        {"id": gid("Customer", customer)},
         headers=officer,
     )
     assert len(await read_records("consent.read", customer)) == 2
     analyst = bearer(await make_api_key(auth, Role.ANALYST))
     body = await gql(
         "query($id: ID!) { customer(id: $id) { consents { permitted } } }",
-        {"id": str(customer)},
+        {"id": gid("Customer", customer)},
         headers=analyst,
     )
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
@@ -200,7 +195,7 @@ async def test_bad_input_is_refused_not_crashing(
     far = await gql(
         'query($id: ID!) { consentAt(customerId: $id, purposeCode: "newsletter", '
         'at: "9999-12-31T23:59:59-05:00") { permitted } }',
-        {"id": str(customer)},
+        {"id": gid("Customer", customer)},
         headers=officer,
     )
     assert far["errors"][0]["extensions"]["code"] in ("VALIDATION", "GRAPHQL_VALIDATION_FAILED")
@@ -222,10 +217,10 @@ async def test_bad_input_is_refused_not_crashing(
     )
     assert long_name["data"]["createPurpose"]["__typename"] == "ValidationError"
     ancient = await gql(
-        "mutation($i: ConsentInput!) { grantConsent(input: $i) { __typename } }",
+        "mutation($i: GrantConsentInput!) { grantConsent(input: $i) { __typename } }",
         {
             "i": {
-                "customerId": str(customer),
+                "customerId": gid("Customer", customer),
                 "purposeCode": "newsletter",
                 "noticeVersion": 1,
                 "decidedAt": "0001-01-01T00:00:00+05:00",

@@ -34,10 +34,9 @@ from tests.consent.test_consent import (
     WITHDRAW,
     make_purpose,
 )
-from tests.customers.test_events import INGEST_EVENTS, event
 from tests.customers.test_ingest import INGEST, record
 from tests.dsr.support import approved, execute
-from tests.factories import bearer, make_api_key, make_customer
+from tests.factories import bearer, gid, make_api_key, make_customer
 
 MAY_PROCESS = """
 query($id: ID!, $code: String!) {
@@ -54,6 +53,24 @@ STATUSES = (
     "{ consents { purposeCode permitted restricted decision byDefault } } }"
 )
 EVIDENCE = {"userAgent": "Mozilla/5.0", "ipAddress": "198.51.100.7"}
+INGEST_EVENTS = """
+mutation($input: IngestEventsInput!) {
+  ingestEvents(input: $input) {
+    ... on EventsIngested { items { status issues { field code } } }
+    ... on UserError { code field }
+  }
+}
+"""
+
+
+def event(n: int, **about: Any) -> dict[str, Any]:
+    """An EventInput about a customer (``customerId`` or ``identifier``)."""
+    return {
+        "type": "page_view",
+        "occurredAt": (clock.now() - timedelta(minutes=n + 1)).isoformat(),
+        "sourceSystem": "web",
+        **about,
+    }
 
 
 @pytest.fixture
@@ -84,7 +101,7 @@ async def test_every_answer_says_no_while_the_customer_is_restricted(
     gql: GraphQLClient, vault: Vault, admin_headers: dict[str, str]
 ) -> None:
     customer = await _granted_customer(vault)
-    cid = str(customer)
+    cid = gid("Customer", customer)
     before = await gql(STATUSES, {"id": cid}, admin_headers)
     assert {c["purposeCode"]: c["permitted"] for c in before["data"]["customer"]["consents"]} == {
         "newsletter": True,
@@ -102,7 +119,7 @@ async def test_every_answer_says_no_while_the_customer_is_restricted(
 async def _restricted_answers(
     gql: GraphQLClient, admin_headers: dict[str, str], customer: uuid.UUID
 ) -> None:
-    cid = str(customer)
+    cid = gid("Customer", customer)
     assert await rights.restrict(customer)
     statuses = (await gql(STATUSES, {"id": cid}, admin_headers))["data"]["customer"]["consents"]
     assert [(s["permitted"], s["restricted"]) for s in statuses] == [(False, True)] * 2
@@ -126,8 +143,9 @@ async def test_the_access_export_says_no_purpose_may_use_a_restricted_persons_da
     assert (await execute(gql, admin_headers, request_id))["request"]["status"] == "COMPLETED"
     export = await AccessExport.get(request_id=request_id)
     key = await vault.customer_key(uuid.UUID(request_id))
-    sealed = vault.open_bytes(key, uuid.UUID(request_id), f"export:{export.id}",
-                              export.content_sealed)  # fmt: skip
+    sealed = vault.open_bytes(
+        key, uuid.UUID(request_id), f"export:{export.id}", export.content_sealed
+    )
     purposes = json.loads(sealed)["processing"]["purposes"]
     assert {p["code"]: p["permitted"] for p in purposes} == {
         "newsletter": False,
@@ -153,11 +171,13 @@ async def test_nothing_new_is_taken_in_for_a_restricted_person(
     body = await gql(
         INGEST_EVENTS,
         {
-            "events": [
-                event(0, customerId=str(customer)),
-                event(1, identifier={"kind": "EMAIL", "value": "rae@example.com"}),
-                event(2, customerId=str(other)),
-            ]
+            "input": {
+                "events": [
+                    event(0, customerId=gid("Customer", customer)),
+                    event(1, identifier={"kind": "EMAIL", "value": "rae@example.com"}),
+                    event(2, customerId=gid("Customer", other)),
+                ]
+            }
         },
         frontend,
     )
@@ -166,11 +186,13 @@ async def test_nothing_new_is_taken_in_for_a_restricted_person(
     assert [i["issues"][0]["code"] for i in items[:2]] == ["PROCESSING_RESTRICTED"] * 2
     assert await Event.filter(customer_id=customer).count() == 0
 
-    grant = {"customerId": str(customer), "purposeCode": "newsletter", "noticeVersion": 1}
-    granted = (await gql(GRANT, {"input": grant}, frontend))["data"]["grantConsent"]
-    assert (granted["__typename"], granted["code"]) == (
+    grant = {"customerId": gid("Customer", customer), "purposeCode": "newsletter"}
+    granted = await gql(GRANT, {"input": grant | {"noticeVersion": 1}}, frontend)
+    refused = granted["data"]["grantConsent"]
+    assert (refused["__typename"], refused["code"], refused["field"]) == (
         "PolicyViolationError",
         "PROCESSING_RESTRICTED",
+        "input.customerId",
     )
     # Withdrawing stays as easy as ever.
     withdrawn = (await gql(WITHDRAW, {"input": grant}, frontend))["data"]["withdrawConsent"]
@@ -202,7 +224,7 @@ async def _objected(gql: GraphQLClient, vault: Vault, headers: dict[str, str]) -
 def _preferences(customer: uuid.UUID, method: str, **extra: Any) -> dict[str, Any]:
     return {
         "input": {
-            "customerId": str(customer),
+            "customerId": gid("Customer", customer),
             "preferences": [{"purposeCode": "newsletter", "granted": True, "noticeVersion": 1}],
             "method": method,
             **extra,
@@ -267,13 +289,13 @@ async def test_a_gpc_opt_out_is_not_undone_by_an_import(
 ) -> None:
     customer = (await make_customer(vault, email="gpc@example.com")).customer_id
     await make_purpose("ads", Mechanism.OPT_IN, data_use="marketing.advertising.first_party")
-    gpc = {"input": {"customerId": str(customer)}}
-    assert (await gql(GPC, gpc, frontend))["data"]["recordGlobalPrivacyControl"]["entryIds"]
+    gpc = {"input": {"customerId": gid("Customer", customer)}}
+    assert (await gql(GPC, gpc, frontend))["data"]["recordGlobalPrivacyControl"]["entries"]
     body = await gql(
         PREFERENCES,
         {
             "input": {
-                "customerId": str(customer),
+                "customerId": gid("Customer", customer),
                 "preferences": [{"purposeCode": "ads", "granted": True, "noticeVersion": 1}],
                 "method": "IMPORT",
             }
@@ -287,8 +309,9 @@ async def test_a_general_objection_covers_sale_and_sharing(
     gql: GraphQLClient, vault: Vault, admin_headers: dict[str, str]
 ) -> None:
     customer = await _granted_customer(vault)
-    await make_purpose("partners", Mechanism.OPT_IN, data_use="third_party_sharing",
-                       sale_or_sharing=True)  # fmt: skip
+    await make_purpose(
+        "partners", Mechanism.OPT_IN, data_use="third_party_sharing", sale_or_sharing=True
+    )
     await service.record(
         SYSTEM,
         vault,
@@ -361,7 +384,9 @@ async def test_a_consent_purpose_declared_opt_out_before_the_rule_still_needs_a_
         "UPDATE purposes SET mechanism = 'opt_out' WHERE id = $1", [purpose.id]
     )
     assert not await service.may_process(customer, "partners")
-    statuses = (await gql(CONSENTS, {"id": str(customer)}, admin_headers))["data"]["customer"]
+    statuses = (await gql(CONSENTS, {"id": gid("Customer", customer)}, admin_headers))["data"][
+        "customer"
+    ]
     assert statuses["consents"][0]["permitted"] is False
     assert (await service.purpose("partners")).lawful_basis == LawfulBasis.CONSENT
 
@@ -371,7 +396,9 @@ async def test_may_process_gives_any_role_the_answer_and_nothing_behind_it(
 ) -> None:
     customer = await _granted_customer(vault)
     analyst = bearer(await make_api_key(auth, Role.ANALYST))
-    answer = await gql(MAY_PROCESS, {"id": str(customer), "code": "newsletter"}, analyst)
+    answer = await gql(
+        MAY_PROCESS, {"id": gid("Customer", customer), "code": "newsletter"}, analyst
+    )
     assert answer["data"]["mayProcess"] == {
         "purposeCode": "newsletter",
         "permitted": True,
@@ -379,7 +406,7 @@ async def test_may_process_gives_any_role_the_answer_and_nothing_behind_it(
     }
     behind = await gql(
         'query($id: ID!) { mayProcess(customerId: $id, purposeCode: "newsletter") { decision } }',
-        {"id": str(customer)},
+        {"id": gid("Customer", customer)},
         analyst,
     )
     assert behind["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

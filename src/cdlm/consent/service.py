@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from cdlm.audit import service as audit
@@ -111,7 +112,7 @@ def _purpose_issues(
         if key not in categories:
             issues.append(
                 FieldIssue(
-                    f"input.dataCategories[{position}]",
+                    f"input.dataCategories.{position}",
                     ErrorCode.UNKNOWN_CODE,
                     "Not a fideslang data category.",
                 )
@@ -140,7 +141,7 @@ def clean_recipients(recipients: list[str]) -> tuple[list[str], list[FieldIssue]
         )
     kept: list[str] = []
     for position, given in enumerate(recipients[:MAX_RECIPIENTS]):
-        field = f"input.recipients[{position}]"
+        field = f"input.recipients.{position}"
         text = given.strip()
         problem = text_problem(text)
         if problem is not None:
@@ -439,17 +440,33 @@ class Objection:
 
 
 @dataclass(frozen=True)
+class ChoicePaths:
+    """Where the caller's input holds the choices, so an error names the API's path:
+    ``input.choices.2.noticeVersion`` for a list, ``input.noticeVersion`` for a mutation that
+    takes one choice (``single``)."""
+
+    choices: str = "input.choices"
+    single: bool = False
+
+    def of(self, position: int, name: str) -> str:
+        """The path of the field ``name`` (camelCase) of the choice at ``position``."""
+        return f"{self.choices}.{name}" if self.single else f"{self.choices}.{position}.{name}"
+
+
+@dataclass(frozen=True)
 class ConsentRecording:
     """Decisions of one customer for the ledger, as captured: the ``choices`` given, or with
     ``opt_out`` the decisions that opt out of the purposes it concerns (worked out under the
     ledger lock: withdrawn where granted before, denied otherwise). ``operation`` names the
-    call in the audit trail and scopes its idempotency keys."""
+    call in the audit trail and scopes its idempotency keys; ``paths`` says where the choices
+    are in the caller's input."""
 
     customer_id: uuid.UUID
     choices: list[Choice]
     capture: Capture
     operation: str = "recordConsent"
     opt_out: SaleOptOut | Objection | None = None
+    paths: ChoicePaths = ChoicePaths()
 
 
 async def record(
@@ -461,13 +478,20 @@ async def record(
     """Append decisions (all or none) to the ledger; returns the entry ids and whether this
     replayed an earlier call with the same idempotency key."""
     customer_id, choices, capture = recording.customer_id, recording.choices, recording.capture
-    operation, opt_out = recording.operation, recording.opt_out
+    operation, opt_out, paths = recording.operation, recording.opt_out, recording.paths
     issues = _check_capture(capture)
     if not choices and opt_out is None:
-        issues.append(FieldIssue("input.choices", ErrorCode.REQUIRED, "No decision given."))
+        issues.append(FieldIssue(paths.choices, ErrorCode.REQUIRED, "No decision given."))
     codes = [c.purpose_code for c in choices]
-    if len(set(codes)) != len(codes):
-        issues.append(FieldIssue("input.choices", ErrorCode.CONFLICT, "A purpose is named twice."))
+    for position, code in enumerate(codes):
+        if code in codes[:position]:
+            issues.append(
+                FieldIssue(
+                    paths.of(position, "purposeCode"),
+                    ErrorCode.CONFLICT,
+                    "A purpose is named twice.",
+                )
+            )
     if issues:
         raise ValidationFailed.from_issues(issues)
 
@@ -488,7 +512,7 @@ async def record(
             decisions = choices
         if not decisions:
             return []
-        purposes = await _purposes_by_code([c.purpose_code for c in decisions], "input.purposeCode")
+        purposes = await _purposes_of(decisions, paths)
         latest = await current_entries([customer_id], [p.id for p in purposes.values()])
         notices = await notices_of([p.id for p in purposes.values()])
         granted = [purposes[c.purpose_code].id for c in decisions if c.decision is Decision.GRANTED]
@@ -506,7 +530,7 @@ async def record(
             )
         for position, choice in enumerate(decisions):
             purpose = purposes[choice.purpose_code]
-            _check_choice(purpose, choice, position, decided_at, notices[purpose.id])
+            _check_choice(purpose, choice, paths.of(position, ""), decided_at, notices[purpose.id])
             before = latest.get((customer_id, purpose.id))
             if before is not None and decided_at < before.decided_at:
                 raise Conflict(
@@ -591,14 +615,24 @@ def _entries_of(remembered: dict[str, Any]) -> list[uuid.UUID]:
     return [uuid.UUID(i) for i in remembered["entries"]]
 
 
+async def _purposes_of(choices: list[Choice], paths: ChoicePaths) -> dict[str, Purpose]:
+    """The purposes the choices name; :class:`NotFound` on the first unknown code."""
+    found = {p.code: p for p in await Purpose.filter(code__in=[c.purpose_code for c in choices])}
+    for position, choice in enumerate(choices):
+        if choice.purpose_code not in found:
+            raise NotFound("No purpose has this code.", field=paths.of(position, "purposeCode"))
+    return found
+
+
 def _check_choice(
     purpose: Purpose,
     choice: Choice,
-    position: int,
+    at: str,
     decided_at: datetime,
     notices: list[PurposeNotice],
 ) -> None:
-    field = f"input.choices[{position}].noticeVersion"
+    """``at``: the path of the choice, ending with a dot."""
+    field = f"{at}noticeVersion"
     if choice.notice_version is not None and not (
         1 <= choice.notice_version <= purpose.current_version
     ):
@@ -607,7 +641,7 @@ def _check_choice(
         if purpose.mechanism is Mechanism.NOTICE_ONLY:
             raise PolicyViolation(
                 "This purpose rests on another lawful basis; there is no consent to give.",
-                field=f"input.choices[{position}].purposeCode",
+                field=f"{at}purposeCode",
             )
         # The version that was current when the decision was made (imports of old grants).
         shown = [n.version for n in notices if n.created_at <= decided_at]
@@ -850,6 +884,77 @@ async def history(customer_id: uuid.UUID, purpose_code: str | None = None) -> li
     return list(await query.order_by("sequence").prefetch_related("purpose"))
 
 
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which of a customer's decisions to list: every criterion given must hold."""
+
+    purpose_code: str | None = None
+    decision: Decision | None = None
+    method: Method | None = None
+
+
+async def history_query(
+    customer_id: uuid.UUID, criteria: HistoryFilter, field: str = "filter.purposeCode"
+) -> QuerySet[ConsentEntry]:
+    """The decisions of a customer (with those of the profiles merged into it) that meet
+    ``criteria``, with their purposes, unordered (the caller pages them by sequence); an
+    unknown purpose code is :class:`NotFound` on ``field``."""
+    query = ConsentEntry.filter(
+        customer_id__in=[customer_id, *await customers.absorbed(customer_id)]
+    )
+    if criteria.purpose_code is not None:
+        found = await Purpose.get_or_none(code=criteria.purpose_code)
+        if found is None:
+            raise NotFound("No purpose has this code.", field=field)
+        query = query.filter(purpose_id=found.id)
+    if criteria.decision is not None:
+        query = query.filter(decision=criteria.decision)
+    if criteria.method is not None:
+        query = query.filter(method=criteria.method)
+    return query.select_related("purpose")
+
+
+async def entries_by_ids(ids: list[uuid.UUID]) -> dict[uuid.UUID, ConsentEntry]:
+    """Ledger entries by id, with their purposes (one query)."""
+    rows = await ConsentEntry.filter(id__in=list(set(ids))).select_related("purpose")
+    return {row.id: row for row in rows}
+
+
+async def live_customer(customer_id: uuid.UUID) -> uuid.UUID:
+    """The customer a decision about ``customer_id`` went to: its survivor when it was merged
+    into another, else itself."""
+    return (await customers.survivors([customer_id])).get(customer_id, customer_id)
+
+
+@dataclass(frozen=True)
+class PurposeFilter:
+    """Which purposes to list: every criterion given must hold."""
+
+    codes: list[str] | None = None
+    mechanism: Mechanism | None = None
+    lawful_basis: LawfulBasis | None = None
+    sale_or_sharing: bool | None = None
+
+
+def purposes_query(criteria: PurposeFilter) -> QuerySet[Purpose]:
+    """The purposes meeting ``criteria``, unordered (the caller pages them by code)."""
+    query = Purpose.all()
+    if criteria.codes is not None:
+        query = query.filter(code__in=criteria.codes)
+    if criteria.mechanism is not None:
+        query = query.filter(mechanism=criteria.mechanism)
+    if criteria.lawful_basis is not None:
+        query = query.filter(lawful_basis=criteria.lawful_basis)
+    if criteria.sale_or_sharing is not None:
+        query = query.filter(sale_or_sharing=criteria.sale_or_sharing)
+    return query
+
+
+async def purposes_by_ids(ids: list[uuid.UUID]) -> dict[uuid.UUID, Purpose]:
+    """Purposes by id (one query)."""
+    return {p.id: p for p in await Purpose.filter(id__in=list(set(ids)))}
+
+
 async def opt_in_rates() -> list[tuple[Purpose, int, int]]:
     """Per purpose: customers whose latest decision grants it, and all customers."""
     total = await customers.count()
@@ -874,6 +979,7 @@ class LedgerReport:
     entries_checked: int
     head_hash: str
     first_broken_sequence: int | None = None
+    first_broken_id: uuid.UUID | None = None
     problem: chain.ChainProblem | None = None
 
 
@@ -893,6 +999,7 @@ async def verify_ledger() -> LedgerReport:
                 checked + broken.position,
                 previous,
                 batch[broken.position].sequence,
+                batch[broken.position].id,
                 broken.problem,
             )
         checked += len(batch)
