@@ -85,7 +85,8 @@ async def test_a_dry_run_changes_nothing_and_forecasts_the_sweep(
     with clock.frozen_at(NOW):
         forecast = await sweeping.preview()
         answer = await gql(
-            "{ retentionPreview { dryRun outcomes { category disposed skippedHeld digest } } }",
+            "{ retentionPreview { asOf outcomes { category eventType disposed skippedHeld "
+            "digest } } }",
             None,
             admin_headers,
         )
@@ -94,9 +95,15 @@ async def test_a_dry_run_changes_nothing_and_forecasts_the_sweep(
     [expected] = forecast.outcomes
     assert expected.disposed == 2
     preview = answer["data"]["retentionPreview"]
-    assert preview["dryRun"] is True
+    assert preview["asOf"] == NOW.isoformat()
     assert preview["outcomes"] == [
-        {"category": "events", "disposed": 2, "skippedHeld": 0, "digest": expected.digest}
+        {
+            "category": "EVENTS",
+            "eventType": None,
+            "disposed": 2,
+            "skippedHeld": 0,
+            "digest": expected.digest,
+        }
     ]
     with clock.frozen_at(NOW):
         done = await sweeping.sweep(SYSTEM, vault, store)

@@ -10,9 +10,11 @@ its end date.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 
 from cdlm.core import clock
 from cdlm.holds.models import LegalHold
@@ -50,10 +52,40 @@ def on_customer(holds: list[LegalHold], customer_id: uuid.UUID) -> LegalHold | N
     return next((h for h in holds if h.customer_id == customer_id), None)
 
 
+@dataclass(frozen=True)
+class HoldFilter:
+    """Which holds to list: those in force (or also ended ones), optionally only those placed
+    on one customer or on one category."""
+
+    include_ended: bool = False
+    customer_id: uuid.UUID | None = None
+    category: str | None = None
+
+
+def holds_query(criteria: HoldFilter) -> QuerySet[LegalHold]:
+    """The holds meeting ``criteria``, unordered (the caller pages them)."""
+    query = LegalHold.all() if criteria.include_ended else LegalHold.filter(_active(clock.now()))
+    if criteria.customer_id is not None:
+        query = query.filter(customer_id=criteria.customer_id)
+    if criteria.category is not None:
+        query = query.filter(category=criteria.category)
+    return query
+
+
 async def holds(include_ended: bool = False) -> list[LegalHold]:
     """Every hold (active ones only unless ``include_ended``), newest first."""
-    query = LegalHold.all() if include_ended else LegalHold.filter(_active(clock.now()))
-    return list(await query.order_by("-placed_at"))
+    return list(await holds_query(HoldFilter(include_ended)).order_by("-placed_at"))
+
+
+async def holds_by_ids(ids: list[uuid.UUID]) -> dict[uuid.UUID, LegalHold]:
+    """Holds by id, ended ones too (one query)."""
+    return {h.id: h for h in await LegalHold.filter(id__in=list(set(ids)))}
+
+
+def in_force(hold: LegalHold, now: datetime | None = None) -> bool:
+    """True while ``hold`` applies: not released and not past its end."""
+    moment = now or clock.now()
+    return hold.released_at is None and (hold.ends_at is None or hold.ends_at > moment)
 
 
 async def is_active(hold_id: uuid.UUID) -> bool:

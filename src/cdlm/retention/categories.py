@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from cdlm.customers import disposal as customer_data
@@ -24,7 +25,23 @@ from cdlm.retention.models import Action, Trigger
 from cdlm.vault.service import Vault
 
 EVENT_TYPE = re.compile(r"events\.([a-z][a-z0-9_.-]{0,56})")
+#: An event type a policy or hold can name on its own (``events.<type>`` fits 64 characters).
+EVENT_TYPE_NAME = re.compile(r"[a-z][a-z0-9_.-]{0,56}")
 _COLLECTION = frozenset({Trigger.SINCE_COLLECTION})
+
+
+class Category(StrEnum):
+    """The categories of data retention governs (``events`` also per event type)."""
+
+    EVENTS = "events"
+    SOURCE_RECORDS = "source_records"
+    CUSTOMERS_INACTIVE = "customers.inactive"
+    DSR_EXPORTS = "dsr.exports"
+    DSR_VERIFICATION_CODES = "dsr.verification_codes"
+    DSR_REQUESTS = "dsr.requests"
+    NOTIFICATIONS = "notifications"
+    IDEMPOTENCY_RECORDS = "idempotency_records"
+    RATE_LIMIT_COUNTERS = "rate_limit_counters"
 
 
 @dataclass(frozen=True)
@@ -94,6 +111,37 @@ SPECS: dict[str, CategorySpec] = {
         (),
     ),
 }
+
+
+if set(SPECS) != {c.value for c in Category}:
+    raise RuntimeError("every retention category has a spec, and every spec a category")
+
+
+def category_key(category: Category, event_type: str | None = None) -> str:
+    """The stored category: ``events.<type>`` for one event type, else the category's own."""
+    return f"{category.value}.{event_type}" if event_type is not None else category.value
+
+
+def split_key(key: str) -> tuple[Category, str | None]:
+    """The category and event type (None: the whole category) of a stored category."""
+    match = EVENT_TYPE.fullmatch(key)
+    if match is not None:
+        return Category.EVENTS, match.group(1)
+    return Category(key), None
+
+
+def event_type_problem(category: Category | None, event_type: str | None) -> str | None:
+    """Why ``event_type`` cannot go with ``category``; None when it can (or is not given)."""
+    if event_type is None:
+        return None
+    if category is not Category.EVENTS:
+        return "Only the EVENTS category is narrowed to one event type."
+    if not EVENT_TYPE_NAME.fullmatch(event_type):
+        return (
+            "An event type is 1 to 57 lower-case letters, digits, '_', '.' or '-', starting "
+            "with a letter."
+        )
+    return None
 
 
 def spec_for(category: str) -> CategorySpec | None:

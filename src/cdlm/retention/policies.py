@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from cdlm.audit import service as audit
@@ -142,6 +144,32 @@ async def active_policies() -> list[RetentionPolicy]:
 async def all_policies() -> list[RetentionPolicy]:
     """Every policy, by category."""
     return list(await RetentionPolicy.all().order_by("category"))
+
+
+@dataclass(frozen=True)
+class PolicyFilter:
+    """Which policies to list: every criterion given must hold. ``category`` ``events``
+    covers the general event policy and those of single event types."""
+
+    category: str | None = None
+    active: bool | None = None
+
+
+def policies_query(criteria: PolicyFilter) -> QuerySet[RetentionPolicy]:
+    """The policies meeting ``criteria``, unordered (the caller pages them by category)."""
+    query = RetentionPolicy.all()
+    if criteria.category == "events":
+        query = query.filter(Q(category="events") | Q(category__startswith="events."))
+    elif criteria.category is not None:
+        query = query.filter(category=criteria.category)
+    if criteria.active is not None:
+        query = query.filter(active=criteria.active)
+    return query
+
+
+async def policies_by_ids(ids: list[uuid.UUID]) -> dict[uuid.UUID, RetentionPolicy]:
+    """Policies by id (one query)."""
+    return {p.id: p for p in await RetentionPolicy.filter(id__in=list(set(ids)))}
 
 
 async def policy_of(policy_id: uuid.UUID) -> RetentionPolicy | None:

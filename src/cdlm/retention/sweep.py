@@ -18,6 +18,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from cdlm.audit import service as audit
@@ -92,6 +93,7 @@ class Outcome:
     archive_objects: list[str] = field(default_factory=list)
     done: bool = False
     note: str | None = None
+    policy_id: uuid.UUID | None = None  # the policy applied (as it was when the run began)
 
     @classmethod
     def of(cls, evidence: SweepEvidence) -> Outcome:
@@ -110,6 +112,7 @@ class Outcome:
             list(evidence.archive_objects),
             evidence.done,
             evidence.note,
+            evidence.policy_id,
         )
 
 
@@ -166,6 +169,7 @@ async def preview(as_of: datetime | None = None) -> Report:
             policy.trigger,
             policy.period_days,
             moment - timedelta(days=policy.period_days),
+            policy_id=policy.id,
         )
         handler = handler_for(policy.category, own)
         cursor: str | None = None
@@ -400,11 +404,24 @@ async def _report(run: SweepRun, *, finished: bool) -> Report:
     return Report(run.id, run.as_of, False, finished, [Outcome.of(e) for e in evidence])
 
 
-async def runs(limit: int = 20) -> list[Report]:
-    """The latest runs with their evidence, newest first (two queries)."""
-    found = await SweepRun.all().order_by("-started_at").limit(limit)
-    evidence = await SweepEvidence.filter(run_id__in=[r.id for r in found]).order_by("category")
-    by_run: dict[uuid.UUID, list[Outcome]] = {r.id: [] for r in found}
+def runs_query(finished: bool | None = None) -> QuerySet[SweepRun]:
+    """The runs (only finished or unfinished ones when ``finished`` says), unordered (the
+    caller pages them)."""
+    query = SweepRun.all()
+    if finished is not None:
+        query = query.filter(finished_at__isnull=not finished)
+    return query
+
+
+async def runs_by_ids(ids: list[uuid.UUID]) -> dict[uuid.UUID, SweepRun]:
+    """Runs by id (one query)."""
+    return {r.id: r for r in await SweepRun.filter(id__in=list(set(ids)))}
+
+
+async def outcomes_of(run_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Outcome]]:
+    """Each run's evidence, by category (one query)."""
+    by_run: dict[uuid.UUID, list[Outcome]] = {i: [] for i in run_ids}
+    evidence = await SweepEvidence.filter(run_id__in=list(set(run_ids))).order_by("category")
     for item in evidence:
         by_run[item.run_id].append(Outcome.of(item))  # type: ignore[attr-defined]
-    return [Report(r.id, r.as_of, False, r.finished_at is not None, by_run[r.id]) for r in found]
+    return by_run
