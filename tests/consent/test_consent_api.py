@@ -31,6 +31,7 @@ from tests.consent.test_consent import (
 )
 from tests.factories import bearer, gid, make_api_key, make_customer
 from tests.support.audit import read_records
+from tests.support.sql_counter import StatementRecorder
 
 NODE = """
 query($id: ID!) {
@@ -561,3 +562,26 @@ async def test_the_ledger_check_names_the_first_broken_entry(
         "problem": "CONTENT_MISMATCH",
         "pendingEntries": 0,
     }
+
+
+async def test_history_with_purposes_and_customer_costs_the_same_sql_for_1_or_10(
+    gql: GraphQLClient, vault: Vault, officer: dict[str, str], sql: StatementRecorder
+) -> None:
+    for code in ("newsletter", "offers"):
+        await make_purpose(code)
+    customer = (await make_customer(vault, email="n1@example.com")).customer_id
+    for number in range(10):
+        code = "newsletter" if number % 2 else "offers"
+        await _record(vault, customer, code, Decision.GRANTED if number < 2 else Decision.DENIED)
+    query = (
+        "query($id: ID!, $n: Int) { consentHistory(customerId: $id, first: $n) { totalCount "
+        "nodes { purpose { code notices { version } } customer { id } } } }"
+    )
+    await gql("{ viewer { role } }", None, officer)
+    counts = {}
+    for size in (1, 10):
+        with sql.recording():
+            body = await gql(query, {"id": gid("Customer", customer), "n": size}, officer)
+        assert len(body["data"]["consentHistory"]["nodes"]) == size
+        counts[size] = sql.count
+    assert counts[1] == counts[10], counts

@@ -17,6 +17,7 @@ from cdlm.retention import service as holds
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, gid, make_api_key, make_customer
+from tests.support.sql_counter import StatementRecorder
 
 PLACE = """
 mutation($input: PlaceLegalHoldInput!) {
@@ -230,3 +231,25 @@ async def test_a_hold_is_a_node_for_oversight_roles(
     assert unknown == {"data": {"node": None}}
     malformed = await gql(NODE, {"id": str(hold.id)}, admin_headers)
     assert [e["extensions"]["code"] for e in malformed["errors"]] == ["INVALID_ID"]
+
+
+async def test_holds_with_their_customers_cost_the_same_sql_for_1_or_10(
+    gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault, sql: StatementRecorder
+) -> None:
+    for number in range(10):
+        customer = (await make_customer(vault, email=f"h{number}@example.com")).customer_id
+        await holds.place_hold(SYSTEM, reason=f"Case {number}", customer_id=customer)
+    query = (
+        "query($n: Int) { legalHolds(first: $n) { totalCount nodes { reason "
+        "customer { id profile { email } } } } }"
+    )
+    await gql("{ viewer { role } }", None, admin_headers)
+    counts = {}
+    for size in (1, 10):
+        with sql.recording():
+            body = await gql(query, {"n": size}, admin_headers)
+        nodes = body["data"]["legalHolds"]["nodes"]
+        assert len(nodes) == size
+        assert all(n["customer"]["profile"]["email"] for n in nodes)
+        counts[size] = sql.count
+    assert counts[1] == counts[10], counts

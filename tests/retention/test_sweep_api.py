@@ -21,6 +21,7 @@ from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, gid, make_api_key
 from tests.retention.support import NOW, customer_with_events
+from tests.support.sql_counter import StatementRecorder
 
 SWEEPS = """
 query($filter: RetentionSweepFilter, $first: Int, $after: String, $last: Int, $before: String) {
@@ -129,3 +130,33 @@ async def test_a_sweep_is_a_node_and_the_preview_names_the_run_to_resume(
     assert unknown == {"data": {"node": None}}
     listed = await gql(SWEEPS, {"filter": {"finished": False}}, admin_headers)
     assert [n["id"] for n in listed["data"]["retentionSweeps"]["nodes"]] == [run]
+
+
+async def test_runs_with_their_evidence_and_policies_cost_the_same_sql_for_1_or_5(
+    gql: GraphQLClient,
+    vault: Vault,
+    store: archive.LocalArchiveStore,
+    admin_headers: dict[str, str],
+    sql: StatementRecorder,
+) -> None:
+    for category in ("events", "notifications", "idempotency_records"):
+        await policies.create_policy(
+            SYSTEM,
+            category=category,
+            period_days=30,
+            trigger=Trigger.SINCE_COLLECTION,
+            action=Action.DELETE,
+        )
+    for day in range(5):
+        with clock.frozen_at(NOW + timedelta(days=day)):
+            await sweeping.sweep(SYSTEM, vault, store)
+    await gql("{ viewer { role } }", None, admin_headers)
+    counts = {}
+    for size in (1, 5):
+        with sql.recording():
+            body = await gql(SWEEPS, {"first": size}, admin_headers)
+        nodes = body["data"]["retentionSweeps"]["nodes"]
+        assert len(nodes) == size
+        assert all(len(n["outcomes"]) == 3 for n in nodes)
+        counts[size] = sql.count
+    assert counts[1] == counts[5], counts
