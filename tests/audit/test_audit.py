@@ -22,7 +22,7 @@ from cdlm.core.chain import ChainProblem
 from cdlm.core.principal import SYSTEM, Principal, PrincipalKind
 from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
-from tests.factories import bearer, make_api_key
+from tests.factories import bearer, gid, make_api_key
 
 
 @contextlib.asynccontextmanager
@@ -174,7 +174,9 @@ async def test_audit_log_filters_and_pages(gql: GraphQLClient, auth: AuthSetting
         ALICE, "customer.read", target_type="customer", target_id="c2", fields=["email"]
     )
 
-    by_actor = await gql(AUDIT_LOG, {"filter": {"actorId": str(ALICE.id)}}, headers=headers)
+    by_actor = await gql(
+        AUDIT_LOG, {"filter": {"actorId": gid("StaffUser", ALICE.id)}}, headers=headers
+    )
     assert [n["action"] for n in by_actor["data"]["auditLog"]["nodes"]] == [
         "customer.read",
         "customer.update",
@@ -221,7 +223,10 @@ async def test_verify_audit_chain_query_reports_tampering(
 ) -> None:
     for number in range(3):
         await audit.record(ALICE, "customer.update", target_id=str(number))
-    query = "{ verifyAuditChain { ok entriesChecked firstBrokenSequence problem headHash } }"
+    query = (
+        "{ verifyAuditChain { ok entriesChecked firstBrokenSequence firstBrokenId problem "
+        "headHash } }"
+    )
     healthy = (await gql(query, headers=admin_headers))["data"]["verifyAuditChain"]
     assert healthy["ok"] is True
     entries = await AuditEntry.all().order_by("sequence")
@@ -231,6 +236,9 @@ async def test_verify_audit_chain_query_reports_tampering(
         )
     broken = (await gql(query, headers=admin_headers))["data"]["verifyAuditChain"]
     assert broken["ok"] is False
+    assert broken["problem"] == "CONTENT_MISMATCH"
+    assert broken["firstBrokenId"] == gid("AuditEntry", entries[-1].id)
+    assert healthy["problem"] is None
     assert broken["firstBrokenSequence"] == entries[-1].sequence
     assert broken["entriesChecked"] == len(entries) - 1
     assert broken["headHash"] == entries[-2].hash

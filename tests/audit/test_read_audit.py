@@ -25,6 +25,7 @@ from cdlm.core.principal import Principal, PrincipalKind
 from cdlm.core.roles import Role
 from tests.audit.test_audit import tampering
 from tests.conftest import GraphQLClient
+from tests.factories import gid
 from tests.support.sql_counter import StatementRecorder
 
 AGENT = Principal(PrincipalKind.USER, uuid.uuid4(), Role.AGENT, "Agnes")
@@ -458,11 +459,15 @@ async def test_the_api_reports_pending_records_and_finds_reads_by_customer(
     assert chained["pendingEntries"] == 0
     assert chained["oldestPendingSeconds"] is None
     by_customer = await gql(
-        LOG, {"filter": {"targetType": "customer", "targetId": str(read[1])}}, headers=admin_headers
+        LOG,
+        {"filter": {"targetType": "customer", "targetId": gid("Customer", read[1])}},
+        headers=admin_headers,
     )
     (node,) = by_customer["data"]["auditLog"]["nodes"]
     assert node["action"] == "customer.read"
     assert node["targetId"] is None
-    assert sorted(node["subjectIds"]) == sorted(str(c) for c in read)
-    other = await gql(LOG, {"filter": {"targetId": str(uuid.uuid4())}}, headers=admin_headers)
+    assert sorted(node["subjectIds"]) == sorted(gid("Customer", c) for c in read)
+    other = await gql(
+        LOG, {"filter": {"targetId": gid("Customer", uuid.uuid4())}}, headers=admin_headers
+    )
     assert other["data"]["auditLog"]["nodes"] == []

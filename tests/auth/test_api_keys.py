@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,7 +15,7 @@ from cdlm.auth.settings import AuthSettings
 from cdlm.core import clock
 from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
-from tests.factories import bearer, make_api_key
+from tests.factories import bearer, gid, make_api_key
 from tests.support.sql_counter import StatementRecorder
 
 CREATE = """
@@ -28,9 +29,9 @@ mutation($input: CreateApiKeyInput!) {
 """
 REVOKE = """
 mutation($id: ID!) {
-  revokeApiKey(id: $id) {
+  revokeApiKey(input: {id: $id}) {
     __typename
-    ... on ApiKeyRevoked { apiKey { revokedAt } }
+    ... on ApiKeyRevoked { apiKey { id revokedAt } }
     ... on UserError { message code field }
   }
 }
@@ -67,18 +68,19 @@ async def test_revoked_key_stops_working_at_once(
     created = body["data"]["createApiKey"]
     assert "errors" not in await gql(VIEWER, headers=bearer(created["key"]))  # now cached
     revoked = await gql(REVOKE, {"id": created["apiKey"]["id"]}, headers=admin_headers)
+    assert revoked["data"]["revokeApiKey"]["apiKey"]["id"] == created["apiKey"]["id"]
     assert revoked["data"]["revokeApiKey"]["apiKey"]["revokedAt"] is not None
     after = await gql(VIEWER, headers=bearer(created["key"]))
     assert after["errors"][0]["message"] == "Invalid or expired credentials."
     again = await gql(REVOKE, {"id": created["apiKey"]["id"]}, headers=admin_headers)
     assert again["data"]["revokeApiKey"]["__typename"] == "InvalidStateError"
-    unknown = await gql(
-        REVOKE, {"id": "7d1c3f0e-0000-4000-8000-000000000000"}, headers=admin_headers
-    )
+    assert again["data"]["revokeApiKey"]["field"] == "input.id"
+    unknown = await gql(REVOKE, {"id": gid("ApiKey", uuid.uuid4())}, headers=admin_headers)
     assert unknown["data"]["revokeApiKey"]["__typename"] == "NotFoundError"
+    assert unknown["data"]["revokeApiKey"]["field"] == "input.id"
     listing = await gql(
         "{ active: apiKeys { nodes { name } } "
-        "all: apiKeys(includeRevoked: true) { nodes { name } } }",
+        "all: apiKeys(filter: {includeRevoked: true}) { nodes { name } } }",
         headers=admin_headers,
     )
     assert {"name": "crm"} not in listing["data"]["active"]["nodes"]
@@ -224,3 +226,20 @@ def test_cache_is_bounded_and_expires(monkeypatch: pytest.MonkeyPatch) -> None:
     cache.remember("d", "s4")
     cache.forget("d")
     assert not cache.contains("d", "s4")
+
+
+async def test_a_key_needs_a_name_and_a_malformed_id_is_refused(
+    gql: GraphQLClient, admin_headers: dict[str, str]
+) -> None:
+    nameless = await gql(CREATE, {"input": {"name": " ", "role": "AGENT"}}, headers=admin_headers)
+    assert nameless["data"]["createApiKey"]["__typename"] == "ValidationError"
+    assert nameless["data"]["createApiKey"]["field"] == "input.name"
+    assert await ApiKey.filter(name=" ").count() == 0
+    for bad in (str(uuid.uuid4()), gid("StaffUser", uuid.uuid4())):
+        body = await gql(REVOKE, {"id": bad}, headers=admin_headers)
+        result = body["data"]["revokeApiKey"]
+        assert (result["__typename"], result["code"], result["field"]) == (
+            "ValidationError",
+            "INVALID_ID",
+            "input.id",
+        )

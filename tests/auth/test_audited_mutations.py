@@ -8,7 +8,7 @@ from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
 from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
-from tests.factories import DEFAULT_PASSWORD, bearer, make_staff
+from tests.factories import DEFAULT_PASSWORD, bearer, gid, make_staff
 
 
 async def _call(
@@ -48,7 +48,7 @@ async def test_each_auth_mutation_is_audited_under_its_request_id(
             "staff_user.update",
             'mutation($id: ID!) { updateStaffUser(input: {id: $id, displayName: "Renamed"}) '
             "{ __typename } }",
-            {"id": str(target.user.id)},
+            {"id": gid("StaffUser", target.user.id)},
             admin_headers,
         ),
         (
@@ -63,13 +63,13 @@ async def test_each_auth_mutation_is_audited_under_its_request_id(
             "auth.password_reset",
             "mutation($id: ID!) { resetStaffPassword(input: {id: $id, newPassword: "
             '"reset long password"}) { __typename } }',
-            {"id": str(target.user.id)},
+            {"id": gid("StaffUser", target.user.id)},
             admin_headers,
         ),
         (
             "auth.sessions_revoked",
-            "mutation($id: ID!) { revokeStaffSessions(userId: $id) { __typename } }",
-            {"id": str(target.user.id)},
+            "mutation($id: ID!) { revokeStaffSessions(input: {staffUserId: $id}) { __typename } }",
+            {"id": gid("StaffUser", target.user.id)},
             admin_headers,
         ),
         (
@@ -90,8 +90,8 @@ async def test_each_auth_mutation_is_audited_under_its_request_id(
     key_id = (await AuditEntry.get(request_id=request_ids["api_key.create"])).target_id
     body, request_id = await _call(
         gql,
-        "mutation($id: ID!) { revokeApiKey(id: $id) { __typename } }",
-        {"id": key_id},
+        "mutation($id: ID!) { revokeApiKey(input: {id: $id}) { __typename } }",
+        {"id": gid("ApiKey", str(key_id))},
         admin_headers,
     )
     assert await AuditEntry.filter(request_id=request_id, action="api_key.revoke").count() == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from cdlm.auth.tokens import issue_access_token
 from cdlm.core import clock
 from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
-from tests.factories import DEFAULT_PASSWORD, bearer, make_staff
+from tests.factories import DEFAULT_PASSWORD, bearer, gid, make_staff
 
 LOGIN = """
 mutation Login($email: String!, $password: String!) {
@@ -28,7 +28,7 @@ mutation Login($email: String!, $password: String!) {
   }
 }
 """
-VIEWER = "{ viewer { kind id role name } }"
+VIEWER = "{ viewer { kind role name } }"
 
 
 async def login(gql: GraphQLClient, email: str, password: str) -> dict[str, Any]:
@@ -44,12 +44,18 @@ async def test_login_returns_a_token_that_identifies_the_user(
     staff = await make_staff(auth, Role.AGENT, name="Ada Agent")
     result = await login(gql, "  " + staff.email.upper() + " ", DEFAULT_PASSWORD)
     assert result["__typename"] == "LoginSucceeded"
-    viewer = (await gql(VIEWER, headers=bearer(result["accessToken"])))["data"]["viewer"]
+    viewer = (
+        await gql(
+            "{ viewer { kind role name staffUser { id email } apiKey { id } } }",
+            headers=bearer(result["accessToken"]),
+        )
+    )["data"]["viewer"]
     assert viewer == {
-        "kind": "USER",
-        "id": str(staff.user.id),
+        "kind": "STAFF_USER",
         "role": "AGENT",
         "name": "Ada Agent",
+        "staffUser": {"id": gid("StaffUser", staff.user.id), "email": staff.email},
+        "apiKey": None,
     }
     user = await StaffUser.get(id=staff.user.id)
     assert user.last_login_at is not None
@@ -158,10 +164,13 @@ async def test_logout_ends_the_session_at_once(gql: GraphQLClient, auth: AuthSet
     staff = await make_staff(auth)
     token = (await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"]
     body = await gql(
-        "mutation { logout { __typename ... on LoggedOut { sessionEnded } } }",
+        "mutation { logout { __typename ... on LoggedOut { endedAt } } }",
         headers=bearer(token),
     )
-    assert body["data"]["logout"] == {"__typename": "LoggedOut", "sessionEnded": True}
+    assert body["data"]["logout"]["__typename"] == "LoggedOut"
+    session = await StaffSession.get(user_id=staff.user.id)
+    assert session.revoked_at is not None
+    assert datetime.fromisoformat(body["data"]["logout"]["endedAt"]) == session.revoked_at
     after = await gql(VIEWER, headers=bearer(token))
     assert after["errors"][0]["message"] == "Invalid or expired credentials."
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 from cdlm.audit.models import AuditEntry
@@ -10,32 +12,43 @@ from cdlm.auth.settings import AuthSettings
 from cdlm.core.roles import Role
 from tests.auth.test_login import LOGIN, VIEWER, login
 from tests.conftest import GraphQLClient
-from tests.factories import DEFAULT_PASSWORD, bearer, make_staff
+from tests.factories import DEFAULT_PASSWORD, bearer, gid, make_staff
 
-RESULT = """
-  __typename
-  ... on StaffUserSaved { staffUser { id email displayName role active } }
+USER = "staffUser { id email displayName role active passwordChangedAt }"
+ERRORS = """
   ... on UserError { message code field }
   ... on ValidationError { issues { field code message } }
 """
 CREATE = f"""
-mutation($input: CreateStaffUserInput!) {{ createStaffUser(input: $input) {{ {RESULT} }} }}
+mutation($input: CreateStaffUserInput!) {{
+  createStaffUser(input: $input) {{ __typename ... on StaffUserCreated {{ {USER} }} {ERRORS} }}
+}}
 """
 UPDATE = f"""
-mutation($input: UpdateStaffUserInput!) {{ updateStaffUser(input: $input) {{ {RESULT} }} }}
+mutation($input: UpdateStaffUserInput!) {{
+  updateStaffUser(input: $input) {{ __typename ... on StaffUserUpdated {{ {USER} }} {ERRORS} }}
+}}
 """
 RESET = f"""
-mutation($input: ResetPasswordInput!) {{ resetStaffPassword(input: $input) {{ {RESULT} }} }}
+mutation($input: ResetStaffPasswordInput!) {{
+  resetStaffPassword(input: $input) {{
+    __typename ... on StaffPasswordReset {{ {USER} }} {ERRORS}
+  }}
+}}
 """
-CHANGE = """
-mutation($input: ChangePasswordInput!) {
-  changePassword(input: $input) {
+CHANGE = f"""
+mutation($input: ChangePasswordInput!) {{
+  changePassword(input: $input) {{ __typename ... on PasswordChanged {{ {USER} }} {ERRORS} }}
+}}
+"""
+REVOKE_SESSIONS = """
+mutation($id: ID!) {
+  revokeStaffSessions(input: {staffUserId: $id}) {
     __typename
-    ... on PasswordChanged { changedAt }
-    ... on UserError { message code field }
+    ... on StaffSessionsRevoked { count staffUser { id } }
+    ... on UserError { code field }
   }
-}
-"""
+}"""
 
 
 def new_user(**overrides: Any) -> dict[str, Any]:
@@ -53,7 +66,7 @@ async def test_admin_creates_a_user_who_can_sign_in(
 ) -> None:
     body = await gql(CREATE, {"input": new_user()}, headers=admin_headers)
     saved = body["data"]["createStaffUser"]
-    assert saved["__typename"] == "StaffUserSaved"
+    assert saved["__typename"] == "StaffUserCreated"
     assert saved["staffUser"]["email"] == "grace.hopper@example.com"
     assert saved["staffUser"]["displayName"] == "Grace Hopper"
     signed_in = await login(gql, "grace.hopper@example.com", "a long enough password")
@@ -62,7 +75,7 @@ async def test_admin_creates_a_user_who_can_sign_in(
     assert stored.password_hash.startswith("$argon2id$")
     assert "a long enough password" not in stored.password_hash
     entry = await AuditEntry.get(action="staff_user.create")
-    assert entry.target_id == saved["staffUser"]["id"]
+    assert gid("StaffUser", str(entry.target_id)) == saved["staffUser"]["id"]
     assert entry.fields_touched == ["display_name", "email"]
 
 
@@ -120,7 +133,9 @@ async def test_changing_a_role_ends_sessions(
     staff = await make_staff(auth, Role.ANALYST)
     token = (await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"]
     body = await gql(
-        UPDATE, {"input": {"id": str(staff.user.id), "role": "AGENT"}}, headers=admin_headers
+        UPDATE,
+        {"input": {"id": gid("StaffUser", staff.user.id), "role": "AGENT"}},
+        headers=admin_headers,
     )
     assert body["data"]["updateStaffUser"]["staffUser"]["role"] == "AGENT"
     assert (await gql(VIEWER, headers=bearer(token)))["errors"][0]["extensions"]["code"] == (
@@ -136,14 +151,18 @@ async def test_the_last_active_admin_cannot_be_demoted_or_deactivated(
     admin = await make_staff(auth, Role.ADMIN)
     for change, field in [({"role": "STEWARD"}, "input.role"), ({"active": False}, "input.active")]:
         body = await gql(
-            UPDATE, {"input": {"id": str(admin.user.id), **change}}, headers=admin_headers
+            UPDATE,
+            {"input": {"id": gid("StaffUser", admin.user.id), **change}},
+            headers=admin_headers,
         )
         result = body["data"]["updateStaffUser"]
         assert result["__typename"] == "InvalidStateError"
         assert result["field"] == field
     second = await make_staff(auth, Role.ADMIN)
     body = await gql(
-        UPDATE, {"input": {"id": str(admin.user.id), "active": False}}, headers=admin_headers
+        UPDATE,
+        {"input": {"id": gid("StaffUser", admin.user.id), "active": False}},
+        headers=admin_headers,
     )
     assert body["data"]["updateStaffUser"]["staffUser"]["active"] is False
     assert (await StaffUser.get(id=second.user.id)).active
@@ -154,15 +173,18 @@ async def test_update_unknown_or_malformed_id(
 ) -> None:
     unknown = await gql(
         UPDATE,
-        {"input": {"id": "7d1c3f0e-0000-4000-8000-000000000000", "displayName": "X"}},
+        {"input": {"id": gid("StaffUser", uuid.uuid4()), "displayName": "X"}},
         headers=admin_headers,
     )
     assert unknown["data"]["updateStaffUser"]["__typename"] == "NotFoundError"
-    malformed = await gql(
-        UPDATE, {"input": {"id": "42", "displayName": "X"}}, headers=admin_headers
-    )
-    assert malformed["data"]["updateStaffUser"]["__typename"] == "ValidationError"
-    assert malformed["data"]["updateStaffUser"]["field"] == "input.id"
+    assert unknown["data"]["updateStaffUser"]["field"] == "input.id"
+    for bad in ("42", str(uuid.uuid4()), gid("ApiKey", uuid.uuid4())):
+        malformed = await gql(
+            UPDATE, {"input": {"id": bad, "displayName": "X"}}, headers=admin_headers
+        )
+        result = malformed["data"]["updateStaffUser"]
+        assert result["__typename"] == "ValidationError"
+        assert (result["field"], result["code"]) == ("input.id", "INVALID_ID")
 
 
 async def test_change_own_password_ends_other_sessions_only(
@@ -188,7 +210,13 @@ async def test_change_own_password_ends_other_sessions_only(
         {"input": {"currentPassword": DEFAULT_PASSWORD, "newPassword": "new password 1234"}},
         headers=bearer(mine),
     )
-    assert done["data"]["changePassword"]["__typename"] == "PasswordChanged"
+    changed = done["data"]["changePassword"]
+    assert changed["__typename"] == "PasswordChanged"
+    assert changed["staffUser"]["id"] == gid("StaffUser", staff.user.id)
+    stored = await StaffUser.get(id=staff.user.id)
+    assert datetime.fromisoformat(changed["staffUser"]["passwordChangedAt"]) == (
+        stored.password_changed_at
+    )
     assert "errors" not in await gql(VIEWER, headers=bearer(mine))
     assert "errors" in await gql(VIEWER, headers=bearer(other))
     assert (await login(gql, staff.email, "new password 1234"))["__typename"] == "LoginSucceeded"
@@ -215,10 +243,10 @@ async def test_admin_reset_ends_all_sessions(
     token = (await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"]
     body = await gql(
         RESET,
-        {"input": {"id": str(staff.user.id), "newPassword": "fresh password 99"}},
+        {"input": {"id": gid("StaffUser", staff.user.id), "newPassword": "fresh password 99"}},
         headers=admin_headers,
     )
-    assert body["data"]["resetStaffPassword"]["__typename"] == "StaffUserSaved"
+    assert body["data"]["resetStaffPassword"]["__typename"] == "StaffPasswordReset"
     assert "errors" in await gql(VIEWER, headers=bearer(token))
     assert (await login(gql, staff.email, "fresh password 99"))["__typename"] == "LoginSucceeded"
 
@@ -228,23 +256,29 @@ async def test_revoke_sessions(
 ) -> None:
     staff = await make_staff(auth)
     tokens = [(await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"] for _ in range(3)]
-    query = """
-    mutation($id: ID!) {
-      revokeStaffSessions(userId: $id) {
-        __typename ... on SessionsRevoked { count } ... on UserError { code }
-      }
-    }"""
-    body = await gql(query, {"id": str(staff.user.id)}, headers=admin_headers)
-    assert body["data"]["revokeStaffSessions"] == {"__typename": "SessionsRevoked", "count": 3}
+    user_id = gid("StaffUser", staff.user.id)
+    body = await gql(REVOKE_SESSIONS, {"id": user_id}, headers=admin_headers)
+    assert body["data"]["revokeStaffSessions"] == {
+        "__typename": "StaffSessionsRevoked",
+        "count": 3,
+        "staffUser": {"id": user_id},
+    }
     for token in tokens:
         assert "errors" in await gql(VIEWER, headers=bearer(token))
     assert await StaffSession.filter(revoked_at__isnull=True).count() == 0
     missing = await gql(
-        query, {"id": "7d1c3f0e-0000-4000-8000-000000000000"}, headers=admin_headers
+        REVOKE_SESSIONS, {"id": gid("StaffUser", uuid.uuid4())}, headers=admin_headers
     )
     assert missing["data"]["revokeStaffSessions"] == {
         "__typename": "NotFoundError",
         "code": "NOT_FOUND",
+        "field": "input.staffUserId",
+    }
+    malformed = await gql(REVOKE_SESSIONS, {"id": str(staff.user.id)}, headers=admin_headers)
+    assert malformed["data"]["revokeStaffSessions"] == {
+        "__typename": "ValidationError",
+        "code": "INVALID_ID",
+        "field": "input.staffUserId",
     }
 
 
@@ -257,7 +291,7 @@ async def test_listing_staff_users_pages_and_filters(
     await StaffUser.filter(id=inactive.user.id).update(active=False)
     query = """
     query($role: Role, $all: Boolean!, $after: String) {
-      staffUsers(first: 2, role: $role, includeInactive: $all, after: $after) {
+      staffUsers(first: 2, filter: {role: $role, includeInactive: $all}, after: $after) {
         nodes { role active } pageInfo { hasNextPage endCursor }
       }
     }"""
@@ -279,15 +313,17 @@ async def test_reading_one_staff_user_is_audited(
 ) -> None:
     staff = await make_staff(auth)
     query = "query($id: ID!) { staffUser(id: $id) { email } }"
-    body = await gql(query, {"id": str(staff.user.id)}, headers=admin_headers)
+    body = await gql(query, {"id": gid("StaffUser", staff.user.id)}, headers=admin_headers)
     assert body["data"]["staffUser"] == {"email": staff.email}
     entry = await AuditEntry.get(action="staff_user.read")
     assert entry.target_id == str(staff.user.id)
     assert entry.fields_touched == ["display_name", "email"]
-    missing = await gql(
-        query, {"id": "7d1c3f0e-0000-4000-8000-000000000000"}, headers=admin_headers
-    )
+    missing = await gql(query, {"id": gid("StaffUser", uuid.uuid4())}, headers=admin_headers)
     assert missing == {"data": {"staffUser": None}}
+    malformed = await gql(query, {"id": str(staff.user.id)}, headers=admin_headers)
+    assert malformed["data"] == {"staffUser": None}
+    assert malformed["errors"][0]["extensions"]["code"] == "INVALID_ID"
+    assert malformed["errors"][0]["extensions"]["field"] == "id"
 
 
 async def test_login_input_is_not_logged(gql: GraphQLClient, caplog: Any) -> None:
@@ -319,7 +355,9 @@ async def test_deactivating_through_the_api_ends_tokens_and_revokes_keys_they_is
     grandchild_key = grandchild["data"]["createApiKey"]["key"]
     assert "errors" not in await gql(VIEWER, headers=bearer(grandchild_key))
     body = await gql(
-        UPDATE, {"input": {"id": str(admin.user.id), "active": False}}, headers=admin_headers
+        UPDATE,
+        {"input": {"id": gid("StaffUser", admin.user.id), "active": False}},
+        headers=admin_headers,
     )
     assert body["data"]["updateStaffUser"]["staffUser"]["active"] is False
     for credential in (token, issued_key, grandchild_key):
@@ -332,6 +370,98 @@ async def test_role_changes_are_visible_in_the_audit_trail(
     gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
 ) -> None:
     staff = await make_staff(auth, Role.ANALYST)
-    await gql(UPDATE, {"input": {"id": str(staff.user.id), "role": "ADMIN"}}, headers=admin_headers)
+    await gql(
+        UPDATE,
+        {"input": {"id": gid("StaffUser", staff.user.id), "role": "ADMIN"}},
+        headers=admin_headers,
+    )
     entry = await AuditEntry.get(target_id=str(staff.user.id), action__startswith="staff_user.role")
     assert entry.action == "staff_user.role_change.analyst.to.admin"
+
+
+async def test_update_keeps_omitted_fields_and_refuses_nulls(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    staff = await make_staff(auth, Role.ANALYST, name="Old Name")
+    user_id = gid("StaffUser", staff.user.id)
+    renamed = await gql(
+        UPDATE, {"input": {"id": user_id, "displayName": "  New   Name "}}, headers=admin_headers
+    )
+    assert renamed["data"]["updateStaffUser"]["staffUser"] == {
+        "id": user_id,
+        "email": staff.email,
+        "displayName": "New Name",
+        "role": "ANALYST",
+        "active": True,
+        "passwordChangedAt": renamed["data"]["updateStaffUser"]["staffUser"]["passwordChangedAt"],
+    }
+    assert (await StaffUser.get(id=staff.user.id)).display_name == "New Name"
+    promoted = await gql(UPDATE, {"input": {"id": user_id, "role": "AGENT"}}, headers=admin_headers)
+    user = promoted["data"]["updateStaffUser"]["staffUser"]
+    assert (user["displayName"], user["role"], user["active"]) == ("New Name", "AGENT", True)
+
+    entries = await AuditEntry.filter(target_id=str(staff.user.id)).count()
+    cleared = await gql(
+        UPDATE,
+        {"input": {"id": user_id, "displayName": None, "role": None, "active": None}},
+        headers=admin_headers,
+    )
+    result = cleared["data"]["updateStaffUser"]
+    assert result["__typename"] == "ValidationError"
+    assert [(i["field"], i["code"]) for i in result["issues"]] == [
+        ("input.displayName", "REQUIRED"),
+        ("input.role", "REQUIRED"),
+        ("input.active", "REQUIRED"),
+    ]
+    blank = await gql(
+        UPDATE, {"input": {"id": user_id, "displayName": "   "}}, headers=admin_headers
+    )
+    assert blank["data"]["updateStaffUser"]["field"] == "input.displayName"
+    nothing = await gql(UPDATE, {"input": {"id": user_id}}, headers=admin_headers)
+    assert nothing["data"]["updateStaffUser"]["staffUser"]["displayName"] == "New Name"
+    stored = await StaffUser.get(id=staff.user.id)
+    assert (stored.display_name, stored.role, stored.active) == ("New Name", Role.AGENT, True)
+    assert await AuditEntry.filter(target_id=str(staff.user.id)).count() == entries
+
+
+async def test_password_mutations_report_each_failure_on_its_path(
+    gql: GraphQLClient, auth: AuthSettings, admin_headers: dict[str, str]
+) -> None:
+    staff = await make_staff(auth)
+    token = (await login(gql, staff.email, DEFAULT_PASSWORD))["accessToken"]
+    wrong = await gql(
+        CHANGE,
+        {"input": {"currentPassword": "not my password", "newPassword": "new password 1234"}},
+        headers=bearer(token),
+    )
+    assert (
+        wrong["data"]["changePassword"]["__typename"],
+        wrong["data"]["changePassword"]["field"],
+    ) == (
+        "InvalidCredentialsError",
+        "input.currentPassword",
+    )
+    weak = await gql(
+        CHANGE,
+        {"input": {"currentPassword": DEFAULT_PASSWORD, "newPassword": "short"}},
+        headers=bearer(token),
+    )
+    assert [i["field"] for i in weak["data"]["changePassword"]["issues"]] == ["input.newPassword"]
+    user_id = gid("StaffUser", staff.user.id)
+    for variables, kind, field in [
+        (
+            {"id": gid("StaffUser", uuid.uuid4()), "newPassword": "fresh password 99"},
+            "NotFoundError",
+            "input.id",
+        ),
+        (
+            {"id": str(staff.user.id), "newPassword": "fresh password 99"},
+            "ValidationError",
+            "input.id",
+        ),
+        ({"id": user_id, "newPassword": "short"}, "ValidationError", "input.newPassword"),
+    ]:
+        body = await gql(RESET, {"input": variables}, headers=admin_headers)
+        result = body["data"]["resetStaffPassword"]
+        assert (result["__typename"], result["field"]) == (kind, field)
+    assert (await login(gql, staff.email, DEFAULT_PASSWORD))["__typename"] == "LoginSucceeded"

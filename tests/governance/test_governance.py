@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+from cdlm.auth.settings import AuthSettings
 from cdlm.config import DatabaseTarget, Settings, load_settings
 from cdlm.consent.models import Mechanism
 from cdlm.consent.service import _taxonomy
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
 from cdlm.governance.ropa import records_of_processing, to_markdown
-from cdlm.quality.fields import PROFILE_FIELDS
+from cdlm.quality.fields import PROFILE
 from cdlm.retention import policies
 from cdlm.retention.models import Action, Trigger
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
+from tests.factories import bearer, make_api_key
 from tests.support.lambda_invoke import installation_env
 from tests.test_cli import run_cdlm
 
@@ -49,7 +51,7 @@ async def test_the_data_map_covers_every_personal_field_with_live_purposes_and_r
     answer = await gql(DATA_MAP, None, admin_headers)
     entries = {e["field"]: e for e in answer["data"]["dataMap"]}
     profile = {f.removeprefix("customer.profile.") for f in entries if "profile." in f}
-    assert profile == set(PROFILE_FIELDS)
+    assert profile == {field.api_path for field in PROFILE}
     _, known = _taxonomy()
     assert {e["dataCategory"] for e in entries.values()} <= known
     email = entries["customer.profile.email"]
@@ -57,22 +59,76 @@ async def test_the_data_map_covers_every_personal_field_with_live_purposes_and_r
     assert email["encrypted"] is True
     assert email["purposes"] == ["newsletter"]
     assert email["retention"] == ["customers.inactive: delete 1095 days since last activity"]
-    assert entries["customer.profile.given_name"]["purposes"] == []
+    assert entries["customer.profile.givenName"]["purposes"] == []
     assert entries["customer.sourceRecords.received"]["purposes"] == ["newsletter"]
-    birth = entries["customer.profile.birth_date"]
+    birth = entries["customer.profile.birthDate"]
     assert "AGENT" not in birth["clearRoles"]
     assert "PRIVACY_OFFICER" in birth["clearRoles"]
     events = entries["customer.events.properties"]
     assert "events.purchase: archive 3650 days since collection" in events["retention"]
     staff = entries["staffUser.email"]
     assert (staff["dataSubject"], staff["encrypted"], staff["clearRoles"]) == (
-        "employee",
+        "EMPLOYEE",
         False,
         [Role.ADMIN.name],
     )
     assert entries["dataSubjectRequest.subject"]["retention"] == [
         "no policy: kept until erased or disposed of by hand"
     ]
+    assert entries["customer.profile.address.postalCode"]["dataCategory"] == (
+        "user.contact.address.postal_code"
+    )
+    identities = [e for e in answer["data"]["dataMap"] if e["field"] == "customer.identities.value"]
+    assert {e["dataCategory"] for e in identities} == {
+        "user.contact.email",
+        "user.contact.phone_number",
+        "user.unique_id",
+    }
+    assert "auditEntry.actorId" in entries
+    assert all("_" not in e["field"] for e in answer["data"]["dataMap"])
+
+
+RECORDS = """
+{
+  recordsOfProcessing {
+    generatedAt
+    controller { name contact privacyPolicy }
+    processingActivities {
+      purpose name lawfulBasis dataUse dataCategories dataSubjects recipients
+    }
+    categoriesOfDataSubjects categoriesOfPersonalData processors transfersToThirdCountries
+    erasureTimeLimits { category rule what }
+    securityMeasures
+  }
+}
+"""
+
+
+async def test_the_api_returns_the_records_of_processing_as_typed_objects(
+    gql: GraphQLClient, auth: AuthSettings
+) -> None:
+    await _setup()
+    officer = bearer(await make_api_key(auth, Role.PRIVACY_OFFICER))
+    records = (await gql(RECORDS, headers=officer))["data"]["recordsOfProcessing"]
+    assert records["controller"] == {
+        "name": "Data controller",
+        "contact": None,
+        "privacyPolicy": None,
+    }
+    activities = {a["purpose"]: a for a in records["processingActivities"]}
+    assert activities["newsletter"]["lawfulBasis"] == "CONSENT"
+    assert activities["newsletter"]["dataSubjects"] == ["CUSTOMER"]
+    assert activities["cdlm.data_subject_requests"]["lawfulBasis"] == "LEGAL_OBLIGATION"
+    assert activities["cdlm.data_subject_requests"]["dataSubjects"] == ["REQUESTER", "CUSTOMER"]
+    assert set(records["categoriesOfDataSubjects"]) == {"CUSTOMER", "REQUESTER", "EMPLOYEE"}
+    assert [limit["category"] for limit in records["erasureTimeLimits"]] == [
+        "customers.inactive",
+        "events.purchase",
+    ]
+    assert records["securityMeasures"]
+    steward = bearer(await make_api_key(auth, Role.STEWARD))
+    refused = await gql(RECORDS, headers=steward)
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
 async def test_records_of_processing_follow_the_configuration(settings: Settings) -> None:

@@ -255,6 +255,8 @@ class AuditFilter:
     """Which entries to list; every criterion is optional."""
 
     actor_id: uuid.UUID | None = None
+    #: How the actor authenticated (``PrincipalKind`` value: user, api_key, system...).
+    actor_kind: str | None = None
     action: str | None = None
     target_type: str | None = None
     target_id: str | None = None
@@ -267,6 +269,8 @@ def entries(criteria: AuditFilter) -> QuerySet[AuditEntry]:
     query = AuditEntry.all()
     if criteria.actor_id is not None:
         query = query.filter(actor_id=criteria.actor_id)
+    if criteria.actor_kind is not None:
+        query = query.filter(actor_kind=criteria.actor_kind)
     if criteria.action is not None:
         query = query.filter(action=criteria.action)
     if criteria.target_type is not None:
@@ -285,6 +289,13 @@ def entries(criteria: AuditFilter) -> QuerySet[AuditEntry]:
     if criteria.occurred_to is not None:
         query = query.filter(occurred_at__lt=criteria.occurred_to)
     return query
+
+
+async def entries_by_ids(ids: Sequence[uuid.UUID]) -> list[AuditEntry | None]:
+    """Chained entries by id, in order (None for an id of no entry, or of a read record
+    not chained yet)."""
+    found = {entry.id: entry for entry in await AuditEntry.filter(id__in=list(ids))}
+    return [found.get(entry_id) for entry_id in ids]
 
 
 def _as_uuid(value: str) -> uuid.UUID | None:

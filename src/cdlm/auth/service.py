@@ -222,23 +222,35 @@ async def login(
     return LoginSuccess(access_token=token, expires_at=session.expires_at, user=fresh)
 
 
-async def logout(actor: Principal) -> None:
-    """End the caller's session; its token stops working at once."""
+async def logout(actor: Principal) -> datetime:
+    """End the caller's session; its token stops working at once. Returns when."""
     _require_user(actor)
     if actor.session_id is None:
         raise InvalidStateTransition("There is no session to end.")
+    now = clock.now()
     async with in_transaction():
         await StaffSession.filter(id=actor.session_id, revoked_at__isnull=True).update(
-            revoked_at=clock.now()
+            revoked_at=now
         )
         await audit.record(
             actor, "auth.logout", target_type="staff_session", target_id=actor.session_id
         )
+    return now
 
 
-async def revoke_sessions(actor: Principal, user_id: uuid.UUID) -> int:
-    """End every open session of a staff user; returns how many were open."""
-    user = await _get_user(user_id, "userId")
+@dataclass(frozen=True)
+class RevokedSessions:
+    """The staff user whose sessions ended, and how many were open."""
+
+    user: StaffUser
+    count: int
+
+
+async def revoke_sessions(
+    actor: Principal, user_id: uuid.UUID, field_path: str = "input.staffUserId"
+) -> RevokedSessions:
+    """End every open session of a staff user; ``field_path`` names the id in errors."""
+    user = await _get_user(user_id, field_path)
     async with in_transaction():
         count = await StaffSession.filter(user_id=user.id, revoked_at__isnull=True).update(
             revoked_at=clock.now()
@@ -246,7 +258,7 @@ async def revoke_sessions(actor: Principal, user_id: uuid.UUID) -> int:
         await audit.record(
             actor, "auth.sessions_revoked", target_type="staff_user", target_id=user.id
         )
-    return count
+    return RevokedSessions(user=user, count=count)
 
 
 # -------------------------------------------------------------------------- staff users
@@ -289,6 +301,14 @@ async def get_staff_user(actor: Principal, user_id: uuid.UUID) -> StaffUser:
     user = await _get_user(user_id)
     await audit_staff_read(actor, [user])
     return user
+
+
+async def staff_users_by_ids(actor: Principal, ids: list[uuid.UUID]) -> list[StaffUser | None]:
+    """The staff users ``ids`` in order (None for an id of nobody); the read of those found
+    is audited."""
+    found = {user.id: user for user in await StaffUser.filter(id__in=ids)}
+    await audit_staff_read(actor, list(found.values()))
+    return [found.get(user_id) for user_id in ids]
 
 
 async def create_staff_user(
@@ -343,20 +363,28 @@ async def create_staff_user(
     return user
 
 
+@dataclass(frozen=True)
+class StaffUserChanges:
+    """What to change of a staff user; None keeps the current value."""
+
+    display_name: str | None = None
+    role: Role | None = None
+    active: bool | None = None
+
+
 async def update_staff_user(
-    actor: Principal,
-    user_id: uuid.UUID,
-    *,
-    display_name: str | None = None,
-    role: Role | None = None,
-    active: bool | None = None,
+    actor: Principal, user_id: uuid.UUID, changes: StaffUserChanges
 ) -> StaffUser:
     """Change a staff user's name, role or active flag; the last active admin stays admin."""
     user = await _get_user(user_id, "input.id")
+    role, active = changes.role, changes.active
+    name = (
+        _display_name(changes.display_name, "input.displayName")
+        if changes.display_name is not None
+        else None
+    )
     changed: list[str] = []
-    if display_name is not None and _display_name(display_name, "input.displayName") != (
-        user.display_name
-    ):
+    if name is not None and name != user.display_name:
         changed.append("display_name")
     if role is not None and role != user.role:
         changed.append("role")
@@ -381,11 +409,11 @@ async def update_staff_user(
             if not any(admin.id != user.id for admin in admins):
                 raise InvalidStateTransition(
                     "This is the last active admin; make another admin first.",
-                    field="input.role" if role is not None else "input.active",
+                    field="input.role" if "role" in changed else "input.active",
                 )
         updates: dict[str, Any] = {"updated_at": clock.now()}
         if "display_name" in changed:
-            updates["display_name"] = user.display_name
+            updates["display_name"] = name
         if "role" in changed:
             updates["role"] = role
         if "active" in changed:
@@ -444,9 +472,12 @@ async def _revoke_keys_issued_by(user_id: uuid.UUID, when: datetime) -> int:
 
 async def change_password(
     actor: Principal, current_password: str, new_password: str, auth: AuthSettings
-) -> datetime:
-    """The signed-in user replaces their password; other sessions end. Returns when."""
-    user = await _get_user(_require_user(actor))
+) -> StaffUser:
+    """The signed-in user replaces their password; other sessions end. Returns the user (its
+    ``password_changed_at`` says when)."""
+    user = await StaffUser.get_or_none(id=_require_user(actor))
+    if user is None:
+        raise InvalidStateTransition("The account changed meanwhile; sign in again.")
     if not await auth.hasher.verify_async(user.password_hash, current_password):
         raise InvalidCredentials(
             "The current password is incorrect.", field="input.currentPassword"
@@ -471,7 +502,7 @@ async def change_password(
         await audit.record(
             actor, "auth.password_changed", target_type="staff_user", target_id=user.id
         )
-    return now
+    return await StaffUser.get(id=user.id)
 
 
 async def reset_password(
@@ -482,27 +513,36 @@ async def reset_password(
     issues = password_issues(new_password, "input.newPassword", email=user.email)
     if issues:
         raise ValidationFailed.from_issues(issues)
+    new_hash = await auth.hasher.hash_async(new_password)
     now = clock.now()
     async with in_transaction():
-        user.password_hash = auth.hasher.hash(new_password)
-        user.password_changed_at = user.updated_at = now
-        await user.save()
+        await StaffUser.filter(id=user.id).update(
+            password_hash=new_hash, password_changed_at=now, updated_at=now
+        )
         await StaffSession.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=now)
         await audit.record(
             actor, "auth.password_reset", target_type="staff_user", target_id=user.id
         )
-    return user
+    return await StaffUser.get(id=user.id)
 
 
 # ----------------------------------------------------------------------------- API keys
 
 
-def api_keys(include_revoked: bool = False) -> QuerySet[ApiKey]:
-    """API keys (never their secrets), revoked ones only when asked."""
+def api_keys(role: Role | None = None, include_revoked: bool = False) -> QuerySet[ApiKey]:
+    """API keys (never their secrets), optionally of one role; revoked ones only when asked."""
     query = ApiKey.all()
+    if role is not None:
+        query = query.filter(role=role)
     if not include_revoked:
         query = query.filter(revoked_at__isnull=True)
     return query
+
+
+async def api_keys_by_ids(ids: list[uuid.UUID]) -> list[ApiKey | None]:
+    """The API keys ``ids`` in order (None for an id of no key)."""
+    found = {key.id: key for key in await ApiKey.filter(id__in=ids)}
+    return [found.get(key_id) for key_id in ids]
 
 
 @dataclass(frozen=True)
@@ -547,13 +587,16 @@ async def create_api_key(
     return CreatedKey(key=key, full_key=full_key)
 
 
-async def revoke_api_key(actor: Principal, api_key_id: uuid.UUID) -> ApiKey:
-    """Revoke a key; it stops working at once in every process."""
+async def revoke_api_key(
+    actor: Principal, api_key_id: uuid.UUID, field_path: str = "input.id"
+) -> ApiKey:
+    """Revoke a key; it stops working at once in every process. ``field_path`` names the id
+    in errors."""
     key = await ApiKey.get_or_none(id=api_key_id)
     if key is None:
-        raise NotFound("No API key has this id.", field="id")
+        raise NotFound("No API key has this id.", field=field_path)
     if key.revoked_at is not None:
-        raise InvalidStateTransition("This API key is already revoked.", field="id")
+        raise InvalidStateTransition("This API key is already revoked.", field=field_path)
     key.revoked_at = clock.now()
     async with in_transaction():
         await key.save(update_fields=["revoked_at"])

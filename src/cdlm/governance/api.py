@@ -1,36 +1,62 @@
 """GraphQL API of governance: the data map and the records of processing."""
 
+from datetime import datetime
 from typing import Any
 
 import strawberry
-from strawberry.scalars import JSON
 from strawberry.types.info import Info
 
 from cdlm.core.roles import OVERSIGHT_ROLES, Role
 from cdlm.governance import datamap, ropa
+from cdlm.governance.datamap import DataSubjectCategory
+from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.permissions import allow
+from cdlm.graphql.vocabulary import LawfulBasis
+
+describe_enum(
+    DataSubjectCategory,
+    "Whose personal data it is.",
+    {
+        DataSubjectCategory.CUSTOMER: "The customers cdlm keeps profiles of.",
+        DataSubjectCategory.REQUESTER: "People who file data subject requests (who may not be "
+        "customers).",
+        DataSubjectCategory.EMPLOYEE: "Staff who sign in to cdlm.",
+    },
+)
 
 
 @strawberry.type(description="One place cdlm keeps personal data.")
 class DataMapEntry:
     field: str = strawberry.field(
-        description="Where it shows in the API, e.g. customer.profile.email."
+        description="Where it shows in the API, as a camelCase path from its type: "
+        "`customer.profile.email`, `staffUser.displayName`; places never shown are named the "
+        "same way (`customer.identities.blindIndex`)."
     )
-    table: str
-    column: str
-    data_category: str = strawberry.field(description="fideslang data category.")
-    data_subject: str = strawberry.field(description="customer, requester or employee.")
-    encrypted: bool = strawberry.field(description="Encrypted at rest.")
-    clear_roles: list[Role] = strawberry.field(description="Roles that read it in clear.")
-    purposes: list[str] = strawberry.field(description="Purposes using its data category.")
-    retention: list[str] = strawberry.field(description="The policies that govern it.")
-    note: str
+    table: str = strawberry.field(description="The database table (or store) that keeps it.")
+    column: str = strawberry.field(description="The column (or part of the store) that keeps it.")
+    data_category: str = strawberry.field(
+        description="fideslang data category, e.g. `user.contact.email`."
+    )
+    data_subject: DataSubjectCategory = strawberry.field(description="Whose data it is.")
+    encrypted: bool = strawberry.field(
+        description="Encrypted at rest (AES-256-GCM under the person's data key)."
+    )
+    clear_roles: list[Role] = strawberry.field(
+        description="Roles that read it in clear; others see it masked or not at all."
+    )
+    purposes: list[str] = strawberry.field(
+        description="Codes of the purposes whose data categories cover it (customer data only)."
+    )
+    retention: list[str] = strawberry.field(
+        description="The retention policies that govern it, in words."
+    )
+    note: str = strawberry.field(description="What else to know about it; may be empty.")
 
     @classmethod
     def of(cls, entry: datamap.Entry) -> "DataMapEntry":
         place = entry.place
         return cls(
-            field=place.field,
+            field=datamap.api_path(place.field),
             table=place.table,
             column=place.column,
             data_category=place.data_category,
@@ -40,6 +66,112 @@ class DataMapEntry:
             purposes=entry.purposes,
             retention=entry.retention,
             note=place.note,
+        )
+
+
+@strawberry.type(description="The controller: who decides why and how personal data is used.")
+class DataController:
+    name: str = strawberry.field(description="Its name (CDLM_CONTROLLER_NAME).")
+    contact: str | None = strawberry.field(
+        description="Its privacy contact (CDLM_CONTROLLER_EMAIL); null: not configured."
+    )
+    privacy_policy: str | None = strawberry.field(
+        description="Address of its privacy policy (CDLM_POLICY_URL); null: not configured."
+    )
+
+
+@strawberry.type(
+    description="One processing activity: a purpose with its lawful basis, data, subjects and "
+    "recipients."
+)
+class ProcessingActivity:
+    purpose: str = strawberry.field(
+        description="The purpose's code (cdlm's own activities start with `cdlm.`)."
+    )
+    name: str = strawberry.field(description="The purpose's name.")
+    description: str = strawberry.field(description="What the processing is for.")
+    lawful_basis: LawfulBasis = strawberry.field(description="Why it is lawful (GDPR Art. 6(1)).")
+    data_use: str = strawberry.field(description="fideslang data use, e.g. `marketing.email`.")
+    data_categories: list[str] = strawberry.field(description="fideslang data categories it uses.")
+    data_subjects: list[DataSubjectCategory] = strawberry.field(description="Whose data it uses.")
+    recipients: list[str] = strawberry.field(
+        description="Who receives the data, by name or category."
+    )
+
+    @classmethod
+    def of(cls, activity: ropa.ProcessingActivity) -> "ProcessingActivity":
+        return cls(
+            purpose=activity.purpose,
+            name=activity.name,
+            description=activity.description,
+            lawful_basis=activity.lawful_basis,
+            data_use=activity.data_use,
+            data_categories=activity.data_categories,
+            data_subjects=activity.data_subjects,
+            recipients=activity.recipients,
+        )
+
+
+@strawberry.type(description="When one category of data is erased: an active retention policy.")
+class ErasureTimeLimit:
+    category: str = strawberry.field(
+        description="The retention category, e.g. `customers.inactive`."
+    )
+    rule: str = strawberry.field(description="The policy in words.")
+    what: str = strawberry.field(description="What data the category holds; may be empty.")
+
+
+@strawberry.type(
+    description="Records of processing activities (GDPR Art. 30), generated from the live "
+    "configuration: purposes, data map, retention policies and security settings."
+)
+class RecordsOfProcessing:
+    generated_at: datetime = strawberry.field(description="When these records were generated.")
+    controller: DataController = strawberry.field(description="The controller.")
+    processing_activities: list[ProcessingActivity] = strawberry.field(
+        description="cdlm's own activities, then one per configured purpose."
+    )
+    categories_of_data_subjects: list[DataSubjectCategory] = strawberry.field(
+        description="Whose personal data is kept (from the data map)."
+    )
+    categories_of_personal_data: list[str] = strawberry.field(
+        description="fideslang categories of the personal data kept (from the data map)."
+    )
+    processors: list[str] = strawberry.field(
+        description="Processors acting for the controller; empty when none is configured."
+    )
+    transfers_to_third_countries: str = strawberry.field(
+        description="Transfers outside the EEA, in words."
+    )
+    erasure_time_limits: list[ErasureTimeLimit] = strawberry.field(
+        description="When each category of data is erased (active retention policies)."
+    )
+    security_measures: list[str] = strawberry.field(
+        description="The technical and organisational security measures in force, in words."
+    )
+
+    @classmethod
+    def of(cls, records: ropa.RecordsOfProcessing) -> "RecordsOfProcessing":
+        controller = records.controller
+        return cls(
+            generated_at=records.generated_at,
+            controller=DataController(
+                name=controller.name,
+                contact=controller.contact,
+                privacy_policy=controller.privacy_policy,
+            ),
+            processing_activities=[
+                ProcessingActivity.of(activity) for activity in records.processing_activities
+            ],
+            categories_of_data_subjects=records.categories_of_data_subjects,
+            categories_of_personal_data=records.categories_of_personal_data,
+            processors=records.processors,
+            transfers_to_third_countries=records.transfers_to_third_countries,
+            erasure_time_limits=[
+                ErasureTimeLimit(category=limit.category, rule=limit.rule, what=limit.what)
+                for limit in records.erasure_time_limits
+            ],
+            security_measures=records.security_measures,
         )
 
 
@@ -53,9 +185,9 @@ class GovernanceQuery:
         return [DataMapEntry.of(e) for e in await datamap.data_map()]
 
     @strawberry.field(
-        description="Records of processing activities (GDPR Art. 30) as JSON.",
+        description="Records of processing activities (GDPR Art. 30), generated from the live "
+        "configuration (`cdlm ropa` prints them as Markdown or JSON).",
         extensions=allow(*OVERSIGHT_ROLES),
     )
-    async def records_of_processing(self, info: Info[Any, Any]) -> JSON:
-        found: JSON = await ropa.records_of_processing(info.context.settings)  # type: ignore[assignment]
-        return found
+    async def records_of_processing(self, info: Info[Any, Any]) -> RecordsOfProcessing:
+        return RecordsOfProcessing.of(await ropa.processing_records(info.context.settings))

@@ -9,23 +9,35 @@ retention that governs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from cdlm.consent import service as consent
 from cdlm.core.personal_data import CLEAR_ROLES, PersonalData
 from cdlm.core.roles import Role
-from cdlm.quality.fields import DATA_CATEGORIES, PROFILE_FIELDS
+from cdlm.quality.fields import DATA_CATEGORIES, PROFILE_FIELDS, profile_path
 from cdlm.retention import policies as retention
+
+
+class DataSubjectCategory(StrEnum):
+    """Whose personal data it is."""
+
+    CUSTOMER = "customer"
+    REQUESTER = "requester"
+    EMPLOYEE = "employee"
 
 
 @dataclass(frozen=True)
 class Place:
-    """Where a kind of personal data is kept (before purposes and retention are added)."""
+    """Where a kind of personal data is kept (before purposes and retention are added).
+
+    ``field`` is the place's key (personal reads name it); :func:`api_path` gives the path
+    the API shows for it."""
 
     field: str
     table: str
     column: str
     data_category: str
-    data_subject: str
+    data_subject: DataSubjectCategory
     encrypted: bool
     clear_roles: frozenset[Role]
     retention_categories: tuple[str, ...]
@@ -56,7 +68,7 @@ def places() -> list[Place]:
             "customers",
             "profile_sealed",
             DATA_CATEGORIES[name],
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             True,
             CLEAR_ROLES[kind],
             _CUSTOMER_DATA,
@@ -69,16 +81,16 @@ def places() -> list[Place]:
             "identities",
             "value_sealed",
             category,
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             True,
             CLEAR_ROLES[PersonalData.IDENTIFIER],
             _CUSTOMER_DATA,
-            "matched through an HMAC-SHA256 blind index",
+            f"{words}; matched through an HMAC-SHA256 blind index",
         )
-        for kind, category in (
-            ("email", "user.contact.email"),
-            ("phone", "user.contact.phone_number"),
-            ("external_id", "user.unique_id"),
+        for kind, category, words in (
+            ("email", "user.contact.email", "email addresses"),
+            ("phone", "user.contact.phone_number", "phone numbers"),
+            ("external_id", "user.unique_id", "ids in source systems"),
         )
     ]
     found += [
@@ -87,7 +99,7 @@ def places() -> list[Place]:
             "events",
             "properties_sealed",
             "user.behavior",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             True,
             CLEAR_ROLES[PersonalData.FREE_TEXT],
             ("events", "events.*", *_CUSTOMER_DATA),
@@ -97,7 +109,7 @@ def places() -> list[Place]:
             "events",
             "amount",
             "user.behavior.purchase_history",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             False,
             frozenset(Role) - {Role.INGEST},
             ("events", "events.*", *_CUSTOMER_DATA),
@@ -108,7 +120,7 @@ def places() -> list[Place]:
             "source_records",
             "payload_sealed",
             "user",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             True,
             _SUPPORT,
             ("source_records", *_CUSTOMER_DATA),
@@ -119,7 +131,7 @@ def places() -> list[Place]:
             "invalid_values",
             "value_sealed",
             "user",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             True,
             CLEAR_ROLES[PersonalData.FREE_TEXT],
             _CUSTOMER_DATA,
@@ -130,7 +142,7 @@ def places() -> list[Place]:
             "consent_entries",
             "evidence_sealed",
             "user.device.ip_address",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             True,
             frozenset(),
             (),
@@ -142,7 +154,7 @@ def places() -> list[Place]:
             "dsr_requests",
             "subject_sealed",
             "user.contact",
-            "requester",
+            DataSubjectCategory.REQUESTER,
             True,
             _OVERSIGHT,
             ("dsr.requests",),
@@ -152,7 +164,7 @@ def places() -> list[Place]:
             "dsr_exports",
             "content_sealed",
             "user",
-            "requester",
+            DataSubjectCategory.REQUESTER,
             True,
             frozenset(),
             ("dsr.exports",),
@@ -163,7 +175,7 @@ def places() -> list[Place]:
             "events",
             "external_id",
             "user.unique_id",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             False,
             frozenset(Role) - {Role.INGEST},
             ("events", "events.*", *_CUSTOMER_DATA),
@@ -174,7 +186,7 @@ def places() -> list[Place]:
             "identities",
             "blind_index",
             "user.unique_id.pseudonymous",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             False,
             frozenset(),
             _CUSTOMER_DATA,
@@ -185,7 +197,7 @@ def places() -> list[Place]:
             "suppressed_identifiers",
             "blind_index",
             "user.unique_id.pseudonymous",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             False,
             frozenset(),
             (),
@@ -196,7 +208,7 @@ def places() -> list[Place]:
             "dsr_requests",
             "details_sealed",
             "user",
-            "requester",
+            DataSubjectCategory.REQUESTER,
             True,
             frozenset(),
             ("dsr.requests",),
@@ -208,7 +220,7 @@ def places() -> list[Place]:
                 table,
                 column,
                 "user.content.private",
-                "requester",
+                DataSubjectCategory.REQUESTER,
                 True,
                 _OVERSIGHT,
                 ("dsr.requests",),
@@ -226,7 +238,7 @@ def places() -> list[Place]:
                 table,
                 column,
                 "user.content.private",
-                "customer",
+                DataSubjectCategory.CUSTOMER,
                 True,
                 _STEWARDS,
                 (),
@@ -245,7 +257,7 @@ def places() -> list[Place]:
                 "match_candidates",
                 f"{side}_digest",
                 "user.unique_id.pseudonymous",
-                "customer",
+                DataSubjectCategory.CUSTOMER,
                 False,
                 frozenset(),
                 (),
@@ -259,7 +271,7 @@ def places() -> list[Place]:
             "dsr_requests",
             "subject_index",
             "user.unique_id.pseudonymous",
-            "requester",
+            DataSubjectCategory.REQUESTER,
             False,
             frozenset(),
             ("dsr.requests",),
@@ -270,7 +282,7 @@ def places() -> list[Place]:
             "notification_outbox",
             "payload_sealed",
             "user.contact",
-            "requester",
+            DataSubjectCategory.REQUESTER,
             True,
             frozenset(),
             ("notifications",),
@@ -281,7 +293,7 @@ def places() -> list[Place]:
             "archive store",
             "JSONL lines",
             "user",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             True,
             frozenset(),
             (),
@@ -292,18 +304,18 @@ def places() -> list[Place]:
             "legal_holds",
             "reason",
             "user.content.private",
-            "customer",
+            DataSubjectCategory.CUSTOMER,
             False,
             _OVERSIGHT,
             (),
             "free text written by staff: keep personal details out of it",
         ),
         Place(
-            "auditLog.actorId",
+            "auditEntry.actorId",
             "audit_entries",
             "actor_id",
             "user.unique_id.pseudonymous",
-            "employee",
+            DataSubjectCategory.EMPLOYEE,
             False,
             _OVERSIGHT,
             (),
@@ -314,7 +326,7 @@ def places() -> list[Place]:
             "staff_users",
             "email",
             "user.contact.email",
-            "employee",
+            DataSubjectCategory.EMPLOYEE,
             False,
             _ADMIN,
             (),
@@ -325,13 +337,29 @@ def places() -> list[Place]:
             "staff_users",
             "display_name",
             "user.name",
-            "employee",
+            DataSubjectCategory.EMPLOYEE,
             False,
             _ADMIN,
             (),
         ),
     ]
     return found
+
+
+_IDENTITY_VALUES = tuple(f"customer.identities.{k}" for k in ("email", "phone", "external_id"))
+
+
+def api_path(field: str) -> str:
+    """The API's camelCase path of a place's ``field``: a profile field's path below the
+    customer (``customer.profile.postal_code`` -> ``customer.profile.address.postalCode``), an
+    identifier's value (``customer.identities.value``, whatever its kind); other places are
+    named that way already."""
+    prefix = "customer.profile."
+    if field.startswith(prefix):
+        return "customer." + profile_path(field.removeprefix(prefix))
+    if field in _IDENTITY_VALUES:
+        return "customer.identities.value"
+    return field
 
 
 def _covers(purpose_category: str, data_category: str) -> bool:
@@ -364,7 +392,7 @@ async def data_map() -> list[Entry]:
             sorted(
                 p.code
                 for p in purposes
-                if place.data_subject == "customer"
+                if place.data_subject is DataSubjectCategory.CUSTOMER
                 and any(_covers(c, place.data_category) for c in p.data_categories)
             ),
             _retention(place, policies),

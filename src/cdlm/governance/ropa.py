@@ -1,16 +1,21 @@
 """Records of processing activities (GDPR Art. 30), generated from the live configuration:
 the controller, each purpose with its lawful basis, data and subjects, recipients, transfers,
-erasure time limits and the security measures in force. As JSON, or rendered as Markdown.
+erasure time limits and the security measures in force. As typed records (the API), as JSON or
+rendered as Markdown (the ``cdlm ropa`` command).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.core import clock
-from cdlm.governance.datamap import data_map
+from cdlm.core.vocabulary import LawfulBasis
+from cdlm.governance.datamap import DataSubjectCategory, data_map
 from cdlm.retention import policies as retention
 from cdlm.retention.categories import spec_for
 
@@ -76,29 +81,89 @@ def _security(settings: Settings) -> list[str]:
     return measures
 
 
-async def records_of_processing(settings: Settings) -> dict[str, Any]:
-    """The records of processing as JSON-ready data."""
+@dataclass(frozen=True)
+class Controller:
+    """Who decides why and how the personal data is processed."""
+
+    name: str
+    contact: str | None
+    privacy_policy: str | None
+
+
+@dataclass(frozen=True)
+class ProcessingActivity:
+    """One purpose of processing, with its lawful basis, data, subjects and recipients."""
+
+    purpose: str
+    name: str
+    description: str
+    lawful_basis: LawfulBasis
+    data_use: str
+    data_categories: list[str]
+    data_subjects: list[DataSubjectCategory]
+    recipients: list[str]
+
+
+@dataclass(frozen=True)
+class ErasureTimeLimit:
+    """When one category of data is erased (an active retention policy)."""
+
+    category: str
+    rule: str
+    what: str
+
+
+@dataclass(frozen=True)
+class RecordsOfProcessing:
+    """The records of processing activities (GDPR Art. 30) of the installation."""
+
+    generated_at: datetime
+    controller: Controller
+    processing_activities: list[ProcessingActivity]
+    categories_of_data_subjects: list[DataSubjectCategory]
+    categories_of_personal_data: list[str]
+    processors: list[str]
+    transfers_to_third_countries: str
+    erasure_time_limits: list[ErasureTimeLimit]
+    security_measures: list[str]
+
+
+def _built_in(activity: dict[str, Any]) -> ProcessingActivity:
+    return ProcessingActivity(
+        purpose=activity["purpose"],
+        name=activity["name"],
+        description=activity["description"],
+        lawful_basis=LawfulBasis(activity["lawful_basis"]),
+        data_use=activity["data_use"],
+        data_categories=list(activity["data_categories"]),
+        data_subjects=[DataSubjectCategory(s) for s in activity["data_subjects"]],
+        recipients=list(activity["recipients"]),
+    )
+
+
+async def processing_records(settings: Settings) -> RecordsOfProcessing:
+    """The records of processing, from the live configuration."""
     purposes = await consent.all_purposes()
     policies = await retention.summaries()
     entries = await data_map()
-    return {
-        "generated_at": clock.now().isoformat(),
-        "controller": {
-            "name": settings.controller_name,
-            "contact": settings.controller_email,
-            "privacy_policy": settings.policy_url,
-        },
-        "processing_activities": [*BUILT_IN_ACTIVITIES]
+    return RecordsOfProcessing(
+        generated_at=clock.now(),
+        controller=Controller(
+            name=settings.controller_name,
+            contact=settings.controller_email,
+            privacy_policy=settings.policy_url,
+        ),
+        processing_activities=[_built_in(activity) for activity in BUILT_IN_ACTIVITIES]
         + [
-            {
-                "purpose": p.code,
-                "name": p.name,
-                "description": p.description,
-                "lawful_basis": p.lawful_basis.value,
-                "data_use": p.data_use,
-                "data_categories": list(p.data_categories),
-                "data_subjects": ["customer"],
-                "recipients": (
+            ProcessingActivity(
+                purpose=p.code,
+                name=p.name,
+                description=p.description,
+                lawful_basis=p.lawful_basis,
+                data_use=p.data_use,
+                data_categories=list(p.data_categories),
+                data_subjects=[DataSubjectCategory.CUSTOMER],
+                recipients=(
                     list(p.recipients)
                     or (
                         ["third parties to which data is sold or shared (not recorded)"]
@@ -106,28 +171,45 @@ async def records_of_processing(settings: Settings) -> dict[str, Any]:
                         else ["none outside the controller and its processors"]
                     )
                 ),
-            }
+            )
             for p in purposes
         ],
-        "categories_of_data_subjects": sorted({e.place.data_subject for e in entries}),
-        "categories_of_personal_data": sorted({e.place.data_category for e in entries}),
-        "processors": (
+        categories_of_data_subjects=sorted({e.place.data_subject for e in entries}),
+        categories_of_personal_data=sorted({e.place.data_category for e in entries}),
+        processors=(
             ["Amazon Web Services: hosting, key management and archive storage"]
             if settings.kms_key_id or settings.archive_bucket
             else []
         ),
-        "transfers_to_third_countries": "None declared in cdlm's configuration.",
-        "erasure_time_limits": [
-            {
-                "category": category,
-                "rule": words,
-                "what": spec.description if (spec := spec_for(category)) else "",
-            }
+        transfers_to_third_countries="None declared in cdlm's configuration.",
+        erasure_time_limits=[
+            ErasureTimeLimit(
+                category=category,
+                rule=words,
+                what=spec.description if (spec := spec_for(category)) else "",
+            )
             for category, active, words in policies
             if active
         ],
-        "security_measures": _security(settings),
-    }
+        security_measures=_security(settings),
+    )
+
+
+def as_json(records: RecordsOfProcessing) -> dict[str, Any]:
+    """The records as JSON-ready data (snake_case keys, as `cdlm ropa --format json` prints)."""
+    found: dict[str, Any] = json.loads(json.dumps(asdict(records), default=_plain))
+    return found
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+async def records_of_processing(settings: Settings) -> dict[str, Any]:
+    """The records of processing as JSON-ready data."""
+    return as_json(await processing_records(settings))
 
 
 def to_markdown(records: dict[str, Any]) -> str:

@@ -82,3 +82,10 @@ INPUT_PATHS: dict[str, str] = {f.name: f.api_path for f in PROFILE}
 
 #: Profile field → fideslang data category (for the data map and records of processing).
 DATA_CATEGORIES: dict[str, str] = {f.name: f.category for f in PROFILE}
+
+
+def profile_path(name: str) -> str:
+    """The API path below a customer of the profile field ``name`` (``given_name`` ->
+    ``profile.givenName``); a name that is not a profile field is returned as it is."""
+    field = BY_NAME.get(name)
+    return f"profile.{field.api_path}" if field is not None else name

@@ -15,17 +15,24 @@ def _version() -> str:
 
 @strawberry.type(description="Whether the service can do its work right now.")
 class Health:
-    ok: bool = strawberry.field(description="True when every dependency answers.")
-    checked_at: datetime
-    database_reachable: bool
+    ok: bool = strawberry.field(
+        description="True when every dependency answers: the service can do its work."
+    )
+    checked_at: datetime = strawberry.field(description="When this check ran.")
+    database_reachable: bool = strawberry.field(
+        description="True when the database answered a trivial query."
+    )
     version: str = strawberry.field(
         resolver=_version, description="Version of the running cdlm.", extensions=authenticated()
     )
     database_latency_ms: float | None = strawberry.field(
-        description="Round trip of a trivial query, in milliseconds.", extensions=authenticated()
+        description="Round trip of a trivial query, in milliseconds; null when the database "
+        "did not answer.",
+        extensions=authenticated(),
     )
     installed_at: datetime | None = strawberry.field(
-        description="When this installation's database was first prepared.",
+        description="When this installation's database was first prepared; null when the "
+        "database did not answer or was never prepared.",
         extensions=authenticated(),
     )
 
