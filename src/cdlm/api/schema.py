@@ -71,6 +71,14 @@ Mutation = merge_types(
     ),
 )
 
+Query.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "What can be read. Each field says which roles may call it; objects are masked by role."
+)
+Mutation.__strawberry_definition__.description = (  # type: ignore[attr-defined]
+    "What can be changed. Each mutation returns its own result union: the changed objects, "
+    "or one of the errors it lists."
+)
+
 #: Parsed and validated documents kept per process (frontends send the same few operations).
 PARSE_CACHE_SIZE = 512
 DEFAULT_LIMITS: dict[str, int] = {"max_query_depth": 12, "max_aliases": 30, "max_tokens": 5000}
