@@ -22,6 +22,7 @@ from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult
 
 from cdlm.api.context import Context
+from cdlm.api.cors import CorsMiddleware
 from cdlm.api.http_refusals import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
@@ -260,12 +261,16 @@ def create_app(
             if database == "lifespan":
                 await close_orm()
 
-    # Outermost first: every response gets a request id; oversized bodies are refused before
-    # anything else runs (the database start-up on Lambda included).
+    # Outermost first: CORS labels every response to a listed origin, refusals and masked
+    # errors included (and answers preflights without anything else running); every response
+    # gets a request id; oversized bodies are refused before anything else runs (the database
+    # start-up on Lambda included).
     middleware = [
         Middleware(RequestContextMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
+    if settings.cors_origins:
+        middleware.insert(0, Middleware(CorsMiddleware, origins=settings.cors_origins))
     if database == "lazy":
         middleware.append(Middleware(LazyStartupMiddleware, startup=open_database))
         # Lambda: nothing runs between invocations, so requests that recorded reads chain them.
