@@ -156,6 +156,8 @@ def test_lambda_package_has_cdlm_at_the_zip_root(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(output).namelist())
     assert "cdlm/lambda_handler.py" in names
     assert "cdlm/db/migrations/0001_initial.py" in names
+    assert "cdlm/api/static/graphiql/graphiql.min.js" in names  # GraphiQL, served from the package
+    assert "cdlm/api/static/graphiql/explorer.js" in names
     assert not any(name.startswith(("tests/", "src/", "bench/")) for name in names)
     assert load_serverless()["package"]["artifact"] == "build/lambda.zip"
     # Bytecode, when this machine has a Python 3.12 to compile it, is for the runtime's Python.
