@@ -26,7 +26,8 @@ from cdlm.app import create_app
 from cdlm.config import Settings
 from cdlm.dsr.models import DataSubjectRequest
 from cdlm.vault.service import Vault
-from tests.support.browser import chromium, requires_browser, serving
+from tests.support.browser import chromium, requires_browser
+from tests.support.serving import serving
 
 pytestmark = requires_browser
 

@@ -24,7 +24,8 @@ from cdlm.api.schema import create_schema
 from cdlm.app import create_app
 from cdlm.cli import cli
 from cdlm.config import Settings
-from tests.support.browser import chromium, requires_browser, serving
+from tests.support.browser import chromium, requires_browser
+from tests.support.serving import serving
 
 BROWSER = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 NONCE = re.compile(r"^[A-Za-z0-9_-]{24}$")

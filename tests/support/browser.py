@@ -24,8 +24,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-import uvicorn
-from starlette.types import ASGIApp
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: Skips a test where Chromium is missing, unless browser tests are required (CI).
@@ -265,21 +263,3 @@ async def chromium() -> AsyncIterator[Browser]:
         yield browser
     finally:
         await browser.close()
-
-
-@contextlib.asynccontextmanager
-async def serving(app: ASGIApp, host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """``app`` on a free loopback port, served by uvicorn in this event loop; yields its origin."""
-    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="off")
-    served = uvicorn.Server(config)
-    task = asyncio.create_task(served.serve())
-    while not served.started:  # uvicorn tells only by this flag
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    port = served.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        served.should_exit = True
-        await task
