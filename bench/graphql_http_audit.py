@@ -1,21 +1,20 @@
 """GraphQL over HTTP conformance: the ``graphql-http`` server audit against a real server.
 
 The API runs as ``cdlm serve`` in a subprocess on loopback (a throw-away database); the npm
-package ``graphql-http`` is installed into a temporary directory (never into the repository) and
-its ``auditServer`` is run with node. Prints the counts of ok / notice / warn / error and the
+package ``graphql-http``, pinned in ``tests/http_audit/``, is installed with ``npm ci`` into the
+user's cache directory (never into the repository) and its ``auditServer`` is run with node, as
+``tests/test_http_audit.py`` runs it. Prints the counts of ok / notice / warn / error and the
 names of every audit that did not pass. Notices are the spec's optional (MAY) items cdlm
 declines on purpose: queries over GET are refused.
 
 Run alone with ``python -m bench.graphql_http_audit``; needs ``node`` and ``npm`` on the PATH
-and access to the npm registry.
+and access to the npm registry the first time.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -27,20 +26,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from tests.support.http_audit import run_audit
 
 from bench.support import benchmark_database, report
 from cdlm.config import DatabaseTarget
 
 ROOT = Path(__file__).resolve().parents[1]
-GRAPHQL_HTTP = "graphql-http@1"
-
-_AUDIT_SCRIPT = r"""
-const { auditServer } = require('graphql-http');
-auditServer({ url: process.argv[2] }).then((results) => {
-  const shown = results.map(({ id, name, status, reason }) => ({ id, name, status, reason }));
-  process.stdout.write(JSON.stringify(shown));
-});
-"""
 
 
 def database_url(target: DatabaseTarget) -> str:
@@ -110,63 +101,30 @@ def _wait_until_healthy(base: str, process: subprocess.Popen[str]) -> None:
     raise RuntimeError("cdlm serve did not become healthy within 60 s")
 
 
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise RuntimeError(f"the GraphQL over HTTP audit needs {name} on the PATH")
-    return path
+def audit(url: str) -> list[tuple[str, str, str]]:
+    """The ``graphql-http`` server audit of ``url``: (status, id, name) per audit."""
+    _, results, _ = run_audit(url)
+    return [_split(line) for line in results]
 
 
-def _install_graphql_http(workdir: Path) -> None:
-    (workdir / "package.json").write_text('{"private": true}\n')  # npm stays in this directory
-    subprocess.run(
-        [
-            _tool("npm"),
-            "install",
-            "--no-save",
-            "--no-package-lock",
-            "--no-audit",
-            "--no-fund",
-            GRAPHQL_HTTP,
-        ],
-        cwd=workdir,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-
-
-def audit(url: str) -> list[dict[str, str]]:
-    """The ``graphql-http`` server audit of ``url`` (one dict per audit)."""
-    with tempfile.TemporaryDirectory(prefix="cdlm-graphql-http-") as workdir:
-        _install_graphql_http(Path(workdir))
-        script = Path(workdir) / "audit.js"
-        script.write_text(_AUDIT_SCRIPT)
-        result = subprocess.run(
-            [_tool("node"), str(script), url],
-            cwd=workdir,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    results: list[dict[str, str]] = json.loads(result.stdout)
-    return results
+def _split(line: str) -> tuple[str, str, str]:
+    status, identifier, name = line.split(maxsplit=2)
+    return status, identifier, name
 
 
 async def run() -> None:
     async with benchmark_database() as target:
         with served(target) as (base, _):
             results = await asyncio.to_thread(audit, f"{base}/graphql")
-    counts = Counter(result["status"] for result in results)
+    counts = Counter(status for status, _, _ in results)
     report(
         "graphql-http server audit",
         {status: counts.get(status, 0) for status in ("ok", "notice", "warn", "error")},
     )
-    for status in ("error", "warn", "notice"):
-        for result in results:
-            if result["status"] == status:
-                print(f"  {status:<6} {result['id']} {result['name']}", flush=True)
+    for shown in ("error", "warn", "notice"):
+        for status, identifier, name in results:
+            if status == shown:
+                print(f"  {status:<6} {identifier} {name}", flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from cdlm.api import cors
+from cdlm.config import load_settings
 from tests.support.lambda_invoke import DEFERRED, ROOT
 
 #: Parameters the operator stores by hand (secrets never go through CloudFormation).
@@ -55,6 +57,28 @@ def test_serverless_names_python_312_on_aws_with_vpc() -> None:
     assert provider["environment"]["CDLM_ENV"] == "production"
     events = config["functions"]["http"]["events"]
     assert {"path": "/graphql", "method": "POST"} in [e["httpApi"] for e in events]
+
+
+def test_api_gateway_cors_is_the_apps() -> None:
+    # API Gateway answers preflights and labels responses itself (the app's headers are
+    # ignored behind it): same origins, methods, headers and cache time as the app, never
+    # credentials, and off until a stage lists origins.
+    config = load_serverless()
+    gateway = config["provider"]["httpApi"]["cors"]
+    assert gateway["allowedOrigins"] == "${param:corsOrigins}"
+    assert config["provider"]["environment"]["CDLM_CORS_ORIGINS"] == {
+        "Fn::Join": [",", "${param:corsOrigins}"]
+    }
+    assert gateway["allowedMethods"] == list(cors.ALLOWED_METHODS)
+    assert gateway["allowedHeaders"] == list(cors.ALLOWED_HEADERS)
+    assert gateway["exposedResponseHeaders"] == list(cors.EXPOSED_HEADERS)
+    assert gateway["maxAge"] == cors.MAX_AGE
+    assert gateway["allowCredentials"] is False
+    assert config["params"]["default"]["corsOrigins"] == []
+    for stage, params in config["params"].items():
+        origins = params.get("corsOrigins", [])
+        joined = load_settings({"CDLM_CORS_ORIGINS": ",".join(origins)}).cors_origins
+        assert list(joined) == origins, f"{stage}: every origin as a browser sends it, once"
 
 
 def test_every_handler_named_in_serverless_imports_without_touching_the_database() -> None:
@@ -132,6 +156,8 @@ def test_lambda_package_has_cdlm_at_the_zip_root(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(output).namelist())
     assert "cdlm/lambda_handler.py" in names
     assert "cdlm/db/migrations/0001_initial.py" in names
+    assert "cdlm/api/static/graphiql/graphiql.min.js" in names  # GraphiQL, served from the package
+    assert "cdlm/api/static/graphiql/explorer.js" in names
     assert not any(name.startswith(("tests/", "src/", "bench/")) for name in names)
     assert load_serverless()["package"]["artifact"] == "build/lambda.zip"
     # Bytecode, when this machine has a Python 3.12 to compile it, is for the runtime's Python.

@@ -21,7 +21,9 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.types import ExecutionResult
 
+from cdlm.api import graphiql
 from cdlm.api.context import Context
+from cdlm.api.cors import CorsMiddleware
 from cdlm.api.http_refusals import (
     GRAPHQL_RESPONSE_JSON,
     JSON,
@@ -114,6 +116,10 @@ class GraphQLApp(GraphQL[Context, None]):
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # With GraphiQL off, a browser's GET is refused like any other GET (405, not 404).
         return self.graphql_ide is not None and super().should_render_graphql_ide(request)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # cdlm's page: everything from this package, under a strict policy (not a CDN's).
+        return graphiql.page_response()
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
@@ -260,12 +266,16 @@ def create_app(
             if database == "lifespan":
                 await close_orm()
 
-    # Outermost first: every response gets a request id; oversized bodies are refused before
-    # anything else runs (the database start-up on Lambda included).
+    # Outermost first: CORS labels every response to a listed origin, refusals and masked
+    # errors included (and answers preflights without anything else running); every response
+    # gets a request id; oversized bodies are refused before anything else runs (the database
+    # start-up on Lambda included).
     middleware = [
         Middleware(RequestContextMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
+    if settings.cors_origins:
+        middleware.insert(0, Middleware(CorsMiddleware, origins=settings.cors_origins))
     if database == "lazy":
         middleware.append(Middleware(LazyStartupMiddleware, startup=open_database))
         # Lambda: nothing runs between invocations, so requests that recorded reads chain them.
@@ -285,4 +295,6 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/exports/{token}", export_download(the_vault, auth), methods=["GET"]),
     ]
+    if settings.graphiql:
+        routes.append(Route("/graphiql/{name}", graphiql.asset_endpoint, methods=["GET"]))
     return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -154,6 +154,8 @@ class Settings:
     archive_dir: Path = Path("archive")
     archive_bucket: str | None = None
     matching: MatchSettings = field(default_factory=lambda: MatchSettings())
+    #: Browser origins allowed to call ``/graphql`` across origins (CORS); empty: CORS off.
+    cors_origins: tuple[str, ...] = ()
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -240,6 +242,49 @@ def _public_url(raw: str) -> str:
     if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
         raise ValueError("is not an http(s) URL")
     return url
+
+
+_ORIGIN = re.compile(
+    r"(?P<scheme>https?)://"
+    r"(?P<host>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*"
+    r"|\[[0-9a-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(raw: str) -> str:
+    """One origin exactly as a browser sends it in ``Origin``: ``scheme://host[:port]``."""
+    origin = raw.strip()
+    shown = repr(origin)
+    if "*" in origin:
+        raise ValueError(f"{shown}: wildcards are not allowed, list each origin")
+    scheme, separator, rest = origin.partition("://")
+    if not separator or scheme.lower() not in _DEFAULT_PORTS:
+        raise ValueError(f"{shown} is not an origin (https://host or http://host:port)")
+    if rest.endswith("/"):
+        raise ValueError(f"{shown}: an origin ends without a slash")
+    if any(mark in rest for mark in "/?#@"):
+        raise ValueError(f"{shown}: an origin has no path, query, fragment or user name")
+    if origin != origin.lower():
+        raise ValueError(f"{shown}: write it in lower case, as browsers send it")
+    matched = _ORIGIN.fullmatch(origin)
+    if matched is None:
+        raise ValueError(f"{shown} is not an origin (https://host or http://host:port)")
+    port = matched["port"]
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise ValueError(f"{shown}: the port must be between 1 and 65535")
+    if port is not None and int(port) == _DEFAULT_PORTS[matched["scheme"]]:
+        raise ValueError(f"{shown}: leave out the default port, as browsers do")
+    return origin
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins: list[str] = []
+    for part in raw.split(","):
+        if part.strip() and (origin := _origin(part)) not in origins:
+            origins.append(origin)
+    return tuple(origins)
 
 
 def _path(raw: str) -> Path:
@@ -351,6 +396,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         archive_dir=env.get("CDLM_ARCHIVE_DIR", _path, data_dir / "archive"),
         archive_bucket=env.raw("CDLM_ARCHIVE_BUCKET"),
         matching=_matching(env),
+        cors_origins=env.get("CDLM_CORS_ORIGINS", _origins, ()),
     )
 
 

@@ -1,7 +1,8 @@
 """Requests refused before GraphQL runs, and the media type a GraphQL response is sent as.
 
 Every refusal (a body that is too large, not UTF-8, not JSON or not one JSON object, the wrong
-content type, an operation sent with GET...) is answered with a JSON body of the GraphQL shape
+content type, an operation sent with GET, a cross-origin preflight that is not allowed...) is
+answered with a JSON body of the GraphQL shape
 ``{"errors": [{"message": ..., "extensions": {"code": ..., "requestId": ...}}]}`` and no
 ``data`` entry, as the GraphQL over HTTP specification has request errors. The codes, and the
 HTTP status of each, are kept here and nowhere else.
@@ -29,6 +30,7 @@ class RefusalCode(StrEnum):
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     BODY_TOO_LARGE = "BODY_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    CORS_REFUSED = "CORS_REFUSED"
 
     @property
     def status(self) -> int:
@@ -46,6 +48,7 @@ _STATUS = {
     RefusalCode.METHOD_NOT_ALLOWED: 405,
     RefusalCode.BODY_TOO_LARGE: 413,
     RefusalCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    RefusalCode.CORS_REFUSED: 403,
 }
 
 
