@@ -139,7 +139,10 @@ async def _events(info: Info[Any, Any], ids: list[uuid.UUID]) -> Sequence[object
 
 
 async def _sources(info: Info[Any, Any], ids: list[uuid.UUID]) -> Sequence[object | None]:
-    rows = {row.id: row for row in await SourceRecord.filter(id__in=ids)}
+    # Records a legal hold keeps through erasure stay with the erased customer: like the
+    # customer and its events, they are not readable here.
+    found = SourceRecord.filter(id__in=ids, customer__erased_at__isnull=True)
+    rows = {row.id: row for row in await found}
     return [SourceRecordNode.from_row(rows[i]) if i in rows else None for i in ids]
 
 
