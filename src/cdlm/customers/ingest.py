@@ -160,7 +160,7 @@ def _identifiers(
         found.append(phone)
         paths[phone] = "input.profile.phone"
     for position, raw in enumerate(external_ids):
-        path = f"input.externalIds[{position}]"
+        path = f"input.externalIds.{position}"
         try:
             parsed = parse_external_id(raw)
         except InvalidIdentifier as problem:
