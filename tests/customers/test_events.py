@@ -381,3 +381,15 @@ async def test_an_unknown_customer_is_reported_on_the_item_with_its_position(
         (2, "REJECTED", [{"field": "input.events.2", "code": "NOT_FOUND"}]),
         (3, "REJECTED", [{"field": "input.events.3.currency", "code": "REQUIRED"}]),
     ]
+
+
+@pytest.mark.parametrize("key", ["", "   ", "k" * 201])
+async def test_a_malformed_idempotency_key_refuses_the_batch(
+    gql: GraphQLClient, vault: Vault, ingest_headers: dict[str, str], key: str
+) -> None:
+    customer = await make_customer(vault, email="key@example.com")
+    result = await send(
+        gql, ingest_headers, [event(0, customerId=gid("Customer", customer.customer_id))], key
+    )
+    assert (result["__typename"], result["field"]) == ("ValidationError", "idempotencyKey")
+    assert await Event.all().count() == 0

@@ -493,3 +493,11 @@ async def test_the_ingested_customer_is_shown_to_readers_only(
     assert error["path"] == ["ingestCustomer", "customer"]
     assert "hidden@example.com" not in str(body)
     assert await Customer.all().count() == 2
+
+
+async def test_a_malformed_idempotency_key_refuses_the_record(
+    gql: GraphQLClient, ingest_headers: dict[str, str]
+) -> None:
+    result = await ingest(gql, ingest_headers, record(email="key@example.com"), key=" ")
+    assert (result["__typename"], result["field"]) == ("ValidationError", "idempotencyKey")
+    assert await Customer.all().count() == 0
