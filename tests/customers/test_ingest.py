@@ -501,3 +501,19 @@ async def test_a_malformed_idempotency_key_refuses_the_record(
     result = await ingest(gql, ingest_headers, record(email="key@example.com"), key=" ")
     assert (result["__typename"], result["field"]) == ("ValidationError", "idempotencyKey")
     assert await Customer.all().count() == 0
+
+
+async def test_a_collection_time_out_of_range_in_utc_is_refused(
+    gql: GraphQLClient, ingest_headers: dict[str, str]
+) -> None:
+    # Regression: a moment before year 1 once in UTC reached the database driver (INTERNAL).
+    result = await ingest(
+        gql,
+        ingest_headers,
+        record(email="early@example.com", collected_at="0001-01-01T00:00:00+14:00"),
+    )
+    assert result["__typename"] == "ValidationError"
+    assert [(i["field"], i["code"]) for i in result["issues"]] == [
+        ("input.source.collectedAt", "IMPLAUSIBLE")
+    ]
+    assert await Customer.all().count() == 0

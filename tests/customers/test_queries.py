@@ -344,3 +344,41 @@ async def test_a_cursor_of_another_list_or_both_directions_are_refused(
             "INVALID_CURSOR",
             argument,
         )
+
+
+@pytest.mark.parametrize(
+    ("moment", "code"),
+    [
+        ("2026-06-01T00:00:00", "INVALID_FORMAT"),  # no time zone: ambiguous
+        ("0001-01-01T00:00:00+14:00", "INVALID_FORMAT"),  # before year 1 once in UTC
+        ("9999-12-31T23:59:59-14:00", "INVALID_FORMAT"),  # after year 9999 once in UTC
+    ],
+)
+async def test_a_filter_moment_without_zone_or_out_of_range_is_refused(
+    gql: GraphQLClient, vault: Vault, auth: AuthSettings, moment: str, code: str
+) -> None:
+    # Regression: out of range, it reached the database driver and came back INTERNAL.
+    headers = bearer(await make_api_key(auth, Role.ADMIN))
+    created = await make_customer(vault, email="moments@example.com")
+    listed = await gql(
+        "query($f: CustomerFilter) { customers(filter: $f) { nodes { id } } }",
+        {"f": {"updatedSince": moment}},
+        headers=headers,
+    )
+    (error,) = listed["errors"]
+    assert (error["extensions"]["code"], error["extensions"]["field"]) == (
+        code,
+        "filter.updatedSince",
+    )
+    for name in ("occurredFrom", "occurredTo"):
+        events = await gql(
+            "query($id: ID!, $f: EventFilter) { customer(id: $id) "
+            "{ events(filter: $f) { nodes { id } } } }",
+            {"id": gid("Customer", created.customer_id), "f": {name: moment}},
+            headers=headers,
+        )
+        (error,) = events["errors"]
+        assert (error["extensions"]["code"], error["extensions"]["field"]) == (
+            code,
+            f"filter.{name}",
+        )

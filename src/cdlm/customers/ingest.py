@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,15 @@ class IngestResult:
         )
 
 
+def _storable(moment: datetime) -> bool:
+    """Whether an aware moment is within the years 1 to 9999 once in UTC (what is stored)."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 def check_source(source: Source, prefix: str = "input.source") -> list[FieldIssue]:
     """Problems with provenance (these refuse the whole record)."""
     issues = []
@@ -134,6 +143,14 @@ def check_source(source: Source, prefix: str = "input.source") -> list[FieldIssu
     if source.collected_at.tzinfo is None:
         issues.append(
             FieldIssue(f"{prefix}.collectedAt", ErrorCode.INVALID_FORMAT, "Give a time zone.")
+        )
+    elif not _storable(source.collected_at):
+        issues.append(
+            FieldIssue(
+                f"{prefix}.collectedAt",
+                ErrorCode.IMPLAUSIBLE,
+                "The time is out of range once in UTC.",
+            )
         )
     elif source.collected_at > clock.now() + FUTURE_TOLERANCE:
         issues.append(

@@ -15,7 +15,7 @@ from cdlm.core.vocabulary import LifecycleStage
 from cdlm.customer360 import reader
 from cdlm.customers import service
 from cdlm.customers.api.reading import customer_nodes, role_of, selected
-from cdlm.customers.api.types import CustomerNode, EventNode, SourceRecordNode
+from cdlm.customers.api.types import CustomerNode, EventNode, SourceRecordNode, utc_moment
 from cdlm.customers.models import SourceRecord
 from cdlm.graphql.pagination import AFTER, BEFORE, FIRST, LAST, Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow
@@ -108,7 +108,7 @@ class CustomerQuery:
     ) -> Connection[CustomerNode]:
         given = filter or CustomerFilter()
         criteria = service.CustomerFilter(
-            updated_since=given.updated_since,
+            updated_since=utc_moment(given.updated_since, "filter.updatedSince"),
             quality_below=given.quality_below,
             source_system=given.source_system,
             lifecycle_stage=given.lifecycle_stage,
