@@ -34,7 +34,9 @@ PLANNED_ROOTS = frozenset({"customer", "customerByIdentifier", "customers"})
 @strawberry.input(description="Which customers to list; every criterion is optional (AND).")
 class CustomerFilter:
     updated_since: datetime | None = strawberry.field(
-        default=None, description="Only customers whose profile changed at or after this."
+        default=None,
+        description="Only customers whose profile changed at or after this moment (with a "
+        "time zone).",
     )
     quality_below: float | None = strawberry.field(
         default=None, description="Stored quality score strictly below this (0 to 1)."

@@ -314,10 +314,11 @@ class EventFilter:
         default=None, description="Only events of this type code, e.g. order.placed."
     )
     occurred_from: datetime | None = strawberry.field(
-        default=None, description="Only events that happened at or after this moment."
+        default=None,
+        description="Only events that happened at or after this moment (with a time zone).",
     )
     occurred_to: datetime | None = strawberry.field(
-        default=None, description="Only events that happened before this moment."
+        default=None, description="Only events that happened before this moment (with a time zone)."
     )
 
 
