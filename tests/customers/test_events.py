@@ -393,3 +393,28 @@ async def test_a_malformed_idempotency_key_refuses_the_batch(
     )
     assert (result["__typename"], result["field"]) == ("ValidationError", "idempotencyKey")
     assert await Event.all().count() == 0
+
+
+async def test_a_batch_of_malformed_items_only_is_answered_item_by_item(
+    gql: GraphQLClient, ingest_headers: dict[str, str]
+) -> None:
+    batch = [event(0, customerId="@@"), event(1, customerId="##", properties=[1])]
+    first = await send(gql, ingest_headers, batch, key="only-bad")
+    assert (first["accepted"], first["rejected"]) == (0, 2)
+    assert [i["issues"] for i in first["items"]] == [
+        [{"field": "input.events.0.customerId", "code": "INVALID_ID"}],
+        [
+            {"field": "input.events.1.customerId", "code": "INVALID_ID"},
+            {"field": "input.events.1.properties", "code": "INVALID_FORMAT"},
+        ],
+    ]
+    assert await send(gql, ingest_headers, batch, key="only-bad") == {**first, "replayed": True}
+    assert await send(gql, ingest_headers, []) == {
+        "__typename": "EventsIngested",
+        "accepted": 0,
+        "duplicates": 0,
+        "rejected": 0,
+        "replayed": False,
+        "items": [],
+    }
+    assert await Event.all().count() == 0

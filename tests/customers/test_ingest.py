@@ -24,6 +24,7 @@ from cdlm.quality.models import InvalidValue
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, gid, make_api_key, make_customer, profile_input, source
+from tests.support.audit import read_records
 
 INGEST = """
 mutation Ingest($input: IngestCustomerInput!, $key: String) {
@@ -481,6 +482,8 @@ async def test_the_ingested_customer_is_shown_to_readers_only(
         "id": payload["customerId"],
         "profile": {"email": "shown@example.com"},
     }
+    [read] = await read_records("customer.read", _uuid(payload["customerId"]))
+    assert read.fields_touched == ["email"]
     # The ingest role stores the record, and is told the id, but cannot read the customer.
     body = await gql(
         INGEST_WITH_CUSTOMER, {"input": record(email="hidden@example.com")}, ingest_headers
