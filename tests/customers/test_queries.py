@@ -382,3 +382,36 @@ async def test_a_filter_moment_without_zone_or_out_of_range_is_refused(
             code,
             f"filter.{name}",
         )
+
+
+async def test_a_merged_profiles_id_answers_with_the_survivor_and_is_listed_as_merged(
+    gql: GraphQLClient, vault: Vault, auth: AuthSettings
+) -> None:
+    from cdlm.core.principal import SYSTEM
+    from cdlm.matching import merge as merging
+
+    survivor = await make_customer(vault, email="stays@example.com")
+    absorbed = await make_customer(vault, email="goes@example.com")
+    await merging.merge(
+        SYSTEM,
+        vault,
+        merging.MergeInput(survivor.customer_id, absorbed.customer_id, "The same person."),
+    )
+    headers = bearer(await make_api_key(auth, Role.ANALYST))
+    body = await gql(
+        "query($id: ID!) { customer(id: $id) { id mergedFrom } }",
+        {"id": gid("Customer", absorbed.customer_id)},
+        headers=headers,
+    )
+    assert body["data"]["customer"] == {
+        "id": gid("Customer", survivor.customer_id),
+        "mergedFrom": [gid("Customer", absorbed.customer_id)],
+    }
+    # Agents work on one customer at a time and do not see how profiles were merged.
+    agent = bearer(await make_api_key(auth, Role.AGENT))
+    denied = await gql(
+        "query($id: ID!) { customer(id: $id) { mergedFrom } }",
+        {"id": gid("Customer", survivor.customer_id)},
+        headers=agent,
+    )
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
