@@ -23,7 +23,7 @@ from cdlm.graphql import plans
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
-from tests.factories import bearer, make_api_key, make_customer
+from tests.factories import bearer, gid, make_api_key, make_customer
 from tests.support.sql_counter import StatementRecorder
 
 PROFILE = (
@@ -40,31 +40,53 @@ C360 = (
 )
 LIST = f"{{ customers(first: 50) {{ nodes {{ id {PROFILE} {CONSENTS} }} }} }}"
 
-DOCUMENTS: list[tuple[str, str, dict[str, Any] | None]] = [
-    ("360", C360, None),
-    ("list", LIST, None),
+#: Name, document, variables (the first customer's id is added as ``id``), and the roles the
+#: document is refused to (ordinary execution answers with errors, and no plan is made).
+DOCUMENTS: list[tuple[str, str, dict[str, Any] | None, set[Role]]] = [
+    ("360", C360, None, {Role.ANALYST}),  # analysts do not see consents
+    ("list", LIST, None, {Role.ANALYST, Role.AGENT}),  # agents do not list customers
     (
         "aliases, fragments and typename",
         "query($id: ID!, $n: Int!) { a: customer(id: $id) { ...Who b: events(first: $n) "
-        "{ pageInfo { hasNextPage endCursor } edges { cursor node { __typename type } } } } "
+        "{ pageInfo { hasNextPage hasPreviousPage startCursor endCursor } "
+        "edges { cursor node { __typename id type } } } } "
         "b: customer(id: $id) { __typename quality { score completeness stored: storedScore } "
-        "lineage { field sourceSystem } } } "
-        "fragment Who on CustomerNode { id profile { email } ... on CustomerNode "
+        "lineage { field sourceSystem sourceKind trust } } } "
+        "fragment Who on Customer { id profile { email birthDate } ... on Customer "
         "{ profile { givenName } } }",
         {"n": 2},
+        set(),
     ),
     (
         "filtered list with events by type",
         'query { customers(first: 5, filter: {sourceSystem: "crm"}) { pageInfo { hasNextPage } '
-        'edges { node { id events(first: 2, type: "purchase") '
+        'edges { node { id events(first: 2, filter: {type: "purchase"}) '
         "{ nodes { type properties } } } } } }",
         None,
+        {Role.AGENT},
+    ),
+    (
+        "events paged backwards, filtered by time from variables",
+        "query($id: ID!, $f: EventFilter, $n: Int) { customer(id: $id) { id "
+        "events(filter: $f, last: $n) { pageInfo { hasNextPage hasPreviousPage startCursor } "
+        "nodes { id type occurredAt properties } } "
+        "oldest: events(last: 1) { nodes { id occurredAt } } } }",
+        {"f": {"occurredFrom": (clock.now() - timedelta(days=30)).isoformat()}, "n": 3},
+        set(),
+    ),
+    (
+        "customers paged backwards",
+        "query { customers(last: 2) { pageInfo { hasNextPage hasPreviousPage } "
+        "nodes { id lifecycleStage sourceSystems } } }",
+        None,
+        {Role.AGENT},
     ),
     (
         "lookup by identifier",
         'query { customerByIdentifier(kind: EMAIL, value: "ada0@example.com") '
-        "{ id identities { value } } }",
+        "{ id identities { kind value } lineage { field sourceKind } } }",
         None,
+        {Role.ANALYST},  # a lookup by email re-identifies: not for analysts
     ),
 ]
 
@@ -116,6 +138,16 @@ async def people(vault: Vault) -> list[uuid.UUID]:
     return ids
 
 
+def _has_content(data: Any) -> bool:
+    """Whether an answer holds anything beyond nulls and empty lists (a plan compared with an
+    empty answer would prove little)."""
+    if isinstance(data, dict):
+        return any(_has_content(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_has_content(v) for v in data)
+    return data is not None
+
+
 def _without_request_ids(body: dict[str, Any]) -> dict[str, Any]:
     for error in body.get("errors", []):
         error.get("extensions", {}).pop("requestId", None)
@@ -123,7 +155,7 @@ def _without_request_ids(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _variables(given: dict[str, Any] | None, people: list[uuid.UUID]) -> dict[str, Any]:
-    return {"id": str(people[0]), **(given or {})}
+    return {"id": gid("Customer", people[0]), **(given or {})}
 
 
 @pytest.mark.parametrize("role", [Role.ADMIN, Role.AGENT, Role.ANALYST])
@@ -144,18 +176,24 @@ async def test_a_plan_answers_exactly_as_ordinary_execution(
 
     monkeypatch.setattr(plans.Planner, "run", spy)
     headers = bearer(await make_api_key(auth, role))
-    for name, document, given in DOCUMENTS:
+    for name, document, given, refused_to in DOCUMENTS:
         # A document text of its own for this test, so the first answer is ordinary here.
         text = f"{document} # {uuid.uuid4()}"
         variables = _variables(given, people)
         first = _without_request_ids(await gql(text, variables, headers))
+        # Each document is valid: only a role it is refused to gets errors (and then the
+        # ordinary executor answers again, unplanned).
+        refused = role in refused_to
+        assert ("errors" in first) is refused, (name, first.get("errors"))
+        codes = {error["extensions"]["code"] for error in first.get("errors", [])}
+        assert codes <= {"FORBIDDEN"}, first["errors"]
+        if not refused:
+            assert _has_content(first["data"]), name
         before = len(answered)
         second = _without_request_ids(await gql(text, variables, headers))
         assert second == first, name
         planned = len(answered) > before
-        # Roles without the consents field get the ordinary executor's permission errors.
-        expect_plan = "errors" not in first
-        assert planned is expect_plan, (name, first.get("errors"))
+        assert planned is not refused, (name, first.get("errors"))
 
 
 async def test_the_360_and_a_page_of_50_take_at_most_3_statements_with_authentication(
@@ -172,7 +210,7 @@ async def test_the_360_and_a_page_of_50_take_at_most_3_statements_with_authentic
         counts = []
         for _ in range(3):  # ordinary, then planned twice (the key is known by then)
             with sql.recording():
-                body = await gql(document, {"id": str(people[0])}, headers)
+                body = await gql(document, {"id": gid("Customer", people[0])}, headers)
             assert "errors" not in body
             counts.append(sql.count)
         assert counts[-1] <= 3, (document, sql.statements)
@@ -187,7 +225,7 @@ async def test_a_plan_abandoned_midway_is_answered_and_audited_once(
 
     headers = bearer(await make_api_key(auth, Role.ADMIN))
     document = f"{C360} # {uuid.uuid4()}"
-    await gql(document, {"id": str(people[0])}, headers)
+    await gql(document, {"id": gid("Customer", people[0])}, headers)
     # A bad id: the plan's root resolver refuses it, the ordinary executor reports it.
     bad = _without_request_ids(await gql(document, {"id": "not-an-id"}, headers))
     fresh = f"{C360} # {uuid.uuid4()}"

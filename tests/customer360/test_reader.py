@@ -14,7 +14,7 @@ from cdlm.customer360 import reader
 from cdlm.customer360.values import EventWindow, Parts
 from cdlm.customers import rights
 from cdlm.customers.events import EventIngest, ingest_events
-from cdlm.customers.models import Customer
+from cdlm.customers.models import Customer, Event
 from cdlm.matching import merge as merging
 from cdlm.vault.service import Vault
 from tests.consent.test_consent import make_purpose
@@ -158,3 +158,56 @@ async def test_a_page_of_events_not_read_ahead_is_read_when_asked(vault: Vault) 
     page = await later  # type: ignore[misc]
     assert [e.node.properties for e in page.edges] == [{"n": 4}, {"n": 3}]
     assert page.page_info.has_next_page
+    oldest = await node.events(last=2)  # type: ignore[misc]
+    assert [e.node.properties for e in oldest.edges] == [{"n": 1}, {"n": 0}]
+    info = oldest.page_info
+    assert (info.has_previous_page, info.has_next_page) == (True, False)
+    assert info.start_cursor == oldest.edges[0].cursor()
+
+
+async def test_a_window_counted_back_reads_oldest_first_from_the_end_or_a_cursor(
+    vault: Vault,
+) -> None:
+    customer = await _person(vault, "back@example.com")
+    await _events(vault, customer)
+    end = EventWindow(2, backwards=True)
+    read = (await reader.read(vault, [customer], Parts(events=frozenset({end}))))[customer]
+    # One more than the page, oldest first: the API shows the page newest first.
+    assert [e.properties for e in read.events[end]] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    newest = read.events[end][1]
+    before = EventWindow(2, before=(newest.occurred_at, newest.id), backwards=True)
+    purchases = EventWindow(5, type="purchase", backwards=True)
+    again = (await reader.read(vault, [customer], Parts(events=frozenset({before, purchases}))))[
+        customer
+    ]
+    assert [e.properties for e in again.events[before]] == [{"n": 2}, {"n": 3}, {"n": 4}]
+    assert [e.properties for e in again.events[purchases]] == [{"n": 1}, {"n": 3}]
+
+
+async def test_events_by_id_with_their_owners_and_none_of_an_erased_customer(
+    vault: Vault,
+) -> None:
+    kept = await _person(vault, "kept@example.com")
+    gone = await _person(vault, "gone@example.com")
+    shredded = await _person(vault, "shredded@example.com")
+    for customer in (kept, gone, shredded):
+        await _events(vault, customer)
+    ids = {
+        customer: (await Event.filter(customer_id=customer).order_by("occurred_at").first())
+        for customer in (kept, gone, shredded)
+    }
+    await Customer.filter(id=gone).update(erased_at=clock.now())
+    await vault.shred(shredded)
+    unknown = uuid.uuid4()
+    asked = [row.id for row in ids.values() if row is not None] + [unknown]
+    found = await reader.events(vault, asked)
+    kept_event = ids[kept]
+    shredded_event = ids[shredded]
+    assert kept_event is not None
+    assert shredded_event is not None
+    assert set(found) == {kept_event.id, shredded_event.id}
+    owner, value = found[kept_event.id]
+    assert (owner, value.properties, value.type) == (kept, {"n": 0}, "page_view")
+    assert found[shredded_event.id][0] == shredded
+    assert found[shredded_event.id][1].properties is None
+    assert await reader.events(vault, []) == {}

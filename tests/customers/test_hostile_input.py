@@ -21,7 +21,7 @@ from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.customers.test_events import INGEST_EVENTS, event
 from tests.customers.test_ingest import INGEST, record
-from tests.factories import bearer, make_api_key, make_customer, source
+from tests.factories import bearer, gid, make_api_key, make_customer, source
 from tests.support.audit import read_records
 
 
@@ -40,7 +40,7 @@ async def test_codes_with_a_trailing_newline_are_refused_not_crashing(
     )
     assert body["data"]["ingestCustomer"]["__typename"] == "ValidationError"
     customer = await make_customer(vault, email="ok@example.com")
-    cid = str(customer.customer_id)
+    cid = gid("Customer", customer.customer_id)
     result = await gql(
         INGEST_EVENTS,
         {"events": [event(0, customerId=cid, type="t" * 64 + "\n"), event(1, customerId=cid)]},
@@ -113,7 +113,7 @@ async def test_lookup_by_identifier_is_audited_and_closed_to_analysts(
     query = 'query { customerByIdentifier(kind: EMAIL, value: "look@example.com") { id } }'
     steward = bearer(await make_api_key(auth, Role.STEWARD))
     body = await gql(query, headers=steward)
-    assert body["data"]["customerByIdentifier"] == {"id": str(created.customer_id)}
+    assert body["data"]["customerByIdentifier"] == {"id": gid("Customer", created.customer_id)}
     [entry] = await read_records("customer.read", created.customer_id)
     assert entry.fields_touched == ["identifier_lookup"]
     analyst = bearer(await make_api_key(auth, Role.ANALYST))
@@ -130,7 +130,7 @@ async def test_rectified_email_replaces_the_wrong_identity(
     agent = bearer(await make_api_key(auth, Role.AGENT))
     blank = await gql(
         UPDATE,
-        {"input": {"id": str(created.customer_id), "changes": {"givenName": "  "}}},
+        {"input": {"id": gid("Customer", created.customer_id), "changes": {"givenName": "  "}}},
         headers=agent,
     )
     assert blank["data"]["updateCustomer"]["issues"] == [
@@ -138,7 +138,12 @@ async def test_rectified_email_replaces_the_wrong_identity(
     ]
     fixed = await gql(
         UPDATE,
-        {"input": {"id": str(created.customer_id), "changes": {"email": "right@example.com"}}},
+        {
+            "input": {
+                "id": gid("Customer", created.customer_id),
+                "changes": {"email": "right@example.com"},
+            }
+        },
         headers=agent,
     )
     assert fixed["data"]["updateCustomer"]["customer"]["identities"] == [
@@ -153,22 +158,34 @@ async def test_event_idempotency_covers_malformed_items(
     gql: GraphQLClient, vault: Vault, ingest_headers: dict[str, str]
 ) -> None:
     customer = await make_customer(vault, email="idem@example.com")
-    good = event(0, customerId=str(customer.customer_id))
+    good = event(0, customerId=gid("Customer", customer.customer_id))
     first = await gql(
-        INGEST_EVENTS, {"events": [good, {"bad": 1}], "key": "k1"}, headers=ingest_headers
+        INGEST_EVENTS,
+        {"events": [good, event(1, customerId="bad")], "key": "k1"},
+        headers=ingest_headers,
     )
     assert first["data"]["ingestEvents"]["accepted"] == 1
+    again = await gql(
+        INGEST_EVENTS,
+        {"events": [good, event(1, customerId="bad")], "key": "k1"},
+        headers=ingest_headers,
+    )
+    assert again["data"]["ingestEvents"] == {**first["data"]["ingestEvents"], "replayed": True}
     other = await gql(
-        INGEST_EVENTS, {"events": [good, {"worse": 2}], "key": "k1"}, headers=ingest_headers
+        INGEST_EVENTS,
+        {"events": [good, event(1, customerId="worse")], "key": "k1"},
+        headers=ingest_headers,
     )
     assert other["data"]["ingestEvents"]["code"] == "IDEMPOTENCY_MISMATCH"
+    assert await Event.all().count() == 1
 
 
 async def test_concurrent_batches_resending_the_same_events(
     gql: GraphQLClient, vault: Vault, ingest_headers: dict[str, str]
 ) -> None:
     customer = await make_customer(vault, email="twice@example.com")
-    batch = [event(n, customerId=str(customer.customer_id), externalId=f"e{n}") for n in range(20)]
+    cid = gid("Customer", customer.customer_id)
+    batch = [event(n, customerId=cid, externalId=f"e{n}") for n in range(20)]
     answers = await asyncio.gather(
         *(gql(INGEST_EVENTS, {"events": batch}, headers=ingest_headers) for _ in range(3))
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -17,11 +18,13 @@ from cdlm.core.roles import Role
 from cdlm.core.vocabulary import SourceKind
 from cdlm.customers.ingest import CustomerIngest, ingest_batch, ingest_one
 from cdlm.customers.models import Customer, SourceRecord
+from cdlm.graphql.relay import split_global_id
 from cdlm.identity.models import Identity
 from cdlm.quality.models import InvalidValue
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.factories import bearer, make_api_key, make_customer, profile_input, source
+from tests.factories import bearer, gid, make_api_key, make_customer, profile_input, source
+from tests.support.audit import read_records
 
 INGEST = """
 mutation Ingest($input: IngestCustomerInput!, $key: String) {
@@ -72,6 +75,13 @@ def record(
         "externalIds": external_ids or [],
         **({"lifecycleStage": stage} if stage else {}),
     }
+
+
+def _uuid(global_id: str) -> uuid.UUID:
+    found = split_global_id(global_id)
+    assert found is not None
+    assert found[0] == "Customer"
+    return found[1]
 
 
 @pytest.fixture
@@ -144,33 +154,37 @@ async def test_new_person_is_created_normalized_with_lineage_and_provenance(
         ("EXTERNAL_ID", "crm", "1001"),
         ("PHONE", "", "+442079460958"),
     ]
+    # Lineage names each field by its path below the customer, as the API shows it.
     assert {entry["field"] for entry in customer["lineage"]} == {
-        "given_name",
-        "family_name",
-        "email",
-        "phone",
-        "address_line1",
-        "city",
-        "region",
-        "postal_code",
-        "country",
+        "profile.givenName",
+        "profile.familyName",
+        "profile.email",
+        "profile.phone",
+        "profile.address.line1",
+        "profile.address.city",
+        "profile.address.region",
+        "profile.address.postalCode",
+        "profile.address.country",
     }
+    assert {entry["sourceKind"] for entry in customer["lineage"]} == {"CRM"}
     assert customer["sources"] == [
         {
             "sourceSystem": "crm",
             "sourceKind": "CRM",
             "lawfulBasis": "CONTRACT",
             "purpose": "essential.service",
-            "outcome": "created",
+            "outcome": "CREATED",
             "matchedRule": None,
         }
     ]
     assert customer["quality"]["invalidValues"] == [
-        {"field": "birth_date", "code": "IMPLAUSIBLE", "value": "1815-12-10"}
+        {"field": "profile.birthDate", "code": "IMPLAUSIBLE", "value": "1815-12-10"}
     ]
     assert customer["quality"]["validity"] < 1
     audit = await AuditEntry.get(action="customer.ingest.created")
-    assert audit.target_id == created["customerId"]
+    assert gid("Customer", str(audit.target_id)) == created["customerId"]
+    source_record = await SourceRecord.get(customer_id=audit.target_id)
+    assert created["sourceRecordId"] == gid("SourceRecord", source_record.id)
 
 
 async def test_second_source_matches_by_email_and_survivorship_keeps_the_trusted_value(
@@ -205,8 +219,9 @@ async def test_second_source_matches_by_email_and_survivorship_keeps_the_trusted
     assert customer["profile"]["address"]["city"] == "Arlington"
     assert customer["profile"]["familyName"] == "Hopper"
     lineage = {e["field"]: e for e in customer["lineage"]}
-    assert lineage["given_name"]["sourceSystem"] == "crm"
-    assert lineage["family_name"]["sourceSystem"] == "newsletter"
+    assert lineage["profile.givenName"]["sourceSystem"] == "crm"
+    assert lineage["profile.familyName"]["sourceSystem"] == "newsletter"
+    assert lineage["profile.familyName"]["sourceKind"] == "WEB_FORM"
     assert customer["sourceSystems"] == ["crm", "newsletter"]
     # Equal trust: the more recent collection wins.
     third = await ingest(gql, ingest_headers, record(email="grace@example.com", city="Washington"))
@@ -321,7 +336,7 @@ async def test_invalid_values_are_kept_encrypted_with_reasons_and_resolved_later
         ("input.profile.address.country", "UNKNOWN_CODE"),
         ("input.profile.phone", "INVALID_FORMAT"),
     ]
-    stored = await InvalidValue.filter(customer_id=first["customerId"]).order_by("field")
+    stored = await InvalidValue.filter(customer_id=_uuid(first["customerId"])).order_by("field")
     assert [(r.field, r.code) for r in stored] == [
         ("country", "UNKNOWN_CODE"),
         ("phone", "INVALID_FORMAT"),
@@ -330,7 +345,7 @@ async def test_invalid_values_are_kept_encrypted_with_reasons_and_resolved_later
     await ingest(gql, ingest_headers, record(email="val@example.com", phone="+44 7911 123456"))
     customer = (await gql(PROFILE, {"id": first["customerId"]}, headers=reader))["data"]["customer"]
     assert customer["quality"]["invalidValues"] == [
-        {"field": "country", "code": "UNKNOWN_CODE", "value": "Atlantis"}
+        {"field": "profile.address.country", "code": "UNKNOWN_CODE", "value": "Atlantis"}
     ]
     assert customer["profile"]["phone"] == "+447911123456"
 
@@ -431,3 +446,77 @@ async def test_each_identifier_is_blind_indexed_once_per_ingest(
     same = CustomerIngest(source=source(), profile={"email": "twice@example.com"})
     await ingest_batch(vault, [same, same, same])
     assert list(computed.values()) == [1]
+
+
+async def test_a_refused_external_id_is_named_by_its_position(
+    gql: GraphQLClient, ingest_headers: dict[str, str]
+) -> None:
+    # Regression: the path was input.externalIds[1], which names no argument of the API.
+    result = await ingest(
+        gql,
+        ingest_headers,
+        record(email="ids@example.com", external_ids=["crm:5", "no-system-here"]),
+    )
+    assert result["outcome"] == "CREATED"
+    assert [(i["field"], i["code"]) for i in result["issues"]] == [
+        ("input.externalIds.1", "INVALID_FORMAT")
+    ]
+
+
+INGEST_WITH_CUSTOMER = """
+mutation($input: IngestCustomerInput!) {
+  ingestCustomer(input: $input) {
+    ... on CustomerIngested { customerId customer { id profile { email } } }
+  }
+}
+"""
+
+
+async def test_the_ingested_customer_is_shown_to_readers_only(
+    gql: GraphQLClient, auth: AuthSettings, ingest_headers: dict[str, str]
+) -> None:
+    steward = bearer(await make_api_key(auth, Role.STEWARD))
+    body = await gql(INGEST_WITH_CUSTOMER, {"input": record(email="shown@example.com")}, steward)
+    payload = body["data"]["ingestCustomer"]
+    assert payload["customer"] == {
+        "id": payload["customerId"],
+        "profile": {"email": "shown@example.com"},
+    }
+    [read] = await read_records("customer.read", _uuid(payload["customerId"]))
+    assert read.fields_touched == ["email"]
+    # The ingest role stores the record, and is told the id, but cannot read the customer.
+    body = await gql(
+        INGEST_WITH_CUSTOMER, {"input": record(email="hidden@example.com")}, ingest_headers
+    )
+    payload = body["data"]["ingestCustomer"]
+    assert payload["customer"] is None
+    assert await Customer.exists(id=_uuid(payload["customerId"]))
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    assert error["path"] == ["ingestCustomer", "customer"]
+    assert "hidden@example.com" not in str(body)
+    assert await Customer.all().count() == 2
+
+
+async def test_a_malformed_idempotency_key_refuses_the_record(
+    gql: GraphQLClient, ingest_headers: dict[str, str]
+) -> None:
+    result = await ingest(gql, ingest_headers, record(email="key@example.com"), key=" ")
+    assert (result["__typename"], result["field"]) == ("ValidationError", "idempotencyKey")
+    assert await Customer.all().count() == 0
+
+
+async def test_a_collection_time_out_of_range_in_utc_is_refused(
+    gql: GraphQLClient, ingest_headers: dict[str, str]
+) -> None:
+    # Regression: a moment before year 1 once in UTC reached the database driver (INTERNAL).
+    result = await ingest(
+        gql,
+        ingest_headers,
+        record(email="early@example.com", collected_at="0001-01-01T00:00:00+14:00"),
+    )
+    assert result["__typename"] == "ValidationError"
+    assert [(i["field"], i["code"]) for i in result["issues"]] == [
+        ("input.source.collectedAt", "IMPLAUSIBLE")
+    ]
+    assert await Customer.all().count() == 0

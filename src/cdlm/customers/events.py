@@ -8,6 +8,7 @@ free-form properties are sealed under the customer's data key.
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 AMOUNT_LIMIT = Decimal("1000000000000")
 CENT = Decimal("0.01")
 MAX_PROPERTIES_DEPTH = 32
+#: Whole numbers in properties fit a signed 64-bit integer: what every JSON encoder of the
+#: responses (and most clients) can carry.
+PROPERTIES_INTEGER_RANGE = range(-(2**63), 2**63)
+_NUMBERS = "Numbers in properties are finite, and whole numbers fit in 64 bits."
 #: Moves customers' last activity forward. Rows are locked in id order (ORDER BY applies before
 #: FOR NO KEY UPDATE), as every writer of customer rows does, so concurrent batches naming the
 #: same customers in different orders queue up instead of deadlocking; rows already as recent
@@ -131,6 +136,27 @@ def amount_problem(amount: Decimal) -> tuple[ErrorCode, str] | None:
     return None
 
 
+def _numbers_problem(value: Any) -> str | None:
+    """Why a number in ``value`` (decoded JSON) could not be answered again as JSON, or None.
+
+    Python's decoder accepts ``NaN``, ``Infinity`` and integers of any size; a response (and
+    an export to the data subject) can carry none of them, so such properties are refused
+    rather than stored to break every later read. Walked without recursion."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                return _NUMBERS
+        elif isinstance(item, int) and item not in PROPERTIES_INTEGER_RANGE:
+            return _NUMBERS  # (a bool is an int in range)
+    return None
+
+
 def check_event(
     item: EventIngest, path: str, now: datetime
 ) -> tuple[list[FieldIssue], bytes | None]:
@@ -174,8 +200,12 @@ def check_event(
             ErrorCode.TOO_LONG,
             f"Properties nest at most {MAX_PROPERTIES_DEPTH} levels deep.",
         )
+    elif item.properties is not None and (number := _numbers_problem(item.properties)):
+        problem("properties", ErrorCode.INVALID_FORMAT, number)
     elif item.properties is not None:
-        properties = json.dumps(item.properties, separators=(",", ":"), ensure_ascii=False).encode()
+        properties = json.dumps(
+            item.properties, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        ).encode()
         if len(properties) > MAX_PROPERTIES_BYTES:
             problem("properties", ErrorCode.TOO_LONG, "Properties are at most 16 KiB of JSON.")
     return issues, properties

@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +104,15 @@ class IngestResult:
         )
 
 
+def _storable(moment: datetime) -> bool:
+    """Whether an aware moment is within the years 1 to 9999 once in UTC (what is stored)."""
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
+
+
 def check_source(source: Source, prefix: str = "input.source") -> list[FieldIssue]:
     """Problems with provenance (these refuse the whole record)."""
     issues = []
@@ -135,6 +144,14 @@ def check_source(source: Source, prefix: str = "input.source") -> list[FieldIssu
         issues.append(
             FieldIssue(f"{prefix}.collectedAt", ErrorCode.INVALID_FORMAT, "Give a time zone.")
         )
+    elif not _storable(source.collected_at):
+        issues.append(
+            FieldIssue(
+                f"{prefix}.collectedAt",
+                ErrorCode.IMPLAUSIBLE,
+                "The time is out of range once in UTC.",
+            )
+        )
     elif source.collected_at > clock.now() + FUTURE_TOLERANCE:
         issues.append(
             FieldIssue(
@@ -160,7 +177,7 @@ def _identifiers(
         found.append(phone)
         paths[phone] = "input.profile.phone"
     for position, raw in enumerate(external_ids):
-        path = f"input.externalIds[{position}]"
+        path = f"input.externalIds.{position}"
         try:
             parsed = parse_external_id(raw)
         except InvalidIdentifier as problem:

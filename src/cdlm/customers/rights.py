@@ -20,6 +20,7 @@ from cdlm.core.errors import InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.core.principal import Principal
 from cdlm.core.text import text_problem
 from cdlm.customers.models import Customer, Event, SourceRecord
+from cdlm.customers.service import lock_live
 from cdlm.identity import service as identity
 from cdlm.quality import refused as refused_values
 from cdlm.vault import purposes as sealed_for
@@ -85,11 +86,13 @@ async def restrict(customer_id: uuid.UUID) -> bool:
 
 async def lift_restriction(actor: Principal, customer_id: uuid.UUID, reason: str) -> Customer:
     """Let the customer's data be processed again (GDPR Art. 18(3): tell them first); the
-    reason goes to the audit trail's request and the customer must be restricted."""
+    reason goes to the audit trail's request and the customer must be restricted. The id of a
+    profile merged into another lifts the survivor's restriction (the customer it shows)."""
     text = reason.strip()
     if not text or len(text) > 500 or text_problem(text):
         raise ValidationFailed("Give the reason (at most 500 characters).", field="input.reason")
     async with in_transaction():
+        customer_id = await lock_live(customer_id, "input.customerId")
         customer = (
             await Customer.filter(id=customer_id, erased_at__isnull=True)
             .select_for_update(no_key=True)

@@ -61,7 +61,10 @@ class EventInput:
         default=None, description="ISO 4217 code, with `amount`."
     )
     properties: JSON | None = strawberry.field(
-        default=None, description="Any JSON object (at most 16 KiB); stored encrypted."
+        default=None,
+        description="Any JSON object: at most 16 KiB, nesting at most "
+        f"{event_service.MAX_PROPERTIES_DEPTH} levels, finite numbers, whole numbers within "
+        "64 bits (signed). Stored encrypted.",
     )
     external_id: str | None = strawberry.field(
         default=None, description="The source's event id: a resend is reported as DUPLICATE."

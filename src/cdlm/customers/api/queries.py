@@ -15,7 +15,7 @@ from cdlm.core.vocabulary import LifecycleStage
 from cdlm.customer360 import reader
 from cdlm.customers import service
 from cdlm.customers.api.reading import customer_nodes, role_of, selected
-from cdlm.customers.api.types import CustomerNode, EventNode, SourceRecordNode
+from cdlm.customers.api.types import CustomerNode, EventNode, SourceRecordNode, utc_moment
 from cdlm.customers.models import SourceRecord
 from cdlm.graphql.pagination import AFTER, BEFORE, FIRST, LAST, Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow
@@ -34,7 +34,9 @@ PLANNED_ROOTS = frozenset({"customer", "customerByIdentifier", "customers"})
 @strawberry.input(description="Which customers to list; every criterion is optional (AND).")
 class CustomerFilter:
     updated_since: datetime | None = strawberry.field(
-        default=None, description="Only customers whose profile changed at or after this."
+        default=None,
+        description="Only customers whose profile changed at or after this moment (with a "
+        "time zone).",
     )
     quality_below: float | None = strawberry.field(
         default=None, description="Stored quality score strictly below this (0 to 1)."
@@ -108,7 +110,7 @@ class CustomerQuery:
     ) -> Connection[CustomerNode]:
         given = filter or CustomerFilter()
         criteria = service.CustomerFilter(
-            updated_since=given.updated_since,
+            updated_since=utc_moment(given.updated_since, "filter.updatedSince"),
             quality_below=given.quality_below,
             source_system=given.source_system,
             lifecycle_stage=given.lifecycle_stage,
@@ -139,7 +141,10 @@ async def _events(info: Info[Any, Any], ids: list[uuid.UUID]) -> Sequence[object
 
 
 async def _sources(info: Info[Any, Any], ids: list[uuid.UUID]) -> Sequence[object | None]:
-    rows = {row.id: row for row in await SourceRecord.filter(id__in=ids)}
+    # Records a legal hold keeps through erasure stay with the erased customer: like the
+    # customer and its events, they are not readable here.
+    found = SourceRecord.filter(id__in=ids, customer__erased_at__isnull=True)
+    rows = {row.id: row for row in await found}
     return [SourceRecordNode.from_row(rows[i]) if i in rows else None for i in ids]
 
 

@@ -3,7 +3,7 @@
 import functools
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -314,10 +314,11 @@ class EventFilter:
         default=None, description="Only events of this type code, e.g. order.placed."
     )
     occurred_from: datetime | None = strawberry.field(
-        default=None, description="Only events that happened at or after this moment."
+        default=None,
+        description="Only events that happened at or after this moment (with a time zone).",
     )
     occurred_to: datetime | None = strawberry.field(
-        default=None, description="Only events that happened before this moment."
+        default=None, description="Only events that happened before this moment (with a time zone)."
     )
 
 
@@ -332,15 +333,31 @@ def _event_position(cursor: str | None, field: str) -> tuple[datetime, uuid.UUID
     return at, event_id
 
 
+def utc_moment(moment: datetime | None, field: str) -> datetime | None:
+    """A moment argument in UTC; one without a time zone (ambiguous), or out of range once in
+    UTC (``0001-01-01T00:00:00+14:00``), is refused on ``field``."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValidationFailed("Give a time zone.", field=field, code=ErrorCode.INVALID_FORMAT)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed(
+            "The moment is out of range once in UTC.", field=field, code=ErrorCode.INVALID_FORMAT
+        ) from None
+
+
 def event_window(filter: EventFilter | None, page: PageArgs) -> EventWindow:
-    """The page of events the ``events`` arguments ask for (bad sizes and cursors refused)."""
+    """The page of events the ``events`` arguments ask for (bad sizes, cursors and moments
+    refused)."""
     given = filter or EventFilter()
     return EventWindow(
         page.size(),
         _event_position(page.after, "after"),
         given.type,
-        given.occurred_from,
-        given.occurred_to,
+        utc_moment(given.occurred_from, "filter.occurredFrom"),
+        utc_moment(given.occurred_to, "filter.occurredTo"),
         before=_event_position(page.before, "before"),
         backwards=page.backwards,
     )
