@@ -185,12 +185,12 @@ async def test_data_quality_report(gql: GraphQLClient, vault: Vault, auth: AuthS
     assert report["customers"] == 3
     assert sum(b["customers"] for b in report["scoreBuckets"]) == 3
     presence = {f["field"]: f for f in report["fieldPresence"]}
-    assert presence["email"] == {"field": "email", "customers": 3, "share": 1.0}
-    assert presence["given_name"]["customers"] == 2
-    assert presence["postal_code"]["customers"] == 1
+    assert presence["profile.email"] == {"field": "profile.email", "customers": 3, "share": 1.0}
+    assert presence["profile.givenName"]["customers"] == 2
+    assert presence["profile.address.postalCode"]["customers"] == 1
     assert sorted((i["field"], i["code"], i["open"]) for i in report["invalidValues"]) == [
-        ("country", "UNKNOWN_CODE", 1),
-        ("phone", "INVALID_FORMAT", 1),
+        ("profile.address.country", "UNKNOWN_CODE", 1),
+        ("profile.phone", "INVALID_FORMAT", 1),
     ]
     assert report["bySource"] == [
         {"sourceSystem": "crm", "customers": 3, "averageScore": report["averageScore"]}

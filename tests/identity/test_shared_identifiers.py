@@ -17,13 +17,14 @@ from cdlm.customers.importer import FileImport, ImportOptions, run_import
 from cdlm.customers.ingest import CustomerIngest, ingest_batch
 from cdlm.customers.models import Customer
 from cdlm.dsr.models import AccessExport, DataSubjectRequest
+from cdlm.graphql.relay import parse_id
 from cdlm.identity.models import Identity, IdentityConflict, Suppression
 from cdlm.quality.models import InvalidValue
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.customers.test_ingest import INGEST, record
 from tests.dsr.support import approved, change, execute, export_link, file_request
-from tests.factories import make_customer, source
+from tests.factories import gid, make_customer, source
 
 SHARED_PHONE = "+44 20 7946 0958"
 
@@ -99,7 +100,7 @@ async def test_the_api_says_why_a_record_was_kept_apart(
     )
     result = body["data"]["ingestCustomer"]
     assert result["outcome"] == "CREATED"
-    assert result["customerId"] != ada
+    assert result["customerId"] != gid("Customer", ada)
     assert {"field": "input.profile.phone", "code": "IDENTITY_CONFLICT"} in [
         {"field": i["field"], "code": i["code"]} for i in result["issues"]
     ]
@@ -125,7 +126,7 @@ async def test_the_same_person_on_the_same_phone_is_still_matched(
     assert (result["outcome"], result["matchedRule"], result["customerId"]) == (
         "MATCHED",
         "phone",
-        ada,
+        gid("Customer", ada),
     )
     assert await Identity.filter(customer_id=ada, kind="email").count() == 2
     assert await IdentityConflict.all().count() == 0
@@ -245,7 +246,9 @@ async def test_one_record_with_two_ids_of_one_system_attaches_one_and_says_so(
     assert [(i["field"], i["code"]) for i in result["issues"]] == [
         ("input.externalIds.0", "IDENTITY_LIMIT")
     ]
-    held = await Identity.filter(customer_id=result["customerId"], kind="external_id")
+    held = await Identity.filter(
+        customer_id=parse_id(result["customerId"], "customerId", "Customer"), kind="external_id"
+    )
     assert sorted((i.namespace, i.blind_index != "") for i in held) == [
         ("crm", True),
         ("shop", True),

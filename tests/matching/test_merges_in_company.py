@@ -27,7 +27,7 @@ from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
-from tests.factories import bearer, make_api_key, make_candidate, make_customer, source
+from tests.factories import bearer, gid, make_api_key, make_candidate, make_customer, source
 
 
 async def _someone(vault: Vault, email: str, **more: str) -> uuid.UUID:
@@ -264,12 +264,16 @@ async def test_agents_do_not_see_merges_stewards_do(
     await merging.merge(SYSTEM, vault, _merge(a, b))
     query = "query($id: ID!) { customer(id: $id) { id mergedFrom mergeHistory { kind } } }"
 
-    agent = await gql(query, {"id": str(a)}, bearer(await make_api_key(auth, Role.AGENT)))
-    steward = await gql(query, {"id": str(a)}, bearer(await make_api_key(auth, Role.STEWARD)))
+    agent = await gql(
+        query, {"id": gid("Customer", a)}, bearer(await make_api_key(auth, Role.AGENT))
+    )
+    steward = await gql(
+        query, {"id": gid("Customer", a)}, bearer(await make_api_key(auth, Role.STEWARD))
+    )
 
     assert {e["extensions"]["code"] for e in agent["errors"]} == {"FORBIDDEN"}
     assert steward["data"]["customer"] == {
-        "id": str(a),
-        "mergedFrom": [str(b)],
+        "id": gid("Customer", a),
+        "mergedFrom": [gid("Customer", b)],
         "mergeHistory": [{"kind": "MANUAL"}],
     }
