@@ -466,6 +466,7 @@ class TimelineEntry:
     actor_kind: str
     actor_id: uuid.UUID | None
     note: str | None
+    by_staff: bool = False  #: the note is what staff wrote (else cdlm's own words)
 
 
 async def timelines(
@@ -489,6 +490,7 @@ async def timelines(
                 event.note
                 if event.note_sealed is None
                 else open_staff_text(vault, keys, request_id, event.note_sealed),
+                by_staff=event.note_sealed is not None,
             )
         )
     return grouped
@@ -500,6 +502,7 @@ class Reasons:
 
     reason: str | None
     extension_reason: str | None
+    staff_reason: bool = False  #: ``reason`` is what staff wrote (else cdlm's own words)
 
 
 async def reasons(vault: Vault, requests: list[DataSubjectRequest]) -> dict[uuid.UUID, Reasons]:
@@ -514,6 +517,7 @@ async def reasons(vault: Vault, requests: list[DataSubjectRequest]) -> dict[uuid
         r.id: Reasons(
             open_staff_text(vault, keys, r.id, r.staff_reason_sealed) or r.reason,
             open_staff_text(vault, keys, r.id, r.extension_reason_sealed),
+            staff_reason=r.staff_reason_sealed is not None,
         )
         for r in requests
     }
