@@ -232,6 +232,26 @@ async def test_a_request_leads_to_its_customer_and_to_the_request_it_repeats(
     assert profile == {"email": "ref@example.com", "birthDate": "****-**-**"}
     reads = await read_records("customer.read", customer.customer_id)
     assert [r.actor_role for r in reads] == ["admin", "agent"]
+    # An agent files requests but reads no others: the original is known by id only.
+    agent_copy = await gql(
+        """
+        mutation($input: FileDataSubjectRequestInput!) {
+          fileDataSubjectRequest(input: $input) {
+            ... on DataSubjectRequestFiled { request { duplicateOfId duplicateOf { id } } }
+          }
+        }
+        """,
+        {
+            "input": {
+                **submission("ACCESS", "ref@example.com"),
+                "verificationMethod": "IDENTITY_DOCUMENT",
+            }
+        },
+        agent,
+    )
+    filed_copy = agent_copy["data"]["fileDataSubjectRequest"]["request"]
+    assert filed_copy == {"duplicateOfId": request_id, "duplicateOf": None}
+    assert [e["extensions"]["code"] for e in agent_copy["errors"]] == ["FORBIDDEN"]
     # No customer matched: both null.
     unknown = await _filed(gql, admin_headers, "nobody@example.com")
     answer = (await gql(REFERENCES, {"id": unknown}, admin_headers))["data"]["dataSubjectRequest"]

@@ -865,7 +865,10 @@ class DataSubjectRequestNode(Node):
             return None
         return await staff_user(info, self.row.assignee_id)
 
-    @strawberry.field(description="The earlier request this one repeats; null when none.")
+    @strawberry.field(
+        description="The earlier request this one repeats; null when none.",
+        extensions=allow(*HANDLERS),
+    )
     async def duplicate_of(self, info: Info[Any, Any]) -> "DataSubjectRequestNode | None":
         if self.row.duplicate_of_id is None:
             return None
