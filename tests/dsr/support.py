@@ -7,80 +7,151 @@ log (captured with ``caplog``).
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import pytest
 
+from cdlm.graphql.relay import split_global_id
 from tests.conftest import GraphQLClient
+from tests.factories import gid
 
-SUBMIT = """
-mutation($input: SubmitDataSubjectRequestInput!, $key: String) {
-  submitDataSubjectRequest(input: $input, idempotencyKey: $key) {
+PUBLIC_VIEW = "request { requestId type status receivedAt dueAt }"
+SUBMIT = f"""
+mutation($input: SubmitDataSubjectRequestInput!, $key: String) {{
+  submitDataSubjectRequest(input: $input, idempotencyKey: $key) {{
     __typename
-    ... on DataSubjectRequestReceived { requestId status verificationExpiresAt replayed }
-    ... on UserError { code field message }
-  }
-}
-"""
-VERIFY = """
-mutation($id: ID!, $code: String!) {
-  verifyDataSubjectRequest(input: {requestId: $id, code: $code}) {
-    __typename
-    ... on DataSubjectRequestVerified { requestId status }
-    ... on UserError { code field message }
-  }
-}
-"""
-RESEND = """
-mutation($id: ID!) {
-  resendVerificationCode(input: {requestId: $id}) {
-    __typename
-    ... on VerificationCodeSent { expiresAt }
-    ... on UserError { code field message }
-  }
-}
-"""
-REQUEST_FIELDS = """
-  id type status publicStatus jurisdiction customerId dueAt daysLeft overdue paused extended
-  extensionReason reason duplicateOfId verificationMethod subject attention certificate progress
-  assigneeId acknowledgeBy
-  timeline { kind fromStatus toStatus actorKind note }
-"""
-RESULT = f"""
-    __typename
-    ... on DataSubjectRequestSaved {{ replayed request {{ {REQUEST_FIELDS} }} }}
+    ... on DataSubjectRequestReceived {{
+      requestId status verificationExpiresAt replayed {PUBLIC_VIEW}
+    }}
     ... on UserError {{ code field message }}
+    ... on ValidationError {{ issues {{ field code }} }}
+  }}
+}}
 """
+VERIFY = f"""
+mutation($id: ID!, $code: String!) {{
+  verifyDataSubjectRequest(input: {{requestId: $id, code: $code}}) {{
+    __typename
+    ... on DataSubjectRequestVerified {{ requestId status {PUBLIC_VIEW} }}
+    ... on UserError {{ code field message }}
+  }}
+}}
+"""
+RESEND = f"""
+mutation($id: ID!) {{
+  resendVerificationCode(input: {{requestId: $id}}) {{
+    __typename
+    ... on VerificationCodeSent {{ requestId expiresAt {PUBLIC_VIEW} }}
+    ... on UserError {{ code field message }}
+  }}
+}}
+"""
+CERTIFICATE_FIELDS = """
+  certificateId requestId jurisdiction receivedAt issuedAt controller customerId dataFound
+  erased { profileFields identities events { type count } sourceRecords refusedValues
+           earlierAccessExports }
+  keysDestroyed { customerKey earlierRequestKeys }
+  suppressedIdentifiers
+  retained { category count reason legalHoldId until }
+  retainedDataIsRestricted
+  erasedLater { categories legalHoldIds erasedAt events sourceRecords earlierAccessExports
+                retainedKeyDestroyed }
+  sha256 canonicalJson
+"""
+PROGRESS_FIELDS = """
+  stepsDone legalHoldId
+  collect { dataFound sizeBytes }
+  sendLink { expiresAt sent }
+  rectify { dataFound fields }
+  restrict { dataFound newlyRestricted }
+  recordConsent { dataFound consentEntryIds }
+  plan { dataFound held { profileFields identities events { type count } sourceRecords
+         refusedValues } retained { category count reason legalHoldId until } consentEntries }
+  retain { rowsResealed }
+  suppress { identifiersSuppressed }
+  shred { customerKey earlierAccessExports earlierRequestKeys }
+  delete { events sourceRecords identities mergedProfiles refusedValues matchRecords
+           customerDeleted }
+"""
+REQUEST_FIELDS = f"""
+  id type status publicStatus jurisdiction customerId dueAt daysLeft overdue paused extended
+  extensionReason reason duplicateOfId verificationMethod subject attention
+  assigneeId acknowledgeBy
+  certificate {{ {CERTIFICATE_FIELDS} }}
+  progress {{ {PROGRESS_FIELDS} }}
+  timeline {{ kind fromStatus toStatus actorKind actorId note }}
+"""
+
+
+def result_selection(payload: str, extra: str = "") -> str:
+    """The selection of a staff mutation's result: its payload's request, or the error."""
+    return f"""
+    __typename
+    ... on {payload} {{ {extra} request {{ {REQUEST_FIELDS} }} }}
+    ... on UserError {{ code field message }}
+    ... on ValidationError {{ issues {{ field code }} }}
+"""
+
+
 FILE = f"""
 mutation($input: FileDataSubjectRequestInput!, $key: String) {{
-  fileDataSubjectRequest(input: $input, idempotencyKey: $key) {{ {RESULT} }}
+  fileDataSubjectRequest(input: $input, idempotencyKey: $key) {{
+    {result_selection("DataSubjectRequestFiled", "replayed")}
+  }}
 }}
 """
 CHANGE = f"""
-mutation($id: ID!, $status: RequestStatus!, $reason: String) {{
+mutation($id: ID!, $status: DataSubjectRequestStatus!, $reason: String) {{
   changeDataSubjectRequestStatus(input: {{id: $id, status: $status, reason: $reason}}) {{
-    {RESULT}
+    {result_selection("DataSubjectRequestStatusChanged")}
   }}
 }}
 """
 EXTEND = f"""
 mutation($id: ID!, $reason: String!) {{
-  extendDataSubjectRequestDeadline(input: {{id: $id, reason: $reason}}) {{ {RESULT} }}
+  extendDataSubjectRequestDeadline(input: {{id: $id, reason: $reason}}) {{
+    {result_selection("DataSubjectRequestDeadlineExtended")}
+  }}
 }}
 """
 ASSIGN = f"""
 mutation($id: ID!, $assignee: ID) {{
-  assignDataSubjectRequest(input: {{id: $id, assigneeId: $assignee}}) {{ {RESULT} }}
+  assignDataSubjectRequest(input: {{id: $id, assigneeId: $assignee}}) {{
+    {result_selection("DataSubjectRequestAssigned")}
+  }}
 }}
 """
 EXECUTE = f"""
 mutation($id: ID!) {{
-  executeDataSubjectRequest(input: {{id: $id}}) {{ {RESULT} }}
+  executeDataSubjectRequest(input: {{id: $id}}) {{
+    {result_selection("DataSubjectRequestExecuted")}
+  }}
+}}
+"""
+RESEND_LINK = f"""
+mutation($id: ID!) {{
+  resendDataSubjectRequestExportLink(input: {{id: $id}}) {{
+    {result_selection("DataSubjectRequestExportLinkResent")}
+  }}
 }}
 """
 GET = f"""
 query($id: ID!) {{ dataSubjectRequest(id: $id) {{ {REQUEST_FIELDS} }} }}
 """
+
+
+def key(global_id: str) -> uuid.UUID:
+    """The database id behind a request's global id (as the API returns it)."""
+    found = split_global_id(global_id)
+    assert found is not None, global_id
+    assert found[0] == "DataSubjectRequest", global_id
+    return found[1]
+
+
+def request_gid(request_id: uuid.UUID | str) -> str:
+    """The global id of the request whose database id is ``request_id``."""
+    return gid("DataSubjectRequest", request_id)
 
 
 def inbox(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, str]]:
@@ -171,7 +242,7 @@ async def approved(
 ) -> str:
     """A staff-filed request, verified and approved; its id."""
     filed = await file_request(gql, headers, request_type, email, **extra)
-    assert filed["__typename"] == "DataSubjectRequestSaved", filed
+    assert filed["__typename"] == "DataSubjectRequestFiled", filed
     request_id: str = filed["request"]["id"]
     moved = await change(gql, headers, request_id, "APPROVED")
     assert moved["request"]["status"] == "APPROVED", moved

@@ -32,9 +32,9 @@ from cdlm.identity.models import IdentityConflict
 from cdlm.matching import merge as merging
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.dsr.support import approved, change, execute, export_link, file_request
+from tests.dsr.support import approved, change, execute, export_link, file_request, key
 from tests.dsr.test_execution import _person
-from tests.factories import DEFAULT_PASSWORD, bearer, make_customer, make_staff, source
+from tests.factories import DEFAULT_PASSWORD, bearer, gid, make_customer, make_staff, source
 from tests.support.audit import read_records
 
 #: Column names that hold a customer id, a request id, or a keyed digest of a person's email,
@@ -205,10 +205,12 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
     assigned = await gql(
         "mutation($id: ID!, $a: ID) { assignDataSubjectRequest(input: {id: $id, assigneeId: $a})"
         " { __typename } }",
-        {"id": earlier, "a": str(agent.user.id)},
+        {"id": earlier, "a": gid("StaffUser", agent.user.id)},
         admin_headers,
     )
-    assert assigned["data"]["assignDataSubjectRequest"]["__typename"] == "DataSubjectRequestSaved"
+    assert (
+        assigned["data"]["assignDataSubjectRequest"]["__typename"] == "DataSubjectRequestAssigned"
+    )
     denial = "Invoices for order 4471 must be kept until 2031 (tax law)."
     assert (await change(gql, admin_headers, earlier, "DENIED", denial))["request"][
         "status"
@@ -227,9 +229,10 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
 
     # Requests: what was asked, staff's reason opened, the timeline with staff's note, and the
     # messages as metadata.
+    # The copy names requests by their database ids (the API's ids are global ids).
     by_id = {r["id"]: r for r in answer["requests"]}
-    assert set(by_id) == {earlier, request_id}
-    denied = by_id[earlier]
+    assert set(by_id) == {str(key(earlier)), str(key(request_id))}
+    denied = by_id[str(key(earlier))]
     assert denied["identified_by"] == {"kind": "email", "value": EMAIL}
     assert denied["reason"] == denial
     assert any(e["note"] == denial and e["to_status"] == "denied" for e in denied["timeline"])
@@ -247,7 +250,9 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
         next(e for e in trail if e["actor_kind"] == "user").items()
     )
     assert any(
-        e["action"] == "dsr.denied" and e["target_id"] == earlier and e["actor_role"] == "admin"
+        e["action"] == "dsr.denied"
+        and e["target_id"] == str(key(earlier))
+        and e["actor_role"] == "admin"
         for e in trail
     )
     assert all("actor_id" not in e for e in trail)
@@ -290,10 +295,10 @@ async def test_a_requester_with_no_profile_still_gets_their_request_and_its_trai
     assert answer["data"] is None
     assert "consents" not in answer
     [request] = answer["requests"]
-    assert request["id"] == request_id
+    assert request["id"] == str(key(request_id))
     assert request["identified_by"]["value"] == "unknown.person@example.org"
     assert [e["kind"] for e in request["timeline"]][:1] == ["received"]
-    assert {e["target_id"] for e in answer["audit_trail"]} == {request_id}
+    assert {e["target_id"] for e in answer["audit_trail"]} == {str(key(request_id))}
     assert {w["table"] for w in answer["withheld"]} == set(access.WITHHELD)
 
 

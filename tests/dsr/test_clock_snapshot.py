@@ -23,7 +23,7 @@ from cdlm.dsr.notifier import LogNotifier
 from cdlm.dsr.tick import tick
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.dsr.support import EXTEND, GET, RESEND, VERIFY, last_code, submit
+from tests.dsr.support import EXTEND, GET, RESEND, VERIFY, key, last_code, submit
 
 RECEIVED = datetime(2026, 3, 2, 9, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)
@@ -74,11 +74,11 @@ async def test_a_request_keeps_the_clock_it_was_received_under(
         with clock.frozen_at(RECEIVED):
             old = (await submit(gql, jurisdiction="GDPR", email="old@example.com"))["requestId"]
             ccpa = (await submit(gql, jurisdiction="CCPA", email="ca@example.com"))["requestId"]
-    stored = await DataSubjectRequest.get(id=old)
+    stored = await DataSubjectRequest.get(id=key(old))
     assert stored.clock_rule == ten_days.to_json()
     assert (stored.due_at, stored.clock_paused) == (RECEIVED + 10 * DAY, True)
     # A jurisdiction the setting does not name keeps its default rule.
-    unnamed = await DataSubjectRequest.get(id=ccpa)
+    unnamed = await DataSubjectRequest.get(id=key(ccpa))
     assert unnamed.clock_rule == RULES[Jurisdiction.CCPA].to_json()
     assert unnamed.due_at == RECEIVED + 45 * DAY
     assert unnamed.acknowledge_by == datetime(2026, 3, 16, 9, tzinfo=UTC)
@@ -94,34 +94,34 @@ async def test_a_request_keeps_the_clock_it_was_received_under(
         with clock.frozen_at(RECEIVED + 6 * DAY):
             await verify_now(gql, caplog, new)
 
-        kept = await DataSubjectRequest.get(id=old)
+        kept = await DataSubjectRequest.get(id=key(old))
         assert kept.clock_rule == ten_days.to_json()
         assert (kept.due_at, kept.clock_paused) == (RECEIVED + 13 * DAY, False)
         # The new rule, pause rule included: three days waiting for the code moved nothing.
-        fresh = await DataSubjectRequest.get(id=new)
+        fresh = await DataSubjectRequest.get(id=key(new))
         assert fresh.clock_rule == two_months.to_json()
         assert fresh.due_at == datetime(2026, 5, 5, 9, tzinfo=UTC)
         assert fresh.pauses == []
-        assert (await DataSubjectRequest.get(id=ccpa)).due_at == RECEIVED + 45 * DAY
+        assert (await DataSubjectRequest.get(id=key(ccpa))).due_at == RECEIVED + 45 * DAY
 
         # The old request's extension (5 days), up to its own due instant; none for the new.
         with clock.frozen_at(RECEIVED + 13 * DAY):
             extended = (await gql(EXTEND, {"id": old, "reason": "Many records."}, admin_headers))[
                 "data"
             ]["extendDataSubjectRequestDeadline"]
-            assert extended["__typename"] == "DataSubjectRequestSaved"
+            assert extended["__typename"] == "DataSubjectRequestDeadlineExtended"
             assert extended["request"]["extended"] is True
             assert datetime.fromisoformat(extended["request"]["dueAt"]) == RECEIVED + 18 * DAY
             refused = (await gql(EXTEND, {"id": new, "reason": "Many records."}, admin_headers))[
                 "data"
             ]["extendDataSubjectRequestDeadline"]
             assert refused["message"] == "GDPR allows no extension."
-        assert (await DataSubjectRequest.get(id=old)).due_at == RECEIVED + 18 * DAY
+        assert (await DataSubjectRequest.get(id=key(old))).due_at == RECEIVED + 18 * DAY
 
         with clock.frozen_at(RECEIVED + 18 * DAY + timedelta(seconds=1)):
             late = await seen(gql, admin_headers, old)
             assert (late["overdue"], late["daysLeft"]) == (True, -1)
             report = await tick(vault, LogNotifier(), after)
             assert report.flagged_overdue == 1
-        assert (await DataSubjectRequest.get(id=old)).attention == "overdue"
-        assert (await DataSubjectRequest.get(id=new)).attention is None
+        assert (await DataSubjectRequest.get(id=key(old))).attention == "overdue"
+        assert (await DataSubjectRequest.get(id=key(new))).attention is None

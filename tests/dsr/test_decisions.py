@@ -28,10 +28,12 @@ from tests.dsr.support import (
     change,
     file_request,
     inbox,
+    key,
     last_code,
+    request_gid,
     submit,
 )
-from tests.factories import make_staff
+from tests.factories import gid, make_staff
 from tests.support.audit import subjects_read
 
 JAN_10 = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
@@ -66,18 +68,18 @@ async def test_every_staff_decision_from_every_status(
     gql: GraphQLClient, admin_headers: dict[str, str], start: Status, target: Status
 ) -> None:
     request_id = await _filed(gql, admin_headers)
-    await DataSubjectRequest.filter(id=request_id).update(status=start)
-    before = await RequestEvent.filter(request_id=request_id).count()
+    await DataSubjectRequest.filter(id=key(request_id)).update(status=start)
+    before = await RequestEvent.filter(request_id=key(request_id)).count()
     answer = await change(gql, admin_headers, request_id, target.name, reason="checked")
-    row = await DataSubjectRequest.get(id=request_id)
+    row = await DataSubjectRequest.get(id=key(request_id))
     if target in TRANSITIONS[start]:
         assert answer["request"]["status"] == target.name
         assert row.status is target
-        assert await RequestEvent.filter(request_id=request_id).count() == before + 1
+        assert await RequestEvent.filter(request_id=key(request_id)).count() == before + 1
     else:
         assert answer["code"] == "INVALID_STATE"
         assert row.status is start
-        assert await RequestEvent.filter(request_id=request_id).count() == before
+        assert await RequestEvent.filter(request_id=key(request_id)).count() == before
 
 
 async def test_statuses_set_by_the_workflow_cannot_be_set_by_hand(
@@ -88,7 +90,7 @@ async def test_statuses_set_by_the_workflow_cannot_be_set_by_hand(
         answer = await change(gql, admin_headers, request_id, target)
         assert answer["code"] == "INVALID_STATE"
         assert answer["field"] == "input.status"
-    unknown = await change(gql, admin_headers, str(uuid.uuid4()), "APPROVED")
+    unknown = await change(gql, admin_headers, request_gid(uuid.uuid4()), "APPROVED")
     assert unknown["code"] == "NOT_FOUND"
 
 
@@ -100,7 +102,7 @@ async def test_a_denial_needs_a_reason_and_is_told_to_the_requester(
         refused = await change(gql, admin_headers, request_id, "DENIED", reason)
         assert refused["__typename"] == "ValidationError"
         assert refused["field"] == "input.reason"
-    assert (await DataSubjectRequest.get(id=request_id)).status is Status.VERIFIED
+    assert (await DataSubjectRequest.get(id=key(request_id))).status is Status.VERIFIED
     denied = await change(
         gql, admin_headers, request_id, "DENIED", "The request is manifestly unfounded."
     )
@@ -208,7 +210,7 @@ async def test_extensions_the_law_does_not_allow_are_refused(
     refused = answer["data"]["extendDataSubjectRequestDeadline"]
     assert refused["code"] == "INVALID_STATE"
     assert "passed" in refused["message"]
-    assert (await DataSubjectRequest.get(id=gdpr)).extended is False
+    assert (await DataSubjectRequest.get(id=key(gdpr))).extended is False
 
 
 async def test_assignment_and_the_assignee_filter(
@@ -217,13 +219,14 @@ async def test_assignment_and_the_assignee_filter(
     officer = await make_staff(auth, Role.PRIVACY_OFFICER)
     request_id = await _filed(gql, admin_headers)
     await _filed(gql, admin_headers, "RESTRICTION")
-    unknown = await gql(ASSIGN, {"id": request_id, "assignee": str(uuid.uuid4())}, admin_headers)
-    assert unknown["data"]["assignDataSubjectRequest"]["field"] == "input.assigneeId"
-    answer = await gql(ASSIGN, {"id": request_id, "assignee": str(officer.user.id)}, admin_headers)
-    assert answer["data"]["assignDataSubjectRequest"]["request"]["assigneeId"] == str(
-        officer.user.id
+    unknown = await gql(
+        ASSIGN, {"id": request_id, "assignee": gid("StaffUser", uuid.uuid4())}, admin_headers
     )
-    mine = await gql(LIST, {"filter": {"assigneeId": str(officer.user.id)}}, admin_headers)
+    assert unknown["data"]["assignDataSubjectRequest"]["field"] == "input.assigneeId"
+    officer_id = gid("StaffUser", officer.user.id)
+    answer = await gql(ASSIGN, {"id": request_id, "assignee": officer_id}, admin_headers)
+    assert answer["data"]["assignDataSubjectRequest"]["request"]["assigneeId"] == officer_id
+    mine = await gql(LIST, {"filter": {"assigneeId": officer_id}}, admin_headers)
     assert [n["id"] for n in mine["data"]["dataSubjectRequests"]["nodes"]] == [request_id]
 
 
@@ -241,10 +244,10 @@ async def test_the_tick_flags_due_soon_and_overdue_once(
     with clock.frozen_at(JAN_10 + timedelta(days=16)):
         later = await tick(vault, LogNotifier(), settings)
     assert (later.flagged_due_soon, later.flagged_overdue, later.open_overdue) == (0, 1, 1)
-    kinds = [e.kind for e in await RequestEvent.filter(request_id=lgpd).order_by("id")]
+    kinds = [e.kind for e in await RequestEvent.filter(request_id=key(lgpd)).order_by("id")]
     assert kinds[-2:] == ["due_soon", "overdue"]
-    assert (await DataSubjectRequest.get(id=lgpd)).attention == "overdue"
-    assert (await DataSubjectRequest.get(id=gdpr)).attention is None
+    assert (await DataSubjectRequest.get(id=key(lgpd))).attention == "overdue"
+    assert (await DataSubjectRequest.get(id=key(gdpr))).attention is None
 
 
 async def test_metrics_give_the_median_days_to_complete(
@@ -256,7 +259,7 @@ async def test_metrics_give_the_median_days_to_complete(
         with clock.frozen_at(JAN_10):
             request_id = await _filed(gql, admin_headers, "RESTRICTION", email=f"p{days}@ex.org")
         with clock.frozen_at(JAN_10 + timedelta(days=days)):
-            row = await DataSubjectRequest.get(id=request_id)
+            row = await DataSubjectRequest.get(id=key(request_id))
             for target in (Status.APPROVED, Status.IN_PROGRESS, Status.COMPLETED):
                 await move(row, target, SYSTEM)
     metrics = (await gql(METRICS, None, admin_headers))["data"]["dataSubjectRequestMetrics"]
@@ -280,7 +283,7 @@ async def test_the_tick_closes_requests_never_verified(
         )
     assert report.expired_unverified == 1
     assert view["data"]["dataSubjectRequestStatus"]["status"] == "EXPIRED"
-    row = await DataSubjectRequest.get(id=received["requestId"])
+    row = await DataSubjectRequest.get(id=key(received["requestId"]))
     assert row.status is Status.CANCELLED
     assert row.subject_sealed is None
     assert await vault.customer_keys([row.id]) == {}
@@ -301,7 +304,7 @@ async def test_the_tick_sends_a_held_request_back_when_its_hold_ends(
     assert (await tick(vault, LogNotifier(), settings)).resumed_after_hold == 0
     await retention.release_hold(SYSTEM, hold.id)
     assert (await tick(vault, LogNotifier(), settings)).resumed_after_hold == 1
-    row = await DataSubjectRequest.get(id=request_id)
+    row = await DataSubjectRequest.get(id=key(request_id))
     assert row.status is Status.APPROVED
     assert "held_by" not in row.progress
 
@@ -363,7 +366,9 @@ async def test_closed_requests_cannot_be_assigned_and_bad_ids_are_refused(
     officer = await make_staff(auth, Role.PRIVACY_OFFICER)
     request_id = await _filed(gql, admin_headers)
     await change(gql, admin_headers, request_id, "CANCELLED", "withdrawn")
-    closed = await gql(ASSIGN, {"id": request_id, "assignee": str(officer.user.id)}, admin_headers)
+    closed = await gql(
+        ASSIGN, {"id": request_id, "assignee": gid("StaffUser", officer.user.id)}, admin_headers
+    )
     assert closed["data"]["assignDataSubjectRequest"]["code"] == "INVALID_STATE"
     malformed = await gql(ASSIGN, {"id": "nope", "assignee": None}, admin_headers)
     assert malformed["data"]["assignDataSubjectRequest"]["field"] == "input.id"
@@ -373,7 +378,7 @@ async def test_closed_requests_cannot_be_assigned_and_bad_ids_are_refused(
     )
     assert resend["data"]["resendVerificationCode"] == {
         "__typename": "ValidationError",
-        "code": "VALIDATION",
+        "code": "INVALID_ID",
         "field": "input.requestId",
     }
 
@@ -385,10 +390,10 @@ async def test_median_days_leave_out_the_time_spent_waiting_on_the_requester(
 
     with clock.frozen_at(JAN_10):
         request_id = await _filed(gql, admin_headers, "RESTRICTION")
-    row = await DataSubjectRequest.get(id=request_id)
+    row = await DataSubjectRequest.get(id=key(request_id))
     waited = [[JAN_10.isoformat(), (JAN_10 + timedelta(days=4)).isoformat()]]
-    await DataSubjectRequest.filter(id=request_id).update(pauses=waited)
-    row = await DataSubjectRequest.get(id=request_id)
+    await DataSubjectRequest.filter(id=key(request_id)).update(pauses=waited)
+    row = await DataSubjectRequest.get(id=key(request_id))
     with clock.frozen_at(JAN_10 + timedelta(days=10)):
         for target in (Status.APPROVED, Status.IN_PROGRESS, Status.COMPLETED):
             await move(row, target, SYSTEM)

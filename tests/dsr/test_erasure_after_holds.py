@@ -4,6 +4,7 @@ timeline and certificate."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from datetime import timedelta
@@ -22,8 +23,9 @@ from cdlm.holds import service as legal_holds
 from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.dsr.support import approved, execute
+from tests.dsr.support import GET, approved, execute, key
 from tests.dsr.test_execution import _person
+from tests.factories import gid
 
 
 @pytest.fixture(autouse=True)
@@ -65,7 +67,7 @@ async def test_what_a_released_hold_kept_is_erased_by_the_tick(
     assert await Event.filter(customer_id=customer_id).count() == 0
     assert await SourceRecord.filter(customer_id=customer_id).count() == 2  # still held
     assert owner in await vault.customer_keys([owner])
-    request = await DataSubjectRequest.get(id=request_id)
+    request = await DataSubjectRequest.get(id=key(request_id))
     assert request.certificate is not None
     [first] = request.certificate["erased_later"]
     assert (first["categories"], first["events"], first["retained_key_destroyed"]) == (
@@ -80,7 +82,7 @@ async def test_what_a_released_hold_kept_is_erased_by_the_tick(
     assert await SourceRecord.filter(customer_id=customer_id).count() == 0
     assert not await Customer.exists(id=customer_id)
     assert await vault.customer_keys([owner]) == {}  # the kept copies' key is gone
-    request = await DataSubjectRequest.get(id=request_id)
+    request = await DataSubjectRequest.get(id=key(request_id))
     assert request.certificate is not None
     second = request.certificate["erased_later"][1]
     assert (second["categories"], second["source_records"], second["retained_key_destroyed"]) == (
@@ -91,7 +93,7 @@ async def test_what_a_released_hold_kept_is_erased_by_the_tick(
     assert request.certificate["retained_data_is_restricted"] is False
     assert len(request.certificate["sha256"]) == 64
     notes = await RequestEvent.filter(
-        request_id=request_id, kind="retained_data_erased"
+        request_id=key(request_id), kind="retained_data_erased"
     ).values_list("note", flat=True)
     assert notes == [
         "erased events.purchase (events 1, source records 0, access exports 0)",
@@ -99,6 +101,20 @@ async def test_what_a_released_hold_kept_is_erased_by_the_tick(
     ]
     # Done: later ticks find nothing more.
     assert (await tick(vault, LogNotifier(), settings)).retained_data_erased == 0
+
+    # The API shows the certificate typed, its later erasures naming the holds by global id.
+    shown = (await gql(GET, {"id": request_id}, admin_headers))["data"]["dataSubjectRequest"]
+    certificate = shown["certificate"]
+    assert [
+        (later["categories"], later["legalHoldIds"], later["retainedKeyDestroyed"])
+        for later in certificate["erasedLater"]
+    ] == [
+        (["events.purchase"], [gid("LegalHold", holds["events.purchase"])], False),
+        (["source_records"], [gid("LegalHold", holds["source_records"])], True),
+    ]
+    assert certificate["retainedDataIsRestricted"] is False
+    digest = hashlib.sha256(certificate["canonicalJson"].encode()).hexdigest()
+    assert certificate["sha256"] == digest == request.certificate["sha256"]
 
 
 async def test_a_hold_that_ends_by_its_date_counts_as_released(
@@ -143,8 +159,8 @@ async def test_held_copies_of_earlier_access_requests_go_when_their_hold_ends(
     hold = await retention.place_hold(SYSTEM, reason="Complaint", category="dsr.exports")
     erasure = await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com")
     await execute(gql, admin_headers, erasure)
-    assert await AccessExport.filter(request_id=access).count() == 1
+    assert await AccessExport.filter(request_id=key(access)).count() == 1
     await retention.release_hold(SYSTEM, hold.id)
     assert (await tick(vault, LogNotifier(), settings)).retained_data_erased == 1
-    assert await AccessExport.filter(request_id=access).count() == 0
-    assert await vault.customer_keys([uuid.UUID(access)]) == {}
+    assert await AccessExport.filter(request_id=key(access)).count() == 0
+    assert await vault.customer_keys([key(access)]) == {}

@@ -3,6 +3,8 @@ objection, opt-out, and erasure by crypto-shredding (with holds, suppression, re
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,7 @@ from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.dsr import erasure, execution
-from cdlm.dsr.models import AccessExport, DataSubjectRequest, RequestEvent
+from cdlm.dsr.models import AccessExport, DataSubjectRequest, ExecutionStep, RequestEvent
 from cdlm.dsr.notifier import LogNotifier
 from cdlm.dsr.workflow import Status
 from cdlm.identity.models import Identity, Suppression
@@ -33,8 +35,8 @@ from cdlm.vault.keys import provider_from_settings
 from cdlm.vault.service import MissingKey, Vault
 from tests.conftest import GraphQLClient
 from tests.consent.test_consent import make_purpose
-from tests.dsr.support import GET, approved, change, execute, export_link, inbox
-from tests.factories import make_customer, source
+from tests.dsr.support import GET, approved, change, execute, export_link, inbox, key, request_gid
+from tests.factories import gid, make_customer, source
 from tests.support.raw_dump import every_stored_value
 
 PERSONAL = [
@@ -130,8 +132,13 @@ async def test_access_answers_with_everything_held_through_a_short_lived_link(
     done = await execute(gql, admin_headers, request_id)
     assert done["request"]["status"] == "COMPLETED"
     assert done["request"]["publicStatus"] == "FULFILLED"
-    assert set(done["request"]["progress"]) == {"collect", "send_link"}
-    stored = await AccessExport.get(request_id=request_id)
+    progress = done["request"]["progress"]
+    assert progress["stepsDone"] == ["COLLECT", "SEND_LINK"]
+    assert progress["collect"]["dataFound"] is True
+    assert progress["collect"]["sizeBytes"] > 0
+    assert progress["sendLink"]["sent"] is True
+    assert progress["restrict"] is None  # not a step of an access request
+    stored = await AccessExport.get(request_id=key(request_id))
     assert b"oat milk" not in bytes(stored.content_sealed)  # sealed at rest
 
     link = export_link(caplog)
@@ -152,7 +159,7 @@ async def test_access_answers_with_everything_held_through_a_short_lived_link(
     assert len(answer["data"]["source_records"]) == 2
     assert answer["data"]["refused_values"][0]["value"] == "Quartermaine-Hollow"
     assert answer["consents"][0]["purpose"] == "newsletter"
-    assert answer["requests"][0]["id"] == request_id
+    assert answer["requests"][0]["id"] == str(key(request_id))  # the copy keeps database ids
     assert {"purposes", "recipients", "retention", "automated_decisions"} <= set(
         answer["processing"]
     )
@@ -163,7 +170,9 @@ async def test_access_answers_with_everything_held_through_a_short_lived_link(
     assert (await client.get("/exports/nonsense")).status_code == 404
     with clock.travel(timedelta(seconds=settings.export_download_ttl + 1)):
         assert (await client.get(link)).status_code == 404
-    downloads = await RequestEvent.filter(request_id=request_id, kind="export_downloaded").count()
+    downloads = await RequestEvent.filter(
+        request_id=key(request_id), kind="export_downloaded"
+    ).count()
     assert downloads == 1
 
 
@@ -241,9 +250,14 @@ async def test_rectification_applies_the_corrections_with_lineage(
     )
     done = await execute(gql, admin_headers, request_id)
     assert done["request"]["status"] == "COMPLETED"
+    # The fields corrected, as the API spells them below Customer.profile.
+    assert done["request"]["progress"]["rectify"] == {
+        "dataFound": True,
+        "fields": ["address.city", "familyName"],
+    }
     customer = await Customer.get(id=customer_id)
-    key = await vault.customer_key(customer_id)
-    profile = vault.open(key, customer_id, "profile", customer.profile_sealed)
+    data_key = await vault.customer_key(customer_id)
+    profile = vault.open(data_key, customer_id, "profile", customer.profile_sealed)
     assert profile["family_name"] == "Quartermain"
     assert profile["city"] == "Godric's Hollow"
     assert customer.lineage["family_name"]["source_system"] == "cdlm-staff"
@@ -266,11 +280,12 @@ async def test_the_customer_is_matched_again_when_the_request_runs(
     unknown = await approved(gql, admin_headers, "RESTRICTION", "nobody@example.org")
     done = await execute(gql, admin_headers, unknown)
     assert done["request"]["status"] == "COMPLETED"
-    assert done["request"]["progress"] == {"restrict": {"data_found": False}}
+    assert done["request"]["progress"]["stepsDone"] == ["RESTRICT"]
+    assert done["request"]["progress"]["restrict"] == {"dataFound": False, "newlyRestricted": False}
     later = await approved(gql, admin_headers, "OBJECTION", "later@example.org")
     customer_id = (await make_customer(vault, email="later@example.org")).customer_id
     done = await execute(gql, admin_headers, later)
-    assert done["request"]["customerId"] == str(customer_id)
+    assert done["request"]["customerId"] == gid("Customer", customer_id)
     assert done["request"]["status"] == "COMPLETED"
 
 
@@ -282,9 +297,7 @@ async def test_a_request_put_on_hold_while_it_runs_stops_at_the_next_step(
     settings: Settings,
 ) -> None:
     customer_id = await _person(vault)
-    request_id = uuid.UUID(
-        await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com")
-    )
+    request_id = key(await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com"))
     run = execution.Run(SYSTEM, vault, auth, settings, request_id)
     await DataSubjectRequest.filter(id=request_id).update(status=Status.ON_HOLD)
 
@@ -292,7 +305,7 @@ async def test_a_request_put_on_hold_while_it_runs_stops_at_the_next_step(
         raise AssertionError("a held request must not do any work")
 
     with pytest.raises(execution.Stopped):
-        await execution.step(run, "shred", destroy)
+        await execution.step(run, ExecutionStep.SHRED, destroy)
     assert await vault.customer_keys([customer_id])
 
 
@@ -316,6 +329,13 @@ async def test_objection_and_opt_out_write_consent_ledger_entries(
         e.method for e in await ConsentEntry.filter(customer_id=customer_id).order_by("sequence")
     ]
     assert methods == [Method.FORM, Method.REQUEST, Method.REQUEST]
+    # The request's progress names the ledger entries it wrote by global id.
+    recorded = (await gql(GET, {"id": objection}, admin_headers))["data"]["dataSubjectRequest"]
+    written = await ConsentEntry.filter(customer_id=customer_id, method=Method.REQUEST)
+    assert recorded["progress"]["recordConsent"]["dataFound"] is True
+    assert set(recorded["progress"]["recordConsent"]["consentEntryIds"]) == {
+        gid("ConsentEntry", entry.id) for entry in written
+    }
     # An opt-out of sale after it has nothing left to opt out of.
     opt_out = await approved(gql, admin_headers, "OPT_OUT_OF_SALE", "ines.quartermaine@example.com")
     done = await execute(gql, admin_headers, opt_out)
@@ -360,7 +380,7 @@ async def test_erasure_leaves_no_trace_and_no_readable_leftover(
             ).count()
             == 0
         )
-    assert await AccessExport.filter(request_id=earlier).count() == 0
+    assert await AccessExport.filter(request_id=key(earlier)).count() == 0
 
     # The key is gone everywhere: a fresh vault (another process) cannot open old ciphertext.
     fresh = Vault(provider_from_settings(settings))
@@ -370,14 +390,38 @@ async def test_erasure_leaves_no_trace_and_no_readable_leftover(
     assert sealed_profile  # the copy taken before is all that is left, and it is unreadable
 
     certificate = request["certificate"]
-    assert certificate["data_found"] is True
+    assert certificate["requestId"] == request_id
+    assert certificate["customerId"] == gid("Customer", customer_id)
+    assert certificate["dataFound"] is True
     assert certificate["erased"]["identities"] == 3
-    assert certificate["erased"]["events"] == {"purchase": 1, "support.ticket": 1}
-    assert certificate["erased"]["source_records"] == 2
-    assert certificate["erased"]["earlier_access_exports"] == 1
-    assert certificate["crypto_shredded"]["customer_key"] is True
+    assert certificate["erased"]["events"] == [
+        {"type": "purchase", "count": 1},
+        {"type": "support.ticket", "count": 1},
+    ]
+    assert {"givenName", "email", "address.city"} <= set(certificate["erased"]["profileFields"])
+    assert certificate["erased"]["sourceRecords"] == 2
+    assert certificate["erased"]["earlierAccessExports"] == 1
+    assert certificate["keysDestroyed"]["customerKey"] is True
     assert {r["category"] for r in certificate["retained"]} == {"consent_ledger", "audit_trail"}
-    assert len(certificate["sha256"]) == 64
+    [trail] = [r for r in certificate["retained"] if r["category"] == "audit_trail"]
+    assert (trail["count"], trail["legalHoldId"], trail["until"]) == (None, None, None)
+    assert certificate["erasedLater"] == []
+    digest = hashlib.sha256(certificate["canonicalJson"].encode()).hexdigest()
+    assert certificate["sha256"] == digest
+    assert (
+        json.loads(certificate["canonicalJson"])["certificate_id"] == (certificate["certificateId"])
+    )
+    progress = request["progress"]
+    assert progress["stepsDone"] == ["PLAN", "RETAIN", "SUPPRESS", "SHRED", "DELETE"]
+    assert progress["plan"]["held"]["identities"] == 3
+    assert progress["suppress"]["identifiersSuppressed"] == 3
+    assert progress["shred"] == {
+        "customerKey": True,
+        "earlierAccessExports": 1,
+        "earlierRequestKeys": 1,
+    }
+    assert progress["delete"]["customerDeleted"] is True
+    assert progress["delete"]["sourceRecords"] == 2
     assert [t for t, _, _ in inbox(caplog)][-1] == "request_completed"
 
 
@@ -410,7 +454,8 @@ async def test_a_hold_on_the_customer_puts_the_erasure_on_hold(
     request_id = await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com")
     held = await execute(gql, admin_headers, request_id)
     assert held["request"]["status"] == "ON_HOLD"
-    assert str(hold.id) in held["request"]["reason"]
+    assert held["request"]["reason"] == f"legal hold {gid('LegalHold', hold.id)}"
+    assert held["request"]["progress"]["legalHoldId"] == gid("LegalHold", hold.id)
     assert await Customer.exists(id=customer_id)
     assert await vault.customer_keys([customer_id])
     await retention.release_hold(SYSTEM, hold.id)
@@ -430,15 +475,18 @@ async def test_a_category_hold_keeps_those_rows_readable_and_restricted(
     request_id = await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com")
     done = await execute(gql, admin_headers, request_id)
     certificate = done["request"]["certificate"]
-    assert certificate["erased"]["events"] == {"support.ticket": 1}
+    assert certificate["erased"]["events"] == [{"type": "support.ticket", "count": 1}]
     [kept] = [r for r in certificate["retained"] if r["category"] == "events.purchase"]
     assert kept == {
         "category": "events.purchase",
         "count": 1,
         "reason": "Tax records, 10 years",
-        "hold_id": str(hold.id),
+        "legalHoldId": gid("LegalHold", hold.id),
         "until": None,
     }
+    assert certificate["retainedDataIsRestricted"] is True
+    assert done["request"]["progress"]["plan"]["retained"] == [kept]
+    assert done["request"]["progress"]["retain"]["rowsResealed"] >= 1
     tombstone = await Customer.get(id=customer_id)
     assert tombstone.erased_at is not None
     assert tombstone.restricted_at is not None
@@ -446,9 +494,9 @@ async def test_a_category_hold_keeps_those_rows_readable_and_restricted(
     [purchase] = await Event.filter(customer_id=customer_id)
     assert purchase.amount == Decimal("12.50")
     owner = erasure.rights.retention_owner(customer_id)
-    key = await vault.customer_key(owner)
+    kept_key = await vault.customer_key(owner)
     assert (
-        vault.open(key, owner, "event-properties", purchase.properties_sealed)["basket"]
+        vault.open(kept_key, owner, "event-properties", purchase.properties_sealed)["basket"]
         == "oat milk"
     )
     assert await vault.customer_keys([customer_id]) == {}
@@ -464,9 +512,7 @@ async def test_an_interrupted_erasure_resumes_where_it_stopped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     customer_id = await _person(vault)
-    request_id = uuid.UUID(
-        await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com")
-    )
+    request_id = key(await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com"))
     real_delete = erasure.rights.erase
     calls = {"delete": 0}
 
@@ -519,8 +565,15 @@ async def test_only_approved_or_failed_requests_run(
     filed = await file_request(gql, admin_headers, "ERASURE")
     refused = await execute(gql, admin_headers, filed["request"]["id"])
     assert refused["code"] == "INVALID_STATE"
-    unknown = await execute(gql, admin_headers, str(uuid.uuid4()))
-    assert unknown["code"] == "NOT_FOUND"
+    unknown = await execute(gql, admin_headers, request_gid(uuid.uuid4()))
+    assert (unknown["code"], unknown["field"]) == ("NOT_FOUND", "input.id")
+    for wrong in ("nope", str(uuid.uuid4()), gid("Customer", uuid.uuid4())):
+        malformed = await execute(gql, admin_headers, wrong)
+        assert (malformed["__typename"], malformed["code"], malformed["field"]) == (
+            "ValidationError",
+            "INVALID_ID",
+            "input.id",
+        )
     request = (await gql(GET, {"id": filed["request"]["id"]}, admin_headers))["data"]
     assert request["dataSubjectRequest"]["status"] == "VERIFIED"
 
@@ -567,9 +620,9 @@ async def test_erasure_keeps_held_copies_and_ignores_holds_on_other_categories(
     kept = {r["category"]: r for r in certificate["retained"]}
     assert set(kept) == {"dsr.exports", "consent_ledger", "audit_trail"}
     assert kept["dsr.exports"]["count"] == 1
-    assert certificate["erased"]["earlier_access_exports"] == 0
-    assert certificate["erased"]["source_records"] == 2  # not kept by an unrelated hold
-    assert await AccessExport.filter(request_id=earlier).count() == 1
+    assert certificate["erased"]["earlierAccessExports"] == 0
+    assert certificate["erased"]["sourceRecords"] == 2  # not kept by an unrelated hold
+    assert await AccessExport.filter(request_id=key(earlier)).count() == 1
 
 
 async def test_a_new_link_can_be_sent_while_the_copy_exists(
@@ -594,12 +647,12 @@ async def test_a_new_link_can_be_sent_while_the_copy_exists(
     first = export_link(caplog)
     again = await gql(resend, {"id": request_id}, admin_headers)
     assert again["data"]["resendDataSubjectRequestExportLink"]["__typename"] == (
-        "DataSubjectRequestSaved"
+        "DataSubjectRequestExportLinkResent"
     )
     second = export_link(caplog)
     assert second != first
     assert (await client.get(first)).status_code == 404  # the old link stopped working
     assert (await client.get(second)).status_code == 200
-    await AccessExport.filter(request_id=request_id).delete()
+    await AccessExport.filter(request_id=key(request_id)).delete()
     gone = await gql(resend, {"id": request_id}, admin_headers)
     assert gone["data"]["resendDataSubjectRequestExportLink"]["code"] == "NOT_FOUND"

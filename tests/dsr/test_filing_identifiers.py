@@ -7,8 +7,8 @@ import pytest
 from cdlm.dsr.models import AccessExport
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.dsr.support import change, execute, file_request
-from tests.factories import make_customer
+from tests.dsr.support import change, execute, file_request, key
+from tests.factories import gid, make_customer
 
 
 @pytest.mark.parametrize(
@@ -36,14 +36,14 @@ async def test_a_request_filed_by_any_identifier_kind_finds_and_serves_the_custo
     filed = await file_request(
         gql, admin_headers, "ACCESS", identifier={"kind": kind, "value": value}
     )
-    assert filed["__typename"] == "DataSubjectRequestSaved", filed
+    assert filed["__typename"] == "DataSubjectRequestFiled", filed
     request = filed["request"]
-    assert request["customerId"] == str(customer.customer_id)
+    assert request["customerId"] == gid("Customer", customer.customer_id)
     assert request["subject"] == shown
     await change(gql, admin_headers, request["id"], "APPROVED")
     done = await execute(gql, admin_headers, request["id"])
     assert done["request"]["status"] == "COMPLETED", done
-    assert await AccessExport.filter(request_id=request["id"]).count() == 1
+    assert await AccessExport.filter(request_id=key(request["id"])).count() == 1
 
 
 async def test_an_external_id_request_is_matched_again_when_it_runs(
@@ -57,4 +57,4 @@ async def test_an_external_id_request_is_matched_again_when_it_runs(
     customer = await make_customer(vault, external_ids=["crm:77"])
     await change(gql, admin_headers, request["id"], "APPROVED")
     done = await execute(gql, admin_headers, request["id"])
-    assert done["request"]["customerId"] == str(customer.customer_id)
+    assert done["request"]["customerId"] == gid("Customer", customer.customer_id)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from cdlm.auth.models import ApiKey
 from cdlm.auth.settings import AuthSettings
 from cdlm.core import clock
 from cdlm.dsr.models import DataSubjectRequest, Notification, RequestEvent, VerificationCode
@@ -21,15 +22,26 @@ from tests.dsr.support import (
     VERIFY,
     file_request,
     inbox,
+    key,
     last_code,
+    request_gid,
     submission,
     submit,
 )
-from tests.factories import make_customer
+from tests.factories import gid, make_customer
 
 pytestmark = pytest.mark.usefixtures("notifications")
 
 JAN_10 = datetime(2026, 1, 10, tzinfo=UTC)
+LINKS = """
+query($id: ID!) {
+  dataSubjectRequest(id: $id) {
+    reason
+    timeline { kind note }
+    duplicateOf { id status duplicateOf { id } }
+  }
+}
+"""
 
 
 @pytest.fixture
@@ -50,10 +62,10 @@ async def test_submission_sends_a_code_and_pauses_the_clock(
     assert recipient.endswith("@example.com")
     code = last_code(caplog)
     assert code in text
-    stored = await VerificationCode.get(request_id=received["requestId"])
+    stored = await VerificationCode.get(request_id=key(received["requestId"]))
     assert stored.code_hash.startswith("$argon2id$")
     assert code not in stored.code_hash
-    sent = await Notification.get(request_id=received["requestId"])
+    sent = await Notification.get(request_id=key(received["requestId"]))
     assert sent.sent_at is not None
     assert sent.payload_sealed is None
     request = (await gql(GET, {"id": received["requestId"]}, admin_headers))["data"][
@@ -80,16 +92,23 @@ async def test_the_right_code_verifies_and_matches_the_customer(
         "__typename": "DataSubjectRequestVerified",
         "requestId": received["requestId"],
         "status": "OPEN",
+        "request": {
+            "requestId": received["requestId"],
+            "type": "ACCESS",
+            "status": "OPEN",
+            "receivedAt": "2026-01-10T00:00:00+00:00",
+            "dueAt": "2026-02-10T00:05:00+00:00",
+        },
     }
     request = (await gql(GET, {"id": received["requestId"]}, admin_headers))["data"][
         "dataSubjectRequest"
     ]
     assert request["status"] == "VERIFIED"
-    assert request["customerId"] == str(customer.customer_id)
+    assert request["customerId"] == gid("Customer", customer.customer_id)
     assert request["verificationMethod"] == "EMAIL_CODE"
     assert request["paused"] is False
     # One month (GDPR) plus the five minutes the request waited on the requester.
-    row = await DataSubjectRequest.get(id=received["requestId"])
+    row = await DataSubjectRequest.get(id=key(received["requestId"]))
     assert row.due_at == datetime(2026, 2, 10, 0, 5, tzinfo=UTC)
 
 
@@ -104,7 +123,7 @@ async def test_a_wrong_code_costs_an_attempt_and_changes_nothing_else(
     assert refused["code"] == "WRONG_CODE"
     assert refused["field"] == "input.code"
     assert "4 attempts left" in refused["message"]
-    row = await DataSubjectRequest.get(id=received["requestId"])
+    row = await DataSubjectRequest.get(id=key(received["requestId"]))
     assert row.status is Status.IDENTITY_PENDING
     assert row.verified_at is None
     assert (await VerificationCode.get(request_id=row.id)).attempts == 1
@@ -140,17 +159,19 @@ async def test_an_expired_code_is_refused(
         answer = await gql(VERIFY, {"id": received["requestId"], "code": last_code(caplog)})
     refused = answer["data"]["verifyDataSubjectRequest"]
     assert refused["code"] == "CODE_EXPIRED"
-    row = await DataSubjectRequest.get(id=received["requestId"])
+    row = await DataSubjectRequest.get(id=key(received["requestId"]))
     assert row.status is Status.IDENTITY_PENDING
 
 
 async def test_verifying_an_unknown_or_settled_request_is_refused(
     gql: GraphQLClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    unknown = await gql(VERIFY, {"id": str(uuid.uuid4()), "code": "123456"})
+    unknown = await gql(VERIFY, {"id": request_gid(uuid.uuid4()), "code": "123456"})
     assert unknown["data"]["verifyDataSubjectRequest"]["code"] == "NOT_FOUND"
-    malformed = await gql(VERIFY, {"id": "nope", "code": "123456"})
-    assert malformed["data"]["verifyDataSubjectRequest"]["code"] == "VALIDATION"
+    for wrong in ("nope", str(uuid.uuid4()), gid("Customer", uuid.uuid4())):
+        malformed = await gql(VERIFY, {"id": wrong, "code": "123456"})
+        refused = malformed["data"]["verifyDataSubjectRequest"]
+        assert (refused["code"], refused["field"]) == ("INVALID_ID", "input.requestId")
     received = await submit(gql)
     code = last_code(caplog)
     await gql(VERIFY, {"id": received["requestId"], "code": code})
@@ -184,7 +205,7 @@ async def test_bad_input_is_refused_with_paths_and_nothing_is_stored(gql: GraphQ
         (submission("RECTIFICATION"), "input.corrections"),
         (submission("RECTIFICATION", corrections={"email": "broken"}), "input.corrections.email"),
         (submission("ACCESS", corrections={"givenName": "Ada"}), "input.corrections"),
-        (submission("OBJECTION", purposes=["no-such-purpose"]), "input.purposes[0]"),
+        (submission("OBJECTION", purposes=["no-such-purpose"]), "input.purposes.0"),
         (submission("ACCESS", note="x" * 2001), "input.note"),
     ]
     del identifier
@@ -202,7 +223,7 @@ async def test_opt_out_of_sale_needs_no_verification(
 ) -> None:
     received = await submit(gql, "OPT_OUT_OF_SALE", jurisdiction="CCPA")
     assert received["verificationExpiresAt"] is None
-    row = await DataSubjectRequest.get(id=received["requestId"])
+    row = await DataSubjectRequest.get(id=key(received["requestId"]))
     assert row.status is Status.VERIFIED
     assert row.verification_method is not None
     assert row.verification_method.value == "not_required"
@@ -241,8 +262,20 @@ async def test_a_verified_repeat_of_an_open_request_is_linked_not_run_twice(
     assert linked["status"] == "CANCELLED"
     assert linked["duplicateOfId"] == original
     assert linked["publicStatus"] == "OPEN"
-    notes = [e.note for e in await RequestEvent.filter(request_id=original)]
-    assert f"request {repeat['requestId']}" in notes
+    notes = [e.note for e in await RequestEvent.filter(request_id=key(original))]
+    assert f"request {key(repeat['requestId'])}" in notes
+    # The API shows the notes and reasons in cdlm's words with global ids, and both links.
+    shown = (await gql(LINKS, {"id": original}, admin_headers))["data"]["dataSubjectRequest"]
+    assert shown["timeline"][-1] == {
+        "kind": "DUPLICATE_LINKED",
+        "note": f"request {repeat['requestId']}",
+    }
+    assert shown["duplicateOf"] is None
+    linked = (await gql(LINKS, {"id": repeat["requestId"]}, admin_headers))["data"][
+        "dataSubjectRequest"
+    ]
+    assert linked["reason"] == f"Duplicate of request {original}."
+    assert linked["duplicateOf"] == {"id": original, "status": "VERIFIED", "duplicateOf": None}
     # Another right of the same person is not a duplicate.
     other = await file_request(gql, admin_headers, "ACCESS")
     assert other["request"]["status"] == "VERIFIED"
@@ -262,8 +295,10 @@ async def test_staff_filing_records_the_verification_method(
     assert request["status"] == "VERIFIED"
     assert request["verificationMethod"] == "IDENTITY_DOCUMENT"
     assert request["customerId"] is None
-    assert [e["kind"] for e in request["timeline"]] == ["received", "status_changed"]
-    assert request["timeline"][1]["actorKind"] == "api_key"
+    assert [e["kind"] for e in request["timeline"]] == ["RECEIVED", "STATUS_CHANGED"]
+    assert request["timeline"][1]["actorKind"] == "API_KEY"
+    [key_id] = await ApiKey.all().values_list("id", flat=True)
+    assert request["timeline"][1]["actorId"] == gid("ApiKey", key_id)
 
 
 async def test_duplicates_need_the_same_details_and_a_verified_requester(
@@ -281,7 +316,7 @@ async def test_duplicates_need_the_same_details_and_a_verified_requester(
     # Opt-outs need no verification: linking one would tell anyone about open requests.
     await submit(gql, "OPT_OUT_OF_SALE")
     second = await submit(gql, "OPT_OUT_OF_SALE")
-    row = await DataSubjectRequest.get(id=second["requestId"])
+    row = await DataSubjectRequest.get(id=key(second["requestId"]))
     assert row.status is Status.VERIFIED
     assert row.duplicate_of_id is None
 
@@ -311,7 +346,7 @@ async def test_staff_cannot_attach_a_request_to_someone_elses_customer(
 ) -> None:
     await make_customer(vault, email="ada@example.com")
     other = (await make_customer(vault, email="bob@example.com")).customer_id
-    filed = await file_request(gql, admin_headers, "ERASURE", customerId=str(other))
+    filed = await file_request(gql, admin_headers, "ERASURE", customerId=gid("Customer", other))
     assert filed["code"] == "IDENTITY_CONFLICT"
     assert filed["field"] == "input.customerId"
     assert await DataSubjectRequest.all().count() == 0

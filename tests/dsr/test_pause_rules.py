@@ -4,7 +4,6 @@ GDPR and UK GDPR may pause, CCPA (11 CCR 7021(a)) and LGPD run from receipt rega
 from __future__ import annotations
 
 import logging
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +18,7 @@ from cdlm.dsr.notifier import LogNotifier
 from cdlm.dsr.tick import tick
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.dsr.support import GET, RESEND, VERIFY, last_code, submit
+from tests.dsr.support import GET, RESEND, VERIFY, key, last_code, submit
 
 RECEIVED = datetime(2026, 3, 2, 9, tzinfo=UTC)
 OVERDUE = """
@@ -54,7 +53,7 @@ async def test_each_jurisdiction_pauses_for_verification_or_not(
         assert resent["data"]["resendVerificationCode"]["__typename"] == "VerificationCodeSent"
         verified = await gql(VERIFY, {"id": request_id, "code": last_code(caplog)})
         assert verified["data"]["verifyDataSubjectRequest"]["status"] == "OPEN"
-    row = await DataSubjectRequest.get(id=request_id)
+    row = await DataSubjectRequest.get(id=key(request_id))
     rule = RULES[Jurisdiction(jurisdiction.lower())]
     from_receipt = {
         "GDPR": datetime(2026, 4, 2, 9, tzinfo=UTC),
@@ -83,8 +82,8 @@ async def test_an_lgpd_request_waiting_for_verification_can_be_overdue(
         assert (request["status"], request["overdue"]) == ("IDENTITY_PENDING", True)
         report = await tick(vault, LogNotifier(), settings)
         assert (report.flagged_overdue, report.open_overdue) == (1, 1)
-    assert (await DataSubjectRequest.get(id=lgpd)).attention == "overdue"
-    assert (await DataSubjectRequest.get(id=gdpr)).attention is None
+    assert (await DataSubjectRequest.get(id=key(lgpd))).attention == "overdue"
+    assert (await DataSubjectRequest.get(id=key(gdpr))).attention is None
 
 
 def test_configured_clocks_keep_each_jurisdictions_pause_rule() -> None:
@@ -101,13 +100,9 @@ async def test_the_migration_counts_paused_ccpa_requests_from_receipt_again(
         f"{migrations_package}.0013_request_clock_pause_rules", fromlist=["PAUSE_RULES"]
     )
     with clock.frozen_at(RECEIVED):
-        ccpa = uuid.UUID(
-            (await submit(gql, jurisdiction="CCPA", email="ca@example.com"))["requestId"]
-        )
-        gdpr = uuid.UUID(
-            (await submit(gql, jurisdiction="GDPR", email="eu@example.com"))["requestId"]
-        )
-        extended = uuid.UUID(
+        ccpa = key((await submit(gql, jurisdiction="CCPA", email="ca@example.com"))["requestId"])
+        gdpr = key((await submit(gql, jurisdiction="GDPR", email="eu@example.com"))["requestId"])
+        extended = key(
             (await submit(gql, jurisdiction="CCPA", email="ext@example.com"))["requestId"]
         )
     # As rows stored before the rule: no pause rule, a pause on the CCPA clock, no flag.

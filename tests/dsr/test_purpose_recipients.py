@@ -114,9 +114,9 @@ async def test_recipients_are_checked_one_by_one_and_all_at_once(
     refused = await _create(gql, admin_headers, code="brokers", recipients=["", "x" * 201, "  "])
     assert refused["__typename"] == "ValidationError"
     assert refused["issues"] == [
-        {"field": "input.recipients[0]", "code": "REQUIRED"},
-        {"field": "input.recipients[1]", "code": "TOO_LONG"},
-        {"field": "input.recipients[2]", "code": "REQUIRED"},
+        {"field": "input.recipients.0", "code": "REQUIRED"},
+        {"field": "input.recipients.1", "code": "TOO_LONG"},
+        {"field": "input.recipients.2", "code": "REQUIRED"},
     ]
     # Text PostgreSQL cannot store (refused before GraphQL runs over HTTP) is refused by the
     # service too.
@@ -129,8 +129,8 @@ async def test_recipients_are_checked_one_by_one_and_all_at_once(
             ),
         )
     assert [(i.field, i.code) for i in caught.value.issues] == [
-        ("input.recipients[1]", ErrorCode.INVALID_FORMAT),
-        ("input.recipients[2]", ErrorCode.INVALID_FORMAT),
+        ("input.recipients.1", ErrorCode.INVALID_FORMAT),
+        ("input.recipients.2", ErrorCode.INVALID_FORMAT),
     ]
     too_many = await _create(
         gql, admin_headers, code="brokers", recipients=[f"partner {n}" for n in range(51)]
@@ -158,7 +158,7 @@ async def test_an_update_keeps_recipients_unless_given_and_a_sharing_purpose_kee
     emptied = await _update(gql, admin_headers, id=purpose_id, recipients=[])
     assert (emptied["code"], emptied["field"]) == ("REQUIRED", "input.recipients")
     bad = await _update(gql, admin_headers, id=purpose_id, recipients=["ok", ""])
-    assert bad["issues"] == [{"field": "input.recipients[1]", "code": "REQUIRED"}]
+    assert bad["issues"] == [{"field": "input.recipients.1", "code": "REQUIRED"}]
     assert (await Purpose.get(code="partners")).recipients == [
         "Globex Data Co",
         "price comparison sites",

@@ -22,8 +22,8 @@ from cdlm.dsr.deadlines import RequestClock
 from cdlm.retention import service as retention
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.dsr.support import GET, approved, execute, submit
-from tests.factories import make_customer
+from tests.dsr.support import GET, approved, execute, key, request_gid, submit
+from tests.factories import gid, make_customer
 from tests.support.audit import read_records
 
 STATUS = """
@@ -54,8 +54,21 @@ async def test_requesters_follow_their_request_without_logging_in(gql: GraphQLCl
     assert view["status"] == "OPEN"
     assert view["type"] == "ERASURE"
     assert set(view) == {"requestId", "type", "status", "receivedAt", "dueAt"}
-    unknown = await gql(STATUS, {"id": str(uuid.uuid4())})
-    assert unknown["data"]["dataSubjectRequestStatus"] is None
+    # The id handed out at submission is the request's global id, and the view says so.
+    assert view["requestId"] == received["requestId"] == received["request"]["requestId"]
+    assert received["requestId"] == request_gid(key(received["requestId"]))
+    # (The due date moves on while the request waits for its code.)
+    assert {k: v for k, v in received["request"].items() if k != "dueAt"} == {
+        k: v for k, v in view.items() if k != "dueAt"
+    }
+    unknown = await gql(STATUS, {"id": request_gid(uuid.uuid4())})
+    assert unknown == {"data": {"dataSubjectRequestStatus": None}}
+    for malformed in ("nope", str(uuid.uuid4()), gid("Customer", uuid.uuid4())):
+        refused = await gql(STATUS, {"id": malformed})
+        assert refused["data"] == {"dataSubjectRequestStatus": None}
+        [error] = refused["errors"]
+        assert error["extensions"]["code"] == "INVALID_ID"
+        assert error["extensions"]["field"] == "requestId"
 
 
 async def test_reading_a_requesters_contact_is_audited(
@@ -63,7 +76,7 @@ async def test_reading_a_requesters_contact_is_audited(
 ) -> None:
     received = await submit(gql)
     await gql(GET, {"id": received["requestId"]}, admin_headers)
-    reads = await read_records("dsr.read", received["requestId"])
+    reads = await read_records("dsr.read", key(received["requestId"]))
     assert [r.fields_touched for r in reads] == [["subject"]]
     without_subject = "query($id: ID!) { dataSubjectRequest(id: $id) { status } }"
     await gql(without_subject, {"id": received["requestId"]}, admin_headers)

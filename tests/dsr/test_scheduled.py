@@ -9,7 +9,7 @@ from cdlm.config import DatabaseTarget, Settings
 from cdlm.core import clock
 from cdlm.dsr.models import DataSubjectRequest
 from tests.conftest import GraphQLClient
-from tests.dsr.support import file_request
+from tests.dsr.support import file_request, key
 from tests.support.lambda_invoke import installation_env, run_python
 from tests.test_cli import run_cdlm
 
@@ -38,9 +38,9 @@ async def test_the_lambda_schedule_flags_an_overdue_request(
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["flagged_overdue"] == 1
     assert report["open_overdue"] == 1
-    assert (await DataSubjectRequest.get(id=request_id)).attention == "overdue"
+    assert (await DataSubjectRequest.get(id=key(request_id))).attention == "overdue"
     # The warning names the request and the days, never the requester.
-    assert request_id in result.stderr
+    assert str(key(request_id)) in result.stderr  # logs name requests by database id
     assert "ada@example.com" not in result.stderr
 
 

@@ -19,7 +19,7 @@ from cdlm.dsr.tick import tick
 from cdlm.dsr.workflow import Status
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.dsr.support import EXTEND, GET, change, file_request, inbox
+from tests.dsr.support import EXTEND, GET, change, file_request, inbox, key
 from tests.support.raw_dump import every_stored_value
 
 DENIAL = "Denied after a call with Mr Quentin Applebaum of 12 Larch Road."
@@ -60,7 +60,7 @@ async def test_staff_reasons_are_sealed_shown_to_staff_and_kept_out_of_logs(
     denied = await _request(gql, admin_headers)
     result = await change(gql, admin_headers, denied, "DENIED", DENIAL)
     assert result["request"]["reason"] == DENIAL
-    notes = [e["note"] for e in result["request"]["timeline"] if e["kind"] == "status_changed"]
+    notes = [e["note"] for e in result["request"]["timeline"] if e["kind"] == "STATUS_CHANGED"]
     assert notes[-1] == DENIAL
     extended_view = (await gql(GET, {"id": extended}, admin_headers))["data"]
     assert [e["note"] for e in extended_view["dataSubjectRequest"]["timeline"]][-1] == EXTENSION
@@ -79,7 +79,7 @@ async def test_staff_reasons_are_sealed_shown_to_staff_and_kept_out_of_logs(
 async def test_the_requester_is_told_the_reason(
     vault: Vault, settings: Settings, gql: GraphQLClient, admin_headers: dict[str, str]
 ) -> None:
-    request_id = uuid.UUID(await _request(gql, admin_headers))
+    request_id = key(await _request(gql, admin_headers))
     recorder = Recorder()
     await service.decide(SYSTEM, vault, recorder, request_id, Status.DENIED, DENIAL)
     [message] = recorder.sent
@@ -94,18 +94,20 @@ async def test_staff_text_is_gone_with_the_requests_key(
     request_id = await _request(gql, admin_headers)
     await gql(EXTEND, {"id": request_id, "reason": EXTENSION}, admin_headers)
     await change(gql, admin_headers, request_id, "CANCELLED", DENIAL)
-    assert await service.destroy_request_secrets(vault, [uuid.UUID(request_id)]) == 1
+    assert await service.destroy_request_secrets(vault, [key(request_id)]) == 1
     view = (await gql(GET, {"id": request_id}, admin_headers))["data"]["dataSubjectRequest"]
     assert (view["reason"], view["extensionReason"]) == (None, None)
     notes = {e["kind"]: e["note"] for e in view["timeline"]}
-    assert notes["deadline_extended"] is None
-    row = await DataSubjectRequest.get(id=request_id)
+    assert notes["DEADLINE_EXTENDED"] is None
+    row = await DataSubjectRequest.get(id=key(request_id))
     assert (row.staff_reason_sealed, row.extension_reason_sealed, row.subject_sealed) == (
         None,
         None,
         None,
     )
-    assert not await RequestEvent.filter(request_id=request_id, note_sealed__isnull=False).exists()
+    assert not await RequestEvent.filter(
+        request_id=key(request_id), note_sealed__isnull=False
+    ).exists()
 
 
 async def test_the_tick_seals_staff_text_stored_in_clear_by_older_versions(
@@ -121,15 +123,15 @@ async def test_the_tick_seals_staff_text_stored_in_clear_by_older_versions(
         await connection.execute_query(
             "UPDATE dsr_requests SET reason = $2, staff_reason_sealed = NULL, "
             "extension_reason = $2, extension_reason_sealed = NULL WHERE id = $1",
-            [request_id, text],
+            [key(request_id), text],
         )
         await connection.execute_query(
             "UPDATE dsr_request_events SET note = $2, note_sealed = NULL "
             "WHERE request_id = $1 AND kind = 'status_changed' AND to_status IN "
             "('denied', 'cancelled')",
-            [request_id, text],
+            [key(request_id), text],
         )
-    await vault.shred(uuid.UUID(gone))
+    await vault.shred(key(gone))
     report = await tick(vault, LogNotifier(), settings)
     assert report.staff_text_sealed == 6
     stored = await every_stored_value(connection)
@@ -148,10 +150,11 @@ async def test_the_tick_leaves_cdlms_own_words_alone(
     first = await file_request(gql, admin_headers, "ACCESS", "twice@example.com")
     again = await file_request(gql, admin_headers, "ACCESS", "twice@example.com")
     assert again["request"]["status"] == "CANCELLED"
-    own = f"Duplicate of request {first['request']['id']}."
-    assert again["request"]["reason"] == own
+    # The API names the original by its global id; the database keeps cdlm's words as written.
+    assert again["request"]["reason"] == f"Duplicate of request {first['request']['id']}."
+    own = f"Duplicate of request {key(first['request']['id'])}."
     assert (await tick(vault, LogNotifier(), settings)).staff_text_sealed == 0
-    row = await DataSubjectRequest.get(id=again["request"]["id"])
+    row = await DataSubjectRequest.get(id=key(again["request"]["id"]))
     assert (row.reason, row.staff_reason_sealed) == (own, None)
     notes = await RequestEvent.filter(request_id=row.id, kind="status_changed").values_list(
         "note", "note_sealed"
@@ -164,6 +167,6 @@ async def test_a_decision_on_a_request_whose_key_is_gone_is_refused_cleanly(
 ) -> None:
     request_id = await _request(gql, admin_headers)
     await change(gql, admin_headers, request_id, "CANCELLED", "Withdrawn.")
-    await service.destroy_request_secrets(vault, [uuid.UUID(request_id)])
+    await service.destroy_request_secrets(vault, [key(request_id)])
     refused = await change(gql, admin_headers, request_id, "DENIED", "Too late.")
     assert (refused["__typename"], refused["code"]) == ("InvalidStateError", "INVALID_STATE")

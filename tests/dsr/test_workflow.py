@@ -28,8 +28,12 @@ def test_allowed_moves(current: Status, target: Status) -> None:
 @pytest.mark.parametrize(("current", "target"), REFUSED)
 def test_refused_moves(current: Status, target: Status) -> None:
     with pytest.raises(InvalidStateTransition) as caught:
+        check_transition(current, target, "input.status")
+    assert caught.value.field == "input.status"
+    # A move no input asked for (verification, execution) names no field.
+    with pytest.raises(InvalidStateTransition) as caught:
         check_transition(current, target)
-    assert caught.value.field == "status"
+    assert caught.value.field is None
 
 
 def test_the_happy_path_and_final_states() -> None:

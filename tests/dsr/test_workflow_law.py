@@ -105,8 +105,9 @@ def _ids(pair: tuple[Status, Status]) -> str:
 
 
 def refusal(current: Status, target: Status) -> InvalidStateTransition:
+    """The refusal of a move asked for by the input field ``input.status``."""
     with pytest.raises(InvalidStateTransition) as caught:
-        check_transition(current, target)
+        check_transition(current, target, "input.status")
     return caught.value
 
 
@@ -147,7 +148,7 @@ def test_every_other_move_is_refused_naming_both_statuses(pair: tuple[Status, St
     current, target = pair
     error = refusal(current, target)
     assert error.code is ErrorCode.INVALID_STATE
-    assert error.field == "status"
+    assert error.field == "input.status"
     assert error.issues == []
     assert error.message == (f"A request that is {WORDS[current]} cannot become {WORDS[target]}.")
     assert str(error) == error.message
@@ -190,8 +191,8 @@ def test_a_failed_request_completes_only_by_running_again() -> None:
 
 
 def test_a_running_request_cannot_be_withdrawn_half_done() -> None:
-    assert refusal(S.IN_PROGRESS, S.CANCELLED).field == "status"
-    assert refusal(S.IN_PROGRESS, S.DENIED).field == "status"
+    assert refusal(S.IN_PROGRESS, S.CANCELLED).field == "input.status"
+    assert refusal(S.IN_PROGRESS, S.DENIED).field == "input.status"
 
 
 def test_a_decision_is_not_taken_back() -> None:

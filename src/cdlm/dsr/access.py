@@ -42,6 +42,7 @@ from cdlm.dsr.models import (
     DownloadToken,
     Notification,
     RequestType,
+    TimelineKind,
 )
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import NewTimelineEntry, add_event, locked, notify_requester
@@ -557,7 +558,7 @@ async def download(vault: Vault, auth: AuthSettings, token: str) -> Download | N
         content = vault.open_bytes(key, request_id, f"export:{export.id}", export.content_sealed)
         await DownloadToken.filter(token_id=token_id).update(downloads=F("downloads") + 1)
         request = await DataSubjectRequest.get(id=request_id)
-        await add_event(ANONYMOUS, request, NewTimelineEntry("export_downloaded"))
+        await add_event(ANONYMOUS, request, NewTimelineEntry(TimelineKind.EXPORT_DOWNLOADED))
         await audit.record(
             ANONYMOUS, "dsr.download", target_type="data_subject_request", target_id=request_id
         )
@@ -618,7 +619,7 @@ async def resend_link(
                 "The requester gave no email or phone number to send the link to.",
                 field="input.id",
             )
-        await add_event(actor, request, NewTimelineEntry("link_resent"))
+        await add_event(actor, request, NewTimelineEntry(TimelineKind.LINK_RESENT))
         await audit.record(
             actor, "dsr.resend_link", target_type="data_subject_request", target_id=request.id
         )

@@ -31,7 +31,7 @@ from cdlm.core.principal import SYSTEM
 from cdlm.customers import rights
 from cdlm.customers import service as customers
 from cdlm.dsr import outbox
-from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification
+from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification, TimelineKind
 from cdlm.dsr.service import NewTimelineEntry, add_event, destroy_request_secrets
 from cdlm.dsr.workflow import FINAL
 from cdlm.holds import service as legal_holds
@@ -297,7 +297,7 @@ async def erase_released(vault: Vault, request: DataSubjectRequest) -> list[str]
         f"erased {', '.join(categories)} (events {deleted['events']}, source records "
         f"{deleted['source_records']}, access exports {exports})"
     )
-    await add_event(SYSTEM, request, NewTimelineEntry("retained_data_erased", note))
+    await add_event(SYSTEM, request, NewTimelineEntry(TimelineKind.RETAINED_DATA_ERASED, note))
     return categories
 
 
@@ -310,5 +310,5 @@ async def forget_requester(vault: Vault, request: DataSubjectRequest) -> bool:
         return False
     if not await destroy_request_secrets(vault, [request.id]):
         return False
-    await add_event(SYSTEM, request, NewTimelineEntry("requester_details_destroyed"))
+    await add_event(SYSTEM, request, NewTimelineEntry(TimelineKind.REQUESTER_DETAILS_DESTROYED))
     return True

@@ -28,7 +28,7 @@ from cdlm.customers import rights
 from cdlm.customers import service as customers
 from cdlm.dsr import access, erasure, outbox
 from cdlm.dsr.intake import match_customer
-from cdlm.dsr.models import DataSubjectRequest, RequestType
+from cdlm.dsr.models import DataSubjectRequest, ExecutionStep, RequestType, TimelineKind
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import (
     NewTimelineEntry,
@@ -72,7 +72,7 @@ class Stopped(Exception):
 Work = Callable[[DataSubjectRequest], Awaitable[dict[str, Any]]]
 
 
-async def step(run: Run, name: str, work: Work) -> dict[str, Any]:
+async def step(run: Run, name: ExecutionStep, work: Work) -> dict[str, Any]:
     """Do ``work`` once: its result is stored with the request in the same transaction, and a
     later run returns the stored result instead of doing it again."""
     async with in_transaction():
@@ -80,13 +80,13 @@ async def step(run: Run, name: str, work: Work) -> dict[str, Any]:
         if request.status is not Status.IN_PROGRESS:
             raise Stopped
         done: dict[str, Any] = request.progress.get("steps", {})
-        if name in done:
-            return dict(done[name])
+        if name.value in done:
+            return dict(done[name.value])
         result = await work(request)
-        request.progress = {**request.progress, "steps": {**done, name: result}}
+        request.progress = {**request.progress, "steps": {**done, name.value: result}}
         request.updated_at = clock.now()
         await request.save(update_fields=["progress", "updated_at"])
-        await add_event(run.actor, request, NewTimelineEntry("step_done", name))
+        await add_event(run.actor, request, NewTimelineEntry(TimelineKind.STEP_DONE, name.value))
         return result
 
 
@@ -112,8 +112,8 @@ async def _access(run: Run, portable: bool) -> None:
     async def send(request: DataSubjectRequest) -> dict[str, Any]:
         return await access.send_link(run.vault, run.auth, run.settings, request)
 
-    await step(run, "collect", collect)
-    await step(run, "send_link", send)
+    await step(run, ExecutionStep.COLLECT, collect)
+    await step(run, ExecutionStep.SEND_LINK, send)
 
 
 async def _rectification(run: Run) -> None:
@@ -124,7 +124,7 @@ async def _rectification(run: Run) -> None:
         await customers.update_customer(run.actor, run.vault, request.customer_id, changes)
         return {"fields": sorted(changes)}
 
-    await step(run, "rectify", rectify)
+    await step(run, ExecutionStep.RECTIFY, rectify)
 
 
 async def _restriction(run: Run) -> None:
@@ -133,7 +133,7 @@ async def _restriction(run: Run) -> None:
             return NOTHING_HELD
         return {"newly_restricted": await rights.restrict(request.customer_id)}
 
-    await step(run, "restrict", restrict)
+    await step(run, ExecutionStep.RESTRICT, restrict)
 
 
 async def _consent(run: Run, request_type: RequestType) -> None:
@@ -159,7 +159,7 @@ async def _consent(run: Run, request_type: RequestType) -> None:
         )
         return {"consent_entries": [str(i) for i in ids]}
 
-    await step(run, "record_consent", record)
+    await step(run, ExecutionStep.RECORD_CONSENT, record)
 
 
 async def _erasure(run: Run) -> None:
@@ -169,7 +169,7 @@ async def _erasure(run: Run) -> None:
             raise OnHold(found["held_by"])
         return found
 
-    planned = await step(run, "plan", plan)
+    planned = await step(run, ExecutionStep.PLAN, plan)
     keep = erasure.keep_of(planned)
 
     async def retain(request: DataSubjectRequest) -> dict[str, Any]:
@@ -187,10 +187,10 @@ async def _erasure(run: Run) -> None:
     async def delete(request: DataSubjectRequest) -> dict[str, Any]:
         return await erasure.delete(request, keep)
 
-    await step(run, "retain", retain)
-    await step(run, "suppress", suppress)
-    await step(run, "shred", shred)
-    await step(run, "delete", delete)
+    await step(run, ExecutionStep.RETAIN, retain)
+    await step(run, ExecutionStep.SUPPRESS, suppress)
+    await step(run, ExecutionStep.SHRED, shred)
+    await step(run, ExecutionStep.DELETE, delete)
 
 
 async def _run(run: Run, request_type: RequestType) -> None:

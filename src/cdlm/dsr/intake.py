@@ -44,6 +44,7 @@ from cdlm.dsr.models import (
     DataSubjectRequest,
     FiledVia,
     RequestType,
+    TimelineKind,
     VerificationCode,
     VerificationMethod,
 )
@@ -183,7 +184,7 @@ async def check_details(request_type: RequestType, details: Details) -> list[Fie
             )
         known = {p.code for p in await consent.all_purposes()}
         issues.extend(
-            FieldIssue(f"input.purposes[{n}]", ErrorCode.NOT_FOUND, "No purpose has this code.")
+            FieldIssue(f"input.purposes.{n}", ErrorCode.NOT_FOUND, "No purpose has this code.")
             for n, code in enumerate(details.purposes)
             if code not in known
         )
@@ -239,7 +240,9 @@ async def _create(
     )
     keep_clock(request, started, clock.now())
     await request.save()
-    await add_event(actor, request, NewTimelineEntry("received", f"filed via {filed_via.value}"))
+    await add_event(
+        actor, request, NewTimelineEntry(TimelineKind.RECEIVED, f"filed via {filed_via.value}")
+    )
     await audit.record(
         actor, "dsr.submit", target_type="data_subject_request", target_id=request_id
     )
@@ -381,7 +384,7 @@ async def resend_code(
                 "Too many wrong codes for this request; submit a new one.", field="input.requestId"
             )
         expires_at = await _new_code(vault, auth, request)
-        await add_event(ANONYMOUS, request, NewTimelineEntry("code_resent"))
+        await add_event(ANONYMOUS, request, NewTimelineEntry(TimelineKind.CODE_RESENT))
     await outbox.deliver_pending(vault, notifier, [request_id])
     return expires_at
 
@@ -425,7 +428,7 @@ async def verify(
             request.progress = {**request.progress, "failed_codes": _failures(request) + 1}
             await request.save(update_fields=["progress"])
             left = min(sent.max_attempts - sent.attempts, REQUEST_ATTEMPTS - _failures(request))
-            failed = NewTimelineEntry("verification_failed", f"{left} left")
+            failed = NewTimelineEntry(TimelineKind.VERIFICATION_FAILED, f"{left} left")
             await add_event(ANONYMOUS, request, failed)
             failure = (
                 RateLimited("Too many wrong codes; ask for a new one.", field="input.code")
@@ -495,7 +498,9 @@ async def _link_duplicate(request: DataSubjectRequest, actor: Principal) -> None
     request.duplicate_of_id = original.id
     set_reason(request, own=f"Duplicate of request {original.id}.")
     await move(request, Status.CANCELLED, actor, note=request.reason)
-    await add_event(actor, original, NewTimelineEntry("duplicate_linked", f"request {request.id}"))
+    await add_event(
+        actor, original, NewTimelineEntry(TimelineKind.DUPLICATE_LINKED, f"request {request.id}")
+    )
 
 
 # ------------------------------------------------------------------------ staff filing

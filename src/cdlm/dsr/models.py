@@ -49,6 +49,48 @@ class FiledVia(StrEnum):
     STAFF = "staff"
 
 
+class Attention(StrEnum):
+    """Why an open request needs a look, as the scheduled tick flags it."""
+
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+
+
+class TimelineKind(StrEnum):
+    """What a timeline entry records."""
+
+    RECEIVED = "received"
+    STATUS_CHANGED = "status_changed"
+    CODE_RESENT = "code_resent"
+    VERIFICATION_FAILED = "verification_failed"
+    DUPLICATE_LINKED = "duplicate_linked"
+    ASSIGNED = "assigned"
+    DEADLINE_EXTENDED = "deadline_extended"
+    DUE_SOON = "due_soon"
+    OVERDUE = "overdue"
+    STEP_DONE = "step_done"
+    LINK_RESENT = "link_resent"
+    EXPORT_DOWNLOADED = "export_downloaded"
+    RETAINED_DATA_ERASED = "retained_data_erased"
+    REQUESTER_DETAILS_DESTROYED = "requester_details_destroyed"
+
+
+class ExecutionStep(StrEnum):
+    """A step of carrying a request out (see :mod:`cdlm.dsr.execution`), as its progress
+    records it."""
+
+    COLLECT = "collect"
+    SEND_LINK = "send_link"
+    RECTIFY = "rectify"
+    RESTRICT = "restrict"
+    RECORD_CONSENT = "record_consent"
+    PLAN = "plan"
+    RETAIN = "retain"
+    SUPPRESS = "suppress"
+    SHRED = "shred"
+    DELETE = "delete"
+
+
 class DataSubjectRequest(Model):
     """One request, from receipt to proof of completion."""
 

@@ -28,7 +28,7 @@ from cdlm.core.principal import Principal
 from cdlm.core.text import staff_text
 from cdlm.dsr import outbox
 from cdlm.dsr.deadlines import Pause, RequestClock
-from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType
+from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType, TimelineKind
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.workflow import FINAL, WAITING_ON_REQUESTER, PublicStatus, Status, check_transition
 from cdlm.dsr.workflow import public_status as public_status_of
@@ -148,7 +148,7 @@ class NewTimelineEntry:
     wrote (see :func:`seal_staff_text`), and for a status change the statuses before and
     after."""
 
-    kind: str
+    kind: TimelineKind
     note: str | None = None
     note_sealed: bytes | None = None
     from_status: Status | None = None
@@ -241,7 +241,7 @@ async def move(
         request.completed_at = now  # when it was closed, whichever way
         request.attention = None
     await request.save()
-    changed = NewTimelineEntry("status_changed", note, note_sealed, previous, target)
+    changed = NewTimelineEntry(TimelineKind.STATUS_CHANGED, note, note_sealed, previous, target)
     await add_event(actor, request, changed)
     await audit.record(
         actor, f"dsr.{target.value}", target_type="data_subject_request", target_id=request.id
@@ -344,7 +344,7 @@ async def decide(
     text = staff_text(reason, "input.reason", required=target in _NEEDS_REASON)
     async with in_transaction():
         request = await locked(request_id)
-        check_transition(request.status, target)  # before the reason is sealed with its key
+        check_transition(request.status, target, "input.status")  # before sealing the reason
         sealed = await seal_staff_text(vault, request.id, text)
         set_reason(request, staff_sealed=sealed if target in _NEEDS_REASON else None)
         await move(request, target, actor, note_sealed=sealed)
@@ -381,7 +381,9 @@ async def extend(
         request.updated_at = now
         request.attention = None
         await request.save()
-        await add_event(actor, request, NewTimelineEntry("deadline_extended", note_sealed=sealed))
+        await add_event(
+            actor, request, NewTimelineEntry(TimelineKind.DEADLINE_EXTENDED, note_sealed=sealed)
+        )
         await audit.record(
             actor, "dsr.extend", target_type="data_subject_request", target_id=request.id
         )
@@ -404,7 +406,7 @@ async def assign(
         request.updated_at = clock.now()
         await request.save(update_fields=["assignee_id", "updated_at"])
         note = f"to {assignee_id}" if assignee_id else "unassigned"
-        await add_event(actor, request, NewTimelineEntry("assigned", note))
+        await add_event(actor, request, NewTimelineEntry(TimelineKind.ASSIGNED, note))
         await audit.record(
             actor, "dsr.assign", target_type="data_subject_request", target_id=request.id
         )
@@ -458,12 +460,13 @@ class TimelineEntry:
     once the request's key is destroyed)."""
 
     at: datetime
-    kind: str
+    kind: TimelineKind
     from_status: Status | None
     to_status: Status | None
     actor_kind: str
     actor_id: uuid.UUID | None
     note: str | None
+    by_staff: bool = False  #: the note is what staff wrote (else cdlm's own words)
 
 
 async def timelines(
@@ -479,7 +482,7 @@ async def timelines(
         grouped[request_id].append(
             TimelineEntry(
                 event.at,
-                event.kind,
+                TimelineKind(event.kind),
                 event.from_status,
                 event.to_status,
                 event.actor_kind,
@@ -487,6 +490,7 @@ async def timelines(
                 event.note
                 if event.note_sealed is None
                 else open_staff_text(vault, keys, request_id, event.note_sealed),
+                by_staff=event.note_sealed is not None,
             )
         )
     return grouped
@@ -498,6 +502,7 @@ class Reasons:
 
     reason: str | None
     extension_reason: str | None
+    staff_reason: bool = False  #: ``reason`` is what staff wrote (else cdlm's own words)
 
 
 async def reasons(vault: Vault, requests: list[DataSubjectRequest]) -> dict[uuid.UUID, Reasons]:
@@ -512,6 +517,7 @@ async def reasons(vault: Vault, requests: list[DataSubjectRequest]) -> dict[uuid
         r.id: Reasons(
             open_staff_text(vault, keys, r.id, r.staff_reason_sealed) or r.reason,
             open_staff_text(vault, keys, r.id, r.extension_reason_sealed),
+            staff_reason=r.staff_reason_sealed is not None,
         )
         for r in requests
     }

@@ -23,7 +23,7 @@ from cdlm.config import Settings
 from cdlm.core import clock
 from cdlm.core.principal import SYSTEM
 from cdlm.dsr import access, erasure, outbox
-from cdlm.dsr.models import DataSubjectRequest, RequestEvent, RequestType
+from cdlm.dsr.models import Attention, DataSubjectRequest, RequestEvent, RequestType, TimelineKind
 from cdlm.dsr.notifier import Notifier
 from cdlm.dsr.service import (
     OPEN,
@@ -64,7 +64,7 @@ class TickReport:
     retained_data_erased: int = 0
 
 
-async def _flag(request_id: uuid.UUID, due_soon: timedelta) -> str | None:
+async def _flag(request_id: uuid.UUID, due_soon: timedelta) -> Attention | None:
     async with in_transaction():
         request = await locked(request_id)
         if request.status not in OPEN or request.clock_paused:
@@ -72,20 +72,22 @@ async def _flag(request_id: uuid.UUID, due_soon: timedelta) -> str | None:
         now = clock.now()
         kept = clock_of(request)
         if kept.overdue(now):
-            flag = "overdue"
+            flag = Attention.OVERDUE
         elif kept.due_at(now) - now <= due_soon:
-            flag = "due_soon"
+            flag = Attention.DUE_SOON
         else:
             return None
         if request.attention == flag:
             return None
-        request.attention = flag
+        request.attention = flag.value
         await request.save(update_fields=["attention"])
         days = kept.days_left(now)
-        await add_event(SYSTEM, request, NewTimelineEntry(flag, f"{days} days left"))
+        await add_event(
+            SYSTEM, request, NewTimelineEntry(TimelineKind(flag.value), f"{days} days left")
+        )
     logger.warning(
         "data subject request %s",
-        flag.replace("_", " "),
+        flag.value.replace("_", " "),
         extra={"request": str(request.id), "days_left": days, "type": request.type.value},
     )
     return flag
@@ -113,8 +115,8 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
         destroyed += await erasure.forget_requester(vault, request)
     open_overdue = await DataSubjectRequest.filter(clock_running(), due_at__lt=clock.now()).count()
     return TickReport(
-        flagged_due_soon=flags.count("due_soon"),
-        flagged_overdue=flags.count("overdue"),
+        flagged_due_soon=flags.count(Attention.DUE_SOON),
+        flagged_overdue=flags.count(Attention.OVERDUE),
         open_overdue=open_overdue,
         expired_unverified=expired,
         resumed_after_hold=resumed,

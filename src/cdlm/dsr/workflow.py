@@ -60,13 +60,14 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
 WAITING_ON_REQUESTER: frozenset[Status] = frozenset({Status.IDENTITY_PENDING})
 
 
-def check_transition(current: Status, target: Status) -> None:
-    """Refuse a move the workflow does not allow (nothing changes)."""
+def check_transition(current: Status, target: Status, field: str | None = None) -> None:
+    """Refuse a move the workflow does not allow (nothing changes); ``field`` is the input
+    path that asked for ``target``, when one did."""
     if target not in TRANSITIONS[current]:
         raise InvalidStateTransition(
             f"A request that is {current.value.replace('_', ' ')} cannot become "
             f"{target.value.replace('_', ' ')}.",
-            field="status",
+            field=field,
         )
 
 

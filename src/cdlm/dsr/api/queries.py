@@ -1,99 +1,175 @@
 """Staff queries of data subject requests."""
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.info import Info
 
 from cdlm.core.errors import NotFound
 from cdlm.dsr import service
-from cdlm.dsr.api.types import HANDLERS, DataSubjectRequestNode
+from cdlm.dsr.api.types import HANDLERS, TYPE_NAME, DataSubjectRequestNode
 from cdlm.dsr.models import RequestType
 from cdlm.dsr.workflow import Status
-from cdlm.graphql.pagination import Connection, SortKey, paginate
+from cdlm.graphql.pagination import MAX_PAGE_SIZE, CountedConnection, SortKey, paginate
 from cdlm.graphql.permissions import allow
-from cdlm.graphql.scalars import parse_id
+from cdlm.graphql.relay import parse_id, parse_optional_id
 
 OLDEST_FIRST = [SortKey("received_at"), SortKey("id")]
 
 
-@strawberry.input(description="Every criterion is optional; they combine with AND.")
+@strawberry.input(
+    description="Which requests to list. Every criterion is optional (omitted or null: any); "
+    "they combine with AND."
+)
 class DataSubjectRequestFilter:
-    status: Status | None = None
-    type: RequestType | None = None
-    overdue: bool | None = None
-    assignee_id: strawberry.ID | None = None
-    customer_id: strawberry.ID | None = None
+    status: Status | None = strawberry.field(
+        default=None, description="Only requests in this status."
+    )
+    type: RequestType | None = strawberry.field(
+        default=None, description="Only requests for this right."
+    )
+    overdue: bool | None = strawberry.field(
+        default=None,
+        description="true: only open requests past their due date; false: only the others.",
+    )
+    assignee_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only requests assigned to this staff user (a StaffUser id)."
+    )
+    customer_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only requests about this customer (a Customer id)."
+    )
 
 
-@strawberry.type
-class StatusCount:
-    status: Status
-    count: int
+@strawberry.type(
+    description="A page of data subject requests, oldest received first, that can tell how "
+    "many requests match the filter."
+)
+class DataSubjectRequestConnection(CountedConnection[DataSubjectRequestNode]):
+    pass
 
 
-@strawberry.type
-class TypeCount:
-    type: RequestType
-    count: int
+@strawberry.type(description="How many requests are in one status.")
+class DataSubjectRequestStatusCount:
+    status: Status = strawberry.field(description="The status.")
+    count: int = strawberry.field(description="How many requests are in it.")
 
 
-@strawberry.type(description="How the request work stands.")
+@strawberry.type(description="How many requests exercise one right.")
+class DataSubjectRequestTypeCount:
+    type: RequestType = strawberry.field(description="The right.")
+    count: int = strawberry.field(description="How many requests exercise it.")
+
+
+@strawberry.type(
+    description="How the request work stands (of the requests received since `receivedSince`, "
+    "or of all)."
+)
 class DataSubjectRequestMetrics:
-    open: int
-    overdue: int
-    due_soon: int = strawberry.field(description="Open, running, due within the warning days.")
-    completed: int
-    median_days_to_complete: float | None
-    by_status: list[StatusCount]
-    by_type: list[TypeCount]
+    open: int = strawberry.field(description="Requests not closed yet.")
+    overdue: int = strawberry.field(
+        description="Open requests past their due date (whose clock runs)."
+    )
+    due_soon: int = strawberry.field(
+        description="Open requests whose clock runs, due within the warning days "
+        "(CDLM_DSR_DUE_SOON_DAYS)."
+    )
+    completed: int = strawberry.field(description="Requests completed.")
+    median_days_to_complete: float | None = strawberry.field(
+        description="Median days from receipt to completion, less the time spent waiting on "
+        "the requester (null: none completed)."
+    )
+    by_status: list[DataSubjectRequestStatusCount] = strawberry.field(
+        description="Requests per status (statuses with none are left out)."
+    )
+    by_type: list[DataSubjectRequestTypeCount] = strawberry.field(
+        description="Requests per right (rights with none are left out)."
+    )
+
+
+PAGE = f"at most {MAX_PAGE_SIZE}; default 20"
 
 
 @strawberry.type
 class DsrQuery:
     @strawberry.field(
-        description="Data subject requests, oldest first.", extensions=allow(*HANDLERS)
+        description="Data subject requests, oldest received first, with paging both ways "
+        "and the total count.",
+        extensions=allow(*HANDLERS),
     )
     async def data_subject_requests(
         self,
-        filter: DataSubjectRequestFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-    ) -> Connection[DataSubjectRequestNode]:
+        filter: Annotated[
+            DataSubjectRequestFilter | None,
+            strawberry.argument(description="Which requests (default: all)."),
+        ] = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description=f"Page size counted from the start ({PAGE})."),
+        ] = None,
+        after: Annotated[
+            str | None,
+            strawberry.argument(description="Items after this cursor (an edge's `cursor`)."),
+        ] = None,
+        last: Annotated[
+            int | None,
+            strawberry.argument(description=f"Page size counted back from the end ({PAGE})."),
+        ] = None,
+        before: Annotated[
+            str | None,
+            strawberry.argument(description="Items before this cursor (an edge's `cursor`)."),
+        ] = None,
+    ) -> DataSubjectRequestConnection:
         given = filter or DataSubjectRequestFilter()
         criteria = service.RequestFilter(
             status=given.status,
             type=given.type,
             overdue=given.overdue,
-            assignee_id=(
-                parse_id(given.assignee_id, "filter.assigneeId") if given.assignee_id else None
-            ),
-            customer_id=(
-                parse_id(given.customer_id, "filter.customerId") if given.customer_id else None
-            ),
+            assignee_id=parse_optional_id(given.assignee_id, "filter.assigneeId", "StaffUser"),
+            customer_id=parse_optional_id(given.customer_id, "filter.customerId", "Customer"),
         )
         page = await paginate(
-            service.requests(criteria), order=OLDEST_FIRST, first=first, after=after
+            service.requests(criteria),
+            order=OLDEST_FIRST,
+            first=first,
+            after=after,
+            last=last,
+            before=before,
         )
-        return page.to_connection(DataSubjectRequestNode.from_row)
+        connection = page.to_connection(
+            DataSubjectRequestNode.from_row, DataSubjectRequestConnection
+        )
+        assert isinstance(connection, DataSubjectRequestConnection)
+        return connection
 
     @strawberry.field(
-        description="One request with its timeline (null when unknown).",
+        description="One request with its timeline (null when no request has this id).",
         extensions=allow(*HANDLERS),
     )
-    async def data_subject_request(self, id: strawberry.ID) -> DataSubjectRequestNode | None:
+    async def data_subject_request(
+        self,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The request's global id.")],
+    ) -> DataSubjectRequestNode | None:
         try:
-            return DataSubjectRequestNode.from_row(await service.get(parse_id(id, "id")))
+            return DataSubjectRequestNode.from_row(await service.get(parse_id(id, "id", TYPE_NAME)))
         except NotFound:
             return None
 
     @strawberry.field(
-        description="Open, overdue and due-soon counts, and the median days to complete.",
+        description="Open, overdue and due-soon counts, counts per status and per right, and "
+        "the median days to complete.",
         extensions=allow(*HANDLERS),
     )
     async def data_subject_request_metrics(
-        self, info: Info[Any, Any], received_since: datetime | None = None
+        self,
+        info: Info[Any, Any],
+        received_since: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="Count only requests received at or after this moment (default: "
+                "all requests)."
+            ),
+        ] = None,
     ) -> DataSubjectRequestMetrics:
         found = await service.metrics(info.context.settings.dsr_due_soon_days, received_since)
         return DataSubjectRequestMetrics(
@@ -102,6 +178,12 @@ class DsrQuery:
             due_soon=found.due_soon,
             completed=found.completed,
             median_days_to_complete=found.median_days_to_complete,
-            by_status=[StatusCount(status=s, count=n) for s, n in sorted(found.by_status.items())],
-            by_type=[TypeCount(type=t, count=n) for t, n in sorted(found.by_type.items())],
+            by_status=[
+                DataSubjectRequestStatusCount(status=s, count=n)
+                for s, n in sorted(found.by_status.items())
+            ],
+            by_type=[
+                DataSubjectRequestTypeCount(type=t, count=n)
+                for t, n in sorted(found.by_type.items())
+            ],
         )
