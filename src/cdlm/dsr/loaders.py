@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from cdlm.auth import service as staff
-from cdlm.auth.models import StaffUser
 from cdlm.dsr import service
 from cdlm.dsr.models import DataSubjectRequest
 from cdlm.vault.service import Vault
@@ -42,10 +40,3 @@ async def subject_by_request(vault: Vault, requests: list[DataSubjectRequest]) -
         else None
         for r in requests
     ]
-
-
-async def staff_users_by_id(user_ids: list[uuid.UUID]) -> list[StaffUser | None]:
-    """Staff users by id, active or not (None when unknown)."""
-    rows = await staff.staff_users(include_inactive=True).filter(id__in=user_ids)
-    found = {row.id: row for row in rows}
-    return [found.get(u) for u in user_ids]

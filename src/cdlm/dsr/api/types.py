@@ -11,8 +11,7 @@ from typing import Any
 import strawberry
 from strawberry.types.info import Info
 
-from cdlm.auth import service as staff
-from cdlm.auth.api import StaffUserNode
+from cdlm.auth.api import StaffUserNode, staff_user_node
 from cdlm.core import clock as clock_module
 from cdlm.core.jurisdictions import Jurisdiction
 from cdlm.core.personal_data import PersonalData
@@ -746,18 +745,6 @@ class Progress:
 # --------------------------------------------------------------------------- request
 
 
-async def staff_user(info: Info[Any, Any], user_id: uuid.UUID) -> StaffUserNode | None:
-    """The staff user ``user_id`` (batched with the request's other staff reads); the read
-    of their personal fields is noted for the request's audit record."""
-    row = await info.context.loaders.get(loaders.staff_users_by_id).load(user_id)
-    if row is None:
-        return None
-    info.context.audit_read(
-        [row.id], staff.STAFF_PERSONAL_FIELDS, action="staff_user.read", target_type="staff_user"
-    )
-    return StaffUserNode.from_row(row)
-
-
 @strawberry.type(
     name="DataSubjectRequest",
     description="A data subject request: a person exercising a data protection right, from "
@@ -863,7 +850,7 @@ class DataSubjectRequestNode(Node):
     async def assignee(self, info: Info[Any, Any]) -> StaffUserNode | None:
         if self.row.assignee_id is None:
             return None
-        return await staff_user(info, self.row.assignee_id)
+        return await staff_user_node(info, self.row.assignee_id)
 
     @strawberry.field(
         description="The earlier request this one repeats; null when none.",

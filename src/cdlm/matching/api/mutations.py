@@ -2,7 +2,7 @@
 a merge. Each returns its own result union listing exactly the errors it can return."""
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry.types.info import Info
@@ -217,7 +217,12 @@ class MatchingMutation:
     )
     @errors_as_data
     async def resolve_match_candidate(
-        self, info: Info[Any, Any], input: ResolveMatchCandidateInput
+        self,
+        info: Info[Any, Any],
+        input: Annotated[
+            ResolveMatchCandidateInput,
+            strawberry.argument(description="The pair and the decision."),
+        ],
     ) -> ResolveMatchCandidateResult:
         actor = await require_principal(info)
         done = await service.resolve(
@@ -243,7 +248,11 @@ class MatchingMutation:
     )
     @errors_as_data
     async def merge_customers(
-        self, info: Info[Any, Any], input: MergeCustomersInput
+        self,
+        info: Info[Any, Any],
+        input: Annotated[
+            MergeCustomersInput, strawberry.argument(description="The two profiles and why.")
+        ],
     ) -> MergeCustomersResult:
         actor = await require_principal(info)
         made = await merging.merge(
@@ -268,7 +277,11 @@ class MatchingMutation:
     )
     @errors_as_data
     async def unmerge_customer(
-        self, info: Info[Any, Any], input: UnmergeCustomerInput
+        self,
+        info: Info[Any, Any],
+        input: Annotated[
+            UnmergeCustomerInput, strawberry.argument(description="The merge to undo and why.")
+        ],
     ) -> UnmergeCustomerResult:
         actor = await require_principal(info)
         undone = await merging.unmerge(
