@@ -35,7 +35,7 @@ from tests.consent.test_consent import (
     make_purpose,
 )
 from tests.customers.test_ingest import INGEST, record
-from tests.dsr.support import approved, execute
+from tests.dsr.support import approved, execute, key
 from tests.factories import bearer, gid, make_api_key, make_customer
 
 MAY_PROCESS = """
@@ -139,13 +139,12 @@ async def test_the_access_export_says_no_purpose_may_use_a_restricted_persons_da
 ) -> None:
     customer = await _granted_customer(vault)
     await rights.restrict(customer)
-    request_id = await approved(gql, admin_headers, "ACCESS", "rae@example.com")
-    assert (await execute(gql, admin_headers, request_id))["request"]["status"] == "COMPLETED"
+    request_gid = await approved(gql, admin_headers, "ACCESS", "rae@example.com")
+    assert (await execute(gql, admin_headers, request_gid))["request"]["status"] == "COMPLETED"
+    request_id = key(request_gid)
     export = await AccessExport.get(request_id=request_id)
-    key = await vault.customer_key(uuid.UUID(request_id))
-    sealed = vault.open_bytes(
-        key, uuid.UUID(request_id), f"export:{export.id}", export.content_sealed
-    )
+    sealing_key = await vault.customer_key(request_id)
+    sealed = vault.open_bytes(sealing_key, request_id, f"export:{export.id}", export.content_sealed)
     purposes = json.loads(sealed)["processing"]["purposes"]
     assert {p["code"]: p["permitted"] for p in purposes} == {
         "newsletter": False,

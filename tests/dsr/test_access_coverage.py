@@ -192,7 +192,7 @@ async def test_the_export_holds_every_exported_table_and_names_what_is_withheld(
     agent = await make_staff(auth, Role.AGENT, name="Agent Quillfeather")
     read = await gql(
         "query($id: ID!) { customer(id: $id) { profile { email } } }",
-        {"id": str(customer_id)},
+        {"id": gid("Customer", customer_id)},
         await _login(gql, agent.email),
     )
     assert read["data"]["customer"]["profile"]["email"] == EMAIL

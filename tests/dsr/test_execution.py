@@ -593,17 +593,18 @@ async def test_restricted_customers_leave_lists_and_aggregates(
       customer(id: $id) { restrictedAt }
     }
     """
-    answer = (await gql(query, {"all": False, "id": str(customer_id)}, admin_headers))["data"]
-    assert [n["id"] for n in answer["customers"]["nodes"]] == [str(other)]
+    customer = gid("Customer", customer_id)
+    answer = (await gql(query, {"all": False, "id": customer}, admin_headers))["data"]
+    assert [n["id"] for n in answer["customers"]["nodes"]] == [gid("Customer", other)]
     assert answer["dataQualityReport"]["customers"] == 1
     assert answer["consentOptInRates"] == [
         {"purposeCode": "newsletter", "granted": 0, "customers": 1}
     ]
     assert answer["customer"]["restrictedAt"] is not None  # support still sees the record
-    everyone = (await gql(query, {"all": True, "id": str(customer_id)}, admin_headers))["data"][
+    everyone = (await gql(query, {"all": True, "id": customer}, admin_headers))["data"][
         "customers"
     ]["nodes"]
-    assert {n["id"] for n in everyone} == {str(customer_id), str(other)}
+    assert {n["id"] for n in everyone} == {customer, gid("Customer", other)}
 
 
 async def test_erasure_keeps_held_copies_and_ignores_holds_on_other_categories(

@@ -26,7 +26,7 @@ from cdlm.dsr import access
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.dsr.support import approved, execute, export_link
-from tests.factories import make_customer
+from tests.factories import gid, make_customer
 
 PURPOSE = "purpose { code saleOrSharing recipients }"
 CREATE = f"""
@@ -146,7 +146,7 @@ async def test_an_update_keeps_recipients_unless_given_and_a_sharing_purpose_kee
     gql: GraphQLClient, admin_headers: dict[str, str]
 ) -> None:
     made = await _create(gql, admin_headers, code="partners", recipients=["Acme Ads Ltd"])
-    purpose_id = str((await Purpose.get(code="partners")).id)
+    purpose_id = gid("Purpose", (await Purpose.get(code="partners")).id)
     assert made["purpose"]["recipients"] == ["Acme Ads Ltd"]
 
     renamed = await _update(gql, admin_headers, id=purpose_id, name="Our partners")
@@ -165,7 +165,7 @@ async def test_an_update_keeps_recipients_unless_given_and_a_sharing_purpose_kee
     ]
 
     await _create(gql, admin_headers, code="billing", sale_or_sharing=False, recipients=["Bank"])
-    billing = str((await Purpose.get(code="billing")).id)
+    billing = gid("Purpose", (await Purpose.get(code="billing")).id)
     cleared = await _update(gql, admin_headers, id=billing, recipients=[])
     assert cleared["purpose"]["recipients"] == []
 
@@ -200,7 +200,7 @@ async def test_the_export_lists_recipients_per_purpose_and_says_when_none_were_r
     await Purpose.filter(code="legacy-sharing").update(recipients=[])  # as stored before
     legacy = await Purpose.get(code="legacy-sharing")
     assert legacy.recipients == []
-    kept = await _update(gql, admin_headers, id=str(legacy.id), name="Legacy partners")
+    kept = await _update(gql, admin_headers, id=gid("Purpose", legacy.id), name="Legacy partners")
     assert kept["purpose"] == {
         "code": "legacy-sharing",
         "saleOrSharing": True,
@@ -240,7 +240,7 @@ async def test_the_consent_receipt_names_the_recipients(
     await _create(gql, admin_headers, code="partners", recipients=["Acme Ads Ltd", "brokers"])
     body = await gql(
         "query($id: ID!) { consentReceipt(customerId: $id) }",
-        {"id": str(customer_id)},
+        {"id": gid("Customer", customer_id)},
         admin_headers,
     )
     [service] = body["data"]["consentReceipt"]["services"]

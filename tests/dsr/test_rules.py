@@ -35,7 +35,7 @@ LIFT = """
 mutation($id: ID!, $reason: String!) {
   liftCustomerRestriction(input: {customerId: $id, reason: $reason}) {
     __typename
-    ... on CustomerUpdated { customer { restrictedAt } }
+    ... on CustomerRestrictionLifted { customer { restrictedAt } }
     ... on UserError { code field }
   }
 }
@@ -136,28 +136,38 @@ async def test_what_a_hold_keeps_of_an_erased_customer_is_out_of_every_normal_pa
     assert await Customer.exists(id=customer_id)  # the held source record needs its owner
     found = await gql(
         "query($id: ID!) { customer(id: $id) { id } customers { nodes { id } } }",
-        {"id": str(customer_id)},
+        {"id": gid("Customer", customer_id)},
         admin_headers,
     )
     assert found["data"] == {"customer": None, "customers": {"nodes": []}}
-    lifted = await gql(LIFT, {"id": str(customer_id), "reason": "no"}, admin_headers)
-    assert lifted["data"]["liftCustomerRestriction"]["code"] == "NOT_FOUND"
+    lifted = await gql(LIFT, {"id": gid("Customer", customer_id), "reason": "no"}, admin_headers)
+    gone = lifted["data"]["liftCustomerRestriction"]
+    assert (gone["__typename"], gone["code"], gone["field"]) == (
+        "NotFoundError",
+        "NOT_FOUND",
+        "input.customerId",
+    )
 
 
 async def test_lifting_a_restriction(
     gql: GraphQLClient, admin_headers: dict[str, str], vault: Vault
 ) -> None:
     customer_id = (await make_customer(vault, email="r@example.com")).customer_id
-    not_restricted = await gql(LIFT, {"id": str(customer_id), "reason": "checked"}, admin_headers)
-    assert not_restricted["data"]["liftCustomerRestriction"]["code"] == "INVALID_STATE"
+    not_restricted = await gql(
+        LIFT, {"id": gid("Customer", customer_id), "reason": "checked"}, admin_headers
+    )
+    refused = not_restricted["data"]["liftCustomerRestriction"]
+    assert (refused["__typename"], refused["code"]) == ("InvalidStateError", "INVALID_STATE")
     request_id = await approved(gql, admin_headers, "RESTRICTION", "r@example.com")
     await execute(gql, admin_headers, request_id)
-    blank = await gql(LIFT, {"id": str(customer_id), "reason": " "}, admin_headers)
+    blank = await gql(LIFT, {"id": gid("Customer", customer_id), "reason": " "}, admin_headers)
     assert blank["data"]["liftCustomerRestriction"]["field"] == "input.reason"
     lifted = await gql(
         LIFT,
-        {"id": str(customer_id), "reason": "Accuracy confirmed; customer told."},
+        {"id": gid("Customer", customer_id), "reason": "Accuracy confirmed; customer told."},
         admin_headers,
     )
-    assert lifted["data"]["liftCustomerRestriction"]["customer"]["restrictedAt"] is None
+    done = lifted["data"]["liftCustomerRestriction"]
+    assert done["__typename"] == "CustomerRestrictionLifted"
+    assert done["customer"]["restrictedAt"] is None
     assert await AuditEntry.exists(action="customer.lift_restriction")

@@ -23,7 +23,7 @@ from cdlm.quality.models import InvalidValue
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.customers.test_ingest import INGEST, record
-from tests.dsr.support import approved, change, execute, export_link, file_request
+from tests.dsr.support import approved, change, execute, export_link, file_request, key
 from tests.factories import gid, make_customer, source
 
 SHARED_PHONE = "+44 20 7946 0958"
@@ -158,7 +158,7 @@ async def test_requests_for_a_stranger_act_on_the_stranger_only(
     # Access: the copy holds the stranger's data and nothing of Ada's.
     request_id = await approved(gql, admin_headers, "ACCESS", "charles@example.org")
     done = await execute(gql, admin_headers, request_id)
-    assert done["request"]["customerId"] == str(stranger.customer_id)
+    assert done["request"]["customerId"] == gid("Customer", stranger.customer_id)
     copy = (await client.get(export_link(caplog))).json()
     dumped = json.dumps(copy)
     assert "Charles" in dumped
@@ -195,7 +195,7 @@ async def test_a_request_by_a_shared_phone_is_not_answered_for_either_person(
     assert refused["__typename"] == "PolicyViolationError"
     assert refused["message"].startswith("The requester's email or phone is shared")
     # Nothing changed: still approved, no export made.
-    assert (await DataSubjectRequest.get(id=request["id"])).status == "approved"
+    assert (await DataSubjectRequest.get(id=key(request["id"]))).status == "approved"
     assert await AccessExport.all().count() == 0
 
 
@@ -206,7 +206,7 @@ async def test_staff_can_file_the_request_again_naming_either_person(
     charles = await make_customer(
         vault, given_name="Charles", family_name="Babbage", phone=SHARED_PHONE
     )
-    for customer in (str(charles.customer_id), ada):
+    for customer in (gid("Customer", charles.customer_id), gid("Customer", ada)):
         filed = await file_request(
             gql,
             admin_headers,
@@ -215,7 +215,7 @@ async def test_staff_can_file_the_request_again_naming_either_person(
             verificationMethod="KNOWN_CONTACT_DETAILS",
             customerId=customer,
         )
-        assert filed["__typename"] == "DataSubjectRequestSaved", filed
+        assert filed["__typename"] == "DataSubjectRequestFiled", filed
         request = filed["request"]
         assert request["customerId"] == customer
         await change(gql, admin_headers, request["id"], "APPROVED")
@@ -228,7 +228,7 @@ async def test_staff_can_file_the_request_again_naming_either_person(
         admin_headers,
         "ACCESS",
         identifier={"kind": "PHONE", "value": SHARED_PHONE},
-        customerId=str(other.customer_id),
+        customerId=gid("Customer", other.customer_id),
     )
     assert (refused["__typename"], refused["code"]) == ("ValidationError", "IDENTITY_CONFLICT")
 

@@ -371,7 +371,7 @@ async def test_closed_requests_lose_their_requesters_details(
     admin_headers: dict[str, str],
 ) -> None:
     from cdlm.dsr.models import DataSubjectRequest
-    from tests.dsr.support import change, file_request
+    from tests.dsr.support import change, file_request, key
 
     with clock.frozen_at(ago(100)):
         filed = await file_request(gql, admin_headers, "ACCESS", "closed@example.com")
@@ -381,10 +381,10 @@ async def test_closed_requests_lose_their_requesters_details(
     with clock.frozen_at(NOW):
         report = await sweeping.sweep(SYSTEM, vault, store)
     assert report.outcomes[0].disposed == 1
-    closed = await DataSubjectRequest.get(id=filed["request"]["id"])
+    closed = await DataSubjectRequest.get(id=key(filed["request"]["id"]))
     assert (closed.subject_sealed, closed.details_sealed, closed.subject_index) == (None, None, "")
     assert await vault.customer_keys([closed.id]) == {}
-    still = await DataSubjectRequest.get(id=open_one["request"]["id"])
+    still = await DataSubjectRequest.get(id=key(open_one["request"]["id"]))
     assert still.subject_sealed is not None
 
 
