@@ -10,6 +10,7 @@ from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
     GraphQLInterfaceType,
+    GraphQLList,
     GraphQLNamedType,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -106,3 +107,28 @@ def test_result_unions_describe_exactly_their_members(union: str) -> None:
     members = {member.name for member in named.types if member.name.endswith("Error")}
     assert described == members
     assert len(named.types) == len(members) + 1, "one success type, then errors"
+
+
+def _root_lists() -> list[tuple[str, str]]:
+    query = SCHEMA.query_type
+    assert query is not None
+    found = []
+    for name, field in query.fields.items():
+        kind = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+        if isinstance(kind, GraphQLList) or get_named_type(kind).name.endswith("Connection"):
+            found.append((name, get_named_type(kind).name))
+    return found
+
+
+@pytest.mark.parametrize(("field", "type_name"), _root_lists())
+def test_root_lists_of_objects_are_connections_with_a_filter_both_ways(
+    field: str, type_name: str
+) -> None:
+    named = SCHEMA.type_map[type_name]
+    if field == "nodes" or not type_name.endswith("Connection"):
+        # Plain lists are only for `nodes` and report rows that are not objects of their own.
+        assert field == "nodes" or "Node" not in {i.name for i in getattr(named, "interfaces", [])}
+        return
+    query = SCHEMA.query_type
+    assert query is not None
+    assert {"filter", "first", "after", "last", "before"} <= set(query.fields[field].args)
