@@ -20,6 +20,7 @@ from graphql import (
 
 from cdlm.api.schema import create_schema
 
+pytestmark = pytest.mark.pure
 SCHEMA = create_schema()._schema
 #: GraphQL's own scalars and introspection types are described by the specification.
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
