@@ -52,7 +52,7 @@ describe_enum(
     Trigger,
     "What a retention period is counted from.",
     {
-        Trigger.SINCE_COLLECTION: "From when the data was collected (events: when received).",
+        Trigger.SINCE_COLLECTION: "From when the data was collected (events: when they occurred).",
         Trigger.SINCE_LAST_ACTIVITY: "From the customer's last event or profile update.",
         Trigger.SINCE_REQUEST_COMPLETION: "From when the data subject request was closed.",
     },
