@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ParamSpec, TypeVar, Union
+from typing import Any, ParamSpec, TypeVar
 
 import strawberry
 
@@ -151,7 +151,8 @@ _BY_DOMAIN_ERROR: dict[type[domain.DomainError], type[UserError]] = {
 @dataclass(frozen=True)
 class Outcomes:
     """What a mutation returns: its success type or one of the errors it can return, each
-    with when. One per mutation; :attr:`union` is its ``<Mutation>Result``."""
+    with when. One per mutation, written out as its ``<Mutation>Result``:
+    ``Annotated[Done | ValidationError, OUTCOMES.marker]``."""
 
     name: str
     success: type
@@ -162,12 +163,6 @@ class Outcomes:
             raise ValueError("a mutation's result union is named <Mutation>Result")
         if not self.errors:
             raise ValueError(f"{self.name} lists no error: return the success type itself")
-
-    @property
-    def union(self) -> Any:
-        """The result union type, for the mutation's return annotation."""
-        members = (self.success, *self.errors)
-        return Annotated[Union[members], self.marker]  # noqa: UP007 - built from a tuple
 
     @property
     def marker(self) -> Any:

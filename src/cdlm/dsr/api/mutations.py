@@ -4,7 +4,7 @@ payload, which carries the request as it is after the change."""
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.info import Info
@@ -27,7 +27,6 @@ from cdlm.graphql.errors import (
     NotFoundError,
     Outcomes,
     PolicyViolationError,
-    UserError,
     ValidationError,
     errors_as_data,
 )
@@ -251,20 +250,36 @@ EXECUTE = Outcomes(
     },
 )
 
-if TYPE_CHECKING:
-    FileDataSubjectRequestResult = DataSubjectRequestFiled | UserError
-    ChangeDataSubjectRequestStatusResult = DataSubjectRequestStatusChanged | UserError
-    ExtendDataSubjectRequestDeadlineResult = DataSubjectRequestDeadlineExtended | UserError
-    AssignDataSubjectRequestResult = DataSubjectRequestAssigned | UserError
-    ResendDataSubjectRequestExportLinkResult = DataSubjectRequestExportLinkResent | UserError
-    ExecuteDataSubjectRequestResult = DataSubjectRequestExecuted | UserError
-else:
-    FileDataSubjectRequestResult = FILE.union
-    ChangeDataSubjectRequestStatusResult = CHANGE_STATUS.union
-    ExtendDataSubjectRequestDeadlineResult = EXTEND.union
-    AssignDataSubjectRequestResult = ASSIGN.union
-    ResendDataSubjectRequestExportLinkResult = RESEND_LINK.union
-    ExecuteDataSubjectRequestResult = EXECUTE.union
+FileDataSubjectRequestResult = Annotated[
+    DataSubjectRequestFiled | ValidationError | ConflictError, FILE.marker
+]
+ChangeDataSubjectRequestStatusResult = Annotated[
+    DataSubjectRequestStatusChanged | ValidationError | NotFoundError | InvalidStateError,
+    CHANGE_STATUS.marker,
+]
+ExtendDataSubjectRequestDeadlineResult = Annotated[
+    DataSubjectRequestDeadlineExtended | ValidationError | NotFoundError | InvalidStateError,
+    EXTEND.marker,
+]
+AssignDataSubjectRequestResult = Annotated[
+    DataSubjectRequestAssigned | ValidationError | NotFoundError | InvalidStateError, ASSIGN.marker
+]
+ResendDataSubjectRequestExportLinkResult = Annotated[
+    DataSubjectRequestExportLinkResent
+    | ValidationError
+    | NotFoundError
+    | InvalidStateError
+    | PolicyViolationError,
+    RESEND_LINK.marker,
+]
+ExecuteDataSubjectRequestResult = Annotated[
+    DataSubjectRequestExecuted
+    | ValidationError
+    | NotFoundError
+    | InvalidStateError
+    | PolicyViolationError,
+    EXECUTE.marker,
+]
 
 
 Work = Callable[

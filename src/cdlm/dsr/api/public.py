@@ -7,7 +7,7 @@ request id they hand out and take back is the request's global id.
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.info import Info
@@ -21,7 +21,6 @@ from cdlm.graphql.errors import (
     NotFoundError,
     Outcomes,
     RateLimitedError,
-    UserError,
     ValidationError,
     errors_as_data,
 )
@@ -195,14 +194,21 @@ RESEND = Outcomes(
 )
 
 
-if TYPE_CHECKING:
-    SubmitDataSubjectRequestResult = DataSubjectRequestReceived | UserError
-    VerifyDataSubjectRequestResult = DataSubjectRequestVerified | UserError
-    ResendVerificationCodeResult = VerificationCodeSent | UserError
-else:
-    SubmitDataSubjectRequestResult = SUBMIT.union
-    VerifyDataSubjectRequestResult = VERIFY.union
-    ResendVerificationCodeResult = RESEND.union
+SubmitDataSubjectRequestResult = Annotated[
+    DataSubjectRequestReceived | ValidationError | RateLimitedError | ConflictError, SUBMIT.marker
+]
+VerifyDataSubjectRequestResult = Annotated[
+    DataSubjectRequestVerified
+    | ValidationError
+    | NotFoundError
+    | InvalidStateError
+    | RateLimitedError,
+    VERIFY.marker,
+]
+ResendVerificationCodeResult = Annotated[
+    VerificationCodeSent | ValidationError | NotFoundError | InvalidStateError | RateLimitedError,
+    RESEND.marker,
+]
 
 
 def details_of(

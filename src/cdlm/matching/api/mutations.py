@@ -2,7 +2,7 @@
 a merge. Each returns its own result union listing exactly the errors it can return."""
 
 import uuid
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.types.info import Info
@@ -17,7 +17,6 @@ from cdlm.graphql.errors import (
     NotFoundError,
     Outcomes,
     PolicyViolationError,
-    UserError,
     ValidationError,
     errors_as_data,
 )
@@ -196,14 +195,26 @@ UNMERGE = Outcomes(
         "since: undo that merge first (ALREADY_MERGED)",
     },
 )
-if TYPE_CHECKING:
-    ResolveMatchCandidateResult = MatchCandidateResolved | UserError
-    MergeCustomersResult = CustomersMerged | UserError
-    UnmergeCustomerResult = CustomerUnmerged | UserError
-else:
-    ResolveMatchCandidateResult = RESOLVE.union
-    MergeCustomersResult = MERGE.union
-    UnmergeCustomerResult = UNMERGE.union
+ResolveMatchCandidateResult = Annotated[
+    MatchCandidateResolved
+    | ValidationError
+    | NotFoundError
+    | InvalidStateError
+    | PolicyViolationError,
+    RESOLVE.marker,
+]
+MergeCustomersResult = Annotated[
+    CustomersMerged
+    | ValidationError
+    | NotFoundError
+    | InvalidStateError
+    | PolicyViolationError
+    | ConflictError,
+    MERGE.marker,
+]
+UnmergeCustomerResult = Annotated[
+    CustomerUnmerged | ValidationError | NotFoundError | InvalidStateError, UNMERGE.marker
+]
 
 
 @strawberry.type
