@@ -106,3 +106,44 @@ class ImportRun(Model):
 
     class Meta:
         table = "import_runs"
+
+
+class CustomerAttributes(Model):
+    """Coarse attributes derived from a customer's data and kept in clear for analysis.
+
+    Nothing here is a personal value: each is a category (a country, an age band, a kind of
+    email domain) or a score, declared on the data map, derived again whenever the values
+    behind it change, and deleted with the customer. Analysts see these, never the values.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    customer: fields.OneToOneRelation[Customer] = fields.OneToOneField(
+        "cdlm.Customer", related_name="attributes", on_delete=fields.CASCADE
+    )
+    country = fields.CharField(max_length=2, null=True, description="ISO 3166-1 alpha-2")
+    region = fields.CharField(max_length=64, null=True, description="Region of the address")
+    age_band = fields.CharField(max_length=8, null=True, description="E.g. 25-34")
+    acquisition_source = fields.CharField(
+        max_length=64, null=True, description="The system of the first source record"
+    )
+    phone_country = fields.CharField(max_length=2, null=True)
+    phone_line_type = fields.CharField(max_length=16, null=True)
+    email_domain_kind = fields.CharField(max_length=16, null=True)
+    sentiment_average = fields.FloatField(null=True)
+    rfm_recency = fields.SmallIntField(null=True, description="Quintile 1-5, 5 most recent")
+    rfm_frequency = fields.SmallIntField(null=True)
+    rfm_monetary = fields.SmallIntField(null=True)
+    expected_purchases_90d = fields.FloatField(null=True)
+    expected_purchases_365d = fields.FloatField(null=True)
+    p_alive = fields.FloatField(null=True)
+    expected_value_365d = fields.DecimalField(max_digits=14, decimal_places=2, null=True)
+    churn_risk = fields.FloatField(null=True)
+    derivation: dict[str, str] = fields.JSONField(
+        default=dict, description="Per attribute: the enricher (name@version) behind it"
+    )
+    derived_at = fields.DatetimeField(description="When the profile attributes were derived")
+    scored_at = fields.DatetimeField(null=True, description="As-of date of the scores")
+
+    class Meta:
+        table = "customer_attributes"
+        indexes = (("country", "age_band"), ("churn_risk",))
