@@ -202,6 +202,11 @@ def test_every_sealed_column_and_clear_personal_column_is_on_the_data_map() -> N
         ("legal_holds", "reason"),
     }
     assert in_clear - mapped == set()
+    attributes = Tortoise.apps["cdlm"]["CustomerAttributes"]._meta.db_fields
+    bookkeeping = {"id", "customer_id", "derivation", "derived_at", "scored_at"}
+    derived = {("customer_attributes", c) for c in set(attributes) - bookkeeping}
+    assert derived
+    assert derived - mapped == set()
 
 
 async def test_records_of_processing_name_each_purposes_recipients() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from tortoise.expressions import Q
 
 from cdlm.core import clock
-from cdlm.customers import rights
+from cdlm.customers import attributes, rights
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.disposal import Candidate, DatedRows, delete_rows, due_rows
 from cdlm.identity import service as identity
@@ -208,6 +208,7 @@ async def crypto_shred_customers(vault: Vault, ids: list[str], keep: rights.Keep
         await vault.shred(customer_id)
         await identity.forget_customer(customer_id)
         await Event.filter(customer_id=customer_id).update(external_id=None)
+        await attributes.forget([customer_id])
         now = clock.now()
         await Customer.filter(id=customer_id).update(erased_at=now, restricted_at=now)
     return len(ids)

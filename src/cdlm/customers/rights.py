@@ -19,6 +19,7 @@ from cdlm.core import clock
 from cdlm.core.errors import InvalidStateTransition, NotFound, ValidationFailed
 from cdlm.core.principal import Principal
 from cdlm.core.text import text_problem
+from cdlm.customers import attributes
 from cdlm.customers.models import Customer, Event, SourceRecord
 from cdlm.customers.service import lock_live
 from cdlm.identity import service as identity
@@ -242,6 +243,7 @@ async def erase(customer_id: uuid.UUID, keep: Keep) -> dict[str, int]:
     # The ids of profiles merged into this one redirect to it: nothing is left behind them.
     deleted["merged_profiles"] = await Customer.filter(merged_into_id=customer_id).delete()
     deleted["refused_values"] = await refused_values.forget(customer_id)
+    await attributes.forget([customer_id])
     remains = await Event.exists(customer_id=customer_id) or await SourceRecord.exists(
         customer_id=customer_id
     )
@@ -269,3 +271,4 @@ async def erase_profile(customer_id: uuid.UUID, *, restrict: bool = False) -> No
     if restrict:
         changes["restricted_at"] = now
     await Customer.filter(id=customer_id).update(**changes)
+    await attributes.forget([customer_id])

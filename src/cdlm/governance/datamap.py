@@ -14,6 +14,7 @@ from enum import StrEnum
 from cdlm.consent import service as consent
 from cdlm.core.personal_data import CLEAR_ROLES, PersonalData
 from cdlm.core.roles import Role
+from cdlm.customers.attributes import ATTRIBUTES
 from cdlm.quality.fields import DATA_CATEGORIES, PROFILE_FIELDS, profile_path
 from cdlm.retention import policies as retention
 
@@ -58,6 +59,8 @@ _ADMIN = frozenset({Role.ADMIN})
 _OVERSIGHT = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER})
 _STEWARDS = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD})
 _CUSTOMER_DATA = ("customers.inactive",)
+#: Who reads analysis attributes: every staff role (they are coarse categories and scores).
+_ANALYSTS = frozenset(Role) - {Role.INGEST}
 
 
 def places() -> list[Place]:
@@ -92,6 +95,21 @@ def places() -> list[Place]:
             ("phone", "user.contact.phone_number", "phone numbers"),
             ("external_id", "user.unique_id", "ids in source systems"),
         )
+    ]
+    found += [
+        Place(
+            f"customer.analytics.attributes.{attribute.api_name}",
+            "customer_attributes",
+            attribute.column,
+            attribute.category,
+            DataSubjectCategory.CUSTOMER,
+            False,
+            _ANALYSTS,
+            _CUSTOMER_DATA,
+            f"derived in clear for analysis from {attribute.derived_from}; deleted with the "
+            "customer",
+        )
+        for attribute in ATTRIBUTES
     ]
     found += [
         Place(

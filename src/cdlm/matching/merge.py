@@ -45,6 +45,7 @@ from cdlm.core.principal import Principal
 from cdlm.core.text import staff_text
 from cdlm.core.transactions import retrying
 from cdlm.core.vocabulary import LifecycleStage, SourceKind
+from cdlm.customers import attributes as customer_attributes
 from cdlm.customers import merging as customer_rows
 from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.rebuild import rebuild
@@ -255,6 +256,7 @@ async def merge_locked(
         quality_score=0.0,
         updated_at=now,
     )
+    await customer_attributes.forget([merged.id])  # it answers with the survivor's now
     await _settle_candidates(survivor.id, merged.id, record, now)
     await audit.record_many(
         actor,
