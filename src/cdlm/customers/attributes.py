@@ -2,7 +2,7 @@
 
 Personal values stay sealed; analysis (segments, scores, dashboards) works on these instead.
 :data:`ATTRIBUTES` is the one table of them: each names its column, the API name under
-``Customer.analytics.attributes``, its fideslang data category for the data map and what it is
+``Customer.analytics``, its fideslang data category for the data map and what it is
 derived from. Profile attributes are derived again whenever the profile changes; scores are
 written by analytics runs; all of them are deleted with the customer (:func:`forget`).
 """
@@ -30,7 +30,7 @@ class AnalysisAttribute:
     """One attribute kept in clear for analysis."""
 
     column: str
-    api_name: str  #: camelCase name below ``Customer.analytics.attributes``
+    api_path: str  #: camelCase path below ``Customer.analytics``
     category: str  #: fideslang data category
     source: AttributeSource
     derived_from: str  #: for the data map: what the value is derived from
@@ -39,56 +39,56 @@ class AnalysisAttribute:
 ATTRIBUTES: tuple[AnalysisAttribute, ...] = (
     AnalysisAttribute(
         "country",
-        "country",
+        "attributes.country",
         "user.contact.address.country",
         AttributeSource.PROFILE,
         "the address country",
     ),
     AnalysisAttribute(
         "region",
-        "region",
+        "attributes.region",
         "user.contact.address.state",
         AttributeSource.PROFILE,
         "the address region, or the postal code where offline data allows",
     ),
     AnalysisAttribute(
         "age_band",
-        "ageBand",
+        "attributes.ageBand",
         "user.demographic.age_range",
         AttributeSource.PROFILE,
         "the birth date, as of the derivation",
     ),
     AnalysisAttribute(
         "acquisition_source",
-        "acquisitionSource",
+        "attributes.acquisitionSource",
         "user.behavior",
         AttributeSource.SOURCES,
         "the system of the first source record",
     ),
     AnalysisAttribute(
         "phone_country",
-        "phoneCountry",
+        "attributes.phoneCountry",
         "user.contact.phone_number",
         AttributeSource.PROFILE,
         "the phone number's country",
     ),
     AnalysisAttribute(
         "phone_line_type",
-        "phoneLineType",
+        "attributes.phoneLineType",
         "user.contact.phone_number",
         AttributeSource.PROFILE,
         "the phone number's line type (mobile, fixed line, ...)",
     ),
     AnalysisAttribute(
         "email_domain_kind",
-        "emailDomainKind",
+        "attributes.emailDomainKind",
         "user.contact.email",
         AttributeSource.PROFILE,
         "the email's domain (free mail, disposable, role account, organisation)",
     ),
     AnalysisAttribute(
         "sentiment_average",
-        "sentimentAverage",
+        "attributes.sentimentAverage",
         "user.behavior",
         AttributeSource.EVENTS,
         "the sentiment of the customer's feedback",
@@ -102,9 +102,9 @@ ATTRIBUTES: tuple[AnalysisAttribute, ...] = (
             f"purchase events: {words}",
         )
         for column, api_name, words in (
-            ("rfm_recency", "rfmRecency", "recency quintile"),
-            ("rfm_frequency", "rfmFrequency", "frequency quintile"),
-            ("rfm_monetary", "rfmMonetary", "monetary quintile"),
+            ("rfm_recency", "rfm.r", "recency quintile"),
+            ("rfm_frequency", "rfm.f", "frequency quintile"),
+            ("rfm_monetary", "rfm.m", "monetary quintile"),
             ("expected_purchases_90d", "expectedPurchases90d", "BG/NBD expectation"),
             ("expected_purchases_365d", "expectedPurchases365d", "BG/NBD expectation"),
             ("p_alive", "pAlive", "BG/NBD probability of being alive"),

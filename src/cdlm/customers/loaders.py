@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
-from cdlm.customers.models import Customer, SourceRecord
+from cdlm.customers.models import Customer, CustomerAttributes, SourceRecord
 from cdlm.quality import refused
 from cdlm.vault.service import Vault
 
@@ -45,3 +45,9 @@ async def absorbed_by_customer(ids: list[uuid.UUID]) -> list[list[uuid.UUID]]:
     for merged, survivor in rows:
         grouped[uuid.UUID(str(survivor))].append(uuid.UUID(str(merged)))
     return [grouped[i] for i in ids]
+
+
+async def attributes_by_customer(ids: list[uuid.UUID]) -> list[CustomerAttributes | None]:
+    """Each customer's analysis attributes (None before the first derivation)."""
+    rows = {row.customer_id: row for row in await CustomerAttributes.filter(customer_id__in=ids)}  # type: ignore[attr-defined]
+    return [rows.get(customer_id) for customer_id in ids]

@@ -98,7 +98,7 @@ def places() -> list[Place]:
     ]
     found += [
         Place(
-            f"customer.analytics.attributes.{attribute.api_name}",
+            f"customer.analytics.{attribute.api_path}",
             "customer_attributes",
             attribute.column,
             attribute.category,

@@ -28,6 +28,7 @@ from cdlm.core.errors import DomainError
 from cdlm.customer360 import reader
 from cdlm.customer360.values import EventWindow, Parts, Profile360
 from cdlm.customers.api.types import CustomerNode, EventFilter, event_window
+from cdlm.customers.attributes import ATTRIBUTES
 from cdlm.graphql.pagination import PageArgs
 from cdlm.quality.fields import PROFILE
 
@@ -49,6 +50,12 @@ PERSONAL_READS: dict[str, PersonalRead] = {
         for field in PROFILE
     },
     "identities.value": PersonalRead("identities", "customer.identities.email"),
+    **{
+        f"analytics.{a.api_path}": PersonalRead(
+            "analysis_attributes", f"customer.analytics.{a.api_path}"
+        )
+        for a in ATTRIBUTES
+    },
     "events.edges.node.properties": PersonalRead("event_properties", "customer.events.properties"),
     "events.nodes.properties": PersonalRead("event_properties", "customer.events.properties"),
     "quality.invalidValues.value": PersonalRead(

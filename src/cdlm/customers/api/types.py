@@ -27,6 +27,7 @@ from cdlm.customer360.values import (
     Profile360,
 )
 from cdlm.customers import loaders
+from cdlm.customers.api.analytics import ANALYTICS_READERS, CustomerAnalytics
 from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.masking import mask, masked_field, personal
 from cdlm.graphql.pagination import (
@@ -517,6 +518,15 @@ class CustomerNode(Node):
 
         rows = await info.context.loaders.get(merges_by_customer).load(self.record.id)
         return [Shown.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="What analysis says about the customer: RFM, lifetime value, churn risk "
+        "and coarse attributes (never the personal values behind them).",
+        extensions=allow(*ANALYTICS_READERS),
+    )
+    async def analytics(self, info: Info[Any, Any]) -> CustomerAnalytics:
+        row = await info.context.loaders.get(loaders.attributes_by_customer).load(self.record.id)
+        return CustomerAnalytics.of(row)
 
     @strawberry.field(description="Interactions, newest first.")
     def events(
