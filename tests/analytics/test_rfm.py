@@ -13,6 +13,7 @@ from cdlm.analytics.rfm import (
     ExchangeRates,
     Purchase,
     PurchaseRules,
+    PurchaseSummary,
     RfmConfigError,
     RfmInput,
     RfmScore,
@@ -171,6 +172,6 @@ def test_summarise_counts_configured_purchases_before_as_of() -> None:
 
 
 def test_summarise_empty() -> None:
-    summary = summarise([], as_of=AS_OF, rules=PurchaseRules(), rates=EUR)
+    summary: PurchaseSummary[str] = summarise([], as_of=AS_OF, rules=PurchaseRules(), rates=EUR)
     assert summary.customers == {}
     assert score(summary.customers) == {}
