@@ -1,0 +1,1 @@
+"""Customer analytics: derived attributes, enrichment, scores and segments."""
