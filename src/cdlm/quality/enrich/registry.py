@@ -12,11 +12,11 @@ from datetime import date
 from types import MappingProxyType
 from typing import Final
 
-from cdlm.analytics.enrich.age import AgeBandEnricher
-from cdlm.analytics.enrich.base import Attribute, Derived, Enricher
-from cdlm.analytics.enrich.email import EmailDomainEnricher
-from cdlm.analytics.enrich.phone import PhoneEnricher
-from cdlm.analytics.enrich.postal import PostalRegionEnricher
+from cdlm.quality.enrich.age import AgeBandEnricher
+from cdlm.quality.enrich.base import Attribute, Derived, Enricher
+from cdlm.quality.enrich.email import EmailDomainEnricher
+from cdlm.quality.enrich.phone import PhoneEnricher
+from cdlm.quality.enrich.postal import PostalRegionEnricher
 
 SETTING = "CDLM_ENRICHERS"
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
-from cdlm.analytics.enrich.base import Attribute, text
+from cdlm.quality.enrich.base import Attribute, text
 
 #: Longer than any country's postal code format.
 MAX_INPUT = 16

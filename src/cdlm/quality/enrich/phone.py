@@ -14,7 +14,7 @@ Only valid numbers are enriched. The carrier is not derived: mobile numbers move
 carriers, so the carrier data names the original allocation, which misleads more than it tells.
 
 phonenumbers, its geocoder (several MB of prefix tables) and pycountry are imported on first use,
-so importing :mod:`cdlm.analytics.enrich` stays cheap.
+so importing :mod:`cdlm.quality.enrich` stays cheap.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
-from cdlm.analytics.enrich.base import Attribute, text
+from cdlm.quality.enrich.base import Attribute, text
 
 if TYPE_CHECKING:
     from phonenumbers import PhoneNumber

@@ -26,7 +26,7 @@ from enum import StrEnum
 from importlib import resources
 from typing import Final
 
-from cdlm.analytics.enrich.base import Attribute, text
+from cdlm.quality.enrich.base import Attribute, text
 
 #: RFC 5321 limit of a whole address.
 MAX_INPUT = 254

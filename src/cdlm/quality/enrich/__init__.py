@@ -4,17 +4,17 @@ Importing this package is cheap: each enricher loads its data (phonenumbers' geo
 disposable-domain list, postal prefix tables) the first time it runs.
 """
 
-from cdlm.analytics.enrich.age import AgeBand
-from cdlm.analytics.enrich.base import (
+from cdlm.quality.enrich.age import AgeBand
+from cdlm.quality.enrich.base import (
     Attribute,
     Derived,
     Enricher,
     parse_provenance,
     provenance,
 )
-from cdlm.analytics.enrich.email import DomainKind
-from cdlm.analytics.enrich.phone import LineType
-from cdlm.analytics.enrich.registry import (
+from cdlm.quality.enrich.email import DomainKind
+from cdlm.quality.enrich.phone import LineType
+from cdlm.quality.enrich.registry import (
     ALL,
     ENRICHERS,
     SETTING,

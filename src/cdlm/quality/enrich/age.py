@@ -12,7 +12,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Final
 
-from cdlm.analytics.enrich.base import Attribute, text
+from cdlm.quality.enrich.base import Attribute, text
 
 #: Older than this is a data error, not an age.
 MAX_AGE = 130

