@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from cdlm.auth.settings import AuthSettings
-from cdlm.core import clock
 from cdlm.core.roles import Role
 from cdlm.customers import attributes, rights
 from cdlm.customers.models import CustomerAttributes
@@ -34,8 +33,7 @@ SCORED_AT = datetime(2026, 11, 30, tzinfo=UTC)
 
 
 async def _scored(customer_id: uuid.UUID) -> None:
-    await CustomerAttributes.create(
-        customer_id=customer_id,
+    await CustomerAttributes.filter(customer_id=customer_id).update(
         country="NL",
         age_band="25-34",
         acquisition_source="crm",
@@ -48,21 +46,24 @@ async def _scored(customer_id: uuid.UUID) -> None:
         p_alive=0.9,
         expected_value_365d=Decimal("120.50"),
         churn_risk=0.1,
-        derived_at=clock.now(),
         scored_at=SCORED_AT,
     )
 
 
-async def test_a_customer_not_yet_analysed_has_only_nulls(
+async def test_a_customer_not_yet_scored_has_derived_attributes_and_no_scores(
     gql: GraphQLClient, auth: AuthSettings, vault: Vault
 ) -> None:
-    made = await make_customer(vault, email="fresh@example.com")
+    made = await make_customer(vault, email="fresh@gmail.com")
     headers = bearer(await make_api_key(auth, Role.ANALYST))
     body = await gql(ANALYTICS, {"id": gid("Customer", made.customer_id)}, headers)
     analytics = body["data"]["customer"]["analytics"]
     assert analytics["rfm"] is None
+    assert analytics["pAlive"] is None
     assert analytics["scoredAt"] is None
-    assert set(analytics["attributes"].values()) == {None}
+    assert analytics["derivedAt"] is not None
+    assert analytics["attributes"]["emailDomainKind"] == "free_mail"
+    assert analytics["attributes"]["acquisitionSource"] == "crm"
+    assert analytics["attributes"]["country"] is None
 
 
 async def test_analysts_read_scores_and_attributes_and_the_read_is_audited(
@@ -111,3 +112,70 @@ async def test_a_kept_record_loses_its_attributes_too(vault: Vault) -> None:
 
 async def test_forget_is_a_no_op_without_ids() -> None:
     assert await attributes.forget([]) == 0
+
+
+async def test_ingest_derives_attributes_with_their_provenance(vault: Vault) -> None:
+    made = await make_customer(
+        vault,
+        email="info@mailinator.com",
+        phone="+31612345678",
+        birth_date="1990-05-17",
+        country="NL",
+    )
+    row = await CustomerAttributes.get(customer_id=made.customer_id)
+    assert (row.country, row.phone_country, row.phone_line_type) == ("NL", "NL", "mobile")
+    assert row.email_domain_kind == "disposable"
+    assert row.age_band is not None
+    assert row.acquisition_source == "crm"
+    assert row.derivation["country"] == "profile.country"
+    assert row.derivation["phone_country"].startswith("enricher:phone@")
+    assert row.derivation["age_band"].startswith("enricher:age_band@")
+    assert "mailinator" not in str(row.derivation)
+    assert "612345678" not in str(row.derivation)
+
+
+def test_a_source_value_outranks_an_enricher() -> None:
+    derived = attributes.derive(
+        {"country": "US", "region": "US-NY", "postal_code": "94043"},
+        ["crm"],
+        datetime(2026, 12, 1, tzinfo=UTC).date(),
+    )
+    assert derived.values["region"] == "US-NY"
+    assert derived.derivation["region"] == "profile.region"
+
+
+def test_disabled_enrichers_derive_nothing() -> None:
+    derived = attributes.derive(
+        {"email": "a@gmail.com", "phone": "+31612345678"},
+        [],
+        datetime(2026, 12, 1, tzinfo=UTC).date(),
+        enabled=frozenset(),
+    )
+    assert derived.derivation == {}
+    assert set(derived.values.values()) == {None}
+
+
+UPDATE = """
+mutation($input: UpdateCustomerInput!) {
+  updateCustomer(input: $input) { __typename }
+}
+"""
+
+
+async def test_a_rectification_derives_again_and_keeps_the_acquisition_source(
+    gql: GraphQLClient, auth: AuthSettings, vault: Vault
+) -> None:
+    made = await make_customer(vault, email="sales@example.org")
+    before = await CustomerAttributes.get(customer_id=made.customer_id)
+    assert before.email_domain_kind == "role_account"
+    headers = bearer(await make_api_key(auth, Role.STEWARD))
+    body = await gql(
+        UPDATE,
+        {"input": {"id": gid("Customer", made.customer_id), "changes": {"email": "x@gmail.com"}}},
+        headers,
+    )
+    assert body["data"]["updateCustomer"]["__typename"] == "CustomerUpdated"
+    after = await CustomerAttributes.get(customer_id=made.customer_id)
+    assert after.email_domain_kind == "free_mail"
+    assert after.acquisition_source == "crm"
+    assert after.derived_at > before.derived_at

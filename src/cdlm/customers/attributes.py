@@ -9,12 +9,20 @@ written by analytics runs; all of them are deleted with the customer (:func:`for
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
 
+from tortoise.connection import get_connection
+
 from cdlm.customers.models import CustomerAttributes
+from cdlm.quality.enrich.base import Attribute
+from cdlm.quality.enrich.registry import SETTING, enrich, parse_enabled
 
 
 class AttributeSource(StrEnum):
@@ -123,3 +131,92 @@ async def forget(customer_ids: Iterable[uuid.UUID]) -> int:
     if not ids:
         return 0
     return await CustomerAttributes.filter(customer_id__in=ids).delete()
+
+
+#: Enricher attribute → the column it fills (a source value of the same column outranks it).
+_ENRICHED_COLUMNS: Mapping[Attribute, str] = {
+    Attribute.PHONE_COUNTRY: "phone_country",
+    Attribute.PHONE_LINE_TYPE: "phone_line_type",
+    Attribute.EMAIL_DOMAIN_KIND: "email_domain_kind",
+    Attribute.AGE_BAND: "age_band",
+    Attribute.POSTAL_REGION: "region",
+}
+#: Columns a profile value fills as it is (already validated and normalized on the way in).
+_SOURCE_COLUMNS: Mapping[str, str] = {"country": "country", "region": "region"}
+PROFILE_COLUMNS: tuple[str, ...] = tuple(
+    a.column for a in ATTRIBUTES if a.source is not AttributeSource.EVENTS
+)
+
+
+@dataclass(frozen=True)
+class ProfileAttributes:
+    """The profile-derived attributes of one customer and where each came from."""
+
+    values: Mapping[str, str | None]
+    derivation: Mapping[str, str]
+
+
+@functools.cache
+def enabled_enrichers() -> frozenset[str]:
+    """The enrichers ``CDLM_ENRICHERS`` enables (validated at start-up by the settings)."""
+    return parse_enabled(os.environ.get(SETTING))
+
+
+def derive(
+    profile: Mapping[str, str],
+    source_systems: Sequence[str],
+    as_of: date,
+    enabled: frozenset[str] | None = None,
+) -> ProfileAttributes:
+    """The attributes of a profile as of ``as_of``: source values first, enrichers fill the
+    rest (an enricher never outranks a source value). The acquisition source is the first of
+    ``source_systems`` when the customer has none yet. Pure: nothing here leaves memory."""
+    values: dict[str, str | None] = dict.fromkeys(PROFILE_COLUMNS)
+    derivation: dict[str, str] = {}
+    for field, column in _SOURCE_COLUMNS.items():
+        if profile.get(field):
+            values[column] = profile[field]
+            derivation[column] = f"profile.{field}"
+    if source_systems:
+        values["acquisition_source"] = source_systems[0]
+        derivation["acquisition_source"] = "sources"
+    chosen = enabled_enrichers() if enabled is None else enabled
+    for attribute, found in enrich(profile, as_of=as_of, enabled=chosen).items():
+        target = _ENRICHED_COLUMNS.get(attribute)
+        if target is not None and values[target] is None:
+            values[target] = found.value
+            derivation[target] = found.provenance
+    return ProfileAttributes(values, derivation)
+
+
+_UPSERT = (
+    "INSERT INTO customer_attributes (customer_id, {columns}, derivation, derived_at) "
+    "SELECT * FROM unnest($1::uuid[], {arrays}, $%(d)d::jsonb[], $%(t)d::timestamptz[]) "
+    "ON CONFLICT (customer_id) DO UPDATE SET {updates}, derivation = EXCLUDED.derivation, "
+    "derived_at = EXCLUDED.derived_at"
+)
+
+
+def _upsert_statement() -> str:
+    columns = PROFILE_COLUMNS
+    arrays = ", ".join(f"${n}::text[]" for n in range(2, len(columns) + 2))
+    # The acquisition source is the first system ever seen: once known it stays.
+    updates = ", ".join(
+        f"{c} = COALESCE(customer_attributes.{c}, EXCLUDED.{c})"
+        if c == "acquisition_source"
+        else f"{c} = EXCLUDED.{c}"
+        for c in columns
+    )
+    statement = _UPSERT.format(columns=", ".join(columns), arrays=arrays, updates=updates)
+    return statement % {"d": len(columns) + 2, "t": len(columns) + 3}
+
+
+async def refresh(rows: Sequence[tuple[uuid.UUID, ProfileAttributes]], now: datetime) -> None:
+    """Store the profile attributes of these customers (one statement; scores are kept)."""
+    if not rows:
+        return
+    arguments: list[object] = [[customer_id for customer_id, _ in rows]]
+    arguments += [[derived.values[c] for _, derived in rows] for c in PROFILE_COLUMNS]
+    arguments.append([json.dumps(dict(derived.derivation)) for _, derived in rows])
+    arguments.append([now] * len(rows))
+    await get_connection("default").execute_query(_upsert_statement(), arguments)

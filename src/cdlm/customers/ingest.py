@@ -23,6 +23,7 @@ from cdlm.core.identifiers import Identifier, IdentifierKind, InvalidIdentifier
 from cdlm.core.identifiers import normalize_external_id as parse_external_id
 from cdlm.core.principal import Principal
 from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
+from cdlm.customers import attributes
 from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.survivorship import Provenance, survive
 from cdlm.idempotency import service as idempotency
@@ -320,6 +321,15 @@ class _Writes:
                     "lifecycle_stage",
                 ],
             )
+        await attributes.refresh(
+            [
+                (c.id, attributes.derive(p.values, c.source_systems, now.date()))
+                for p in profiles.values()
+                if p.touched
+                for c in (p.customer,)
+            ],
+            now,
+        )
         if self.sources:
             await SourceRecord.bulk_create(self.sources)
         await identity.save(self.identities)

@@ -15,6 +15,7 @@ from typing import Any
 from cdlm.core import clock
 from cdlm.core.identifiers import IDENTIFYING_FIELDS, Identifier
 from cdlm.core.vocabulary import SourceKind
+from cdlm.customers import attributes
 from cdlm.customers.ingest import open_invalid_fields, rescore
 from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.survivorship import Provenance, remove, survive
@@ -89,4 +90,7 @@ async def rebuild(
     open_invalid = (await open_invalid_fields([customer.id]))[customer.id]
     rescore(customer, values, open_invalid, now)
     await customer.save()
+    await attributes.refresh(
+        [(customer.id, attributes.derive(values, customer.source_systems, now.date()))], now
+    )
     return values

@@ -24,6 +24,7 @@ from cdlm.core.identifiers import (
 )
 from cdlm.core.principal import Principal
 from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
+from cdlm.customers import attributes
 from cdlm.customers.ingest import open_invalid_fields, rescore
 from cdlm.customers.models import Customer, SourceRecord
 from cdlm.customers.survivorship import Provenance, remove, survive
@@ -264,6 +265,9 @@ async def update_customer(
         open_invalid = (await open_invalid_fields([customer_id]))[customer_id]
         rescore(customer, values, open_invalid, now, last_update=now)
         await customer.save()
+        await attributes.refresh(
+            [(customer_id, attributes.derive(values, customer.source_systems, now.date()))], now
+        )
         await SourceRecord.create(
             id=record_id,
             customer_id=customer_id,
