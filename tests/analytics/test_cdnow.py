@@ -59,3 +59,20 @@ def test_a_customers_forecast_from_the_fitted_model(cdnow: PurchaseHistories) ->
     one = PurchaseHistories.from_arrays([2], [30.43], [38.86])
     assert clv.expected_purchases(fit, one, 39.0)[0] == pytest.approx(1.226, abs=1e-3)
     assert np.all(clv.p_alive(fit, cdnow)[cdnow.frequency == 0] == 1.0)
+
+
+def test_the_time_unit_only_rescales_alpha(cdnow: PurchaseHistories) -> None:
+    weeks = clv.fit_bgnbd(cdnow)
+    days = clv.fit_bgnbd(
+        PurchaseHistories.from_arrays(
+            cdnow.frequency, cdnow.recency * 7, cdnow.age * 7, cdnow.monetary
+        )
+    )
+    assert isinstance(weeks, BgNbdFit)
+    assert isinstance(days, BgNbdFit)
+    assert (days.r, days.alpha / 7, days.a, days.b) == pytest.approx(
+        (weeks.r, weeks.alpha, weeks.a, weeks.b), rel=1e-3
+    )
+    # Purchase times become densities per day instead of per week: log 7 per repeat purchase.
+    shift = np.log(7) * cdnow.frequency.sum()
+    assert days.log_likelihood == pytest.approx(weeks.log_likelihood - shift, abs=1e-3)
