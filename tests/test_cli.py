@@ -12,11 +12,13 @@ from pathlib import Path
 
 import httpx
 
-from cdlm.config import DatabaseTarget
+from cdlm.config import DatabaseTarget, Settings
+from cdlm.customers.models import CustomerAttributes
 from cdlm.db.lifecycle import drop_database, ensure_database
+from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.factories import bearer
-from tests.support.lambda_invoke import ROOT, cdlm_env, database_url
+from tests.factories import bearer, make_customer
+from tests.support.lambda_invoke import ROOT, cdlm_env, database_url, installation_env
 
 
 def run_cdlm(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -172,3 +174,24 @@ async def test_bootstrap_prints_an_admin_key_once_then_refuses(
     again = run_cdlm("bootstrap", "--email", "other@example.com", DATABASE_URL=url)
     assert again.returncode == 1
     assert again.stderr == "cdlm: cdlm is already bootstrapped: an admin exists.\n"
+
+
+def test_an_unknown_enricher_stops_the_command(tmp_path: Path) -> None:
+    result = run_cdlm("enrich", "--all", CDLM_ENRICHERS="phone,emial", CDLM_DATA_DIR=str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "cdlm: configuration error: CDLM_ENRICHERS: unknown enricher 'emial'"
+    )
+
+
+async def test_enrich_all_derives_every_customer_again(
+    database: DatabaseTarget, settings: Settings, vault: Vault
+) -> None:
+    made = await make_customer(vault, email="again@gmail.com", phone="+31612345678", country="NL")
+    await CustomerAttributes.filter(customer_id=made.customer_id).delete()
+    env = installation_env(database, settings.master_key_file, CDLM_ENRICHERS="email_domain")
+    result = run_cdlm("enrich", "--all", **env)
+    assert result.returncode == 0, result.stderr
+    assert "derived the attributes of 1 customers (enrichers: email_domain)" in result.stdout
+    row = await CustomerAttributes.get(customer_id=made.customer_id)
+    assert (row.email_domain_kind, row.country, row.phone_country) == ("free_mail", "NL", None)

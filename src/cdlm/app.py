@@ -38,6 +38,7 @@ from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import Settings
 from cdlm.core.errors import OperationErrorCode
 from cdlm.core.text import text_problem
+from cdlm.customers.attributes import check_enrichers
 from cdlm.customers.survivorship import trust_table
 from cdlm.db.lifecycle import close_orm, init_orm
 from cdlm.dsr.downloads import export_download
@@ -246,6 +247,7 @@ def create_app(
     if database != "external" and settings.database is None:
         raise ValueError("create_app needs settings.database unless the caller opens the ORM")
     trust_table(settings.source_trust)  # a bad CDLM_SOURCE_TRUST stops the start, not a request
+    check_enrichers()  # so does a bad CDLM_ENRICHERS
 
     async def open_database() -> None:
         assert settings.database is not None

@@ -43,10 +43,14 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _settings() -> Settings:
+    from cdlm.customers.attributes import check_enrichers
+
     try:
-        return load_settings()
+        settings = load_settings()
+        check_enrichers()
     except ConfigError as error:
         _fail(f"configuration error: {error}", 2)
+    return settings
 
 
 def _run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -350,6 +354,38 @@ def dsr_tick() -> None:
         f"{report.notifications_sent} sent, {report.notifications_failed} failed; "
         f"{report.requester_details_destroyed} erased requesters' details destroyed"
     )
+
+
+@cli.command("enrich")
+def enrich_command(
+    all_customers: Annotated[
+        bool, typer.Option("--all", help="Derive every live customer's attributes again.")
+    ] = False,
+) -> None:
+    """Derive the analysis attributes (country, age band, phone and email kinds...) of every
+    customer again with the enrichers CDLM_ENRICHERS enables: after enabling, disabling or
+    upgrading one. Profiles are opened in memory only."""
+    from cdlm.core import clock
+    from cdlm.core.logs import configure_logging
+    from cdlm.customers.attributes import DerivationReport, derive_all
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    if not all_customers:
+        _fail("say which customers: --all")
+    settings = _settings()
+    configure_logging(settings.log_level)
+    try:
+        vault = Vault(provider_from_settings(settings))
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
+
+    async def work(_: DatabaseTarget) -> DerivationReport:
+        return await derive_all(vault, clock.now())
+
+    report = _on_database(settings, work)
+    enabled = ", ".join(sorted(report.enabled)) or "none"
+    typer.echo(f"derived the attributes of {report.customers} customers (enrichers: {enabled})")
 
 
 retention_cli = typer.Typer(help="Retention of customer data.", no_args_is_help=True)

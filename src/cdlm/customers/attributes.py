@@ -20,9 +20,12 @@ from enum import StrEnum
 
 from tortoise.connection import get_connection
 
-from cdlm.customers.models import CustomerAttributes
+from cdlm.config import ConfigError
+from cdlm.customers.models import Customer, CustomerAttributes
 from cdlm.quality.enrich.base import Attribute
-from cdlm.quality.enrich.registry import SETTING, enrich, parse_enabled
+from cdlm.quality.enrich.registry import SETTING, EnricherSettingError, enrich, parse_enabled
+from cdlm.vault import purposes as sealed_for
+from cdlm.vault.service import Vault
 
 
 class AttributeSource(StrEnum):
@@ -158,8 +161,18 @@ class ProfileAttributes:
 
 @functools.cache
 def enabled_enrichers() -> frozenset[str]:
-    """The enrichers ``CDLM_ENRICHERS`` enables (validated at start-up by the settings)."""
+    """The enrichers ``CDLM_ENRICHERS`` enables (read once per process; see
+    :func:`check_enrichers`)."""
     return parse_enabled(os.environ.get(SETTING))
+
+
+def check_enrichers() -> frozenset[str]:
+    """:func:`enabled_enrichers`, with a bad setting raised as a :class:`ConfigError` so the
+    server or command does not start with it."""
+    try:
+        return enabled_enrichers()
+    except EnricherSettingError as error:
+        raise ConfigError(error.variable, error.problem) from None
 
 
 def derive(
@@ -220,3 +233,48 @@ async def refresh(rows: Sequence[tuple[uuid.UUID, ProfileAttributes]], now: date
     arguments.append([json.dumps(dict(derived.derivation)) for _, derived in rows])
     arguments.append([now] * len(rows))
     await get_connection("default").execute_query(_upsert_statement(), arguments)
+
+
+@dataclass(frozen=True)
+class DerivationReport:
+    """What deriving every customer's attributes again did."""
+
+    customers: int
+    enabled: frozenset[str]
+
+
+async def derive_all(
+    vault: Vault, now: datetime, *, batch: int = 500, enabled: frozenset[str] | None = None
+) -> DerivationReport:
+    """Derive every live customer's profile attributes again (``cdlm enrich --all``), in
+    batches: profiles are opened in memory only. Attributes of enrichers no longer enabled
+    are cleared (a source value stays), so disabling an enricher and running this removes
+    what it derived."""
+    await vault.ready()
+    chosen = enabled_enrichers() if enabled is None else enabled
+    done = 0
+    after: uuid.UUID | None = None
+    while True:
+        rows = Customer.filter(erased_at__isnull=True, merged_into_id__isnull=True)
+        if after is not None:
+            rows = rows.filter(id__gt=after)
+        page = await rows.order_by("id").limit(batch)
+        if not page:
+            return DerivationReport(done, chosen)
+        keys = await vault.customer_keys(c.id for c in page)
+        derived = [
+            (
+                c.id,
+                derive(
+                    vault.open(keys[c.id], c.id, sealed_for.PROFILE, c.profile_sealed),
+                    c.source_systems,
+                    now.date(),
+                    chosen,
+                ),
+            )
+            for c in page
+            if c.id in keys and c.profile_sealed
+        ]
+        await refresh(derived, now)
+        done += len(derived)
+        after = page[-1].id
