@@ -10,6 +10,7 @@ from typing import Any
 from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customer360 import reader
 from cdlm.customer360.values import EventWindow, Parts
+from cdlm.customers import attributes
 from cdlm.customers.models import SourceRecord
 from cdlm.customers.rights import event_document, source_record_json
 from cdlm.quality import refused as refused_values
@@ -79,6 +80,7 @@ async def copy_of(
                 "validity": customer.validity,
             },
             "restricted_since": _iso(customer.restricted_at),
+            "analysis": await attributes.document_of(customer_id),
             "refused_values": [
                 {
                     "field": r.field,

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from tortoise.connection import get_connection
@@ -278,3 +279,21 @@ async def derive_all(
         await refresh(derived, now)
         done += len(derived)
         after = page[-1].id
+
+
+async def document_of(customer_id: uuid.UUID) -> dict[str, object] | None:
+    """The customer's analysis attributes as their access copy shows them (None: never
+    derived): each value with where it came from, and when it was derived or scored."""
+    row = await CustomerAttributes.get_or_none(customer_id=customer_id)
+    if row is None:
+        return None
+    values = {a.column: getattr(row, a.column) for a in ATTRIBUTES}
+    return {
+        "attributes": {
+            column: str(value) if isinstance(value, Decimal) else value
+            for column, value in values.items()
+        },
+        "derived_from": dict(row.derivation),
+        "derived_at": row.derived_at.isoformat(),
+        "scored_at": row.scored_at.isoformat() if row.scored_at else None,
+    }

@@ -66,7 +66,10 @@ EXPORT_KEPT = timedelta(days=30)
 TOKEN = re.compile(r"cdlm_dl_([A-Za-z0-9]{16})_([A-Za-z0-9_-]{20,64})")
 AUTOMATED_DECISIONS = (
     "No decision with legal or similarly significant effects is made by automated means. "
-    "Data quality scores are computed to keep the data accurate."
+    "Data quality scores are computed to keep the data accurate. For analysis, coarse "
+    "attributes (such as your country or age band) are derived from your data and scores are "
+    "computed from your purchases (how recently, how often and how much you buy, how likely you "
+    "are to buy again): they are in this copy under data.analysis."
 )
 #: What a purpose that sells or shares data shows when no recipient was recorded for it (it was
 #: made before recipients were kept).
@@ -86,6 +89,7 @@ EXPORTED_IN: dict[str, str] = {
     "audit_entries": "audit_trail",
     "audit_pending": "audit_trail",  # read records not chained yet (audit.about_subject)
     "merges": "merges",
+    "customer_attributes": "data.analysis",
 }
 EXPORTED: frozenset[str] = frozenset(EXPORTED_IN)
 
