@@ -179,3 +179,10 @@ async def test_a_rectification_derives_again_and_keeps_the_acquisition_source(
     assert after.email_domain_kind == "free_mail"
     assert after.acquisition_source == "crm"
     assert after.derived_at > before.derived_at
+
+
+async def test_every_line_type_fits_its_column(vault: Vault) -> None:
+    # A US number cannot be told apart as mobile or fixed: the longest line type there is.
+    made = await make_customer(vault, email="dc@example.com", phone="+12025550143")
+    row = await CustomerAttributes.get(customer_id=made.customer_id)
+    assert row.phone_line_type == "fixed_line_or_mobile"

@@ -127,8 +127,8 @@ class CustomerAttributes(Model):
         max_length=64, null=True, description="The system of the first source record"
     )
     phone_country = fields.CharField(max_length=2, null=True)
-    phone_line_type = fields.CharField(max_length=16, null=True)
-    email_domain_kind = fields.CharField(max_length=16, null=True)
+    phone_line_type = fields.CharField(max_length=32, null=True)
+    email_domain_kind = fields.CharField(max_length=32, null=True)
     sentiment_average = fields.FloatField(null=True)
     rfm_recency = fields.SmallIntField(null=True, description="Quintile 1-5, 5 most recent")
     rfm_frequency = fields.SmallIntField(null=True)

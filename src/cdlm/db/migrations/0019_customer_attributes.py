@@ -50,8 +50,8 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("phone_country", fields.CharField(null=True, max_length=2)),
-                ("phone_line_type", fields.CharField(null=True, max_length=16)),
-                ("email_domain_kind", fields.CharField(null=True, max_length=16)),
+                ("phone_line_type", fields.CharField(null=True, max_length=32)),
+                ("email_domain_kind", fields.CharField(null=True, max_length=32)),
                 ("sentiment_average", fields.FloatField(null=True)),
                 (
                     "rfm_recency",
