@@ -479,7 +479,8 @@ def _rates(raw: str) -> dict[str, Decimal]:
 
 def _analytics(env: _Reader) -> AnalyticsSettings:
     currency = env.get("CDLM_ANALYTICS_CURRENCY", _currency, "EUR")
-    rates = env.get("CDLM_ANALYTICS_RATES", _rates, {})
+    no_rates: dict[str, Decimal] = {}
+    rates = env.get("CDLM_ANALYTICS_RATES", _rates, no_rates)
     if rates.get(currency, Decimal(1)) != 1:
         raise ConfigError(
             "CDLM_ANALYTICS_RATES",
