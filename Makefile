@@ -48,9 +48,10 @@ mutation: $(STAMP) ## Mutation testing of the pure rule modules (share of mutant
 	$(BIN)/python -m pip install --quiet -e '.[dev,matching,analytics,mutation]'
 	$(BIN)/python -m bench.mutation
 
-lambda-package: $(STAMP) ## Build build/lambda.zip and build/lambda-matching.zip for `serverless deploy`
+lambda-package: $(STAMP) ## Build build/lambda.zip, build/lambda-matching.zip and build/lambda-analytics.zip for `serverless deploy`
 	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --output build/lambda.zip
 	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --extra matching --output build/lambda-matching.zip
+	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --extra analytics --output build/lambda-analytics.zip
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

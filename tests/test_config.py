@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,40 @@ def test_match_thresholds_default_turn_off_and_refuse_a_top_below_review() -> No
         load_settings({"CDLM_MATCH_REVIEW_ABOVE": "likely"})
     assert odd.value.variable == "CDLM_MATCH_REVIEW_ABOVE"
     assert load_settings({"CDLM_MATCH_AFTER_IMPORT": "0"}).matching.after_import == 0
+
+
+def test_analytics_settings_default_and_parse() -> None:
+    default = load_settings({}).analytics
+    assert default.purchase_types == {"purchase"}
+    assert (default.currency, dict(default.rates), default.min_repeat_buyers) == ("EUR", {}, 20)
+    given = load_settings(
+        {
+            "CDLM_ANALYTICS_PURCHASE_TYPES": "purchase, order_completed",
+            "CDLM_ANALYTICS_CURRENCY": "EUR",
+            "CDLM_ANALYTICS_RATES": "USD=0.92,GBP=1.17",
+            "CDLM_ANALYTICS_MIN_REPEAT_BUYERS": "50",
+        }
+    ).analytics
+    assert given.purchase_types == {"purchase", "order_completed"}
+    assert dict(given.rates) == {"USD": Decimal("0.92"), "GBP": Decimal("1.17")}
+    assert given.min_repeat_buyers == 50
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CDLM_ANALYTICS_PURCHASE_TYPES", "Purchase", "event types are lower case"),
+        ("CDLM_ANALYTICS_PURCHASE_TYPES", " , ", "at least one event type"),
+        ("CDLM_ANALYTICS_CURRENCY", "euro", "ISO 4217"),
+        ("CDLM_ANALYTICS_RATES", "USD:0.92", "is not CURRENCY=RATE"),
+        ("CDLM_ANALYTICS_RATES", "USD=abc", "rate of USD is not a number"),
+        ("CDLM_ANALYTICS_RATES", "USD=-1", "positive"),
+        ("CDLM_ANALYTICS_RATES", "EUR=0.5", "has rate 1"),
+        ("CDLM_ANALYTICS_MIN_REPEAT_BUYERS", "1", "between 2"),
+    ],
+)
+def test_bad_analytics_settings_name_the_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({variable: value})
+    assert caught.value.variable == variable
+    assert message in str(caught.value)

@@ -1,5 +1,5 @@
-"""The ``cdlm`` command: serve, worker, migrate, bootstrap, import, makemigrations,
-export-schema."""
+"""The ``cdlm`` command: serve, worker, migrate, bootstrap, import, analytics refresh,
+makemigrations, export-schema."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -35,6 +36,13 @@ def _matching_installed() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("splink") is not None
+
+
+def _analytics_installed() -> bool:
+    """True when the ``analytics`` extra (scipy) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("scipy") is not None
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -204,10 +212,17 @@ def worker(
             "--hourly/--no-hourly", help="Also run `dsr tick` and `retention sweep` every hour."
         ),
     ] = True,
+    daily: Annotated[
+        bool,
+        typer.Option(
+            "--daily/--no-daily",
+            help="Also run `analytics refresh` every day (needs the analytics extra).",
+        ),
+    ] = True,
 ) -> None:
     """Run scheduled work until stopped (Ctrl+C or SIGTERM): chain pending read audit records
-    about every second and, unless --no-hourly, the hourly request tick and retention sweep.
-    Several workers at once are safe."""
+    about every second and, unless --no-hourly, the hourly request tick and retention sweep,
+    and unless --no-daily, the daily analytics refresh. Several workers at once are safe."""
     import signal
 
     from cdlm.core.logs import configure_logging
@@ -229,15 +244,20 @@ def worker(
         except ConfigError as error:
             _fail(f"configuration error: {error}", 2)
 
+    analytics = settings if daily and _analytics_installed() else None
+    if daily and analytics is None:
+        typer.echo("worker: the analytics extra (scipy) is not installed: no analytics refresh.")
+
     async def work(_: DatabaseTarget) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         extra = "; dsr tick and retention sweep every hour" if jobs else ""
+        extra += "; analytics refresh every day" if analytics else ""
         typer.echo(f"worker: chaining read audit records every {interval:g} s{extra}.")
         typer.echo("Stop with Ctrl+C.")
-        await run_worker(stop, interval=interval, hourly=jobs)
+        await run_worker(stop, interval=interval, hourly=jobs, daily=analytics)
 
     _on_database(settings, work)
     typer.echo("worker stopped")
@@ -510,6 +530,84 @@ def _print_match_run(evidence: Any) -> None:
     )
     if shown["status"] == "interrupted":
         typer.echo("the time budget ran out; run it again to resume")
+
+
+analytics_cli = typer.Typer(
+    help="Customer analytics: RFM, lifetime value and churn risk.", no_args_is_help=True
+)
+cli.add_typer(analytics_cli, name="analytics")
+
+
+def _as_of(raw: str | None) -> datetime | None:
+    """``--as-of``: a date (its midnight, UTC) or an ISO 8601 time (UTC when no offset)."""
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        _fail(f"--as-of: {raw!r} is not a date (YYYY-MM-DD) or an ISO 8601 time", 2)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@analytics_cli.command("refresh")
+def analytics_refresh(
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="End of the observation window: only purchases before it count, ages and "
+            "recency are measured from it. A date (midnight UTC) or ISO time; default: now.",
+        ),
+    ] = None,
+) -> None:
+    """Score every customer's purchasing: RFM quintiles, expected purchases, P(alive), expected
+    value and churn risk (BG/NBD and Gamma-Gamma fitted on everyone); prints the evidence."""
+    from cdlm.core.logs import configure_logging
+    from cdlm.jobs.analytics_refresh import run_once
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    moment = _as_of(as_of)
+    if not _analytics_installed():
+        _fail("the analytics extra is not installed: pip install 'cdlm[analytics]'", 2)
+
+    async def work(_: DatabaseTarget) -> Any:
+        try:
+            return await run_once(settings, moment)
+        except Conflict as error:
+            _fail(error.message)
+
+    _print_analytics_run(_on_database(settings, work))
+
+
+def _print_analytics_run(run: Any) -> None:
+    from cdlm.analytics.runs import evidence_json
+
+    shown = evidence_json(run)
+    typer.echo(
+        f"analytics run {shown['run_id']} {shown['status']} as of {shown['as_of']}: "
+        f"{shown['customers_scored']} customers scored, {shown['customers_cleared']} cleared; "
+        f"{shown['purchases']} purchases by {shown['buyers']} buyers "
+        f"({shown['repeat_buyers']} repeat) in {shown['duration_seconds']:.1f} s"
+    )
+    if shown["skipped_amounts"]:
+        skipped = ", ".join(f"{c} {n}" for c, n in sorted(shown["skipped_amounts"].items()))
+        typer.echo(f"amounts without an exchange rate (left out): {skipped}")
+    if shown["bgnbd"]:
+        fit = shown["bgnbd"]
+        typer.echo(
+            f"BG/NBD: r={fit['r']:.4g} alpha={fit['alpha']:.4g} days a={fit['a']:.4g} "
+            f"b={fit['b']:.4g} log-likelihood={fit['log_likelihood']:.1f}"
+            + ("" if fit["converged"] else " (did not converge)")
+        )
+    if shown["gamma_gamma"]:
+        fit = shown["gamma_gamma"]
+        typer.echo(
+            f"Gamma-Gamma: p={fit['p']:.4g} q={fit['q']:.4g} v={fit['v']:.4g} "
+            f"log-likelihood={fit['log_likelihood']:.1f}"
+        )
+    if shown["note"]:
+        typer.echo(f"note: {shown['note']}")
 
 
 @cli.command("seed-demo")

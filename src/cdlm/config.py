@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
 from typing import TypeVar
@@ -115,6 +116,23 @@ class MatchSettings:
     after_import: int = 1000  # an import touching this many profiles starts a run (0: never)
 
 
+#: Same shapes as stored event types and ISO 4217 codes (checked again by the analytics rules).
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    """Analytics runs: which events are purchases, the reporting currency and its rates, and
+    how many repeat buyers a lifetime-value fit needs."""
+
+    purchase_types: frozenset[str] = frozenset({"purchase"})
+    currency: str = "EUR"
+    #: Units of the reporting currency per unit of each other currency.
+    rates: Mapping[str, Decimal] = field(default_factory=dict)
+    min_repeat_buyers: int = 20
+
+
 @dataclass(frozen=True)
 class Settings:
     """Validated runtime configuration. Build it with :func:`load_settings`."""
@@ -154,6 +172,7 @@ class Settings:
     archive_dir: Path = Path("archive")
     archive_bucket: str | None = None
     matching: MatchSettings = field(default_factory=lambda: MatchSettings())
+    analytics: AnalyticsSettings = field(default_factory=lambda: AnalyticsSettings())
     #: Browser origins allowed to call ``/graphql`` across origins (CORS); empty: CORS off.
     cors_origins: tuple[str, ...] = ()
 
@@ -396,6 +415,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         archive_dir=env.get("CDLM_ARCHIVE_DIR", _path, data_dir / "archive"),
         archive_bucket=env.raw("CDLM_ARCHIVE_BUCKET"),
         matching=_matching(env),
+        analytics=_analytics(env),
         cors_origins=env.get("CDLM_CORS_ORIGINS", _origins, ()),
     )
 
@@ -415,4 +435,62 @@ def _matching(env: _Reader) -> MatchSettings:
         auto_merge_above=auto,
         budget_seconds=budget,
         after_import=env.get("CDLM_MATCH_AFTER_IMPORT", _int_in(0, 10_000_000), 1000),
+    )
+
+
+def _event_types(raw: str) -> frozenset[str]:
+    types = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    if not types:
+        raise ValueError("must name at least one event type")
+    bad = sorted(t for t in types if not _EVENT_TYPE.match(t))
+    if bad:
+        raise ValueError(
+            f"{', '.join(repr(t) for t in bad)}: event types are lower case letters, digits "
+            "and _ . : - (at most 64)"
+        )
+    return types
+
+
+def _currency(raw: str) -> str:
+    code = raw.strip()
+    if not _CURRENCY.match(code):
+        raise ValueError("must be an ISO 4217 code in capitals, e.g. EUR")
+    return code
+
+
+def _rates(raw: str) -> dict[str, Decimal]:
+    rates: dict[str, Decimal] = {}
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        currency, equals, number = part.partition("=")
+        currency = currency.strip()
+        if not equals or not _CURRENCY.match(currency):
+            raise ValueError(f"{part!r} is not CURRENCY=RATE (e.g. USD=0.92,GBP=1.17)")
+        try:
+            rate = Decimal(number.strip())
+        except InvalidOperation:
+            raise ValueError(f"the rate of {currency} is not a number") from None
+        if not rate.is_finite() or rate <= 0:
+            raise ValueError(f"the rate of {currency} must be a positive number")
+        if currency in rates:
+            raise ValueError(f"{currency} is given twice")
+        rates[currency] = rate
+    return rates
+
+
+def _analytics(env: _Reader) -> AnalyticsSettings:
+    currency = env.get("CDLM_ANALYTICS_CURRENCY", _currency, "EUR")
+    no_rates: dict[str, Decimal] = {}
+    rates = env.get("CDLM_ANALYTICS_RATES", _rates, no_rates)
+    if rates.get(currency, Decimal(1)) != 1:
+        raise ConfigError(
+            "CDLM_ANALYTICS_RATES",
+            f"the reporting currency {currency} (CDLM_ANALYTICS_CURRENCY) has rate 1",
+        )
+    return AnalyticsSettings(
+        purchase_types=env.get(
+            "CDLM_ANALYTICS_PURCHASE_TYPES", _event_types, frozenset({"purchase"})
+        ),
+        currency=currency,
+        rates=rates,
+        min_repeat_buyers=env.get("CDLM_ANALYTICS_MIN_REPEAT_BUYERS", _int_in(2, 10_000_000), 20),
     )

@@ -8,6 +8,7 @@ opened by the first request of a container and reused by the warm invocations af
 ``dsr_tick`` is the hourly schedule of data subject requests (see :mod:`cdlm.dsr.tick`).
 ``retention_sweep`` is the hourly retention sweep (see :mod:`cdlm.retention.sweep`); it stops
 a minute before the function's time runs out and the next invocation resumes it.
+``analytics_refresh`` is the daily analytics run (see :mod:`cdlm.jobs.analytics_refresh`).
 ``audit_sequencer`` chains the read audit records left pending (every minute); the HTTP function
 chains them itself after requests that recorded reads (see :mod:`cdlm.jobs.audit_sequencer`).
 """
@@ -177,6 +178,41 @@ def match_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
         finally:
             await close_orm(orm)
         return runs.evidence_json(evidence)
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(work())
+    finally:
+        loop.close()
+
+
+def analytics_refresh(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Score every customer (RFM, lifetime value, churn risk) as of now, or as of the event's
+    ``{"as_of": "2026-01-01"}``; returns the run's evidence. Deployed from the package with the
+    ``analytics`` extra."""
+    from datetime import UTC, datetime
+
+    from cdlm.core.errors import Conflict
+    from cdlm.jobs.analytics_refresh import run_once
+
+    assert settings.database is not None
+    database = settings.database
+    raw = (event or {}).get("as_of")
+    as_of = datetime.fromisoformat(raw) if raw else None
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+
+    async def work() -> dict[str, Any]:
+        from cdlm.analytics.runs import evidence_json
+
+        orm = await init_orm(database, settings)
+        try:
+            run = await run_once(settings, as_of)
+        except Conflict as refused:
+            return {"status": "refused", "reason": refused.message}
+        finally:
+            await close_orm(orm)
+        return evidence_json(run)
 
     loop = asyncio.new_event_loop()
     try:

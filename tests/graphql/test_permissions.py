@@ -74,6 +74,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "recordsOfProcessing": OVERSIGHT_ROLES,
     "matchCandidates": AGGREGATE,
     "matchRuns": OVERSIGHT_ROLES | {Role.STEWARD},
+    "analyticsRuns": AGGREGATE,
     # mutations
     "login": PUBLIC,
     "logout": ALL_ROLES,

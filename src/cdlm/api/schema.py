@@ -25,6 +25,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from cdlm.analytics.api import AnalyticsQuery
 from cdlm.api.nodes import NodeQuery
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
@@ -56,6 +57,7 @@ Query = merge_types(
         RetentionQuery,
         GovernanceQuery,
         MatchingQuery,
+        AnalyticsQuery,
     ),
 )
 Mutation = merge_types(

@@ -141,7 +141,9 @@ class CustomerAttributes(Model):
     derivation: dict[str, str] = fields.JSONField(
         default=dict, description="Per attribute: the enricher (name@version) behind it"
     )
-    derived_at = fields.DatetimeField(description="When the profile attributes were derived")
+    derived_at = fields.DatetimeField(
+        null=True, description="When the profile attributes were derived; null: not yet"
+    )
     scored_at = fields.DatetimeField(null=True, description="As-of date of the scores")
 
     class Meta:

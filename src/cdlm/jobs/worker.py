@@ -2,7 +2,8 @@
 
 It chains pending read audit records about every second and, unless told not to, runs the
 request tick (:func:`cdlm.dsr.tick.tick`) and the retention sweep
-(:func:`cdlm.retention.sweep.sweep`) every hour, as the Lambda schedules do.
+(:func:`cdlm.retention.sweep.sweep`) every hour and the analytics refresh
+(:mod:`cdlm.jobs.analytics_refresh`) every day, as the Lambda schedules do.
 """
 
 from __future__ import annotations
@@ -64,17 +65,23 @@ async def run_worker(
     *,
     interval: float = audit_sequencer.INTERVAL,
     hourly: HourlyJobs | None = None,
+    daily: Settings | None = None,
 ) -> None:
-    """Run until ``stop`` is set. The sequencer finishes its round; an hourly job in progress
-    is cancelled (its finished batches are committed and the next run resumes)."""
+    """Run until ``stop`` is set. The sequencer finishes its round; an hourly or daily job in
+    progress is cancelled (its finished batches are committed and the next run resumes, or,
+    for the analytics refresh, runs again)."""
     chaining = asyncio.create_task(audit_sequencer.run_every(interval, stop))
-    scheduled = asyncio.create_task(_hourly(hourly)) if hourly is not None else None
+    scheduled = [asyncio.create_task(_hourly(hourly))] if hourly is not None else []
+    if daily is not None:
+        from cdlm.jobs.analytics_refresh import run_daily
+
+        scheduled.append(asyncio.create_task(run_daily(daily, stop)))
     try:
         await stop.wait()
     finally:
         stop.set()
-        if scheduled is not None:
-            scheduled.cancel()
+        for task in scheduled:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await scheduled
+                await task
         await chaining
