@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.info import Info
 
+from cdlm.analytics.segments.api import NODE_KINDS as SEGMENT_NODES
 from cdlm.audit.api import NODE_KINDS as AUDIT_NODES
 from cdlm.auth.api import NODE_KINDS as AUTH_NODES
 from cdlm.consent.api import NODE_KINDS as CONSENT_NODES
@@ -28,6 +29,7 @@ DIRECTORY = NodeDirectory(
         *DSR_NODES,
         *RETENTION_NODES,
         *MATCHING_NODES,
+        *SEGMENT_NODES,
     ]
 )
 #: Most ids one ``nodes`` call takes (a page's worth).

@@ -25,6 +25,7 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from cdlm.analytics.segments.api import SegmentMutation, SegmentQuery
 from cdlm.api.nodes import NodeQuery
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
@@ -56,6 +57,7 @@ Query = merge_types(
         RetentionQuery,
         GovernanceQuery,
         MatchingQuery,
+        SegmentQuery,
     ),
 )
 Mutation = merge_types(
@@ -68,6 +70,7 @@ Mutation = merge_types(
         DsrMutation,
         RetentionMutation,
         MatchingMutation,
+        SegmentMutation,
     ),
 )
 

@@ -25,6 +25,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.holds.models",
     "cdlm.retention.models",
     "cdlm.matching.models",
+    "cdlm.analytics.segments.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"
