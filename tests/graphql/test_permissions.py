@@ -38,6 +38,7 @@ DSR_HANDLERS = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER})
 STAFF = ALL_ROLES - {Role.INGEST}
 DSR_FILERS = DSR_HANDLERS | {Role.AGENT}
 MATCH_DECIDERS = frozenset({Role.ADMIN, Role.STEWARD})
+SEGMENT_EDITORS = frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.ANALYST})
 
 #: Who may call each operation. Written out by hand: the test compares the code against it.
 EXPECTED: dict[str, frozenset[Role] | str] = {
@@ -75,6 +76,9 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "matchCandidates": AGGREGATE,
     "matchRuns": OVERSIGHT_ROLES | {Role.STEWARD},
     "analyticsRuns": AGGREGATE,
+    "segment": AGGREGATE,
+    "segments": AGGREGATE,
+    "segmentPreview": AGGREGATE,
     # mutations
     "login": PUBLIC,
     "logout": ALL_ROLES,
@@ -111,6 +115,8 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "resolveMatchCandidate": MATCH_DECIDERS,
     "mergeCustomers": MATCH_DECIDERS,
     "unmergeCustomer": MATCH_DECIDERS,
+    "createSegment": SEGMENT_EDITORS,
+    "updateSegment": SEGMENT_EDITORS,
 }
 #: The whole public surface. Adding to it needs a reason.
 PUBLIC_ALLOW_LIST = {name for name, roles in EXPECTED.items() if roles == PUBLIC}

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types.info import Info
 
 from cdlm.analytics.api import NODE_KINDS as ANALYTICS_NODES
+from cdlm.analytics.segments.api import NODE_KINDS as SEGMENT_NODES
 from cdlm.audit.api import NODE_KINDS as AUDIT_NODES
 from cdlm.auth.api import NODE_KINDS as AUTH_NODES
 from cdlm.consent.api import NODE_KINDS as CONSENT_NODES
@@ -30,6 +31,7 @@ DIRECTORY = NodeDirectory(
         *RETENTION_NODES,
         *MATCHING_NODES,
         *ANALYTICS_NODES,
+        *SEGMENT_NODES,
     ]
 )
 #: Most ids one ``nodes`` call takes (a page's worth).

@@ -26,6 +26,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from cdlm.analytics.api import AnalyticsQuery
+from cdlm.analytics.segments.api import SegmentMutation, SegmentQuery
 from cdlm.api.nodes import NodeQuery
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
@@ -58,6 +59,7 @@ Query = merge_types(
         GovernanceQuery,
         MatchingQuery,
         AnalyticsQuery,
+        SegmentQuery,
     ),
 )
 Mutation = merge_types(
@@ -70,6 +72,7 @@ Mutation = merge_types(
         DsrMutation,
         RetentionMutation,
         MatchingMutation,
+        SegmentMutation,
     ),
 )
 

@@ -294,6 +294,6 @@ async def document_of(customer_id: uuid.UUID) -> dict[str, object] | None:
             for column, value in values.items()
         },
         "derived_from": dict(row.derivation),
-        "derived_at": row.derived_at.isoformat(),
+        "derived_at": row.derived_at.isoformat() if row.derived_at else None,
         "scored_at": row.scored_at.isoformat() if row.scored_at else None,
     }

@@ -26,6 +26,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.retention.models",
     "cdlm.matching.models",
     "cdlm.analytics.models",
+    "cdlm.analytics.segments.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"
