@@ -18,9 +18,6 @@ from strawberry.types.base import get_object_definition
 from strawberry.types.info import Info
 from strawberry.utils.str_converters import to_camel_case
 
-# The shared enums are registered before the customer types that use them are imported (when
-# this module is the first API module imported, as in the schema's import order).
-import cdlm.graphql.vocabulary  # noqa: F401
 from cdlm.analytics.segments import service
 from cdlm.analytics.segments.models import Segment
 from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed

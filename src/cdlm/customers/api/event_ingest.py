@@ -21,12 +21,12 @@ from strawberry.types.info import Info
 
 from cdlm.core.errors import ErrorCode, ValidationFailed
 from cdlm.core.errors import FieldIssue as Issue
-from cdlm.core.identifiers import IdentifierKind
 from cdlm.customers import events as event_service
 from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.errors import ConflictError, FieldIssue, Outcomes, ValidationError
 from cdlm.graphql.permissions import require_principal
 from cdlm.graphql.relay import global_id, split_global_id
+from cdlm.graphql.vocabulary import IdentifierKind
 from cdlm.idempotency import service as idempotency
 
 KEY_CONFLICT = "the idempotencyKey was used before with different input"

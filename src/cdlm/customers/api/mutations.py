@@ -11,7 +11,6 @@ from strawberry.types.unset import UNSET
 
 from cdlm.core.errors import NotFound, ValidationFailed
 from cdlm.core.roles import Role
-from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.customers import events as event_service
 from cdlm.customers import ingest as ingest_service
 from cdlm.customers import rights, service
@@ -39,6 +38,7 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.relay import global_id, parse_id
+from cdlm.graphql.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality.fields import PROFILE, ProfileField
 
 INGESTERS = (Role.INGEST, Role.ADMIN, Role.STEWARD)

@@ -9,9 +9,7 @@ import strawberry
 from strawberry.types.info import Info
 
 from cdlm.core.errors import NotFound
-from cdlm.core.identifiers import IdentifierKind
 from cdlm.core.roles import Role
-from cdlm.core.vocabulary import LifecycleStage
 from cdlm.customer360 import reader
 from cdlm.customers import service
 from cdlm.customers.api.reading import customer_nodes, role_of, selected
@@ -20,6 +18,7 @@ from cdlm.customers.models import SourceRecord
 from cdlm.graphql.pagination import AFTER, BEFORE, FIRST, LAST, Connection, SortKey, paginate
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.relay import NodeKind, parse_id
+from cdlm.graphql.vocabulary import IdentifierKind, LifecycleStage
 
 READERS = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD, Role.ANALYST, Role.AGENT)
 #: Looking a person up by their email or phone re-identifies them: not for analysts.
