@@ -24,6 +24,7 @@ query($id: ID!) {
       expectedPurchases90d expectedPurchases365d pAlive expectedValue365d churnRisk
       attributes { country region ageBand acquisitionSource phoneCountry phoneLineType
                    emailDomainKind sentimentAverage }
+      derivation { attribute source }
       derivedAt scoredAt
     }
   }
@@ -64,6 +65,10 @@ async def test_a_customer_not_yet_scored_has_derived_attributes_and_no_scores(
     assert analytics["attributes"]["emailDomainKind"] == "free_mail"
     assert analytics["attributes"]["acquisitionSource"] == "crm"
     assert analytics["attributes"]["country"] is None
+    assert analytics["derivation"] == [
+        {"attribute": "attributes.acquisitionSource", "source": "sources"},
+        {"attribute": "attributes.emailDomainKind", "source": "enricher:email_domain@1"},
+    ]
 
 
 async def test_analysts_read_scores_and_attributes_and_the_read_is_audited(

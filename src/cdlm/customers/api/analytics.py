@@ -6,6 +6,7 @@ from decimal import Decimal
 import strawberry
 
 from cdlm.core.roles import Role
+from cdlm.customers.attributes import BY_COLUMN
 from cdlm.customers.models import CustomerAttributes
 
 #: Who reads a customer's analysis (the coarse attributes and scores; never the values behind).
@@ -51,6 +52,17 @@ class RfmScore:
         return self.r * 100 + self.f * 10 + self.m
 
 
+@strawberry.type(description="Where one derived attribute came from.")
+class AttributeDerivation:
+    attribute: str = strawberry.field(
+        description="The attribute's path below `Customer.analytics`, e.g. `attributes.ageBand`."
+    )
+    source: str = strawberry.field(
+        description="`profile.<field>` (a source value as it is), `sources` (the source "
+        "records) or `enricher:<name>@<version>`."
+    )
+
+
 @strawberry.type(
     description="What analysis says about the customer: scores of the last analytics run and "
     "the attributes derived from the profile."
@@ -76,6 +88,9 @@ class CustomerAnalytics:
     attributes: CustomerAttributeValues = strawberry.field(
         description="Coarse attributes derived from the profile and sources."
     )
+    derivation: list[AttributeDerivation] = strawberry.field(
+        description="Where each derived attribute came from (enrichment lineage)."
+    )
     derived_at: datetime | None = strawberry.field(
         description="When the attributes were last derived; null: never."
     )
@@ -95,6 +110,7 @@ class CustomerAnalytics:
                 expected_value_365d=None,
                 churn_risk=None,
                 attributes=CustomerAttributeValues(**dict.fromkeys(_ATTRIBUTE_FIELDS)),
+                derivation=[],
                 derived_at=None,
                 scored_at=None,
             )
@@ -111,6 +127,11 @@ class CustomerAnalytics:
             attributes=CustomerAttributeValues(
                 **{name: getattr(row, name) for name in _ATTRIBUTE_FIELDS}
             ),
+            derivation=[
+                AttributeDerivation(attribute=BY_COLUMN[column].api_path, source=source)
+                for column, source in sorted(row.derivation.items())
+                if column in BY_COLUMN
+            ],
             derived_at=row.derived_at,
             scored_at=row.scored_at,
         )
