@@ -12,7 +12,6 @@ from strawberry.types.info import Info
 
 from cdlm.auth import loaders, service
 from cdlm.auth.models import ApiKey, StaffUser
-from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.core.personal_data import PersonalData
 from cdlm.core.principal import Principal, PrincipalKind
 from cdlm.core.roles import Role
@@ -39,6 +38,7 @@ from cdlm.graphql.pagination import (
 )
 from cdlm.graphql.permissions import allow, authenticated, public, require_principal
 from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id
+from cdlm.graphql.updates import Changes
 
 describe_enum(
     Role,
@@ -505,27 +505,16 @@ class RevokeApiKeyInput:
 
 
 def staff_user_changes(given: UpdateStaffUserInput) -> service.StaffUserChanges:
-    """The changes ``given`` asks for (omitted: keep); a null is refused on its path."""
-    issues = [
-        FieldIssue(
-            f"input.{name}", ErrorCode.REQUIRED, "This cannot be cleared: omit it to keep it."
-        )
-        for name, value in (
-            ("displayName", given.display_name),
-            ("role", given.role),
-            ("active", given.active),
-        )
-        if value is None
-    ]
-    if issues:
-        raise ValidationFailed.from_issues(issues)
-
-    def kept(value: Any) -> Any:
-        return None if value is UNSET else value
-
-    return service.StaffUserChanges(
-        display_name=kept(given.display_name), role=kept(given.role), active=kept(given.active)
+    """The changes ``given`` asks for by the one partial-update rule (omitted: keep; a null
+    is refused on its path)."""
+    changes = Changes()
+    asked = service.StaffUserChanges(
+        display_name=changes.kept(given.display_name, "input.displayName"),
+        role=changes.kept(given.role, "input.role"),
+        active=changes.kept(given.active, "input.active"),
     )
+    changes.check()
+    return asked
 
 
 # --------------------------------------------------------------------------- queries

@@ -10,7 +10,7 @@ from strawberry.types.info import Info
 
 from cdlm.consent import loaders, service
 from cdlm.consent.models import ConsentEntry, Decision, Mechanism, Method, Purpose
-from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.core.errors import ValidationFailed
 from cdlm.core.roles import ALL_ROLES, OVERSIGHT_ROLES, Role
 from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.errors import (
@@ -34,6 +34,7 @@ from cdlm.graphql.pagination import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id
+from cdlm.graphql.updates import Changes
 from cdlm.graphql.vocabulary import LawfulBasis
 
 if TYPE_CHECKING:
@@ -711,34 +712,17 @@ async def _recorded(asked: uuid.UUID, ids: list[uuid.UUID], replayed: bool) -> C
 
 
 def _change(input: UpdatePurposeInput) -> service.PurposeChange:
-    """The service's change: omitted fields kept (None), null clearing what can be empty."""
-    issues: list[FieldIssue] = []
-
-    def given(value: Any, field: str, cleared: Any = None) -> Any:
-        if value is strawberry.UNSET:
-            return None
-        if value is None:
-            if cleared is None:
-                issues.append(
-                    FieldIssue(
-                        field,
-                        ErrorCode.REQUIRED,
-                        "This field cannot be empty: leave it out to keep its value.",
-                    )
-                )
-            return cleared
-        return value
-
+    """The service's change by the one partial-update rule (:mod:`cdlm.graphql.updates`)."""
+    given = Changes()
     change = service.PurposeChange(
         parse_id(input.id, "input.id", "Purpose"),
-        name=given(input.name, "input.name"),
-        description=given(input.description, "input.description", ""),
-        data_categories=given(input.data_categories, "input.dataCategories", []),
-        notice_text=given(input.notice_text, "input.noticeText"),
-        recipients=given(input.recipients, "input.recipients", []),
+        name=given.kept(input.name, "input.name"),
+        description=given.clearable(input.description, ""),
+        data_categories=given.clearable(input.data_categories, []),
+        notice_text=given.kept(input.notice_text, "input.noticeText"),
+        recipients=given.clearable(input.recipients, []),
     )
-    if issues:
-        raise ValidationFailed.from_issues(issues)
+    given.check()
     return change
 
 

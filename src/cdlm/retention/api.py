@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.info import Info
 
-from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.core.errors import ErrorCode, ValidationFailed
 from cdlm.core.roles import OVERSIGHT_ROLES, STAFF_ROLES, Role
 from cdlm.customers.api.reading import customer_node
 from cdlm.customers.api.types import CustomerNode
@@ -36,6 +36,7 @@ from cdlm.graphql.pagination import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id, parse_optional_id
+from cdlm.graphql.updates import Changes
 from cdlm.holds import service as legal_holds
 from cdlm.holds.models import LegalHold
 from cdlm.retention import loaders, policies, service, sweep
@@ -540,32 +541,18 @@ ReleaseLegalHoldResult = Annotated[
 
 
 def _policy_change(input: UpdateRetentionPolicyInput) -> policies.PolicyChange:
-    """The service's change: omitted fields kept (None); null empties the description and is
-    refused elsewhere."""
-    issues: list[FieldIssue] = []
-
-    def kept(value: Any, field: str) -> Any:
-        if value is None:
-            issues.append(
-                FieldIssue(
-                    field,
-                    ErrorCode.REQUIRED,
-                    "This field cannot be empty: leave it out to keep its value.",
-                )
-            )
-        return None if value is strawberry.UNSET else value
-
-    description = input.description
+    """The service's change by the one partial-update rule (:mod:`cdlm.graphql.updates`): null
+    empties the description and is refused elsewhere."""
+    given = Changes()
     change = policies.PolicyChange(
         parse_id(input.id, "input.id", "RetentionPolicy"),
-        period_days=kept(input.period_days, "input.periodDays"),
-        trigger=kept(input.trigger, "input.trigger"),
-        action=kept(input.action, "input.action"),
-        description=None if description is strawberry.UNSET else (description or ""),
-        active=kept(input.active, "input.active"),
+        period_days=given.kept(input.period_days, "input.periodDays"),
+        trigger=given.kept(input.trigger, "input.trigger"),
+        action=given.kept(input.action, "input.action"),
+        description=given.clearable(input.description, ""),
+        active=given.kept(input.active, "input.active"),
     )
-    if issues:
-        raise ValidationFailed.from_issues(issues)
+    given.check()
     return change
 
 

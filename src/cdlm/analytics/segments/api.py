@@ -20,7 +20,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from cdlm.analytics.segments import service
 from cdlm.analytics.segments.models import Segment
-from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.core.errors import ErrorCode, ValidationFailed
 from cdlm.core.roles import Role
 from cdlm.customers.api.reading import customer_nodes
 from cdlm.customers.api.types import CustomerNode
@@ -48,6 +48,7 @@ from cdlm.graphql.pagination import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id
+from cdlm.graphql.updates import Changes
 from cdlm.graphql.vocabulary import LifecycleStage
 
 #: Who reads segments, their size and members, and previews definitions.
@@ -576,24 +577,16 @@ SegmentPreviewResult = Annotated[SegmentSize | ValidationError, SEGMENT_PREVIEW.
 
 
 def _change(input: UpdateSegmentInput) -> service.SegmentChange:
-    issues: list[FieldIssue] = []
-    for value, field in ((input.name, "input.name"), (input.definition, "input.definition")):
-        if value is None:
-            issues.append(
-                FieldIssue(
-                    field,
-                    ErrorCode.REQUIRED,
-                    "This field cannot be empty: leave it out to keep its value.",
-                )
-            )
+    """The service's change by the one partial-update rule (:mod:`cdlm.graphql.updates`)."""
+    given = Changes()
+    name = given.kept(input.name, "input.name")
+    given.kept(input.definition, "input.definition")
     segment_id = parse_id(input.id, "input.id", "Segment")
-    if issues:
-        raise ValidationFailed.from_issues(issues)
-    description = input.description
+    given.check()
     return service.SegmentChange(
         segment_id,
-        name=None if input.name is strawberry.UNSET else input.name,
-        description=None if description is strawberry.UNSET else (description or ""),
+        name=name,
+        description=given.clearable(input.description, ""),
         definition=to_plain(input.definition),
     )
 
