@@ -9,7 +9,7 @@ import strawberry
 from strawberry.types.info import Info
 from strawberry.types.unset import UNSET
 
-from cdlm.core.errors import NotFound, ValidationFailed
+from cdlm.core.errors import NotFound
 from cdlm.core.roles import Role
 from cdlm.customers import events as event_service
 from cdlm.customers import ingest as ingest_service
@@ -38,6 +38,7 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.relay import global_id, parse_id
+from cdlm.graphql.updates import Changes
 from cdlm.graphql.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.quality.fields import PROFILE, ProfileField
 
@@ -228,11 +229,6 @@ def profile_changes(given: ProfileChangesInput | None) -> dict[str, str | None]:
     return changes
 
 
-def _cannot_clear(value: Any, path: str) -> None:
-    if value is None:
-        raise ValidationFailed("This cannot be cleared: omit it to keep it.", field=path)
-
-
 @strawberry.type(description="The customer after the rectification.")
 class CustomerUpdated:
     customer: CustomerNode = strawberry.field(description="The customer as changed.")
@@ -364,14 +360,16 @@ class CustomerMutation:
     ) -> UpdateCustomerResult:
         actor = await require_principal(info)
         customer_id = parse_id(input.id, "input.id", "Customer")
-        _cannot_clear(input.changes, "input.changes")
-        _cannot_clear(input.lifecycle_stage, "input.lifecycleStage")
+        given = Changes()
+        given.kept(input.changes, "input.changes")
+        stage = given.kept(input.lifecycle_stage, "input.lifecycleStage")
+        given.check()
         row = await service.update_customer(
             actor,
             info.context.vault,
             customer_id,
             profile_changes(input.changes),
-            lifecycle_stage=input.lifecycle_stage or None,
+            lifecycle_stage=stage,
             trust=trust_table(info.context.settings.source_trust),
         )
         return CustomerUpdated(customer=await _shown(info, row.id, "input.id"))
