@@ -190,6 +190,19 @@ def places() -> list[Place]:
             "only the requester fetches it, with a short-lived link",
         ),
         Place(
+            "segmentExport.file",
+            "segment_exports",
+            "content_sealed",
+            "user",
+            DataSubjectCategory.CUSTOMER,
+            True,
+            _OVERSIGHT,
+            (),
+            "a recipient flow: a segment's members exported for one purpose (only those it may "
+            "process, only the fields its data categories cover), sealed under the export's key "
+            "and fetched once by an admin or privacy officer through a short-lived link",
+        ),
+        Place(
             "customer.events.externalId",
             "events",
             "external_id",
