@@ -117,6 +117,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "unmergeCustomer": MATCH_DECIDERS,
     "createSegment": SEGMENT_EDITORS,
     "updateSegment": SEGMENT_EDITORS,
+    "exportSegment": DSR_HANDLERS,
 }
 #: The whole public surface. Adding to it needs a reason.
 PUBLIC_ALLOW_LIST = {name for name, roles in EXPECTED.items() if roles == PUBLIC}

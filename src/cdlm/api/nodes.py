@@ -10,6 +10,7 @@ from strawberry.types.info import Info
 
 from cdlm.analytics.api import NODE_KINDS as ANALYTICS_NODES
 from cdlm.analytics.segments.api import NODE_KINDS as SEGMENT_NODES
+from cdlm.analytics.segments.export_api import NODE_KINDS as SEGMENT_EXPORT_NODES
 from cdlm.audit.api import NODE_KINDS as AUDIT_NODES
 from cdlm.auth.api import NODE_KINDS as AUTH_NODES
 from cdlm.consent.api import NODE_KINDS as CONSENT_NODES
@@ -32,6 +33,7 @@ DIRECTORY = NodeDirectory(
         *MATCHING_NODES,
         *ANALYTICS_NODES,
         *SEGMENT_NODES,
+        *SEGMENT_EXPORT_NODES,
     ]
 )
 #: Most ids one ``nodes`` call takes (a page's worth).

@@ -27,6 +27,7 @@ from strawberry.types.graphql import OperationType
 
 from cdlm.analytics.api import AnalyticsQuery
 from cdlm.analytics.segments.api import SegmentMutation, SegmentQuery
+from cdlm.analytics.segments.export_api import SegmentExportMutation
 from cdlm.api.nodes import NodeQuery
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
@@ -73,6 +74,7 @@ Mutation = merge_types(
         RetentionMutation,
         MatchingMutation,
         SegmentMutation,
+        SegmentExportMutation,
     ),
 )
 

@@ -37,3 +37,14 @@ class LawfulBasis(StrEnum):
     VITAL_INTERESTS = "vital_interests"
     PUBLIC_TASK = "public_task"
     LEGITIMATE_INTERESTS = "legitimate_interests"
+
+
+def covers(purpose_category: str, data_category: str) -> bool:
+    """Whether a purpose's fideslang data category covers a field's: equal or an ancestor
+    (or a descendant: a purpose using ``user.contact.email`` uses part of a source record's
+    ``user`` data). The one rule for the data map and for what a segment export may hold."""
+    return (
+        data_category == purpose_category
+        or data_category.startswith(purpose_category + ".")
+        or purpose_category.startswith(data_category + ".")
+    )

@@ -281,6 +281,19 @@ async def derive_all(
         after = page[-1].id
 
 
+async def values_of(customer_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, object]]:
+    """Each customer's analysis attributes (column -> value; None when not derived), one
+    query; customers never derived are absent."""
+    wanted = list(set(customer_ids))
+    if not wanted:
+        return {}
+    rows = await CustomerAttributes.filter(customer_id__in=wanted)
+    return {
+        row.customer_id: {a.column: getattr(row, a.column) for a in ATTRIBUTES}  # type: ignore[attr-defined]
+        for row in rows
+    }
+
+
 async def document_of(customer_id: uuid.UUID) -> dict[str, object] | None:
     """The customer's analysis attributes as their access copy shows them (None: never
     derived): each value with where it came from, and when it was derived or scored."""

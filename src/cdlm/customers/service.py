@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from tortoise.connection import get_connection
 from tortoise.expressions import Q, Subquery
@@ -97,6 +98,29 @@ async def processable_among(
     else:
         query = query.filter(Q(restricted_at__isnull=True) | Q(restricted_at__gt=at))
     return {uuid.UUID(str(i)) for i in await query.values_list("id", flat=True)}
+
+
+async def open_profiles(
+    vault: Vault, customer_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The decrypted profiles (profile field name -> value) of the processable customers among
+    ``customer_ids`` (two queries); in memory only: the caller must not write them anywhere
+    unsealed. Restricted, erased and merged-away customers, and shredded keys, are absent."""
+    wanted = list(set(customer_ids))
+    if not wanted:
+        return {}
+    rows = await Customer.filter(
+        id__in=wanted,
+        erased_at__isnull=True,
+        merged_into_id__isnull=True,
+        restricted_at__isnull=True,
+    ).only("id", "profile_sealed")
+    keys = await vault.customer_keys([r.id for r in rows])
+    return {
+        r.id: dict(vault.open(keys[r.id], r.id, sealed_for.PROFILE, bytes(r.profile_sealed)))
+        for r in rows
+        if r.id in keys and r.profile_sealed
+    }
 
 
 async def count() -> int:

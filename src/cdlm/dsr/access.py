@@ -493,6 +493,49 @@ async def collect(
     return {"export": str(export_id), "bytes": len(encoded), "data_found": answer["data_found"]}
 
 
+@dataclass(frozen=True)
+class Link:
+    """A download link as its caller is shown it (once: only the secret's hash is kept)."""
+
+    token_id: str
+    url: str
+    expires_at: datetime
+
+
+async def issue_link(
+    auth: AuthSettings,
+    settings: Settings,
+    *,
+    export_id: uuid.UUID | None = None,
+    segment_export_id: uuid.UUID | None = None,
+) -> Link:
+    """A new download token for one file, an access export or a segment export (in the
+    caller's transaction); the file's earlier links stop working. Every file cdlm hands out is
+    fetched this way: ``GET /exports/<token>``, expiring after ``CDLM_EXPORT_DOWNLOAD_TTL``
+    and working :data:`MAX_DOWNLOADS` times at most."""
+    if (export_id is None) == (segment_export_id is None):
+        raise ValueError("a link opens exactly one file")
+    token_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    now = clock.now()
+    expires_at = now + timedelta(seconds=settings.export_download_ttl)
+    earlier = (
+        DownloadToken.filter(export_id=export_id)
+        if export_id is not None
+        else DownloadToken.filter(segment_export_id=segment_export_id)
+    )
+    await earlier.filter(revoked_at__isnull=True).update(revoked_at=now)
+    await DownloadToken.create(
+        token_id=token_id,
+        export_id=export_id,
+        segment_export_id=segment_export_id,
+        secret_hash=await auth.hasher.hash_async(secret),
+        created_at=now,
+        expires_at=expires_at,
+    )
+    return Link(token_id, f"{settings.public_url}/exports/cdlm_dl_{token_id}_{secret}", expires_at)
+
+
 async def send_link(
     vault: Vault, auth: AuthSettings, settings: Settings, request: DataSubjectRequest
 ) -> dict[str, Any]:
@@ -501,36 +544,36 @@ async def send_link(
     export = await AccessExport.filter(request_id=request.id).order_by("-created_at").first()
     if export is None:
         raise LookupError("the request has no export")
-    token_id = secrets.token_hex(8)
-    secret = secrets.token_urlsafe(32)
-    expires_at = clock.now() + timedelta(seconds=settings.export_download_ttl)
-    await DownloadToken.filter(export_id=export.id, revoked_at__isnull=True).update(
-        revoked_at=clock.now()
-    )
-    await DownloadToken.create(
-        token_id=token_id,
-        export_id=export.id,
-        secret_hash=await auth.hasher.hash_async(secret),
-        created_at=clock.now(),
-        expires_at=expires_at,
-    )
-    url = f"{settings.public_url}/exports/cdlm_dl_{token_id}_{secret}"
+    link = await issue_link(auth, settings, export_id=export.id)
     sent = await notify_requester(
-        vault, request, "export_ready", url=url, expires_at=expires_at.isoformat()
+        vault, request, "export_ready", url=link.url, expires_at=link.expires_at.isoformat()
     )
-    return {"token": token_id, "expires_at": expires_at.isoformat(), "sent": sent}
+    return {"token": link.token_id, "expires_at": link.expires_at.isoformat(), "sent": sent}
+
+
+#: What a segment export's file is sealed for (under the export's own key).
+SEGMENT_EXPORT = "segment-export"
+#: Media type and file name extension of each segment export format.
+SEGMENT_FORMATS: dict[str, tuple[str, str]] = {
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "json_lines": ("application/jsonl", "jsonl"),
+}
 
 
 @dataclass(frozen=True)
 class Download:
-    """An export as the requester fetches it."""
+    """A file as its link fetches it: an access export (``request_id`` set, JSON) or a segment
+    export (``segment_export_id`` set, CSV or JSON lines)."""
 
-    request_id: uuid.UUID
+    request_id: uuid.UUID | None
     content: bytes
+    segment_export_id: uuid.UUID | None = None
+    media_type: str = "application/json"
+    extension: str = "json"
 
 
 async def download(vault: Vault, auth: AuthSettings, token: str) -> Download | None:
-    """The export a token opens, or None (unknown, wrong, expired or used up: never which)."""
+    """The file a token opens, or None (unknown, wrong, expired or used up: never which)."""
     match = TOKEN.fullmatch(token)
     if match is None:
         return None
@@ -539,7 +582,7 @@ async def download(vault: Vault, auth: AuthSettings, token: str) -> Download | N
         row = (
             await DownloadToken.filter(token_id=token_id)
             .select_for_update()
-            .prefetch_related("export")
+            .prefetch_related("export", "segment_export")
             .first()
         )
         now = clock.now()
@@ -553,7 +596,11 @@ async def download(vault: Vault, auth: AuthSettings, token: str) -> Download | N
             or row.downloads >= MAX_DOWNLOADS
         ):
             return None
+        if row.segment_export is not None:
+            return await _segment_download(vault, row)
         export = row.export
+        if export is None:
+            return None
         request_id: uuid.UUID = export.request_id  # type: ignore[attr-defined]
         try:
             key = await vault.customer_key(request_id)
@@ -567,6 +614,24 @@ async def download(vault: Vault, auth: AuthSettings, token: str) -> Download | N
             ANONYMOUS, "dsr.download", target_type="data_subject_request", target_id=request_id
         )
     return Download(request_id, content)
+
+
+async def _segment_download(vault: Vault, row: DownloadToken) -> Download | None:
+    """A segment export's file (in the caller's transaction, the token locked), audited."""
+    export = row.segment_export
+    if export is None or export.content_sealed is None:
+        return None
+    try:
+        key = await vault.customer_key(export.id)
+    except MissingKey:
+        return None
+    content = vault.open_bytes(key, export.id, SEGMENT_EXPORT, bytes(export.content_sealed))
+    await DownloadToken.filter(token_id=row.token_id).update(downloads=F("downloads") + 1)
+    await audit.record(
+        ANONYMOUS, "segment.export.download", target_type="segment_export", target_id=export.id
+    )
+    media_type, extension = SEGMENT_FORMATS[export.format]
+    return Download(None, content, export.id, media_type, extension)
 
 
 async def delete_unreachable_exports() -> int:

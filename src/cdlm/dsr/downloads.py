@@ -1,8 +1,10 @@
-"""The HTTP route a requester fetches their data from: ``GET /exports/{token}``.
+"""The HTTP route a requester fetches their data from: ``GET /exports/{token}``; staff fetch
+segment exports from it too (the same links: :func:`cdlm.dsr.access.issue_link`).
 
 The stored copy is JSON. A browser (``Accept`` naming HTML first) or ``?format=html`` gets it
 as one readable, self-contained HTML page rendered from that JSON (:mod:`cdlm.dsr.export_html`);
 anything else, or ``?format=json``, gets the JSON. Either counts as one download of the link.
+A segment export is served as written (CSV or JSON lines) whatever is asked.
 """
 
 from __future__ import annotations
@@ -63,6 +65,14 @@ def export_download(vault: Vault, auth: AuthSettings) -> Callable[[Request], Awa
         if found is None:
             return JSONResponse(
                 {"error": "This link is unknown, expired or used up."}, 404, headers=HEADERS
+            )
+        if found.segment_export_id is not None:
+            # A segment export is served as it was written (CSV or JSON lines), never as a page.
+            name = f"cdlm-segment-export-{found.segment_export_id}.{found.extension}"
+            return Response(
+                found.content,
+                media_type=found.media_type,
+                headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
             )
         name = f"cdlm-export-{found.request_id}"
         headers = {**HEADERS, "Vary": "Accept"}

@@ -198,11 +198,15 @@ class AccessExport(Model):
 
 
 class DownloadToken(Model):
-    """A short-lived bearer token for one export: ``cdlm_dl_<token_id>_<secret>``."""
+    """A short-lived bearer token for one file: ``cdlm_dl_<token_id>_<secret>``. It opens
+    either an access export or a segment export (exactly one is set)."""
 
     token_id = fields.CharField(max_length=32, primary_key=True)
-    export: fields.ForeignKeyRelation[AccessExport] = fields.ForeignKeyField(
-        "cdlm.AccessExport", related_name="tokens", on_delete=fields.CASCADE
+    export: fields.ForeignKeyNullableRelation[AccessExport] = fields.ForeignKeyField(
+        "cdlm.AccessExport", related_name="tokens", on_delete=fields.CASCADE, null=True
+    )
+    segment_export: fields.ForeignKeyNullableRelation[Any] = fields.ForeignKeyField(
+        "cdlm.SegmentExport", related_name="tokens", on_delete=fields.CASCADE, null=True
     )
     secret_hash = fields.CharField(max_length=256)
     created_at = fields.DatetimeField()

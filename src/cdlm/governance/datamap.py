@@ -14,6 +14,7 @@ from enum import StrEnum
 from cdlm.consent import service as consent
 from cdlm.core.personal_data import CLEAR_ROLES, PersonalData
 from cdlm.core.roles import Role
+from cdlm.core.vocabulary import covers
 from cdlm.customers.attributes import ATTRIBUTES
 from cdlm.quality.fields import DATA_CATEGORIES, PROFILE_FIELDS, profile_path
 from cdlm.retention import policies as retention
@@ -187,6 +188,19 @@ def places() -> list[Place]:
             frozenset(),
             ("dsr.exports",),
             "only the requester fetches it, with a short-lived link",
+        ),
+        Place(
+            "segmentExport.file",
+            "segment_exports",
+            "content_sealed",
+            "user",
+            DataSubjectCategory.CUSTOMER,
+            True,
+            _OVERSIGHT,
+            (),
+            "a recipient flow: a segment's members exported for one purpose (only those it may "
+            "process, only the fields its data categories cover), sealed under the export's key "
+            "and fetched once by an admin or privacy officer through a short-lived link",
         ),
         Place(
             "customer.events.externalId",
@@ -380,16 +394,6 @@ def api_path(field: str) -> str:
     return field
 
 
-def _covers(purpose_category: str, data_category: str) -> bool:
-    """A purpose's category covers the field's when equal or an ancestor (or descendant:
-    a purpose using user.contact.email uses part of a source record's user data)."""
-    return (
-        data_category == purpose_category
-        or data_category.startswith(purpose_category + ".")
-        or purpose_category.startswith(data_category + ".")
-    )
-
-
 def _retention(place: Place, policies: list[tuple[str, bool, str]]) -> list[str]:
     governing = [
         words
@@ -411,7 +415,7 @@ async def data_map() -> list[Entry]:
                 p.code
                 for p in purposes
                 if place.data_subject is DataSubjectCategory.CUSTOMER
-                and any(_covers(c, place.data_category) for c in p.data_categories)
+                and any(covers(c, place.data_category) for c in p.data_categories)
             ),
             _retention(place, policies),
         )
