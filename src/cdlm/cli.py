@@ -351,6 +351,7 @@ cli.add_typer(dsr_cli, name="dsr")
 def dsr_tick() -> None:
     """Flag requests nearing or past their due date, retry notifications, and destroy the
     contact details of completed erasures (run it hourly or daily)."""
+    from cdlm.analytics.segments.export import destroy_unreachable
     from cdlm.core.logs import configure_logging
     from cdlm.dsr.notifier import notifier_from
     from cdlm.dsr.tick import TickReport, tick
@@ -364,15 +365,17 @@ def dsr_tick() -> None:
     except ConfigError as error:
         _fail(f"configuration error: {error}", 2)
 
-    async def work(_: DatabaseTarget) -> TickReport:
-        return await tick(vault, notifier_from(settings), settings)
+    async def work(_: DatabaseTarget) -> tuple[TickReport, int]:
+        report = await tick(vault, notifier_from(settings), settings)
+        return report, await destroy_unreachable(vault)
 
-    report = _on_database(settings, work)
+    report, destroyed = _on_database(settings, work)
     typer.echo(
         f"flagged {report.flagged_due_soon} due soon and {report.flagged_overdue} overdue; "
         f"{report.open_overdue} open requests are overdue; notifications: "
         f"{report.notifications_sent} sent, {report.notifications_failed} failed; "
-        f"{report.requester_details_destroyed} erased requesters' details destroyed"
+        f"{report.requester_details_destroyed} erased requesters' details destroyed; "
+        f"{destroyed} segment export files no link can fetch destroyed"
     )
 
 

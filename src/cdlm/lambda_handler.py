@@ -59,6 +59,7 @@ handler = Mangum(
 def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Flag requests nearing or past their due date, retry notifications and destroy erased
     requesters' details; returns the counts."""
+    from cdlm.analytics.segments.export import destroy_unreachable
     from cdlm.dsr.notifier import notifier_from
     from cdlm.dsr.tick import tick
     from cdlm.vault.keys import provider_from_settings
@@ -72,9 +73,10 @@ def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
         try:
             vault = Vault(provider_from_settings(settings))
             report = await tick(vault, notifier_from(settings), settings)
+            destroyed = await destroy_unreachable(vault)
         finally:
             await close_orm(orm)
-        return asdict(report)
+        return {**asdict(report), "segment_exports_destroyed": destroyed}
 
     loop = asyncio.new_event_loop()  # its own loop, as for migrate
     try:

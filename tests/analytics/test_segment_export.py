@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from cdlm.analytics.segments import service
+from cdlm.analytics.segments.export import destroy_unreachable
 from cdlm.analytics.segments.models import SegmentExport
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
@@ -199,6 +200,29 @@ async def test_json_lines_and_the_link_works_as_access_export_links_do(
     await DownloadToken.filter(token_id=path.split("_")[2]).update(downloads=5)
     assert (await client.get(path)).status_code == 404
     assert (await client.get(path[:-3] + "abc")).status_code == 404
+
+
+async def test_a_file_no_link_can_fetch_is_destroyed_and_its_record_kept(
+    vault: Vault, gql: GraphQLClient, client: httpx.AsyncClient, officer: dict[str, str]
+) -> None:
+    await _purpose("partners", ["user.behavior"])
+    member = await _customer(vault, "ada.lovelace@example.com", "Ada")
+    await _decide(vault, member, "partners", Decision.GRANTED)
+    segment_id = await _segment()
+    variables = {
+        "input": {"segmentId": gid("Segment", segment_id), "purposeCode": "partners",
+                  "format": "CSV"}
+    }  # fmt: skip
+    made = (await gql(EXPORT, variables, officer))["data"]["exportSegment"]
+    path = _path(made["downloadUrl"])
+    assert await destroy_unreachable(vault) == 0  # its link still works
+    await DownloadToken.filter(token_id=path.split("_")[2]).update(downloads=5)
+    assert await destroy_unreachable(vault) == 1
+    export = await SegmentExport.get(segment_id=segment_id)
+    assert export.content_sealed is None
+    assert export.members_exported == 1
+    assert await vault.customer_keys([export.id]) == {}
+    assert await destroy_unreachable(vault) == 0
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ class HourlyJobs:
 
 
 async def _hourly(jobs: HourlyJobs) -> None:
+    from cdlm.analytics.segments.export import destroy_unreachable
     from cdlm.core.principal import SYSTEM
     from cdlm.dsr.tick import tick
     from cdlm.retention.sweep import sweep
@@ -46,7 +47,11 @@ async def _hourly(jobs: HourlyJobs) -> None:
     while True:
         try:
             report = await tick(jobs.vault, jobs.notifier, jobs.settings)
-            log.info("worker: dsr tick done", extra={"tick": asdict(report)})
+            destroyed = await destroy_unreachable(jobs.vault)
+            log.info(
+                "worker: dsr tick done",
+                extra={"tick": asdict(report), "segment_exports_destroyed": destroyed},
+            )
         except Exception:
             log.exception("worker: dsr tick failed; the next hour tries again")
         try:

@@ -51,6 +51,7 @@ from cdlm.core.vocabulary import covers
 from cdlm.customers import attributes
 from cdlm.customers import service as customers
 from cdlm.dsr import access
+from cdlm.dsr.models import DownloadToken
 from cdlm.quality.fields import PROFILE
 from cdlm.vault.service import Vault
 
@@ -280,3 +281,25 @@ async def recipient_flows() -> dict[str, RecipientFlow]:
             sorted({*(before.fields if before else []), *e.exported_fields}),
         )
     return flows
+
+
+async def destroy_unreachable(vault: Vault) -> int:
+    """Destroy the files of segment exports no link can fetch any more (every link expired,
+    revoked or used up): the export's key is shredded and its sealed file deleted, so a person
+    erased later is in no file cdlm keeps. The row stays, with its counts and fields, as the
+    record of what was disclosed for which purpose (GDPR Art. 19)."""
+    now = clock.now()
+    live = DownloadToken.filter(
+        segment_export_id__isnull=False,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
+        downloads__lt=access.MAX_DOWNLOADS,
+    ).values_list("segment_export_id", flat=True)
+    reachable = set(await live)
+    kept = await SegmentExport.filter(content_sealed__isnull=False).values_list("id", flat=True)
+    stale = [uuid.UUID(str(e)) for e in kept if e not in reachable]
+    for export_id in stale:
+        await vault.shred(export_id)
+    if stale:
+        await SegmentExport.filter(id__in=stale).update(content_sealed=None)
+    return len(stale)
