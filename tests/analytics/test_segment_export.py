@@ -19,6 +19,7 @@ from cdlm.analytics.segments.export import destroy_unreachable
 from cdlm.analytics.segments.models import SegmentExport
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
+from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision, Mechanism
 from cdlm.core.principal import SYSTEM
@@ -26,6 +27,7 @@ from cdlm.core.roles import Role
 from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers.models import CustomerAttributes
 from cdlm.dsr.models import DownloadToken
+from cdlm.governance.ropa import processing_records
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, gid, make_api_key, make_customer
@@ -203,7 +205,7 @@ async def test_json_lines_and_the_link_works_as_access_export_links_do(
 
 
 async def test_a_file_no_link_can_fetch_is_destroyed_and_its_record_kept(
-    vault: Vault, gql: GraphQLClient, client: httpx.AsyncClient, officer: dict[str, str]
+    vault: Vault, settings: Settings, gql: GraphQLClient, officer: dict[str, str]
 ) -> None:
     await _purpose("partners", ["user.behavior"])
     member = await _customer(vault, "ada.lovelace@example.com", "Ada")
@@ -223,6 +225,10 @@ async def test_a_file_no_link_can_fetch_is_destroyed_and_its_record_kept(
     assert export.members_exported == 1
     assert await vault.customer_keys([export.id]) == {}
     assert await destroy_unreachable(vault) == 0
+    # The records of processing name the flow under the purpose's recipients.
+    records = await processing_records(settings)
+    partners = next(a for a in records.processing_activities if a.purpose == "partners")
+    assert partners.recipients[-1].startswith("segment exports: 1 files with 1 customers' ")
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from cdlm.analytics.segments import export as segment_exports
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.core import clock
@@ -141,11 +142,22 @@ def _built_in(activity: dict[str, Any]) -> ProcessingActivity:
     )
 
 
+def _exported(flow: segment_exports.RecipientFlow | None) -> list[str]:
+    """The segment exports made for a purpose, as a line of its recipients."""
+    if flow is None:
+        return []
+    return [
+        f"segment exports: {flow.exports} files with {flow.members_exported} customers' "
+        f"{', '.join(flow.fields)}, the last on {flow.last_at:%Y-%m-%d}"
+    ]
+
+
 async def processing_records(settings: Settings) -> RecordsOfProcessing:
     """The records of processing, from the live configuration."""
     purposes = await consent.all_purposes()
     policies = await retention.summaries()
     entries = await data_map()
+    flows = await segment_exports.recipient_flows()
     return RecordsOfProcessing(
         generated_at=clock.now(),
         controller=Controller(
@@ -170,7 +182,8 @@ async def processing_records(settings: Settings) -> RecordsOfProcessing:
                         if p.sale_or_sharing
                         else ["none outside the controller and its processors"]
                     )
-                ),
+                )
+                + _exported(flows.get(p.code)),
             )
             for p in purposes
         ],
