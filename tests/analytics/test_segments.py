@@ -235,6 +235,17 @@ async def test_a_definition_gets_every_problem_on_its_path(
             {"any": [{"consent": {"purpose": "no.such.purpose"}}]},
             {},
             {"lifecycleStage": {"in": ["LEAD"]}, "qualityScore": {"atLeast": 0.5}},
+            # Consent in a nested `all` cannot be applied after the statement: refused.
+            {"all": [{"consent": {"purpose": "no.such.purpose"}}]},
+            # An amount finer than a cent matches nothing stored and cannot be sent to SQL.
+            {
+                "eventAmount": {
+                    "type": "purchase",
+                    "withinDays": 5,
+                    "currency": "EUR",
+                    "atLeast": "1E-16384",
+                }
+            },
         ]
     }
     body = await gql(PREVIEW, {"d": bad}, analyst)
@@ -252,6 +263,9 @@ async def test_a_definition_gets_every_problem_on_its_path(
         ("definition.all.5.any.0.consent.purpose", "UNKNOWN_CODE"),
         ("definition.all.6", "REQUIRED"),
         ("definition.all.7", "VALIDATION"),
+        ("definition.all.8.all.0.consent", "VALIDATION"),
+        ("definition.all.8.all.0.consent.purpose", "UNKNOWN_CODE"),
+        ("definition.all.9.eventAmount.atLeast", "INVALID_FORMAT"),
     }
     body = await gql(CREATE, {"input": {"name": " ", "definition": {"any": []}}}, analyst)
     issues = {(i["field"], i["code"]) for i in body["data"]["createSegment"]["issues"]}

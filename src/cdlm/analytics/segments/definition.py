@@ -261,7 +261,9 @@ class _Parser:
             self.problem(path, ErrorCode.REQUIRED, "A group holds at least one condition.")
             return None
         members = [
-            self.condition(item, f"{path}.{i}", depth + 1, top=top and kind == "all")
+            # Consent is the whole definition or a member of its top-level `all`: never
+            # deeper, where the SQL cannot apply it (it is checked after the statement).
+            self.condition(item, f"{path}.{i}", depth + 1, top=top and kind == "all" and depth == 1)
             for i, item in enumerate(value)
         ]
         kept = tuple(m for m in members if m is not None)
@@ -457,6 +459,10 @@ class _Parser:
             return None
         if amount.copy_abs() >= AMOUNT_LIMIT:
             self.problem(path, ErrorCode.IMPLAUSIBLE, "Amounts are below 1,000,000,000,000.")
+            return None
+        exponent = amount.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent < -2:
+            self.problem(path, ErrorCode.INVALID_FORMAT, "Amounts have at most 2 decimals.")
             return None
         return amount
 
