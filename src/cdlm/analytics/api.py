@@ -16,7 +16,15 @@ from cdlm.analytics import loaders, service
 from cdlm.analytics.models import AnalyticsRun, AnalyticsRunStatus
 from cdlm.core.roles import Role
 from cdlm.graphql.enums import describe_enum
-from cdlm.graphql.pagination import MAX_PAGE_SIZE, CountedConnection, SortKey, paginate
+from cdlm.graphql.pagination import (
+    After,
+    Before,
+    CountedConnection,
+    First,
+    Last,
+    SortKey,
+    paginate,
+)
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.relay import Node, NodeKind, global_id
 
@@ -215,28 +223,10 @@ class AnalyticsQuery:
             AnalyticsRunFilter | None,
             strawberry.argument(description="Which runs; every run when not given."),
         ] = None,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description=f"Page forwards: this many runs (1 to {MAX_PAGE_SIZE}; 20 when "
-                "neither `first` nor `last` is given) from the start, or after `after`."
-            ),
-        ] = None,
-        after: Annotated[
-            str | None,
-            strawberry.argument(description="Cursor of the run after which the page starts."),
-        ] = None,
-        last: Annotated[
-            int | None,
-            strawberry.argument(
-                description=f"Page backwards: this many runs (1 to {MAX_PAGE_SIZE}) from the "
-                "end, or before `before`. Not with `first`."
-            ),
-        ] = None,
-        before: Annotated[
-            str | None,
-            strawberry.argument(description="Cursor of the run before which the page ends."),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> AnalyticsRunConnection:
         given = filter or AnalyticsRunFilter()
         page = await paginate(

@@ -16,7 +16,15 @@ from cdlm.core.principal import PrincipalKind
 from cdlm.core.roles import OVERSIGHT_ROLES, Role
 from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.hash_chain import HashChainReport
-from cdlm.graphql.pagination import AFTER, BEFORE, FIRST, LAST, Connection, SortKey, paginate
+from cdlm.graphql.pagination import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    SortKey,
+    paginate,
+)
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id, split_global_id
 from cdlm.quality.fields import profile_path
@@ -260,10 +268,10 @@ class AuditQuery:
             AuditLogFilter | None,
             strawberry.argument(description="Which entries; default: all of them."),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
-        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[AuditEntryNode]:
         page = await paginate(
             service.entries(audit_filter(filter or AuditLogFilter())),

@@ -28,11 +28,11 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.masking import personal
 from cdlm.graphql.pagination import (
-    AFTER,
-    BEFORE,
-    FIRST,
-    LAST,
+    After,
+    Before,
     CountedConnection,
+    First,
+    Last,
     SortKey,
     paginate,
 )
@@ -549,10 +549,10 @@ class AuthQuery:
             StaffUserFilter | None,
             strawberry.argument(description="Which users; default: active users of every role."),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
-        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> StaffUserConnection:
         given = filter or StaffUserFilter()
         page = await paginate(
@@ -586,10 +586,10 @@ class AuthQuery:
             ApiKeyFilter | None,
             strawberry.argument(description="Which keys; default: unrevoked keys of every role."),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
-        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> ApiKeyConnection:
         given = filter or ApiKeyFilter()
         page = await paginate(

@@ -24,11 +24,11 @@ from cdlm.graphql.errors import (
 )
 from cdlm.graphql.hash_chain import HashChainReport
 from cdlm.graphql.pagination import (
-    AFTER,
-    BEFORE,
-    FIRST,
-    LAST,
+    After,
+    Before,
     CountedConnection,
+    First,
+    Last,
     SortKey,
     paginate,
 )
@@ -98,10 +98,6 @@ _BY_CODE = [SortKey("code")]
 _LEDGER_ORDER = [SortKey("sequence")]
 
 Customer = Annotated["CustomerNode", strawberry.lazy("cdlm.customers.api.types")]
-First = Annotated[int | None, strawberry.argument(description=FIRST)]
-After = Annotated[str | None, strawberry.argument(description=AFTER)]
-Last = Annotated[int | None, strawberry.argument(description=LAST)]
-Before = Annotated[str | None, strawberry.argument(description=BEFORE)]
 IdempotencyKey = Annotated[
     str | None,
     strawberry.argument(

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from tortoise import fields
@@ -41,6 +41,11 @@ FIRST = f"Page forwards: this many items (1 to {MAX_PAGE_SIZE}, default {DEFAULT
 AFTER = "Page forwards: the items after this cursor (a page's `endCursor`)."
 LAST = f"Page backwards: this many items (1 to {MAX_PAGE_SIZE}) before `before` or the end."
 BEFORE = "Page backwards: the items before this cursor (a page's `startCursor`)."
+#: The paging arguments of every connection field, described once.
+First = Annotated[int | None, strawberry.argument(description=FIRST)]
+After = Annotated[str | None, strawberry.argument(description=AFTER)]
+Last = Annotated[int | None, strawberry.argument(description=LAST)]
+Before = Annotated[str | None, strawberry.argument(description=BEFORE)]
 _CURSOR_VERSION = 1
 _MAX_CURSOR_LENGTH = 1024
 

@@ -26,11 +26,11 @@ from cdlm.graphql.errors import (
     errors_as_data,
 )
 from cdlm.graphql.pagination import (
-    AFTER,
-    BEFORE,
-    FIRST,
-    LAST,
+    After,
+    Before,
     CountedConnection,
+    First,
+    Last,
     SortKey,
     paginate,
 )
@@ -108,11 +108,6 @@ _EVENT_TYPE = (
     "Only with category EVENTS: one event type (e.g. `purchase`: 1 to 57 lower-case letters, "
     "digits, `_`, `.` or `-`, starting with a letter). Null or omitted: the whole category."
 )
-
-First = Annotated[int | None, strawberry.argument(description=FIRST)]
-After = Annotated[str | None, strawberry.argument(description=AFTER)]
-Last = Annotated[int | None, strawberry.argument(description=LAST)]
-Before = Annotated[str | None, strawberry.argument(description=BEFORE)]
 
 
 def _check_event_type(category: Category | None, event_type: str | None) -> None:

@@ -32,13 +32,13 @@ from cdlm.graphql.errors import (
     errors_as_data,
 )
 from cdlm.graphql.pagination import (
-    AFTER,
-    BEFORE,
-    FIRST,
-    LAST,
+    After,
+    Before,
     Connection,
     CountedConnection,
     Edge,
+    First,
+    Last,
     PageArgs,
     PageInfo,
     SortKey,
@@ -492,10 +492,10 @@ class SegmentNode(Node):
     async def members(
         self,
         info: Info[Any, Any],
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
-        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CustomerNode]:
         args = PageArgs(first, after, last, before)
         size = args.size()
@@ -622,10 +622,10 @@ class SegmentQuery:
         filter: Annotated[
             SegmentFilter | None, strawberry.argument(description="Which segments (default: all).")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
-        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> SegmentConnection:
         given = filter or SegmentFilter()
         page = await paginate(

@@ -15,7 +15,15 @@ from cdlm.customers import service
 from cdlm.customers.api.reading import customer_nodes, role_of, selected
 from cdlm.customers.api.types import CustomerNode, EventNode, SourceRecordNode, utc_moment
 from cdlm.customers.models import SourceRecord
-from cdlm.graphql.pagination import AFTER, BEFORE, FIRST, LAST, Connection, SortKey, paginate
+from cdlm.graphql.pagination import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    SortKey,
+    paginate,
+)
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.relay import NodeKind, parse_id
 from cdlm.graphql.vocabulary import IdentifierKind, LifecycleStage
@@ -102,10 +110,10 @@ class CustomerQuery:
         filter: Annotated[
             CustomerFilter | None, strawberry.argument(description="Which customers to list.")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
-        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[CustomerNode]:
         given = filter or CustomerFilter()
         criteria = service.CustomerFilter(

@@ -31,12 +31,12 @@ from cdlm.customers.api.analytics import ANALYTICS_READERS, CustomerAnalytics
 from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.masking import mask, masked_field, personal
 from cdlm.graphql.pagination import (
-    AFTER,
-    BEFORE,
-    FIRST,
-    LAST,
+    After,
+    Before,
     Connection,
     Edge,
+    First,
+    Last,
     PageArgs,
     PageInfo,
     SortKey,
@@ -534,10 +534,10 @@ class CustomerNode(Node):
         filter: Annotated[
             EventFilter | None, strawberry.argument(description="Which events to list.")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description=FIRST)] = None,
-        after: Annotated[str | None, strawberry.argument(description=AFTER)] = None,
-        last: Annotated[int | None, strawberry.argument(description=LAST)] = None,
-        before: Annotated[str | None, strawberry.argument(description=BEFORE)] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[EventNode]:
         window = event_window(filter, PageArgs(first, after, last, before))
         events = self.read.events.get(window)

@@ -11,7 +11,15 @@ from cdlm.dsr import service
 from cdlm.dsr.api.types import HANDLERS, TYPE_NAME, DataSubjectRequestNode
 from cdlm.dsr.models import RequestType
 from cdlm.dsr.workflow import Status
-from cdlm.graphql.pagination import MAX_PAGE_SIZE, CountedConnection, SortKey, paginate
+from cdlm.graphql.pagination import (
+    After,
+    Before,
+    CountedConnection,
+    First,
+    Last,
+    SortKey,
+    paginate,
+)
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.relay import parse_id, parse_optional_id
 
@@ -87,9 +95,6 @@ class DataSubjectRequestMetrics:
     )
 
 
-PAGE = f"at most {MAX_PAGE_SIZE}; default 20"
-
-
 @strawberry.type
 class DsrQuery:
     @strawberry.field(
@@ -103,22 +108,10 @@ class DsrQuery:
             DataSubjectRequestFilter | None,
             strawberry.argument(description="Which requests (default: all)."),
         ] = None,
-        first: Annotated[
-            int | None,
-            strawberry.argument(description=f"Page size counted from the start ({PAGE})."),
-        ] = None,
-        after: Annotated[
-            str | None,
-            strawberry.argument(description="Items after this cursor (an edge's `cursor`)."),
-        ] = None,
-        last: Annotated[
-            int | None,
-            strawberry.argument(description=f"Page size counted back from the end ({PAGE})."),
-        ] = None,
-        before: Annotated[
-            str | None,
-            strawberry.argument(description="Items before this cursor (an edge's `cursor`)."),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> DataSubjectRequestConnection:
         given = filter or DataSubjectRequestFilter()
         criteria = service.RequestFilter(

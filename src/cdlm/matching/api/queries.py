@@ -5,7 +5,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types.info import Info
 
-from cdlm.graphql.pagination import MAX_PAGE_SIZE, SortKey, paginate
+from cdlm.graphql.pagination import After, Before, First, Last, SortKey, paginate
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.relay import parse_optional_id
 from cdlm.matching import service
@@ -22,29 +22,6 @@ from cdlm.matching.models import CandidateStatus, RunStatus
 
 MOST_PROBABLE = [SortKey("probability", descending=True), SortKey("id")]
 NEWEST_FIRST = [SortKey("started_at", descending=True), SortKey("id")]
-
-First = Annotated[
-    int | None,
-    strawberry.argument(
-        description=f"Page forwards: this many items (1 to {MAX_PAGE_SIZE}; 20 when neither "
-        "`first` nor `last` is given) from the start, or after `after`."
-    ),
-]
-After = Annotated[
-    str | None,
-    strawberry.argument(description="Cursor of the item after which the page starts."),
-]
-Last = Annotated[
-    int | None,
-    strawberry.argument(
-        description=f"Page backwards: this many items (1 to {MAX_PAGE_SIZE}) from the end, or "
-        "before `before`. Not with `first`."
-    ),
-]
-Before = Annotated[
-    str | None,
-    strawberry.argument(description="Cursor of the item before which the page ends."),
-]
 
 
 @strawberry.input(description="Criteria of the review queue; they combine with AND.")
