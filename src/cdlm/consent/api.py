@@ -33,7 +33,7 @@ from cdlm.graphql.pagination import (
     paginate,
 )
 from cdlm.graphql.permissions import allow, require_principal
-from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id
+from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id, rows_fetcher
 from cdlm.graphql.updates import Changes
 from cdlm.graphql.vocabulary import LawfulBasis
 
@@ -722,12 +722,6 @@ def _change(input: UpdatePurposeInput) -> service.PurposeChange:
     return change
 
 
-async def fetch_purposes(info: Info[Any, Any], ids: list[uuid.UUID]) -> list[object | None]:
-    """Purposes for node(id:)."""
-    found = await service.purposes_by_ids(ids)
-    return [PurposeNode.from_row(found[i]) if i in found else None for i in ids]
-
-
 async def fetch_entries(info: Info[Any, Any], ids: list[uuid.UUID]) -> list[object | None]:
     """Ledger entries for node(id:); reading them is a read of the customers' consents."""
     found = await service.entries_by_ids(ids)
@@ -1047,6 +1041,6 @@ class ConsentMutation:
 
 #: How node(id:) fetches this domain's objects.
 NODE_KINDS: tuple[NodeKind, ...] = (
-    NodeKind.of("Purpose", ALL_ROLES, fetch_purposes),
+    NodeKind.of("Purpose", ALL_ROLES, rows_fetcher(service.purposes_by_ids, PurposeNode.from_row)),
     NodeKind.of("ConsentEntry", INDIVIDUAL_READERS, fetch_entries),
 )

@@ -18,7 +18,7 @@ import binascii
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.relay.utils import from_base64, to_base64
@@ -80,6 +80,29 @@ def parse_optional_id(value: str | None, field: str, *type_names: str) -> uuid.U
 
 #: Fetches objects of one kind by database id, in the order asked, None for those not found.
 NodeFetcher = Callable[[Info[Any, Any], list[uuid.UUID]], Awaitable[Sequence[object | None]]]
+
+
+R = TypeVar("R")
+
+
+def in_order(
+    found: Mapping[uuid.UUID, R], ids: Sequence[uuid.UUID], convert: Callable[[R], object]
+) -> list[object | None]:
+    """The objects of ``ids`` in the order asked, converted; None for an id ``found`` lacks."""
+    return [convert(found[i]) if i in found else None for i in ids]
+
+
+def rows_fetcher(
+    load: Callable[[list[uuid.UUID]], Awaitable[Mapping[uuid.UUID, R]]],
+    convert: Callable[[R], object],
+) -> NodeFetcher:
+    """A fetcher for a type whose objects are built from their rows alone: ``load`` reads the
+    rows by id, ``convert`` shows one."""
+
+    async def fetch(info: Info[Any, Any], ids: list[uuid.UUID]) -> Sequence[object | None]:
+        return in_order(await load(ids), ids, convert)
+
+    return fetch
 
 
 @dataclass(frozen=True)

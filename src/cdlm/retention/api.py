@@ -35,7 +35,7 @@ from cdlm.graphql.pagination import (
     paginate,
 )
 from cdlm.graphql.permissions import allow, require_principal
-from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id, parse_optional_id
+from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id, parse_optional_id, rows_fetcher
 from cdlm.graphql.updates import Changes
 from cdlm.holds import service as legal_holds
 from cdlm.holds.models import LegalHold
@@ -551,24 +551,6 @@ def _policy_change(input: UpdateRetentionPolicyInput) -> policies.PolicyChange:
     return change
 
 
-async def fetch_policies(info: Info[Any, Any], ids: list[uuid.UUID]) -> list[object | None]:
-    """Retention policies for node(id:)."""
-    found = await policies.policies_by_ids(ids)
-    return [RetentionPolicyNode.from_row(found[i]) if i in found else None for i in ids]
-
-
-async def fetch_holds(info: Info[Any, Any], ids: list[uuid.UUID]) -> list[object | None]:
-    """Legal holds for node(id:)."""
-    found = await legal_holds.holds_by_ids(ids)
-    return [LegalHoldNode.from_row(found[i]) if i in found else None for i in ids]
-
-
-async def fetch_sweeps(info: Info[Any, Any], ids: list[uuid.UUID]) -> list[object | None]:
-    """Sweep runs for node(id:)."""
-    found = await sweep.runs_by_ids(ids)
-    return [RetentionSweepNode.from_row(found[i]) if i in found else None for i in ids]
-
-
 # --------------------------------------------------------------------------- roots
 
 
@@ -761,7 +743,17 @@ class RetentionMutation:
 
 #: How node(id:) fetches this domain's objects.
 NODE_KINDS: tuple[NodeKind, ...] = (
-    NodeKind.of("RetentionPolicy", READERS, fetch_policies),
-    NodeKind.of("LegalHold", OVERSIGHT_ROLES, fetch_holds),
-    NodeKind.of("RetentionSweep", OVERSIGHT_ROLES, fetch_sweeps),
+    NodeKind.of(
+        "RetentionPolicy",
+        READERS,
+        rows_fetcher(policies.policies_by_ids, RetentionPolicyNode.from_row),
+    ),
+    NodeKind.of(
+        "LegalHold", OVERSIGHT_ROLES, rows_fetcher(legal_holds.holds_by_ids, LegalHoldNode.from_row)
+    ),
+    NodeKind.of(
+        "RetentionSweep",
+        OVERSIGHT_ROLES,
+        rows_fetcher(sweep.runs_by_ids, RetentionSweepNode.from_row),
+    ),
 )

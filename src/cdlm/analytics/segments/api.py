@@ -47,7 +47,7 @@ from cdlm.graphql.pagination import (
     paginate,
 )
 from cdlm.graphql.permissions import allow, require_principal
-from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id
+from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id, rows_fetcher
 from cdlm.graphql.updates import Changes
 from cdlm.graphql.vocabulary import LifecycleStage
 
@@ -591,12 +591,6 @@ def _change(input: UpdateSegmentInput) -> service.SegmentChange:
     )
 
 
-async def fetch_segments(info: Info[Any, Any], ids: list[uuid.UUID]) -> list[object | None]:
-    """Segments for node(id:)."""
-    found = await service.segments_by_ids(ids)
-    return [SegmentNode.from_row(found[i]) if i in found else None for i in ids]
-
-
 _BY_NAME = [SortKey("name"), SortKey("id")]
 
 
@@ -699,4 +693,6 @@ class SegmentMutation:
 
 
 #: How node(id:) fetches this domain's objects.
-NODE_KINDS: tuple[NodeKind, ...] = (NodeKind.of("Segment", READERS, fetch_segments),)
+NODE_KINDS: tuple[NodeKind, ...] = (
+    NodeKind.of("Segment", READERS, rows_fetcher(service.segments_by_ids, SegmentNode.from_row)),
+)

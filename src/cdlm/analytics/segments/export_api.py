@@ -20,7 +20,7 @@ from cdlm.graphql.errors import (
     errors_as_data,
 )
 from cdlm.graphql.permissions import allow, require_principal
-from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id
+from cdlm.graphql.relay import Node, NodeKind, global_id, in_order, parse_id, rows_fetcher
 
 #: Who exports segments and reads exports: personal data leaves cdlm.
 EXPORTERS = (Role.ADMIN, Role.PRIVACY_OFFICER)
@@ -40,8 +40,7 @@ describe_enum(
 
 async def segments_by_id(ids: list[uuid.UUID]) -> list[SegmentNode | None]:
     """Segments by id, in order (DataLoader batch)."""
-    found = await service.segments_by_ids(ids)
-    return [SegmentNode.from_row(found[i]) if i in found else None for i in ids]
+    return in_order(await service.segments_by_ids(ids), ids, SegmentNode.from_row)  # type: ignore[return-value]
 
 
 @strawberry.type(description="How many customers an export considered, wrote and left out.")
@@ -135,12 +134,6 @@ ExportSegmentResult = Annotated[
 ]
 
 
-async def fetch_exports(info: Info[Any, Any], ids: list[uuid.UUID]) -> list[object | None]:
-    """Segment exports for node(id:)."""
-    found = await export.exports_by_ids(ids)
-    return [SegmentExportNode.from_row(found[i]) if i in found else None for i in ids]
-
-
 @strawberry.type
 class SegmentExportMutation:
     @strawberry.mutation(
@@ -176,4 +169,8 @@ class SegmentExportMutation:
 
 
 #: How node(id:) fetches segment exports.
-NODE_KINDS: tuple[NodeKind, ...] = (NodeKind.of("SegmentExport", EXPORTERS, fetch_exports),)
+NODE_KINDS: tuple[NodeKind, ...] = (
+    NodeKind.of(
+        "SegmentExport", EXPORTERS, rows_fetcher(export.exports_by_ids, SegmentExportNode.from_row)
+    ),
+)
