@@ -75,6 +75,7 @@ def _error_fields(value: Any) -> list[str]:
     return found
 
 
+@functools.lru_cache(maxsize=1024)
 def _root_fields(document: str) -> tuple[OperationType, dict[str, str]] | None:
     parsed = parse(document)
     operations = [d for d in parsed.definitions if isinstance(d, OperationDefinitionNode)]

@@ -212,6 +212,7 @@ _UPSERT = (
 
 
 def _upsert_statement() -> str:
+    """The upsert of the profile columns (built once, from :data:`ATTRIBUTES`)."""
     columns = PROFILE_COLUMNS
     arrays = ", ".join(f"${n}::text[]" for n in range(2, len(columns) + 2))
     # The acquisition source is the first system ever seen: once known it stays.
@@ -225,6 +226,9 @@ def _upsert_statement() -> str:
     return statement % {"d": len(columns) + 2, "t": len(columns) + 3}
 
 
+_UPSERT_PROFILE = _upsert_statement()
+
+
 async def refresh(rows: Sequence[tuple[uuid.UUID, ProfileAttributes]], now: datetime) -> None:
     """Store the profile attributes of these customers (one statement; scores are kept)."""
     if not rows:
@@ -233,7 +237,7 @@ async def refresh(rows: Sequence[tuple[uuid.UUID, ProfileAttributes]], now: date
     arguments += [[derived.values[c] for _, derived in rows] for c in PROFILE_COLUMNS]
     arguments.append([json.dumps(dict(derived.derivation)) for _, derived in rows])
     arguments.append([now] * len(rows))
-    await get_connection("default").execute_query(_upsert_statement(), arguments)
+    await get_connection("default").execute_query(_UPSERT_PROFILE, arguments)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from decimal import Decimal
 import strawberry
 
 from cdlm.core.roles import Role
-from cdlm.customers.attributes import BY_COLUMN
+from cdlm.customers.attributes import ATTRIBUTES, BY_COLUMN
 from cdlm.customers.models import CustomerAttributes
 
 #: Who reads a customer's analysis (the coarse attributes and scores; never the values behind).
@@ -137,13 +137,7 @@ class CustomerAnalytics:
         )
 
 
-_ATTRIBUTE_FIELDS: tuple[str, ...] = (
-    "country",
-    "region",
-    "age_band",
-    "acquisition_source",
-    "phone_country",
-    "phone_line_type",
-    "email_domain_kind",
-    "sentiment_average",
+#: The columns shown under ``attributes`` (the rest are scores, shown beside them).
+_ATTRIBUTE_FIELDS: tuple[str, ...] = tuple(
+    a.column for a in ATTRIBUTES if a.api_path.startswith("attributes.")
 )
