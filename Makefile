@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "cdlm needs Python 3.11 or newer (set PYTHON=...)")'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,matching,analytics]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,matching,analytics,reports]'
 	@touch $(STAMP)
 
 serve: $(STAMP) ## Run the API with an embedded PostgreSQL and GraphiQL
@@ -45,7 +45,7 @@ bench-read: $(STAMP) ## Only the read path of the HTTP server, this tree against
 	$(BIN)/python -m bench read_path
 
 mutation: $(STAMP) ## Mutation testing of the pure rule modules (share of mutants killed)
-	$(BIN)/python -m pip install --quiet -e '.[dev,matching,analytics,mutation]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,matching,analytics,reports,mutation]'
 	$(BIN)/python -m bench.mutation
 
 lambda-package: $(STAMP) ## Build build/lambda.zip, build/lambda-matching.zip and build/lambda-analytics.zip for `serverless deploy`
