@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +16,8 @@ from tortoise.connection import get_connection
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import ConfigError, load_settings
 from cdlm.core.roles import Role
-from cdlm.customers import rights
-from cdlm.customers.models import CustomerAttributes, Event
+from cdlm.customers import attributes, rights
+from cdlm.customers.models import Customer, CustomerAttributes, Event
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, gid, make_api_key, make_customer
@@ -219,3 +220,36 @@ def test_vader_is_not_imported_when_the_api_starts(tmp_path: Any) -> None:
     )
     assert result.returncode == 0, result.stderr[-1500:]
     assert result.stdout.strip() == "False"
+
+
+async def test_the_analytics_run_catches_up_moved_events_and_restrictions(
+    gql: GraphQLClient, vault: Vault, ingest: dict[str, str]
+) -> None:
+    kept = await make_customer(vault, email="kept@example.com")
+    restricted = await make_customer(vault, email="quiet@example.com")
+    await send(
+        gql,
+        ingest,
+        [
+            item(gid("Customer", kept.customer_id), 0, text=HAPPY),
+            item(gid("Customer", restricted.customer_id), 0, text=ANGRY),
+        ],
+    )
+    # An event moved here as a merge would, and a restriction since.
+    moved = await Event.get(customer_id=restricted.customer_id)
+    await Event.filter(id=moved.id).update(customer_id=kept.customer_id)
+    await Customer.filter(id=restricted.customer_id).update(restricted_at=datetime.now(UTC))
+    await Event.create(
+        id=uuid.uuid4(),
+        customer_id=restricted.customer_id,
+        type="review",
+        channel="web",
+        occurred_at=BASE,
+        received_at=BASE,
+        source_system="surveys",
+        sentiment=0.5,
+    )
+    await attributes.refresh_all_sentiment()
+    averages = {a.customer_id: a.sentiment_average for a in await CustomerAttributes.all()}  # type: ignore[attr-defined]
+    assert averages[kept.customer_id] == pytest.approx((HAPPY_SCORE + ANGRY_SCORE) / 2)
+    assert averages[restricted.customer_id] is None
