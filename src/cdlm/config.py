@@ -119,6 +119,8 @@ class MatchSettings:
 #: Same shapes as stored event types and ISO 4217 codes (checked again by the analytics rules).
 _EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_.:-]{0,63}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+#: Event types scored for sentiment at ingestion (``cdlm.customers.feedback``).
+FEEDBACK_TYPES = frozenset({"review", "survey_answer", "support_message", "social_mention"})
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ class Settings:
     archive_bucket: str | None = None
     matching: MatchSettings = field(default_factory=lambda: MatchSettings())
     analytics: AnalyticsSettings = field(default_factory=lambda: AnalyticsSettings())
+    #: Event types whose text is scored for sentiment and whose survey answers are kept.
+    feedback_types: frozenset[str] = FEEDBACK_TYPES
     #: Browser origins allowed to call ``/graphql`` across origins (CORS); empty: CORS off.
     cors_origins: tuple[str, ...] = ()
 
@@ -416,6 +420,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         archive_bucket=env.raw("CDLM_ARCHIVE_BUCKET"),
         matching=_matching(env),
         analytics=_analytics(env),
+        feedback_types=env.get("CDLM_FEEDBACK_EVENT_TYPES", _event_types, FEEDBACK_TYPES),
         cors_origins=env.get("CDLM_CORS_ORIGINS", _origins, ()),
     )
 

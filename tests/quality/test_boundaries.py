@@ -9,6 +9,7 @@ import pytest
 
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, FieldIssue
+from cdlm.quality.dates import NOT_A_DATE
 from cdlm.quality.validate import MAX_AGE_YEARS, MAX_NAME, MAX_TEXT, validate_profile
 
 pytestmark = pytest.mark.pure
@@ -320,10 +321,16 @@ def test_today_is_the_utc_date() -> None:
         assert refused("birth_date", "1906-06-15") == TOO_OLD
 
 
-@pytest.mark.parametrize("raw", ["1990-2-28", "1990-02-30", "28/02/1990", "1990", "soon"])
+@pytest.mark.parametrize("raw", ["1990-02-30", "31/04/1990", "1990", "soon"])
 def test_a_birth_date_that_is_no_date(raw: str) -> None:
     with clock.frozen_at(TODAY):
-        assert refused("birth_date", raw) == (ErrorCode.INVALID_FORMAT, "Dates read YYYY-MM-DD.")
+        assert refused("birth_date", raw) == (ErrorCode.INVALID_FORMAT, NOT_A_DATE)
+
+
+@pytest.mark.parametrize("raw", ["1990-2-28", "28/02/1990", "28.02.1990", "28 Feb 1990"])
+def test_a_birth_date_in_another_unambiguous_form_is_stored_in_iso(raw: str) -> None:
+    with clock.frozen_at(TODAY):
+        assert accepted("birth_date", raw) == "1990-02-28"
 
 
 def test_a_birth_date_is_trimmed_and_stripped_of_invisible_characters() -> None:

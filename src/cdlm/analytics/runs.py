@@ -17,7 +17,9 @@ checked against what happened after it. The run
    can be computed (RFM) is written;
 3. writes RFM quintiles, expected purchases in 90 and 365 days, P(alive), expected value over
    365 days and churn risk to ``customer_attributes`` in batches (one upsert statement per
-   batch, ``scored_at`` = as-of), and clears the scores of every customer it did not score.
+   batch, ``scored_at`` = as-of), and clears the scores of every customer it did not score;
+4. computes every customer's feedback sentiment average again (kept current at ingestion; the
+   run catches up events moved by merges or removed by retention, and restrictions).
 
 Purchases are counted per day, as the models' papers do: a customer's repeat purchases are
 their purchase days after the first, and the mean repeat amount is what they spent on those
@@ -45,6 +47,7 @@ from cdlm.analytics.models import AnalyticsRun, AnalyticsRunStatus
 from cdlm.config import Settings
 from cdlm.core import clock
 from cdlm.core.errors import Conflict, ErrorCode
+from cdlm.customers import attributes
 from cdlm.db.connection import try_session_lock
 
 log = logging.getLogger(__name__)
@@ -352,6 +355,7 @@ async def _work(options: RefreshOptions, evidence: AnalyticsRun) -> None:
     await evidence.save()
     scores = score(population, options, evidence)
     evidence.customers_scored, evidence.customers_cleared = await write(population, scores, options)
+    await attributes.refresh_all_sentiment()
     log.info(
         "analytics run finished",
         extra={"run_id": str(evidence.id), "scored": evidence.customers_scored},

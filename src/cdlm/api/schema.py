@@ -28,6 +28,7 @@ from strawberry.types.graphql import OperationType
 from cdlm.analytics.api import AnalyticsQuery
 from cdlm.analytics.segments.api import SegmentMutation, SegmentQuery
 from cdlm.analytics.segments.export_api import SegmentExportMutation
+from cdlm.analytics.sentiment.api import SentimentQuery
 from cdlm.api.nodes import NodeQuery
 from cdlm.audit.api import AuditQuery
 from cdlm.auth.api import AuthMutation, AuthQuery
@@ -61,6 +62,7 @@ Query = merge_types(
         MatchingQuery,
         AnalyticsQuery,
         SegmentQuery,
+        SentimentQuery,
     ),
 )
 Mutation = merge_types(

@@ -26,6 +26,8 @@ class SourceKind(StrEnum):
     THIRD_PARTY = "third_party"
     IMPORT = "import"
     STAFF = "staff"
+    SURVEY = "survey"
+    SOCIAL = "social"
 
 
 class LawfulBasis(StrEnum):

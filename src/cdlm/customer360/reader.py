@@ -203,6 +203,9 @@ def _event(vault: Vault, key: bytes | None, owner: uuid.UUID, e: Any) -> EventVa
             if sealed is not None and key is not None
             else None
         ),
+        sentiment=e["sentiment"],
+        nps=e["nps"],
+        csat=e["csat"],
     )
 
 

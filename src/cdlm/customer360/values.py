@@ -94,6 +94,9 @@ class EventValue:
     source_system: str
     external_id: str | None
     properties: Any
+    sentiment: float | None = None  #: feedback: VADER compound score
+    nps: int | None = None
+    csat: int | None = None
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Personal values stay sealed; analysis (segments, scores, dashboards) works on th
 :data:`ATTRIBUTES` is the one table of them: each names its column, the API name under
 ``Customer.analytics``, its fideslang data category for the data map and what it is
 derived from. Profile attributes are derived again whenever the profile changes; scores are
-written by analytics runs; all of them are deleted with the customer (:func:`forget`).
+written by analytics runs; the sentiment average when feedback arrives (and by every analytics
+run); all of them are deleted with the customer (:func:`forget`).
 """
 
 from __future__ import annotations
@@ -238,6 +239,57 @@ async def refresh(rows: Sequence[tuple[uuid.UUID, ProfileAttributes]], now: date
     arguments.append([json.dumps(dict(derived.derivation)) for _, derived in rows])
     arguments.append([now] * len(rows))
     await get_connection("default").execute_query(_UPSERT_PROFILE, arguments)
+
+
+#: Each customer's mean sentiment over their scored feedback events, computed again from the
+#: events' clear column (exact, never a drifting running mean). Restricted, erased and
+#: merged-away customers get none, as in analytics runs.
+_SENTIMENT_AVERAGES = """
+WITH averages AS (
+    SELECT c.id AS customer_id,
+           (SELECT avg(e.sentiment) FROM events e
+            WHERE e.customer_id = c.id AND e.sentiment IS NOT NULL) AS average
+    FROM customers c
+    WHERE c.id = ANY($1::uuid[]) AND c.erased_at IS NULL AND c.restricted_at IS NULL
+      AND c.merged_into_id IS NULL
+)
+INSERT INTO customer_attributes AS a (customer_id, sentiment_average, derivation)
+SELECT customer_id, average, '{}'::jsonb FROM averages WHERE average IS NOT NULL
+ON CONFLICT (customer_id) DO UPDATE SET sentiment_average = EXCLUDED.sentiment_average
+"""
+#: Every customer's sentiment average again (analytics runs): events moved by a merge or an
+#: unmerge, or removed by retention, and customers restricted since, are caught up.
+_ALL_SENTIMENT_AVERAGES = """
+WITH averages AS (
+    SELECT e.customer_id, avg(e.sentiment) AS average
+    FROM events e JOIN customers c ON c.id = e.customer_id
+    WHERE e.sentiment IS NOT NULL AND c.erased_at IS NULL AND c.restricted_at IS NULL
+      AND c.merged_into_id IS NULL
+    GROUP BY e.customer_id
+), written AS (
+    INSERT INTO customer_attributes AS a (customer_id, sentiment_average, derivation)
+    SELECT customer_id, average, '{}'::jsonb FROM averages
+    ON CONFLICT (customer_id) DO UPDATE SET sentiment_average = EXCLUDED.sentiment_average
+    WHERE a.sentiment_average IS DISTINCT FROM EXCLUDED.sentiment_average
+    RETURNING 1
+)
+UPDATE customer_attributes SET sentiment_average = NULL
+WHERE sentiment_average IS NOT NULL
+  AND customer_id NOT IN (SELECT customer_id FROM averages)
+"""
+
+
+async def refresh_sentiment(customer_ids: Iterable[uuid.UUID]) -> None:
+    """Compute these customers' sentiment average again from their events (one statement,
+    in the caller's transaction, after their new feedback events are written)."""
+    ids = sorted(set(customer_ids))
+    if ids:
+        await get_connection("default").execute_query(_SENTIMENT_AVERAGES, [ids])
+
+
+async def refresh_all_sentiment() -> None:
+    """Every customer's sentiment average again (one statement; see analytics runs)."""
+    await get_connection("default").execute_query(_ALL_SENTIMENT_AVERAGES, [])
 
 
 @dataclass(frozen=True)

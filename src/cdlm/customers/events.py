@@ -2,7 +2,8 @@
 
 Each item is checked on its own: valid items are stored, invalid ones reported with their index,
 field path and code. Typed columns (type, channel, time, amount, currency) stay in clear; the
-free-form properties are sealed under the customer's data key.
+free-form properties are sealed under the customer's data key. Feedback events also keep their
+sentiment and survey answers in clear (:mod:`cdlm.customers.feedback`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from typing import Any
 from tortoise.connection import get_connection
 
 from cdlm.audit import service as audit
+from cdlm.config import FEEDBACK_TYPES
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.core.identifiers import IdentifierKind, InvalidIdentifier, parse
 from cdlm.core.locks import lock_names
 from cdlm.core.principal import Principal
 from cdlm.core.text import nesting_depth
+from cdlm.customers import attributes, feedback
 from cdlm.customers import service as customers
 from cdlm.customers.ingest import SOURCE_SYSTEM
 from cdlm.idempotency import service as idempotency
@@ -62,7 +65,7 @@ FROM due WHERE c.id = due.id
 """
 EVENT_COLUMNS = [
     "id", "customer_id", "type", "channel", "occurred_at", "received_at", "amount", "currency",
-    "properties_sealed", "source_system", "external_id",
+    "properties_sealed", "source_system", "external_id", "sentiment", "nps", "csat",
 ]  # fmt: skip
 
 
@@ -294,11 +297,34 @@ async def _existing_external_ids(items: list[EventIngest]) -> dict[tuple[str, st
     return {(row["source_system"], row["external_id"]): row["id"] for row in rows}
 
 
+def _feedback_scores(
+    items: list[EventIngest], result: BatchResult, prefix: str, types: frozenset[str]
+) -> dict[int, feedback.FeedbackScores]:
+    """The clear scores of the feedback events not refused yet; malformed survey answers
+    refuse their event (on its properties: the answers are inside them)."""
+    scores: dict[int, feedback.FeedbackScores] = {}
+    for position, item in enumerate(items):
+        if item.type not in types or position in result.rejected:
+            continue
+        found = feedback.score(item.properties)
+        if isinstance(found, list):
+            result.rejected[position] = [
+                FieldIssue(f"{prefix}.{position}.properties", p.code, p.message) for p in found
+            ]
+        else:
+            scores[position] = found
+    return scores
+
+
 async def store_events(
-    vault: Vault, items: list[EventIngest], prefix: str = "events"
+    vault: Vault,
+    items: list[EventIngest],
+    prefix: str = "events",
+    feedback_types: frozenset[str] = FEEDBACK_TYPES,
 ) -> tuple[BatchResult, list[uuid.UUID]]:
     """Validate and store a batch in the caller's transaction; returns per-item outcomes and
-    the customers touched."""
+    the customers touched. Events of ``feedback_types`` are scored (and their customers'
+    sentiment average kept current)."""
     if len(items) > MAX_BATCH:
         raise ValidationFailed(
             f"A batch holds at most {MAX_BATCH} events.",
@@ -313,14 +339,22 @@ async def store_events(
         if issues:
             result.rejected[position] = issues
         properties[position] = sealed_input
+    scores = _feedback_scores(items, result, prefix, feedback_types)
     await vault.ready()
     owners = await _customers_for(vault, items, result, prefix)
     keys = await vault.customer_keys(owners.values())
-    # Concurrent batches resending the same events wait for each other, then see them stored.
+    # Concurrent batches resending the same events wait for each other, then see them stored;
+    # batches scoring the same customer's feedback too, so each average counts the other's.
+    scored = {owners[p] for p in owners if p in scores and scores[p].sentiment is not None}
     await lock_names(
-        f"event\x00{items[p].source_system}\x00{items[p].external_id}"
-        for p in owners
-        if items[p].external_id is not None
+        [
+            *(
+                f"event\x00{items[p].source_system}\x00{items[p].external_id}"
+                for p in owners
+                if items[p].external_id is not None
+            ),
+            *(f"sentiment\x00{customer_id}" for customer_id in scored),
+        ]
     )
     existing = await _existing_external_ids([items[p] for p in owners])
     seen: dict[tuple[str, str], uuid.UUID] = {}
@@ -349,6 +383,7 @@ async def store_events(
             if encoded is not None
             else None
         )
+        clear = scores.get(position) or feedback.FeedbackScores()
         rows.append(
             (
                 event_id,
@@ -362,6 +397,9 @@ async def store_events(
                 sealed,
                 item.source_system,
                 item.external_id,
+                clear.sentiment,
+                clear.nps,
+                clear.csat,
             )
         )
         result.accepted[position] = event_id
@@ -375,6 +413,7 @@ async def store_events(
             # COPY: the fastest way into PostgreSQL, in the caller's transaction.
             await connection.copy_records_to_table("events", records=rows, columns=EVENT_COLUMNS)
         await client.execute_query(LATEST_ACTIVITY, [list(latest), list(latest.values())])
+        await attributes.refresh_sentiment(scored & set(latest))
     return result, list(latest)
 
 
@@ -385,15 +424,17 @@ async def ingest_events(
     idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
     prefix: str = "events",
+    feedback_types: frozenset[str] = FEEDBACK_TYPES,
 ) -> tuple[BatchResult, bool]:
     """The ``ingestEvents`` operation: idempotent per batch, one audit entry, one transaction.
 
     ``request_fingerprint`` identifies the request as sent (including items refused before
-    they got here); without it, the items are fingerprinted.
+    they got here); without it, the items are fingerprinted. ``feedback_types``: the event
+    types scored for sentiment (``CDLM_FEEDBACK_EVENT_TYPES``).
     """
 
     async def run() -> BatchResult:
-        result, _ = await store_events(vault, items, prefix)
+        result, _ = await store_events(vault, items, prefix, feedback_types)
         await audit.record(
             actor,
             "events.ingest",

@@ -83,6 +83,11 @@ class Event(Model):
     properties_sealed = fields.BinaryField(null=True)
     source_system = fields.CharField(max_length=64)
     external_id = fields.CharField(max_length=128, null=True)
+    sentiment = fields.FloatField(
+        null=True, description="Feedback: VADER compound score of the sealed text, -1 to 1"
+    )
+    nps = fields.SmallIntField(null=True, description="Feedback: Net Promoter answer, 0-10")
+    csat = fields.SmallIntField(null=True, description="Feedback: satisfaction answer, 1-5")
 
     class Meta:
         table = "events"

@@ -42,6 +42,10 @@ def event_document(event: Any, properties: Any) -> dict[str, Any]:
         "currency": event.currency,
         "source_system": event.source_system,
         "properties": properties,
+        # Feedback scores kept in clear (cdlm.customers.feedback); None on other events.
+        "sentiment": event.sentiment,
+        "nps": event.nps,
+        "csat": event.csat,
     }
 
 

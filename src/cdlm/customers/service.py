@@ -268,6 +268,13 @@ async def update_customer(
         values: dict[str, str] = vault.open(
             key, customer_id, sealed_for.PROFILE, customer.profile_sealed
         )
+        if "postal_code" in setting and "country" not in setting and values.get("country"):
+            # A corrected postal code alone is checked against the country the profile has.
+            postal = {"postal_code": setting["postal_code"], "country": values["country"]}
+            again = validate_profile(postal, prefix="input.changes")
+            if again.issues:
+                raise ValidationFailed.from_issues(again.issues)
+            validated.values["postal_code"] = again.values["postal_code"]
         replaced = [
             Identifier(kind, "", values[name])
             for name, kind in IDENTIFYING_FIELDS.items()

@@ -20,7 +20,11 @@ DEFAULT_TRUST: dict[SourceKind, int] = {
     SourceKind.TRANSACTION: 70,
     SourceKind.SUPPORT: 60,
     SourceKind.WEB_FORM: 50,
+    # Self-declared in answers to a survey, often run by a panel or partner: below a form.
+    SourceKind.SURVEY: 45,
     SourceKind.IMPORT: 40,
+    # Public profiles on social networks: self-declared, unverified, often stale.
+    SourceKind.SOCIAL: 35,
     SourceKind.THIRD_PARTY: 30,
 }
 

@@ -69,7 +69,9 @@ AUTOMATED_DECISIONS = (
     "Data quality scores are computed to keep the data accurate. For analysis, coarse "
     "attributes (such as your country or age band) are derived from your data and scores are "
     "computed from your purchases (how recently, how often and how much you buy, how likely you "
-    "are to buy again): they are in this copy under data.analysis."
+    "are to buy again): they are in this copy under data.analysis. The text of your reviews, "
+    "survey answers and messages is scored for how positive it reads (English wording only): "
+    "each score is with its event under data.events, their average under data.analysis."
 )
 #: What a purpose that sells or shares data shows when no recipient was recorded for it (it was
 #: made before recipients were kept).

@@ -134,6 +134,25 @@ def places() -> list[Place]:
             ("events", "events.*", *_CUSTOMER_DATA),
             "pseudonymous: linked to a customer id only",
         ),
+        *(
+            Place(
+                f"customer.events.{column}",
+                "events",
+                column,
+                "user.behavior",
+                DataSubjectCategory.CUSTOMER,
+                False,
+                frozenset(Role) - {Role.INGEST},
+                ("events", "events.*", *_CUSTOMER_DATA),
+                f"feedback events: {words}, kept in clear for analysis; pseudonymous: linked "
+                "to a customer id only",
+            )
+            for column, words in (
+                ("sentiment", "VADER compound sentiment of the sealed text (-1 to 1)"),
+                ("nps", "the Net Promoter answer (0-10)"),
+                ("csat", "the satisfaction answer (1-5)"),
+            )
+        ),
         Place(
             "customer.sourceRecords.received",
             "source_records",

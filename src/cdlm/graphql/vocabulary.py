@@ -28,6 +28,8 @@ describe_enum(
         SourceKind.THIRD_PARTY: "Data bought or shared from another company (trust 30).",
         SourceKind.IMPORT: "A file import (trust 40).",
         SourceKind.STAFF: "A staff rectification (trust 100, outranks every source).",
+        SourceKind.SURVEY: "Answers to a survey, e.g. a feedback or NPS survey (trust 45).",
+        SourceKind.SOCIAL: "A social network: a public profile or a mention (trust 35).",
     },
 )
 describe_enum(

@@ -1,8 +1,10 @@
 """Validation and normalization of profile values.
 
 Each field is checked and put in canonical form (trimmed names, lower-cased email, E.164 phone,
-ISO 3166 country code, ISO birth date). A value that fails is kept out of the profile and
-reported with a field path and code; the caller stores it (encrypted) with its reason.
+ISO 3166 country code, ISO birth date read from the common unambiguous forms
+(:mod:`cdlm.quality.dates`), postal code in its country's format (:mod:`cdlm.quality.postcodes`)).
+A value that fails is kept out of the profile and reported with a field path and code; the caller
+stores it (encrypted) with its reason. Messages never repeat the value.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, FieldIssue
 from cdlm.core.identifiers import InvalidIdentifier, normalize_email, normalize_phone
+from cdlm.quality.dates import DateProblem, parse_date
 from cdlm.quality.fields import INPUT_PATHS, PROFILE_FIELDS
+from cdlm.quality.postcodes import rules_for
 
 MAX_NAME = 100
 MAX_TEXT = 200
@@ -92,9 +96,9 @@ def _name(raw: str) -> str:
 
 def _birth_date(raw: str) -> str:
     try:
-        born = date.fromisoformat(_visible(raw).strip())
-    except ValueError:
-        raise _Invalid(ErrorCode.INVALID_FORMAT, "Dates read YYYY-MM-DD.") from None
+        born = parse_date(_visible(raw))
+    except DateProblem as problem:
+        raise _Invalid(problem.code, problem.message) from None
     today = clock.now().date()
     if born > today:
         raise _Invalid(ErrorCode.IMPLAUSIBLE, "A birth date cannot be in the future.")
@@ -138,11 +142,22 @@ def _region(raw: str, country: str | None) -> str:
     return text
 
 
-def _postal_code(raw: str) -> str:
+def postal_code(raw: str, country: str | None = None) -> str:
+    """The postal code in the canonical form of ``country`` (when its rules are known, see
+    :mod:`cdlm.quality.postcodes`), else checked for the generic shape; raises when refused."""
     text = " ".join(_visible(raw).upper().split())
     if not _POSTAL.fullmatch(text):
         raise _Invalid(ErrorCode.INVALID_FORMAT, "Not a postal code.")
-    return text
+    rules = rules_for(country) if country else None
+    if rules is None:
+        return text
+    normalized = rules.normalize(text)
+    if normalized is None:
+        raise _Invalid(
+            ErrorCode.INVALID_FORMAT,
+            f"Not a postal code of {country}; they look like {rules.example}.",
+        )
+    return normalized
 
 
 def validate_profile(
@@ -181,7 +196,7 @@ def validate_profile(
         "address_line2": lambda v: _clean_text(v, MAX_TEXT),
         "city": lambda v: _clean_text(v, MAX_TEXT),
         "region": lambda v: _region(v, country),
-        "postal_code": _postal_code,
+        "postal_code": lambda v: postal_code(v, country),
     }
     for name, check in checks.items():
         if name in given:

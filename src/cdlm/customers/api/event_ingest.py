@@ -66,7 +66,11 @@ class EventInput:
         default=None,
         description="Any JSON object: at most 16 KiB, nesting at most "
         f"{event_service.MAX_PROPERTIES_DEPTH} levels, finite numbers, whole numbers within "
-        "64 bits (signed). Stored encrypted.",
+        "64 bits (signed). Stored encrypted. On feedback events (types of "
+        "CDLM_FEEDBACK_EVENT_TYPES, by default review, survey_answer, support_message, "
+        "social_mention): `text` (or else `comment`, `message`, `body`) is scored for sentiment "
+        "with VADER (English), `nps` is a whole number 0-10 and `csat` 1-5; those scores are "
+        "also kept in clear (`Event.sentiment`, `nps`, `csat`), the text only encrypted.",
     )
     external_id: str | None = strawberry.field(
         default=None, description="The source's event id: a resend is reported as DUPLICATE."
@@ -243,6 +247,7 @@ async def ingest_batch(
         key,
         idempotency.fingerprint([_as_sent(item) for item in events]),
         prefix="input.events",
+        feedback_types=info.context.settings.feedback_types,
     )
     items: list[EventIngestItem] = []
     for inner, (position, _) in enumerate(valid):

@@ -292,6 +292,18 @@ class EventNode(Node):
     properties: JSON | None = masked_field(
         PersonalData.FREE_TEXT, "Free-form JSON object sent with the event (stored encrypted)."
     )
+    sentiment: float | None = strawberry.field(
+        description="Feedback events: VADER compound sentiment of the event's text, -1 (most "
+        "negative) to 1 (most positive); positive from 0.05, negative from -0.05. English "
+        "lexicon. Computed at ingestion and kept in clear (the text stays encrypted); null: "
+        "not a feedback event or no text."
+    )
+    nps: int | None = strawberry.field(
+        description="Feedback events: the Net Promoter answer, 0 to 10; null: none given."
+    )
+    csat: int | None = strawberry.field(
+        description="Feedback events: the satisfaction answer, 1 to 5; null: none given."
+    )
 
     @classmethod
     def of(cls, event: EventValue, role: Role | None) -> "EventNode":
@@ -306,6 +318,9 @@ class EventNode(Node):
             source_system=event.source_system,
             external_id=event.external_id,
             properties=mask(event.properties, PersonalData.FREE_TEXT, role),
+            sentiment=event.sentiment,
+            nps=event.nps,
+            csat=event.csat,
         )
 
 

@@ -1,0 +1,2 @@
+"""Feedback sentiment rolled up per period and channel (scored at ingestion:
+:mod:`cdlm.customers.feedback`)."""
