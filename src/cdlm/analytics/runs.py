@@ -31,7 +31,7 @@ import math
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -42,6 +42,7 @@ from tortoise.connection import get_connection
 
 from cdlm.analytics import clv, rfm
 from cdlm.analytics.models import AnalyticsRun, AnalyticsRunStatus
+from cdlm.analytics.recommendations import model as item_model
 from cdlm.config import Settings
 from cdlm.core import clock
 from cdlm.core.errors import Conflict, ErrorCode
@@ -69,6 +70,7 @@ class RefreshOptions:
     rates: rfm.ExchangeRates
     min_repeat_buyers: int = clv.MIN_REPEAT_BUYERS
     batch_size: int = BATCH
+    items: item_model.ModelOptions = field(default_factory=item_model.ModelOptions)
 
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None:
@@ -83,6 +85,7 @@ def options_from(settings: Settings, as_of: datetime | None = None) -> RefreshOp
         rules=rfm.PurchaseRules(frozenset(config.purchase_types)),
         rates=rfm.ExchangeRates(config.currency, dict(config.rates)),
         min_repeat_buyers=config.min_repeat_buyers,
+        items=item_model.options_from(settings),
     )
 
 
@@ -352,6 +355,7 @@ async def _work(options: RefreshOptions, evidence: AnalyticsRun) -> None:
     await evidence.save()
     scores = score(population, options, evidence)
     evidence.customers_scored, evidence.customers_cleared = await write(population, scores, options)
+    await item_model.refresh(options.rules.event_types, options.as_of, options.items, evidence)
     log.info(
         "analytics run finished",
         extra={"run_id": str(evidence.id), "scored": evidence.customers_scored},

@@ -94,6 +94,7 @@ class EventValue:
     source_system: str
     external_id: str | None
     properties: Any
+    item_id: str | None = None
 
 
 @dataclass(frozen=True)

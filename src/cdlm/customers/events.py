@@ -19,6 +19,7 @@ from typing import Any
 from tortoise.connection import get_connection
 
 from cdlm.audit import service as audit
+from cdlm.config import DEFAULT_ITEM_KEYS
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.core.identifiers import IdentifierKind, InvalidIdentifier, parse
@@ -26,6 +27,7 @@ from cdlm.core.locks import lock_names
 from cdlm.core.principal import Principal
 from cdlm.core.text import nesting_depth
 from cdlm.customers import service as customers
+from cdlm.customers.event_items import item_id_of
 from cdlm.customers.ingest import SOURCE_SYSTEM
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
@@ -62,7 +64,7 @@ FROM due WHERE c.id = due.id
 """
 EVENT_COLUMNS = [
     "id", "customer_id", "type", "channel", "occurred_at", "received_at", "amount", "currency",
-    "properties_sealed", "source_system", "external_id",
+    "properties_sealed", "source_system", "external_id", "item_id",
 ]  # fmt: skip
 
 
@@ -295,10 +297,14 @@ async def _existing_external_ids(items: list[EventIngest]) -> dict[tuple[str, st
 
 
 async def store_events(
-    vault: Vault, items: list[EventIngest], prefix: str = "events"
+    vault: Vault,
+    items: list[EventIngest],
+    prefix: str = "events",
+    item_keys: tuple[str, ...] = DEFAULT_ITEM_KEYS,
 ) -> tuple[BatchResult, list[uuid.UUID]]:
     """Validate and store a batch in the caller's transaction; returns per-item outcomes and
-    the customers touched."""
+    the customers touched. The item id is read from the first of ``item_keys`` present in an
+    event's properties (:mod:`cdlm.customers.event_items`)."""
     if len(items) > MAX_BATCH:
         raise ValidationFailed(
             f"A batch holds at most {MAX_BATCH} events.",
@@ -308,8 +314,12 @@ async def store_events(
     now = clock.now()
     result = BatchResult()
     properties: dict[int, bytes | None] = {}
+    item_ids: dict[int, str | None] = {}
     for position, item in enumerate(items):
         issues, sealed_input = check_event(item, f"{prefix}.{position}", now)
+        path = f"{prefix}.{position}.properties"
+        item_ids[position], item_issue = item_id_of(item.properties, item_keys, path)
+        issues += [item_issue] if item_issue is not None else []
         if issues:
             result.rejected[position] = issues
         properties[position] = sealed_input
@@ -362,6 +372,7 @@ async def store_events(
                 sealed,
                 item.source_system,
                 item.external_id,
+                item_ids[position],
             )
         )
         result.accepted[position] = event_id
@@ -385,6 +396,7 @@ async def ingest_events(
     idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
     prefix: str = "events",
+    item_keys: tuple[str, ...] = DEFAULT_ITEM_KEYS,
 ) -> tuple[BatchResult, bool]:
     """The ``ingestEvents`` operation: idempotent per batch, one audit entry, one transaction.
 
@@ -393,7 +405,7 @@ async def ingest_events(
     """
 
     async def run() -> BatchResult:
-        result, _ = await store_events(vault, items, prefix)
+        result, _ = await store_events(vault, items, prefix, item_keys)
         await audit.record(
             actor,
             "events.ingest",

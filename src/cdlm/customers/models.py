@@ -83,6 +83,9 @@ class Event(Model):
     properties_sealed = fields.BinaryField(null=True)
     source_system = fields.CharField(max_length=64)
     external_id = fields.CharField(max_length=128, null=True)
+    item_id = fields.CharField(
+        max_length=128, null=True, description="Product or content id read from the properties"
+    )
 
     class Meta:
         table = "events"

@@ -243,6 +243,7 @@ async def ingest_batch(
         key,
         idempotency.fingerprint([_as_sent(item) for item in events]),
         prefix="input.events",
+        item_keys=info.context.settings.recommendations.item_keys,
     )
     items: list[EventIngestItem] = []
     for inner, (position, _) in enumerate(valid):
