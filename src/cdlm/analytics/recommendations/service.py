@@ -98,7 +98,7 @@ parts AS (
     FROM recent r JOIN item_neighbours n ON n.item_id = r.item_id
     WHERE r.n <= $7
 ),
-similar AS (
+alike AS (
     SELECT p.customer_id, p.item_id, sum(p.part) AS score,
            (array_agg(p.source ORDER BY p.part DESC, p.source))[1] AS because, 0 AS tier
     FROM parts p
@@ -111,13 +111,13 @@ popular AS (
     FROM unnest($1::uuid[]) AS a (customer_id) CROSS JOIN popular_items p
     WHERE NOT EXISTS (SELECT 1 FROM items b
                       WHERE b.customer_id = a.customer_id AND b.item_id = p.item_id AND b.bought)
-      AND NOT EXISTS (SELECT 1 FROM similar s
+      AND NOT EXISTS (SELECT 1 FROM alike s
                       WHERE s.customer_id = a.customer_id AND s.item_id = p.item_id)
 ),
 ranked AS (
     SELECT x.*, row_number() OVER (PARTITION BY x.customer_id
                                    ORDER BY x.tier, x.score DESC, x.item_id) AS place
-    FROM (SELECT * FROM similar UNION ALL SELECT * FROM popular) x
+    FROM (SELECT * FROM alike UNION ALL SELECT * FROM popular) x
 )
 SELECT customer_id, item_id, score, because, tier FROM ranked WHERE place <= $8
 ORDER BY customer_id, place
