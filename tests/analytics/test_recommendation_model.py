@@ -16,12 +16,16 @@ import pytest
 from cdlm.analytics.models import AnalyticsRunStatus
 from cdlm.analytics.recommendations import model
 from cdlm.analytics.recommendations.models import ItemModel, ItemNeighbour, PopularItem
+from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
 from cdlm.consent.models import Decision
 from cdlm.core import clock
+from cdlm.core.roles import Role
+from cdlm.customer360 import export
 from cdlm.customers import rights
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.models import Customer, Event
+from cdlm.governance.datamap import places
 from cdlm.jobs.analytics_refresh import run_once
 from cdlm.vault.service import Vault
 from tests.analytics.recommendations_support import (
@@ -31,7 +35,8 @@ from tests.analytics.recommendations_support import (
     make_purpose,
     store,
 )
-from tests.factories import make_customer
+from tests.conftest import GraphQLClient
+from tests.factories import bearer, gid, make_api_key, make_customer
 
 # Customers A, B, C and items x, y, z (positions 0, 1, 2); a purchase weighs 1, a view 0.25:
 #   A: x 1, y 1      B: x 1, y 0.25, z 1      C: y 1, z 1
@@ -308,3 +313,52 @@ async def test_erasure_removes_the_customers_items_and_the_next_run_rebuilds_wit
     popular = await PopularItem.all().order_by("rank")
     assert [(p.item_id, p.score) for p in popular] == [("y", 2.0), ("x", 1.0), ("z", 1.0)]
     assert await ItemModel.all().count() == 2
+
+
+INGEST = """
+mutation($events: [EventInput!]!) {
+  ingestEvents(input: {events: $events}) {
+    ... on EventsIngested { items { index status issues { field code } } }
+  }
+}
+"""
+EVENTS = "query($id: ID!) { customer(id: $id) { events { nodes { type itemId } } } }"
+
+
+async def test_through_the_api_the_item_id_is_shown_and_a_malformed_one_names_its_field(
+    gql: GraphQLClient, vault: Vault, auth: AuthSettings
+) -> None:
+    with clock.frozen_at(NOW):
+        customer = (await make_customer(vault, email="api@example.com")).customer_id
+
+        def sent(properties: Any) -> dict[str, Any]:
+            return {
+                "type": "purchase",
+                "occurredAt": NOW.isoformat(),
+                "sourceSystem": "shop",
+                "customerId": gid("Customer", customer),
+                "properties": properties,
+            }
+
+        ingest = bearer(await make_api_key(auth, Role.INGEST))
+        body = await gql(
+            INGEST, {"events": [sent({"sku": "A-1"}), sent({"itemId": ["a", "b"]})]}, ingest
+        )
+        items = body["data"]["ingestEvents"]["items"]
+        assert [(i["status"], i["issues"]) for i in items] == [
+            ("ACCEPTED", []),
+            ("REJECTED", [{"field": "input.events.1.properties", "code": "INVALID_FORMAT"}]),
+        ]
+        shown = await gql(
+            EVENTS, {"id": gid("Customer", customer)}, bearer(await make_api_key(auth))
+        )
+    assert shown["data"]["customer"]["events"]["nodes"] == [{"type": "purchase", "itemId": "A-1"}]
+    document = await export.copy_of(vault, customer)
+    assert document is not None
+    assert [e["item_id"] for e in document["events"]] == ["A-1"]
+
+
+@pytest.mark.pure
+def test_the_item_id_is_on_the_data_map() -> None:
+    [place] = [p for p in places() if p.field == "customer.events.itemId"]
+    assert (place.table, place.column, place.encrypted) == ("events", "item_id", False)
