@@ -135,6 +135,26 @@ class AnalyticsSettings:
     min_repeat_buyers: int = 20
 
 
+#: Property keys an event's item (product or content) id is read from, first present wins.
+DEFAULT_ITEM_KEYS: tuple[str, ...] = ("itemId", "productId", "sku", "contentId")
+_PURPOSE_CODE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
+_PROPERTY_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class RecommendationSettings:
+    """Personalization: the consent purpose it rests on, where item ids are in event
+    properties, which events are views, and the shape of the item-to-item model."""
+
+    purpose: str = "personalization"
+    item_keys: tuple[str, ...] = DEFAULT_ITEM_KEYS
+    view_types: frozenset[str] = frozenset({"view"})
+    #: Neighbours kept per item.
+    neighbours: int = 20
+    #: Customers who must share a pair of items before the pair is kept.
+    min_customers: int = 2
+
+
 @dataclass(frozen=True)
 class Settings:
     """Validated runtime configuration. Build it with :func:`load_settings`."""
@@ -177,6 +197,9 @@ class Settings:
     analytics: AnalyticsSettings = field(default_factory=lambda: AnalyticsSettings())
     #: Event types whose text is scored for sentiment and whose survey answers are kept.
     feedback_types: frozenset[str] = FEEDBACK_TYPES
+    recommendations: RecommendationSettings = field(
+        default_factory=lambda: RecommendationSettings()
+    )
     #: Browser origins allowed to call ``/graphql`` across origins (CORS); empty: CORS off.
     cors_origins: tuple[str, ...] = ()
 
@@ -421,6 +444,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         matching=_matching(env),
         analytics=_analytics(env),
         feedback_types=env.get("CDLM_FEEDBACK_EVENT_TYPES", _event_types, FEEDBACK_TYPES),
+        recommendations=_recommendations(env),
         cors_origins=env.get("CDLM_CORS_ORIGINS", _origins, ()),
     )
 
@@ -498,4 +522,42 @@ def _analytics(env: _Reader) -> AnalyticsSettings:
         currency=currency,
         rates=rates,
         min_repeat_buyers=env.get("CDLM_ANALYTICS_MIN_REPEAT_BUYERS", _int_in(2, 10_000_000), 20),
+    )
+
+
+def _purpose_code(raw: str) -> str:
+    code = raw.strip()
+    if not _PURPOSE_CODE.match(code):
+        raise ValueError("must be a purpose code: lower case letters, digits and _ . - (2 to 64)")
+    return code
+
+
+def _property_keys(raw: str) -> tuple[str, ...]:
+    keys = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    if not keys:
+        raise ValueError("must name at least one property key")
+    bad = [key for key in keys if not _PROPERTY_KEY.match(key)]
+    if bad:
+        raise ValueError(
+            f"{', '.join(repr(k) for k in bad)}: property keys are letters, digits, _ and - "
+            "(at most 64, not starting with a digit or -)"
+        )
+    return keys
+
+
+def _recommendations(env: _Reader) -> RecommendationSettings:
+    views = env.get("CDLM_RECOMMENDATION_VIEW_TYPES", _event_types, frozenset({"view"}))
+    purchases = env.get("CDLM_ANALYTICS_PURCHASE_TYPES", _event_types, frozenset({"purchase"}))
+    both = sorted(views & purchases)
+    if both:
+        raise ConfigError(
+            "CDLM_RECOMMENDATION_VIEW_TYPES",
+            f"{', '.join(both)} is also a purchase type (CDLM_ANALYTICS_PURCHASE_TYPES)",
+        )
+    return RecommendationSettings(
+        purpose=env.get("CDLM_PERSONALIZATION_PURPOSE", _purpose_code, "personalization"),
+        item_keys=env.get("CDLM_RECOMMENDATION_ITEM_KEYS", _property_keys, DEFAULT_ITEM_KEYS),
+        view_types=views,
+        neighbours=env.get("CDLM_RECOMMENDATION_NEIGHBOURS", _int_in(1, 200), 20),
+        min_customers=env.get("CDLM_RECOMMENDATION_MIN_CUSTOMERS", _int_in(1, 1000), 2),
     )

@@ -33,7 +33,7 @@ import math
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -44,6 +44,7 @@ from tortoise.connection import get_connection
 
 from cdlm.analytics import clv, rfm
 from cdlm.analytics.models import AnalyticsRun, AnalyticsRunStatus
+from cdlm.analytics.recommendations import model as item_model
 from cdlm.config import Settings
 from cdlm.core import clock
 from cdlm.core.errors import Conflict, ErrorCode
@@ -72,6 +73,7 @@ class RefreshOptions:
     rates: rfm.ExchangeRates
     min_repeat_buyers: int = clv.MIN_REPEAT_BUYERS
     batch_size: int = BATCH
+    items: item_model.ModelOptions = field(default_factory=item_model.ModelOptions)
 
     def __post_init__(self) -> None:
         if self.as_of.tzinfo is None:
@@ -86,6 +88,7 @@ def options_from(settings: Settings, as_of: datetime | None = None) -> RefreshOp
         rules=rfm.PurchaseRules(frozenset(config.purchase_types)),
         rates=rfm.ExchangeRates(config.currency, dict(config.rates)),
         min_repeat_buyers=config.min_repeat_buyers,
+        items=item_model.options_from(settings),
     )
 
 
@@ -356,6 +359,7 @@ async def _work(options: RefreshOptions, evidence: AnalyticsRun) -> None:
     scores = score(population, options, evidence)
     evidence.customers_scored, evidence.customers_cleared = await write(population, scores, options)
     await attributes.refresh_all_sentiment()
+    await item_model.refresh(options.rules.event_types, options.as_of, options.items, evidence)
     log.info(
         "analytics run finished",
         extra={"run_id": str(evidence.id), "scored": evidence.customers_scored},

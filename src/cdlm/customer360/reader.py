@@ -198,6 +198,7 @@ def _event(vault: Vault, key: bytes | None, owner: uuid.UUID, e: Any) -> EventVa
         currency=e["currency"],
         source_system=e["source_system"],
         external_id=e["external_id"],
+        item_id=e["item_id"],
         properties=(
             vault.open(key, owner, sealed_for.EVENT_PROPERTIES, sealed)
             if sealed is not None and key is not None

@@ -97,6 +97,7 @@ class EventValue:
     sentiment: float | None = None  #: feedback: VADER compound score
     nps: int | None = None
     csat: int | None = None
+    item_id: str | None = None
 
 
 @dataclass(frozen=True)

@@ -78,12 +78,12 @@ async def delete_events(ids: list[str]) -> int:
 
 
 async def anonymize_events(ids: list[str]) -> int:
-    """Drop the events' personal properties and source ids; type, time, channel and amount
-    stay for aggregates."""
+    """Drop the events' personal properties (with the item id read from them) and source
+    ids; type, time, channel and amount stay for aggregates."""
     if not ids:
         return 0
     return await Event.filter(id__in=[uuid.UUID(i) for i in ids]).update(
-        properties_sealed=None, external_id=None
+        properties_sealed=None, external_id=None, item_id=None
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from tortoise.connection import get_connection
 
 from cdlm.audit import service as audit
-from cdlm.config import FEEDBACK_TYPES
+from cdlm.config import DEFAULT_ITEM_KEYS, FEEDBACK_TYPES
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
 from cdlm.core.identifiers import IdentifierKind, InvalidIdentifier, parse
@@ -29,6 +29,7 @@ from cdlm.core.principal import Principal
 from cdlm.core.text import nesting_depth
 from cdlm.customers import attributes, feedback
 from cdlm.customers import service as customers
+from cdlm.customers.event_items import item_id_of
 from cdlm.customers.ingest import SOURCE_SYSTEM
 from cdlm.idempotency import service as idempotency
 from cdlm.identity import service as identity
@@ -65,8 +66,20 @@ FROM due WHERE c.id = due.id
 """
 EVENT_COLUMNS = [
     "id", "customer_id", "type", "channel", "occurred_at", "received_at", "amount", "currency",
-    "properties_sealed", "source_system", "external_id", "sentiment", "nps", "csat",
+    "properties_sealed", "source_system", "external_id", "sentiment", "nps", "csat", "item_id",
 ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """What ingestion reads from an event's sealed properties into clear columns."""
+
+    #: Event types whose text is scored and whose survey answers are kept
+    #: (``CDLM_FEEDBACK_EVENT_TYPES``).
+    feedback_types: frozenset[str] = FEEDBACK_TYPES
+    #: Property keys the item id is read from, first present wins
+    #: (``CDLM_RECOMMENDATION_ITEM_KEYS``).
+    item_keys: tuple[str, ...] = DEFAULT_ITEM_KEYS
 
 
 @dataclass
@@ -320,11 +333,12 @@ async def store_events(
     vault: Vault,
     items: list[EventIngest],
     prefix: str = "events",
-    feedback_types: frozenset[str] = FEEDBACK_TYPES,
+    rules: EventRules = EventRules(),
 ) -> tuple[BatchResult, list[uuid.UUID]]:
     """Validate and store a batch in the caller's transaction; returns per-item outcomes and
-    the customers touched. Events of ``feedback_types`` are scored (and their customers'
-    sentiment average kept current)."""
+    the customers touched. What ``rules`` name is read from the properties into clear
+    columns: feedback scores (and the customers' sentiment average kept current) and item ids
+    (:mod:`cdlm.customers.feedback`, :mod:`cdlm.customers.event_items`)."""
     if len(items) > MAX_BATCH:
         raise ValidationFailed(
             f"A batch holds at most {MAX_BATCH} events.",
@@ -334,12 +348,16 @@ async def store_events(
     now = clock.now()
     result = BatchResult()
     properties: dict[int, bytes | None] = {}
+    item_ids: dict[int, str | None] = {}
     for position, item in enumerate(items):
         issues, sealed_input = check_event(item, f"{prefix}.{position}", now)
+        path = f"{prefix}.{position}.properties"
+        item_ids[position], item_issue = item_id_of(item.properties, rules.item_keys, path)
+        issues += [item_issue] if item_issue is not None else []
         if issues:
             result.rejected[position] = issues
         properties[position] = sealed_input
-    scores = _feedback_scores(items, result, prefix, feedback_types)
+    scores = _feedback_scores(items, result, prefix, rules.feedback_types)
     await vault.ready()
     owners = await _customers_for(vault, items, result, prefix)
     keys = await vault.customer_keys(owners.values())
@@ -400,6 +418,7 @@ async def store_events(
                 clear.sentiment,
                 clear.nps,
                 clear.csat,
+                item_ids[position],
             )
         )
         result.accepted[position] = event_id
@@ -424,17 +443,17 @@ async def ingest_events(
     idempotency_key: str | None = None,
     request_fingerprint: str | None = None,
     prefix: str = "events",
-    feedback_types: frozenset[str] = FEEDBACK_TYPES,
+    rules: EventRules = EventRules(),
 ) -> tuple[BatchResult, bool]:
     """The ``ingestEvents`` operation: idempotent per batch, one audit entry, one transaction.
 
     ``request_fingerprint`` identifies the request as sent (including items refused before
-    they got here); without it, the items are fingerprinted. ``feedback_types``: the event
-    types scored for sentiment (``CDLM_FEEDBACK_EVENT_TYPES``).
+    they got here); without it, the items are fingerprinted. ``rules``: what is read from the
+    properties into clear columns (:class:`EventRules`).
     """
 
     async def run() -> BatchResult:
-        result, _ = await store_events(vault, items, prefix, feedback_types)
+        result, _ = await store_events(vault, items, prefix, rules)
         await audit.record(
             actor,
             "events.ingest",

@@ -88,6 +88,9 @@ class Event(Model):
     )
     nps = fields.SmallIntField(null=True, description="Feedback: Net Promoter answer, 0-10")
     csat = fields.SmallIntField(null=True, description="Feedback: satisfaction answer, 1-5")
+    item_id = fields.CharField(
+        max_length=128, null=True, description="Product or content id read from the properties"
+    )
 
     class Meta:
         table = "events"

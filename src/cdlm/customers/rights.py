@@ -41,6 +41,7 @@ def event_document(event: Any, properties: Any) -> dict[str, Any]:
         "amount": str(event.amount) if event.amount is not None else None,
         "currency": event.currency,
         "source_system": event.source_system,
+        "item_id": event.item_id,
         "properties": properties,
         # Feedback scores kept in clear (cdlm.customers.feedback); None on other events.
         "sentiment": event.sentiment,

@@ -233,6 +233,19 @@ def places() -> list[Place]:
             "the source system's id of the event",
         ),
         Place(
+            "customer.events.itemId",
+            "events",
+            "item_id",
+            "user.behavior.purchase_history",
+            DataSubjectCategory.CUSTOMER,
+            False,
+            frozenset(Role) - {Role.INGEST},
+            ("events", "events.*", *_CUSTOMER_DATA),
+            "the product or content id read from the properties at ingestion; names an item, "
+            "not a person, and is pseudonymous only beside the customer id; the item-to-item "
+            "model built from it keeps no customer id",
+        ),
+        Place(
             "customer.identities.blindIndex",
             "identities",
             "blind_index",

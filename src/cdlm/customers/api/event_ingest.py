@@ -22,6 +22,7 @@ from strawberry.types.info import Info
 from cdlm.core.errors import ErrorCode, ValidationFailed
 from cdlm.core.errors import FieldIssue as Issue
 from cdlm.customers import events as event_service
+from cdlm.customers.events import EventRules
 from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.errors import ConflictError, FieldIssue, Outcomes, ValidationError
 from cdlm.graphql.permissions import require_principal
@@ -240,6 +241,7 @@ async def ingest_batch(
         )
     converted = [_event(item, f"input.events.{p}") for p, item in enumerate(events)]
     valid = [(p, c) for p, c in enumerate(converted) if not isinstance(c, list)]
+    settings = info.context.settings
     batch, replayed = await event_service.ingest_events(
         await require_principal(info),
         info.context.vault,
@@ -247,7 +249,7 @@ async def ingest_batch(
         key,
         idempotency.fingerprint([_as_sent(item) for item in events]),
         prefix="input.events",
-        feedback_types=info.context.settings.feedback_types,
+        rules=EventRules(settings.feedback_types, settings.recommendations.item_keys),
     )
     items: list[EventIngestItem] = []
     for inner, (position, _) in enumerate(valid):

@@ -56,6 +56,8 @@ PERSONAL_READS: dict[str, PersonalRead] = {
         )
         for a in ATTRIBUTES
     },
+    "recommendations.items": PersonalRead("recommendations", None),
+    "nextBestAction.action": PersonalRead("next_best_action", None),
     "events.edges.node.properties": PersonalRead("event_properties", "customer.events.properties"),
     "events.nodes.properties": PersonalRead("event_properties", "customer.events.properties"),
     "quality.invalidValues.value": PersonalRead(

@@ -12,6 +12,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types.info import Info
 
+from cdlm.analytics.recommendations import api as personalization
 from cdlm.consent.api import ConsentStatus
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, ValidationFailed
@@ -289,6 +290,11 @@ class EventNode(Node):
     currency: str | None = strawberry.field(description="ISO 4217 code of `amount`.")
     source_system: str = strawberry.field(description="The system that sent it.")
     external_id: str | None = strawberry.field(description="The source's own id of the event.")
+    item_id: str | None = strawberry.field(
+        description="The product or content id read from the properties as the event was "
+        "stored (their first `itemId`, `productId`, `sku` or `contentId` by default); null: "
+        "the event names no item."
+    )
     properties: JSON | None = masked_field(
         PersonalData.FREE_TEXT, "Free-form JSON object sent with the event (stored encrypted)."
     )
@@ -317,6 +323,7 @@ class EventNode(Node):
             currency=event.currency,
             source_system=event.source_system,
             external_id=event.external_id,
+            item_id=event.item_id,
             properties=mask(event.properties, PersonalData.FREE_TEXT, role),
             sentiment=event.sentiment,
             nps=event.nps,
@@ -542,6 +549,30 @@ class CustomerNode(Node):
     async def analytics(self, info: Info[Any, Any]) -> CustomerAnalytics:
         row = await info.context.loaders.get(loaders.attributes_by_customer).load(self.record.id)
         return CustomerAnalytics.of(row)
+
+    @strawberry.field(
+        description="Items the customer is likely to want next (item-to-item model of the "
+        "daily analytics run), only when the personalization purpose permits: otherwise "
+        "`permitted` is false and `refusal` says why.",
+        extensions=allow(*ANALYTICS_READERS),
+    )
+    async def recommendations(
+        self,
+        info: Info[Any, Any],
+        first: Annotated[
+            int, strawberry.argument(description="How many items: 1 to 50 (default 10).")
+        ] = 10,
+    ) -> personalization.Recommendations:
+        return await personalization.recommendations_of(info, self.record.id, first)
+
+    @strawberry.field(
+        description="What to do next with the customer (win back, retain, upsell, nurture), "
+        "by fixed rules from the analytics scores, only when the personalization purpose "
+        "permits: otherwise `permitted` is false and `refusal` says why.",
+        extensions=allow(*ANALYTICS_READERS),
+    )
+    async def next_best_action(self, info: Info[Any, Any]) -> personalization.NextBestAction:
+        return await personalization.next_best_action_of(info, self.record.id)
 
     @strawberry.field(description="Interactions, newest first.")
     def events(
