@@ -36,6 +36,7 @@ from cdlm.consent.api import ConsentMutation, ConsentQuery
 from cdlm.customers.api import PLANNED_ROOTS, CustomerMutation, CustomerQuery
 from cdlm.dsr.api import DsrMutation, DsrQuery, PublicDsrMutation, PublicDsrQuery
 from cdlm.governance.api import GovernanceQuery
+from cdlm.governance.stewardship_api import StewardshipMutation, StewardshipQuery
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
 from cdlm.graphql.plans import Plan, Planner
@@ -58,6 +59,7 @@ Query = merge_types(
         PublicDsrQuery,
         RetentionQuery,
         GovernanceQuery,
+        StewardshipQuery,
         MatchingQuery,
         AnalyticsQuery,
         SegmentQuery,
@@ -75,6 +77,7 @@ Mutation = merge_types(
         MatchingMutation,
         SegmentMutation,
         SegmentExportMutation,
+        StewardshipMutation,
     ),
 )
 
