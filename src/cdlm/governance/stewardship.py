@@ -165,12 +165,15 @@ class Task:
 
 @dataclass(frozen=True)
 class TaskQuery:
-    """Which tasks of steward ``steward_id`` to list: the ``limit`` after ``after`` (opened
-    at, id) in that order, optionally of one kind or category."""
+    """Which tasks of steward ``steward_id`` to list, in the order (opened at, id): the
+    ``limit`` first after ``after``, or with ``backwards`` the ``limit`` last before
+    ``before`` (both bounds may apply); optionally of one kind or category."""
 
     steward_id: uuid.UUID
     limit: int
     after: tuple[datetime, uuid.UUID] | None = None
+    before: tuple[datetime, uuid.UUID] | None = None
+    backwards: bool = False
     kind: TaskKind | None = None
     category: str | None = None
     quality_below: float = 0.5
@@ -178,10 +181,11 @@ class TaskQuery:
 
 @dataclass(frozen=True)
 class TaskPage:
-    """Tasks in order (oldest first) and whether more follow."""
+    """Tasks in order (oldest first) and whether more follow or come before."""
 
     tasks: list[Task]
     has_next_page: bool
+    has_previous_page: bool
 
 
 async def stewarded_categories(user_id: uuid.UUID) -> set[str]:
@@ -192,17 +196,22 @@ async def stewarded_categories(user_id: uuid.UUID) -> set[str]:
     return {str(category) for category in rows}
 
 
-def _after(query: QuerySet[Any], column: str, after: tuple[datetime, uuid.UUID] | None) -> Any:
-    if after is None:
-        return query
-    moment, key = after
-    later: dict[str, Any] = {f"{column}__gt": moment}
-    same: dict[str, Any] = {column: moment, "id__gt": key}
-    return query.filter(Q(**later) | Q(**same))
+def _beyond(
+    query: QuerySet[Any], column: str, bound: tuple[datetime, uuid.UUID], direction: str
+) -> Any:
+    moment, key = bound
+    beyond: dict[str, Any] = {f"{column}__{direction}": moment}
+    same: dict[str, Any] = {column: moment, f"id__{direction}": key}
+    return query.filter(Q(**beyond) | Q(**same))
 
 
 def _page(query: QuerySet[Any], column: str, given: TaskQuery) -> Any:
-    return _after(query, column, given.after).order_by(column, "id").limit(given.limit + 1)
+    if given.after is not None:
+        query = _beyond(query, column, given.after, "gt")
+    if given.before is not None:
+        query = _beyond(query, column, given.before, "lt")
+    order = (f"-{column}", "-id") if given.backwards else (column, "id")
+    return query.order_by(*order).limit(given.limit + 1)
 
 
 def _wanted(kind: TaskKind, category: str, given: TaskQuery, mine: set[str]) -> bool:
@@ -267,5 +276,10 @@ async def tasks(given: TaskQuery) -> TaskPage:
                     candidate=row,
                 )
             )
-    found.sort(key=lambda task: (task.opened_at, task.id))
-    return TaskPage(found[: given.limit], has_next_page=len(found) > given.limit)
+    found.sort(key=lambda task: (task.opened_at, task.id), reverse=given.backwards)
+    more = len(found) > given.limit
+    page = found[: given.limit]
+    if given.backwards:
+        page.reverse()
+        return TaskPage(page, has_next_page=given.before is not None, has_previous_page=more)
+    return TaskPage(page, has_next_page=more, has_previous_page=given.after is not None)

@@ -19,12 +19,14 @@ from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.errors import NotFoundError, Outcomes, ValidationError, errors_as_data
 from cdlm.graphql.pagination import (
     After,
+    Before,
     Connection,
     Edge,
     First,
+    Last,
+    PageArgs,
     PageInfo,
     SortKey,
-    check_page_size,
     decode_cursor,
     encode_cursor,
 )
@@ -141,14 +143,13 @@ class StewardshipTaskFilter:
     )
 
 
-def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+def _bound(cursor: str | None, field: str) -> tuple[datetime, uuid.UUID] | None:
     if cursor is None:
         return None
-    values = decode_cursor(cursor, _ORDER, "after", list_name=_LIST)
-    moment, key = values
+    moment, key = decode_cursor(cursor, _ORDER, field, list_name=_LIST)
     if not isinstance(moment, datetime) or not isinstance(key, uuid.UUID):
         raise ValidationFailed(
-            "The cursor is not valid for this list.", field="after", code=ErrorCode.INVALID_CURSOR
+            "The cursor is not valid for this list.", field=field, code=ErrorCode.INVALID_CURSOR
         )
     return moment, key
 
@@ -216,6 +217,8 @@ class StewardshipQuery:
         ] = None,
         first: First = None,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[StewardshipTask]:
         principal = await require_principal(info)
         if principal.kind is not PrincipalKind.USER or principal.id is None:
@@ -223,11 +226,14 @@ class StewardshipQuery:
                 "Stewardship tasks are routed to signed-in staff users; an API key has none."
             )
         given = filter or StewardshipTaskFilter()
+        paging = PageArgs(first, after, last, before)
         page = await stewardship.tasks(
             stewardship.TaskQuery(
                 steward_id=principal.id,
-                limit=check_page_size(first),
-                after=_after(after),
+                limit=paging.size(),
+                after=_bound(after, "after"),
+                before=_bound(before, "before"),
+                backwards=paging.backwards,
                 kind=given.kind,
                 category=given.category,
                 quality_below=info.context.settings.stewardship_quality_below,
@@ -238,7 +244,7 @@ class StewardshipQuery:
             edges=edges,
             page_info=PageInfo(
                 has_next_page=page.has_next_page,
-                has_previous_page=after is not None,
+                has_previous_page=page.has_previous_page,
                 start_cursor=edges[0].cursor() if edges else None,
                 end_cursor=edges[-1].cursor() if edges else None,
             ),
