@@ -315,3 +315,48 @@ async def test_without_the_setting_nobody_is_held_back(
     analyst = (await make_staff(auth, Role.ANALYST)).user
     body = await gql(CUSTOMER, {"id": customer}, await signed_in(auth, analyst))
     assert body["data"]["customer"]["profile"]["email"] == "g***@example.com"
+
+
+async def test_with_all_roles_a_lapsed_privacy_officer_cannot_export_a_segment(
+    settings: Settings, vault: Vault
+) -> None:
+    from cdlm.analytics.segments.models import SegmentExport
+    from tests.analytics.test_segment_export import EXPORT, _customer, _purpose, _segment
+
+    every = replace(settings, require_training=frozenset(Role))
+    auth = auth_settings(every)
+    await _purpose("partners", ["user.contact.email"])
+    await _customer(vault, "ada.lovelace@example.com", "Ada")
+    given = {
+        "input": {
+            "segmentId": gid("Segment", await _segment()),
+            "purposeCode": "partners",
+            "format": "CSV",
+        }
+    }
+    officer = (await make_staff(auth, Role.PRIVACY_OFFICER)).user
+    now = clock.now()
+    await _record(officer, now - timedelta(days=400), now - timedelta(days=35))
+    app = create_app(every, database="external", vault=vault)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://cdlm.test"
+    ) as http:
+        client = GraphQLClient(http)
+        body = await client(EXPORT, given, await signed_in(auth, officer))
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "FORBIDDEN"
+        assert "privacy_officer role" in error["message"]
+        assert await SegmentExport.all().count() == 0
+        # Their own staff record is not held back: they can see what lapsed.
+        me = await client(
+            "{ viewer { staffUser { currentTraining { id } trainings { current } } } }",
+            None,
+            await signed_in(auth, officer),
+        )
+        assert me["data"]["viewer"]["staffUser"] == {
+            "currentTraining": None,
+            "trainings": [{"current": False}],
+        }
+        # An admin API key exports (machines are not held back).
+        body = await client(EXPORT, given, bearer(await make_api_key(auth, Role.ADMIN)))
+        assert body["data"]["exportSegment"]["__typename"] == "SegmentExported", body
