@@ -303,6 +303,11 @@ async def test_the_records_of_processing_flag_unowned_categories_and_report_trai
     await _trained(owner, current=True)
     with clock.frozen_at(datetime(2026, 4, 1, tzinfo=UTC)):
         await _own("user.unique_id", owner, steward)
+        # An owner who leaves (is deactivated) leaves the category unowned.
+        await _own("user.name", analysts[2], steward)
+    await auth_service.update_staff_user(
+        SYSTEM, analysts[2].id, auth_service.StaffUserChanges(active=False)
+    )
     body = await gql(RECORDS, None, bearer(await make_api_key(auth, Role.PRIVACY_OFFICER)))
     records = body["data"]["recordsOfProcessing"]
     assert records["unownedCategories"] == [c for c in CATEGORIES if c != "user.unique_id"]
@@ -318,17 +323,24 @@ async def test_the_records_of_processing_flag_unowned_categories_and_report_trai
     assert owned["user.name"] == {
         "category": "user.name",
         "unowned": True,
+        "assignedAt": "2026-04-01T00:00:00+00:00",
+        "owner": {"id": gid("StaffUser", analysts[2].id)},
+        "steward": {"id": gid("StaffUser", steward.id)},
+    }
+    assert owned["user.device"] == {
+        "category": "user.device",
+        "unowned": True,
         "assignedAt": None,
         "owner": None,
         "steward": None,
     }
     coverage = {c["role"]: c for c in records["trainingCoverage"]}
     assert list(coverage) == ["ADMIN", "PRIVACY_OFFICER", "STEWARD", "ANALYST", "AGENT", "INGEST"]
-    assert coverage["ANALYST"] == {
+    assert coverage["ANALYST"] == {  # the deactivated analyst does not count
         "role": "ANALYST",
-        "staffUsers": 3,
+        "staffUsers": 2,
         "trained": 1,
-        "share": 0.3333,
+        "share": 0.5,
         "required": False,
     }
     assert coverage["ADMIN"]["share"] == 1.0
@@ -336,9 +348,10 @@ async def test_the_records_of_processing_flag_unowned_categories_and_report_trai
     # The command's Markdown says the same.
     markdown = to_markdown(await records_of_processing(settings))
     assert f"| `user.unique_id` | {owner.id} | {steward.id} |" in markdown
-    assert "| `user.name` | **UNOWNED** | **none** |" in markdown
+    assert f"| `user.name` | {analysts[2].id} **UNOWNED** | {steward.id} |" in markdown
+    assert "| `user.device` | none **UNOWNED** | none |" in markdown
     assert "Categories without an owner: user, user.behavior," in markdown
-    assert "| analyst | 3 | 1 | no |" in markdown
+    assert "| analyst | 2 | 1 | no |" in markdown
 
 
 async def test_the_data_map_reads_a_constant_number_of_statements_as_owners_grow(

@@ -13,7 +13,7 @@ from cdlm.auth.training import RoleCoverage
 from cdlm.core.roles import OVERSIGHT_ROLES, Role
 from cdlm.governance import datamap, loaders, ropa
 from cdlm.governance.datamap import DataSubjectCategory
-from cdlm.governance.models import DataOwnership
+from cdlm.governance.stewardship import Ownership
 from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.vocabulary import LawfulBasis
@@ -57,10 +57,8 @@ class RoleTrainingCoverage:
         )
 
 
-async def _ownership(info: Info[Any, Any], category: str) -> DataOwnership | None:
-    found: DataOwnership | None = await info.context.loaders.get(
-        loaders.ownership_by_category
-    ).load(category)
+async def _ownership(info: Info[Any, Any], category: str) -> Ownership:
+    found: Ownership = await info.context.loaders.get(loaders.ownership_by_category).load(category)
     return found
 
 
@@ -80,15 +78,13 @@ class DataCategoryOwnership:
     assigned_at: datetime | None = strawberry.field(
         description="When the current owner and steward were assigned; null: never."
     )
+    unowned: bool = strawberry.field(
+        description="True when nobody, or only a deactivated staff user, owns the category: "
+        "it is flagged in the records of processing until `assignDataOwnership` gives it an "
+        "active owner."
+    )
     owner_id: strawberry.Private[uuid.UUID | None]
     steward_id: strawberry.Private[uuid.UUID | None]
-
-    @strawberry.field(
-        description="True when nobody owns the category: it is flagged in the records of "
-        "processing until `assignDataOwnership` gives it an owner."
-    )
-    def unowned(self) -> bool:
-        return self.owner_id is None
 
     @strawberry.field(description="The staff user accountable for it; null: unowned.")
     async def owner(self, info: Info[Any, Any]) -> StaffUserNode | None:
@@ -102,10 +98,12 @@ class DataCategoryOwnership:
         return await _staff(info, self.steward_id)
 
     @classmethod
-    def of(cls, category: str, row: DataOwnership | None) -> "DataCategoryOwnership":
+    def of(cls, owned: Ownership) -> "DataCategoryOwnership":
+        row = owned.row
         return cls(
-            category=category,
+            category=owned.category,
             assigned_at=row.assigned_at if row else None,
+            unowned=owned.unowned,
             owner_id=row.owner_id if row else None,
             steward_id=row.steward_id if row else None,
         )
@@ -146,8 +144,7 @@ class DataMapEntry:
         description="Who owns and stewards its category (`unowned` flags a category nobody owns)."
     )
     async def ownership(self, info: Info[Any, Any]) -> DataCategoryOwnership:
-        row = await _ownership(info, self.ownership_category)
-        return DataCategoryOwnership.of(self.ownership_category, row)
+        return DataCategoryOwnership.of(await _ownership(info, self.ownership_category))
 
     @strawberry.field(
         description="Privacy-training coverage of each role that reads it in clear "
@@ -295,6 +292,7 @@ class RecordsOfProcessing:
                 DataCategoryOwnership(
                     category=owned.category,
                     assigned_at=owned.assigned_at,
+                    unowned=owned.unowned,
                     owner_id=owned.owner_id,
                     steward_id=owned.steward_id,
                 )

@@ -7,11 +7,11 @@ from cdlm.auth.training import RoleCoverage
 from cdlm.core import clock
 from cdlm.core.roles import Role
 from cdlm.governance import stewardship
-from cdlm.governance.models import DataOwnership
+from cdlm.governance.stewardship import Ownership
 
 
-async def ownership_by_category(categories: list[str]) -> list[DataOwnership | None]:
-    """The current owner-and-steward assignment of each category (None: unowned)."""
+async def ownership_by_category(categories: list[str]) -> list[Ownership]:
+    """The current owner-and-steward assignment of each category."""
     return await stewardship.ownership_by_categories(categories)
 
 

@@ -121,17 +121,13 @@ class ErasureTimeLimit:
 @dataclass(frozen=True)
 class CategoryOwnership:
     """Who owns and who stewards one data category (ids of staff users); ``unowned`` flags a
-    category nobody owns."""
+    category nobody, or only a deactivated staff user, owns."""
 
     category: str
     owner_id: uuid.UUID | None
     steward_id: uuid.UUID | None
     assigned_at: datetime | None
-
-    @property
-    def unowned(self) -> bool:
-        """True when the category has no owner (and so no steward)."""
-        return self.owner_id is None
+    unowned: bool
 
 
 @dataclass(frozen=True)
@@ -181,17 +177,17 @@ async def processing_records(settings: Settings) -> RecordsOfProcessing:
     policies = await retention.summaries()
     entries = await data_map()
     flows = await segment_exports.recipient_flows()
-    assigned = await stewardship.current_ownership()
-    owned_as = sorted({e.place.owned_as for e in entries})
     ownership = [
         CategoryOwnership(
-            category,
-            row.owner_id if row else None,
-            row.steward_id if row else None,
-            row.assigned_at if row else None,
+            owned.category,
+            owned.row.owner_id if owned.row else None,
+            owned.row.steward_id if owned.row else None,
+            owned.row.assigned_at if owned.row else None,
+            owned.unowned,
         )
-        for category in owned_as
-        for row in [assigned.get(category)]
+        for owned in await stewardship.ownership_by_categories(
+            sorted({e.place.owned_as for e in entries})
+        )
     ]
     return RecordsOfProcessing(
         generated_at=clock.now(),
@@ -319,8 +315,8 @@ def to_markdown(records: dict[str, Any]) -> str:
     ]
     for owned in records["data_ownership"]:
         lines.append(
-            f"| `{owned['category']}` | {owned['owner_id'] or '**UNOWNED**'} | "
-            f"{owned['steward_id'] or '**none**'} |"
+            f"| `{owned['category']}` | {owned['owner_id'] or 'none'}"
+            f"{' **UNOWNED**' if owned['unowned'] else ''} | {owned['steward_id'] or 'none'} |"
         )
     unowned = records["unowned_categories"]
     lines += [

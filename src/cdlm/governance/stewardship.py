@@ -124,17 +124,29 @@ async def assign(actor: Principal, given: OwnershipInput) -> DataOwnership:
     return row
 
 
-async def current_ownership() -> dict[str, DataOwnership]:
-    """Each category's current assignment (one query)."""
-    rows = await DataOwnership.filter(ended_at__isnull=True)
-    return {row.category: row for row in rows}
+@dataclass(frozen=True)
+class Ownership:
+    """A category's current assignment (None: never assigned) and whether its owner is still
+    an active staff user: a category is unowned without one."""
+
+    category: str
+    row: DataOwnership | None
+    owner_active: bool
+
+    @property
+    def unowned(self) -> bool:
+        """True when nobody (or only a deactivated staff user) owns the category."""
+        return self.row is None or not self.owner_active
 
 
-async def ownership_by_categories(categories: Sequence[str]) -> list[DataOwnership | None]:
-    """The current assignments of ``categories``, in order (None: unowned; one query)."""
+async def ownership_by_categories(categories: Sequence[str]) -> list[Ownership]:
+    """The current ownership of ``categories``, in order (two queries)."""
     rows = await DataOwnership.filter(category__in=list(categories), ended_at__isnull=True)
     found = {row.category: row for row in rows}
-    return [found.get(category) for category in categories]
+    active = await staff.active_staff_roles([row.owner_id for row in rows])
+    return [
+        Ownership(c, found.get(c), c in found and found[c].owner_id in active) for c in categories
+    ]
 
 
 async def history(category: str) -> list[DataOwnership]:

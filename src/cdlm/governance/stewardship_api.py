@@ -273,4 +273,5 @@ class StewardshipMutation:
             steward_id=parse_id(input.steward_id, "input.stewardId", "StaffUser"),
         )
         row = await stewardship.assign(await require_principal(info), given)
-        return DataOwnershipAssigned(ownership=DataCategoryOwnership.of(row.category, row))
+        owned = stewardship.Ownership(row.category, row, owner_active=True)
+        return DataOwnershipAssigned(ownership=DataCategoryOwnership.of(owned))
