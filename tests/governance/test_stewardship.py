@@ -351,7 +351,8 @@ async def test_the_records_of_processing_flag_unowned_categories_and_report_trai
     assert f"| `user.name` | {analysts[2].id} **UNOWNED** | {steward.id} |" in markdown
     assert "| `user.device` | none **UNOWNED** | none |" in markdown
     assert "Categories without an owner: user, user.behavior," in markdown
-    assert "| analyst | 2 | 1 | no |" in markdown
+    assert "| analyst | 2 | 1 | 50% | no |" in markdown
+    assert "| agent | 0 | 0 | - | no |" in markdown
 
 
 async def test_the_data_map_reads_a_constant_number_of_statements_as_owners_grow(

@@ -46,8 +46,18 @@ class RoleCoverage:
 
     @property
     def share(self) -> float | None:
-        """Trained staff users over all of the role's (None when the role has nobody)."""
+        """Trained staff users over all of the role's, 4 decimals (None: nobody has it)."""
         return round(self.trained / self.staff_users, 4) if self.staff_users else None
+
+    def as_json(self) -> dict[str, object]:
+        """The coverage as JSON-ready data, its share included."""
+        return {
+            "role": self.role.value,
+            "staff_users": self.staff_users,
+            "trained": self.trained,
+            "share": self.share,
+            "required": self.required,
+        }
 
 
 def refusal(role: Role, valid_until: datetime | None, now: datetime) -> str | None:

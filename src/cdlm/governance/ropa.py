@@ -245,6 +245,7 @@ async def processing_records(settings: Settings) -> RecordsOfProcessing:
 def as_json(records: RecordsOfProcessing) -> dict[str, Any]:
     """The records as JSON-ready data (snake_case keys, as `cdlm ropa --format json` prints)."""
     found: dict[str, Any] = json.loads(json.dumps(asdict(records), default=_plain))
+    found["training_coverage"] = [c.as_json() for c in records.training_coverage]
     return found
 
 
@@ -327,12 +328,13 @@ def to_markdown(records: dict[str, Any]) -> str:
         "",
         "## Staff privacy training",
         "",
-        "| role | active staff users | with current training | training required |",
-        "|---|---|---|---|",
+        "| role | active staff users | with current training | share | training required |",
+        "|---|---|---|---|---|",
     ]
     for role in records["training_coverage"]:
+        share = "-" if role["share"] is None else f"{role['share']:.0%}"
         lines.append(
-            f"| {role['role']} | {role['staff_users']} | {role['trained']} | "
+            f"| {role['role']} | {role['staff_users']} | {role['trained']} | {share} | "
             f"{'yes' if role['required'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
