@@ -18,6 +18,7 @@ from typing import TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cdlm.core.jurisdictions import ClockRule, Jurisdiction, parse_rules
+from cdlm.core.roles import Role
 
 T = TypeVar("T")
 
@@ -202,6 +203,11 @@ class Settings:
     )
     #: Browser origins allowed to call ``/graphql`` across origins (CORS); empty: CORS off.
     cors_origins: tuple[str, ...] = ()
+    #: Roles whose staff users read data subjects' personal data only with current privacy
+    #: training; empty: no training is required.
+    require_training: frozenset[Role] = frozenset()
+    #: Profiles whose quality score is below this are stewardship tasks.
+    stewardship_quality_below: float = 0.5
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -446,7 +452,24 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         feedback_types=env.get("CDLM_FEEDBACK_EVENT_TYPES", _event_types, FEEDBACK_TYPES),
         recommendations=_recommendations(env),
         cors_origins=env.get("CDLM_CORS_ORIGINS", _origins, ()),
+        require_training=env.get("CDLM_REQUIRE_TRAINING", _roles_or_all, frozenset()),
+        stewardship_quality_below=env.get(
+            "CDLM_STEWARDSHIP_QUALITY_BELOW", _float_in(0.0, 1.0), 0.5
+        ),
     )
+
+
+def _roles_or_all(raw: str) -> frozenset[Role]:
+    names = [part.strip().lower() for part in raw.split(",") if part.strip()]
+    if names == ["all"]:
+        return frozenset(Role)
+    unknown = sorted(set(names) - {role.value for role in Role})
+    if unknown or not names:
+        raise ValueError(
+            f"must be all or roles separated by commas ({', '.join(r.value for r in Role)})"
+            + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+        )
+    return frozenset(Role(name) for name in names)
 
 
 def _matching(env: _Reader) -> MatchSettings:

@@ -22,7 +22,7 @@ from cdlm.audit.reads import RequestReads
 from cdlm.auth.service import authenticate
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import Settings
-from cdlm.core.errors import AuthenticationRequired, InvalidCredentials
+from cdlm.core.errors import AuthenticationRequired, InvalidCredentials, PermissionDenied
 from cdlm.core.principal import Principal
 from cdlm.dsr.notifier import Notifier
 from cdlm.vault.service import Vault
@@ -96,8 +96,21 @@ class Context:
     ) -> None:
         """Note that this request read these targets' personal ``fields``. The request's
         reads are recorded together, before its response is sent (reads that touched no
-        personal field are not recorded)."""
+        personal field are not recorded). Every read of a data subject goes through here, so
+        this is where a caller held back from personal data is refused
+        (:meth:`admit_personal_data`)."""
+        self.admit_personal_data()
         self.reads.note(target_ids, fields, action=action, target_type=target_type)
+
+    def admit_personal_data(self) -> None:
+        """Refuse with a top-level FORBIDDEN error when the caller may not access data
+        subjects' personal data now (privacy training its role requires is not current: the
+        principal says so, decided once when it was authenticated). The one place that
+        decides it: every personal read passes here (:meth:`audit_read`), and so does the
+        one operation that takes personal data out in a file (``exportSegment``)."""
+        principal = self.authenticated_principal
+        if principal is not None and principal.personal_data_refusal is not None:
+            raise PermissionDenied(principal.personal_data_refusal)
 
     async def settle_deferred(self) -> list[BaseException]:
         """Write the request's read audit (one record per kind of read); returns the failure,

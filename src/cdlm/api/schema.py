@@ -37,6 +37,7 @@ from cdlm.consent.api import ConsentMutation, ConsentQuery
 from cdlm.customers.api import PLANNED_ROOTS, CustomerMutation, CustomerQuery
 from cdlm.dsr.api import DsrMutation, DsrQuery, PublicDsrMutation, PublicDsrQuery
 from cdlm.governance.api import GovernanceQuery
+from cdlm.governance.stewardship_api import StewardshipMutation, StewardshipQuery
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
 from cdlm.graphql.plans import Plan, Planner
@@ -59,6 +60,7 @@ Query = merge_types(
         PublicDsrQuery,
         RetentionQuery,
         GovernanceQuery,
+        StewardshipQuery,
         MatchingQuery,
         AnalyticsQuery,
         SegmentQuery,
@@ -77,6 +79,7 @@ Mutation = merge_types(
         MatchingMutation,
         SegmentMutation,
         SegmentExportMutation,
+        StewardshipMutation,
     ),
 )
 

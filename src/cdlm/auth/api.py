@@ -10,8 +10,9 @@ import strawberry
 from strawberry import UNSET
 from strawberry.types.info import Info
 
-from cdlm.auth import loaders, service
-from cdlm.auth.models import ApiKey, StaffUser
+from cdlm.auth import loaders, service, training
+from cdlm.auth.models import ApiKey, StaffTraining, StaffUser
+from cdlm.core import clock
 from cdlm.core.personal_data import PersonalData
 from cdlm.core.principal import Principal, PrincipalKind
 from cdlm.core.roles import Role
@@ -37,7 +38,7 @@ from cdlm.graphql.pagination import (
     paginate,
 )
 from cdlm.graphql.permissions import allow, authenticated, public, require_principal
-from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id
+from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id, rows_fetcher
 from cdlm.graphql.updates import Changes
 
 describe_enum(
@@ -104,10 +105,30 @@ class StaffUserNode(Node):
     password_changed_at: datetime = strawberry.field(
         description="When the password was last set (by the user, an admin, or on creation)."
     )
+    user_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(
+        description="The privacy trainings the user completed, latest completed first "
+        "(expired ones included)."
+    )
+    async def trainings(self, info: Info[Any, Any]) -> list["StaffTrainingNode"]:
+        rows = await info.context.loaders.get(loaders.trainings_by_user).load(self.user_id)
+        return [StaffTrainingNode.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="The training that counts now (completed and not expired; the one valid "
+        "longest); null: none, so a role that requires training (`CDLM_REQUIRE_TRAINING`) "
+        "keeps this user from personal data."
+    )
+    async def current_training(self, info: Info[Any, Any]) -> "StaffTrainingNode | None":
+        rows = await info.context.loaders.get(loaders.trainings_by_user).load(self.user_id)
+        found = training.current(rows, clock.now())
+        return StaffTrainingNode.from_row(found) if found is not None else None
 
     @classmethod
     def from_row(cls, row: StaffUser) -> "StaffUserNode":
         return cls(
+            user_id=row.id,
             id=global_id("StaffUser", row.id),
             email=row.email,
             display_name=row.display_name,
@@ -152,6 +173,40 @@ class ApiKeyNode(Node):
             expires_at=row.expires_at,
             last_used_at=row.last_used_at,
             revoked_at=row.revoked_at,
+        )
+
+
+@strawberry.type(
+    name="StaffTraining",
+    description="A privacy training a staff user completed, and until when it counts.",
+)
+class StaffTrainingNode(Node):
+    course: str = strawberry.field(description="The course's name (1 to 200 characters).")
+    completed_at: datetime = strawberry.field(description="When the user completed it.")
+    valid_until: datetime = strawberry.field(
+        description="When it stops counting: from then on it is expired."
+    )
+    recorded_at: datetime = strawberry.field(description="When it was recorded in cdlm.")
+    current: bool = strawberry.field(
+        description="True when it counts now (completed, and `validUntil` is still ahead)."
+    )
+    row: strawberry.Private[StaffTraining]
+
+    @strawberry.field(description="The staff user who completed it.")
+    async def staff_user(self, info: Info[Any, Any]) -> StaffUserNode | None:
+        return await staff_user_node(info, self.row.user_id)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_row(cls, row: StaffTraining) -> "StaffTrainingNode":
+        now = clock.now()
+        return cls(
+            id=global_id("StaffTraining", row.id),
+            course=row.course,
+            completed_at=row.completed_at,
+            valid_until=row.valid_until,
+            recorded_at=row.recorded_at,
+            current=row.completed_at <= now < row.valid_until,
+            row=row,
         )
 
 
@@ -306,6 +361,15 @@ class ApiKeyCreated:
     )
 
 
+@strawberry.type(description="The training is recorded.")
+class StaffTrainingRecorded:
+    training: StaffTrainingNode = strawberry.field(description="The training as recorded.")
+
+    @strawberry.field(description="The staff user, with all their trainings and the current one.")
+    async def staff_user(self, info: Info[Any, Any]) -> StaffUserNode | None:
+        return await staff_user_node(info, self.training.row.user_id)  # type: ignore[attr-defined]
+
+
 @strawberry.type(description="The API key is revoked: it stopped working at once.")
 class ApiKeyRevoked:
     api_key: ApiKeyNode = strawberry.field(description="The key, with its `revokedAt`.")
@@ -423,6 +487,21 @@ RevokeApiKeyResult = Annotated[
 ]
 
 
+RECORD_STAFF_TRAINING = Outcomes(
+    "RecordStaffTrainingResult",
+    StaffTrainingRecorded,
+    {
+        ValidationError: "the course is empty or too long, a time has no zone, the completion "
+        "is in the future, the validity does not end after the completion (every problem "
+        "listed in `issues`), or " + _BAD_ID.format("a staff user"),
+        NotFoundError: "no staff user has this id",
+    },
+)
+RecordStaffTrainingResult = Annotated[
+    StaffTrainingRecorded | ValidationError | NotFoundError, RECORD_STAFF_TRAINING.marker
+]
+
+
 # ---------------------------------------------------------------------------- inputs
 
 
@@ -496,6 +575,22 @@ class CreateApiKeyInput:
         default=None,
         description="When the key stops working, with a time zone, in the future; null or "
         "omitted: never (until revoked).",
+    )
+
+
+@strawberry.input(description="A privacy training a staff user completed.")
+class RecordStaffTrainingInput:
+    staff_user_id: strawberry.ID = strawberry.field(
+        description="The global id of the staff user who completed it."
+    )
+    course: str = strawberry.field(
+        description="The course's name (1 to 200 characters; spaces collapsed)."
+    )
+    completed_at: datetime = strawberry.field(
+        description="When it was completed, with a time zone; not in the future."
+    )
+    valid_until: datetime = strawberry.field(
+        description="When it stops counting, with a time zone; after `completedAt`."
     )
 
 
@@ -769,6 +864,30 @@ class AuthMutation:
         row = await service.revoke_api_key(await require_principal(info), key_id)
         return ApiKeyRevoked(api_key=ApiKeyNode.from_row(row))
 
+    @strawberry.mutation(
+        description=RECORD_STAFF_TRAINING.describe(
+            "Record a privacy training a staff user completed (audited). While it is current "
+            "the user passes the training requirement of `CDLM_REQUIRE_TRAINING`."
+        ),
+        extensions=allow(Role.ADMIN, Role.PRIVACY_OFFICER),
+    )
+    @errors_as_data
+    async def record_staff_training(
+        self,
+        info: Info[Any, Any],
+        input: Annotated[
+            RecordStaffTrainingInput, strawberry.argument(description="The training.")
+        ],
+    ) -> RecordStaffTrainingResult:
+        given = training.TrainingInput(
+            staff_user_id=parse_id(input.staff_user_id, "input.staffUserId", "StaffUser"),
+            course=input.course,
+            completed_at=input.completed_at,
+            valid_until=input.valid_until,
+        )
+        row = await training.record_training(await require_principal(info), given)
+        return StaffTrainingRecorded(training=StaffTrainingNode.from_row(row))
+
 
 async def _staff_user_objects(info: Info[Any, Any], ids: list[uuid.UUID]) -> list[object | None]:
     return list(await staff_user_nodes(info, ids))
@@ -782,4 +901,9 @@ async def _api_key_objects(info: Info[Any, Any], ids: list[uuid.UUID]) -> list[o
 NODE_KINDS: tuple[NodeKind, ...] = (
     NodeKind.of("StaffUser", [Role.ADMIN], _staff_user_objects),
     NodeKind.of("ApiKey", [Role.ADMIN], _api_key_objects),
+    NodeKind.of(
+        "StaffTraining",
+        [Role.ADMIN, Role.PRIVACY_OFFICER],
+        rows_fetcher(training.trainings_by_ids, StaffTrainingNode.from_row),
+    ),
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from cdlm.auth import service
-from cdlm.auth.models import ApiKey, StaffUser
+from cdlm.auth import service, training
+from cdlm.auth.models import ApiKey, StaffTraining, StaffUser
 from cdlm.core.principal import Principal
 
 
@@ -18,3 +18,8 @@ async def staff_users_by_id(actor: Principal, ids: list[uuid.UUID]) -> list[Staf
 async def api_keys_by_id(ids: list[uuid.UUID]) -> list[ApiKey | None]:
     """API keys by id, in order."""
     return await service.api_keys_by_ids(ids)
+
+
+async def trainings_by_user(ids: list[uuid.UUID]) -> list[list[StaffTraining]]:
+    """Each staff user's privacy trainings, latest completed first."""
+    return await training.trainings_by_users(ids)

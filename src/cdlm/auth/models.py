@@ -59,3 +59,20 @@ class ApiKey(Model):
 
     class Meta:
         table = "api_keys"
+
+
+class StaffTraining(Model):
+    """A privacy training a staff user completed, and until when it counts as current."""
+
+    id = fields.UUIDField(primary_key=True)
+    user: fields.ForeignKeyRelation[StaffUser] = fields.ForeignKeyField(
+        "cdlm.StaffUser", related_name="trainings", on_delete=fields.CASCADE
+    )
+    course = fields.CharField(max_length=200)
+    completed_at = fields.DatetimeField()
+    valid_until = fields.DatetimeField()
+    recorded_at = fields.DatetimeField()
+
+    class Meta:
+        table = "staff_trainings"
+        indexes = (("user_id", "valid_until"),)

@@ -15,6 +15,7 @@ from tortoise.transactions import in_transaction
 
 from cdlm.audit import service as audit
 from cdlm.auth import api_keys as key_format
+from cdlm.auth import training
 from cdlm.auth.models import ApiKey, StaffSession, StaffUser
 from cdlm.auth.passwords import has_control_characters, password_issues
 from cdlm.auth.settings import AuthSettings
@@ -101,12 +102,18 @@ async def _user_principal(credential: str, auth: AuthSettings) -> Principal:
     ):
         raise InvalidCredentials(_INVALID_CREDENTIAL)
     user = session.user
+    refusal = None
+    if user.role in auth.require_training:
+        # Read once per request, here, and only for the roles that need it.
+        valid_until = await training.latest_valid_until(user.id, now)
+        refusal = training.refusal(user.role, valid_until, now)
     return Principal(
         kind=PrincipalKind.USER,
         id=user.id,
         role=user.role,
         name=user.display_name,
         session_id=session.id,
+        personal_data_refusal=refusal,
     )
 
 
@@ -294,6 +301,12 @@ async def audit_staff_read(actor: Principal, users: list[StaffUser]) -> None:
 async def is_active_staff(user_id: uuid.UUID) -> bool:
     """True when an active staff user has this id (work can be assigned to them)."""
     return await StaffUser.exists(id=user_id, active=True)
+
+
+async def active_staff_roles(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Role]:
+    """The role of each active staff user among ``user_ids`` (others are left out)."""
+    rows = await StaffUser.filter(id__in=user_ids, active=True).values_list("id", "role")
+    return {user_id: Role(role) for user_id, role in rows}
 
 
 async def get_staff_user(actor: Principal, user_id: uuid.UUID) -> StaffUser:

@@ -12,6 +12,7 @@ from pathlib import Path
 from cdlm.auth.passwords import SecretHasher
 from cdlm.config import ConfigError, Settings
 from cdlm.core.private_files import create_once
+from cdlm.core.roles import Role
 
 TOKEN_SECRET_FILE = "token.secret"  # noqa: S105 (a file name, not a secret)
 MIN_SECRET_LENGTH = 32  # characters, as CDLM_TOKEN_SECRET must have
@@ -24,6 +25,8 @@ class AuthSettings:
     token_secret: bytes
     access_token_ttl: timedelta
     hasher: SecretHasher
+    #: Roles whose staff users need current privacy training to access personal data.
+    require_training: frozenset[Role] = frozenset()
 
     def keyed_digest(self, purpose: str, value: str) -> str:
         """HMAC-SHA256 of ``value`` under a key derived for ``purpose`` (not reversible)."""
@@ -71,4 +74,5 @@ def auth_settings(settings: Settings) -> AuthSettings:
             time_cost=settings.password_hash_time_cost,
             memory_cost_kib=settings.password_hash_memory_kib,
         ),
+        require_training=settings.require_training,
     )

@@ -27,6 +27,11 @@ class Principal:
     role: Role | None
     name: str
     session_id: uuid.UUID | None = None
+    #: Why this caller may not access data subjects' personal data now (privacy training
+    #: required for its role and not current), decided once when the caller is
+    #: authenticated; None: nothing holds it back. API keys and the system are never held
+    #: back.
+    personal_data_refusal: str | None = None
 
     def has_role(self, *roles: Role) -> bool:
         """True when the caller holds one of ``roles``."""

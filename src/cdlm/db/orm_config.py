@@ -28,6 +28,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.analytics.models",
     "cdlm.analytics.segments.models",
     "cdlm.analytics.recommendations.models",
+    "cdlm.governance.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"

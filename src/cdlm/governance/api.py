@@ -1,14 +1,19 @@
-"""GraphQL API of governance: the data map and the records of processing."""
+"""GraphQL API of governance: the data map and the records of processing, with each data
+category's owner and steward and the staff's privacy-training coverage."""
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.types.info import Info
 
+from cdlm.auth.api import StaffUserNode, staff_user_node
+from cdlm.auth.training import RoleCoverage
 from cdlm.core.roles import OVERSIGHT_ROLES, Role
-from cdlm.governance import datamap, ropa
+from cdlm.governance import datamap, loaders, ropa
 from cdlm.governance.datamap import DataSubjectCategory
+from cdlm.governance.stewardship import Ownership
 from cdlm.graphql.enums import describe_enum
 from cdlm.graphql.permissions import allow
 from cdlm.graphql.vocabulary import LawfulBasis
@@ -23,6 +28,85 @@ describe_enum(
         DataSubjectCategory.EMPLOYEE: "Staff who sign in to cdlm.",
     },
 )
+
+
+@strawberry.type(description="How many active staff users of a role have current privacy training.")
+class RoleTrainingCoverage:
+    role: Role = strawberry.field(description="The role.")
+    staff_users: int = strawberry.field(description="Active staff users with the role.")
+    trained: int = strawberry.field(
+        description="Of them, those with a current privacy training (completed, not expired)."
+    )
+    share: float | None = strawberry.field(
+        description="`trained` over `staffUsers`, 0 to 1 (4 decimals); null when the role has "
+        "no active staff user."
+    )
+    required: bool = strawberry.field(
+        description="True when the role needs current training to access personal data "
+        "(`CDLM_REQUIRE_TRAINING`)."
+    )
+
+    @classmethod
+    def of(cls, coverage: RoleCoverage) -> "RoleTrainingCoverage":
+        return cls(
+            role=coverage.role,
+            staff_users=coverage.staff_users,
+            trained=coverage.trained,
+            share=coverage.share,
+            required=coverage.required,
+        )
+
+
+async def _ownership(info: Info[Any, Any], category: str) -> Ownership:
+    found: Ownership = await info.context.loaders.get(loaders.ownership_by_category).load(category)
+    return found
+
+
+async def _staff(info: Info[Any, Any], user_id: uuid.UUID | None) -> StaffUserNode | None:
+    return await staff_user_node(info, user_id) if user_id is not None else None
+
+
+@strawberry.type(
+    description="Who owns and who stewards one data category of the data map. Staff users "
+    "are read as the caller's role may see them (the read is audited)."
+)
+class DataCategoryOwnership:
+    category: str = strawberry.field(
+        description="The data category owners are assigned at: a fideslang key at its second "
+        "level (`user.contact`, `user.name`...; `user` for whole records)."
+    )
+    assigned_at: datetime | None = strawberry.field(
+        description="When the current owner and steward were assigned; null: never."
+    )
+    unowned: bool = strawberry.field(
+        description="True when nobody, or only a deactivated staff user, owns the category: "
+        "it is flagged in the records of processing until `assignDataOwnership` gives it an "
+        "active owner."
+    )
+    owner_id: strawberry.Private[uuid.UUID | None]
+    steward_id: strawberry.Private[uuid.UUID | None]
+
+    @strawberry.field(description="The staff user accountable for it; null: unowned.")
+    async def owner(self, info: Info[Any, Any]) -> StaffUserNode | None:
+        return await _staff(info, self.owner_id)
+
+    @strawberry.field(
+        description="The staff user who looks after its quality (data-quality issues of the "
+        "category are routed to them); null: unowned."
+    )
+    async def steward(self, info: Info[Any, Any]) -> StaffUserNode | None:
+        return await _staff(info, self.steward_id)
+
+    @classmethod
+    def of(cls, owned: Ownership) -> "DataCategoryOwnership":
+        row = owned.row
+        return cls(
+            category=owned.category,
+            assigned_at=row.assigned_at if row else None,
+            unowned=owned.unowned,
+            owner_id=row.owner_id if row else None,
+            steward_id=row.steward_id if row else None,
+        )
 
 
 @strawberry.type(description="One place cdlm keeps personal data.")
@@ -51,6 +135,26 @@ class DataMapEntry:
         description="The retention policies that govern it, in words."
     )
     note: str = strawberry.field(description="What else to know about it; may be empty.")
+    ownership_category: str = strawberry.field(
+        description="The data category its owner and steward are assigned at: `dataCategory` "
+        "cut to fideslang's second level (`user.contact.email` -> `user.contact`)."
+    )
+
+    @strawberry.field(
+        description="Who owns and stewards its category (`unowned` flags a category nobody owns)."
+    )
+    async def ownership(self, info: Info[Any, Any]) -> DataCategoryOwnership:
+        return DataCategoryOwnership.of(await _ownership(info, self.ownership_category))
+
+    @strawberry.field(
+        description="Privacy-training coverage of each role that reads it in clear "
+        "(`clearRoles`, in that order)."
+    )
+    async def training_coverage(self, info: Info[Any, Any]) -> list[RoleTrainingCoverage]:
+        loader = info.context.loaders.get(
+            loaders.coverage_by_role, info.context.settings.require_training
+        )
+        return [RoleTrainingCoverage.of(c) for c in await loader.load_many(self.clear_roles)]
 
     @classmethod
     def of(cls, entry: datamap.Entry) -> "DataMapEntry":
@@ -66,6 +170,7 @@ class DataMapEntry:
             purposes=entry.purposes,
             retention=entry.retention,
             note=place.note,
+            ownership_category=place.owned_as,
         )
 
 
@@ -149,6 +254,17 @@ class RecordsOfProcessing:
     security_measures: list[str] = strawberry.field(
         description="The technical and organisational security measures in force, in words."
     )
+    data_ownership: list[DataCategoryOwnership] = strawberry.field(
+        description="Every data category of the data map (at the level owners are assigned), "
+        "with its owner and steward; `unowned` flags those nobody owns."
+    )
+    unowned_categories: list[str] = strawberry.field(
+        description="The data categories nobody owns (flagged: assign them with "
+        "`assignDataOwnership`); empty when every category has an owner."
+    )
+    training_coverage: list[RoleTrainingCoverage] = strawberry.field(
+        description="Per role: active staff users and those with current privacy training."
+    )
 
     @classmethod
     def of(cls, records: ropa.RecordsOfProcessing) -> "RecordsOfProcessing":
@@ -172,6 +288,18 @@ class RecordsOfProcessing:
                 for limit in records.erasure_time_limits
             ],
             security_measures=records.security_measures,
+            data_ownership=[
+                DataCategoryOwnership(
+                    category=owned.category,
+                    assigned_at=owned.assigned_at,
+                    unowned=owned.unowned,
+                    owner_id=owned.owner_id,
+                    steward_id=owned.steward_id,
+                )
+                for owned in records.data_ownership
+            ],
+            unowned_categories=records.unowned_categories,
+            training_coverage=[RoleTrainingCoverage.of(c) for c in records.training_coverage],
         )
 
 

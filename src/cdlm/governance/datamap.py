@@ -45,6 +45,11 @@ class Place:
     retention_categories: tuple[str, ...]
     note: str = ""
 
+    @property
+    def owned_as(self) -> str:
+        """The data category owners and stewards are assigned at for this place."""
+        return ownership_category(self.data_category)
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -408,6 +413,22 @@ def places() -> list[Place]:
         ),
     ]
     return found
+
+
+def ownership_category(data_category: str) -> str:
+    """The data category ``data_category`` is owned at: its fideslang key cut to the second
+    level (``user.contact.address.city`` -> ``user.contact``; ``user`` stays ``user``).
+
+    Owners are assigned per kind of data (contact details, names, demographics, behaviour,
+    identifiers, staff-written content, device data, whole records), which is how a privacy
+    officer divides accountability; the leaves (city, postal code, first name...) are too
+    fine to own one by one and the map adds new ones as fields are added."""
+    return ".".join(data_category.split(".")[:2])
+
+
+def ownership_categories() -> list[str]:
+    """Every category of the data map owners and stewards are assigned at, sorted."""
+    return sorted({place.owned_as for place in places()})
 
 
 _IDENTITY_VALUES = tuple(f"customer.identities.{k}" for k in ("email", "phone", "external_id"))

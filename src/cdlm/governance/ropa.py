@@ -7,15 +7,19 @@ rendered as Markdown (the ``cdlm ropa`` command).
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 from cdlm.analytics.segments import export as segment_exports
+from cdlm.auth import training
+from cdlm.auth.training import RoleCoverage
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.core import clock
 from cdlm.core.vocabulary import LawfulBasis
+from cdlm.governance import stewardship
 from cdlm.governance.datamap import DataSubjectCategory, data_map
 from cdlm.retention import policies as retention
 from cdlm.retention.categories import spec_for
@@ -115,6 +119,18 @@ class ErasureTimeLimit:
 
 
 @dataclass(frozen=True)
+class CategoryOwnership:
+    """Who owns and who stewards one data category (ids of staff users); ``unowned`` flags a
+    category nobody, or only a deactivated staff user, owns."""
+
+    category: str
+    owner_id: uuid.UUID | None
+    steward_id: uuid.UUID | None
+    assigned_at: datetime | None
+    unowned: bool
+
+
+@dataclass(frozen=True)
 class RecordsOfProcessing:
     """The records of processing activities (GDPR Art. 30) of the installation."""
 
@@ -127,6 +143,9 @@ class RecordsOfProcessing:
     transfers_to_third_countries: str
     erasure_time_limits: list[ErasureTimeLimit]
     security_measures: list[str]
+    data_ownership: list[CategoryOwnership]
+    unowned_categories: list[str]
+    training_coverage: list[RoleCoverage]
 
 
 def _built_in(activity: dict[str, Any]) -> ProcessingActivity:
@@ -158,6 +177,18 @@ async def processing_records(settings: Settings) -> RecordsOfProcessing:
     policies = await retention.summaries()
     entries = await data_map()
     flows = await segment_exports.recipient_flows()
+    ownership = [
+        CategoryOwnership(
+            owned.category,
+            owned.row.owner_id if owned.row else None,
+            owned.row.steward_id if owned.row else None,
+            owned.row.assigned_at if owned.row else None,
+            owned.unowned,
+        )
+        for owned in await stewardship.ownership_by_categories(
+            sorted({e.place.owned_as for e in entries})
+        )
+    ]
     return RecordsOfProcessing(
         generated_at=clock.now(),
         controller=Controller(
@@ -205,18 +236,24 @@ async def processing_records(settings: Settings) -> RecordsOfProcessing:
             if active
         ],
         security_measures=_security(settings),
+        data_ownership=ownership,
+        unowned_categories=[o.category for o in ownership if o.unowned],
+        training_coverage=await training.coverage(settings.require_training, clock.now()),
     )
 
 
 def as_json(records: RecordsOfProcessing) -> dict[str, Any]:
     """The records as JSON-ready data (snake_case keys, as `cdlm ropa --format json` prints)."""
     found: dict[str, Any] = json.loads(json.dumps(asdict(records), default=_plain))
+    found["training_coverage"] = [c.as_json() for c in records.training_coverage]
     return found
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
@@ -270,4 +307,34 @@ def to_markdown(records: dict[str, Any]) -> str:
     ]
     lines += ["", "## Security measures", ""]
     lines += [f"- {measure}" for measure in records["security_measures"]]
+    lines += [
+        "",
+        "## Data owners and stewards",
+        "",
+        "| data category | owner (staff user id) | steward (staff user id) |",
+        "|---|---|---|",
+    ]
+    for owned in records["data_ownership"]:
+        lines.append(
+            f"| `{owned['category']}` | {owned['owner_id'] or 'none'}"
+            f"{' **UNOWNED**' if owned['unowned'] else ''} | {owned['steward_id'] or 'none'} |"
+        )
+    unowned = records["unowned_categories"]
+    lines += [
+        "",
+        f"Categories without an owner: {', '.join(unowned)}."
+        if unowned
+        else "Every category has an owner.",
+        "",
+        "## Staff privacy training",
+        "",
+        "| role | active staff users | with current training | share | training required |",
+        "|---|---|---|---|---|",
+    ]
+    for role in records["training_coverage"]:
+        share = "-" if role["share"] is None else f"{role['share']:.0%}"
+        lines.append(
+            f"| {role['role']} | {role['staff_users']} | {role['trained']} | {share} | "
+            f"{'yes' if role['required'] else 'no'} |"
+        )
     return "\n".join(lines) + "\n"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 
 from tortoise.connection import get_connection
+from tortoise.queryset import QuerySet
 
 from cdlm.quality.models import InvalidValue
 from cdlm.reassign import SealedColumn, Table
@@ -79,6 +81,19 @@ async def open_values(customer_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[Inv
     for row in rows:
         grouped[row.customer_id].append(row)  # type: ignore[attr-defined]
     return grouped
+
+
+def open_refused(fields: Collection[str]) -> QuerySet[InvalidValue]:
+    """Refused values of ``fields`` that no valid value has replaced yet, of customers that
+    may be processed (not erased, restricted or merged away): the open data-quality issues
+    (paginate it)."""
+    return InvalidValue.filter(
+        resolved_at__isnull=True,
+        field__in=list(fields),
+        customer__erased_at__isnull=True,
+        customer__restricted_at__isnull=True,
+        customer__merged_into_id__isnull=True,
+    )
 
 
 async def of_customer(customer_id: uuid.UUID) -> list[InvalidValue]:

@@ -150,6 +150,7 @@ class SegmentExportMutation:
         input: Annotated[ExportSegmentInput, strawberry.argument(description="What to export.")],
     ) -> ExportSegmentResult:
         context = info.context
+        context.admit_personal_data()  # personal data leaves in a file: training applies
         made = await export.export_segment(
             await require_principal(info),
             context.vault,
