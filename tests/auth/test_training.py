@@ -360,3 +360,106 @@ async def test_with_all_roles_a_lapsed_privacy_officer_cannot_export_a_segment(
         # An admin API key exports (machines are not held back).
         body = await client(EXPORT, given, bearer(await make_api_key(auth, Role.ADMIN)))
         assert body["data"]["exportSegment"]["__typename"] == "SegmentExported", body
+
+
+#: The operations that work on data subjects' personal data. Written out by hand: the test
+#: compares the schema against it, so marking an operation (or forgetting to) is deliberate.
+PERSONAL_OPERATIONS = {
+    "ingestCustomer",
+    "ingestEvents",
+    "updateCustomer",
+    "liftCustomerRestriction",
+    "grantConsent",
+    "withdrawConsent",
+    "setConsentPreferences",
+    "recordGlobalPrivacyControl",
+    "fileDataSubjectRequest",
+    "changeDataSubjectRequestStatus",
+    "extendDataSubjectRequestDeadline",
+    "assignDataSubjectRequest",
+    "executeDataSubjectRequest",
+    "resendDataSubjectRequestExportLink",
+    "resolveMatchCandidate",
+    "mergeCustomers",
+    "unmergeCustomer",
+    "exportSegment",
+}
+
+
+def _personal_mutations() -> set[str]:
+    from cdlm.api.schema import create_schema
+    from cdlm.graphql.permissions import PERSONAL_NOTE
+
+    mutations = create_schema()._schema.mutation_type
+    assert mutations is not None
+    return {
+        name
+        for name, field in mutations.fields.items()
+        if PERSONAL_NOTE in (field.description or "")
+    }
+
+
+def test_the_operations_on_personal_data_are_marked_and_say_so() -> None:
+    assert _personal_mutations() == PERSONAL_OPERATIONS
+
+
+async def test_a_lapsed_steward_cannot_rectify_a_customer_and_nothing_changes(
+    training_settings: Settings, vault: Vault
+) -> None:
+    from cdlm.customers.models import Customer
+
+    every = replace(training_settings, require_training=frozenset(Role))
+    auth = auth_settings(every)
+    customer = (await make_customer(vault, email="grace@example.com")).customer_id
+    before = await Customer.get(id=customer)
+    steward = (await make_staff(auth, Role.STEWARD)).user
+    now = clock.now()
+    await _record(steward, now - timedelta(days=400), now - timedelta(days=1))
+    app = create_app(every, database="external", vault=vault)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://cdlm.test"
+    ) as http:
+        client = GraphQLClient(http)
+        body = await client(
+            "mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) "
+            "{ __typename ... on UserError { message } } }",
+            {"input": {"id": gid("Customer", customer), "changes": {"email": "x@example.com"}}},
+            await signed_in(auth, steward),
+        )
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "FORBIDDEN"
+        assert "steward role" in error["message"]
+        assert "has expired" in error["message"]
+        after = await Customer.get(id=customer)
+        assert after.profile_sealed == before.profile_sealed
+        assert after.updated_at == before.updated_at
+        assert not await AuditEntry.exists(action="customer.update")
+        # Renewed training opens the door again in the same session.
+        await _record(steward, now, now + timedelta(days=365))
+        body = await client(
+            "mutation($input: UpdateCustomerInput!) { updateCustomer(input: $input) "
+            "{ __typename ... on UserError { message } } }",
+            {"input": {"id": gid("Customer", customer), "changes": {"email": "x@example.com"}}},
+            await signed_in(auth, steward),
+        )
+        assert "errors" not in body, body
+
+
+@pytest.mark.parametrize("operation", sorted(PERSONAL_OPERATIONS))
+async def test_every_operation_on_personal_data_refuses_a_lapsed_admin(
+    operation: str, settings: Settings, vault: Vault
+) -> None:
+    from tests.graphql.test_permissions import _document
+
+    every = replace(settings, require_training=frozenset(Role))
+    auth = auth_settings(every)
+    admin = (await make_staff(auth, Role.ADMIN)).user
+    document, variables = _document(operation)
+    app = create_app(every, database="external", vault=vault)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://cdlm.test"
+    ) as http:
+        body = await GraphQLClient(http)(document, variables, await signed_in(auth, admin))
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+    assert error["message"].startswith("Privacy training is required for the admin role")

@@ -935,7 +935,7 @@ class ConsentMutation:
 
     @strawberry.mutation(
         description=GRANT_CONSENT.describe("Record that a person grants consent to a purpose."),
-        extensions=allow(*CAPTURERS),
+        extensions=allow(*CAPTURERS, personal=True),
     )
     @errors_as_data
     async def grant_consent(
@@ -959,7 +959,7 @@ class ConsentMutation:
             "Record that a person withdraws consent to a purpose (as easy as giving it: "
             "recorded even while processing is restricted)."
         ),
-        extensions=allow(*CAPTURERS),
+        extensions=allow(*CAPTURERS, personal=True),
     )
     @errors_as_data
     async def withdraw_consent(
@@ -982,7 +982,7 @@ class ConsentMutation:
         description=SET_CONSENT_PREFERENCES.describe(
             "Record several decisions of one person at once (a preference centre), all or none."
         ),
-        extensions=allow(*CAPTURERS),
+        extensions=allow(*CAPTURERS, personal=True),
     )
     @errors_as_data
     async def set_consent_preferences(
@@ -1017,7 +1017,7 @@ class ConsentMutation:
             "that sells or shares data or does targeted advertising (withdrawn where granted, "
             "denied otherwise; purposes already opted out of get no new entry)."
         ),
-        extensions=allow(*CAPTURERS),
+        extensions=allow(*CAPTURERS, personal=True),
     )
     @errors_as_data
     async def record_global_privacy_control(

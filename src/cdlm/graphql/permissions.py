@@ -43,10 +43,13 @@ def add_description_note(field: StrawberryField, note: str) -> None:
 
 
 class HasRole(BasePermission):
-    """The caller is authenticated and holds one of the roles."""
+    """The caller is authenticated and holds one of the roles; for an operation on data
+    subjects' personal data, the caller may also access personal data now (the context's
+    ``admit_personal_data``: privacy training its role requires is current)."""
 
-    def __init__(self, roles: Iterable[Role]) -> None:
+    def __init__(self, roles: Iterable[Role], personal: bool = False) -> None:
         self.roles = frozenset(roles)
+        self.personal = personal
 
     def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
         # The caller was resolved when the request's context was built: a plain lookup.
@@ -55,6 +58,8 @@ class HasRole(BasePermission):
             raise AuthenticationRequired("Authentication required.")
         if principal.role not in self.roles:
             raise PermissionDenied("Your role does not allow this operation.")
+        if self.personal:
+            info.context.admit_personal_data()
         return True
 
 
@@ -64,16 +69,26 @@ def _describe_roles(roles: frozenset[Role]) -> str:
     return ", ".join(sorted(role.value for role in roles))
 
 
+#: Said of operations on personal data (``allow(..., personal=True)``).
+PERSONAL_NOTE = (
+    "Works on personal data: refused to staff whose role requires privacy training "
+    "(CDLM_REQUIRE_TRAINING) while theirs is not current."
+)
+
+
 class RoleAccess(PermissionExtension):
     """Permission extension admitting ``roles`` (and saying so in the field description)."""
 
-    def __init__(self, roles: Iterable[Role]) -> None:
+    def __init__(self, roles: Iterable[Role], personal: bool = False) -> None:
         self.roles = frozenset(roles)
-        super().__init__(permissions=[HasRole(self.roles)], use_directives=False)
+        self.personal = personal
+        super().__init__(permissions=[HasRole(self.roles, personal)], use_directives=False)
 
     def apply(self, field: StrawberryField) -> None:
         super().apply(field)
         add_description_note(field, f"Allowed: {_describe_roles(self.roles)}.")
+        if self.personal:
+            add_description_note(field, PERSONAL_NOTE)
 
 
 class PublicAccess(FieldExtension):
@@ -97,11 +112,12 @@ class PublicAccess(FieldExtension):
         return await next_(source, info, **kwargs)
 
 
-def allow(*roles: Role) -> list[FieldExtension]:
-    """Field extensions admitting callers with one of ``roles``."""
+def allow(*roles: Role, personal: bool = False) -> list[FieldExtension]:
+    """Field extensions admitting callers with one of ``roles``; ``personal``: the operation
+    works on data subjects' personal data, so staff held back from it are refused."""
     if not roles:
         raise ValueError("allow() needs at least one role; use public() for open fields")
-    return [RoleAccess(roles)]
+    return [RoleAccess(roles, personal)]
 
 
 def authenticated() -> list[FieldExtension]:

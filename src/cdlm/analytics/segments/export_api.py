@@ -141,7 +141,7 @@ class SegmentExportMutation:
             "Write a segment's members to a file for one purpose (CSV or JSON lines), fetched "
             "through a short-lived download link; audited with its counts and fields."
         ),
-        extensions=allow(*EXPORTERS),
+        extensions=allow(*EXPORTERS, personal=True),
     )
     @errors_as_data
     async def export_segment(
@@ -150,7 +150,6 @@ class SegmentExportMutation:
         input: Annotated[ExportSegmentInput, strawberry.argument(description="What to export.")],
     ) -> ExportSegmentResult:
         context = info.context
-        context.admit_personal_data()  # personal data leaves in a file: training applies
         made = await export.export_segment(
             await require_principal(info),
             context.vault,

@@ -288,7 +288,7 @@ class CustomerMutation:
         description=INGEST_CUSTOMER.describe(
             "Add or update a customer from a source; idempotent with idempotencyKey."
         ),
-        extensions=allow(*INGESTERS),
+        extensions=allow(*INGESTERS, personal=True),
     )
     @errors_as_data
     async def ingest_customer(
@@ -333,7 +333,7 @@ class CustomerMutation:
             f"Store up to {event_service.MAX_BATCH:,} interaction events; each gets its own "
             "status. Idempotent with idempotencyKey."
         ),
-        extensions=allow(*INGESTERS),
+        extensions=allow(*INGESTERS, personal=True),
     )
     @errors_as_data
     async def ingest_events(
@@ -350,7 +350,7 @@ class CustomerMutation:
         description=UPDATE_CUSTOMER.describe(
             "Rectify a customer's profile (staff corrections outrank every source)."
         ),
-        extensions=allow(*RECTIFIERS),
+        extensions=allow(*RECTIFIERS, personal=True),
     )
     @errors_as_data
     async def update_customer(
@@ -378,7 +378,7 @@ class CustomerMutation:
         description=LIFT_CUSTOMER_RESTRICTION.describe(
             "Let a restricted customer's data be processed again."
         ),
-        extensions=allow(Role.ADMIN, Role.PRIVACY_OFFICER),
+        extensions=allow(Role.ADMIN, Role.PRIVACY_OFFICER, personal=True),
     )
     @errors_as_data
     async def lift_customer_restriction(

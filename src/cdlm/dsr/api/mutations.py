@@ -323,7 +323,7 @@ class DsrMutation:
             "File a request on someone's behalf, saying how their identity was checked; it is "
             "VERIFIED at once (or closed as a duplicate of an open one)."
         ),
-        extensions=allow(*FILERS),
+        extensions=allow(*FILERS, personal=True),
     )
     @errors_as_data
     async def file_data_subject_request(
@@ -364,7 +364,7 @@ class DsrMutation:
             "Approve, deny (the requester is told why), cancel or put on hold; approve again "
             "to resume a request on hold."
         ),
-        extensions=allow(*HANDLERS),
+        extensions=allow(*HANDLERS, personal=True),
     )
     @errors_as_data
     async def change_data_subject_request_status(
@@ -390,7 +390,7 @@ class DsrMutation:
             "Use the one extension the law allows (GDPR: 2 months, CCPA: 45 days); the "
             "requester is told why."
         ),
-        extensions=allow(*HANDLERS),
+        extensions=allow(*HANDLERS, personal=True),
     )
     @errors_as_data
     async def extend_data_subject_request_deadline(
@@ -412,7 +412,7 @@ class DsrMutation:
 
     @strawberry.mutation(
         description=ASSIGN.describe("Give an open request to a staff member, or to nobody."),
-        extensions=allow(*HANDLERS),
+        extensions=allow(*HANDLERS, personal=True),
     )
     @errors_as_data
     async def assign_data_subject_request(
@@ -433,7 +433,7 @@ class DsrMutation:
         description=RESEND_LINK.describe(
             "Send the requester a new link to the copy of their data (earlier links stop working)."
         ),
-        extensions=allow(*HANDLERS),
+        extensions=allow(*HANDLERS, personal=True),
     )
     @errors_as_data
     async def resend_data_subject_request_export_link(
@@ -451,7 +451,7 @@ class DsrMutation:
         description=EXECUTE.describe(
             "Carry out an approved request, or resume a failed or interrupted one where it stopped."
         ),
-        extensions=allow(*HANDLERS),
+        extensions=allow(*HANDLERS, personal=True),
     )
     @errors_as_data
     async def execute_data_subject_request(

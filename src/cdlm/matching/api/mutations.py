@@ -224,7 +224,7 @@ class MatchingMutation:
             "Decide a review-queue pair: MERGE them (the profile created first survives) or "
             "NOT_A_MATCH (not proposed again unless one side's compared data changes)."
         ),
-        extensions=allow(*DECIDERS),
+        extensions=allow(*DECIDERS, personal=True),
     )
     @errors_as_data
     async def resolve_match_candidate(
@@ -255,7 +255,7 @@ class MatchingMutation:
             "Merge two profiles of one person: everything of the merged profile moves to the "
             "survivor, and the merged id answers with the survivor until the merge is undone."
         ),
-        extensions=allow(*DECIDERS),
+        extensions=allow(*DECIDERS, personal=True),
     )
     @errors_as_data
     async def merge_customers(
@@ -284,7 +284,7 @@ class MatchingMutation:
             "Undo a merge: both profiles are rebuilt from what each brought, and the pair is "
             "remembered as NOT_A_MATCH."
         ),
-        extensions=allow(*DECIDERS),
+        extensions=allow(*DECIDERS, personal=True),
     )
     @errors_as_data
     async def unmerge_customer(
