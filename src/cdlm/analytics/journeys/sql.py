@@ -80,7 +80,7 @@ def funnel(
     entries when given."""
     bind = _Binds()
     entries = _entries(bind, steps[0], start, end, members)
-    window = bind(within, "interval")
+    window = bind(within, "interval") if len(steps) > 1 else ""
     columns = ["count(*) AS n1"]
     joins = []
     previous = "f"
