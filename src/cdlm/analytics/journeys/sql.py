@@ -48,18 +48,21 @@ class Compiled:
 def _entries(
     bind: _Binds, step: str, start: datetime, end: datetime, members: list[uuid.UUID] | None
 ) -> str:
-    """Each analysable customer's first event of type ``step`` in ``[start, end)``."""
+    """Each analysable customer's (or segment member's) first event of type ``step`` in
+    ``[start, end)``: one descent of ``events (customer_id, type, occurred_at, id)`` per
+    customer, never a sort of all the type's events."""
     joined = ""
     if members is not None:
-        joined = f"JOIN unnest({bind(members, 'uuid[]')}) AS m(id) ON m.id = e.customer_id "
+        joined = f"JOIN unnest({bind(members, 'uuid[]')}) AS m(id) ON m.id = c.id "
     return (
-        "SELECT DISTINCT ON (e.customer_id) e.customer_id, e.occurred_at AS at, e.id "
-        "FROM events AS e JOIN customers AS c ON c.id = e.customer_id "
+        "SELECT c.id AS customer_id, x.at, x.id, x.type FROM customers AS c "
         f"{joined}"
-        f"WHERE e.type = {bind(step, 'text')} "
+        "CROSS JOIN LATERAL (SELECT e.occurred_at AS at, e.id, e.type FROM events AS e "
+        f"WHERE e.customer_id = c.id AND e.type = {bind(step, 'text')} "
         f"AND e.occurred_at >= {bind(start, 'timestamptz')} "
-        f"AND e.occurred_at < {bind(end, 'timestamptz')} AND {ANALYSABLE} "
-        "ORDER BY e.customer_id, e.occurred_at, e.id"
+        f"AND e.occurred_at < {bind(end, 'timestamptz')} "
+        "ORDER BY e.occurred_at, e.id LIMIT 1) AS x "
+        f"WHERE {ANALYSABLE}"
     )
 
 
@@ -75,8 +78,8 @@ def funnel(
     ``m<i>`` the median seconds from step ``i-1`` (null when nobody reached it).
 
     Step ``i`` is the first event of its type after step ``i-1``'s event and at most
-    ``within`` after the entry: one ``LATERAL`` probe per step and customer on the
-    ``events (customer_id, occurred_at)`` index. ``members`` (segment members) narrows the
+    ``within`` after the entry: one ``LATERAL`` descent per step and customer of the
+    ``events (customer_id, type, occurred_at, id)`` index. ``members`` (segment members) narrows the
     entries when given."""
     bind = _Binds()
     entries = _entries(bind, steps[0], start, end, members)
@@ -113,26 +116,35 @@ def top_paths(
     events in ``[start, end)`` in journey order with consecutive repeats collapsed (view,
     view, cart is view, cart), the first ``length`` of them (fewer when the customer had
     fewer). Rows: ``path`` (text[]), ``customers`` (how many followed it), ``total``
-    (customers who started, on every row), most followed first, then by path."""
+    (customers who started, on every row), most followed first, then by path.
+
+    Each next type is the first event after the previous one whose type differs from it:
+    one ``LATERAL`` probe per position and customer on ``events (customer_id,
+    occurred_at)``, reading only the events of a run of repeats, never the whole range."""
     bind = _Binds()
     entries = _entries(bind, starting_with, start, end, None)
     until = bind(end, "timestamptz")
-    size = bind(length, "int")
-    count = bind(limit, "int")
+    types = ["f.type"]
+    joins = []
+    previous = "f"
+    for position in range(2, length + 1):
+        alias = f"s{position}"
+        joins.append(
+            f"LEFT JOIN LATERAL (SELECT e.occurred_at AS at, e.id, e.type FROM events AS e "
+            f"WHERE {previous}.at IS NOT NULL AND e.customer_id = f.customer_id "
+            f"AND e.occurred_at >= {previous}.at "
+            f"AND (e.occurred_at, e.id) > ({previous}.at, {previous}.id) "
+            f"AND e.occurred_at < {until} AND e.type <> {previous}.type "
+            f"ORDER BY e.occurred_at, e.id LIMIT 1) AS {alias} ON true"
+        )
+        types.append(f"{alias}.type")
+        previous = alias
     statement = (
         f"WITH f AS ({entries}), "
-        "following AS (SELECT f.customer_id, x.type, x.occurred_at, x.id, "
-        "lag(x.type) OVER (PARTITION BY f.customer_id ORDER BY x.occurred_at, x.id) AS before "
-        "FROM f CROSS JOIN LATERAL (SELECT e.type, e.occurred_at, e.id FROM events AS e "
-        "WHERE e.customer_id = f.customer_id AND e.occurred_at >= f.at "
-        f"AND (e.occurred_at, e.id) >= (f.at, f.id) AND e.occurred_at < {until}) AS x), "
-        "changes AS (SELECT customer_id, type, row_number() OVER "
-        "(PARTITION BY customer_id ORDER BY occurred_at, id) AS n FROM following "
-        "WHERE before IS DISTINCT FROM type), "
-        "paths AS (SELECT array_agg(type ORDER BY n) AS path FROM changes "
-        f"WHERE n <= {size} GROUP BY customer_id) "
+        f"paths AS (SELECT array_remove(ARRAY[{', '.join(types)}]::text[], NULL) AS path "
+        f"FROM f {' '.join(joins)}) "
         "SELECT path, count(*) AS customers, sum(count(*)) OVER () AS total FROM paths "
-        f"GROUP BY path ORDER BY customers DESC, path LIMIT {count}"
+        f"GROUP BY path ORDER BY customers DESC, path LIMIT {bind(limit, 'int')}"
     )
     return Compiled(statement, bind.arguments)
 
