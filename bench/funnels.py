@@ -8,8 +8,8 @@ support contacts. Then, each several times (the median is printed):
 
 - a 4-step funnel (product.viewed → cart.updated → checkout.started → order.placed within
   7 days) with entries over the whole year (target: ≤ 2 s at 2,000,000 events), and the plan's
-  main nodes (EXPLAIN ANALYZE) to say where the time goes;
-- top paths of length 3 after ``product.viewed`` over the whole year;
+  main nodes (EXPLAIN ANALYZE) to say where the time goes; the same over 30 days;
+- top paths of length 3 after ``product.viewed`` over the whole year, and over 30 days;
 - a page of 20 journey steps for one customer, and for 20 customers at once (a list's page).
 
 ``python -m bench funnels`` (100,000 customers, 2,000,000 events), or
@@ -168,10 +168,21 @@ async def run(customers: int, events: int, seed: int) -> dict[str, Any]:
         query = service.FunnelQuery(FUNNEL_STEPS, timedelta(days=7), start, end)
         await service.funnel(SYSTEM, query)  # warm the cache, as a running server's is
         funnel_ms, found = await timed(lambda: service.funnel(SYSTEM, query))
+        month = service.FunnelQuery(
+            FUNNEL_STEPS,
+            timedelta(days=7),
+            start + timedelta(days=180),
+            start + timedelta(days=210),
+        )
+        month_ms, month_found = await timed(lambda: service.funnel(SYSTEM, month))
         compiled = sql.funnel(FUNNEL_STEPS, timedelta(days=7), start, end)
         notes = await plan_notes(compiled)
         paths = service.TopPathsQuery("product.viewed", start, end, length=3, first=10)
         paths_ms, top = await timed(lambda: service.top_paths(SYSTEM, paths))
+        paths_month = service.TopPathsQuery(
+            "product.viewed", start + timedelta(days=180), start + timedelta(days=210)
+        )
+        paths_month_ms, _ = await timed(lambda: service.top_paths(SYSTEM, paths_month))
         paths_notes = await plan_notes(sql.top_paths("product.viewed", 3, start, end, 10))
         rows = await get_connection("default").execute_query_dict(
             "SELECT id FROM bench_customers WHERE n % 1000 <> 0 ORDER BY n LIMIT 20"
@@ -197,7 +208,10 @@ async def run(customers: int, events: int, seed: int) -> dict[str, Any]:
             for s in found.steps[1:]
             if s.median_seconds_from_previous
         ),
+        "funnel_30_days_ms": month_ms,
+        "funnel_30_days": "/".join(str(s.customers) for s in month_found.steps),
         "top_paths_ms": paths_ms,
+        "top_paths_30_days_ms": paths_month_ms,
         "top_path": f"{'>'.join(top.paths[0].event_types)}:{top.paths[0].share:.3f}",
         "journey_page_ms": one_ms,
         "journey_next_page_ms": next_ms,
