@@ -80,6 +80,8 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "segments": AGGREGATE,
     "segmentPreview": AGGREGATE,
     "feedbackSentiment": AGGREGATE,
+    "funnel": AGGREGATE,
+    "topPaths": AGGREGATE,
     "myStewardshipTasks": frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD}),
     # mutations
     "login": PUBLIC,
@@ -228,6 +230,7 @@ def _dummy(type_: Any) -> Any:
         "Float": 1.0,
         "Boolean": False,
         "DateTime": "2030-01-01T00:00:00+00:00",
+        "Duration": "P1D",
         "EventRecord": {"type": "x", "occurredAt": "2030-01-01T00:00:00+00:00"},
     }[type_.name]
 

@@ -26,6 +26,7 @@ from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from cdlm.analytics.api import AnalyticsQuery
+from cdlm.analytics.journeys.api import JourneyQuery
 from cdlm.analytics.segments.api import SegmentMutation, SegmentQuery
 from cdlm.analytics.segments.export_api import SegmentExportMutation
 from cdlm.analytics.sentiment.api import SentimentQuery
@@ -41,6 +42,7 @@ from cdlm.governance.stewardship_api import StewardshipMutation, StewardshipQuer
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
 from cdlm.graphql.plans import Plan, Planner
+from cdlm.graphql.scalars import SCALARS
 from cdlm.matching.api import MatchingMutation, MatchingQuery
 from cdlm.quality.api import QualityQuery
 from cdlm.retention.api import RetentionMutation, RetentionQuery
@@ -65,6 +67,7 @@ Query = merge_types(
         AnalyticsQuery,
         SegmentQuery,
         SentimentQuery,
+        JourneyQuery,
     ),
 )
 Mutation = merge_types(
@@ -200,7 +203,7 @@ def create_schema(settings: Settings | None = None) -> CdlmSchema:
         types=list(USER_ERROR_TYPES),
         extensions=hardening_extensions(settings),
         planned_roots=PLANNED_ROOTS,
-        config=StrawberryConfig(auto_camel_case=True),
+        config=StrawberryConfig(auto_camel_case=True, scalar_map=SCALARS),
     )
 
 

@@ -94,7 +94,12 @@ class Event(Model):
 
     class Meta:
         table = "events"
-        indexes = (("customer_id", "occurred_at"), ("type", "occurred_at"))
+        indexes = (
+            ("customer_id", "occurred_at"),
+            ("type", "occurred_at"),
+            # A customer's first event of a type after a moment, in one descent (funnels, paths).
+            ("customer_id", "type", "occurred_at", "id"),
+        )
         unique_together = (("source_system", "external_id"),)
 
 

@@ -42,6 +42,7 @@ class PersonalRead:
     place: str | None
 
 
+_CONNECTION_LEVELS = ("edges.node.", "nodes.")
 #: Selection path below a customer → what it reads. A test checks that every personal field
 #: of the customer types is here, and on the data map.
 PERSONAL_READS: dict[str, PersonalRead] = {
@@ -60,6 +61,12 @@ PERSONAL_READS: dict[str, PersonalRead] = {
     "nextBestAction.action": PersonalRead("next_best_action", None),
     "events.edges.node.properties": PersonalRead("event_properties", "customer.events.properties"),
     "events.nodes.properties": PersonalRead("event_properties", "customer.events.properties"),
+    **{
+        f"journey.{level}event.properties": PersonalRead(
+            "event_properties", "customer.events.properties"
+        )
+        for level in _CONNECTION_LEVELS
+    },
     "quality.invalidValues.value": PersonalRead(
         "invalid_values", "customer.quality.invalidValues.value"
     ),
@@ -75,7 +82,6 @@ PERSONAL_READS: dict[str, PersonalRead] = {
         )
     },
 }
-_CONNECTION_LEVELS = ("edges.node.", "nodes.")
 
 
 class Selected:

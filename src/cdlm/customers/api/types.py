@@ -53,6 +53,7 @@ from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
 if TYPE_CHECKING:
+    from cdlm.analytics.journeys.api import JourneyStepConnection
     from cdlm.matching.api import CustomerMerge
 
 #: Who sees which profiles were merged into a customer (integration: not agents).
@@ -592,6 +593,18 @@ class CustomerNode(Node):
             # executor awaits what a resolver returns).
             return cast(Connection[EventNode], self._read_events(window))
         return event_connection(events, window, self.role)
+
+    @strawberry.field(
+        description="The customer's events as a path, oldest first (keyset pages on the "
+        "time, then the event id), each with the seconds since the one before; the same "
+        "events as `events`, for the same roles."
+    )
+    async def journey(
+        self, info: Info[Any, Any], first: First = None, after: After = None
+    ) -> Annotated["JourneyStepConnection", strawberry.lazy("cdlm.analytics.journeys.api")]:
+        from cdlm.analytics.journeys.api import journey_connection
+
+        return await journey_connection(info, self.record.id, first, after)
 
     async def _read_events(self, window: EventWindow) -> Connection[EventNode]:
         again = await reader.read(self.vault, [self.record.id], Parts(events=frozenset({window})))
