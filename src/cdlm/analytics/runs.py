@@ -46,6 +46,7 @@ from cdlm.config import Settings
 from cdlm.core import clock
 from cdlm.core.errors import Conflict, ErrorCode
 from cdlm.db.connection import try_session_lock
+from cdlm.insight import snapshots
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +353,7 @@ async def _work(options: RefreshOptions, evidence: AnalyticsRun) -> None:
     await evidence.save()
     scores = score(population, options, evidence)
     evidence.customers_scored, evidence.customers_cleared = await write(population, scores, options)
+    await snapshots.take(evidence.id)  # the quality figures of the day, for the dashboard
     log.info(
         "analytics run finished",
         extra={"run_id": str(evidence.id), "scored": evidence.customers_scored},

@@ -39,6 +39,7 @@ from cdlm.governance.api import GovernanceQuery
 from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
 from cdlm.graphql.plans import Plan, Planner
+from cdlm.insight.api import InsightQuery
 from cdlm.matching.api import MatchingMutation, MatchingQuery
 from cdlm.quality.api import QualityQuery
 from cdlm.retention.api import RetentionMutation, RetentionQuery
@@ -61,6 +62,7 @@ Query = merge_types(
         MatchingQuery,
         AnalyticsQuery,
         SegmentQuery,
+        InsightQuery,
     ),
 )
 Mutation = merge_types(

@@ -27,6 +27,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.matching.models",
     "cdlm.analytics.models",
     "cdlm.analytics.segments.models",
+    "cdlm.insight.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"
