@@ -4,7 +4,6 @@ run, and a statement count that does not grow with the data."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -12,21 +11,14 @@ from typing import Any
 
 import pytest
 from tortoise.connection import get_connection
-from tortoise.transactions import in_transaction
 
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import AnalyticsSettings, Settings
-from cdlm.consent import service as consent
-from cdlm.consent.models import Decision, Mechanism, Method
+from cdlm.consent.models import Decision
 from cdlm.core import clock
-from cdlm.core.identifiers import IdentifierKind
-from cdlm.core.jurisdictions import RULES, Jurisdiction
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
-from cdlm.core.vocabulary import LawfulBasis, SourceKind
-from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.models import Customer
-from cdlm.dsr.models import DataSubjectRequest, FiledVia, RequestType
 from cdlm.dsr.workflow import Status
 from cdlm.insight import service, snapshots
 from cdlm.insight.api import revenue_rules
@@ -34,16 +26,25 @@ from cdlm.insight.buckets import Interval
 from cdlm.insight.models import QualitySnapshot
 from cdlm.jobs.analytics_refresh import run_once
 from cdlm.quality import service as quality
-from cdlm.retention.models import Action, SweepEvidence, SweepRun, Trigger
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
-from tests.factories import bearer, make_api_key, make_customer, source
+from tests.factories import bearer, make_api_key
+from tests.insight.conftest import (
+    DAY1,
+    DAY2,
+    DAY3,
+    END,
+    Installation,
+    customer_at,
+    decide,
+    event,
+    purposes,
+    request,
+    scores,
+    store,
+    sweep,
+)
 from tests.support.sql_counter import StatementRecorder
-
-DAY1 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
-DAY2 = DAY1 + timedelta(days=1)
-DAY3 = DAY1 + timedelta(days=2)
-END = DAY1 + timedelta(days=3)
 
 DASHBOARD = """
 query ($input: DashboardInput!) {
@@ -83,183 +84,6 @@ def _iso(moment: datetime) -> str:
 
 async def _headers(auth: AuthSettings, role: Role = Role.ANALYST) -> dict[str, str]:
     return bearer(await make_api_key(auth, role))
-
-
-async def _customer(
-    vault: Vault, at: datetime, system: str, email: str, **more: str | None
-) -> uuid.UUID:
-    kind = SourceKind.WEB_FORM if system == "webshop" else SourceKind.CRM
-    with clock.frozen_at(at):
-        made = await make_customer(
-            vault,
-            origin=source(system, kind, basis=LawfulBasis.CONTRACT),
-            email=email,
-            **more,  # type: ignore[arg-type]
-        )
-    return made.customer_id
-
-
-def _event(customer: uuid.UUID, kind: str, at: datetime, amount: str | None = None,
-           currency: str | None = None) -> EventIngest:  # fmt: skip
-    return EventIngest(
-        type=kind,
-        occurred_at=at,
-        source_system="shop",
-        customer_id=customer,
-        amount=Decimal(amount) if amount is not None else None,
-        currency=currency,
-    )
-
-
-async def _store(vault: Vault, events: list[EventIngest]) -> None:
-    async with in_transaction():
-        result, _ = await store_events(vault, events)
-    assert not result.rejected, result.rejected
-
-
-async def _decide(vault: Vault, customer: uuid.UUID, decision: Decision, at: datetime) -> None:
-    with clock.frozen_at(at):
-        await consent.record(
-            SYSTEM,
-            vault,
-            consent.ConsentRecording(
-                customer,
-                [consent.Choice("newsletter", decision, 1)],
-                consent.Capture(Method.FORM),
-            ),
-        )
-
-
-async def _purposes() -> None:
-    for code, mechanism, basis in (
-        ("newsletter", Mechanism.OPT_IN, LawfulBasis.CONSENT),
-        ("partners", Mechanism.OPT_OUT, LawfulBasis.LEGITIMATE_INTERESTS),
-    ):
-        await consent.create_purpose(
-            SYSTEM,
-            consent.PurposeDefinition(
-                code=code,
-                name=code.title(),
-                description=f"About {code}.",
-                lawful_basis=basis,
-                mechanism=mechanism,
-                data_use="marketing.communications.email",
-                data_categories=["user.contact.email"],
-                sale_or_sharing=False,
-                notice_text=f"We use your email for {code}.",
-                recipients=[],
-            ),
-        )
-
-
-async def _request(
-    received: datetime,
-    due: datetime,
-    status: Status = Status.RECEIVED,
-    completed: datetime | None = None,
-) -> None:
-    await DataSubjectRequest.create(
-        id=uuid.uuid4(),
-        type=RequestType.ACCESS,
-        jurisdiction=Jurisdiction.GDPR,
-        status=status,
-        filed_via=FiledVia.STAFF,
-        subject_kind=IdentifierKind.EMAIL,
-        subject_index="0" * 64,
-        received_at=received,
-        updated_at=completed or received,
-        completed_at=completed,
-        clock_rule=RULES[Jurisdiction.GDPR].to_json(),
-        due_at=due,
-        filed_by_kind="system",
-    )
-
-
-async def _sweep(as_of: datetime, disposed: dict[str, int]) -> None:
-    run = await SweepRun.create(
-        id=uuid.uuid4(), as_of=as_of, started_at=as_of, finished_at=as_of, started_by_kind="system"
-    )
-    for category, n in disposed.items():
-        await SweepEvidence.create(
-            id=uuid.uuid4(),
-            run=run,
-            policy_id=uuid.uuid4(),
-            category=category,
-            action=Action.DELETE,
-            trigger=Trigger.SINCE_COLLECTION,
-            period_days=30,
-            cutoff=as_of,
-            disposed=n,
-            digest="0" * 64,
-            done=True,
-        )
-
-
-async def _scores(scores: dict[uuid.UUID, float]) -> None:
-    for customer, score in scores.items():
-        await Customer.filter(id=customer).update(quality_score=score)
-
-
-class Installation:
-    """The hand-built fixture (see :func:`installation`)."""
-
-    a: uuid.UUID
-    b: uuid.UUID
-    c: uuid.UUID
-    d: uuid.UUID
-    e: uuid.UUID
-
-
-@pytest.fixture
-async def installation(vault: Vault) -> Installation:
-    """Five customers around 2-4 March 2026 (three UTC days, DAY1 a Monday):
-
-    - A (webshop, DAY1 10:00): page.view DAY1; purchases DAY2 of 20.00 EUR and 10 USD (rate
-      0.5), DAY3 of 7 JPY (no rate); page.view at END (outside the half-open period);
-      grants newsletter DAY1 10:30.
-    - B (crm, DAY1 12:00): page.view DAY3; grants newsletter DAY1 13:00, withdraws DAY2.
-    - C (crm, DAY2): purchase of 100 EUR DAY2, grants DAY2; then restricted: never counted.
-    - D (crm, the day before DAY1): page.view DAY1; granted newsletter before the period.
-    - E (crm, DAY2 08:00): nothing else.
-    """
-    await _purposes()
-    found = Installation()
-    found.d = await _customer(vault, DAY1 - timedelta(hours=20), "crm", "d@example.com")
-    found.a = await _customer(
-        vault, DAY1 + timedelta(hours=10), "webshop", "a@example.com", given_name="Ada"
-    )
-    found.b = await _customer(vault, DAY1 + timedelta(hours=12), "crm", "b@example.com")
-    found.c = await _customer(vault, DAY2 + timedelta(hours=1), "crm", "c@example.com")
-    found.e = await _customer(vault, DAY2 + timedelta(hours=8), "crm", "e@example.com")
-    await _store(
-        vault,
-        [
-            _event(found.a, "page.view", DAY1 + timedelta(hours=11)),
-            _event(found.a, "purchase", DAY2 + timedelta(hours=9), "20.00", "EUR"),
-            _event(found.a, "purchase", DAY2 + timedelta(hours=10), "10.00", "USD"),
-            _event(found.a, "purchase", DAY3 + timedelta(hours=9), "7.00", "JPY"),
-            _event(found.a, "page.view", END),
-            _event(found.b, "page.view", DAY3 + timedelta(hours=8)),
-            _event(found.c, "purchase", DAY2 + timedelta(hours=2), "100.00", "EUR"),
-            _event(found.d, "page.view", DAY1 + timedelta(hours=1)),
-        ],
-    )
-    await _decide(vault, found.d, Decision.GRANTED, DAY1 - timedelta(hours=10))
-    await _decide(vault, found.a, Decision.GRANTED, DAY1 + timedelta(hours=10, minutes=30))
-    await _decide(vault, found.b, Decision.GRANTED, DAY1 + timedelta(hours=13))
-    await _decide(vault, found.c, Decision.GRANTED, DAY2 + timedelta(hours=3))
-    await _decide(vault, found.b, Decision.WITHDRAWN, DAY2 + timedelta(hours=12))
-    await Customer.filter(id=found.c).update(restricted_at=DAY3)
-    # Requests: on time, late, open, denied (closed but not completed).
-    await _request(DAY1 + timedelta(hours=9), DAY1 + timedelta(days=30), Status.COMPLETED, DAY2)
-    await _request(
-        DAY1 - timedelta(days=40), DAY2, Status.COMPLETED, DAY3 + timedelta(hours=1)
-    )  # due DAY2 00:00, completed DAY3: late
-    await _request(DAY3 + timedelta(hours=5), DAY3 + timedelta(days=30))
-    await _request(DAY2 + timedelta(hours=5), DAY2 + timedelta(days=30), Status.DENIED, DAY3)
-    await _sweep(DAY2 + timedelta(hours=2), {"events": 5, "profiles": 2})
-    await _sweep(END + timedelta(hours=2), {"events": 9})
-    return found
 
 
 def _values(points: list[dict[str, Any]]) -> list[Any]:
@@ -338,17 +162,17 @@ async def test_revenue_uses_the_analytics_runs_rates_and_purchase_types(
 async def test_snapshot_series_take_the_latest_snapshot_of_each_bucket(
     gql: GraphQLClient, auth: AuthSettings, vault: Vault
 ) -> None:
-    a = await _customer(vault, DAY1 - timedelta(days=3), "crm", "a@example.com", given_name="Ada")
-    b = await _customer(vault, DAY1 - timedelta(days=3), "webshop", "b@example.com", phone="12")
-    restricted = await _customer(vault, DAY1 - timedelta(days=3), "crm", "r@example.com")
+    a = await customer_at(vault, DAY1 - timedelta(days=3), "crm", "a@example.com", given_name="Ada")
+    b = await customer_at(vault, DAY1 - timedelta(days=3), "webshop", "b@example.com", phone="12")
+    restricted = await customer_at(vault, DAY1 - timedelta(days=3), "crm", "r@example.com")
     await Customer.filter(id=restricted).update(restricted_at=DAY1 - timedelta(days=1))
-    await _scores({a: 0.9, b: 0.5, restricted: 0.1})
+    await scores({a: 0.9, b: 0.5, restricted: 0.1})
     with clock.frozen_at(DAY1 + timedelta(hours=6)):
         await snapshots.take()
-    await _scores({a: 0.7})
+    await scores({a: 0.7})
     with clock.frozen_at(DAY1 + timedelta(hours=20)):
         await snapshots.take()
-    await _scores({a: 0.3})
+    await scores({a: 0.3})
     with clock.frozen_at(DAY3 + timedelta(hours=1)):
         await snapshots.take()
     with clock.frozen_at(END + timedelta(hours=1)):
@@ -379,10 +203,10 @@ async def test_snapshot_series_take_the_latest_snapshot_of_each_bucket(
 async def test_an_analytics_run_keeps_one_snapshot_of_the_quality_report(
     settings: Settings, vault: Vault
 ) -> None:
-    a = await _customer(vault, DAY1, "crm", "a@example.com", given_name="Ada")
-    b = await _customer(vault, DAY1, "webshop", "b@example.com", phone="12")
-    await _store(vault, [_event(a, "purchase", DAY1 + timedelta(hours=1), "5.00", "EUR")])
-    await _scores({a: 0.8, b: 0.4})
+    a = await customer_at(vault, DAY1, "crm", "a@example.com", given_name="Ada")
+    b = await customer_at(vault, DAY1, "webshop", "b@example.com", phone="12")
+    await store(vault, [event(a, "purchase", DAY1 + timedelta(hours=1), "5.00", "EUR")])
+    await scores({a: 0.8, b: 0.4})
     analytics = replace(settings, analytics=AnalyticsSettings(currency="EUR"))
     with clock.frozen_at(DAY2):
         run = await run_once(analytics)
@@ -403,16 +227,16 @@ async def test_an_analytics_run_keeps_one_snapshot_of_the_quality_report(
 async def test_weeks_start_on_monday_and_months_on_the_first(
     gql: GraphQLClient, auth: AuthSettings, vault: Vault
 ) -> None:
-    person = await _customer(vault, datetime(2026, 1, 1, tzinfo=UTC), "crm", "w@example.com")
+    person = await customer_at(vault, datetime(2026, 1, 1, tzinfo=UTC), "crm", "w@example.com")
     sunday_night = datetime(2026, 3, 1, 23, 59, 59, tzinfo=UTC)
-    await _store(
+    await store(
         vault,
         [
-            _event(person, "page.view", sunday_night),
-            _event(person, "page.view", sunday_night + timedelta(seconds=1)),  # Monday 2 March
-            _event(person, "page.view", datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC)),
-            _event(person, "page.view", datetime(2026, 2, 1, tzinfo=UTC)),
-            _event(person, "page.view", datetime(2026, 1, 10, tzinfo=UTC)),  # before the period
+            event(person, "page.view", sunday_night),
+            event(person, "page.view", sunday_night + timedelta(seconds=1)),  # Monday 2 March
+            event(person, "page.view", datetime(2026, 1, 31, 23, 59, 59, tzinfo=UTC)),
+            event(person, "page.view", datetime(2026, 2, 1, tzinfo=UTC)),
+            event(person, "page.view", datetime(2026, 1, 10, tzinfo=UTC)),  # before the period
         ],
     )
     headers = await _headers(auth)
@@ -520,28 +344,30 @@ async def test_the_statement_count_does_not_grow_with_the_data(
     gql: GraphQLClient, auth: AuthSettings, vault: Vault, sql: StatementRecorder
 ) -> None:
     headers = await _headers(auth)
-    await _purposes()
+    await purposes()
     await gql(DASHBOARD, _input(), headers)  # warm: the key's first use writes its last use
     with sql.recording():
         await gql(DASHBOARD, _input(), headers)
     empty = sql.count
     people = [
-        await _customer(vault, DAY1 + timedelta(hours=n), ("crm", "webshop")[n % 2], f"p{n}@x.org")
+        await customer_at(
+            vault, DAY1 + timedelta(hours=n), ("crm", "webshop")[n % 2], f"p{n}@x.org"
+        )
         for n in range(12)
     ]
-    await _store(
+    await store(
         vault,
         [
-            _event(p, kind, DAY1 + timedelta(hours=n, minutes=m), "3.00", "EUR")
+            event(p, kind, DAY1 + timedelta(hours=n, minutes=m), "3.00", "EUR")
             for n, p in enumerate(people)
             for m, kind in enumerate(("page.view", "purchase", "cart.update"))
         ],
     )
     for n, p in enumerate(people[:6]):
-        await _decide(vault, p, Decision.GRANTED, DAY1 + timedelta(hours=n, minutes=30))
+        await decide(vault, p, Decision.GRANTED, DAY1 + timedelta(hours=n, minutes=30))
     for n in range(3):
-        await _request(DAY1 + timedelta(hours=n), DAY2, Status.COMPLETED, DAY2)
-        await _sweep(DAY1 + timedelta(hours=n), {f"category{n}": n + 1})
+        await request(DAY1 + timedelta(hours=n), DAY2, Status.COMPLETED, DAY2)
+        await sweep(DAY1 + timedelta(hours=n), {f"category{n}": n + 1})
         with clock.frozen_at(DAY1 + timedelta(days=n)):
             await snapshots.take()
     with sql.recording():
