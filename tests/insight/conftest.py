@@ -172,7 +172,7 @@ async def installation(vault: Vault) -> Installation:
     found = Installation()
     found.d = await customer_at(vault, DAY1 - timedelta(hours=20), "crm", "d@example.com")
     found.a = await customer_at(
-        vault, DAY1 + timedelta(hours=10), "webshop", "a@example.com", given_name="Ada"
+        vault, DAY1 + timedelta(hours=10), "webshop", "a@example.com", given_name="Quillonia"
     )
     found.b = await customer_at(vault, DAY1 + timedelta(hours=12), "crm", "b@example.com")
     found.c = await customer_at(vault, DAY2 + timedelta(hours=1), "crm", "c@example.com")
