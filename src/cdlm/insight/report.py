@@ -46,7 +46,13 @@ POLICY: Final = (
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
     "img-src data:; font-src data:"
 )
-_CONFIG: Final = {"displaylogo": False, "showLink": False, "responsive": True, "showTips": False}
+_CONFIG: Final = {
+    "displaylogo": False,
+    "displayModeBar": False,
+    "showLink": False,
+    "responsive": True,
+    "showTips": False,
+}
 EMPTY: Final = "No data in this period"
 _UNIT = {Interval.DAY: "day", Interval.WEEK: "week (from Monday)", Interval.MONTH: "month"}
 
@@ -110,7 +116,7 @@ def _figure(
         title={"text": html.escape(title)},
         yaxis_title=html.escape(y_title),
         barmode="stack" if stacked else "group",
-        height=360,
+        height=340,
         margin={"l": 60, "r": 20, "t": 60, "b": 50},
         legend={"orientation": "h", "y": -0.2},
         template="plotly_white",
@@ -361,9 +367,12 @@ def _plot(element: str, figure: go.Figure) -> str:
 
 
 _STYLE: Final = """
-body { font-family: sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
+body { font-family: sans-serif; margin: 2rem auto; max-width: 1160px; padding: 0 1rem;
+  color: #222; }
 h1 { margin-bottom: 0.2rem; } .period { color: #555; margin-top: 0; }
-section { margin: 2rem 0; } .chart { width: 100%; min-height: 360px; }
+section { margin: 2rem 0; } .chart { width: 100%; min-height: 340px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr));
+  gap: 1rem; }
 .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr));
   gap: 0.8rem; }
 .figure { border: 1px solid #ddd; border-radius: 6px; padding: 0.6rem 0.8rem; }
@@ -400,8 +409,9 @@ def render(board: Dashboard, funnel: FunnelSection, generated_at: datetime) -> s
         body.append(f"<section><h2>{html.escape(heading)}</h2>")
         if heading == "Privacy":
             body.append(opt_in)
+        body.append('<div class="charts">')
         body.extend(_plot(i, drawn[i]) for i in ids)
-        body.append("</section>")
+        body.append("</div></section>")
     funnel_figure = funnel_chart(funnel)
     body.append("<section><h2>Funnel</h2>" + funnel_html(funnel))
     if funnel_figure is not None:
