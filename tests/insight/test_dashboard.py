@@ -26,6 +26,7 @@ from cdlm.insight.buckets import Interval
 from cdlm.insight.models import QualitySnapshot
 from cdlm.jobs.analytics_refresh import run_once
 from cdlm.quality import service as quality
+from cdlm.quality.fields import PROFILE, profile_path
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, make_api_key
@@ -195,6 +196,9 @@ async def test_snapshot_series_take_the_latest_snapshot_of_each_bucket(
     assert latest["takenAt"] == _iso(DAY3 + timedelta(hours=1))
     assert (latest["customers"], latest["averageScore"]) == (2, 0.4)
     assert [b["customers"] for b in latest["scoreBuckets"]] == [0, 1, 1, 0, 0]
+    assert [f["field"] for f in latest["fieldPresence"]] == [
+        profile_path(f.name) for f in PROFILE
+    ]  # in the profile's order
     presence = {f["field"]: (f["customers"], f["share"]) for f in latest["fieldPresence"]}
     assert presence["profile.givenName"] == (1, 0.5)
     assert latest["openRefusedValues"] == [{"sourceSystem": "webshop", "open": 1}]

@@ -21,7 +21,7 @@ from cdlm.insight import service
 from cdlm.insight.buckets import MAX_POINTS, Interval
 from cdlm.insight.models import QualitySnapshot
 from cdlm.quality.api import FieldPresence, ScoreBucket
-from cdlm.quality.fields import profile_path
+from cdlm.quality.fields import PROFILE, profile_path
 
 describe_enum(
     Interval,
@@ -199,6 +199,14 @@ class RefusedValueCount:
     )
 
 
+_POSITIONS = {f.name: i for i, f in enumerate(PROFILE)}
+
+
+def _profile_order(item: tuple[str, int]) -> tuple[int, str]:
+    """Profile fields in the profile's order (JSON objects keep no order in PostgreSQL)."""
+    return (_POSITIONS.get(item[0], len(_POSITIONS)), item[0])
+
+
 @strawberry.type(
     name="QualitySnapshot",
     description="The quality of the customer data at one moment, as the daily analytics run "
@@ -237,7 +245,7 @@ class QualitySnapshotFigures:
                     customers=n,
                     share=round(n / total, 4) if total else 0.0,
                 )
-                for name, n in row.field_presence.items()
+                for name, n in sorted(row.field_presence.items(), key=_profile_order)
             ],
             open_refused_values=[
                 RefusedValueCount(source_system=s, open=n) for s, n in row.open_refused
