@@ -15,6 +15,12 @@ from typing import Final
 
 #: The analytics run's rule for a customer who may be counted (``c`` is ``customers``).
 COUNTED: Final = "c.erased_at IS NULL AND c.restricted_at IS NULL AND c.merged_into_id IS NULL"
+#: The same rule for an event ``e`` (an anti-join on the few customers left out: cheaper than
+#: joining every customer when only the event's own columns are read).
+EVENT_COUNTED: Final = (
+    "NOT EXISTS (SELECT 1 FROM customers x WHERE x.id = e.customer_id AND (x.erased_at IS NOT "
+    "NULL OR x.restricted_at IS NOT NULL OR x.merged_into_id IS NOT NULL))"
+)
 
 
 def bucket_of(column: str) -> str:
@@ -65,8 +71,8 @@ EVENTS_BY_TYPE: Final = f"""
 WITH {BUCKETS},
 counted AS (
     SELECT e.type AS key, {bucket_of("e.occurred_at")} AS start, count(*) AS value
-    FROM events e JOIN customers c ON c.id = e.customer_id
-    WHERE e.occurred_at >= $1 AND e.occurred_at < $2 AND {COUNTED}
+    FROM events e
+    WHERE e.occurred_at >= $1 AND e.occurred_at < $2 AND {EVENT_COUNTED}
     GROUP BY 1, 2
 ),{_KEYED}"""  # noqa: S608 (constants only)
 
@@ -81,9 +87,9 @@ counted AS (
            sum(e.amount * r.rate) AS amount,
            count(*) FILTER (WHERE e.amount IS NOT NULL AND r.rate IS NULL) AS unconverted
     FROM events e
-    JOIN customers c ON c.id = e.customer_id
     LEFT JOIN rates r ON r.currency = coalesce(e.currency, $7)
-    WHERE e.type = ANY($4::text[]) AND e.occurred_at >= $1 AND e.occurred_at < $2 AND {COUNTED}
+    WHERE e.type = ANY($4::text[]) AND e.occurred_at >= $1 AND e.occurred_at < $2
+      AND {EVENT_COUNTED}
     GROUP BY 1
 )
 SELECT b.start, coalesce(n.amount, 0) AS amount, coalesce(n.purchases, 0) AS purchases,
