@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -676,11 +676,16 @@ def report_command(
         str | None,
         typer.Option(help="Event types of a funnel, in order: view,cart,checkout,purchase."),
     ] = None,
+    funnel_within: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Days from a customer's first step within which the others count."
+        ),
+    ] = 30,
 ) -> None:
     """Write the dashboard of a period as ONE self-contained HTML file (charts, quality and
     privacy figures, a funnel): it opens with no network. Needs the reports extra (plotly)."""
     import importlib.util
-    from datetime import timedelta
 
     if importlib.util.find_spec("plotly") is None:
         _fail("the reports extra is not installed: pip install 'cdlm[reports]'", 2)
@@ -705,21 +710,26 @@ def report_command(
     async def work(_: DatabaseTarget) -> str:
         query = service.DashboardQuery(since, until, width, purchases, rates)
         board = await service.dashboard(SYSTEM, query)
-        section = await _funnel(steps, board.start, board.end)
+        section = await _funnel(steps, timedelta(days=funnel_within), board.start, board.end)
         return report.render(board, section, clock.now())
 
     try:
         page = _on_database(settings, work)
     except ValidationFailed as error:
-        option = {"input.from": "--from", "input.to": "--to", "input.interval": "--interval"}
-        _fail(f"{option.get(error.field or '', 'report')}: {error.message}", 2)
+        option = {"input.from": "--from", "input.to": "--to", "input.interval": "--interval",
+                  "input.within": "--funnel-within"}  # fmt: skip
+        field = error.field or ""
+        named = "--funnel" if field.startswith("input.steps") else option.get(field, "report")
+        _fail(f"{named}: {error.message}", 2)
     output.write_text(page, encoding="utf-8")
     typer.echo(f"wrote {output} ({len(page.encode()) // 1024} KiB)")
 
 
-async def _funnel(steps: list[str], start: datetime, end: datetime) -> FunnelSection:
-    """The report's funnel of ``steps`` over the period, where this installation computes
-    funnels."""
+async def _funnel(
+    steps: list[str], within: timedelta, start: datetime, end: datetime
+) -> FunnelSection:
+    """The report's funnel of ``steps`` entered in the period (each later step counted within
+    ``within`` of the first), where this installation computes funnels."""
     from cdlm.core.principal import SYSTEM
     from cdlm.insight.report import FunnelSection
 
@@ -729,9 +739,7 @@ async def _funnel(steps: list[str], start: datetime, end: datetime) -> FunnelSec
         from cdlm.analytics.journeys import service as journeys  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return FunnelSection(note="No funnel requested: this installation cannot compute funnels.")
-    found = await journeys.funnel(
-        SYSTEM, journeys.FunnelQuery(steps=tuple(steps), start=start, end=end)
-    )
+    found = await journeys.funnel(SYSTEM, journeys.FunnelQuery(tuple(steps), within, start, end))
     return FunnelSection(steps=tuple(found.steps))
 
 

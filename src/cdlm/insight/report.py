@@ -360,9 +360,10 @@ def _plot(element: str, figure: go.Figure) -> str:
     # Inert inside a script element whatever the data says.
     spec = spec.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return (
-        f'<div class="chart" id="{html.escape(element)}"></div><script>(function () {{ '
+        f'<div class="chart" id="{html.escape(element)}"></div><script>'
+        "document.addEventListener('DOMContentLoaded', function () { "
         f"const spec = {spec}; Plotly.newPlot({json.dumps(element)}, spec.data, spec.layout, "
-        f"{json.dumps(_CONFIG)}); }})();</script>"
+        f"{json.dumps(_CONFIG)}); }});</script>"
     )
 
 
@@ -371,8 +372,8 @@ body { font-family: sans-serif; margin: 2rem auto; max-width: 1160px; padding: 0
   color: #222; }
 h1 { margin-bottom: 0.2rem; } .period { color: #555; margin-top: 0; }
 section { margin: 2rem 0; } .chart { width: 100%; min-height: 340px; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr));
-  gap: 1rem; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr));
+  gap: 1rem; } .charts > .chart { min-width: 0; overflow: hidden; }
 .figures { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr));
   gap: 0.8rem; }
 .figure { border: 1px solid #ddd; border-radius: 6px; padding: 0.6rem 0.8rem; }
