@@ -29,10 +29,11 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "match_performance": lambda: _run_async("match_performance"),
     "read_path": lambda: _run_async("read_path"),
     "analytics_refresh": lambda: _module("analytics_refresh").run_default(),
+    "dashboard": lambda: _module("dashboard").run_default(),
 }
 
 #: Those taking their sizes as options (``python -m bench.NAME --help``).
-SIZED = "analytics_refresh, concurrent_events, customer_360, ingest_coercion, match_*, read_path"
+SIZED = "analytics_refresh, concurrent_events, dashboard, customer_360, ingest_coercion, match_*, read_path"
 
 
 def _module(name: str) -> ModuleType:

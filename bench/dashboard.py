@@ -301,6 +301,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return numbers
 
 
+def run_default() -> None:
+    """The default sizes (``python -m bench dashboard``)."""
+    defaults = argparse.Namespace(
+        customers=100_000, events=1_000_000, repeats=5, seed=7, report=None, screenshot=None
+    )
+    report("dashboard (one year)", asyncio.run(run(defaults)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
