@@ -33,7 +33,10 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
 }
 
 #: Those taking their sizes as options (``python -m bench.NAME --help``).
-SIZED = "analytics_refresh, concurrent_events, dashboard, customer_360, ingest_coercion, match_*, read_path"
+SIZED = (
+    "analytics_refresh, concurrent_events, customer_360, dashboard, ingest_coercion, match_*, "
+    "read_path"
+)
 
 
 def _module(name: str) -> ModuleType:
