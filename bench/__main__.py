@@ -31,12 +31,13 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "analytics_refresh": lambda: _module("analytics_refresh").run_default(),
     "recommendations": lambda: _module("recommendations").run_default(),
     "funnels": lambda: _module("funnels").run_default(),
+    "dashboard": lambda: _module("dashboard").run_default(),
 }
 
 #: Those taking their sizes as options (``python -m bench.NAME --help``).
 SIZED = (
-    "analytics_refresh, concurrent_events, customer_360, funnels, ingest_coercion, match_*, "
-    "read_path, recommendations"
+    "analytics_refresh, concurrent_events, customer_360, dashboard, funnels, ingest_coercion, "
+    "match_*, read_path, recommendations"
 )
 
 

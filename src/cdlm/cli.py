@@ -7,18 +7,19 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
 from cdlm.config import ConfigError, DatabaseTarget, Settings, load_settings
-from cdlm.core.errors import Conflict, ValidationFailed
+from cdlm.core.errors import Conflict, FieldIssue, ValidationFailed
 from cdlm.db.errors import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from cdlm.auth.service import Bootstrap
+    from cdlm.insight.report import FunnelSection
 
 T = TypeVar("T")
 
@@ -647,6 +648,112 @@ def seed_demo_command(
         f"{seeded.consent_decisions} consent decisions, {seeded.requests} data subject requests, "
         "4 purposes, 10 retention policies, 1 legal hold"
     )
+
+
+@cli.command("report")
+def report_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The HTML file to write.")],
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Start of the period: a date (midnight UTC) or ISO time; "
+            "default: 90 days before --to.",
+        ),
+    ] = None,
+    end: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="End of the period, excluded: a date (midnight UTC) or ISO "
+            "time; default: tomorrow's midnight UTC (today included).",
+        ),
+    ] = None,
+    interval: Annotated[
+        str, typer.Option(help="Bucket width: day, week (from Monday) or month (UTC).")
+    ] = "day",
+    funnel: Annotated[
+        str | None,
+        typer.Option(help="Event types of a funnel, in order: view,cart,checkout,purchase."),
+    ] = None,
+    funnel_within: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Days from a customer's first step within which the others count."
+        ),
+    ] = 30,
+) -> None:
+    """Write the dashboard of a period as ONE self-contained HTML file (charts, quality and
+    privacy figures, a funnel): it opens with no network. Needs the reports extra (plotly)."""
+    import importlib.util
+
+    if importlib.util.find_spec("plotly") is None:
+        _fail("the reports extra is not installed: pip install 'cdlm[reports]'", 2)
+    from cdlm.core import clock
+    from cdlm.core.principal import SYSTEM
+    from cdlm.insight import report, service
+    from cdlm.insight.api import revenue_rules
+    from cdlm.insight.buckets import Interval
+
+    try:
+        width = Interval(interval.strip().lower())
+    except ValueError:
+        _fail("--interval is day, week or month", 2)
+    settings = _settings()
+    until = _moment_option("--to", end) or (
+        clock.now().replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    )
+    since = _moment_option("--from", start) or until - timedelta(days=90)
+    steps = [s.strip() for s in funnel.split(",") if s.strip()] if funnel else []
+    purchases, rates = revenue_rules(settings.analytics)
+
+    async def work(_: DatabaseTarget) -> str:
+        query = service.DashboardQuery(since, until, width, purchases, rates)
+        board = await service.dashboard(SYSTEM, query)
+        section = await _funnel(steps, timedelta(days=funnel_within), board.start, board.end)
+        return report.render(board, section, clock.now())
+
+    try:
+        page = _on_database(settings, work)
+    except ValidationFailed as error:
+        option = {"input.from": "--from", "input.to": "--to", "input.interval": "--interval",
+                  "input.within": "--funnel-within"}  # fmt: skip
+        issues = error.issues or [FieldIssue(error.field or "", error.code, error.message)]
+
+        def named(field: str) -> str:
+            if field.startswith("input.steps."):
+                return f"--funnel step {int(field.rsplit('.', 1)[1]) + 1}"
+            return "--funnel" if field == "input.steps" else option.get(field, "report")
+
+        _fail("; ".join(f"{named(i.field)}: {i.message}" for i in issues), 2)
+    output.write_text(page, encoding="utf-8")
+    typer.echo(f"wrote {output} ({len(page.encode()) // 1024} KiB)")
+
+
+async def _funnel(
+    steps: list[str], within: timedelta, start: datetime, end: datetime
+) -> FunnelSection:
+    """The report's funnel of ``steps`` entered in the period (each later step counted within
+    ``within`` of the first); none when no steps are given."""
+    from cdlm.analytics.journeys import service as journeys
+    from cdlm.core.principal import SYSTEM
+    from cdlm.insight.report import FunnelSection
+
+    if not steps:
+        return FunnelSection()
+    found = await journeys.funnel(SYSTEM, journeys.FunnelQuery(tuple(steps), within, start, end))
+    return FunnelSection(steps=tuple(found.steps))
+
+
+def _moment_option(name: str, raw: str | None) -> datetime | None:
+    """A date (its midnight, UTC) or an ISO 8601 time (UTC when no offset)."""
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        _fail(f"{name}: {raw!r} is not a date (YYYY-MM-DD) or an ISO 8601 time", 2)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @cli.command("ropa")

@@ -81,6 +81,7 @@ EXPECTED: dict[str, frozenset[Role] | str] = {
     "segmentPreview": AGGREGATE,
     "feedbackSentiment": AGGREGATE,
     "funnel": AGGREGATE,
+    "dashboard": AGGREGATE,
     "topPaths": AGGREGATE,
     "myStewardshipTasks": frozenset({Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD}),
     # mutations

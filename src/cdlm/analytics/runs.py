@@ -50,6 +50,7 @@ from cdlm.core import clock
 from cdlm.core.errors import Conflict, ErrorCode
 from cdlm.customers import attributes
 from cdlm.db.connection import try_session_lock
+from cdlm.insight import snapshots
 
 log = logging.getLogger(__name__)
 
@@ -360,6 +361,7 @@ async def _work(options: RefreshOptions, evidence: AnalyticsRun) -> None:
     evidence.customers_scored, evidence.customers_cleared = await write(population, scores, options)
     await attributes.refresh_all_sentiment()
     await item_model.refresh(options.rules.event_types, options.as_of, options.items, evidence)
+    await snapshots.take(evidence.id)  # the quality figures of the day, for the dashboard
     log.info(
         "analytics run finished",
         extra={"run_id": str(evidence.id), "scored": evidence.customers_scored},

@@ -43,6 +43,7 @@ from cdlm.graphql.errors import USER_ERROR_TYPES
 from cdlm.graphql.extensions import DeferredWrites, ErrorMasking, log_errors
 from cdlm.graphql.plans import Plan, Planner
 from cdlm.graphql.scalars import SCALARS
+from cdlm.insight.api import InsightQuery
 from cdlm.matching.api import MatchingMutation, MatchingQuery
 from cdlm.quality.api import QualityQuery
 from cdlm.retention.api import RetentionMutation, RetentionQuery
@@ -68,6 +69,7 @@ Query = merge_types(
         SegmentQuery,
         SentimentQuery,
         JourneyQuery,
+        InsightQuery,
     ),
 )
 Mutation = merge_types(

@@ -29,6 +29,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.analytics.segments.models",
     "cdlm.analytics.recommendations.models",
     "cdlm.governance.models",
+    "cdlm.insight.models",
 ]
 
 MIGRATIONS_MODULE = "cdlm.db.migrations"

@@ -104,3 +104,17 @@ async def of_customer(customer_id: uuid.UUID) -> list[InvalidValue]:
 async def forget(customer_id: uuid.UUID) -> int:
     """Delete every refused value of a customer (erasure)."""
     return await InvalidValue.filter(customer_id=customer_id).delete()
+
+
+async def open_by_source() -> list[tuple[str | None, int]]:
+    """Open refused values per source system that sent them (None: not traced to a source
+    record), most first; customers left out of aggregates (erased, restricted, merged away)
+    are not counted. One query, counts only."""
+    rows = await get_connection("default").execute_query_dict(
+        'SELECT s."source_system" AS source, count(*) AS n FROM "invalid_values" v '
+        'JOIN "customers" c ON c."id" = v."customer_id" '
+        'LEFT JOIN "source_records" s ON s."id" = v."source_record_id" '
+        'WHERE v."resolved_at" IS NULL AND c."erased_at" IS NULL AND c."restricted_at" IS NULL '
+        'AND c."merged_into_id" IS NULL GROUP BY 1 ORDER BY n DESC, 1 NULLS LAST'
+    )
+    return [(row["source"], int(row["n"])) for row in rows]
