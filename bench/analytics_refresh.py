@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 from tortoise.connection import get_connection
 
+from bench.bulk import copy_rows, placeholder_customers
 from bench.support import benchmark_workspace, report
 from cdlm.analytics import clv
 from cdlm.config import AnalyticsSettings
@@ -40,7 +41,6 @@ HOLDOUT_DAYS = 90.0
 #: The population's true parameters (time in days; alpha is tuned to the wanted event count).
 R, A, B = 1.2, 0.4, 5.0
 SPEND = (6.0, 4.0, 15.0)  # p, q, v: mean purchase value p·v/(q-1) = 30
-COPY_CHUNK = 250_000
 
 
 @dataclass(frozen=True)
@@ -93,22 +93,8 @@ async def load(simulated: Simulated, customers: int, start: datetime) -> None:
     profiles: the run never opens them)."""
     client = get_connection("default")
     async with client.acquire_connection() as connection:
-        await connection.execute(
-            "CREATE TABLE bench_customers (n int PRIMARY KEY, id uuid NOT NULL);"
-            "CREATE TABLE bench_purchases (n int, day float8, value numeric)"
-        )
-        await connection.execute(
-            "INSERT INTO bench_customers SELECT n, gen_random_uuid() "
-            "FROM generate_series(0, $1 - 1) AS n",
-            customers,
-        )
-        await connection.execute(
-            "INSERT INTO customers (id, created_at, updated_at, lifecycle_stage, profile_sealed, "
-            "present_fields, lineage, source_systems, completeness, validity, quality_score) "
-            "SELECT id, $1, $1, 'customer', '\\x00'::bytea, '[]', '{}', '[\"shop\"]', 0, 1, 0 "
-            "FROM bench_customers",
-            start,
-        )
+        await connection.execute("CREATE TABLE bench_purchases (n int, day float8, value numeric)")
+        await placeholder_customers(connection, customers, start)
         rows = list(
             zip(
                 simulated.customer.tolist(),
@@ -117,10 +103,7 @@ async def load(simulated: Simulated, customers: int, start: datetime) -> None:
                 strict=True,
             )
         )
-        for offset in range(0, len(rows), COPY_CHUNK):
-            await connection.copy_records_to_table(
-                "bench_purchases", records=rows[offset : offset + COPY_CHUNK]
-            )
+        await copy_rows(connection, "bench_purchases", rows)
         await connection.execute(
             "INSERT INTO events (id, customer_id, type, channel, occurred_at, received_at, "
             "amount, currency, source_system) "

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from tortoise.connection import get_connection
 
+from bench.bulk import copy_rows, placeholder_customers
 from bench.support import benchmark_workspace, report
 from cdlm.analytics.journeys import service, sql
 from cdlm.core.principal import SYSTEM
@@ -41,7 +42,6 @@ MINUTES = [1.5, 6.0, 12.0, 4.0]
 OTHER = ["email.opened", "support.contacted"]
 OTHER_SHARE = 0.15
 DAYS = 365
-COPY_CHUNK = 250_000
 FUNNEL_STEPS = ("product.viewed", "cart.updated", "checkout.started", "order.placed")
 RUNS = 5
 
@@ -81,24 +81,12 @@ async def load(data: dict[str, Any], customers: int, start: datetime) -> None:
     client = get_connection("default")
     async with client.acquire_connection() as connection:
         await connection.execute(
-            "CREATE TABLE bench_customers (n int PRIMARY KEY, id uuid NOT NULL);"
             "CREATE TABLE bench_types (k smallint PRIMARY KEY, type text NOT NULL);"
             "CREATE TABLE bench_events (n int, k smallint, s float8)"
         )
-        await connection.execute(
-            "INSERT INTO bench_customers SELECT n, gen_random_uuid() "
-            "FROM generate_series(0, $1 - 1) AS n",
-            customers,
-        )
+        await placeholder_customers(connection, customers, start)
         await connection.copy_records_to_table(
             "bench_types", records=list(enumerate([*VISIT, *OTHER]))
-        )
-        await connection.execute(
-            "INSERT INTO customers (id, created_at, updated_at, lifecycle_stage, profile_sealed, "
-            "present_fields, lineage, source_systems, completeness, validity, quality_score) "
-            "SELECT id, $1, $1, 'customer', '\\x00'::bytea, '[]', '{}', '[\"shop\"]', 0, 1, 0 "
-            "FROM bench_customers",
-            start,
         )
         rows = list(
             zip(
@@ -108,10 +96,7 @@ async def load(data: dict[str, Any], customers: int, start: datetime) -> None:
                 strict=True,
             )
         )
-        for offset in range(0, len(rows), COPY_CHUNK):
-            await connection.copy_records_to_table(
-                "bench_events", records=rows[offset : offset + COPY_CHUNK]
-            )
+        await copy_rows(connection, "bench_events", rows)
         await connection.execute(
             "INSERT INTO events (id, customer_id, type, channel, occurred_at, received_at, "
             "source_system) "

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from tortoise.connection import get_connection
 
+from bench.bulk import copy_rows, placeholder_customers
 from bench.support import benchmark_workspace, percentiles, report
 from cdlm.analytics.models import AnalyticsRun
 from cdlm.analytics.recommendations import model, service
@@ -44,7 +45,6 @@ DAYS = 300.0
 CATEGORIES = 25
 TASTES = 3  # preferred categories per customer
 LOYALTY = 0.85  # share of interactions in the preferred categories
-COPY_CHUNK = 250_000
 
 
 def simulate(rng: np.random.Generator, customers: int, items: int) -> dict[str, Any]:
@@ -87,25 +87,10 @@ async def load(rows: list[tuple[int, int, str, float]], customers: int, start: d
     client = get_connection("default")
     async with client.acquire_connection() as connection:
         await connection.execute(
-            "CREATE TABLE bench_customers (n int PRIMARY KEY, id uuid NOT NULL);"
             "CREATE TABLE bench_events (n int, item int, kind text, day float8)"
         )
-        await connection.execute(
-            "INSERT INTO bench_customers SELECT n, gen_random_uuid() "
-            "FROM generate_series(0, $1 - 1) AS n",
-            customers,
-        )
-        await connection.execute(
-            "INSERT INTO customers (id, created_at, updated_at, lifecycle_stage, profile_sealed, "
-            "present_fields, lineage, source_systems, completeness, validity, quality_score) "
-            "SELECT id, $1, $1, 'customer', '\\x00'::bytea, '[]', '{}', '[\"shop\"]', 0, 1, 0 "
-            "FROM bench_customers",
-            start,
-        )
-        for offset in range(0, len(rows), COPY_CHUNK):
-            await connection.copy_records_to_table(
-                "bench_events", records=rows[offset : offset + COPY_CHUNK]
-            )
+        await placeholder_customers(connection, customers, start)
+        await copy_rows(connection, "bench_events", rows)
         await connection.execute(
             "INSERT INTO events (id, customer_id, type, channel, occurred_at, received_at, "
             "amount, currency, source_system, item_id) "
