@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "recommendations": lambda: _module("recommendations").run_default(),
     "funnels": lambda: _module("funnels").run_default(),
     "dashboard": lambda: _module("dashboard").run_default(),
+    "feedback_scoring": lambda: _module("feedback_scoring").run(),
 }
 
 #: Those taking their sizes as options (``python -m bench.NAME --help``).

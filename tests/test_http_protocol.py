@@ -166,6 +166,13 @@ REFUSED_POSTS = [
         b"[" * 100_000 + b"]" * 100_000, JSON_TYPE, 400, RefusalCode.BAD_REQUEST, id="too-deep"
     ),
     pytest.param(
+        b'{"query": "{ health { ok } }", "variables": {"n": ' + b"9" * 4_301 + b"}}",
+        JSON_TYPE,
+        400,
+        RefusalCode.BAD_REQUEST,
+        id="integer-of-4301-digits",
+    ),
+    pytest.param(
         b'{"query": "{ health { ok } }", "variables": {"a": "x\\u0000y"}}',
         JSON_TYPE,
         400,
@@ -229,6 +236,22 @@ async def test_refused_posts_answer_with_a_graphql_shaped_json_error(
 ) -> None:
     response = await client.post("/graphql", content=body, headers=headers)
     assert_refusal(response, status, code)
+
+
+async def test_an_integer_too_long_to_read_is_refused_with_a_message(
+    client: httpx.AsyncClient,
+) -> None:
+    body = b'{"query": "query($n: Int) { health { ok } }", "variables": {"n": ' + b"1" * 5_000
+    response = await client.post("/graphql", content=body + b"}}", headers=JSON_TYPE)
+    assert_refusal(response, 400, RefusalCode.BAD_REQUEST)
+    assert response.json()["errors"][0]["message"] == (
+        "The request body holds a number too long to read."
+    )
+    # 4,300 digits is Python's limit: a number that long is read (and refused by GraphQL).
+    body = b'{"query": "query($n: Int) { health { ok } }", "variables": {"n": ' + b"1" * 4_300
+    response = await client.post("/graphql", content=body + b"}}", headers=JSON_TYPE)
+    assert response.status_code in (200, 400)
+    assert response.json()["errors"][0]["extensions"]["code"] != "INTERNAL"
 
 
 async def test_a_utf8_body_with_an_explicit_charset_is_served(client: httpx.AsyncClient) -> None:

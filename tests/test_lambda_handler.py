@@ -123,6 +123,20 @@ def test_refusals_through_lambda_are_graphql_shaped_json(database: DatabaseTarge
         assert response["statusCode"] == 400
         assert response["headers"]["content-type"] == "application/json"
         assert _body(response)["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+
+        huge_number = http_api_v2_event({})
+        huge_number["body"] = '{"query": "{ health { ok } }", "variables": {"n": %s}}' % (
+            "9" * 5_000
+        )
+        response, _ = small.invoke(huge_number)
+        assert response["statusCode"] == 400
+        assert _body(response)["errors"][0] == {
+            "message": "The request body holds a number too long to read.",
+            "extensions": {
+                "code": "BAD_REQUEST",
+                "requestId": huge_number["requestContext"]["requestId"],
+            },
+        }
     finally:
         small.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -160,6 +161,13 @@ class GraphQLApp(GraphQL[Context, None]):
         except RecursionError:
             raise refused(
                 RefusalCode.BAD_REQUEST, "The request body is nested too deeply."
+            ) from None
+        except json.JSONDecodeError:
+            raise
+        except ValueError:
+            # Python reads integers of at most 4,300 digits (sys.get_int_max_str_digits).
+            raise refused(
+                RefusalCode.BAD_REQUEST, "The request body holds a number too long to read."
             ) from None
         if not isinstance(decoded, dict):
             raise refused(RefusalCode.BAD_REQUEST, "The request body must be a JSON object.")

@@ -126,6 +126,8 @@ async def _ingest(vault: Vault, customer: uuid.UUID, properties: Any) -> Any:
         ({"sku": 4711}, "4711"),
         ({"itemId": "a", "sku": "b"}, "a"),  # the first configured key present wins
         ({"itemId": None, "sku": "b"}, "b"),
+        ({"sku": "tee@2x"}, "tee@2x"),  # an @, but no email address
+        ({"sku": "A@B"}, "A@B"),
         ({"contentId": "not configured"}, None),
         ({"other": 1}, None),
         (None, None),
@@ -151,6 +153,9 @@ async def test_the_item_id_is_read_into_a_clear_column_as_the_event_is_stored(
         ({"itemId": "   "}, "INVALID_FORMAT"),
         ({"itemId": "line\nbreak"}, "INVALID_FORMAT"),
         ({"itemId": "x" * 129}, "TOO_LONG"),
+        ({"sku": "pii@example.com"}, "INVALID_FORMAT"),
+        ({"itemId": "user:Pii.Person+tag@Mail.Example.CO.UK"}, "INVALID_FORMAT"),
+        ({"productId": "ü@exämple.de"}, "INVALID_FORMAT"),
     ],
 )
 async def test_a_malformed_item_id_rejects_its_event_only(
@@ -356,6 +361,43 @@ async def test_through_the_api_the_item_id_is_shown_and_a_malformed_one_names_it
     document = await export.copy_of(vault, customer)
     assert document is not None
     assert [e["item_id"] for e in document["events"]] == ["A-1"]
+
+
+async def test_an_item_id_holding_an_email_address_rejects_its_event_without_repeating_it(
+    gql: GraphQLClient, vault: Vault, auth: AuthSettings
+) -> None:
+    with clock.frozen_at(NOW):
+        customer = (await make_customer(vault, email="pii@example.com")).customer_id
+
+        def sent(minute: int, properties: Any) -> dict[str, Any]:
+            return {
+                "type": "purchase",
+                "occurredAt": (NOW - timedelta(minutes=minute)).isoformat(),
+                "sourceSystem": "shop",
+                "customerId": gid("Customer", customer),
+                "properties": properties,
+            }
+
+        events = [sent(3, {"sku": "A-1"}), sent(2, {"sku": "pii@example.com"}), sent(1, {})]
+        body = await gql(
+            "mutation($events: [EventInput!]!) { ingestEvents(input: {events: $events}) {"
+            " ... on EventsIngested { items { status issues { field code message } } } } }",
+            {"events": events},
+            bearer(await make_api_key(auth, Role.INGEST)),
+        )
+    items = body["data"]["ingestEvents"]["items"]
+    assert [i["status"] for i in items] == ["ACCEPTED", "REJECTED", "ACCEPTED"]
+    assert items[1]["issues"] == [
+        {
+            "field": "input.events.1.properties",
+            "code": "INVALID_FORMAT",
+            "message": "The item id (sku) holds an email address: an item id names a product "
+            "or an article, not a person.",
+        }
+    ]
+    stored = await Event.filter(customer_id=customer).order_by("occurred_at")
+    assert [e.item_id for e in stored] == ["A-1", None]
+    assert not await Event.filter(item_id__contains="@").exists()
 
 
 @pytest.mark.pure

@@ -6,6 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import pytest
+
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.models import StaffSession, StaffUser
 from cdlm.auth.settings import AuthSettings
@@ -96,6 +98,17 @@ async def test_every_invalid_field_is_reported_and_nothing_is_written(
     ]
     assert await StaffUser.all().count() == 0
     assert await AuditEntry.filter(action="staff_user.create").count() == 0
+
+
+@pytest.mark.parametrize("name", ["Grace\u202e reppoH", "Grace \u2067Hopper\u2069", "Gr\x07ace"])
+async def test_a_display_name_with_control_or_direction_characters_is_refused(
+    gql: GraphQLClient, admin_headers: dict[str, str], name: str
+) -> None:
+    body = await gql(CREATE, {"input": new_user(displayName=name)}, headers=admin_headers)
+    result = body["data"]["createStaffUser"]
+    assert result["__typename"] == "ValidationError"
+    assert [issue["field"] for issue in result["issues"]] == ["input.displayName"]
+    assert await StaffUser.all().count() == 0
 
 
 async def test_password_equal_to_email_is_refused(

@@ -151,6 +151,23 @@ async def test_a_privacy_officer_records_a_training_which_is_audited_and_current
             "IMPLAUSIBLE",
         ),
         ({"completedAt": "2026-01-10T00:00:00"}, "input.completedAt", "VALIDATION"),
+        # Out of range once in UTC: year 0 and year 10000.
+        ({"completedAt": "0001-01-01T00:00:00+14:00"}, "input.completedAt", "INVALID_FORMAT"),
+        ({"validUntil": "9999-12-31T23:59:59-14:00"}, "input.validUntil", "INVALID_FORMAT"),
+        # 2016-05-31 is 3,653 days before 2026-06-01: the day before is too long ago.
+        (
+            {"completedAt": "2016-05-30T23:59:59Z", "validUntil": "2017-05-30T00:00:00Z"},
+            "input.completedAt",
+            "IMPLAUSIBLE",
+        ),
+        # Valid for 3,654 days: longer than any 10 years.
+        (
+            {"completedAt": "2026-05-01T00:00:00Z", "validUntil": "2036-05-02T00:00:00Z"},
+            "input.validUntil",
+            "IMPLAUSIBLE",
+        ),
+        ({"course": "\u202egdpr basics"}, "input.course", "VALIDATION"),  # right-to-left override
+        ({"course": "GDPR \u2066basics\u2069"}, "input.course", "VALIDATION"),  # an isolate
     ],
 )
 async def test_each_rule_of_a_training_is_a_validation_error_that_records_nothing(
@@ -166,6 +183,41 @@ async def test_each_rule_of_a_training_is_a_validation_error_that_records_nothin
     result = body["data"]["recordStaffTraining"]
     assert result["__typename"] == "ValidationError", body
     assert [(i["field"], i["code"]) for i in result["issues"]] == [(field, code)]
+    assert await StaffTraining.all().count() == 0
+    assert not await AuditEntry.exists(action="staff_training.record")
+
+
+async def test_a_training_at_the_10_year_bounds_is_recorded(
+    gql: GraphQLClient, auth: AuthSettings
+) -> None:
+    user = (await make_staff(auth, Role.ANALYST)).user
+    admin = bearer(await make_api_key(auth, Role.ADMIN))
+    with clock.frozen_at(datetime(2026, 6, 1, tzinfo=UTC)):
+        oldest = _input(
+            user, completedAt="2016-05-31T00:00:00Z", validUntil="2016-06-30T00:00:00+02:00"
+        )
+        longest = _input(
+            user, completedAt="2026-05-01T00:00:00Z", validUntil="2036-05-01T00:00:00Z"
+        )
+        for given in (oldest, longest):
+            body = await gql(RECORD, {"input": given}, admin)
+            assert body["data"]["recordStaffTraining"]["__typename"] == "StaffTrainingRecorded"
+    stored = await StaffTraining.filter(user_id=user.id).order_by("completed_at")
+    assert [(t.completed_at, t.valid_until) for t in stored] == [
+        (datetime(2016, 5, 31, tzinfo=UTC), datetime(2016, 6, 29, 22, tzinfo=UTC)),
+        (datetime(2026, 5, 1, tzinfo=UTC), datetime(2036, 5, 1, tzinfo=UTC)),
+    ]
+
+
+async def test_a_deactivated_staff_user_gets_no_training(
+    gql: GraphQLClient, auth: AuthSettings
+) -> None:
+    user = (await make_staff(auth, Role.ANALYST)).user
+    await StaffUser.filter(id=user.id).update(active=False)
+    body = await gql(RECORD, {"input": _input(user)}, bearer(await make_api_key(auth, Role.ADMIN)))
+    result = body["data"]["recordStaffTraining"]
+    assert result["__typename"] == "NotFoundError"
+    assert result["field"] == "input.staffUserId"
     assert await StaffTraining.all().count() == 0
     assert not await AuditEntry.exists(action="staff_training.record")
 

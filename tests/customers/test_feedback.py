@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from tortoise.connection import get_connection
 from cdlm.auth.settings import AuthSettings
 from cdlm.config import ConfigError, load_settings
 from cdlm.core.roles import Role
-from cdlm.customers import attributes, rights
+from cdlm.customers import attributes, feedback, rights
 from cdlm.customers.models import Customer, CustomerAttributes, Event
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
@@ -253,3 +254,60 @@ async def test_the_analytics_run_catches_up_moved_events_and_restrictions(
     averages = {a.customer_id: a.sentiment_average for a in await CustomerAttributes.all()}  # type: ignore[attr-defined]
     assert averages[kept.customer_id] == pytest.approx((HAPPY_SCORE + ANGRY_SCORE) / 2)
     assert averages[restricted.customer_id] is None
+
+
+@pytest.mark.pure
+def test_only_the_first_characters_and_emoji_of_a_text_are_scored() -> None:
+    assert (feedback.SCORED_CHARACTERS, feedback.SCORED_EMOJI) == (1_000, 50)
+    assert feedback.bounded("x" * 20_000) == "x" * 1_000
+    assert feedback.bounded("🙂" * 4_000) == "🙂" * 50
+    # Emoji after the 50th are dropped; the characters between them are kept (the first
+    # 1,000 characters are 500 "a🙂" pairs: 500 letters, 50 emoji).
+    assert feedback.bounded("a🙂" * 600) == "a🙂" * 50 + "a" * 450
+    # A short text is scored whole.
+    assert feedback.bounded(HAPPY) == HAPPY
+    assert feedback.compound(HAPPY) == HAPPY_SCORE
+
+
+async def test_long_texts_and_many_emoji_are_scored_on_their_bounded_part(
+    gql: GraphQLClient, vault: Vault, ingest: dict[str, str]
+) -> None:
+    customer = await make_customer(vault, email="emoji@example.com")
+    cid = gid("Customer", customer.customer_id)
+    scores = feedback.analyzer().polarity_scores
+    # 50 smiling faces, then 3,950 disappointed ones: only the smiles are read.
+    emoji = "🙂" * 50 + "😞" * 3_950
+    # Near the 16 KiB of properties: praise for 1,000 characters, then complaints.
+    praise = ("wonderful day " * 80)[:1_000]
+    long = praise + "terrible awful " * 1_000
+    result = await send(gql, ingest, [item(cid, 0, text=emoji), item(cid, 1, comment=long)])
+    assert result["accepted"] == 2
+    stored = await Event.filter(customer_id=customer.customer_id).order_by("occurred_at")
+    expected = [scores("🙂" * 50)["compound"], scores(praise)["compound"]]
+    assert [e.sentiment for e in stored] == expected
+    # Read whole, both texts would be negative: the bound decides what is scored.
+    assert scores("🙂" * 50 + "😞" * 950)["compound"] < 0
+    assert scores(long[:3_000])["compound"] < 0
+    assert all(score > 0 for score in expected)
+
+
+async def test_texts_are_scored_off_the_event_loop(
+    gql: GraphQLClient, vault: Vault, ingest: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customer = await make_customer(vault, email="threads@example.com")
+    cid = gid("Customer", customer.customer_id)
+    threads: list[int] = []
+    real_score = feedback.score
+
+    def score(properties: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real_score(properties)
+
+    monkeypatch.setattr(feedback, "score", score)
+    loop_thread = threading.get_ident()
+    await send(gql, ingest, [item(cid, 0, text=HAPPY), item(cid, 1, "survey_answer", nps=9)])
+    assert len(threads) == 2
+    assert loop_thread not in threads
+    threads.clear()
+    await send(gql, ingest, [item(cid, 2, "survey_answer", nps=9)])  # no text: no thread
+    assert threads == [loop_thread]

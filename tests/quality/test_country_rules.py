@@ -179,6 +179,10 @@ def test_common_forms_are_read(raw: str, day: date) -> None:
         ("14/03-1990", NOT_A_DATE),  # mixed separators
         ("1990", NOT_A_DATE),
         ("soon", NOT_A_DATE),
+        ("\u0661\u0664.\u0660\u0663.\u0661\u0669\u0669\u0660", NOT_A_DATE),  # Arabic-Indic
+        ("\uff11\uff19\uff19\uff10-\uff10\uff13-\uff11\uff14", NOT_A_DATE),  # full-width
+        ("\u0661\u0664 March \u0661\u0669\u0669\u0660", NOT_A_DATE),
+        ("\u0661\u0664/\u0660\u0663/\u0669\u0660", NOT_A_DATE),  # not a two-digit year
         ("", NOT_A_DATE),
     ],
 )

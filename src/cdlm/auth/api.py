@@ -491,10 +491,12 @@ RECORD_STAFF_TRAINING = Outcomes(
     "RecordStaffTrainingResult",
     StaffTrainingRecorded,
     {
-        ValidationError: "the course is empty or too long, a time has no zone, the completion "
-        "is in the future, the validity does not end after the completion (every problem "
-        "listed in `issues`), or " + _BAD_ID.format("a staff user"),
-        NotFoundError: "no staff user has this id",
+        ValidationError: "the course is empty, too long or holds control or text direction "
+        "characters, a time has no zone or is out of range once in UTC, the completion is in "
+        "the future or more than 10 years ago, the validity does not end after the completion "
+        "or lasts more than 10 years (every problem listed in `issues`), or "
+        + _BAD_ID.format("a staff user"),
+        NotFoundError: "no active staff user has this id (deactivated users get no training)",
     },
 )
 RecordStaffTrainingResult = Annotated[
@@ -581,16 +583,19 @@ class CreateApiKeyInput:
 @strawberry.input(description="A privacy training a staff user completed.")
 class RecordStaffTrainingInput:
     staff_user_id: strawberry.ID = strawberry.field(
-        description="The global id of the staff user who completed it."
+        description="The global id of the (active) staff user who completed it."
     )
     course: str = strawberry.field(
-        description="The course's name (1 to 200 characters; spaces collapsed)."
+        description="The course's name (1 to 200 characters, no control or text direction "
+        "characters; spaces collapsed)."
     )
     completed_at: datetime = strawberry.field(
-        description="When it was completed, with a time zone; not in the future."
+        description="When it was completed, with a time zone; not in the future, nor more "
+        "than 10 years (3,653 days) ago."
     )
     valid_until: datetime = strawberry.field(
-        description="When it stops counting, with a time zone; after `completedAt`."
+        description="When it stops counting, with a time zone; after `completedAt`, at most "
+        "10 years (3,653 days) after it."
     )
 
 

@@ -96,11 +96,6 @@ class SecretHasher:
         await asyncio.to_thread(self.verify_nothing, secret)
 
 
-def has_control_characters(text: str) -> bool:
-    """True when ``text`` holds NUL or other control characters (never valid in cdlm text)."""
-    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
-
-
 def password_issues(
     password: str, field_path: str, *, email: str | None = None
 ) -> list[FieldIssue]:

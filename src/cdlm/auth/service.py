@@ -17,7 +17,7 @@ from cdlm.audit import service as audit
 from cdlm.auth import api_keys as key_format
 from cdlm.auth import training
 from cdlm.auth.models import ApiKey, StaffSession, StaffUser
-from cdlm.auth.passwords import has_control_characters, password_issues
+from cdlm.auth.passwords import password_issues
 from cdlm.auth.settings import AuthSettings
 from cdlm.auth.tokens import TokenInvalid, issue_access_token, read_access_token
 from cdlm.core import clock
@@ -33,6 +33,7 @@ from cdlm.core.errors import (
 )
 from cdlm.core.principal import ANONYMOUS, SYSTEM, Principal, PrincipalKind
 from cdlm.core.roles import Role
+from cdlm.core.text import has_control_characters
 from cdlm.ratelimit import service as ratelimit
 
 #: Failed logins allowed per account, and per client address, in one window.

@@ -9,20 +9,24 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
 from cdlm.audit import service as audit
 from cdlm.auth.models import StaffTraining, StaffUser
-from cdlm.auth.passwords import has_control_characters
 from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
 from cdlm.core.principal import Principal
 from cdlm.core.roles import Role
+from cdlm.core.text import has_control_characters
 
 MAX_COURSE_LENGTH = 200
+#: Longest validity of a training, and how long ago it may have been completed: 10 years (the
+#: longest 10 calendar years are: 3,653 days).
+MAX_YEARS = 10
+MAX_SPAN = timedelta(days=3_653)
 
 
 @dataclass(frozen=True)
@@ -101,17 +105,30 @@ def _issues(given: TrainingInput, now: datetime) -> list[FieldIssue]:
                 "input.course",
                 ErrorCode.VALIDATION,
                 f"A course name has at most {MAX_COURSE_LENGTH} characters and no control "
-                "characters.",
+                "or text direction characters.",
             )
         )
+    moments: dict[str, datetime] = {}
     for name, moment in (("completedAt", given.completed_at), ("validUntil", given.valid_until)):
-        if moment.tzinfo is None:
+        utc = clock.to_utc(moment)
+        if utc is not None:
+            moments[name] = utc
+        elif moment.tzinfo is None or moment.utcoffset() is None:
             issues.append(
                 FieldIssue(f"input.{name}", ErrorCode.VALIDATION, "Give the time with a zone.")
             )
+        else:
+            issues.append(
+                FieldIssue(
+                    f"input.{name}",
+                    ErrorCode.INVALID_FORMAT,
+                    "The moment is out of range once in UTC.",
+                )
+            )
     if issues:
         return issues
-    if given.completed_at > now:
+    completed_at, valid_until = moments["completedAt"], moments["validUntil"]
+    if completed_at > now:
         issues.append(
             FieldIssue(
                 "input.completedAt",
@@ -119,7 +136,15 @@ def _issues(given: TrainingInput, now: datetime) -> list[FieldIssue]:
                 "A training cannot be completed in the future.",
             )
         )
-    if given.valid_until <= given.completed_at:
+    elif completed_at < now - MAX_SPAN:
+        issues.append(
+            FieldIssue(
+                "input.completedAt",
+                ErrorCode.IMPLAUSIBLE,
+                f"A training completed more than {MAX_YEARS} years ago cannot be recorded.",
+            )
+        )
+    if valid_until <= completed_at:
         issues.append(
             FieldIssue(
                 "input.validUntil",
@@ -127,18 +152,27 @@ def _issues(given: TrainingInput, now: datetime) -> list[FieldIssue]:
                 "A training is valid until a moment after its completion.",
             )
         )
+    elif valid_until - completed_at > MAX_SPAN:
+        issues.append(
+            FieldIssue(
+                "input.validUntil",
+                ErrorCode.IMPLAUSIBLE,
+                f"A training is valid for at most {MAX_YEARS} years after its completion.",
+            )
+        )
     return issues
 
 
 async def record_training(actor: Principal, given: TrainingInput) -> StaffTraining:
-    """Record a completed training (audited); refused for an unknown staff user, an empty
-    course, a completion in the future, or a validity ending before the completion."""
+    """Record a completed training (audited); refused for an unknown or deactivated staff
+    user, an empty course, a completion in the future or more than 10 years ago, or a validity
+    not ending after the completion or longer than 10 years."""
     now = clock.now()
     issues = _issues(given, now)
     if issues:
         raise ValidationFailed.from_issues(issues)
-    if not await StaffUser.exists(id=given.staff_user_id):
-        raise NotFound("No staff user has this id.", field="input.staffUserId")
+    if not await StaffUser.exists(id=given.staff_user_id, active=True):
+        raise NotFound("No active staff user has this id.", field="input.staffUserId")
     async with in_transaction():
         row = await StaffTraining.create(
             id=uuid.uuid4(),

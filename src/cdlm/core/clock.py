@@ -21,6 +21,18 @@ def now() -> datetime:
     return datetime.now(UTC) + _offset
 
 
+def to_utc(moment: datetime) -> datetime | None:
+    """``moment`` in UTC; None when it has no time zone (ambiguous) or is out of the
+    representable range once in UTC (``0001-01-01T00:00:00+14:00``, ``9999-12-31T23:59:59-14:00``:
+    comparing or storing those would fail)."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
 def _require_aware(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("cdlm times must be timezone-aware")

@@ -1,5 +1,6 @@
 """Checks of decoded JSON values: text that PostgreSQL (and so cdlm) cannot store, nesting
-deeper than anything recursive (encoders, digests) could walk, and the staff text rule."""
+deeper than anything recursive (encoders, digests) could walk, control characters in names
+and labels, and the staff text rule."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from cdlm.core.errors import ErrorCode, ValidationFailed
 
 #: Longest staff text (a reason, a note) cdlm keeps.
 MAX_STAFF_TEXT = 500
+#: Unicode bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069):
+#: they reorder how the text around them shows, so that it reads other than it is stored
+#: ("Trojan Source", CVE-2021-42574).
+BIDI_CONTROLS = frozenset(map(chr, [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]))
 
 
 def text_problem(value: object) -> str | None:
@@ -33,6 +38,13 @@ def text_problem(value: object) -> str | None:
         elif isinstance(item, list):
             pending.extend(item)
     return None
+
+
+def has_control_characters(text: str) -> bool:
+    """True when ``text`` holds NUL or another control character (C0, DEL, C1) or a
+    bidirectional override or isolate (:data:`BIDI_CONTROLS`): never valid in a name or label
+    cdlm keeps."""
+    return any(ch < " " or "\x7f" <= ch < "\xa0" or ch in BIDI_CONTROLS for ch in text)
 
 
 def nesting_depth(value: Any) -> int:
@@ -61,6 +73,10 @@ def staff_text(value: str | None, field: str, *, required: bool) -> str | None:
     problem = text_problem(text)
     if problem is not None:
         raise ValidationFailed(problem, field=field)
+    if any(ch in BIDI_CONTROLS for ch in text):
+        raise ValidationFailed(
+            "Text may not contain bidirectional override or isolate characters.", field=field
+        )
     if len(text) > MAX_STAFF_TEXT:
         raise ValidationFailed(
             f"At most {MAX_STAFF_TEXT} characters.", field=field, code=ErrorCode.TOO_LONG

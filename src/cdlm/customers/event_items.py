@@ -5,10 +5,14 @@ every customer's events. The item id is the one property recommendations need, a
 (a SKU, an article id) names a thing, not a person: it is copied into the clear ``events.item_id``
 column as the event is stored (on the data map, erased with the event, in the access export).
 The keys it is read from are configured (``CDLM_RECOMMENDATION_ITEM_KEYS``, first present wins).
+An id holding an email address (``pii@example.com``, ``user:pii@example.com``) names a person:
+it is refused, with a message that does not repeat it, so that no address reaches the clear
+column.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +20,12 @@ from cdlm.core.errors import ErrorCode, FieldIssue
 
 #: Longest item id kept (the column's width).
 MAX_ITEM_ID = 128
+#: An email address anywhere in an id: a local part, ``@``, and a domain of dot-separated
+#: labels ending with a top-level domain of letters (or an internationalized ``xn--`` one).
+EMAIL_LIKE = re.compile(
+    r"[^\s@<>()\[\],;:\"]+@(?:[^\W_]|-)+(?:\.(?:[^\W_]|-)+)*\.(?:[^\W\d_]{2,}|xn--[a-z0-9-]+)",
+    re.IGNORECASE,
+)
 
 
 def item_id_of(
@@ -50,6 +60,13 @@ def item_id_of(
                 field,
                 ErrorCode.TOO_LONG,
                 f"The item id ({key}) has at most {MAX_ITEM_ID} characters.",
+            )
+        if EMAIL_LIKE.search(text):
+            return None, FieldIssue(
+                field,
+                ErrorCode.INVALID_FORMAT,
+                f"The item id ({key}) holds an email address: an item id names a product or "
+                "an article, not a person.",
             )
         return text, None
     return None, None

@@ -8,6 +8,7 @@ sentiment and survey answers in clear (:mod:`cdlm.customers.feedback`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -311,21 +312,43 @@ async def _existing_external_ids(items: list[EventIngest]) -> dict[tuple[str, st
 
 
 def _feedback_scores(
+    items: list[EventIngest], refused: set[int], types: frozenset[str]
+) -> dict[int, feedback.FeedbackScores | list[feedback.AnswerProblem]]:
+    """The clear scores of the feedback events not in ``refused``, or what is wrong with
+    their survey answers (VADER's work: run off the event loop)."""
+    return {
+        position: feedback.score(item.properties)
+        for position, item in enumerate(items)
+        if item.type in types and position not in refused
+    }
+
+
+async def _scored_feedback(
     items: list[EventIngest], result: BatchResult, prefix: str, types: frozenset[str]
 ) -> dict[int, feedback.FeedbackScores]:
     """The clear scores of the feedback events not refused yet; malformed survey answers
-    refuse their event (on its properties: the answers are inside them)."""
+    refuse their event (on its properties: the answers are inside them). Texts are scored in
+    a thread, so that a batch of them does not hold up the other requests."""
+    refused = set(result.rejected)
+    texts = any(
+        item.type in types
+        and position not in refused
+        and item.properties
+        and feedback.text_of(item.properties) is not None
+        for position, item in enumerate(items)
+    )
+    if texts:
+        found = await asyncio.to_thread(_feedback_scores, items, refused, types)
+    else:
+        found = _feedback_scores(items, refused, types)
     scores: dict[int, feedback.FeedbackScores] = {}
-    for position, item in enumerate(items):
-        if item.type not in types or position in result.rejected:
-            continue
-        found = feedback.score(item.properties)
-        if isinstance(found, list):
+    for position, outcome in found.items():
+        if isinstance(outcome, list):
             result.rejected[position] = [
-                FieldIssue(f"{prefix}.{position}.properties", p.code, p.message) for p in found
+                FieldIssue(f"{prefix}.{position}.properties", p.code, p.message) for p in outcome
             ]
         else:
-            scores[position] = found
+            scores[position] = outcome
     return scores
 
 
@@ -357,7 +380,7 @@ async def store_events(
         if issues:
             result.rejected[position] = issues
         properties[position] = sealed_input
-    scores = _feedback_scores(items, result, prefix, rules.feedback_types)
+    scores = await _scored_feedback(items, result, prefix, rules.feedback_types)
     await vault.ready()
     owners = await _customers_for(vault, items, result, prefix)
     keys = await vault.customer_keys(owners.values())

@@ -13,6 +13,12 @@ An event whose type is a feedback type (``CDLM_FEEDBACK_EVENT_TYPES``; by defaul
 Both answers are kept in clear too. A malformed answer refuses the event (an item status: the
 other events of the batch are stored). VADER is imported with the first feedback event a
 process scores, never at start, and its analyzer is built once per process.
+
+VADER's work grows with the square of a text's words, and each emoji it reads becomes the
+words of its description (``🙂``: "slightly smiling face"). So the work per text is bounded:
+only its first :data:`SCORED_CHARACTERS` characters are scored, and of the emoji among them
+(the characters of VADER's emoji table) only the first :data:`SCORED_EMOJI`; later ones are
+dropped before scoring (:func:`bounded`). A batch's texts are scored off the event loop.
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ CSAT: Final = range(1, 6)
 #: README): positive from 0.05, negative from -0.05, neutral in between.
 POSITIVE_FROM: Final = 0.05
 NEGATIVE_FROM: Final = -0.05
-#: Longest text scored, in characters (properties are at most 16 KiB anyway).
-MAX_TEXT: Final = 16_384
+#: Characters of a text scored (the first ones; the rest is not read).
+SCORED_CHARACTERS: Final = 1_000
+#: Emoji of a text scored (the first ones among its scored characters; later ones are dropped).
+SCORED_EMOJI: Final = 50
 
 
 @dataclass(frozen=True)
@@ -68,9 +76,25 @@ def analyzer() -> SentimentIntensityAnalyzer:
     return SentimentIntensityAnalyzer()
 
 
+def bounded(text: str) -> str:
+    """The part of ``text`` that is scored: its first :data:`SCORED_CHARACTERS` characters,
+    without the emoji after the first :data:`SCORED_EMOJI` of them."""
+    emojis = analyzer().emojis
+    kept: list[str] = []
+    seen = 0
+    for ch in text[:SCORED_CHARACTERS]:
+        if ch in emojis:
+            seen += 1
+            if seen > SCORED_EMOJI:
+                continue
+        kept.append(ch)
+    return "".join(kept)
+
+
 def compound(text: str) -> float:
-    """VADER's compound score of ``text``, -1 to 1 (rounded to 4 decimals, as VADER does)."""
-    return float(analyzer().polarity_scores(text[:MAX_TEXT])["compound"])
+    """VADER's compound score of the :func:`bounded` part of ``text``, -1 to 1 (rounded to 4
+    decimals, as VADER does)."""
+    return float(analyzer().polarity_scores(bounded(text))["compound"])
 
 
 def text_of(properties: Mapping[str, Any]) -> str | None:

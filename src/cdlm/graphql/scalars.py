@@ -32,11 +32,12 @@ _PATTERN: Final = re.compile(
     rf"(?P<sign>-)?P(?:(?P<weeks>{_COMPONENT})W"
     rf"|(?:(?P<days>{_COMPONENT})D)?"
     rf"(?:T(?=\d)(?:(?P<hours>{_COMPONENT})H)?(?:(?P<minutes>{_COMPONENT})M)?"
-    rf"(?:(?P<seconds>{_COMPONENT}(?:[.,]\d{{1,6}})?)S)?)?)"
+    rf"(?:(?P<seconds>{_COMPONENT}(?:[.,]\d{{1,6}})?)S)?)?)",
+    re.ASCII,  # digits 0-9 only: int() would read other scripts' digits too
 )
 #: A date part naming years or months (``P1Y``, ``P2M``, ``P1Y2M3D``), told apart from
 #: minutes (``PT2M``) to say why it is refused.
-_CALENDAR: Final = re.compile(r"-?P(?:\d+[.,]?\d*[YMD])*?\d+[.,]?\d*[YM]")
+_CALENDAR: Final = re.compile(r"-?P(?:\d+[.,]?\d*[YMD])*?\d+[.,]?\d*[YM]", re.ASCII)
 
 
 def parse_duration(text: str) -> timedelta:

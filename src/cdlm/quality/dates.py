@@ -14,8 +14,9 @@ Accepted (stored as ISO ``YYYY-MM-DD``):
   in any order people use: ``14 March 1990``, ``14th Mar 1990``, ``March 14, 1990``,
   ``14-Mar-1990``, ``1990 March 14``.
 
-Two-digit years are refused (which century?). Messages never repeat the value: they are kept
-in clear with the refusal while the value is sealed.
+Digits are the ASCII 0-9 only (``١٤.٠٣.١٩٩٠`` is refused as not a date). Two-digit years are
+refused (which century?). Messages never repeat the value: they are kept in clear with the
+refusal while the value is sealed.
 """
 
 from __future__ import annotations
@@ -57,17 +58,17 @@ NOT_A_DATE: Final = (
 )
 TWO_DIGIT_YEAR: Final = "Give the year with four digits, e.g. 1990-03-14."
 
-_YEAR_FIRST = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})")
-_YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})")
-_SHORT_YEAR = re.compile(r"\d{1,2}([-/.])\d{1,2}\1\d{2}")
+_YEAR_FIRST = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})", re.ASCII)
+_YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})", re.ASCII)
+_SHORT_YEAR = re.compile(r"\d{1,2}([-/.])\d{1,2}\1\d{2}", re.ASCII)
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
 _MONTH = r"([a-z]+)\.?"
 _YEAR = r"(\d{4})"
 _SEP = r"[\s,/.-]+"
 _NAMED = (
-    (re.compile(f"{_DAY}{_SEP}{_MONTH}{_SEP}{_YEAR}"), (1, 2, 3)),  # 14 March 1990
-    (re.compile(f"{_MONTH}{_SEP}{_DAY}{_SEP}{_YEAR}"), (2, 1, 3)),  # March 14, 1990
-    (re.compile(f"{_YEAR}{_SEP}{_MONTH}{_SEP}{_DAY}"), (3, 2, 1)),  # 1990 March 14
+    (re.compile(f"{_DAY}{_SEP}{_MONTH}{_SEP}{_YEAR}", re.ASCII), (1, 2, 3)),  # 14 March 1990
+    (re.compile(f"{_MONTH}{_SEP}{_DAY}{_SEP}{_YEAR}", re.ASCII), (2, 1, 3)),  # March 14, 1990
+    (re.compile(f"{_YEAR}{_SEP}{_MONTH}{_SEP}{_DAY}", re.ASCII), (3, 2, 1)),  # 1990 March 14
 )
 
 

@@ -51,6 +51,10 @@ def test_durations_are_read_and_written_canonically(
         ("PT1H1H", "ISO 8601 duration"),
         ("P1H", "ISO 8601 duration"),
         ("seven days", "ISO 8601 duration"),
+        ("P\u0663D", "ISO 8601 duration"),  # Arabic-Indic digits are no ISO 8601 digits
+        ("P\uff11D", "ISO 8601 duration"),  # nor are full-width ones
+        ("PT\u0661H\u0662M", "ISO 8601 duration"),
+        ("PT1.\u0665S", "ISO 8601 duration"),
         ("P999999999W", "too long"),
     ],
 )

@@ -267,6 +267,9 @@ async def test_an_unknown_segment_is_not_found(
         ("7 days", "ISO 8601 duration"),
         ("P", "ISO 8601 duration"),
         ("PT", "ISO 8601 duration"),
+        ("P\u0663D", "ISO 8601 duration"),  # an Arabic-Indic 3
+        ("P\uff11D", "ISO 8601 duration"),  # a full-width 1
+        ("P1Y\u0662M", "Years and months are not accepted"),
     ],
 )
 async def test_a_malformed_duration_is_refused_clearly(

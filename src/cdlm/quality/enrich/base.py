@@ -15,6 +15,8 @@ from datetime import date
 from enum import StrEnum
 from typing import Protocol
 
+from cdlm.core.text import has_control_characters
+
 #: Prefix of the lineage source of a derived value: ``enricher:<name>@<version>``.
 PROVENANCE_PREFIX = "enricher:"
 _PROVENANCE = re.compile(r"^enricher:(?P<name>[a-z][a-z0-9_]{0,31})@(?P<version>[0-9]{1,6})$")
@@ -92,13 +94,14 @@ class Derived:
 
 def text(values: Mapping[str, str], field: str, max_length: int) -> str | None:
     """``values[field]`` stripped, or None when absent, not a string, blank, longer than
-    ``max_length`` or holding control characters (no real value of the field does)."""
+    ``max_length`` or holding control characters or bidirectional overrides (no real value of
+    the field does)."""
     raw = values.get(field)
     if not isinstance(raw, str):
         return None
     value = raw.strip()
     if not value or len(value) > max_length:
         return None
-    if any(ch < " " or "\x7f" <= ch < "\xa0" for ch in value):
+    if has_control_characters(value):
         return None
     return value
