@@ -116,10 +116,17 @@ def test_moments_out_of_range_once_in_utc_are_refused_not_crashed() -> None:
         ("input.from", "INVALID_FORMAT", "The moment is out of range once in UTC."),
         ("input.to", "INVALID_FORMAT", "The moment is out of range once in UTC."),
     ]
-    # The very first and last moments in UTC are fine (the count still refuses so many days).
-    assert [
-        f for f, _, _ in _issues(_at(1, 1, 1), datetime.max.replace(tzinfo=UTC), Interval.DAY)
-    ] == ["input.interval"]
+    # The database reads the very first and last moments as -infinity and infinity.
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    assert [(f, c) for f, c, _ in _issues(first, _at(1, 1, 2), Interval.DAY)] == [
+        ("input.from", "INVALID_FORMAT")
+    ]
+    assert [(f, c) for f, c, _ in _issues(_at(9999, 12, 1), last, Interval.MONTH)] == [
+        ("input.to", "INVALID_FORMAT")
+    ]
+    tick = timedelta(microseconds=1)
+    assert check(first + tick, _at(1, 1, 2), Interval.DAY) == (first + tick, _at(1, 1, 2))
+    assert check(_at(9999, 12, 1), last - tick, Interval.MONTH)[1] == last - tick
 
 
 def test_every_problem_is_listed_at_once_with_the_others_of_the_input() -> None:
@@ -139,3 +146,23 @@ def test_every_problem_is_listed_at_once_with_the_others_of_the_input() -> None:
         check(None, _at(2026, 3, 1), Interval.DAY, more=[extra])
     assert refused.value.message == "2 fields are invalid"
     assert refused.value.field == "input.from"
+
+
+MONDAY = _at(2026, 6, 1)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "interval", "expected"),
+    [
+        (MONDAY, MONDAY + timedelta(days=1), Interval.DAY, 1),
+        (MONDAY, MONDAY + timedelta(days=1, seconds=1), Interval.DAY, 2),
+        (MONDAY + timedelta(hours=23), MONDAY + timedelta(hours=25), Interval.DAY, 2),
+        (MONDAY, MONDAY + timedelta(days=7), Interval.WEEK, 1),
+        (MONDAY - timedelta(days=1), MONDAY + timedelta(days=1), Interval.WEEK, 2),
+        (MONDAY, _at(2026, 7, 1), Interval.MONTH, 1),
+        (_at(2025, 12, 31), _at(2026, 1, 2), Interval.MONTH, 2),
+    ],
+)
+def test_buckets_touched(start: datetime, end: datetime, interval: Interval, expected: int) -> None:
+    assert count(start, end, interval) == expected
+    assert len(starts(start, end, interval)) == expected

@@ -19,6 +19,9 @@ from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
 
 #: Most buckets one report may have.
 MAX_POINTS: Final = 1000
+#: The first and last moments Python holds, refused as bounds: the database driver (asyncpg)
+#: sends them as -infinity and infinity, and a series of buckets to infinity never ends.
+_ENDLESS: Final = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
 
 class Interval(StrEnum):
@@ -112,8 +115,9 @@ def check(
 ) -> tuple[datetime, datetime]:
     """The period ``[start, end)`` in UTC, or :class:`ValidationFailed` listing EVERY problem
     at once (with ``more``, other problems of the same input), on camelCase paths under
-    ``path``: a missing bound (REQUIRED), one without a time zone or out of range once in UTC
-    (INVALID_FORMAT) on ``<path>.from``/``<path>.to``; ``to`` not after ``from`` (VALIDATION,
+    ``path``: a missing bound (REQUIRED), one without a time zone, out of range once in UTC or
+    at the very first or last moment Python holds (INVALID_FORMAT) on
+    ``<path>.from``/``<path>.to``; ``to`` not after ``from`` (VALIDATION,
     on ``<path>.to``); more than :data:`MAX_POINTS` buckets (TOO_MANY_ITEMS, on
     ``<path>.interval``)."""
     issues: list[FieldIssue] = []
@@ -125,6 +129,13 @@ def check(
             if moment is None
             else moment_issue(moment, field)
         )
+        if issue is None and moment is not None and moment in _ENDLESS:
+            issue = FieldIssue(
+                field,
+                ErrorCode.INVALID_FORMAT,
+                "The moment is out of range: the first moment of the year 1 and the last of "
+                "the year 9999 cannot bound a period.",
+            )
         if issue is not None:
             issues.append(issue)
         elif moment is not None:
