@@ -37,11 +37,11 @@ from cdlm.config import AnalyticsSettings
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision, Mechanism, Method
 from cdlm.core import clock
+from cdlm.core.periods import Interval
 from cdlm.core.principal import SYSTEM
 from cdlm.core.vocabulary import LawfulBasis
 from cdlm.insight import service, snapshots
 from cdlm.insight.api import revenue_rules
-from cdlm.insight.buckets import Interval
 from cdlm.vault.service import Vault
 
 DAYS = 365

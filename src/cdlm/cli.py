@@ -690,10 +690,10 @@ def report_command(
     if importlib.util.find_spec("plotly") is None:
         _fail("the reports extra is not installed: pip install 'cdlm[reports]'", 2)
     from cdlm.core import clock
+    from cdlm.core.periods import Interval
     from cdlm.core.principal import SYSTEM
     from cdlm.insight import report, service
     from cdlm.insight.api import revenue_rules
-    from cdlm.insight.buckets import Interval
 
     try:
         width = Interval(interval.strip().lower())

@@ -16,13 +16,13 @@ from cdlm.auth.settings import AuthSettings
 from cdlm.config import AnalyticsSettings, Settings
 from cdlm.consent.models import Decision
 from cdlm.core import clock
+from cdlm.core.periods import Interval
 from cdlm.core.principal import SYSTEM
 from cdlm.core.roles import Role
 from cdlm.customers.models import Customer
 from cdlm.dsr.workflow import Status
 from cdlm.insight import service, snapshots
 from cdlm.insight.api import revenue_rules
-from cdlm.insight.buckets import Interval
 from cdlm.insight.models import QualitySnapshot
 from cdlm.jobs.analytics_refresh import run_once
 from cdlm.quality import service as quality
@@ -50,6 +50,9 @@ from tests.support.sql_counter import StatementRecorder
 DASHBOARD = """
 query ($input: DashboardInput!) {
   dashboard(input: $input) {
+    __typename
+    ... on ValidationError { message issues { field code message } }
+    ... on Dashboard {
     from to interval bucketStarts
     newCustomers { source points { start value } }
     activeCustomers { start value }
@@ -69,6 +72,7 @@ query ($input: DashboardInput!) {
         fieldPresence { field customers share }
         openRefusedValues { sourceSystem open }
       }
+    }
     }
   }
 }
@@ -285,8 +289,18 @@ async def test_weeks_start_on_monday_and_months_on_the_first(
             "input.from",
             "INVALID_FORMAT",
         ),
-        ({"from": "2026-03-05T00:00:00Z", "to": "2026-03-05T00:00:00Z"}, "input.to", "IMPLAUSIBLE"),
-        ({"from": "2026-03-06T00:00:00Z", "to": "2026-03-05T00:00:00Z"}, "input.to", "IMPLAUSIBLE"),
+        ({"from": "2026-03-05T00:00:00Z", "to": "2026-03-05T00:00:00Z"}, "input.to", "VALIDATION"),
+        ({"from": "2026-03-06T00:00:00Z", "to": "2026-03-05T00:00:00Z"}, "input.to", "VALIDATION"),
+        (
+            {"from": "0001-01-01T00:00:00+14:00", "to": "2026-03-05T00:00:00Z"},
+            "input.from",
+            "INVALID_FORMAT",
+        ),
+        (
+            {"from": "9999-12-01T00:00:00Z", "to": "9999-12-31T23:59:59-14:00"},
+            "input.to",
+            "INVALID_FORMAT",
+        ),
         (
             {"from": "2024-01-01T00:00:00Z", "to": "2026-09-27T00:00:01Z", "interval": "DAY"},
             "input.interval",
@@ -303,11 +317,56 @@ async def test_bad_periods_are_refused_on_their_input_field(
     gql: GraphQLClient, auth: AuthSettings, given: dict[str, str], field: str, code: str
 ) -> None:
     body = await gql(DASHBOARD, {"input": given}, await _headers(auth))
-    assert body["data"] is None
-    (error,) = body["errors"]
-    assert error["extensions"]["field"] == field
-    assert error["extensions"]["code"] == code
-    assert error["message"]
+    assert "errors" not in body, body
+    error = body["data"]["dashboard"]
+    assert error["__typename"] == "ValidationError"
+    ((issue_field, issue_code, message),) = [
+        (i["field"], i["code"], i["message"]) for i in error["issues"]
+    ]
+    assert (issue_field, issue_code) == (field, code)
+    assert message == error["message"]
+
+
+async def test_every_problem_of_the_period_is_listed_at_once(
+    gql: GraphQLClient, auth: AuthSettings
+) -> None:
+    given = {"from": "2026-03-02T00:00:00", "to": "9999-12-31T23:59:59-14:00"}
+    body = await gql(DASHBOARD, {"input": given}, await _headers(auth))
+    error = body["data"]["dashboard"]
+    assert error["__typename"] == "ValidationError"
+    assert error["message"] == "2 fields are invalid"
+    assert error["issues"] == [
+        {"field": "input.from", "code": "INVALID_FORMAT", "message": "Give a time zone."},
+        {
+            "field": "input.to",
+            "code": "INVALID_FORMAT",
+            "message": "The moment is out of range once in UTC.",
+        },
+    ]
+
+
+async def test_the_endless_moments_are_refused_and_the_ones_next_to_them_read(
+    gql: GraphQLClient, auth: AuthSettings
+) -> None:
+    """The database reads the first and last moments Python holds as -infinity and infinity:
+    a series of buckets up to them would never end."""
+    headers = await _headers(auth)
+    first, last = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    tick = timedelta(microseconds=1)
+    early = _input(first, datetime(1, 1, 2, 12, tzinfo=UTC))
+    late = _input(datetime(9999, 12, 1, tzinfo=UTC), last, "MONTH")
+    for given, field in ((early, "input.from"), (late, "input.to")):
+        refused = (await gql(DASHBOARD, given, headers))["data"]["dashboard"]
+        assert [(i["field"], i["code"]) for i in refused["issues"]] == [(field, "INVALID_FORMAT")]
+    early["input"]["from"] = _iso(first + tick)
+    assert (await gql(DASHBOARD, early, headers))["data"]["dashboard"]["bucketStarts"] == [
+        _iso(first),
+        _iso(datetime(1, 1, 2, tzinfo=UTC)),
+    ]
+    late["input"]["to"] = _iso(last - tick)
+    board = (await gql(DASHBOARD, late, headers))["data"]["dashboard"]
+    assert board["bucketStarts"] == [_iso(datetime(9999, 12, 1, tzinfo=UTC))]
+    assert _values(board["activeCustomers"]) == [0]
 
 
 async def test_a_thousand_days_are_allowed_and_one_more_is_not(
@@ -319,8 +378,9 @@ async def test_a_thousand_days_are_allowed_and_one_more_is_not(
     assert len(most["data"]["dashboard"]["bucketStarts"]) == 1000
     assert set(_values(most["data"]["dashboard"]["activeCustomers"])) == {0}
     over = await gql(DASHBOARD, _input(start, start + timedelta(days=1000, seconds=1)), headers)
-    assert over["errors"][0]["extensions"]["field"] == "input.interval"
-    assert "1001 days" in over["errors"][0]["message"]
+    (issue,) = over["data"]["dashboard"]["issues"]
+    assert issue["field"] == "input.interval"
+    assert "1001 days" in issue["message"]
 
 
 async def test_unauthenticated_callers_are_refused(gql: GraphQLClient) -> None:

@@ -18,10 +18,10 @@ import pytest
 from cdlm.config import AnalyticsSettings, DatabaseTarget, Settings
 from cdlm.consent.models import Purpose
 from cdlm.core import clock
+from cdlm.core.periods import Interval
 from cdlm.core.principal import SYSTEM
 from cdlm.insight import report, service, snapshots
 from cdlm.insight.api import revenue_rules
-from cdlm.insight.buckets import Interval
 from cdlm.vault.service import Vault
 from tests.insight.conftest import DAY1, DAY2, END, Installation, customer_at, scores
 from tests.support.browser import chromium, requires_browser

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cdlm.core.identifiers import IdentifierKind
+from cdlm.core.periods import Interval
 from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 from cdlm.graphql.enums import describe_enum
 
@@ -54,5 +55,16 @@ describe_enum(
         IdentifierKind.PHONE: "A phone number (E.164, or national with the country).",
     },
 )
+describe_enum(
+    Interval,
+    "The width of a report's buckets (periods), in UTC: a report of [`from`, `to`) has a "
+    "bucket for every one of these that overlaps it.",
+    {
+        Interval.DAY: "A UTC day: midnight UTC to the next midnight UTC.",
+        Interval.WEEK: "An ISO week: Monday 00:00 UTC to the next Monday 00:00 UTC.",
+        Interval.MONTH: "A calendar month: the 1st 00:00 UTC to the next month's 1st 00:00 UTC.",
+    },
+    name="ReportInterval",
+)
 
-__all__ = ["IdentifierKind", "LawfulBasis", "LifecycleStage", "SourceKind"]
+__all__ = ["IdentifierKind", "Interval", "LawfulBasis", "LifecycleStage", "SourceKind"]

@@ -15,24 +15,14 @@ from strawberry.types.info import Info
 from cdlm.analytics import rfm
 from cdlm.analytics.api import RUN_READERS
 from cdlm.config import AnalyticsSettings
-from cdlm.graphql.enums import describe_enum
+from cdlm.core.periods import MAX_POINTS
+from cdlm.graphql.errors import Outcomes, ValidationError, errors_as_data
 from cdlm.graphql.permissions import allow, require_principal
+from cdlm.graphql.vocabulary import Interval
 from cdlm.insight import service
-from cdlm.insight.buckets import MAX_POINTS, Interval
 from cdlm.insight.models import QualitySnapshot
 from cdlm.quality.api import FieldPresence, ScoreBucket
 from cdlm.quality.fields import PROFILE, profile_path
-
-describe_enum(
-    Interval,
-    "The width of a dashboard bucket, in UTC.",
-    {
-        Interval.DAY: "A UTC calendar day (midnight to midnight).",
-        Interval.WEEK: "An ISO week: Monday 00:00 UTC to the next Monday.",
-        Interval.MONTH: "A calendar month: the 1st 00:00 UTC to the next month's 1st.",
-    },
-    name="DashboardInterval",
-)
 
 
 def revenue_rules(config: AnalyticsSettings) -> tuple[rfm.PurchaseRules, rfm.ExchangeRates]:
@@ -49,12 +39,12 @@ class DashboardInput:
         name="from",
         default=None,
         description="Start of the period (inclusive), with a time zone. Required: null is "
-        "refused with a ValidationError on `input.from`.",
+        "refused with a ValidationError (REQUIRED) on `input.from`.",
     )
     to: datetime | None = strawberry.field(
         default=None,
         description="End of the period (exclusive), with a time zone, after `from`. Required: "
-        "null is refused with a ValidationError on `input.to`.",
+        "null is refused with a ValidationError (REQUIRED) on `input.to`.",
     )
     interval: Interval = strawberry.field(
         default=Interval.DAY,
@@ -385,23 +375,36 @@ class Dashboard:
         )
 
 
+DASHBOARD = Outcomes(
+    "DashboardResult",
+    Dashboard,
+    {
+        ValidationError: "a bound is missing, lacks a time zone or is out of range once in "
+        f"UTC, `to` is not after `from`, or the period has more than {MAX_POINTS} buckets "
+        "(every problem is listed with its path)",
+    },
+)
+DashboardResult = Annotated[Dashboard | ValidationError, DASHBOARD.marker]
+
+
 @strawberry.type
 class InsightQuery:
     @strawberry.field(
-        description="Time series of one period: new customers by source, active customers, "
-        "events by type, revenue, consent opt-in rates, data subject requests, retention "
-        "disposals and quality over time. Bad input (a missing or naive bound, `to` not after "
-        f"`from`, more than {MAX_POINTS} buckets) is a top-level ValidationError whose "
-        "`extensions.field` names the input field.",
+        description=DASHBOARD.describe(
+            "Time series of one period: new customers by source, active customers, events by "
+            "type, revenue, consent opt-in rates, data subject requests, retention disposals "
+            "and quality over time."
+        ),
         extensions=allow(*RUN_READERS),
     )
+    @errors_as_data
     async def dashboard(
         self,
         info: Info[Any, Any],
         input: Annotated[
             DashboardInput, strawberry.argument(description="The period and its buckets.")
         ],
-    ) -> Dashboard:
+    ) -> DashboardResult:
         purchases, rates = revenue_rules(info.context.settings.analytics)
         query = service.DashboardQuery(input.from_, input.to, input.interval, purchases, rates)
         return Dashboard.of(await service.dashboard(await require_principal(info), query))

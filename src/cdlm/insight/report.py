@@ -27,7 +27,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.utils import PlotlyJSONEncoder
 
-from cdlm.insight.buckets import Interval
+from cdlm.core.periods import Interval
 from cdlm.insight.service import Dashboard, Point, Series
 from cdlm.quality.fields import profile_path
 

@@ -15,7 +15,7 @@ import asyncio
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -23,11 +23,11 @@ from tortoise.connection import get_connection
 
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision
-from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.core import periods
+from cdlm.core.periods import Interval
 from cdlm.core.principal import Principal
 from cdlm.dsr.workflow import Status
-from cdlm.insight import buckets, snapshots, sql
-from cdlm.insight.buckets import Interval
+from cdlm.insight import snapshots, sql
 from cdlm.insight.models import QualitySnapshot
 from cdlm.quality.fields import PROFILE
 
@@ -136,48 +136,6 @@ class Dashboard:
     quality: Quality
 
 
-def _moment(value: datetime | None, field: str, issues: list[FieldIssue]) -> datetime | None:
-    if value is None:
-        issues.append(FieldIssue(field, ErrorCode.REQUIRED, "Give both ends of the period."))
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        issues.append(FieldIssue(field, ErrorCode.INVALID_FORMAT, "Give a time zone."))
-        return None
-    try:
-        return value.astimezone(UTC)
-    except OverflowError:
-        issues.append(FieldIssue(field, ErrorCode.INVALID_FORMAT, "The moment is out of range."))
-        return None
-
-
-def period(query: DashboardQuery) -> tuple[datetime, datetime]:
-    """The query's period in UTC; :class:`ValidationFailed` on the API's paths when a bound is
-    missing or naive, ``to`` is not after ``from``, or the period has more than
-    :data:`~cdlm.insight.buckets.MAX_POINTS` buckets."""
-    issues: list[FieldIssue] = []
-    start = _moment(query.start, "input.from", issues)
-    end = _moment(query.end, "input.to", issues)
-    if issues:
-        raise ValidationFailed.from_issues(issues)
-    assert start is not None
-    assert end is not None
-    if end <= start:
-        raise ValidationFailed(
-            "`to` must be after `from` (the period is [from, to)).",
-            field="input.to",
-            code=ErrorCode.IMPLAUSIBLE,
-        )
-    points = buckets.count(start, end, query.interval)
-    if points > buckets.MAX_POINTS:
-        raise ValidationFailed(
-            f"The period has {points} {query.interval.value}s; a dashboard shows at most "
-            f"{buckets.MAX_POINTS} points: choose a wider interval or a shorter period.",
-            field="input.interval",
-            code=ErrorCode.TOO_MANY_ITEMS,
-        )
-    return start, end
-
-
 async def _rows(statement: str, arguments: list[Any]) -> list[dict[str, Any]]:
     return await get_connection("default").execute_query_dict(statement, arguments)
 
@@ -246,9 +204,10 @@ def _quality(rows: list[dict[str, Any]], latest: QualitySnapshot | None) -> Qual
 
 
 async def dashboard(actor: Principal, query: DashboardQuery) -> Dashboard:
-    """Every series of the query's period (refused as :func:`period` says). Aggregates only;
-    the caller's role is checked by the API (analytics readers) before this runs."""
-    start, end = period(query)
+    """Every series of the query's period (refused as :func:`cdlm.core.periods.check` says:
+    every problem at once, on the API's paths). Aggregates only; the caller's role is checked
+    by the API (analytics readers) before this runs."""
+    start, end = periods.check(query.start, query.end, query.interval)
     base: list[Any] = [start, end, query.interval.value]
     rates = dict(query.rates.rates)
     rates.setdefault(query.rates.reporting, Decimal(1))

@@ -8,20 +8,10 @@ from strawberry.types.info import Info
 
 from cdlm.analytics.api import RUN_READERS
 from cdlm.analytics.sentiment import service
-from cdlm.analytics.sentiment.service import Interval
-from cdlm.graphql.enums import describe_enum
+from cdlm.core.periods import MAX_POINTS
+from cdlm.graphql.errors import Outcomes, ValidationError, errors_as_data
 from cdlm.graphql.permissions import allow
-
-describe_enum(
-    Interval,
-    "Length of the periods of a feedback rollup (UTC calendar periods).",
-    {
-        Interval.DAY: "Calendar days, from midnight UTC.",
-        Interval.WEEK: "ISO weeks, from Monday midnight UTC.",
-        Interval.MONTH: "Calendar months, from the 1st at midnight UTC.",
-    },
-    name="FeedbackInterval",
-)
+from cdlm.graphql.vocabulary import Interval
 
 
 @strawberry.input(description="Which feedback to roll up, and by which period.")
@@ -32,7 +22,8 @@ class FeedbackSentimentInput:
     )
     to: datetime = strawberry.field(description="End (exclusive), with a time zone; after `from`.")
     interval: Interval = strawberry.field(
-        description=f"Period length; the bounds may hold at most {service.MAX_PERIODS:,} periods."
+        description=f"Period length; the bounds may hold at most {MAX_POINTS} periods (more "
+        "is refused with a ValidationError on `input.interval`)."
     )
     channel: str | None = strawberry.field(
         default=None, description="Only this channel code (e.g. web); null: every channel."
@@ -113,14 +104,27 @@ class FeedbackSentiment:
     )
 
 
+FEEDBACK_SENTIMENT = Outcomes(
+    "FeedbackSentimentResult",
+    FeedbackSentiment,
+    {
+        ValidationError: "a bound lacks a time zone or is out of range once in UTC, `to` is "
+        f"not after `from`, the bounds hold more than {MAX_POINTS} periods, or the channel is "
+        "not a channel code (every problem is listed with its path)",
+    },
+)
+FeedbackSentimentResult = Annotated[FeedbackSentiment | ValidationError, FEEDBACK_SENTIMENT.marker]
+
+
 @strawberry.type
 class SentimentQuery:
     @strawberry.field(
-        description="Feedback sentiment, NPS and CSAT per period and channel. Bounds without "
-        "a time zone, `to` not after `from`, a malformed channel or more than "
-        f"{service.MAX_PERIODS:,} periods are a ValidationError on their path.",
+        description=FEEDBACK_SENTIMENT.describe(
+            "Feedback sentiment, NPS and CSAT per period and channel."
+        ),
         extensions=allow(*RUN_READERS),
     )
+    @errors_as_data
     async def feedback_sentiment(
         self,
         info: Info[Any, Any],
@@ -128,7 +132,7 @@ class SentimentQuery:
             FeedbackSentimentInput,
             strawberry.argument(description="Bounds, period length and channel."),
         ],
-    ) -> FeedbackSentiment:
+    ) -> FeedbackSentimentResult:
         types = info.context.settings.feedback_types
         found = await service.rollup(
             service.RollupInput(input.from_, input.to, input.interval, types, input.channel)

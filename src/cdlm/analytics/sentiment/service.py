@@ -14,26 +14,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from enum import StrEnum
-from typing import Any, Final
+from datetime import datetime
+from typing import Any
 
 from tortoise.connection import get_connection
 
-from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
+from cdlm.core import periods
+from cdlm.core.errors import ErrorCode, FieldIssue
+from cdlm.core.periods import Interval
 from cdlm.customers.feedback import NEGATIVE_FROM, POSITIVE_FROM
 
-#: Most periods one rollup may return.
-MAX_PERIODS: Final = 1000
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
-
-
-class Interval(StrEnum):
-    """Length of a rollup's periods."""
-
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
 
 
 @dataclass(frozen=True)
@@ -80,54 +71,17 @@ class Rollup:
         return self.csat_satisfied / self.csat_answers if self.csat_answers else None
 
 
-def _period_start(moment: datetime, interval: Interval) -> date:
-    day = moment.astimezone(UTC).date()
-    if interval is Interval.WEEK:
-        return day - timedelta(days=day.weekday())
-    if interval is Interval.MONTH:
-        return day.replace(day=1)
-    return day
-
-
-def periods(start: datetime, end: datetime, interval: Interval) -> int:
-    """How many periods [start, end) touches (``end`` > ``start``, both aware)."""
-    first = _period_start(start, interval)
-    last = _period_start(end - timedelta(microseconds=1), interval)
-    if interval is Interval.MONTH:
-        return (last.year - first.year) * 12 + last.month - first.month + 1
-    return (last - first).days // (7 if interval is Interval.WEEK else 1) + 1
-
-
-def check(given: RollupInput, path: str = "input") -> None:
-    """Refuse bounds without a time zone or in the wrong order, a malformed channel and more
-    than :data:`MAX_PERIODS` periods, each on its camelCase path under ``path``."""
-    issues: list[FieldIssue] = []
-    for name, moment in (("from", given.start), ("to", given.end)):
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            issues.append(
-                FieldIssue(f"{path}.{name}", ErrorCode.INVALID_FORMAT, "Give a time zone.")
-            )
-    if given.channel is not None and not _CHANNEL.fullmatch(given.channel):
-        issues.append(
-            FieldIssue(
-                f"{path}.channel", ErrorCode.INVALID_FORMAT, "Channels are codes such as web."
-            )
-        )
-    if not issues and given.end <= given.start:
-        issues.append(FieldIssue(f"{path}.to", ErrorCode.VALIDATION, "`to` must be after `from`."))
-    if not issues:
-        count = periods(given.start, given.end, given.interval)
-        if count > MAX_PERIODS:
-            issues.append(
-                FieldIssue(
-                    f"{path}.interval",
-                    ErrorCode.TOO_MANY_ITEMS,
-                    f"These bounds hold {count:,} periods of a {given.interval.value}; at most "
-                    f"{MAX_PERIODS:,}: choose a longer interval or shorter bounds.",
-                )
-            )
-    if issues:
-        raise ValidationFailed.from_issues(issues)
+def check(given: RollupInput, path: str = "input") -> tuple[datetime, datetime]:
+    """The bounds in UTC, or every problem at once on its camelCase path under ``path``: the
+    period's (:func:`cdlm.core.periods.check`: a bound without a time zone or out of range,
+    ``to`` not after ``from``, more than :data:`~cdlm.core.periods.MAX_POINTS` periods) and a
+    malformed channel."""
+    channel = (
+        [FieldIssue(f"{path}.channel", ErrorCode.INVALID_FORMAT, "Channels are codes such as web.")]
+        if given.channel is not None and not _CHANNEL.fullmatch(given.channel)
+        else []
+    )
+    return periods.check(given.start, given.end, given.interval, path, more=channel)
 
 
 _ROLLUP = f"""
@@ -159,13 +113,13 @@ ORDER BY 1, 2
 async def rollup(given: RollupInput) -> list[Rollup]:
     """Feedback per period and channel, oldest first (periods and channels without feedback
     are absent); refused as :func:`check` says."""
-    check(given)
+    start, end = check(given)
     rows = await get_connection("default").execute_query_dict(
         _ROLLUP,
         [
             sorted(given.types),
-            given.start,
-            given.end,
+            start,
+            end,
             given.interval.value,
             given.channel,
         ],

@@ -3,7 +3,7 @@
 import functools
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, cast
@@ -14,7 +14,7 @@ from strawberry.types.info import Info
 
 from cdlm.analytics.recommendations import api as personalization
 from cdlm.consent.api import ConsentStatus
-from cdlm.core import clock
+from cdlm.core import clock, periods
 from cdlm.core.errors import ErrorCode, ValidationFailed
 from cdlm.core.personal_data import MASKERS, PersonalData, present, sees_in_clear
 from cdlm.core.roles import Role
@@ -358,18 +358,9 @@ def _event_position(cursor: str | None, field: str) -> tuple[datetime, uuid.UUID
 
 
 def utc_moment(moment: datetime | None, field: str) -> datetime | None:
-    """A moment argument in UTC; one without a time zone (ambiguous), or out of range once in
-    UTC (``0001-01-01T00:00:00+14:00``), is refused on ``field``."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValidationFailed("Give a time zone.", field=field, code=ErrorCode.INVALID_FORMAT)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise ValidationFailed(
-            "The moment is out of range once in UTC.", field=field, code=ErrorCode.INVALID_FORMAT
-        ) from None
+    """A moment argument in UTC (None stays None), refused on ``field`` as
+    :func:`cdlm.core.periods.in_utc` says (no time zone, out of range once in UTC)."""
+    return None if moment is None else periods.in_utc(moment, field)
 
 
 def event_window(filter: EventFilter | None, page: PageArgs) -> EventWindow:
