@@ -45,4 +45,9 @@ def test_to_utc_gives_the_moment_in_utc_or_none_when_it_cannot() -> None:
     assert (
         clock.to_utc(datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=14)))) is None
     )
-    assert clock.to_utc(datetime(1, 1, 1, tzinfo=UTC)) == datetime(1, 1, 1, tzinfo=UTC)
+    assert clock.to_utc(datetime(1, 1, 1, 0, 0, 1, tzinfo=UTC)) == datetime(
+        1, 1, 1, 0, 0, 1, tzinfo=UTC
+    )
+    # The very first and last moments are infinities to the database: refused.
+    assert clock.to_utc(datetime.min.replace(tzinfo=UTC)) is None
+    assert clock.to_utc(datetime.max.replace(tzinfo=UTC)) is None

@@ -352,6 +352,8 @@ async def test_a_cursor_of_another_list_or_both_directions_are_refused(
         ("2026-06-01T00:00:00", "INVALID_FORMAT"),  # no time zone: ambiguous
         ("0001-01-01T00:00:00+14:00", "INVALID_FORMAT"),  # before year 1 once in UTC
         ("9999-12-31T23:59:59-14:00", "INVALID_FORMAT"),  # after year 9999 once in UTC
+        ("0001-01-01T00:00:00Z", "INVALID_FORMAT"),  # the database driver's -infinity
+        ("9999-12-31T23:59:59.999999Z", "INVALID_FORMAT"),  # and its infinity
     ],
 )
 async def test_a_filter_moment_without_zone_or_out_of_range_is_refused(

@@ -9,14 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
 from cdlm.audit import service as audit
 from cdlm.auth.models import StaffTraining, StaffUser
-from cdlm.core import clock
+from cdlm.core import clock, periods
 from cdlm.core.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
 from cdlm.core.principal import Principal
 from cdlm.core.roles import Role
@@ -110,21 +110,11 @@ def _issues(given: TrainingInput, now: datetime) -> list[FieldIssue]:
         )
     moments: dict[str, datetime] = {}
     for name, moment in (("completedAt", given.completed_at), ("validUntil", given.valid_until)):
-        utc = clock.to_utc(moment)
-        if utc is not None:
-            moments[name] = utc
-        elif moment.tzinfo is None or moment.utcoffset() is None:
-            issues.append(
-                FieldIssue(f"input.{name}", ErrorCode.VALIDATION, "Give the time with a zone.")
-            )
+        issue = periods.moment_issue(moment, f"input.{name}")
+        if issue is not None:
+            issues.append(issue)
         else:
-            issues.append(
-                FieldIssue(
-                    f"input.{name}",
-                    ErrorCode.INVALID_FORMAT,
-                    "The moment is out of range once in UTC.",
-                )
-            )
+            moments[name] = moment.astimezone(UTC)
     if issues:
         return issues
     completed_at, valid_until = moments["completedAt"], moments["validUntil"]

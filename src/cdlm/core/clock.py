@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 _offset = timedelta(0)
 _frozen: datetime | None = None
@@ -21,16 +22,23 @@ def now() -> datetime:
     return datetime.now(UTC) + _offset
 
 
+#: The first and last moments Python holds: the database driver (asyncpg) sends them as
+#: -infinity and infinity, so they are not moments cdlm takes from outside.
+_ENDLESS: Final = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+
+
 def to_utc(moment: datetime) -> datetime | None:
-    """``moment`` in UTC; None when it has no time zone (ambiguous) or is out of the
-    representable range once in UTC (``0001-01-01T00:00:00+14:00``, ``9999-12-31T23:59:59-14:00``:
-    comparing or storing those would fail)."""
+    """``moment`` in UTC; None when it has no time zone (ambiguous) or is out of range once in
+    UTC (``0001-01-01T00:00:00+14:00``, ``9999-12-31T23:59:59-14:00``: comparing or storing those
+    would fail), or is the very first or last moment Python holds (stored as an infinity).
+    The one check of every moment the API, files and the command line take in."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         return None
     try:
-        return moment.astimezone(UTC)
+        utc = moment.astimezone(UTC)
     except OverflowError:
         return None
+    return None if utc in _ENDLESS else utc
 
 
 def _require_aware(moment: datetime) -> datetime:

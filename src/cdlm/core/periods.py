@@ -15,13 +15,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
+from cdlm.core import clock
 from cdlm.core.errors import ErrorCode, FieldIssue, ValidationFailed
 
 #: Most buckets one report may have.
 MAX_POINTS: Final = 1000
-#: The first and last moments Python holds, refused as bounds: the database driver (asyncpg)
-#: sends them as -infinity and infinity, and a series of buckets to infinity never ends.
-_ENDLESS: Final = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
 
 class Interval(StrEnum):
@@ -83,14 +81,12 @@ def starts(start: datetime, end: datetime, interval: Interval) -> list[datetime]
 
 
 def moment_issue(moment: datetime, field: str) -> FieldIssue | None:
-    """What is wrong with ``moment`` as a moment cdlm can use: none, or INVALID_FORMAT on
-    ``field`` when it has no time zone (ambiguous) or is out of range once in UTC
-    (``0001-01-01T00:00:00+14:00``)."""
+    """What is wrong with ``moment`` as a moment cdlm can use (:func:`cdlm.core.clock.to_utc`):
+    none, or INVALID_FORMAT on ``field`` when it has no time zone (ambiguous) or is out of
+    range once in UTC."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         return FieldIssue(field, ErrorCode.INVALID_FORMAT, "Give a time zone.")
-    try:
-        moment.astimezone(UTC)
-    except OverflowError:
+    if clock.to_utc(moment) is None:
         return FieldIssue(
             field, ErrorCode.INVALID_FORMAT, "The moment is out of range once in UTC."
         )
@@ -129,13 +125,6 @@ def check(
             if moment is None
             else moment_issue(moment, field)
         )
-        if issue is None and moment is not None and moment in _ENDLESS:
-            issue = FieldIssue(
-                field,
-                ErrorCode.INVALID_FORMAT,
-                "The moment is out of range: the first moment of the year 1 and the last of "
-                "the year 9999 cannot bound a period.",
-            )
         if issue is not None:
             issues.append(issue)
         elif moment is not None:

@@ -12,7 +12,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -105,15 +105,6 @@ class IngestResult:
         )
 
 
-def _storable(moment: datetime) -> bool:
-    """Whether an aware moment is within the years 1 to 9999 once in UTC (what is stored)."""
-    try:
-        moment.astimezone(UTC)
-    except OverflowError:
-        return False
-    return True
-
-
 def check_source(source: Source, prefix: str = "input.source") -> list[FieldIssue]:
     """Problems with provenance (these refuse the whole record)."""
     issues = []
@@ -145,7 +136,7 @@ def check_source(source: Source, prefix: str = "input.source") -> list[FieldIssu
         issues.append(
             FieldIssue(f"{prefix}.collectedAt", ErrorCode.INVALID_FORMAT, "Give a time zone.")
         )
-    elif not _storable(source.collected_at):
+    elif clock.to_utc(source.collected_at) is None:
         issues.append(
             FieldIssue(
                 f"{prefix}.collectedAt",
