@@ -33,6 +33,7 @@ from typing import Any
 from tortoise.connection import get_connection
 
 from bench.support import benchmark_workspace, report
+from cdlm.analytics.journeys import service as journeys
 from cdlm.config import AnalyticsSettings
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision, Mechanism, Method
@@ -49,6 +50,8 @@ SOURCES = ["webshop", "mobile_app", "crm", "helpdesk", "partner_feed"]
 FIELDS = ["given_name", "family_name", "email", "phone", "birth_date", "address_line1",
           "city", "postal_code", "country"]  # fmt: skip
 CONSENTING = 2000
+#: The funnel the report shows.
+FUNNEL = ("page.view", "product.view", "cart.update", "purchase")
 
 
 async def load(customers: int, events: int, start: datetime, end: datetime) -> None:
@@ -291,7 +294,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 end - timedelta(weeks=26), end, Interval.WEEK, purchases, rates
             )
             board = await service.dashboard(SYSTEM, recent)
-            page = html_report.render(board, html_report.FunnelSection(), clock.now())
+            funnel = await journeys.funnel(
+                SYSTEM, journeys.FunnelQuery(FUNNEL, timedelta(days=14), recent.start, recent.end)
+            )
+            section = html_report.FunnelSection(steps=funnel.steps)
+            page = html_report.render(board, section, clock.now())
             target = Path(args.report or workdir / "report.html")
             await asyncio.to_thread(target.write_text, page, encoding="utf-8")
             numbers["report_kib"] = len(page.encode()) // 1024
