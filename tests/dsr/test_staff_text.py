@@ -20,6 +20,7 @@ from cdlm.dsr.workflow import Status
 from cdlm.vault.service import Vault
 from tests.conftest import GraphQLClient
 from tests.dsr.support import EXTEND, GET, change, file_request, inbox, key
+from tests.support.audit import read_records
 from tests.support.raw_dump import every_stored_value
 
 DENIAL = "Denied after a call with Mr Quentin Applebaum of 12 Larch Road."
@@ -170,3 +171,50 @@ async def test_a_decision_on_a_request_whose_key_is_gone_is_refused_cleanly(
     await service.destroy_request_secrets(vault, [key(request_id)])
     refused = await change(gql, admin_headers, request_id, "DENIED", "Too late.")
     assert (refused["__typename"], refused["code"]) == ("InvalidStateError", "INVALID_STATE")
+
+
+async def test_reading_what_staff_wrote_is_a_personal_read_refused_without_training(
+    gql: GraphQLClient, admin_headers: dict[str, str], settings: Settings, vault: Vault
+) -> None:
+    """Staff reasons may name the person: reading them is audited like the requester's
+    identifier, and refused to staff whose required training lapsed (regression: they were
+    read past the read audit and the training check)."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    import httpx
+
+    from cdlm.app import create_app
+    from cdlm.auth.settings import auth_settings
+    from cdlm.core import clock
+    from cdlm.core.roles import Role
+    from tests.auth.test_training import _record, signed_in
+    from tests.factories import make_staff
+
+    denied = await _request(gql, admin_headers)
+    await change(gql, admin_headers, denied, "DENIED", DENIAL)
+    reasons = "query($id: ID!) { dataSubjectRequest(id: $id) { reason } }"
+    every = replace(settings, require_training=frozenset(Role))
+    auth = auth_settings(every)
+    officer = (await make_staff(auth, Role.PRIVACY_OFFICER)).user
+    now = clock.now()
+    await _record(officer, now - timedelta(days=400), now - timedelta(days=1))
+    app = create_app(every, database="external", vault=vault)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://cdlm.test"
+    ) as http:
+        client = GraphQLClient(http)
+        lapsed = await client(reasons, {"id": denied}, await signed_in(auth, officer))
+        (error,) = lapsed["errors"]
+        assert error["extensions"]["code"] == "FORBIDDEN"
+        assert "Applebaum" not in str(lapsed)
+        timeline = await client(
+            "query($id: ID!) { dataSubjectRequest(id: $id) { timeline { note } } }",
+            {"id": denied},
+            await signed_in(auth, officer),
+        )
+        assert timeline["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    shown = await gql(reasons, {"id": denied}, admin_headers)
+    assert shown["data"]["dataSubjectRequest"]["reason"] == DENIAL
+    reads = await read_records("dsr.read", key(denied))
+    assert reads[-1].fields_touched == ["reason"]  # the query above, which read only the reason

@@ -107,7 +107,8 @@ class Context:
         subjects' personal data now (privacy training its role requires is not current: the
         principal says so, decided once when it was authenticated). The one place that
         decides it: every personal read passes here (:meth:`audit_read`), and so does the
-        one operation that takes personal data out in a file (``exportSegment``)."""
+        permission of every operation declared as working on personal data
+        (``allow(..., personal=True)``)."""
         principal = self.authenticated_principal
         if principal is not None and principal.personal_data_refusal is not None:
             raise PermissionDenied(principal.personal_data_refusal)
