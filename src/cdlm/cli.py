@@ -860,9 +860,11 @@ def restore_command(
     vault = _vault(settings)
 
     async def work(target: DatabaseTarget) -> None:
-        from cdlm.db.lifecycle import close_orm, init_orm
+        from cdlm.db.lifecycle import apply_migrations, close_orm, init_orm
 
         await load(target, file)
+        for name in await apply_migrations(target, settings.db_connect_timeout):
+            typer.echo(f"applied migration {name}")  # the backup came from an older release
         context = await init_orm(target, settings)
         try:
             await _reapply(settings, vault, None)
