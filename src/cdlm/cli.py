@@ -1,5 +1,5 @@
 """The ``cdlm`` command: serve, worker, migrate, bootstrap, import, analytics refresh,
-makemigrations, export-schema."""
+backup, restore, reapply-erasures, makemigrations, export-schema."""
 
 from __future__ import annotations
 
@@ -782,6 +782,114 @@ def ropa_command(
     else:
         output.write_text(text, encoding="utf-8")
         typer.echo(f"wrote {output}")
+
+
+def _vault(settings: Settings) -> Any:
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    try:
+        return Vault(provider_from_settings(settings))
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
+
+
+async def _reapply(settings: Settings, vault: Any, since: datetime | None) -> None:
+    from cdlm.erasures.register import register_from
+    from cdlm.retention.reapply import reapply_erasures
+
+    done = await reapply_erasures(vault, register_from(settings), since)
+    typer.echo(
+        f"erasure records read: {done.records}; customers erased again: {done.re_erased}; "
+        f"already erased: {done.already_erased}; identifiers suppressed again: "
+        f"{done.identifiers_suppressed}"
+    )
+
+
+@cli.command("reapply-erasures")
+def reapply_erasures_command(
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only erasures at or after this date or ISO 8601 time (UTC if bare)."),
+    ] = None,
+) -> None:
+    """Carry out again every erasure in the erasure register (run after restoring a backup,
+    an RDS snapshot or a point-in-time restore). Idempotent."""
+    settings = _settings()
+    moment = _moment_option("--since", since)
+    vault = _vault(settings)
+
+    async def work(_: DatabaseTarget) -> None:
+        await _reapply(settings, vault, moment)
+
+    _on_database(settings, work)
+
+
+@cli.command("backup")
+def backup_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="The backup file to write.")],
+) -> None:
+    """Back up the embedded database (pg_dump, custom format). With DATABASE_URL, use the
+    database service's snapshots, then `cdlm reapply-erasures` after restoring one."""
+    from cdlm.db.backup import dump
+
+    settings = _settings()
+    if not settings.uses_embedded_database:
+        _fail("backup is for the embedded database; with DATABASE_URL use its snapshots", 2)
+
+    async def work(target: DatabaseTarget) -> None:
+        await dump(target, output)
+
+    _on_database(settings, work)
+    typer.echo(f"wrote {output}")
+
+
+@cli.command("restore")
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="A file written by `cdlm backup`.")],
+) -> None:
+    """Replace the embedded database with a backup, then carry out again every erasure in the
+    erasure register, so no one erased since the backup comes back."""
+    from cdlm.db.backup import load
+
+    settings = _settings()
+    if not settings.uses_embedded_database:
+        _fail("restore is for the embedded database; with DATABASE_URL use its snapshots", 2)
+    if not file.is_file():
+        _fail(f"{file}: no such file", 2)
+    vault = _vault(settings)
+
+    async def work(target: DatabaseTarget) -> None:
+        from cdlm.db.lifecycle import apply_migrations, close_orm, init_orm
+
+        await load(target, file)
+        for name in await apply_migrations(target, settings.db_connect_timeout):
+            typer.echo(f"applied migration {name}")  # the backup came from an older release
+        context = await init_orm(target, settings)
+        try:
+            await _reapply(settings, vault, None)
+        finally:
+            await close_orm(context)
+
+    _restore_on(settings, work)
+    typer.echo(f"restored {file}")
+
+
+def _restore_on(settings: Settings, work: Callable[[DatabaseTarget], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work`` on the embedded server (its database created, not necessarily migrated)."""
+    from cdlm.db.embedded import EmbeddedPostgres
+    from cdlm.db.lifecycle import ensure_database
+
+    embedded = EmbeddedPostgres(settings.embedded_pgdata)
+
+    async def run(target: DatabaseTarget) -> T:
+        await ensure_database(target, settings.db_connect_timeout)
+        return await work(target)
+
+    try:
+        return _run(run(embedded.start()))
+    finally:
+        embedded.stop()
 
 
 @cli.command("import")

@@ -194,6 +194,8 @@ class Settings:
     notify_from: str | None = None
     archive_dir: Path = Path("archive")
     archive_bucket: str | None = None
+    #: The erasure register: one file per erasure, outside the database (re-applied on restore).
+    erasure_register_dir: Path = Path("erasure-register")
     matching: MatchSettings = field(default_factory=lambda: MatchSettings())
     analytics: AnalyticsSettings = field(default_factory=lambda: AnalyticsSettings())
     #: Event types whose text is scored for sentiment and whose survey answers are kept.
@@ -447,6 +449,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         notify_from=notify_from,
         archive_dir=env.get("CDLM_ARCHIVE_DIR", _path, data_dir / "archive"),
         archive_bucket=env.raw("CDLM_ARCHIVE_BUCKET"),
+        erasure_register_dir=env.get(
+            "CDLM_ERASURE_REGISTER_DIR", _path, data_dir / "erasure-register"
+        ),
         matching=_matching(env),
         analytics=_analytics(env),
         feedback_types=env.get("CDLM_FEEDBACK_EVENT_TYPES", _event_types, FEEDBACK_TYPES),

@@ -141,6 +141,17 @@ class Keep:
     def anything(self) -> bool:
         return self.all_events or bool(self.event_types) or self.source_records
 
+    @property
+    def categories(self) -> set[str]:
+        """The held categories this keeps (``Keep.of(keep.categories) == keep``)."""
+        kept = {f"events.{t}" for t in self.event_types}
+        kept |= {
+            c
+            for c, on in (("events", self.all_events), ("source_records", self.source_records))
+            if on
+        }
+        return kept
+
     def keeps_event(self, event_type: str) -> bool:
         return self.all_events or event_type in self.event_types
 

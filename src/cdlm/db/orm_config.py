@@ -18,6 +18,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.vault.models",
     "cdlm.customers.models",
     "cdlm.identity.models",
+    "cdlm.erasures.models",
     "cdlm.quality.models",
     "cdlm.idempotency.models",
     "cdlm.consent.models",

@@ -133,6 +133,11 @@ WITHHELD: dict[str, str] = {
         "it would tell you about them, so candidates are withheld to protect them (GDPR Art. "
         "15(4)). A pair merged into your profile shows in merges."
     ),
+    "erasure_register_pending": (
+        "A note that a profile was erased, for the few moments until it is written to the "
+        "erasure register outside the database. It exists only after your data is erased, and "
+        "holds ids and keyed digests of your identifiers, no values."
+    ),
     "absorbed_keys": (
         "The encryption keys of profiles of yours merged into this one, kept only sealed under "
         "this profile's key. They are security secrets, not information about you; erasure "

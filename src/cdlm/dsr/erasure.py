@@ -27,6 +27,7 @@ from typing import Any
 from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.core import clock
+from cdlm.core.identifiers import IdentifierKind
 from cdlm.core.principal import SYSTEM
 from cdlm.customers import rights
 from cdlm.customers import service as customers
@@ -34,6 +35,7 @@ from cdlm.dsr import outbox
 from cdlm.dsr.models import AccessExport, DataSubjectRequest, Notification, TimelineKind
 from cdlm.dsr.service import NewTimelineEntry, add_event, destroy_request_secrets
 from cdlm.dsr.workflow import FINAL
+from cdlm.erasures import register
 from cdlm.holds import service as legal_holds
 from cdlm.identity import service as identity
 from cdlm.matching import forget as matching
@@ -109,10 +111,17 @@ async def suppress(request: DataSubjectRequest, planned: dict[str, Any]) -> int:
     identifier locks as ingestion, so no import in flight can slip past."""
     if not planned.get("found") or request.customer_id is None:
         return 0
-    entries = await identity.blind_indexes_of(request.customer_id)
-    entries.append((request.subject_kind, request.subject_index))
+    entries = await _identifiers(request)
     await identity.lock(index for _, index in entries)
     return await identity.suppress(entries, request.id)
+
+
+async def _identifiers(request: DataSubjectRequest) -> list[tuple[IdentifierKind, str]]:
+    """(kind, blind index) of the person's identifiers and of the one they asked with."""
+    assert request.customer_id is not None
+    entries = await identity.blind_indexes_of(request.customer_id)
+    entries.append((request.subject_kind, request.subject_index))
+    return entries
 
 
 async def customer_hold(customer_id: uuid.UUID | None) -> str | None:
@@ -136,6 +145,13 @@ async def shred(
         any(h.category == "dsr.exports" for h in holds)
     )
     exports, keys = await _forget_earlier_requests(vault, request, keep_copies=exports_held)
+    await register.note(
+        customer_id,
+        "erasure",
+        request_id=request.id,
+        kept=keep_of(planned).categories,
+        identifiers=await _identifiers(request) if planned.get("found") else [],
+    )
     return {
         "customer_key": await vault.shred(customer_id),
         "earlier_exports": exports,
@@ -172,9 +188,15 @@ async def delete(request: DataSubjectRequest, keep: rights.Keep) -> dict[str, in
     """Delete the customer's rows (what holds keep stays, restricted)."""
     if request.customer_id is None:
         return {}
-    merged = await customers.absorbed(request.customer_id)
-    deleted = await rights.erase(request.customer_id, keep)
-    deleted["match_records"] = await matching.forget([request.customer_id, *merged])
+    return await delete_customer(request.customer_id, keep)
+
+
+async def delete_customer(customer_id: uuid.UUID, keep: rights.Keep) -> dict[str, int]:
+    """Delete the customer's rows and what matching keeps of them (what ``keep`` names stays,
+    restricted). Idempotent."""
+    merged = await customers.absorbed(customer_id)
+    deleted = await rights.erase(customer_id, keep)
+    deleted["match_records"] = await matching.forget([customer_id, *merged])
     return deleted
 
 
@@ -312,3 +334,16 @@ async def forget_requester(vault: Vault, request: DataSubjectRequest) -> bool:
         return False
     await add_event(SYSTEM, request, NewTimelineEntry(TimelineKind.REQUESTER_DETAILS_DESTROYED))
     return True
+
+
+async def reapply(vault: Vault, record: register.ErasureRecord) -> tuple[bool, int]:
+    """Carry out a registered erasure again (after a restore brought the person back), by the
+    erasure's own steps: retain what was held, suppress, shred, delete. Idempotent; returns
+    (whether anything of the customer was still there, identifiers newly suppressed)."""
+    keep = rights.Keep.of(set(record.kept))
+    await rights.keep_readable(vault, record.customer_id, keep)
+    await identity.lock(index for _, index in record.identifiers)
+    suppressed = await identity.suppress(record.identifiers, record.request_id)
+    key_existed = await vault.shred(record.customer_id)
+    deleted = await delete_customer(record.customer_id, keep)
+    return key_existed or any(deleted.values()), suppressed

@@ -39,6 +39,7 @@ from cdlm.dsr.service import (
     set_reason,
 )
 from cdlm.dsr.workflow import Status
+from cdlm.erasures import register
 from cdlm.identity import service as identity
 from cdlm.vault.service import Vault
 
@@ -292,5 +293,6 @@ async def _complete(run: Run, notifier: Notifier) -> DataSubjectRequest:
             await notify_requester(run.vault, request, "request_completed")
     await outbox.deliver_pending(run.vault, notifier, [request.id])
     if request.type is RequestType.ERASURE:
+        await register.flush(register.register_from(run.settings))
         await erasure.forget_requester(run.vault, request)
     return request

@@ -38,6 +38,7 @@ from cdlm.dsr.service import (
     set_reason,
 )
 from cdlm.dsr.workflow import Status
+from cdlm.erasures import register
 from cdlm.holds import service as legal_holds
 from cdlm.vault.service import Vault
 
@@ -62,6 +63,8 @@ class TickReport:
     requester_details_destroyed: int
     staff_text_sealed: int = 0
     retained_data_erased: int = 0
+    #: Committed erasures written to the erasure register now (earlier writes that failed).
+    erasures_registered: int = 0
 
 
 async def _flag(request_id: uuid.UUID, due_soon: timedelta) -> Attention | None:
@@ -114,6 +117,7 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
     ):
         destroyed += await erasure.forget_requester(vault, request)
     open_overdue = await DataSubjectRequest.filter(clock_running(), due_at__lt=clock.now()).count()
+    registered = await register.flush(register.register_from(settings))
     return TickReport(
         flagged_due_soon=flags.count(Attention.DUE_SOON),
         flagged_overdue=flags.count(Attention.OVERDUE),
@@ -126,6 +130,7 @@ async def tick(vault: Vault, notifier: Notifier, settings: Settings) -> TickRepo
         requester_details_destroyed=destroyed,
         staff_text_sealed=sealed,
         retained_data_erased=released,
+        erasures_registered=registered,
     )
 
 
