@@ -195,3 +195,37 @@ async def test_enrich_all_derives_every_customer_again(
     assert "derived the attributes of 1 customers (enrichers: email_domain)" in result.stdout
     row = await CustomerAttributes.get(customer_id=made.customer_id)
     assert (row.email_domain_kind, row.country, row.phone_country) == ("free_mail", "NL", None)
+
+
+def test_backup_and_restore_round_trip_the_embedded_database(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    assert run_cdlm("migrate", CDLM_DATA_DIR=data).returncode == 0
+    seeded = run_cdlm("seed-demo", CDLM_DATA_DIR=data)
+    assert seeded.returncode == 0, seeded.stderr
+    backup = tmp_path / "cdlm.dump"
+    written = run_cdlm("backup", "-o", str(backup), CDLM_DATA_DIR=data)
+    assert written.returncode == 0, written.stderr
+    assert written.stdout == f"wrote {backup}\n"
+    assert backup.stat().st_size > 0
+    restored = run_cdlm("restore", str(backup), CDLM_DATA_DIR=data)
+    assert restored.returncode == 0, restored.stderr
+    assert restored.stdout.splitlines() == [
+        "erasure records read: 0; customers erased again: 0; already erased: 0; "
+        "identifiers suppressed again: 0",
+        f"restored {backup}",
+    ]
+    # The data came back: the demo refuses an installation that has customers.
+    again = run_cdlm("seed-demo", CDLM_DATA_DIR=data)
+    assert again.returncode != 0
+    assert "already has customers" in again.stderr
+
+
+def test_backup_and_restore_refuse_what_they_cannot_do(tmp_path: Path) -> None:
+    missing = run_cdlm("restore", str(tmp_path / "none.dump"), CDLM_DATA_DIR=str(tmp_path))
+    assert missing.returncode == 2
+    assert missing.stderr == f"cdlm: {tmp_path / 'none.dump'}: no such file\n"
+    external = run_cdlm(
+        "backup", "-o", str(tmp_path / "x.dump"), DATABASE_URL="postgresql://u:p@127.0.0.1/db"
+    )
+    assert external.returncode == 2
+    assert "embedded database" in external.stderr
