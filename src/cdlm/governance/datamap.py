@@ -273,6 +273,19 @@ def places() -> list[Place]:
             "identifiers of erased people, so imports do not re-create them; never shown",
         ),
         Place(
+            "erasureRegister.blindIndex",
+            "erasure_register_pending",
+            "identifiers",
+            "user.unique_id.pseudonymous",
+            DataSubjectCategory.CUSTOMER,
+            False,
+            frozenset(),
+            (),
+            "the erased person's customer id and identifier blind indexes, also written to the "
+            "erasure register outside the database (CDLM_ERASURE_REGISTER_DIR) so a restored "
+            "backup is erased again; never shown",
+        ),
+        Place(
             "dataSubjectRequest.details",
             "dsr_requests",
             "details_sealed",
