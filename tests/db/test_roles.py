@@ -55,7 +55,9 @@ REFUSED = [
 
 @pytest.mark.parametrize("statement", REFUSED)
 async def test_the_application_role_is_refused(statement: str) -> None:
-    with pytest.raises(OperationalError, match="permission denied|must be owner|must be superuser"):
+    with pytest.raises(
+        OperationalError, match=r"permission denied|must be owner|must be superuser"
+    ):
         await get_connection("default").execute_script(statement)
 
 
@@ -140,11 +142,15 @@ def _grant_sql() -> str:
     return sql
 
 
+async def _grant(owner: asyncpg.Connection, role: str) -> None:
+    async with owner.transaction():
+        await owner.execute("SELECT set_config('cdlm.app_role', $1, true)", role)
+        await owner.execute(_grant_sql())
+
+
 async def test_granting_again_changes_nothing(owner: asyncpg.Connection) -> None:
     before = await _privileges(APP_ROLE)
-    async with owner.transaction():
-        await owner.execute(f"SET LOCAL cdlm.app_role = '{APP_ROLE}'")
-        await owner.execute(_grant_sql())
+    await _grant(owner, APP_ROLE)
     assert await _privileges(APP_ROLE) == before
 
 
@@ -153,6 +159,4 @@ async def test_a_privileged_application_role_is_refused(
 ) -> None:
     """Naming the owner (or a superuser) as the application role would hand it everything."""
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="may not be a superuser"):
-        async with owner.transaction():
-            await owner.execute(f"SET LOCAL cdlm.app_role = '{owner_database.user}'")
-            await owner.execute(_grant_sql())
+        await _grant(owner, owner_database.user)
