@@ -24,6 +24,7 @@ LEDGERS = {
 ORDINARY = {"SELECT", "INSERT", "UPDATE", "DELETE"}
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
+REFUSAL = r"permission denied|must be owner|must be superuser"
 REFUSED = [
     "ALTER TABLE audit_entries ADD COLUMN forged text",
     "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only",
