@@ -15,6 +15,7 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
+from tortoise.exceptions import OperationalError
 
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.db.errors import DatabaseUnavailable
@@ -173,7 +174,15 @@ async def apply_migrations(
     try:
         await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         async with _migration_context(target, app_role) as executor:
-            await executor.migrate(progress=progress)
+            try:
+                await executor.migrate(progress=progress)
+            except OperationalError as exc:
+                if not isinstance(exc.__cause__, asyncpg.InsufficientPrivilegeError):
+                    raise
+                raise DatabaseUnavailable(
+                    f"{target.user} may not change the schema of {target.safe_description}: "
+                    "migrate as the tables' owner (CDLM_DATABASE_OWNER_URL)"
+                ) from exc
     finally:
         await lock.close()
     return applied
