@@ -5,6 +5,7 @@ and nothing else: no DDL, no TRUNCATE, no trigger switching, no rewriting the le
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -12,6 +13,7 @@ from tortoise.connection import get_connection
 from tortoise.exceptions import OperationalError
 
 from cdlm.config import DatabaseTarget
+from cdlm.db import migrations
 from tests.conftest import APP_ROLE
 
 #: Append-only tables: read and append, nothing more (the audit inbox also lets chained rows go).
@@ -138,7 +140,9 @@ async def test_tables_the_owner_adds_later_are_the_applications_to_use(
 
 def _grant_sql() -> str:
     """The migration's grants, as ``cdlm migrate`` runs them."""
-    module = import_module("cdlm.db.migrations.0028_database_roles")
+    folder = Path(migrations.__file__).parent
+    (name,) = [path.stem for path in folder.glob("[0-9]*_database_roles.py")]
+    module = import_module(f"{migrations.__name__}.{name}")
     sql: str = module.GRANT_APP_ROLE
     return sql
 

@@ -135,7 +135,7 @@ async def _migration_context(
     from tortoise.migrations.executor import MigrationExecutor  # not on the API's start-up
 
     config = tortoise_config(target, pool_max=2)
-    # Read by the migration that creates and grants the application role (0028).
+    # Read by the migration that creates and grants the application role (database_roles).
     config["connections"]["default"]["credentials"]["server_settings"]["cdlm.app_role"] = app_role
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
