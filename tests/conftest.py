@@ -2,6 +2,11 @@
 
 PostgreSQL is the embedded server (started in a temporary directory) unless ``DATABASE_URL``
 is set, in which case a throw-away database is created on that server and dropped at the end.
+
+As in production, the migrations and the test helpers that empty or tamper with tables run as
+the owner (``owner_database``, ``owner``); the app under test, its commands and its Lambda
+handler connect as the application role (``database``), which may not alter, truncate, or
+rewrite the ledgers.
 """
 
 from __future__ import annotations
@@ -15,18 +20,28 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
 from tortoise import Tortoise
-from tortoise.connection import get_connection
+from tortoise.context import TortoiseContext
 
 from cdlm.app import create_app
 from cdlm.auth.settings import AuthSettings, auth_settings
 from cdlm.config import DatabaseTarget, Settings, load_settings, parse_database_url
 from cdlm.core.roles import Role
 from cdlm.db.embedded import EmbeddedPostgres
-from cdlm.db.lifecycle import apply_migrations, close_orm, drop_database, ensure_database, init_orm
+from cdlm.db.lifecycle import (
+    app_role_target,
+    apply_migrations,
+    close_orm,
+    connect,
+    drop_database,
+    ensure_database,
+    init_orm,
+)
+from cdlm.db.orm_config import tortoise_config
 from cdlm.vault.keys import provider_from_settings
 from cdlm.vault.service import Vault
 from tests.factories import bearer, make_api_key
@@ -41,6 +56,11 @@ TEST_ENV = {
     "CDLM_PASSWORD_HASH_MEMORY_KIB": "1024",
 }
 TEST_APPS = {"testsupport": {"models": ["tests.support.models"], "default_connection": "default"}}
+#: The application role of the test database (as ``CDLM_DATABASE_APP_ROLE`` names it).
+APP_ROLE = "cdlm_app"
+#: Its password when the server asks for one (``DATABASE_URL``); the embedded server trusts
+#: its Unix socket.
+APP_ROLE_PASSWORD = "cdlm-test-" + uuid.uuid4().hex
 
 
 @pytest.fixture(scope="session")
@@ -74,11 +94,11 @@ def short_tmp() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-async def database(database_server: DatabaseTarget) -> AsyncIterator[DatabaseTarget]:
-    """A freshly created and migrated database for this session, dropped at the end."""
+async def owner_database(database_server: DatabaseTarget) -> AsyncIterator[DatabaseTarget]:
+    """A freshly created database for this session, migrated by its owner, dropped at the end."""
     target = database_server.with_database(f"cdlm_test_{uuid.uuid4().hex[:12]}")
     await ensure_database(target)
-    await apply_migrations(target)
+    await apply_migrations(target, app_role=APP_ROLE)
     try:
         yield target
     finally:
@@ -86,19 +106,42 @@ async def database(database_server: DatabaseTarget) -> AsyncIterator[DatabaseTar
 
 
 @pytest.fixture(scope="session")
-def settings(database: DatabaseTarget, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings as a test deployment would have them, pointing at the session database."""
-    base = load_settings({**TEST_ENV, "CDLM_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
-    return replace(base, database=database)
+async def owner(owner_database: DatabaseTarget) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as the tables' owner: for emptying tables and for tests that tamper."""
+    connection = await connect(owner_database)
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 @pytest.fixture(scope="session")
-async def orm(database: DatabaseTarget, settings: Settings) -> AsyncIterator[None]:
-    """Tortoise initialized for the session, with the test-only tables created."""
+async def database(owner_database: DatabaseTarget, owner: asyncpg.Connection) -> DatabaseTarget:
+    """The session database as the application role reaches it (what the app connects as)."""
+    # The role is the server's, not the database's: a password only a test session knows.
+    await owner.execute(f"ALTER ROLE {APP_ROLE} PASSWORD '{APP_ROLE_PASSWORD}'")
+    return replace(app_role_target(owner_database, APP_ROLE), password=APP_ROLE_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def settings(database: DatabaseTarget, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings as a test deployment would have them, pointing at the session database."""
+    base = load_settings({**TEST_ENV, "CDLM_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+    return replace(base, database=database, database_app_role=APP_ROLE)
+
+
+@pytest.fixture(scope="session")
+async def orm(
+    database: DatabaseTarget, owner_database: DatabaseTarget, settings: Settings
+) -> AsyncIterator[None]:
+    """Tortoise initialized for the session as the application role, with the test-only tables
+    created by the owner (the default privileges grant them to the application role)."""
+    async with TortoiseContext() as creating:
+        await creating.init(config=tortoise_config(owner_database, extra_apps=TEST_APPS))
+        await creating.generate_schemas(safe=True)
     context = await init_orm(
         database, settings, extra_apps=TEST_APPS, connection_class=CountingConnection
     )
-    await Tortoise.generate_schemas(safe=True)
     try:
         yield
     finally:
@@ -118,7 +161,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-async def clean_database(orm: None) -> AsyncIterator[None]:
+async def clean_database(orm: None, owner: asyncpg.Connection) -> AsyncIterator[None]:
     """Every test starts from empty tables (the migration history and vault secrets are kept)."""
     yield
     assert Tortoise.apps is not None
@@ -127,14 +170,12 @@ async def clean_database(orm: None) -> AsyncIterator[None]:
         for m in Tortoise.apps.get_models_iterable()
         if m._meta.db_table not in KEPT_TABLES
     )
-    # Emptied with DELETE under session_replication_role = replica (as a database owner doing
-    # maintenance would: the ledgers' guards and the foreign keys are suspended for this
-    # transaction only): most tables are empty or nearly, and DELETE touches no files, where
-    # TRUNCATE makes new ones for every table.
+    # Emptied by the owner with DELETE under session_replication_role = replica (maintenance:
+    # the ledgers' guards and the foreign keys are suspended for this transaction only; the
+    # application role may do none of it): most tables are empty or nearly, and DELETE touches
+    # no files, where TRUNCATE makes new ones for every table.
     deletes = " ".join(f"DELETE FROM {table};" for table in tables.split(", "))
-    await get_connection("default").execute_script(
-        f"BEGIN; SET LOCAL session_replication_role = replica; {deletes} COMMIT;"
-    )
+    await owner.execute(f"BEGIN; SET LOCAL session_replication_role = replica; {deletes} COMMIT;")
 
 
 @pytest.fixture

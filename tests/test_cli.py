@@ -60,10 +60,30 @@ def test_unreachable_database_is_one_line_without_password() -> None:
     )
 
 
-def test_migrate_reports_up_to_date(database: DatabaseTarget) -> None:
-    result = run_cdlm("migrate", DATABASE_URL=database_url(database))
+def test_migrate_reports_up_to_date(
+    database: DatabaseTarget, owner_database: DatabaseTarget
+) -> None:
+    result = run_cdlm(
+        "migrate",
+        DATABASE_URL=database_url(database),
+        CDLM_DATABASE_OWNER_URL=database_url(owner_database),
+    )
     assert result.returncode == 0, result.stderr
-    assert "is up to date (0 applied now)" in result.stdout
+    assert f"database {owner_database.safe_description} is up to date (0 applied now)" in (
+        result.stdout
+    )
+
+
+def test_migrate_as_the_app_role_is_one_line(database: DatabaseTarget) -> None:
+    result = run_cdlm("migrate", DATABASE_URL=database_url(database))
+    assert result.returncode == 1
+    assert (
+        result.stdout == "migrate: no CDLM_DATABASE_OWNER_URL; migrating as DATABASE_URL's role\n"
+    )
+    assert result.stderr == (
+        f"cdlm: {database.user} may not change the schema of {database.safe_description}: "
+        "migrate as the tables' owner (CDLM_DATABASE_OWNER_URL)\n"
+    )
 
 
 async def test_serve_refuses_an_unmigrated_external_database(

@@ -163,3 +163,62 @@ def test_bad_analytics_settings_name_the_variable(variable: str, value: str, mes
         load_settings({variable: value})
     assert caught.value.variable == variable
     assert message in str(caught.value)
+
+
+def test_database_roles_default_and_parse() -> None:
+    plain = load_settings({"DATABASE_URL": "postgresql://cdlm_app:pw@db/cdlm"})
+    assert plain.database_app_role == "cdlm_app"
+    assert plain.database_owner is None
+    both = load_settings(
+        {
+            "DATABASE_URL": "postgresql://crm_app:pw@db/cdlm",
+            "CDLM_DATABASE_APP_ROLE": "crm_app",
+            "CDLM_DATABASE_OWNER_URL": "postgresql://cdlm_owner:other@db/cdlm?sslmode=require",
+        }
+    )
+    assert both.database_app_role == "crm_app"
+    assert both.database_owner is not None
+    assert both.database_owner.user == "cdlm_owner"
+    assert both.database_owner.password == "other"
+    assert both.database_owner.ssl == "require"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        (
+            {"CDLM_DATABASE_APP_ROLE": "App-Role"},
+            "CDLM_DATABASE_APP_ROLE: must be a lower-case PostgreSQL role name (a-z, 0-9, _)",
+        ),
+        (
+            {"CDLM_DATABASE_OWNER_URL": "postgresql://owner:pw@db/cdlm"},
+            "CDLM_DATABASE_OWNER_URL: needs DATABASE_URL (the app role's URL)",
+        ),
+        (
+            {
+                "DATABASE_URL": "postgresql://cdlm_app:pw@db/cdlm",
+                "CDLM_DATABASE_OWNER_URL": "postgresql://cdlm_app:pw@db/cdlm",
+            },
+            "CDLM_DATABASE_OWNER_URL: must connect as the owner, not the app role",
+        ),
+        (
+            {
+                "DATABASE_URL": "postgresql://cdlm_app:pw@db/cdlm",
+                "CDLM_DATABASE_OWNER_URL": "postgresql://owner:pw@db/other",
+            },
+            "CDLM_DATABASE_OWNER_URL: must name the database DATABASE_URL names",
+        ),
+        (
+            {
+                "DATABASE_URL": "postgresql://cdlm_app:pw@db/cdlm",
+                "CDLM_DATABASE_OWNER_URL": "mysql://owner:s3cret@db/cdlm",
+            },
+            "CDLM_DATABASE_OWNER_URL: must start with postgresql:// (cdlm runs on PostgreSQL only)",
+        ),
+    ],
+)
+def test_bad_database_roles_are_one_line(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ)
+    assert str(caught.value) == message
+    assert "s3cret" not in str(caught.value)

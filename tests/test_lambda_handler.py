@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,9 @@ import pytest
 from cdlm.config import DatabaseTarget
 from tests.support.lambda_invoke import (
     DEFERRED,
+    ROOT,
     LambdaContainer,
+    cdlm_env,
     database_url,
     http_api_v2_event,
     rest_api_v1_event,
@@ -176,3 +180,37 @@ def test_a_first_health_check_loads_no_library_it_does_not_need(
     result = run_python(probe, env)
     assert result.returncode == 0, result.stderr[-1500:]
     assert result.stdout.strip() == "[]"
+
+
+def test_the_migrate_function_migrates_as_the_owner(
+    database: DatabaseTarget, owner_database: DatabaseTarget
+) -> None:
+    """The API's role may not change the schema; the migrate function uses the owner's URL."""
+    call = "from cdlm.lambda_handler import migrate; print(migrate({}, None))"
+    env = {
+        "DATABASE_URL": database_url(database),
+        "CDLM_ENV": "test",
+        "CDLM_TOKEN_SECRET": "lambda-token-secret-" + "y" * 32,
+    }
+    as_owner = subprocess.run(
+        [sys.executable, "-c", call],
+        cwd=ROOT,
+        env=cdlm_env(**env, CDLM_DATABASE_OWNER_URL=database_url(owner_database)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert as_owner.returncode == 0, as_owner.stderr
+    assert as_owner.stdout == "{'applied': []}\n"
+    as_app = subprocess.run(
+        [sys.executable, "-c", call],
+        cwd=ROOT,
+        env=cdlm_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert as_app.returncode != 0
+    assert "may not change the schema" in as_app.stderr

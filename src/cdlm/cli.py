@@ -95,6 +95,7 @@ async def _prepare_database(
     from cdlm.auth.service import bootstrap, needs_bootstrap
     from cdlm.auth.settings import auth_settings
     from cdlm.db.lifecycle import (
+        app_role_target,
         apply_migrations,
         close_orm,
         ensure_database,
@@ -105,10 +106,11 @@ async def _prepare_database(
     from cdlm.system.service import ensure_installation
 
     timeout = settings.db_connect_timeout
-    if embedded:
+    if embedded:  # migrated as the owner (the embedded superuser), served as the app role
         await ensure_database(target, timeout)
-        for name in await apply_migrations(target, timeout):
+        for name in await apply_migrations(target, timeout, app_role=settings.database_app_role):
             typer.echo(f"applied migration {name}")
+        target = app_role_target(target, settings.database_app_role)
     else:
         await server_version(target, timeout)
         pending = (await migration_status(target)).pending
@@ -153,6 +155,7 @@ def serve(
     from cdlm.app import create_app
     from cdlm.core.logs import configure_logging
     from cdlm.db.embedded import EmbeddedPostgres
+    from cdlm.db.lifecycle import app_role_target
 
     settings = _settings()
     configure_logging(settings.log_level)
@@ -172,6 +175,8 @@ def serve(
             assert settings.database is not None
             target = settings.database
         bootstrapped = _run(_prepare_database(settings, target, embedded is not None))
+        if embedded is not None:
+            target = app_role_target(target, settings.database_app_role)
         served = Settings(**{**settings.__dict__, "database": target})
         try:
             app = create_app(served, database="lifespan")
@@ -266,7 +271,8 @@ def worker(
 
 @cli.command()
 def migrate() -> None:
-    """Apply pending database migrations (to DATABASE_URL, or the embedded database)."""
+    """Apply pending database migrations as the tables' owner (CDLM_DATABASE_OWNER_URL, else
+    DATABASE_URL, or the embedded database), granting the app role its privileges."""
     from cdlm.db.embedded import EmbeddedPostgres
     from cdlm.db.lifecycle import apply_migrations, ensure_database
 
@@ -278,10 +284,15 @@ def migrate() -> None:
     async def run(target: DatabaseTarget) -> list[str]:
         if embedded is not None:
             await ensure_database(target, settings.db_connect_timeout)
-        return await apply_migrations(target, settings.db_connect_timeout)
+        return await apply_migrations(
+            target, settings.db_connect_timeout, app_role=settings.database_app_role
+        )
 
     try:
-        target = embedded.start() if embedded is not None else settings.database
+        target = embedded.start() if embedded is not None else settings.database_owner
+        if target is None:
+            typer.echo("migrate: no CDLM_DATABASE_OWNER_URL; migrating as DATABASE_URL's role")
+            target = settings.database
         assert target is not None
         applied = _run(run(target))
     except DatabaseUnavailable as error:
@@ -297,7 +308,13 @@ def migrate() -> None:
 def _on_database(settings: Settings, work: Callable[[DatabaseTarget], Coroutine[Any, Any, T]]) -> T:
     """Run ``work`` against the migrated database (starting the embedded one when needed)."""
     from cdlm.db.embedded import EmbeddedPostgres
-    from cdlm.db.lifecycle import close_orm, ensure_database, init_orm, migration_status
+    from cdlm.db.lifecycle import (
+        app_role_target,
+        close_orm,
+        ensure_database,
+        init_orm,
+        migration_status,
+    )
 
     embedded = (
         EmbeddedPostgres(settings.embedded_pgdata) if settings.uses_embedded_database else None
@@ -308,6 +325,8 @@ def _on_database(settings: Settings, work: Callable[[DatabaseTarget], Coroutine[
             await ensure_database(target, settings.db_connect_timeout)
         if (await migration_status(target)).pending:
             raise DatabaseUnavailable("the database is not migrated; run `cdlm migrate` first")
+        if embedded is not None:  # the work runs as the app role, as the API does
+            target = app_role_target(target, settings.database_app_role)
         context = await init_orm(target, settings)
         try:
             return await work(target)

@@ -138,6 +138,7 @@ class AnalyticsSettings:
 
 #: Property keys an event's item (product or content) id is read from, first present wins.
 DEFAULT_ITEM_KEYS: tuple[str, ...] = ("itemId", "productId", "sku", "contentId")
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _PURPOSE_CODE = re.compile(r"^[a-z][a-z0-9_.-]{1,63}$")
 _PROPERTY_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 
@@ -210,6 +211,10 @@ class Settings:
     require_training: frozenset[Role] = frozenset()
     #: Profiles whose quality score is below this are stewardship tasks.
     stewardship_quality_below: float = 0.5
+    #: The role the application connects as (created and granted by the migrations).
+    database_app_role: str = "cdlm_app"
+    #: Where ``cdlm migrate`` connects, as the tables' owner (``CDLM_DATABASE_OWNER_URL``).
+    database_owner: DatabaseTarget | None = None
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -387,6 +392,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     database = parse_database_url(database_url) if database_url else None
     if database is None and environment is Environment.PRODUCTION:
         raise ConfigError("DATABASE_URL", "is required when CDLM_ENV=production")
+    owner_url = env.raw("CDLM_DATABASE_OWNER_URL")
+    owner = parse_database_url(owner_url, "CDLM_DATABASE_OWNER_URL") if owner_url else None
+    if owner is not None and database is None:
+        raise ConfigError("CDLM_DATABASE_OWNER_URL", "needs DATABASE_URL (the app role's URL)")
+    app_role = env.raw("CDLM_DATABASE_APP_ROLE") or "cdlm_app"
+    if not _ROLE_NAME.match(app_role):
+        raise ConfigError(
+            "CDLM_DATABASE_APP_ROLE", "must be a lower-case PostgreSQL role name (a-z, 0-9, _)"
+        )
+    if owner is not None and owner.user == app_role:
+        raise ConfigError("CDLM_DATABASE_OWNER_URL", "must connect as the owner, not the app role")
+    if owner is not None and database is not None and owner.database != database.database:
+        raise ConfigError("CDLM_DATABASE_OWNER_URL", "must name the database DATABASE_URL names")
     token_secret = env.raw("CDLM_TOKEN_SECRET")
     if token_secret is not None and len(token_secret) < 32:
         raise ConfigError("CDLM_TOKEN_SECRET", "must have at least 32 characters")
@@ -461,6 +479,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         stewardship_quality_below=env.get(
             "CDLM_STEWARDSHIP_QUALITY_BELOW", _float_in(0.0, 1.0), 0.5
         ),
+        database_app_role=app_role,
+        database_owner=owner,
     )
 
 

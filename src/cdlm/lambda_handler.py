@@ -224,12 +224,16 @@ def analytics_refresh(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Apply pending migrations; returns the names applied."""
-    assert settings.database is not None
+    """Apply pending migrations as the owner (``CDLM_DATABASE_OWNER_URL``, else
+    ``DATABASE_URL``); returns the names applied."""
+    target = settings.database_owner or settings.database
+    assert target is not None
     loop = asyncio.new_event_loop()  # its own loop: Mangum's stays untouched
     try:
         applied = loop.run_until_complete(
-            apply_migrations(settings.database, settings.db_connect_timeout)
+            apply_migrations(
+                target, settings.db_connect_timeout, app_role=settings.database_app_role
+            )
         )
     finally:
         loop.close()

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 from tortoise.connection import get_connection
 from tortoise.exceptions import OperationalError
@@ -26,18 +27,14 @@ from tests.factories import bearer, gid, make_api_key
 
 
 @contextlib.asynccontextmanager
-async def tampering() -> AsyncIterator[None]:
-    """What only a database owner could do: switch off the append-only trigger."""
-    connection = get_connection("default")
-    await connection.execute_script(
-        "ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only"
-    )
+async def tampering(owner: asyncpg.Connection) -> AsyncIterator[asyncpg.Connection]:
+    """What only the tables' owner could do: switch off the append-only trigger (the
+    application role may not: tests/db/test_roles.py)."""
+    await owner.execute("ALTER TABLE audit_entries DISABLE TRIGGER audit_entries_append_only")
     try:
-        yield
+        yield owner
     finally:
-        await connection.execute_script(
-            "ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only"
-        )
+        await owner.execute("ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only")
 
 
 ALICE = Principal(PrincipalKind.USER, uuid.uuid4(), Role.STEWARD, "Alice")
@@ -94,12 +91,14 @@ async def test_entry_records_field_names_request_and_actor() -> None:
         ("occurred_at", "occurred_at - interval '1 day'"),
     ],
 )
-async def test_altered_row_is_reported_as_the_first_broken_link(column: str, value: str) -> None:
+async def test_altered_row_is_reported_as_the_first_broken_link(
+    column: str, value: str, owner: asyncpg.Connection
+) -> None:
     for number in range(4):
         await audit.record(ALICE, "customer.update", target_type="customer", target_id=str(number))
     third = (await AuditEntry.all().order_by("sequence"))[2]
-    async with tampering():
-        await get_connection("default").execute_script(
+    async with tampering(owner) as connection:
+        await connection.execute(
             f'UPDATE "audit_entries" SET "{column}" = {value} WHERE "sequence" = {third.sequence}'
         )
     report = await audit.verify_chain()
@@ -110,12 +109,12 @@ async def test_altered_row_is_reported_as_the_first_broken_link(column: str, val
     assert report.problem == ChainProblem.CONTENT_MISMATCH
 
 
-async def test_deleted_row_breaks_the_next_link() -> None:
+async def test_deleted_row_breaks_the_next_link(owner: asyncpg.Connection) -> None:
     for number in range(4):
         await audit.record(ALICE, "customer.update", target_type="customer", target_id=str(number))
     entries = await AuditEntry.all().order_by("sequence")
-    async with tampering():
-        await get_connection("default").execute_script(
+    async with tampering(owner) as connection:
+        await connection.execute(
             f'DELETE FROM "audit_entries" WHERE "sequence" = {entries[1].sequence}'
         )
     report = await audit.verify_chain()
@@ -123,15 +122,22 @@ async def test_deleted_row_breaks_the_next_link() -> None:
     assert report.problem == ChainProblem.PREVIOUS_HASH_MISMATCH
 
 
-async def test_rehashed_forgery_still_breaks_the_following_link() -> None:
+async def test_rehashed_forgery_still_breaks_the_following_link(
+    owner: asyncpg.Connection,
+) -> None:
     for number in range(3):
         await audit.record(ALICE, "customer.update", target_type="customer", target_id=str(number))
     entries = await AuditEntry.all().order_by("sequence")
     forged = entries[1]
     forged.action = "customer.delete"
     forged.hash = audit._entry_hash(forged)
-    async with tampering():
-        await forged.save()
+    async with tampering(owner) as connection:
+        await connection.execute(
+            'UPDATE "audit_entries" SET "action" = $1, "hash" = $2 WHERE "sequence" = $3',
+            forged.action,
+            forged.hash,
+            forged.sequence,
+        )
     report = await audit.verify_chain()
     assert report.first_broken_sequence == entries[2].sequence
 
@@ -219,7 +225,7 @@ async def test_mutations_through_the_api_are_audited_with_their_request_id(
 
 
 async def test_verify_audit_chain_query_reports_tampering(
-    gql: GraphQLClient, admin_headers: dict[str, str]
+    gql: GraphQLClient, admin_headers: dict[str, str], owner: asyncpg.Connection
 ) -> None:
     for number in range(3):
         await audit.record(ALICE, "customer.update", target_id=str(number))
@@ -230,8 +236,8 @@ async def test_verify_audit_chain_query_reports_tampering(
     healthy = (await gql(query, headers=admin_headers))["data"]["verifyAuditChain"]
     assert healthy["ok"] is True
     entries = await AuditEntry.all().order_by("sequence")
-    async with tampering():
-        await get_connection("default").execute_script(
+    async with tampering(owner) as connection:
+        await connection.execute(
             f"UPDATE audit_entries SET actor_role = 'admin' WHERE sequence = {entries[-1].sequence}"
         )
     broken = (await gql(query, headers=admin_headers))["data"]["verifyAuditChain"]
@@ -249,10 +255,14 @@ async def test_verify_audit_chain_query_reports_tampering(
     "statement",
     ["UPDATE audit_entries SET action = 'x'", "DELETE FROM audit_entries"],
 )
-async def test_the_database_refuses_to_change_or_delete_entries(statement: str) -> None:
+async def test_the_database_refuses_to_change_or_delete_entries(
+    statement: str, owner: asyncpg.Connection
+) -> None:
     await audit.record(ALICE, "customer.update", target_id="1")
-    with pytest.raises(OperationalError, match="append-only"):
-        await get_connection("default").execute_script(statement)
+    with pytest.raises(OperationalError, match="permission denied for table audit_entries"):
+        await get_connection("default").execute_script(statement)  # the application role
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+        await owner.execute(statement)  # the owner: the trigger still guards the table
     assert (await audit.verify_chain()).ok
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from tortoise.connection import get_connection
 from tortoise.exceptions import OperationalError
@@ -382,15 +383,16 @@ async def test_verification_reports_pending_records_as_pending_not_broken() -> N
     )
 
 
-async def test_tampering_with_whom_a_read_covered_is_detected() -> None:
+async def test_tampering_with_whom_a_read_covered_is_detected(owner: asyncpg.Connection) -> None:
     read = customers(3)
     await audit.record_read(AGENT, read, ["email"])
     await audit.record(STEWARD, "customer.update", target_type="customer", target_id="c1")
     first = (await AuditEntry.all().order_by("sequence"))[0]
-    async with tampering():
-        await get_connection("default").execute_query(
+    async with tampering(owner) as connection:
+        await connection.execute(
             'UPDATE "audit_entries" SET "subject_ids" = $1::uuid[] WHERE "sequence" = $2',
-            [read[:2], first.sequence],
+            read[:2],
+            first.sequence,
         )
     report = await audit.verify_chain()
     assert not report.ok
@@ -425,10 +427,17 @@ async def test_entries_without_subjects_hash_as_they_always_have() -> None:
         "TRUNCATE audit_pending",
     ],
 )
-async def test_the_inbox_refuses_changes_and_removal_of_unchained_records(statement: str) -> None:
+async def test_the_inbox_refuses_changes_and_removal_of_unchained_records(
+    statement: str, owner: asyncpg.Connection
+) -> None:
     await audit.record_read(AGENT, customers(1), ["email"])
-    with pytest.raises(OperationalError, match="audit_pending is"):
+    # The application role may delete chained records only (the trigger) and may neither
+    # update nor truncate (no privilege); the owner is refused by the triggers.
+    refused = "audit_pending is" if statement.startswith("DELETE") else "permission denied"
+    with pytest.raises(OperationalError, match=refused):
         await get_connection("default").execute_script(statement)
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="audit_pending is"):
+        await owner.execute(statement)
     assert await pending_count() == 1
     assert await sequencer.chain_pending() == 1
 

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from tortoise.connection import get_connection
 from tortoise.exceptions import OperationalError
@@ -377,7 +378,9 @@ async def test_receipt_in_kantara_shape(
     assert purposes[0]["piiCategory"] == ["user.contact.email"]
 
 
-async def test_ledger_chain_tamper_detection_and_append_only(vault: Vault) -> None:
+async def test_ledger_chain_tamper_detection_and_append_only(
+    vault: Vault, owner: asyncpg.Connection
+) -> None:
     await make_purpose("newsletter")
     customer = (await make_customer(vault, email="l@example.com")).customer_id
     for decision in (Decision.GRANTED, Decision.WITHDRAWN, Decision.GRANTED):
@@ -389,19 +392,20 @@ async def test_ledger_chain_tamper_detection_and_append_only(vault: Vault) -> No
             ),
         )
     assert (await service.verify_ledger()).ok
-    connection = get_connection("default")
-    with pytest.raises(OperationalError, match="append-only"):
-        await connection.execute_script("UPDATE consent_entries SET decision = 'granted'")
+    with pytest.raises(OperationalError, match="permission denied"):  # the application role
+        await get_connection("default").execute_script(
+            "UPDATE consent_entries SET decision = 'granted'"
+        )
+    with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):  # the owner
+        await owner.execute("UPDATE consent_entries SET decision = 'granted'")
     second = (await ConsentEntry.all().order_by("sequence"))[1]
-    await connection.execute_script(
-        "ALTER TABLE consent_entries DISABLE TRIGGER consent_entries_append_only"
-    )
+    await owner.execute("ALTER TABLE consent_entries DISABLE TRIGGER consent_entries_append_only")
     try:
-        await connection.execute_script(
+        await owner.execute(
             f"UPDATE consent_entries SET decision = 'granted' WHERE sequence = {second.sequence}"
         )
     finally:
-        await connection.execute_script(
+        await owner.execute(
             "ALTER TABLE consent_entries ENABLE TRIGGER consent_entries_append_only"
         )
     report = await service.verify_ledger()

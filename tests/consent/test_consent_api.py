@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from tortoise.connection import get_connection
 
@@ -521,7 +522,7 @@ async def test_updating_a_purpose_keeps_what_is_omitted_and_clears_what_is_null(
 
 
 async def test_the_ledger_check_names_the_first_broken_entry(
-    gql: GraphQLClient, vault: Vault, officer: dict[str, str]
+    gql: GraphQLClient, vault: Vault, officer: dict[str, str], owner: asyncpg.Connection
 ) -> None:
     await make_purpose("newsletter")
     customer = (await make_customer(vault, email="chain@example.com")).customer_id
@@ -541,16 +542,14 @@ async def test_the_ledger_check_names_the_first_broken_entry(
         "pendingEntries": 0,
     }
     second = (await ConsentEntry.all().order_by("sequence"))[1]
-    connection = get_connection("default")
-    await connection.execute_script(
-        "ALTER TABLE consent_entries DISABLE TRIGGER consent_entries_append_only"
-    )
+    # What only the tables' owner could do (the application role may not).
+    await owner.execute("ALTER TABLE consent_entries DISABLE TRIGGER consent_entries_append_only")
     try:
-        await connection.execute_script(
+        await owner.execute(
             f"UPDATE consent_entries SET channel = 'app' WHERE sequence = {second.sequence}"
         )
     finally:
-        await connection.execute_script(
+        await owner.execute(
             "ALTER TABLE consent_entries ENABLE TRIGGER consent_entries_append_only"
         )
     broken = (await gql(report, None, officer))["data"]["verifyConsentLedger"]

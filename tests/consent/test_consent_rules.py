@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from cdlm.auth.settings import AuthSettings
@@ -232,9 +233,13 @@ async def test_bad_input_is_refused_not_crashing(
 
 
 @pytest.mark.parametrize("table", ["consent_entries", "audit_entries"])
-async def test_ledgers_refuse_truncate(table: str) -> None:
+async def test_ledgers_refuse_truncate(table: str, owner: asyncpg.Connection) -> None:
     from tortoise.connection import get_connection
     from tortoise.exceptions import OperationalError
 
-    with pytest.raises(OperationalError, match="append-only"):
+    with pytest.raises(OperationalError, match="permission denied"):  # the application role
         await get_connection("default").execute_script(f"TRUNCATE {table} CASCADE")
+    with pytest.raises(
+        asyncpg.InsufficientPrivilegeError, match="append-only"
+    ):  # the owner: triggers
+        await owner.execute(f"TRUNCATE {table} CASCADE")

@@ -35,12 +35,11 @@ def test_record_is_one_json_line_with_extras() -> None:
     assert entry["level"] == "INFO"
 
 
-async def test_database_error_values_are_not_logged() -> None:
+async def test_database_error_values_are_not_logged(owner: asyncpg.Connection) -> None:
     connection = get_connection("default")
-    await connection.execute_script(
-        "CREATE TABLE IF NOT EXISTS pii_probe (email text UNIQUE); "
-        "INSERT INTO pii_probe VALUES ('jane.doe@example.com')"
-    )
+    # The owner makes the table (the application role may not; it gets its rows by default).
+    await owner.execute("CREATE TABLE IF NOT EXISTS pii_probe (email text UNIQUE)")
+    await connection.execute_script("INSERT INTO pii_probe VALUES ('jane.doe@example.com')")
     try:
         with pytest.raises(IntegrityError) as caught:
             await connection.execute_query("INSERT INTO pii_probe VALUES ('jane.doe@example.com')")
@@ -58,7 +57,7 @@ async def test_database_error_values_are_not_logged() -> None:
             await connection._pool.release(raw)  # type: ignore[attr-defined]
         assert "jane.doe" not in json.dumps(describe_exception(driver.value))
     finally:
-        await connection.execute_script("DROP TABLE pii_probe")
+        await owner.execute("DROP TABLE pii_probe")
 
 
 def test_exception_records_carry_the_stack() -> None:

@@ -25,11 +25,11 @@ async def test_every_model_change_has_a_migration() -> None:
     assert [w.name for w in writers] == [], "run `cdlm makemigrations` and commit the file"
 
 
-async def test_session_database_is_fully_migrated(database: DatabaseTarget) -> None:
-    status = await migration_status(database)
+async def test_session_database_is_fully_migrated(owner_database: DatabaseTarget) -> None:
+    status = await migration_status(owner_database)
     assert "0001_initial" in status.applied
     assert status.pending == []
-    assert await apply_migrations(database) == []
+    assert await apply_migrations(owner_database) == []
 
 
 async def test_concurrent_migrations_on_a_new_database_apply_once(

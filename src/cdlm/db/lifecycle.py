@@ -8,13 +8,14 @@ import socket
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 from tortoise import Tortoise
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
+from tortoise.exceptions import OperationalError
 
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.db.errors import DatabaseUnavailable
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Key of the PostgreSQL advisory lock that serializes concurrent ``migrate`` runs.
 MIGRATION_LOCK_KEY = 0x63646C6D  # "cdlm"
+#: The application role the migrations grant to when none is named.
+DEFAULT_APP_ROLE = "cdlm_app"
 
 
 def _explain(exc: BaseException) -> str:
@@ -119,11 +122,21 @@ class MigrationStatus:
     pending: list[str]
 
 
+def app_role_target(owner: DatabaseTarget, app_role: str = DEFAULT_APP_ROLE) -> DatabaseTarget:
+    """The owner's database reached as ``app_role`` without a password (the embedded server
+    trusts its Unix socket; elsewhere the app role's own URL is ``DATABASE_URL``)."""
+    return replace(owner, user=app_role, password="")
+
+
 @asynccontextmanager
-async def _migration_context(target: DatabaseTarget) -> AsyncIterator[MigrationExecutor]:
+async def _migration_context(
+    target: DatabaseTarget, app_role: str = DEFAULT_APP_ROLE
+) -> AsyncIterator[MigrationExecutor]:
     from tortoise.migrations.executor import MigrationExecutor  # not on the API's start-up
 
     config = tortoise_config(target, pool_max=2)
+    # Read by the migration that creates and grants the application role (database_roles).
+    config["connections"]["default"]["credentials"]["server_settings"]["cdlm.app_role"] = app_role
     async with TortoiseContext() as ctx:
         await ctx.init(config=config)
         apps = {APP_LABEL: config["apps"][APP_LABEL]}
@@ -141,8 +154,12 @@ async def migration_status(target: DatabaseTarget) -> MigrationStatus:
     )
 
 
-async def apply_migrations(target: DatabaseTarget, timeout: float = 5.0) -> list[str]:
-    """Apply every pending migration; returns the names applied (empty when up to date).
+async def apply_migrations(
+    target: DatabaseTarget, timeout: float = 5.0, *, app_role: str = DEFAULT_APP_ROLE
+) -> list[str]:
+    """Apply every pending migration as ``target``'s user (the tables' owner); returns the names
+    applied (empty when up to date). ``app_role`` is the role the migrations create and grant
+    the application's privileges to.
 
     Concurrent callers (two containers starting at once) are serialized by an advisory lock.
     """
@@ -156,8 +173,16 @@ async def apply_migrations(target: DatabaseTarget, timeout: float = 5.0) -> list
 
     try:
         await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
-        async with _migration_context(target) as executor:
-            await executor.migrate(progress=progress)
+        async with _migration_context(target, app_role) as executor:
+            try:
+                await executor.migrate(progress=progress)
+            except OperationalError as exc:
+                if not isinstance(exc.__cause__, asyncpg.InsufficientPrivilegeError):
+                    raise
+                raise DatabaseUnavailable(
+                    f"{target.user} may not change the schema of {target.safe_description}: "
+                    "migrate as the tables' owner (CDLM_DATABASE_OWNER_URL)"
+                ) from exc
     finally:
         await lock.close()
     return applied
