@@ -857,9 +857,9 @@ def backup_command(
         _fail("backup is for the embedded database; with DATABASE_URL use its snapshots", 2)
 
     async def work(target: DatabaseTarget) -> None:
-        await dump(target, output)
+        await dump(target, output)  # as the owner: every table, grants included
 
-    _on_database(settings, work)
+    _as_owner(settings, work)
     typer.echo(f"wrote {output}")
 
 
@@ -881,8 +881,11 @@ def restore_command(
     async def work(target: DatabaseTarget) -> None:
         from cdlm.db.lifecycle import apply_migrations, close_orm, init_orm
 
-        await load(target, file)
-        for name in await apply_migrations(target, settings.db_connect_timeout):
+        await load(target, file, settings.database_app_role)
+        migrated = await apply_migrations(
+            target, settings.db_connect_timeout, app_role=settings.database_app_role
+        )
+        for name in migrated:
             typer.echo(f"applied migration {name}")  # the backup came from an older release
         context = await init_orm(target, settings)
         try:
@@ -890,12 +893,13 @@ def restore_command(
         finally:
             await close_orm(context)
 
-    _restore_on(settings, work)
+    _as_owner(settings, work)
     typer.echo(f"restored {file}")
 
 
-def _restore_on(settings: Settings, work: Callable[[DatabaseTarget], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work`` on the embedded server (its database created, not necessarily migrated)."""
+def _as_owner(settings: Settings, work: Callable[[DatabaseTarget], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work`` on the embedded server as the owner (its database created, not necessarily
+    migrated)."""
     from cdlm.db.embedded import EmbeddedPostgres
     from cdlm.db.lifecycle import ensure_database
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from tortoise.connection import get_connection
 
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.core.errors import ErrorCode, ValidationFailed
@@ -51,13 +52,13 @@ async def test_a_restored_backup_does_not_bring_an_erased_person_back(
     admin_headers: dict[str, str],
     vault: Vault,
     settings: Settings,
-    database: DatabaseTarget,
+    owner_database: DatabaseTarget,
     tmp_path: Path,
 ) -> None:
     customer_id = await _person(vault)
     blind_indexes = {str(i) for i in await Identity.all().values_list("blind_index", flat=True)}
     dump = tmp_path / "before.dump"
-    await backup.dump(database, dump)
+    await backup.dump(owner_database, dump)
 
     request_id = await approved(gql, admin_headers, "ERASURE", "ines.quartermaine@example.com")
     done = await execute(gql, admin_headers, request_id)
@@ -76,7 +77,14 @@ async def test_a_restored_backup_does_not_bring_an_erased_person_back(
     assert await PendingErasure.all().count() == 0
 
     # Restoring the backup brings the person back: their wrapped key, rows and identifiers.
-    await backup.load(database, dump)
+    await backup.load(owner_database, dump, settings.database_app_role)
+    # Regression: recreated tables took the owner's default privileges, ledger writes included.
+    granted = await get_connection("default").execute_query_dict(
+        "SELECT has_table_privilege($1, 'audit_entries', 'UPDATE') AS audit_update, "
+        "has_table_privilege($1, 'consent_entries', 'DELETE') AS consent_delete",
+        [settings.database_app_role],
+    )
+    assert granted == [{"audit_update": False, "consent_delete": False}]
     vault._keys.drop(customer_id)
     assert await CustomerKey.exists(customer_id=customer_id)
     assert await Suppression.all().count() == 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cdlm.config import DatabaseTarget
 from cdlm.db.errors import DatabaseUnavailable
+from cdlm.db.roles import grant_app_role
 
 
 def tool(name: str) -> Path:
@@ -48,8 +49,17 @@ async def dump(target: DatabaseTarget, file: Path) -> None:
     await _run("pg_dump", target, ["--format=custom", "--file", str(file), target.database])
 
 
-async def load(target: DatabaseTarget, file: Path) -> None:
-    """Replace the database's contents with ``file``'s, in one transaction."""
-    arguments = ["--clean", "--if-exists", "--no-owner", "--single-transaction"]
+async def load(target: DatabaseTarget, file: Path, app_role: str) -> None:
+    """Replace the database's contents with ``file``'s, in one transaction, then give
+    ``app_role`` exactly its privileges again (recreated tables get the owner's default
+    privileges, which include writing the ledgers)."""
+    from cdlm.db.lifecycle import connect
+
+    arguments = ["--clean", "--if-exists", "--no-owner", "--no-acl", "--single-transaction"]
     arguments += ["--exit-on-error", "--dbname", target.database, str(file)]
     await _run("pg_restore", target, arguments)
+    connection = await connect(target)
+    try:
+        await grant_app_role(connection, app_role)
+    finally:
+        await connection.close()

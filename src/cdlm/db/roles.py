@@ -1,30 +1,14 @@
-"""The application role: what the API, the jobs and the commands may do once migrated.
+"""The application role's grants (the ``database roles`` migration applies them, and a restore
+applies them again: a restored table gets the owner's default privileges, which include what
+the ledgers refuse)."""
 
-Migrations run as the owner (the role that connects with ``CDLM_DATABASE_OWNER_URL``, or the
-embedded server's superuser): it owns every table and may alter it. The application connects as
-the role named by ``CDLM_DATABASE_APP_ROLE`` (passed to the migration as the ``cdlm.app_role``
-setting of its connections, ``cdlm_app`` by default). That role is created here when missing
-(LOGIN, no password: the operator gives it one, or IAM authentication) and gets exactly:
+from __future__ import annotations
 
-- SELECT, INSERT, UPDATE, DELETE on the ordinary tables, USAGE and SELECT on the sequences, now
-  and on every table and sequence the owner creates later (default privileges);
-- SELECT and INSERT only on the ledgers ``audit_entries`` and ``consent_entries``; SELECT,
-  INSERT and DELETE on the read-record inbox ``audit_pending`` (its trigger lets a row leave it
-  only once chained);
-- SELECT only on the migration history.
+from typing import Any, Final
 
-Owning nothing, it cannot ALTER, DROP, TRUNCATE or disable a trigger of any table, and (with
-CREATE on the schema public revoked from PUBLIC, as PostgreSQL 15 and later do already) it
-cannot create tables. A later migration adding a ledger revokes UPDATE and DELETE on it.
-Idempotent: re-running it grants the same privileges to an existing role.
-"""
+APP_ROLE_SETTING: Final = "cdlm.app_role"
 
-from tortoise import migrations
-from tortoise.migrations import operations as ops
-
-APP_ROLE_SETTING = "cdlm.app_role"
-
-GRANT_APP_ROLE = """
+GRANT_APP_ROLE: Final = """
 DO $$
 DECLARE
     app text := coalesce(nullif(current_setting('cdlm.app_role', true), ''), 'cdlm_app');
@@ -42,7 +26,8 @@ BEGIN
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), app);
     REVOKE CREATE ON SCHEMA public FROM PUBLIC;
     EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', app);
-    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I', app);
+    EXECUTE format(
+        'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I', app);
     EXECUTE format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', app);
     EXECUTE format(
         'ALTER DEFAULT PRIVILEGES IN SCHEMA public '
@@ -58,7 +43,7 @@ END
 $$;
 """
 
-REVOKE_APP_ROLE = """
+REVOKE_APP_ROLE: Final = """
 DO $$
 DECLARE
     app text := coalesce(nullif(current_setting('cdlm.app_role', true), ''), 'cdlm_app');
@@ -76,9 +61,8 @@ $$;
 """
 
 
-class Migration(migrations.Migration):
-    dependencies = [("cdlm", "0027_quality_snapshots")]
-
-    initial = False
-
-    operations = [ops.RunSQL(GRANT_APP_ROLE, reverse_sql=REVOKE_APP_ROLE)]
+async def grant_app_role(connection: Any, app_role: str) -> None:
+    """Give ``app_role`` exactly its privileges on the current tables (idempotent; it also
+    takes back what the ledgers refuse). ``connection``: an asyncpg connection as the owner."""
+    await connection.execute("SELECT set_config($1, $2, false)", APP_ROLE_SETTING, app_role)
+    await connection.execute(GRANT_APP_ROLE)
