@@ -886,7 +886,8 @@ class DataSubjectRequestNode(Node):
         found = await self._reasons(info)
         if not found.staff_reason:
             return shown_note(found.reason)
-        self._read_staff_text(info, "reason", found.reason)
+        if found.reason is not None:
+            self._read_staff_text(info, "reason")
         return found.reason
 
     @strawberry.field(
@@ -895,16 +896,16 @@ class DataSubjectRequestNode(Node):
     )
     async def extension_reason(self, info: Info[Any, Any]) -> str | None:
         found = (await self._reasons(info)).extension_reason
-        self._read_staff_text(info, "extensionReason", found)
+        if found is not None:
+            self._read_staff_text(info, "extensionReason")
         return found
 
-    def _read_staff_text(self, info: Info[Any, Any], field: str, text: str | None) -> None:
+    def _read_staff_text(self, info: Info[Any, Any], field: str) -> None:
         """What staff wrote about a request may name the person: reading it is a personal
         read (audited, and refused to staff held back from personal data)."""
-        if text is not None:
-            info.context.audit_read(
-                [self.row.id], [field], action="dsr.read", target_type="data_subject_request"
-            )
+        info.context.audit_read(
+            [self.row.id], [field], action="dsr.read", target_type="data_subject_request"
+        )
 
     async def _reasons(self, info: Info[Any, Any]) -> service.Reasons:
         loader = info.context.loaders.get(loaders.reasons_by_request, info.context.vault)
@@ -928,7 +929,7 @@ class DataSubjectRequestNode(Node):
             loaders.timeline_by_request, info.context.vault
         ).load(self.row.id)
         if any(e.by_staff and e.note is not None for e in entries):
-            self._read_staff_text(info, "timeline.note", "staff notes")
+            self._read_staff_text(info, "timeline.note")
         return [TimelineEntryNode.of(e) for e in entries]
 
     @strawberry.field(description="What carrying it out has done so far, step by step.")
