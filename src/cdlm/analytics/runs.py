@@ -49,6 +49,7 @@ from cdlm.config import Settings
 from cdlm.core import clock
 from cdlm.core.errors import Conflict, ErrorCode
 from cdlm.customers import attributes
+from cdlm.customers.models import ANALYSABLE
 from cdlm.db.connection import try_session_lock
 from cdlm.insight import snapshots
 
@@ -141,7 +142,7 @@ async def _run(options: RefreshOptions) -> AnalyticsRun:
 # 1. Purchases per customer
 
 
-_SUMMARY = """
+_SUMMARY = f"""
 WITH rates (currency, rate) AS (SELECT * FROM unnest($3::text[], $4::numeric[])),
 purchases AS (
     SELECT e.customer_id, e.occurred_at, (e.occurred_at AT TIME ZONE 'UTC')::date AS day,
@@ -152,7 +153,7 @@ purchases AS (
     JOIN customers c ON c.id = e.customer_id
     LEFT JOIN rates r ON r.currency = coalesce(e.currency, $5)
     WHERE e.type = ANY($1::text[]) AND e.occurred_at < $2
-      AND c.erased_at IS NULL AND c.restricted_at IS NULL AND c.merged_into_id IS NULL
+      AND {ANALYSABLE}
 ),
 days AS (
     SELECT customer_id, day, max(occurred_at) AS last_at, count(*) AS purchases,
@@ -169,7 +170,7 @@ SELECT customer_id,
        coalesce(sum(value), 0) - coalesce((array_agg(value ORDER BY day))[1], 0) AS repeat_total,
        string_agg(skipped, ',') AS skipped
 FROM days GROUP BY customer_id ORDER BY customer_id
-"""
+"""  # noqa: S608 (constants only)
 
 
 @dataclass(frozen=True)
@@ -282,7 +283,8 @@ def score(population: Population, options: RefreshOptions, evidence: AnalyticsRu
 # 3. Writing
 
 
-_UPSERT = """
+_UPSERT = (
+    """
 WITH written AS (
 INSERT INTO customer_attributes AS a (
     customer_id, rfm_recency, rfm_frequency, rfm_monetary, expected_purchases_90d,
@@ -292,7 +294,9 @@ FROM unnest($1::uuid[], $2::int2[], $3::int2[], $4::int2[], $5::float8[], $6::fl
             $7::float8[], $8::numeric[], $9::float8[])
      AS u (customer_id, r, f, m, e90, e365, alive, value, churn)
 JOIN customers c ON c.id = u.customer_id
-WHERE c.erased_at IS NULL AND c.restricted_at IS NULL AND c.merged_into_id IS NULL
+WHERE """
+    + ANALYSABLE
+    + """
 ON CONFLICT (customer_id) DO UPDATE SET
     rfm_recency = EXCLUDED.rfm_recency, rfm_frequency = EXCLUDED.rfm_frequency,
     rfm_monetary = EXCLUDED.rfm_monetary,
@@ -303,6 +307,7 @@ ON CONFLICT (customer_id) DO UPDATE SET
 RETURNING 1)
 SELECT count(*) AS n FROM written
 """
+)
 
 _CLEAR = """
 UPDATE customer_attributes SET rfm_recency = NULL, rfm_frequency = NULL, rfm_monetary = NULL,

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from cdlm.customers.models import ANALYSABLE
+
 #: The analytics run's rule for a customer who may be counted (``c`` is ``customers``).
-COUNTED: Final = "c.erased_at IS NULL AND c.restricted_at IS NULL AND c.merged_into_id IS NULL"
+COUNTED: Final = ANALYSABLE
 #: The same rule for an event ``e`` (an anti-join on the few customers left out: cheaper than
 #: joining every customer when only the event's own columns are read).
 EVENT_COUNTED: Final = (

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-#: The analysable customers (restricted, erased and merged-away ones never are).
-ANALYSABLE: Final = "c.erased_at IS NULL AND c.restricted_at IS NULL AND c.merged_into_id IS NULL"
+from cdlm.customers.models import ANALYSABLE
+
 #: Which of the given types have at least one stored event: one probe of the
 #: ``events (type, occurred_at)`` index per type.
 KNOWN_TYPES: Final = (

@@ -49,6 +49,7 @@ from cdlm.config import Settings
 from cdlm.consent import service as consent
 from cdlm.core import clock
 from cdlm.core.errors import NotFound
+from cdlm.customers.models import ANALYSABLE
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ def popularity(
 
 # ------------------------------------------------------------------------------ the run
 
-_INTERACTIONS = """
+_INTERACTIONS = f"""
 SELECT e.customer_id, array_agg(e.item_id ORDER BY e.item_id) AS items,
        array_agg(e.weight ORDER BY e.item_id) AS weights
 FROM (
@@ -173,11 +174,11 @@ FROM (
     JOIN customers c ON c.id = e.customer_id
     WHERE e.item_id IS NOT NULL AND (e.type = ANY($1::text[]) OR e.type = ANY($2::text[]))
       AND e.occurred_at < $5 AND e.occurred_at >= $6
-      AND c.erased_at IS NULL AND c.restricted_at IS NULL AND c.merged_into_id IS NULL
+      AND {ANALYSABLE}
     GROUP BY e.customer_id, e.item_id
 ) e
 GROUP BY e.customer_id
-"""
+"""  # noqa: S608 (constants only)
 
 _NEIGHBOURS = (
     "INSERT INTO item_neighbours (item_id, neighbour_id, similarity, customers, rank) "

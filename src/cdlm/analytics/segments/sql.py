@@ -34,10 +34,11 @@ from cdlm.analytics.segments.definition import (
     StageIs,
     TextIs,
 )
+from cdlm.customers.models import ANALYSABLE
 
 _FROM = (
     "FROM customers AS c LEFT JOIN customer_attributes AS a ON a.customer_id = c.id "
-    "WHERE c.erased_at IS NULL AND c.restricted_at IS NULL AND c.merged_into_id IS NULL"
+    f"WHERE {ANALYSABLE}"
 )
 
 

@@ -23,6 +23,7 @@ from cdlm.core import periods
 from cdlm.core.errors import ErrorCode, FieldIssue
 from cdlm.core.periods import Interval
 from cdlm.customers.feedback import NEGATIVE_FROM, POSITIVE_FROM
+from cdlm.customers.models import ANALYSABLE
 
 _CHANNEL = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -104,7 +105,7 @@ FROM events e
 JOIN customers c ON c.id = e.customer_id
 WHERE e.type = ANY($1::text[]) AND e.occurred_at >= $2 AND e.occurred_at < $3
   AND ($5::text IS NULL OR e.channel = $5)
-  AND c.erased_at IS NULL AND c.restricted_at IS NULL AND c.merged_into_id IS NULL
+  AND {ANALYSABLE}
 GROUP BY 1, 2
 ORDER BY 1, 2
 """  # noqa: S608 (only the module's float constants are formatted in)
