@@ -14,8 +14,8 @@ from tortoise import fields
 from cdlm.core.tables import Model
 from cdlm.core.vocabulary import LawfulBasis, LifecycleStage, SourceKind
 
-#: The customers analysis may count, as SQL over ``customers`` aliased ``c``: restricted,
-#: erased and merged-away customers never are.
+# The customers analysis may count, as SQL over ``customers`` aliased ``c``: restricted,
+# erased and merged-away customers never are.
 ANALYSABLE: Final = "c.erased_at IS NULL AND c.restricted_at IS NULL AND c.merged_into_id IS NULL"
 
 
