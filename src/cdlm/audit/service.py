@@ -1,7 +1,8 @@
 """Writing, reading and verifying the audit trail.
 
-Each entry's ``hash`` is SHA-256 over its canonical content and the previous entry's hash, so
-editing or deleting any entry breaks the chain at that point. Writers take a transaction-scoped
+Each entry's ``hash`` is an HMAC-SHA256, under the ledger key (:mod:`cdlm.core.chain`), of its
+canonical content and the previous entry's hash, so editing or deleting any entry breaks the
+chain at that point, and someone holding only the database cannot forge a new chain. Writers take a transaction-scoped
 advisory lock, so concurrent writers append one after another, and the entry commits or rolls
 back with the change it records.
 
@@ -64,8 +65,9 @@ def _content(entry: AuditEntry) -> dict[str, Any]:
     return content
 
 
-def _entry_hash(entry: AuditEntry) -> str:
-    return chain.entry_hash(_content(entry), entry.prev_hash)
+def _sign(entry: AuditEntry) -> None:
+    """Give ``entry`` (its ``prev_hash`` set) its key id and keyed hash."""
+    entry.key_id, entry.hash = chain.keyring().sign(_content(entry), entry.prev_hash)
 
 
 def _new_entry(
@@ -89,7 +91,7 @@ def _new_entry(
         request_id=request_id_var.get(),
         prev_hash=prev_hash,
     )
-    entry.hash = _entry_hash(entry)
+    _sign(entry)
     return entry
 
 
@@ -120,7 +122,7 @@ async def chain_pending_locked(head: str, max_entries: int) -> tuple[str, int]:
     previous = head
     for record in pending:
         entry = _pending_entry(record, prev_hash=previous)
-        entry.hash = _entry_hash(entry)
+        _sign(entry)
         entries.append(entry)
         previous = entry.hash
     await AuditEntry.bulk_create(entries)

@@ -378,6 +378,11 @@ def content_of(entry: ConsentEntry) -> dict[str, Any]:
     }
 
 
+def sign(entry: ConsentEntry) -> None:
+    """Give ``entry`` (its ``prev_hash`` set) its key id and keyed hash (the ledger key)."""
+    entry.key_id, entry.hash = chain.keyring().sign(content_of(entry), entry.prev_hash)
+
+
 @dataclass(frozen=True)
 class Choice:
     """One decision about one purpose, as captured."""
@@ -569,7 +574,7 @@ async def record(
                 actor_id=actor.id,
                 prev_hash=previous,
             )
-            entry.hash = chain.entry_hash(content_of(entry), previous)
+            sign(entry)
             previous = entry.hash
             entries.append(entry)
         await ConsentEntry.bulk_create(entries)
