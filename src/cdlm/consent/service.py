@@ -362,6 +362,7 @@ async def _purposes_by_code(codes: Iterable[str], field: str) -> dict[str, Purpo
 
 
 def content_of(entry: ConsentEntry) -> dict[str, Any]:
+    """What an entry's hash covers (besides the previous hash and the key id)."""
     return {
         "id": str(entry.id),
         "customer_id": str(entry.customer_id),
@@ -990,14 +991,14 @@ class LedgerReport:
 
 async def verify_ledger() -> LedgerReport:
     """Walk the ledger in order and report the first broken link, if any."""
-    previous, checked, after = chain.GENESIS_HASH, 0, 0
+    walk, checked, after = chain.Walk(), 0, 0
     while True:
         batch = (
             await ConsentEntry.filter(sequence__gt=after).order_by("sequence").limit(VERIFY_BATCH)
         )
         if not batch:
-            return LedgerReport(True, checked, previous)
-        previous, broken = chain.check(batch, previous, content_of)
+            return LedgerReport(True, checked, walk.previous)
+        previous, broken = chain.check(batch, walk, content_of)
         if broken is not None:
             return LedgerReport(
                 False,

@@ -159,9 +159,7 @@ class S3ObjectLockStore:
         configuration = answer.get("ObjectLockConfiguration", {})
         if configuration.get("ObjectLockEnabled") != "Enabled":
             raise StoreError(f"the bucket {self.bucket} does not have Object Lock enabled")
-        if self.retention_days is None and "DefaultRetention" not in configuration.get(
-            "Rule", {}
-        ):
+        if self.retention_days is None and "DefaultRetention" not in configuration.get("Rule", {}):
             raise StoreError(
                 f"the bucket {self.bucket} has no default retention and none is set per object"
             )
