@@ -89,6 +89,7 @@ def test_every_handler_named_in_serverless_imports_without_touching_the_database
         "CDLM_ENV": "production",
         "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
         "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
+        "CDLM_LEDGER_KEY": "deploy-test-ledger-key-" + "l" * 32,
         "CDLM_NOTIFIER": "aws",
         "CDLM_NOTIFY_FROM": "privacy@example.com",
     }
@@ -211,6 +212,7 @@ def test_the_api_handler_and_its_schema_import_no_heavy_library(tmp_path: Path) 
         "CDLM_ENV": "production",
         "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
         "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
+        "CDLM_LEDGER_KEY": "deploy-test-ledger-key-" + "l" * 32,
         "CDLM_NOTIFIER": "aws",
         "CDLM_NOTIFY_FROM": "privacy@example.com",
         "CDLM_DATA_DIR": str(tmp_path),  # as serverless.yml sets it

@@ -18,6 +18,7 @@ catches a rewritten entry before the newest checkpoint whose stored hash was lef
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -158,7 +159,7 @@ async def _store_state(
 ) -> tuple[list[tuple[Checkpoint, str]], Verification | None]:
     """The store's checkpoints of ``ledger`` (all when ``every``, else the newest only), or
     the report of one missing or invalid."""
-    names = store.names(ledger.name)
+    names = await asyncio.to_thread(store.names, ledger.name)  # file system or S3: off the loop
     present = set(names)
     for row in await _records(ledger):
         if row.name not in present:
@@ -167,7 +168,7 @@ async def _store_state(
     found: list[tuple[Checkpoint, str]] = []
     for name in wanted:
         try:
-            read = store.read(name)
+            read = await asyncio.to_thread(store.read, name)
         except CheckpointInvalid:
             read = None
         if read is None:
@@ -290,8 +291,8 @@ async def checkpoint(ledger: Ledger, store: CheckpointStore, *, full: bool = Fal
     report = await verify(ledger, store, full=full)
     if not report.ok or report.head_sequence is None:
         return report
-    names = store.names(ledger.name)
-    latest = store.read(names[-1]) if names else None
+    names = await asyncio.to_thread(store.names, ledger.name)
+    latest = await asyncio.to_thread(store.read, names[-1]) if names else None
     if latest is not None and latest[0].sequence >= report.head_sequence:
         return replace(report, written=latest[0])
     head = Checkpoint(
@@ -302,7 +303,7 @@ async def checkpoint(ledger: Ledger, store: CheckpointStore, *, full: bool = Fal
         key_id=report.head_key_id,
         checkpointed_at=clock.now(),
     )
-    stored, stored_digest = store.write(store.following(latest, head))
+    stored, stored_digest = await asyncio.to_thread(store.write, store.following(latest, head))
     if (stored.hash, stored.count) != (head.hash, head.count):
         # The store already holds another head at this position: the ledger was rewritten.
         return replace(
