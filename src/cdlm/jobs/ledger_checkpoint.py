@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
+from cdlm.core import chain
 from cdlm.core.locks import lock_key
 from cdlm.ledgers import verify as ledgers
 from cdlm.ledgers.checkpoints import store_from
-from cdlm.ledgers.keys import keyring_from
 
 if TYPE_CHECKING:
     from cdlm.config import Settings
@@ -40,7 +40,7 @@ async def run(
     """Verify each ledger (from its newest checkpoint, or ``full``y from its first entry) and,
     with ``write``, checkpoint the intact ones; None when another run holds the lock. Logs one
     line per ledger (positions and counts only)."""
-    store = store_from(settings, keyring_from(settings))
+    store = store_from(settings, chain.keyring())
     async with in_transaction():
         rows = await get_connection("default").execute_query_dict(
             'SELECT pg_try_advisory_xact_lock($1) AS "locked"', [lock_key(LOCK_NAME)]
