@@ -202,7 +202,8 @@ class S3ObjectLockStore:
         versions = [v for v in answer.get("Versions", []) if v["Key"] == key]
         if not versions:
             return None
-        first = min(versions, key=lambda v: v["LastModified"])
+        # Listed newest first; of versions written within the same second, the last listed.
+        first = min(reversed(versions), key=lambda v: v["LastModified"])
         return str(first["VersionId"])
 
     def get(self, name: str) -> bytes | None:
