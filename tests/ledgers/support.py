@@ -19,6 +19,8 @@ from cdlm.config import Settings
 from cdlm.core import chain
 from cdlm.core.principal import SYSTEM
 from cdlm.core.writeonce import DirectoryStore
+from cdlm.jobs import ledger_checkpoint
+from cdlm.ledgers import verify as ledgers
 from cdlm.ledgers.checkpoints import CheckpointStore
 
 
@@ -114,3 +116,10 @@ async def rewrite_audit(
             f"INSERT INTO audit_entries ({columns}) VALUES ({marks})",
             rows,
         )
+
+
+async def run_job(settings: Settings, **options: bool) -> dict[str, ledgers.Verification]:
+    """Run the checkpoint job (it must get the lock); its reports by ledger."""
+    reports = await ledger_checkpoint.run(settings, **options)
+    assert reports is not None
+    return {report.ledger: report for report in reports}

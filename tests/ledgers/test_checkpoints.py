@@ -29,6 +29,7 @@ from tests.ledgers.support import (
     audit_entries,
     local,
     rewrite_audit,
+    run_job,
     sha256_hash,
     store_of,
     tampering,
@@ -36,18 +37,12 @@ from tests.ledgers.support import (
 )
 
 
-async def _run(settings: Settings, **options: bool) -> dict[str, ledgers.Verification]:
-    reports = await ledger_checkpoint.run(settings, **options)
-    assert reports is not None
-    return {report.ledger: report for report in reports}
-
-
 async def test_the_job_checkpoints_each_ledger_then_checks_only_what_came_after(
     settings: Settings, tmp_path: Path
 ) -> None:
     mine = local(settings, tmp_path)
     first = await audit_entries(5)
-    reports = await _run(mine)
+    reports = await run_job(mine)
     audit, consent_report = reports["audit"], reports["consent"]
     assert (audit.ok, audit.entries_checked, audit.checkpoint) == (True, 5, None)
     assert audit.written is not None
@@ -79,7 +74,7 @@ async def test_the_job_checkpoints_each_ledger_then_checks_only_what_came_after(
     )
 
     everything = await audit_entries(3, start=5)
-    audit = (await _run(mine))["audit"]
+    audit = (await run_job(mine))["audit"]
     assert audit.ok
     assert audit.entries_checked == 3
     assert audit.checkpoint is not None
@@ -89,7 +84,7 @@ async def test_the_job_checkpoints_each_ledger_then_checks_only_what_came_after(
     assert audit.written.previous == name_of("audit", first[-1].sequence)
     assert audit.written.previous_digest == row.digest
 
-    again = (await _run(mine))["audit"]  # nothing new: nothing re-hashed, nothing written
+    again = (await run_job(mine))["audit"]  # nothing new: nothing re-hashed, nothing written
     assert (again.ok, again.entries_checked) == (True, 0)
     assert len(store_of(mine).names("audit")) == 2
     assert await LedgerCheckpoint.filter(ledger="audit").count() == 2
@@ -100,14 +95,14 @@ async def test_an_entry_rewritten_after_the_checkpoint_is_found_and_nothing_is_c
 ) -> None:
     mine = local(settings, tmp_path)
     await audit_entries(3)
-    await _run(mine)
+    await run_job(mine)
     entries = await audit_entries(3, start=3)
     async with tampering(owner, "audit_entries") as connection:
         await connection.execute(
             "UPDATE audit_entries SET action = 'job.skipped' WHERE sequence = $1",
             entries[4].sequence,
         )
-    audit = (await _run(mine))["audit"]
+    audit = (await run_job(mine))["audit"]
     assert (audit.ok, audit.problem, audit.first_broken_sequence, audit.first_broken_id) == (
         False,
         ChainProblem.CONTENT_MISMATCH,
@@ -125,7 +120,7 @@ async def test_a_trail_truncated_and_rechained_with_sha256_is_detected_at_the_ch
     mine = local(settings, tmp_path)
     entries = await audit_entries(4)
     checkpointed = entries[-1]
-    await _run(mine)
+    await run_job(mine)
 
     def hide(entry: AuditEntry) -> None:
         entry.action = "job.run" if entry.action != "job.run" else "job.noop"
@@ -153,7 +148,7 @@ async def test_a_rewrite_under_a_wrong_key_is_detected_before_and_after_the_chec
 ) -> None:
     mine = local(settings, tmp_path)
     await audit_entries(3)
-    await _run(mine)
+    await run_job(mine)
     entries = await audit_entries(3, start=3)
     current = chain.keyring().current
 
@@ -186,7 +181,7 @@ async def test_a_deleted_tail_or_an_entry_deleted_before_the_checkpoint_is_detec
 ) -> None:
     mine = local(settings, tmp_path)
     entries = await audit_entries(5)
-    await _run(mine)
+    await run_job(mine)
     async with tampering(owner, "audit_entries") as connection:
         await connection.execute(
             "DELETE FROM audit_entries WHERE sequence >= $1", entries[3].sequence
@@ -205,7 +200,7 @@ async def test_a_deleted_tail_or_an_entry_deleted_before_the_checkpoint_is_detec
         "DELETE FROM ledger_checkpoints; COMMIT;"
     )
     entries = await audit_entries(5)
-    await _run(other)
+    await run_job(other)
     # An entry before the checkpoint goes (the checkpointed entry and what follows it are
     # untouched): the count of entries up to the checkpoint tells.
     async with tampering(owner, "audit_entries") as connection:
@@ -227,7 +222,7 @@ async def test_a_content_rewrite_before_the_checkpoint_needs_the_full_walk(
     # checkpoint edited with its stored hash left alone. `cdlm verify --full` finds it.
     mine = local(settings, tmp_path)
     entries = await audit_entries(4)
-    await _run(mine)
+    await run_job(mine)
     async with tampering(owner, "audit_entries") as connection:
         await connection.execute(
             "UPDATE audit_entries SET action = 'job.cancelled' WHERE sequence = $1",
@@ -246,9 +241,9 @@ async def test_a_checkpoint_missing_from_the_store_is_noticed(
 ) -> None:
     mine = local(settings, tmp_path)
     first = await audit_entries(2)
-    await _run(mine)
+    await run_job(mine)
     second = await audit_entries(2, start=2)
-    await _run(mine)
+    await run_job(mine)
     newest = mine.checkpoint_dir / name_of("audit", second[-1].sequence)
     older = mine.checkpoint_dir / name_of("audit", first[-1].sequence)
 
@@ -259,7 +254,7 @@ async def test_a_checkpoint_missing_from_the_store_is_noticed(
         ChainProblem.CHECKPOINT_MISSING,
         second[-1].sequence,
     )
-    assert (await _run(mine))["audit"].written is None  # nothing is written over a gap
+    assert (await run_job(mine))["audit"].written is None  # nothing is written over a gap
     (tmp_path / "moved.json").rename(newest)
     assert (await ledgers.verify(ledgers.AUDIT, store_of(mine))).ok
 
@@ -278,7 +273,7 @@ async def test_a_checkpoint_forged_in_the_store_is_refused(
 ) -> None:
     mine = local(settings, tmp_path)
     entries = await audit_entries(3)
-    await _run(mine)
+    await run_job(mine)
     await rewrite_audit(owner, entries, 0, sha256_hash)
     # The forger writes a checkpoint of their chain; without the ledger key its MAC fails.
     path = mine.checkpoint_dir / name_of("audit", entries[-1].sequence)
@@ -303,7 +298,7 @@ async def test_legacy_entries_stay_valid_as_a_prefix_and_never_after_a_keyed_one
     entries = await audit_entries(2, start=2)
     current = chain.keyring().current
     assert [e.key_id for e in entries] == [None, None, current, current]
-    report = (await _run(mine, full=True))["audit"]
+    report = (await run_job(mine, full=True))["audit"]
     assert report.ok
     assert report.entries_checked == 4
     assert report.written is not None
@@ -330,7 +325,7 @@ async def test_a_new_key_starts_without_rehashing_and_a_lost_old_key_is_reported
         chain.use_keyring(rotated)
         entries = await audit_entries(2, start=2)
         assert [e.key_id for e in entries] == [before.current] * 2 + ["k-next"] * 2
-        report = (await _run(mine, full=True))["audit"]
+        report = (await run_job(mine, full=True))["audit"]
         assert report.ok
         assert report.written is not None
         assert report.written.key_id == "k-next"
@@ -362,7 +357,7 @@ async def test_the_consent_ledger_is_checkpointed_and_its_tampering_found(
 
     await decide(Decision.GRANTED)
     await decide(Decision.WITHDRAWN)
-    report = (await _run(mine))["consent"]
+    report = (await run_job(mine))["consent"]
     entries = list(await ConsentEntry.all().order_by("sequence"))
     assert report.written is not None
     assert (report.written.sequence, report.written.count) == (entries[-1].sequence, 2)
@@ -375,7 +370,7 @@ async def test_the_consent_ledger_is_checkpointed_and_its_tampering_found(
             "UPDATE consent_entries SET decision = 'denied' WHERE sequence = $1",
             entries[2].sequence,
         )
-    after = (await _run(mine))["consent"]
+    after = (await run_job(mine))["consent"]
     assert (after.problem, after.first_broken_sequence, after.entries_checked) == (
         ChainProblem.CONTENT_MISMATCH,
         entries[2].sequence,
@@ -407,7 +402,7 @@ async def test_a_second_run_while_one_holds_the_lock_does_nothing(
     finally:
         await owner.execute("SELECT pg_advisory_unlock($1)", lock_key(ledger_checkpoint.LOCK_NAME))
     assert store_of(mine).names("audit") == []
-    assert (await _run(mine))["audit"].written is not None
+    assert (await run_job(mine))["audit"].written is not None
 
 
 async def test_verifying_without_writing_leaves_the_store_alone(
@@ -415,7 +410,7 @@ async def test_verifying_without_writing_leaves_the_store_alone(
 ) -> None:
     mine = local(settings, tmp_path)
     await audit_entries(2)
-    reports = await _run(mine, write=False)
+    reports = await run_job(mine, write=False)
     assert reports["audit"].ok
     assert reports["audit"].written is None
     assert store_of(mine).names("audit") == []
