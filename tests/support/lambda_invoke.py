@@ -140,6 +140,7 @@ class LambdaContainer:
             "DATABASE_URL": database_url(target),
             "CDLM_ENV": "test",
             "CDLM_TOKEN_SECRET": "lambda-token-secret-" + "y" * 32,
+            "CDLM_LEDGER_KEY": ledger_key_setting(),
             "CDLM_LOG_LEVEL": "WARNING",
         }
         env = cdlm_env(**{**settings, **(extra_env or {})})
