@@ -17,7 +17,7 @@ from cdlm.config import load_settings
 from tests.support.lambda_invoke import DEFERRED, ROOT
 
 #: Parameters the operator stores by hand (secrets never go through CloudFormation).
-OPERATOR_PARAMETERS = {"database-url", "token-secret", "public-url", "notify-from"}
+OPERATOR_PARAMETERS = {"database-url", "token-secret", "ledger-key", "public-url", "notify-from"}
 
 
 class CloudFormationLoader(yaml.SafeLoader):
@@ -89,6 +89,7 @@ def test_every_handler_named_in_serverless_imports_without_touching_the_database
         "CDLM_ENV": "production",
         "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
         "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
+        "CDLM_LEDGER_KEY": "deploy-test-ledger-key-" + "l" * 32,
         "CDLM_NOTIFIER": "aws",
         "CDLM_NOTIFY_FROM": "privacy@example.com",
     }
@@ -136,10 +137,14 @@ def test_infra_has_encrypted_postgres_behind_a_proxy_a_kms_key_and_a_private_buc
     assert proxy["RequireTLS"] is True
     (key,) = by_type["AWS::KMS::Key"]
     assert key["EnableKeyRotation"] is True
-    (bucket,) = by_type["AWS::S3::Bucket"]
-    assert all(bucket["PublicAccessBlockConfiguration"].values())
-    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
-    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    for bucket in by_type["AWS::S3::Bucket"]:
+        assert all(bucket["PublicAccessBlockConfiguration"].values())
+        rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+        assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    # The ledger bucket: checkpoints and erasure records locked, nobody deletes them early.
+    (locked,) = [b for b in by_type["AWS::S3::Bucket"] if b.get("ObjectLockEnabled")]
+    retention = locked["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert retention["Mode"] == "COMPLIANCE"
 
 
 def test_lambda_package_has_cdlm_at_the_zip_root(tmp_path: Path) -> None:
@@ -211,6 +216,7 @@ def test_the_api_handler_and_its_schema_import_no_heavy_library(tmp_path: Path) 
         "CDLM_ENV": "production",
         "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
         "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
+        "CDLM_LEDGER_KEY": "deploy-test-ledger-key-" + "l" * 32,
         "CDLM_NOTIFIER": "aws",
         "CDLM_NOTIFY_FROM": "privacy@example.com",
         "CDLM_DATA_DIR": str(tmp_path),  # as serverless.yml sets it
