@@ -215,6 +215,9 @@ class Settings:
     database_app_role: str = "cdlm_app"
     #: Where ``cdlm migrate`` connects, as the tables' owner (``CDLM_DATABASE_OWNER_URL``).
     database_owner: DatabaseTarget | None = None
+    #: A read replica for reads that may lag (lists, analytics, dashboards, reports), reached
+    #: as the app role (``CDLM_DATABASE_READ_URL``); None: every read goes to the primary.
+    database_read: DatabaseTarget | None = None
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -405,6 +408,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("CDLM_DATABASE_OWNER_URL", "must connect as the owner, not the app role")
     if owner is not None and database is not None and owner.database != database.database:
         raise ConfigError("CDLM_DATABASE_OWNER_URL", "must name the database DATABASE_URL names")
+    read_url = env.raw("CDLM_DATABASE_READ_URL")
+    read = parse_database_url(read_url, "CDLM_DATABASE_READ_URL") if read_url else None
+    if read is not None and database is None:
+        raise ConfigError("CDLM_DATABASE_READ_URL", "needs DATABASE_URL (the primary)")
+    if read is not None and database is not None and read.user != database.user:
+        raise ConfigError("CDLM_DATABASE_READ_URL", "must connect as DATABASE_URL's role")
+    if read is not None and database is not None and read.database != database.database:
+        raise ConfigError("CDLM_DATABASE_READ_URL", "must name the database DATABASE_URL names")
     token_secret = env.raw("CDLM_TOKEN_SECRET")
     if token_secret is not None and len(token_secret) < 32:
         raise ConfigError("CDLM_TOKEN_SECRET", "must have at least 32 characters")
@@ -481,6 +492,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         database_app_role=app_role,
         database_owner=owner,
+        database_read=read,
     )
 
 

@@ -195,13 +195,15 @@ async def init_orm(
     extra_apps: dict[str, dict[str, Any]] | None = None,
     connection_class: type | None = None,
 ) -> TortoiseContext:
-    """Initialize Tortoise for the whole process (all tasks see it) and open the pool."""
+    """Initialize Tortoise for the whole process (all tasks see it) and open the pool (and the
+    read replica's, when ``settings`` name one)."""
     config = tortoise_config(
         target,
         pool_max=settings.db_pool_max if settings else 10,
         connect_timeout=settings.db_connect_timeout if settings else 5.0,
         extra_apps=extra_apps,
         connection_class=connection_class,
+        read_target=settings.database_read if settings else None,
     )
     return await Tortoise.init(config=config, _enable_global_fallback=True)
 
