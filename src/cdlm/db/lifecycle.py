@@ -20,6 +20,7 @@ from tortoise.exceptions import OperationalError
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.db.errors import DatabaseUnavailable
 from cdlm.db.orm_config import APP_LABEL, tortoise_config
+from cdlm.db.reads import close_replica, open_replica
 
 if TYPE_CHECKING:
     from tortoise.migrations.executor import MigrationExecutor
@@ -203,13 +204,21 @@ async def init_orm(
         connect_timeout=settings.db_connect_timeout if settings else 5.0,
         extra_apps=extra_apps,
         connection_class=connection_class,
-        read_target=settings.database_read if settings else None,
     )
-    return await Tortoise.init(config=config, _enable_global_fallback=True)
+    context = await Tortoise.init(config=config, _enable_global_fallback=True)
+    if settings is not None and settings.database_read is not None:
+        await open_replica(
+            settings.database_read,
+            pool_max=settings.db_pool_max,
+            connect_timeout=settings.db_connect_timeout,
+            connection_class=connection_class,
+        )
+    return context
 
 
 async def close_orm(context: TortoiseContext | None = None) -> None:
-    """Close the pool opened by :func:`init_orm`."""
+    """Close the pools opened by :func:`init_orm`."""
+    await close_replica()
     if context is not None:
         await context.close_connections()
     else:

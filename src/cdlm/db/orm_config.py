@@ -6,7 +6,6 @@ from typing import Any
 
 from cdlm.config import DatabaseTarget
 from cdlm.db.connection import PooledConnection
-from cdlm.db.reads import REPLICA, ReplicaRouter, replica_config
 
 APP_LABEL = "cdlm"
 
@@ -70,13 +69,11 @@ def tortoise_config(
     connect_timeout: float = 5.0,
     extra_apps: dict[str, dict[str, Any]] | None = None,
     connection_class: type | None = None,
-    read_target: DatabaseTarget | None = None,
 ) -> dict[str, Any]:
     """The Tortoise configuration dictionary for ``target``.
 
     ``connection_class`` swaps the pool's connection class (tests use a subclass of
-    :class:`~cdlm.db.connection.PooledConnection` that counts statements). ``read_target``
-    adds the read replica (:mod:`cdlm.db.reads`) as a second, read-only pool of the same size.
+    :class:`~cdlm.db.connection.PooledConnection` that counts statements).
     """
     apps: dict[str, dict[str, Any]] = {
         APP_LABEL: {
@@ -86,31 +83,19 @@ def tortoise_config(
         }
     }
     apps.update(extra_apps or {})
-    connections: dict[str, Any] = {
-        "default": {
-            "engine": "tortoise.backends.asyncpg",
-            "credentials": connection_credentials(
-                target,
-                pool_max=pool_max,
-                connect_timeout=connect_timeout,
-                connection_class=connection_class,
-            ),
-        }
-    }
-    config: dict[str, Any] = {
-        "connections": connections,
+    return {
+        "connections": {
+            "default": {
+                "engine": "tortoise.backends.asyncpg",
+                "credentials": connection_credentials(
+                    target,
+                    pool_max=pool_max,
+                    connect_timeout=connect_timeout,
+                    connection_class=connection_class,
+                ),
+            }
+        },
         "apps": apps,
         "use_tz": True,
         "timezone": "UTC",
     }
-    if read_target is not None:
-        connections[REPLICA] = replica_config(
-            connection_credentials(
-                read_target,
-                pool_max=pool_max,
-                connect_timeout=connect_timeout,
-                connection_class=connection_class,
-            )
-        )
-        config["routers"] = [ReplicaRouter]
-    return config

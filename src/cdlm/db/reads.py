@@ -2,16 +2,17 @@
 
 One rule: a read goes to the replica when it runs inside :func:`replica_reads` (a service
 declaring that its answer may lag the primary by the replication delay: lists, analytics,
-dashboards, funnels and reports), outside any transaction, and a replica is configured.
-Everything else stays on the primary: every write, every read inside a transaction (it must
-see its own writes and hold its locks), and reads whose answer must be current (consent
-decisions, authentication, idempotency, rate limits, locks), which can also insist with
-:func:`primary_reads` when a replica scope calls them.
+dashboards, funnels and reports), outside any transaction, and a replica is open. Everything
+else stays on the primary: every write, every read inside a transaction (it must see its own
+writes and hold its locks), and reads whose answer must be current (consent decisions,
+authentication, idempotency, rate limits, locks), which insist with :func:`primary_reads`
+when a replica scope calls them.
 
-ORM querysets are routed by :class:`ReplicaRouter` (installed in the Tortoise configuration
-only when a replica is configured); raw SQL asks :func:`read_connection`. Replica sessions
-are read-only (``default_transaction_read_only``), so a write sent there fails instead of
-landing on a writable endpoint by mistake.
+Such a read asks :func:`read_connection` for its connection (raw SQL runs on it, a queryset
+takes it with ``using_db``). The replica is a second asyncpg pool kept here, beside Tortoise's
+connections rather than among them (a second named connection would make every unnamed
+``in_transaction()`` ambiguous). Its sessions are read-only (``default_transaction_read_only``)
+and named ``cdlm-read``, so a write sent there by mistake fails, even on a writable endpoint.
 """
 
 from __future__ import annotations
@@ -20,21 +21,25 @@ import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Final, ParamSpec, TypeVar
 
 from tortoise.backends.base.client import BaseDBAsyncClient, TransactionalDBClient
-from tortoise.connection import get_connection, get_connections
+from tortoise.connection import get_connection
+
+from cdlm.db.orm_config import connection_credentials
 
 if TYPE_CHECKING:
-    from tortoise.models import Model
+    from cdlm.config import DatabaseTarget
 
-#: The Tortoise connection name of the replica (the primary is ``default``).
+#: The connection names of the replica's client and of the primary (Tortoise's ``default``).
 REPLICA: Final = "replica"
 PRIMARY: Final = "default"
 #: How replica sessions name themselves (``pg_stat_activity.application_name``).
 REPLICA_APPLICATION_NAME: Final = "cdlm-read"
 
 _stale_ok: ContextVar[bool] = ContextVar("cdlm_replica_reads", default=False)
+#: The replica's client, open for the process (as Tortoise's pool is), or None.
+_replica: BaseDBAsyncClient | None = None
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -73,48 +78,47 @@ def primary_reads(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[
     return pinned
 
 
-def _in_transaction(name: str) -> bool:
-    return isinstance(get_connection(name), TransactionalDBClient)
-
-
-def _use_replica(primary: str = PRIMARY) -> bool:
-    if not _stale_ok.get() or _in_transaction(primary):
-        return False
-    return REPLICA in get_connections().db_config
-
-
 def read_connection() -> BaseDBAsyncClient:
-    """The connection for a raw SQL read: the replica inside :func:`replica_reads` (outside a
-    transaction, when configured), else the primary (or the open transaction)."""
-    return get_connection(REPLICA if _use_replica() else PRIMARY)
+    """The connection for a read: the replica inside :func:`replica_reads` (outside a
+    transaction, when one is open), else the primary (or the open transaction)."""
+    primary = get_connection(PRIMARY)
+    if _replica is None or not _stale_ok.get() or isinstance(primary, TransactionalDBClient):
+        return primary
+    return _replica
 
 
-class ReplicaRouter:
-    """Tortoise router: querysets read from the replica under :func:`replica_reads`; writes
-    and everything else use the model's own connection."""
+async def open_replica(
+    target: DatabaseTarget,
+    *,
+    pool_max: int = 10,
+    connect_timeout: float = 5.0,
+    connection_class: type | None = None,
+) -> BaseDBAsyncClient:
+    """Open the replica's pool (read-only sessions named ``cdlm-read``) for the process."""
+    from tortoise.backends.asyncpg import AsyncpgDBClient
 
-    def db_for_read(self, model: type[Model]) -> str | None:
-        """The replica for a routed read of a model of the primary; else the model's own."""
-        own = model._meta.default_connection
-        if own == PRIMARY and _use_replica():
-            return REPLICA
-        return own
-
-    def db_for_write(self, model: type[Model]) -> str | None:
-        """Always the model's own connection (the primary)."""
-        return model._meta.default_connection
-
-
-def replica_config(credentials: dict[str, Any]) -> dict[str, Any]:
-    """The Tortoise connection entry of the replica from asyncpg pool ``credentials``: its
-    sessions are read-only and say so in ``application_name``."""
-    settings = dict(credentials.get("server_settings") or {})
-    settings["default_transaction_read_only"] = "on"
-    return {
-        "engine": "tortoise.backends.asyncpg",
-        "credentials": {
-            **credentials,
-            "application_name": REPLICA_APPLICATION_NAME,
-            "server_settings": settings,
-        },
+    global _replica
+    credentials = connection_credentials(
+        target,
+        pool_max=pool_max,
+        connect_timeout=connect_timeout,
+        connection_class=connection_class,
+    )
+    credentials["application_name"] = REPLICA_APPLICATION_NAME
+    credentials["server_settings"] = {
+        **credentials["server_settings"],
+        "default_transaction_read_only": "on",
     }
+    client = AsyncpgDBClient(connection_name=REPLICA, **credentials)
+    await client.create_connection(with_db=True)
+    await close_replica()
+    _replica = client
+    return client
+
+
+async def close_replica() -> None:
+    """Close the replica's pool if one is open (reads go to the primary afterwards)."""
+    global _replica
+    client, _replica = _replica, None
+    if client is not None:
+        await client.close()

@@ -33,7 +33,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from cdlm.core.errors import ErrorCode, ValidationFailed
-from cdlm.db.reads import replica_reads
+from cdlm.db.reads import read_connection, replica_reads
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -398,9 +398,9 @@ async def paginate(
 
 @replica_reads
 async def _read_page(query: QuerySet[ModelT]) -> list[ModelT]:
-    return list(await query)
+    return list(await query.using_db(read_connection()))
 
 
 @replica_reads
 async def _count(query: QuerySet[Any]) -> int:
-    return await query.count()
+    return await query.using_db(read_connection()).count()
