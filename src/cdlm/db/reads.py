@@ -95,7 +95,7 @@ async def open_replica(
     connection_class: type | None = None,
 ) -> BaseDBAsyncClient:
     """Open the replica's pool (read-only sessions named ``cdlm-read``) for the process."""
-    from tortoise.backends.asyncpg import AsyncpgDBClient
+    from tortoise.backends.asyncpg.client import AsyncpgDBClient
 
     global _replica
     credentials = connection_credentials(
