@@ -272,7 +272,7 @@ def bulk_import(event: dict[str, Any], context: Any) -> dict[str, Any]:
                     results.append({"object": obj.key, "status": "ignored"})
                     continue
                 seconds = deadline - time.monotonic()
-                if seconds <= 0:  # no time left for this one: it continues in a new invocation
+                if seconds <= 0 and results:  # no time left: it continues in a new invocation
                     outcome = job.SliceResult("continue", delivery.digest)
                 else:
                     outcome = await job.run(
@@ -280,7 +280,7 @@ def bulk_import(event: dict[str, Any], context: Any) -> dict[str, Any]:
                         vault,
                         job.BulkImport(
                             obj,
-                            seconds=seconds,
+                            seconds=max(seconds, 0.0),  # the first always does a batch
                             max_bytes=config.max_bytes,
                             batch_size=config.batch_size,
                             trust=trust_table(settings.source_trust),

@@ -67,6 +67,11 @@ class S3Object:
     etag: str
 
     @property
+    def if_match(self) -> str:
+        """The ETag as an ``If-Match`` header wants it (quoted)."""
+        return f'"{self.etag}"'
+
+    @property
     def name(self) -> str:
         """The key after ``incoming/``."""
         return self.key.removeprefix(INCOMING)
@@ -250,7 +255,7 @@ async def run(
     if suffix not in SUFFIXES:
         return _refuse(s3, obj, "files must end in .csv, .jsonl or .ndjson")
     try:
-        head = s3.head_object(Bucket=obj.bucket, Key=obj.key, IfMatch=obj.etag)
+        head = s3.head_object(Bucket=obj.bucket, Key=obj.key, IfMatch=obj.if_match)
     except Exception as error:
         if _is_missing(error, "412", "PreconditionFailed"):
             return SliceResult("superseded")  # a newer upload of the key has its own event
@@ -268,7 +273,7 @@ async def run(
         return _refuse(s3, obj, options)
 
     def body() -> io.BufferedReader:
-        got = s3.get_object(Bucket=obj.bucket, Key=obj.key, IfMatch=obj.etag)
+        got = s3.get_object(Bucket=obj.bucket, Key=obj.key, IfMatch=obj.if_match)
         return io.BufferedReader(_Body(got["Body"]), buffer_size=1 << 16)
 
     digest = job.digest
