@@ -82,8 +82,17 @@ async def run(customers: int = 500, samples: int = 50, requests: int = 200) -> N
         )
         options = f"-p {standby_port} -k {sockets} -c hot_standby=on -c listen_addresses=''"
         subprocess.run(
-            [_bin("pg_ctl"), "-D", str(standby_dir), "-l", str(workdir / "standby.log"), "-w"]
-            + ["-o", options, "start"],
+            [
+                _bin("pg_ctl"),
+                "-D",
+                str(standby_dir),
+                "-l",
+                str(workdir / "standby.log"),
+                "-w",
+                "-o",
+                options,
+                "start",
+            ],
             check=True,
             user=owner_uid,
             capture_output=True,
