@@ -8,12 +8,14 @@ sent to the replica fails because its sessions are read-only.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
@@ -21,7 +23,7 @@ from tortoise.exceptions import TransactionManagementError
 from tortoise.transactions import in_transaction
 
 from cdlm.auth.settings import AuthSettings
-from cdlm.config import ConfigError, DatabaseTarget, load_settings
+from cdlm.config import ConfigError, DatabaseTarget, Settings, load_settings
 from cdlm.consent import service as consent
 from cdlm.core.roles import Role
 from cdlm.customers.events import EventIngest, store_events
@@ -39,6 +41,7 @@ from cdlm.db.reads import (
 from cdlm.vault.service import Vault
 from tests.conftest import TEST_APPS, GraphQLClient
 from tests.factories import bearer, make_api_key, make_customer
+from tests.support.lambda_invoke import LambdaContainer, database_url, http_api_v2_event
 
 PRIMARY_NAME = "cdlm"
 _log: list[list[tuple[str, str]]] = []
@@ -322,3 +325,43 @@ async def test_funnels_read_the_replica(
         ("purchase", 1),
     ]
     assert _sessions(log, '"events"') | _sessions(log, " events ") == {REPLICA_APPLICATION_NAME}
+
+
+# --- wiring: the Lambda handler opens the replica from its settings -----------------------
+
+
+async def test_the_lambda_handler_reads_lists_from_the_replica_url(
+    database: DatabaseTarget,
+    settings: Settings,
+    vault: Vault,
+    auth: AuthSettings,
+    owner: asyncpg.Connection,
+) -> None:
+    for name in ("Ada", "Grace"):
+        await make_customer(vault, given_name=name, email=f"{name.lower()}@example.com")
+    headers = bearer(await make_api_key(auth, Role.ADMIN))
+    url = database_url(database)
+    container = LambdaContainer(
+        database,
+        {
+            "CDLM_DATABASE_READ_URL": url,
+            "CDLM_MASTER_KEY_FILE": str(settings.master_key_file),
+        },
+    )
+    try:
+        response, _ = container.invoke(http_api_v2_event({"query": LIST}, headers=headers))
+        body = json.loads(response["body"])
+        assert "errors" not in body, body
+        assert {n["profile"]["givenName"] for n in body["data"]["customers"]["nodes"]} == {
+            "Ada",
+            "Grace",
+        }
+        sessions = await owner.fetch(
+            "SELECT application_name, backend_type FROM pg_stat_activity "
+            "WHERE datname = current_database() AND usename = $1",
+            database.user,
+        )
+        names = {row["application_name"] for row in sessions}
+        assert {REPLICA_APPLICATION_NAME, PRIMARY_NAME} <= names
+    finally:
+        container.close()
