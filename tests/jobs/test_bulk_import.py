@@ -24,6 +24,7 @@ from moto.server import ThreadedMotoServer
 
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.core.locks import lock_key
+from cdlm.customers.importer import KNOWN_COLUMNS
 from cdlm.customers.models import Customer, ImportRun
 from cdlm.db.lifecycle import connect
 from tests.support.lambda_invoke import installation_env, run_python
@@ -46,6 +47,7 @@ PEOPLE = HEADER + (
     "edsger@example.com,Edsger,Dijkstra,NL\n"
     "barbara@example.com,Barbara,Liskov,US\n"
 )
+KNOWN = ", ".join(sorted(KNOWN_COLUMNS))
 #: Just above the handler's 60 s margin: the slice stops after its first batch (an invocation
 #: always does at least one batch).
 SHORT_MS = 60_001
@@ -314,7 +316,14 @@ async def test_a_slice_of_a_file_being_imported_is_retried_later(
             "email,shoe_size\nada@example.com,38\n",
             None,
             {},
-            "unknown columns: shoe_size",
+            f"the header has 1 unknown column(s); known columns: {KNOWN}",
+        ),
+        (  # no header row: its first record is not named back (it is personal data)
+            "incoming/headless.csv",
+            "ada@example.com,Ada,Lovelace\ngrace@example.com,Grace,Hopper\n",
+            None,
+            {},
+            f"the header has 3 unknown column(s); known columns: {KNOWN}",
         ),
         ("incoming/people.xlsx", "PK...", None, {}, "files must end in .csv, .jsonl or .ndjson"),
         (

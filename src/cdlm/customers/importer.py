@@ -54,6 +54,16 @@ class ImportRefused(Exception):
     """The file cannot be imported at all (format, header, already imported, being imported)."""
 
 
+class UnknownColumns(ImportRefused):
+    """The CSV header names columns the importer does not know. The message names them (for
+    the operator at the terminal); ``count`` says how many without naming them (a file whose
+    first line is a record has personal data for a header)."""
+
+    def __init__(self, unknown: set[str]) -> None:
+        super().__init__(f"unknown columns: {', '.join(sorted(unknown))}")
+        self.count = len(unknown)
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     """Provenance shared by every record of the file."""
@@ -133,7 +143,7 @@ def read_stream(stream: IO[bytes], suffix: str) -> Iterator[tuple[int, dict[str,
                 raise ImportRefused("the file is not UTF-8 text") from None
             unknown = set(header) - KNOWN_COLUMNS
             if unknown:
-                raise ImportRefused(f"unknown columns: {', '.join(sorted(unknown))}")
+                raise UnknownColumns(unknown)
             while True:
                 try:
                     row = next(reader)

@@ -37,11 +37,13 @@ from cdlm.core import clock
 from cdlm.core.principal import Principal
 from cdlm.core.vocabulary import LawfulBasis, SourceKind
 from cdlm.customers.importer import (
+    KNOWN_COLUMNS,
     SUFFIXES,
     ImportOptions,
     ImportRefused,
     ImportSummary,
     RowsImport,
+    UnknownColumns,
     import_rows,
     read_stream,
 )
@@ -311,6 +313,11 @@ async def run(
                 should_stop=should_stop,
             ),
         )
+    except UnknownColumns as refused:
+        # Counted, not named: a file without a header row has a record for one.
+        known = ", ".join(sorted(KNOWN_COLUMNS))
+        reason = f"the header has {refused.count} unknown column(s); known columns: {known}"
+        return _refuse(s3, obj, reason, digest)
     except ImportRefused as refused:
         done = await ImportRun.get_or_none(file_digest=digest)
         if "being imported" in str(refused):
