@@ -61,14 +61,15 @@ async def run(customers: int = 500, samples: int = 50, requests: int = 200) -> N
     from cdlm.vault.service import Vault
 
     workdir = Path(tempfile.mkdtemp(prefix="cdlm-replica-"))
-    os.chmod(workdir, 0o755)  # noqa: S103 - the servers' own user must reach its directories
+    os.chmod(workdir, 0o755)  # noqa: S103 - the servers' own user reaches its directories
     primary_server = EmbeddedPostgres(workdir / "pg", delete_on_stop=True)
     base = primary_server.start()
     owner_uid = (workdir / "pg").stat().st_uid
     standby_dir = workdir / "standby"
     sockets = workdir / "standby-socket"
-    sockets.mkdir()
-    os.chown(sockets, owner_uid, -1)
+    for owned in (standby_dir, sockets):  # the servers' own user writes there
+        owned.mkdir(mode=0o700)
+        os.chown(owned, owner_uid, -1)
     standby_port = base.port + 1
     started_standby = False
     try:
@@ -89,7 +90,7 @@ async def run(customers: int = 500, samples: int = 50, requests: int = 200) -> N
                 "-D",
                 str(standby_dir),
                 "-l",
-                str(workdir / "standby.log"),
+                str(standby_dir / "standby.log"),
                 "-w",
                 "-o",
                 options,
