@@ -127,6 +127,52 @@ FEEDBACK_TYPES = frozenset({"review", "survey_answer", "support_message", "socia
 
 
 @dataclass(frozen=True)
+class BulkImportSettings:
+    """Bulk import from S3: objects land under ``incoming/`` of ``bucket``; an unfinished import
+    continues through ``queue_url`` (SQS); larger objects than ``max_bytes`` are refused."""
+
+    bucket: str
+    queue_url: str
+    max_bytes: int = 5 * 1024**3
+    batch_size: int = 250
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_QUEUE_URL = re.compile(r"^https://[a-z0-9.-]+(:[0-9]+)?/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?$")
+
+
+def _bucket(raw: str) -> str:
+    if not _BUCKET.match(raw.strip()):
+        raise ValueError("is not an S3 bucket name")
+    return raw.strip()
+
+
+def _queue_url(raw: str) -> str:
+    if not _QUEUE_URL.match(raw.strip()):
+        raise ValueError(
+            "is not an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)"
+        )
+    return raw.strip()
+
+
+def _bulk_import(env: _Reader) -> BulkImportSettings | None:
+    bucket = env.get("CDLM_IMPORT_BUCKET", _bucket, None)
+    queue_url = env.get("CDLM_IMPORT_QUEUE_URL", _queue_url, None)
+    if bucket is None:
+        if queue_url is not None:
+            raise ConfigError("CDLM_IMPORT_BUCKET", "is required with CDLM_IMPORT_QUEUE_URL")
+        return None
+    if queue_url is None:
+        raise ConfigError("CDLM_IMPORT_QUEUE_URL", "is required with CDLM_IMPORT_BUCKET")
+    return BulkImportSettings(
+        bucket=bucket,
+        queue_url=queue_url,
+        max_bytes=env.get("CDLM_IMPORT_MAX_BYTES", _int_in(1, 50 * 1024**3), 5 * 1024**3),
+        batch_size=env.get("CDLM_IMPORT_BATCH_SIZE", _int_in(1, 5000), 250),
+    )
+
+
+@dataclass(frozen=True)
 class AnalyticsSettings:
     """Analytics runs: which events are purchases, the reporting currency and its rates, and
     how many repeat buyers a lifetime-value fit needs."""
@@ -225,6 +271,11 @@ class Settings:
     database_app_role: str = "cdlm_app"
     #: Where ``cdlm migrate`` connects, as the tables' owner (``CDLM_DATABASE_OWNER_URL``).
     database_owner: DatabaseTarget | None = None
+    #: A read replica for reads that may lag (lists, analytics, dashboards, reports), reached
+    #: as the app role (``CDLM_DATABASE_READ_URL``); None: every read goes to the primary.
+    database_read: DatabaseTarget | None = None
+    #: S3 bulk import (``CDLM_IMPORT_*``); None when this installation does not use it.
+    bulk_import: BulkImportSettings | None = None
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -415,6 +466,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("CDLM_DATABASE_OWNER_URL", "must connect as the owner, not the app role")
     if owner is not None and database is not None and owner.database != database.database:
         raise ConfigError("CDLM_DATABASE_OWNER_URL", "must name the database DATABASE_URL names")
+    read_url = env.raw("CDLM_DATABASE_READ_URL")
+    read = parse_database_url(read_url, "CDLM_DATABASE_READ_URL") if read_url else None
+    if read is not None and database is None:
+        raise ConfigError("CDLM_DATABASE_READ_URL", "needs DATABASE_URL (the primary)")
+    if read is not None and database is not None and read.user != database.user:
+        raise ConfigError("CDLM_DATABASE_READ_URL", "must connect as DATABASE_URL's role")
+    if read is not None and database is not None and read.database != database.database:
+        raise ConfigError("CDLM_DATABASE_READ_URL", "must name the database DATABASE_URL names")
     token_secret = env.raw("CDLM_TOKEN_SECRET")
     if token_secret is not None and len(token_secret) < 32:
         raise ConfigError("CDLM_TOKEN_SECRET", "must have at least 32 characters")
@@ -502,6 +561,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         database_app_role=app_role,
         database_owner=owner,
+        database_read=read,
+        bulk_import=_bulk_import(env),
     )
 
 

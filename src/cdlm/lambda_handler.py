@@ -13,6 +13,8 @@ a minute before the function's time runs out and the next invocation resumes it.
 :mod:`cdlm.jobs.ledger_checkpoint`).
 ``audit_sequencer`` chains the read audit records left pending (every minute); the HTTP function
 chains them itself after requests that recorded reads (see :mod:`cdlm.jobs.audit_sequencer`).
+``bulk_import`` imports customers from objects landing under ``incoming/`` of
+``CDLM_IMPORT_BUCKET``, a slice per invocation (see :mod:`cdlm.jobs.bulk_import`).
 """
 
 from __future__ import annotations
@@ -248,6 +250,88 @@ def analytics_refresh(event: dict[str, Any], context: Any) -> dict[str, Any]:
         finally:
             await close_orm(orm)
         return evidence_json(run)
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(work())
+    finally:
+        loop.close()
+
+
+#: Seconds of an invocation kept free after the last batch of a bulk import slice (a batch, the
+#: progress file and the continuation message fit in it).
+BULK_IMPORT_MARGIN = 60.0
+
+
+def bulk_import(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Import the objects an S3 event (or a continuation message from SQS) names, until a
+    margin before the invocation's time runs out; an unfinished import sends its continuation
+    to ``CDLM_IMPORT_QUEUE_URL``. Returns each object's status and, for SQS, the messages to
+    deliver again (``batchItemFailures``)."""
+    import time
+    from dataclasses import replace
+
+    import boto3
+
+    from cdlm.core.principal import SYSTEM
+    from cdlm.customers.survivorship import trust_table
+    from cdlm.jobs import bulk_import as job
+    from cdlm.vault.keys import provider_from_settings
+    from cdlm.vault.service import Vault
+
+    assert settings.database is not None
+    config = settings.bulk_import
+    if config is None:
+        log.critical("cdlm: configuration error: CDLM_IMPORT_BUCKET: is required by bulk_import")
+        raise SystemExit(2)
+    remaining_ms = context.get_remaining_time_in_millis() if context is not None else 900_000
+    deadline = time.monotonic() + remaining_ms / 1000 - BULK_IMPORT_MARGIN
+    s3 = boto3.client("s3")
+    sqs = boto3.client("sqs")
+    # One connection holds the file's lock for the whole slice, another commits the batches.
+    own = replace(settings, db_pool_max=max(settings.db_pool_max, 2))
+    database = settings.database
+
+    async def work() -> dict[str, Any]:
+        results: list[dict[str, Any]] = []
+        failures: list[dict[str, str]] = []
+        orm = await init_orm(database, own)
+        try:
+            vault = Vault(provider_from_settings(settings))
+            for delivery in job.deliveries(event):
+                obj = delivery.object
+                if obj.bucket != config.bucket:
+                    log.warning("bulk import: not the import bucket; ignored")
+                    results.append({"object": obj.key, "status": "ignored"})
+                    continue
+                seconds = deadline - time.monotonic()
+                if seconds <= 0 and results:  # no time left: it continues in a new invocation
+                    outcome = job.SliceResult("continue", delivery.digest)
+                else:
+                    outcome = await job.run(
+                        SYSTEM,
+                        vault,
+                        job.BulkImport(
+                            obj,
+                            seconds=max(seconds, 0.0),  # the first always does a batch
+                            max_bytes=config.max_bytes,
+                            batch_size=config.batch_size,
+                            trust=trust_table(settings.source_trust),
+                            digest=delivery.digest,
+                        ),
+                        s3=s3,
+                    )
+                if outcome.status == "continue":
+                    sqs.send_message(
+                        QueueUrl=config.queue_url,
+                        MessageBody=job.continuation(obj, outcome.digest),
+                    )
+                elif outcome.status == "busy" and delivery.message_id is not None:
+                    failures.append({"itemIdentifier": delivery.message_id})
+                results.append({"object": obj.key, "status": outcome.status})
+        finally:
+            await close_orm(orm)
+        return {"results": results, "batchItemFailures": failures}
 
     loop = asyncio.new_event_loop()
     try:

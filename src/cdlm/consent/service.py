@@ -36,6 +36,7 @@ from cdlm.core.principal import Principal
 from cdlm.core.text import text_problem
 from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers import service as customers
+from cdlm.db.reads import primary_reads
 from cdlm.idempotency import service as idempotency
 from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
@@ -836,6 +837,7 @@ def answers_from(
     }
 
 
+@primary_reads
 async def answers(
     customer_ids: list[uuid.UUID],
     purposes: list[Purpose],
@@ -866,6 +868,7 @@ async def answer(customer_id: uuid.UUID, purpose_code: str, at: datetime | None 
     return (await answers([customer_id], [found], at))[customer_id][0]
 
 
+@primary_reads
 async def may_process(
     customer_id: uuid.UUID, purpose_code: str, at: datetime | None = None
 ) -> bool:

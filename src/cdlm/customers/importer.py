@@ -1,5 +1,10 @@
 """``cdlm import FILE``: customers from CSV or JSON Lines, in batches, resumable.
 
+The same run works on any source of rows identified by its content (:func:`import_rows`): a
+local file (:func:`run_import`) or an object streamed from S3 (:mod:`cdlm.jobs.bulk_import`),
+with its refused lines written wherever the source wants them (:class:`RejectsSink`) and a stop
+between batches when the caller's time is up (an unfinished run is resumed by the next one).
+
 Each batch is one transaction: its records (resolved together with a fixed number of
 statements; a refused record does not stop the others), one audit entry, and the run's
 checkpoint. A rerun of the same file resumes
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,7 +26,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
@@ -48,6 +54,16 @@ class ImportRefused(Exception):
     """The file cannot be imported at all (format, header, already imported, being imported)."""
 
 
+class UnknownColumns(ImportRefused):
+    """The CSV header names columns the importer does not know. The message names them (for
+    the operator at the terminal); ``count`` says how many without naming them (a file whose
+    first line is a record has personal data for a header)."""
+
+    def __init__(self, unknown: set[str]) -> None:
+        super().__init__(f"unknown columns: {', '.join(sorted(unknown))}")
+        self.count = len(unknown)
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     """Provenance shared by every record of the file."""
@@ -62,14 +78,17 @@ class ImportOptions:
 
 @dataclass
 class ImportSummary:
-    """Counts of a run (all lines, including those committed by earlier attempts)."""
+    """Counts of a run (all lines, including those committed by earlier attempts); an
+    unfinished run stopped after ``last_line`` because its time was up."""
 
     total_lines: int
     resumed_from: int
     created: int
     matched: int
     rejected: int
-    rejects_path: Path
+    rejects_path: Path | None
+    finished: bool = True
+    last_line: int = 0
 
 
 def file_digest(path: Path) -> str:
@@ -100,10 +119,23 @@ async def file_lock(digest: str) -> AsyncIterator[None]:
                 await connection.execute("SELECT pg_advisory_unlock($1)", key)
 
 
+#: File name endings the importer reads.
+SUFFIXES = (".csv", ".jsonl", ".ndjson")
+
+
 def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, row)`` from a ``.csv`` (header row) or ``.jsonl`` file."""
-    if path.suffix.lower() == ".csv":
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+    if path.suffix.lower() not in SUFFIXES:
+        raise ImportRefused("files must end in .csv or .jsonl")
+    with path.open("rb") as stream:
+        yield from read_stream(stream, path.suffix)
+
+
+def read_stream(stream: IO[bytes], suffix: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """:func:`read_rows` from a byte stream read once, front to back (a file, an S3 body):
+    ``suffix`` says its format."""
+    if suffix.lower() == ".csv":
+        with io.TextIOWrapper(stream, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             try:
                 header = reader.fieldnames or []
@@ -111,7 +143,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise ImportRefused("the file is not UTF-8 text") from None
             unknown = set(header) - KNOWN_COLUMNS
             if unknown:
-                raise ImportRefused(f"unknown columns: {', '.join(sorted(unknown))}")
+                raise UnknownColumns(unknown)
             while True:
                 try:
                     row = next(reader)
@@ -125,8 +157,8 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     yield reader.line_num, {"__error__": "More cells than the header has."}
                     continue
                 yield reader.line_num, {k: v for k, v in row.items() if v not in (None, "")}
-    elif path.suffix.lower() in (".jsonl", ".ndjson"):
-        with path.open(encoding="utf-8", errors="replace") as handle:
+    elif suffix.lower() in (".jsonl", ".ndjson"):
+        with io.TextIOWrapper(stream, encoding="utf-8", errors="replace") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -219,19 +251,47 @@ def _to_ingest(row: dict[str, Any], options: ImportOptions) -> CustomerIngest:
     )
 
 
-def _keep_rejects_up_to(rejects_path: Path, last_line: int) -> None:
-    """Drop reject lines written by a batch that did not commit (resume after a crash)."""
-    if not rejects_path.exists():
-        return
-    kept = [
-        line
-        for line in rejects_path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line)["line"] <= last_line
-    ]
-    rejects_path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+class RejectsSink(Protocol):
+    """Where a run's refused lines go (line numbers and reasons, never values)."""
+
+    def start(self) -> None:
+        """A new run of the file: nothing refused yet."""
+
+    def keep_up_to(self, last_line: int) -> None:
+        """Forget lines after ``last_line``: their batch did not commit (a resumed run)."""
+
+    def write(self, first_line: int, lines: list[str]) -> None:
+        """The reject lines of the batch starting at ``first_line``, before it commits."""
 
 
-def _reject_line(number: int, failure: ValidationFailed) -> str:
+@dataclass(frozen=True)
+class FileRejects:
+    """Refused lines in a local JSON Lines file."""
+
+    path: Path
+
+    def start(self) -> None:
+        """Empty the file."""
+        self.path.write_text("", encoding="utf-8")
+
+    def keep_up_to(self, last_line: int) -> None:
+        """Drop reject lines written by a batch that did not commit (resume after a crash)."""
+        if not self.path.exists():
+            return
+        kept = [
+            line
+            for line in self.path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line)["line"] <= last_line
+        ]
+        self.path.write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+
+    def write(self, first_line: int, lines: list[str]) -> None:
+        """Append the batch's lines."""
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.writelines(lines)
+
+
+def reject_line(number: int, failure: ValidationFailed) -> str:
     """A line of the rejects file: the line number and the reasons (never the values)."""
     issues = failure.issues or [FieldIssue(failure.field or "line", failure.code, failure.message)]
     return (
@@ -258,6 +318,22 @@ class FileImport:
     restart: bool = False
 
 
+@dataclass(frozen=True)
+class RowsImport:
+    """Rows to import, identified by their content's ``digest`` (a rerun resumes, a finished
+    one is refused unless ``restart``); ``rows`` reads them from the start each time it is
+    called; ``should_stop`` is asked after each committed batch (with the run's checkpoint)
+    whether the caller's time is up."""
+
+    digest: str
+    name: str
+    rows: Callable[[], Iterator[tuple[int, dict[str, Any]]]]
+    options: ImportOptions
+    rejects: RejectsSink
+    restart: bool = False
+    should_stop: Callable[[ImportRun], bool] | None = None
+
+
 async def run_import(
     actor: Principal,
     vault: Vault,
@@ -270,26 +346,55 @@ async def run_import(
 
     Refused with :class:`ImportRefused` while another run of the same file is under way.
     """
-    path, options = file.path, file.options
-    digest = file_digest(path)
+    path = file.path
+    rejects = file.rejects_path or path.with_name(path.name + ".rejects.jsonl")
+    summary = await import_rows(
+        actor,
+        vault,
+        RowsImport(
+            digest=file_digest(path),
+            name=path.name,
+            rows=lambda: read_rows(path),
+            options=file.options,
+            rejects=FileRejects(rejects),
+            restart=file.restart,
+        ),
+        progress=progress,
+    )
+    summary.rejects_path = rejects
+    return summary
+
+
+async def import_rows(
+    actor: Principal,
+    vault: Vault,
+    source: RowsImport,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import ``source`` in batches, each one transaction with its checkpoint; resumes an
+    interrupted run of the same content and stops between batches when ``should_stop`` says
+    so (the summary is then unfinished). Refused with :class:`ImportRefused` while another run
+    of the same content is under way, or when it was imported already."""
+    digest, options = source.digest, source.options
     async with file_lock(digest):
-        rejects = file.rejects_path or path.with_name(path.name + ".rejects.jsonl")
+        rejects = source.rejects
         run = await ImportRun.get_or_none(file_digest=digest)
-        if run is not None and run.finished_at is not None and not file.restart:
+        if run is not None and run.finished_at is not None and not source.restart:
             raise ImportRefused("this file was imported already (use --restart to import it again)")
-        if run is None or file.restart:
+        if run is None or source.restart:
             if run is not None:
                 await run.delete()
             run = await ImportRun.create(
                 id=uuid.uuid4(),
                 file_digest=digest,
-                file_name=path.name[:255],
+                file_name=source.name[:255],
                 source_system=options.source_system,
                 started_at=clock.now(),
             )
-            rejects.write_text("", encoding="utf-8")
+            rejects.start()
         resumed_from = run.last_line
-        _keep_rejects_up_to(rejects, run.last_line)
+        rejects.keep_up_to(run.last_line)
         await vault.ready()
         total = 0
         batch: list[tuple[int, dict[str, Any]]] = []
@@ -316,8 +421,10 @@ async def run_import(
                     if isinstance(o, IngestResult) and o.outcome is Outcome.CREATED
                 )
                 refused = [(n, o) for n, o in outcomes if isinstance(o, ValidationFailed)]
-                with rejects.open("a", encoding="utf-8") as handle:
-                    handle.writelines(_reject_line(number, failure) for number, failure in refused)
+                if refused:
+                    rejects.write(
+                        batch[0][0], [reject_line(number, failure) for number, failure in refused]
+                    )
                 run.last_line = batch[-1][0]
                 run.created += created
                 run.matched += len(outcomes) - created - len(refused)
@@ -334,7 +441,8 @@ async def run_import(
                 progress(len(batch))
             batch.clear()
 
-        for number, row in read_rows(path):
+        stopped = False
+        for number, row in source.rows():
             total += 1
             if number <= run.last_line:
                 if progress is not None:
@@ -343,8 +451,21 @@ async def run_import(
             batch.append((number, row))
             if len(batch) >= options.batch_size:
                 await flush()
-        if batch:
+                if source.should_stop is not None and source.should_stop(run):
+                    stopped = True
+                    break
+        if batch and not stopped:
             await flush()
-        run.finished_at = clock.now()
-        await run.save(update_fields=["finished_at"])
-        return ImportSummary(total, resumed_from, run.created, run.matched, run.rejected, rejects)
+        if not stopped:
+            run.finished_at = clock.now()
+            await run.save(update_fields=["finished_at"])
+        return ImportSummary(
+            total,
+            resumed_from,
+            run.created,
+            run.matched,
+            run.rejected,
+            None,
+            finished=not stopped,
+            last_line=run.last_line,
+        )

@@ -20,6 +20,7 @@ from tortoise.exceptions import OperationalError
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.db.errors import DatabaseUnavailable
 from cdlm.db.orm_config import APP_LABEL, tortoise_config
+from cdlm.db.reads import close_replica, open_replica
 from cdlm.ledgers.keys import install as install_ledger_keys
 
 if TYPE_CHECKING:
@@ -196,8 +197,9 @@ async def init_orm(
     extra_apps: dict[str, dict[str, Any]] | None = None,
     connection_class: type | None = None,
 ) -> TortoiseContext:
-    """Initialize Tortoise for the whole process (all tasks see it) and open the pool; with
-    ``settings``, also load the ledger key the audit and consent chains are written under."""
+    """Initialize Tortoise for the whole process (all tasks see it) and open the pool (and the
+    read replica's, when ``settings`` name one); with ``settings``, also load the ledger key the
+    audit and consent chains are written under."""
     if settings is not None:
         install_ledger_keys(settings)
     config = tortoise_config(
@@ -207,11 +209,20 @@ async def init_orm(
         extra_apps=extra_apps,
         connection_class=connection_class,
     )
-    return await Tortoise.init(config=config, _enable_global_fallback=True)
+    context = await Tortoise.init(config=config, _enable_global_fallback=True)
+    if settings is not None and settings.database_read is not None:
+        await open_replica(
+            settings.database_read,
+            pool_max=settings.db_pool_max,
+            connect_timeout=settings.db_connect_timeout,
+            connection_class=connection_class,
+        )
+    return context
 
 
 async def close_orm(context: TortoiseContext | None = None) -> None:
-    """Close the pool opened by :func:`init_orm`."""
+    """Close the pools opened by :func:`init_orm`."""
+    await close_replica()
     if context is not None:
         await context.close_connections()
     else:

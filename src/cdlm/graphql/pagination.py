@@ -33,6 +33,7 @@ from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from cdlm.core.errors import ErrorCode, ValidationFailed
+from cdlm.db.reads import read_connection, replica_reads
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -380,7 +381,7 @@ async def paginate(
         query = query.filter(_after_filter(_reversed(order), values))
     walk = _reversed(order) if args.backwards else list(order)
     ordering = [f"-{k.field}" if k.descending else k.field for k in walk]
-    rows = list(await query.order_by(*ordering).limit(size + 1))
+    rows = await _read_page(query.order_by(*ordering).limit(size + 1))
     more = len(rows) > size
     rows = rows[:size]
     if args.backwards:
@@ -391,5 +392,15 @@ async def paginate(
         list_name=list_name,
         has_next_page=(before is not None) if args.backwards else more,
         has_previous_page=more if args.backwards else (after is not None),
-        count=whole.count,
+        count=functools.partial(_count, whole),
     )
+
+
+@replica_reads
+async def _read_page(query: QuerySet[ModelT]) -> list[ModelT]:
+    return list(await query.using_db(read_connection()))
+
+
+@replica_reads
+async def _count(query: QuerySet[Any]) -> int:
+    return await query.using_db(read_connection()).count()

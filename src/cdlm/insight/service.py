@@ -19,13 +19,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Generic, Protocol, TypeVar
 
-from tortoise.connection import get_connection
-
 from cdlm.consent import service as consent
 from cdlm.consent.models import Decision
 from cdlm.core import periods
 from cdlm.core.periods import Interval
 from cdlm.core.principal import Principal
+from cdlm.db.reads import read_connection, replica_reads
 from cdlm.dsr.workflow import Status
 from cdlm.insight import snapshots, sql
 from cdlm.insight.models import QualitySnapshot
@@ -137,7 +136,7 @@ class Dashboard:
 
 
 async def _rows(statement: str, arguments: list[Any]) -> list[dict[str, Any]]:
-    return await get_connection("default").execute_query_dict(statement, arguments)
+    return await read_connection().execute_query_dict(statement, arguments)
 
 
 def _keyed(rows: list[dict[str, Any]]) -> tuple[Series[int], ...]:
@@ -203,6 +202,7 @@ def _quality(rows: list[dict[str, Any]], latest: QualitySnapshot | None) -> Qual
     )
 
 
+@replica_reads
 async def dashboard(actor: Principal, query: DashboardQuery) -> Dashboard:
     """Every series of the query's period (refused as :func:`cdlm.core.periods.check` says:
     every problem at once, on the API's paths). Aggregates only; the caller's role is checked

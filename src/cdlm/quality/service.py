@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tortoise.connection import get_connection
-
+from cdlm.db.reads import read_connection, replica_reads
 from cdlm.quality.fields import COMPLETENESS_FIELDS, PROFILE_FIELDS
 
 BUCKETS = 5
@@ -23,10 +22,11 @@ class Report:
     by_source: list[tuple[str, int, float]]
 
 
+@replica_reads
 async def report() -> Report:
     """Compute the report with five aggregate queries. Erased customers, restricted ones
     (GDPR Art. 18: stored, not processed) and profiles merged into others are left out."""
-    connection = get_connection("default")
+    connection = read_connection()
     totals = await connection.execute_query_dict(
         'SELECT count(*) AS n, avg("quality_score") AS avg FROM "customers" WHERE '
         '"erased_at" IS NULL AND "restricted_at" IS NULL AND "merged_into_id" IS NULL'

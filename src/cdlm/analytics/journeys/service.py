@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from tortoise.connection import get_connection
-
 from cdlm.analytics.journeys import sql
 from cdlm.analytics.segments import service as segments
 from cdlm.core.errors import ErrorCode, FieldIssue, NotFound, ValidationFailed
 from cdlm.core.principal import Principal
+from cdlm.db.reads import read_connection, replica_reads
 
 #: Most steps a funnel may have (each is one index probe per customer who entered).
 MAX_STEPS: Final = 10
@@ -132,7 +131,7 @@ async def unknown_types(names: Sequence[str]) -> set[str]:
     wanted = sorted(set(names))
     if not wanted:
         return set()
-    rows = await get_connection("default").execute_query_dict(sql.KNOWN_TYPES, [wanted])
+    rows = await read_connection().execute_query_dict(sql.KNOWN_TYPES, [wanted])
     return set(wanted) - {row["type"] for row in rows}
 
 
@@ -189,6 +188,7 @@ def funnel_steps(steps: Sequence[str], row: dict[str, Any]) -> tuple[FunnelStep,
     return tuple(found)
 
 
+@replica_reads
 async def funnel(actor: Principal, query: FunnelQuery) -> FunnelResult:
     """The funnel ``query`` asks for (see the module's note), or :class:`ValidationFailed`
     listing every problem (paths as the API's ``input``) / :class:`NotFound` for an unknown
@@ -202,9 +202,7 @@ async def funnel(actor: Principal, query: FunnelQuery) -> FunnelResult:
     if query.segment_id is not None:
         members = await _members(query.segment_id, "input.segmentId")
     compiled = sql.funnel(query.steps, query.within, query.start, query.end, members)
-    (row,) = await get_connection("default").execute_query_dict(
-        compiled.statement, compiled.arguments
-    )
+    (row,) = await read_connection().execute_query_dict(compiled.statement, compiled.arguments)
     steps = funnel_steps(query.steps, row)
     return FunnelResult(steps, steps[0].customers)
 
@@ -261,6 +259,7 @@ def top_paths_issues(query: TopPathsQuery, prefix: str = "input") -> list[FieldI
     return issues + _range_issues(query.start, query.end, prefix)
 
 
+@replica_reads
 async def top_paths(actor: Principal, query: TopPathsQuery) -> TopPaths:
     """The paths ``query`` asks for (see the module's note), or :class:`ValidationFailed`
     listing every problem. One statement."""
@@ -269,9 +268,7 @@ async def top_paths(actor: Principal, query: TopPathsQuery) -> TopPaths:
     if issues:
         raise ValidationFailed.from_issues(issues)
     compiled = sql.top_paths(query.starting_with, query.length, query.start, query.end, query.first)
-    rows = await get_connection("default").execute_query_dict(
-        compiled.statement, compiled.arguments
-    )
+    rows = await read_connection().execute_query_dict(compiled.statement, compiled.arguments)
     started = int(rows[0]["total"]) if rows else 0
     return TopPaths(
         tuple(
@@ -313,6 +310,7 @@ class Journey:
     has_next_page: bool
 
 
+@replica_reads
 async def journeys(
     customer_ids: Sequence[uuid.UUID], page: JourneyPage
 ) -> dict[uuid.UUID, Journey]:
@@ -322,9 +320,7 @@ async def journeys(
     if not ids:
         return {}
     compiled = sql.journeys(ids, page.size + 1, page.after)
-    rows = await get_connection("default").execute_query_dict(
-        compiled.statement, compiled.arguments
-    )
+    rows = await read_connection().execute_query_dict(compiled.statement, compiled.arguments)
     found: dict[uuid.UUID, list[JourneyStep]] = {i: [] for i in ids}
     for row in rows:
         gap = row["gap"]
