@@ -148,6 +148,14 @@ def _quiet_server_class() -> type[Any]:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [CDLM_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [CDLM_PORT].")] = None,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--with-worker",
+            help="Also run `cdlm worker` on the same database, in a process of its own (every "
+            "job but the audit sequencer, which the server runs itself).",
+        ),
+    ] = False,
 ) -> None:
     """Run the API locally (with an embedded PostgreSQL unless DATABASE_URL is set)."""
     import uvicorn
@@ -201,10 +209,60 @@ def serve(
             lifespan="on",
             server_header=False,
         )
-        _quiet_server_class()(config).run()
+        jobs = _start_worker(target) if with_worker else None
+        try:
+            _quiet_server_class()(config).run()
+        finally:
+            if jobs is not None:
+                _stop_worker(jobs)
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _database_url(target: DatabaseTarget) -> str:
+    """``target`` as a ``postgresql://`` URL (a Unix-socket directory in ``?host=``)."""
+    from urllib.parse import quote, urlencode
+
+    credentials = quote(target.user, safe="")
+    if target.password:
+        credentials += ":" + quote(target.password, safe="")
+    query: dict[str, str] = {}
+    if target.host.startswith("/"):
+        location = f":{target.port}"
+        query["host"] = target.host
+    else:
+        location = f"{target.host}:{target.port}"
+    if target.ssl is not None:
+        query["sslmode"] = target.ssl
+    url = f"postgresql://{credentials}@{location}/{quote(target.database, safe='')}"
+    return url + (f"?{urlencode(query)}" if query else "")
+
+
+def _start_worker(target: DatabaseTarget) -> Any:
+    """``cdlm worker`` for ``cdlm serve --with-worker``: a child process on the served database
+    (``DATABASE_URL`` in its environment only), leaving the audit sequencer to the server."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "DATABASE_URL": _database_url(target)}
+    command = [sys.executable, "-m", "cdlm", "worker", "--skip", "audit_sequencer"]
+    return subprocess.Popen(command, env=env)  # noqa: S603 (this interpreter, fixed arguments)
+
+
+def _stop_worker(process: Any, seconds: float = 30.0) -> None:
+    """Stop the child worker as SIGTERM does (runs in progress are cancelled and resume next
+    time); killed if it has not stopped after ``seconds``."""
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @cli.command()
