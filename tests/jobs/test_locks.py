@@ -62,7 +62,7 @@ async def test_a_worker_stopping_cancels_a_long_run_and_frees_its_lock(
     probe = support.reset()
     held = support.job("held", "held", seconds=3600)
     stop = asyncio.Event()
-    running = asyncio.create_task(Worker([held], settings, database).run(stop))
+    running = asyncio.create_task(Worker([held], settings, database, grace=0.3).run(stop))
     await asyncio.wait_for(probe.inside.wait(), 20)
     stop.set()
     await asyncio.wait_for(running, 20)
@@ -72,6 +72,22 @@ async def test_a_worker_stopping_cancels_a_long_run_and_frees_its_lock(
         assert await locks.try_lock(held.lock_key)
     finally:
         await locks.close()
+
+
+async def test_a_run_that_ends_within_the_grace_is_not_cancelled_on_stop(
+    database: DatabaseTarget, settings: Settings
+) -> None:
+    probe = support.reset()
+    held = support.job("held", "held", seconds=3600)
+    stop = asyncio.Event()
+    running = asyncio.create_task(Worker([held], settings, database, grace=10).run(stop))
+    await asyncio.wait_for(probe.inside.wait(), 20)
+    stop.set()
+    await asyncio.sleep(0.3)
+    assert not running.done()  # waiting for the run
+    probe.gate.set()
+    await asyncio.wait_for(running, 20)
+    assert (probe.entered, probe.cancelled, probe.finished) == (1, 0, 1)
 
 
 async def test_the_cli_and_the_lambda_schedule_skip_a_job_another_runner_holds(

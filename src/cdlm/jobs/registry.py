@@ -115,8 +115,6 @@ class Job:
     #: ``"module:function"`` turning the run's result into JSON (what the Lambda handler returns
     #: and the worker logs); by default a dict result as it is, a dataclass as its fields.
     summary: str | None = None
-    #: On shutdown, let a run in progress finish (short runs) instead of cancelling it.
-    finish_on_stop: bool = False
     #: The Lambda function scheduled to run it (serverless.yml), and the CLI command.
     lambda_function: str | None = None
     command: str | None = None
@@ -200,7 +198,6 @@ JOBS: Mapping[str, Job] = {
             lock="cdlm.jobs.audit_sequencer",
             budget_seconds=50.0,
             margin_seconds=10.0,
-            finish_on_stop=True,
             lambda_function="auditSequencer",
         ),
         Job(

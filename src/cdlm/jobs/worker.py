@@ -11,9 +11,9 @@ runs in progress are stopped (their locks are gone with the connection), and the
 reach the database again with exponential backoff and jitter, one log line per attempt, then
 resumes the schedules where they were.
 
-On SIGTERM/SIGINT (:func:`run_worker`'s ``stop``), a run of a job marked ``finish_on_stop`` (the
-audit sequencer's round) finishes; any other is cancelled: its committed batches stay and the
-next run resumes (or, for the analytics refresh, runs again).
+On SIGTERM/SIGINT (:func:`run_worker`'s ``stop``), a run in progress gets a few seconds
+(``grace``) to finish, the audit sequencer's round say; a longer one is cancelled: its committed
+batches stay and the next run resumes (or, for the analytics refresh, runs again).
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from cdlm.jobs.runner import run_job
 
 log = logging.getLogger("cdlm.worker")
 
-#: Seconds a run marked ``finish_on_stop`` gets to finish on shutdown before it is cancelled.
-FINISH_SECONDS = 5.0
+#: Seconds a run in progress gets to finish on shutdown before it is cancelled.
+GRACE_SECONDS = 5.0
 #: Seconds between checks that the lock connection still answers.
 HEARTBEAT_SECONDS = 15.0
 
@@ -89,12 +89,14 @@ class Worker:
         *,
         backoff: Backoff | None = None,
         heartbeat: float = HEARTBEAT_SECONDS,
+        grace: float = GRACE_SECONDS,
     ) -> None:
         self.jobs = list(jobs)
         self.settings = settings
         self.target = target
         self.backoff = backoff or Backoff()
         self.heartbeat = heartbeat
+        self.grace = grace
         self._due: dict[str, datetime] = {}
         self._skipping: set[str] = set()
 
@@ -181,9 +183,9 @@ class Worker:
             finally:
                 halted.cancel()
             if not run.done():
-                if job.finish_on_stop and not locks.lost.is_set():
+                if not locks.lost.is_set():
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(asyncio.shield(run), FINISH_SECONDS)
+                        await asyncio.wait_for(asyncio.shield(run), self.grace)
                 if not run.done():
                     log.info("worker: job %s cancelled in the middle of a run", job.name)
                     run.cancel()
