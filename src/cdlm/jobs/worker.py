@@ -214,7 +214,7 @@ class Worker:
         self._skipping.discard(job.name)
         summary = _summary(job, outcome.result)
         log.log(
-            logging.DEBUG if _frequent(job) and not _did_something(summary) else logging.INFO,
+            logging.DEBUG if _frequent(job) else logging.INFO,
             "worker: job %s done",
             job.name,
             extra={"job": job.name, "seconds": round(outcome.seconds, 3), "result": summary},
@@ -230,12 +230,8 @@ def _after(job: Job, started: datetime, now: datetime) -> datetime:
 
 
 def _frequent(job: Job) -> bool:
-    """A job running more than once a minute: its idle runs are not worth an info line."""
+    """A job running more than once a minute: its runs are logged at debug level."""
     return isinstance(job.schedule, Every) and job.schedule.seconds < 60
-
-
-def _did_something(summary: Mapping[str, object]) -> bool:
-    return any(value for value in summary.values() if isinstance(value, int | float))
 
 
 def _summary(job: Job, result: object) -> dict[str, object]:
