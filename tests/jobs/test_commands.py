@@ -3,7 +3,10 @@ through the registry, with their options, under the job's lock."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
+import sys
 
 from bench.people import people
 from tortoise.transactions import in_transaction
@@ -16,7 +19,7 @@ from cdlm.jobs.registry import JOBS
 from cdlm.matching.models import MatchRun
 from cdlm.vault.service import Vault
 from tests.factories import source
-from tests.support.lambda_invoke import installation_env, run_python
+from tests.support.lambda_invoke import ROOT, cdlm_env, installation_env, run_python
 from tests.test_cli import run_cdlm
 
 
@@ -86,3 +89,47 @@ async def test_the_analytics_refresh_takes_its_moment_from_the_event_and_the_cli
         "2025-06-30T10:00:00+00:00",
     ]
     assert cli.stdout.startswith(f"analytics run {runs[1].id} finished as of ")
+
+
+WITHOUT_SPLINK = (
+    "import sys, runpy; sys.modules['splink'] = None; "
+    "sys.argv = ['cdlm', 'worker', '--job', 'match_run', '--job', 'request_tick']; "
+    "runpy.run_module('cdlm', run_name='__main__')"
+)
+
+
+async def test_a_worker_names_a_job_whose_extra_is_missing_once_and_runs_the_others(
+    database: DatabaseTarget, settings: Settings
+) -> None:
+    env = installation_env(database, settings.master_key_file)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        WITHOUT_SPLINK,
+        cwd=ROOT,
+        env=cdlm_env(**env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            lines = [(await process.stdout.readline()).decode() for _ in range(3)]
+        assert lines == [
+            "worker: dsr tick every hour.\n",
+            "worker: match run: the matching extra is not installed; skipped.\n",
+            "Stop with Ctrl+C.\n",
+        ]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(30):
+            out, err = await process.communicate()
+    assert process.returncode == 0, err.decode()[-2000:]
+    assert out.decode() == "worker stopped\n"
+
+
+def test_a_worker_refuses_an_unknown_job() -> None:
+    result = run_cdlm("worker", "--job", "nightly")
+    assert result.returncode == 2
+    assert result.stderr == f"cdlm: no job 'nightly'; the jobs are: {', '.join(JOBS)}\n"
+    assert "audit_sequencer, request_tick, retention_sweep, match_run" in result.stderr

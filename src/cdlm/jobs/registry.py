@@ -127,9 +127,7 @@ class Job:
     def missing_extras(self) -> tuple[str, ...]:
         """The extras this job needs that are not installed."""
         return tuple(
-            extra
-            for extra in self.extras
-            if importlib.util.find_spec(EXTRA_MODULES.get(extra, extra)) is None
+            extra for extra in self.extras if not _installed(EXTRA_MODULES.get(extra, extra))
         )
 
     def entry_point(self) -> Callable[..., Awaitable[Any]]:
@@ -151,6 +149,13 @@ class Job:
             _resolve(self.summary) if self.summary is not None else plain
         )
         return convert(result)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a module blocked in sys.modules, a broken parent
+        return False
 
 
 def _resolve(reference: str) -> Any:
