@@ -157,7 +157,7 @@ class Worker:
 
         tasks = [asyncio.create_task(watch()), asyncio.create_task(beat())]
         tasks += [
-            asyncio.create_task(self._schedule(job, locks, halt, stop), name=f"cdlm-{job.name}")
+            asyncio.create_task(self._schedule(job, locks, halt), name=f"cdlm-{job.name}")
             for job in self.jobs
         ]
         try:
@@ -166,9 +166,9 @@ class Worker:
             halt.set()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _schedule(
-        self, job: Job, locks: LockConnection, halt: asyncio.Event, stop: asyncio.Event
-    ) -> None:
+    async def _schedule(self, job: Job, locks: LockConnection, halt: asyncio.Event) -> None:
+        """Run ``job`` whenever it is due until ``halt``; then a run in progress gets the grace
+        to finish (none when the lock connection is lost) and is cancelled."""
         context = JobContext(self.settings, job.budget_seconds)
         while not halt.is_set():
             delay = (self._due[job.name] - clock.now()).total_seconds()
