@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,matching,analytics,reports]'
 	@touch $(STAMP)
 
-serve: $(STAMP) ## Run the API with an embedded PostgreSQL and GraphiQL
-	$(BIN)/cdlm serve
+serve: $(STAMP) ## Run the API with an embedded PostgreSQL and GraphiQL (WORKER=1: and the scheduled jobs)
+	$(BIN)/cdlm serve $(if $(WORKER),--with-worker)
 
 test: $(STAMP) ## Run the test suite (starts its own PostgreSQL unless DATABASE_URL is set)
 	$(BIN)/python -m pytest

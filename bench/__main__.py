@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "ingest_coercion": lambda: _run_async("ingest_coercion"),
     "dsr_execution": lambda: _run_async("dsr_execution"),
     "retention_sweep": lambda: _run_async("retention_sweep"),
+    "job_locks": lambda: _run_async("job_locks"),
     "lambda_invocations": lambda: _run_async("lambda_invocations"),
     "request_bodies": lambda: _run_async("request_bodies"),
     "graphql_http_audit": lambda: _run_async("graphql_http_audit"),

@@ -148,6 +148,14 @@ def _quiet_server_class() -> type[Any]:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [CDLM_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [CDLM_PORT].")] = None,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--with-worker",
+            help="Also run `cdlm worker` on the same database, in a process of its own (every "
+            "job but the audit sequencer, which the server runs itself).",
+        ),
+    ] = False,
 ) -> None:
     """Run the API locally (with an embedded PostgreSQL unless DATABASE_URL is set)."""
     import uvicorn
@@ -201,14 +209,71 @@ def serve(
             lifespan="on",
             server_header=False,
         )
-        _quiet_server_class()(config).run()
+        jobs = _start_worker(target) if with_worker else None
+        try:
+            _quiet_server_class()(config).run()
+        finally:
+            if jobs is not None:
+                _stop_worker(jobs)
     finally:
         if embedded is not None:
             embedded.stop()
 
 
+def _database_url(target: DatabaseTarget) -> str:
+    """``target`` as a ``postgresql://`` URL (a Unix-socket directory in ``?host=``)."""
+    from urllib.parse import quote, urlencode
+
+    credentials = quote(target.user, safe="")
+    if target.password:
+        credentials += ":" + quote(target.password, safe="")
+    query: dict[str, str] = {}
+    if target.host.startswith("/"):
+        location = f":{target.port}"
+        query["host"] = target.host
+    else:
+        location = f"{target.host}:{target.port}"
+    if target.ssl is not None:
+        query["sslmode"] = target.ssl
+    url = f"postgresql://{credentials}@{location}/{quote(target.database, safe='')}"
+    return url + (f"?{urlencode(query)}" if query else "")
+
+
+def _start_worker(target: DatabaseTarget) -> Any:
+    """``cdlm worker`` for ``cdlm serve --with-worker``: a child process on the served database
+    (``DATABASE_URL`` in its environment only), leaving the audit sequencer to the server."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "DATABASE_URL": _database_url(target)}
+    command = [sys.executable, "-m", "cdlm", "worker", "--skip", "audit_sequencer"]
+    return subprocess.Popen(command, env=env)  # noqa: S603 (this interpreter, fixed arguments)
+
+
+def _stop_worker(process: Any, seconds: float = 30.0) -> None:
+    """Stop the child worker as SIGTERM does (runs in progress are cancelled and resume next
+    time); killed if it has not stopped after ``seconds``."""
+    import signal
+    import subprocess
+
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 @cli.command()
 def worker(
+    job: Annotated[
+        list[str] | None,
+        typer.Option("--job", help="Run only this job (repeat for several; default: all)."),
+    ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option("--skip", help="Leave this job out (repeatable).")
+    ] = None,
     interval: Annotated[
         float, typer.Option(min=0.1, help="Seconds between audit sequencer rounds.")
     ] = 1.0,
@@ -222,51 +287,111 @@ def worker(
         bool,
         typer.Option(
             "--daily/--no-daily",
-            help="Also run `analytics refresh` every day (needs the analytics extra).",
+            help="Also run `match run` and `analytics refresh` every day (with their extras).",
         ),
     ] = True,
 ) -> None:
-    """Run scheduled work until stopped (Ctrl+C or SIGTERM): chain pending read audit records
-    about every second and, unless --no-hourly, the hourly request tick and retention sweep,
-    and unless --no-daily, the daily analytics refresh. Several workers at once are safe."""
+    """Run the scheduled jobs on their schedules until stopped (Ctrl+C or SIGTERM): chain
+    pending read audit records about every second, the request tick and retention sweep every
+    hour, the match run and analytics refresh every day (see README, Jobs). Each run holds its
+    job's lock: several workers, Lambda schedules and the CLI at once never run one job
+    twice. A worker that loses its database retries with backoff until it is back."""
     import signal
 
     from cdlm.core.logs import configure_logging
-    from cdlm.jobs.worker import HourlyJobs, run_worker
+    from cdlm.jobs.worker import available, describe, run_worker, select, with_interval
 
     settings = _settings()
     configure_logging(settings.log_level)
-    jobs = None
-    if hourly:
-        from cdlm.dsr.notifier import notifier_from
-        from cdlm.retention.archive import archive_store_from
-        from cdlm.vault.keys import provider_from_settings
-        from cdlm.vault.service import Vault
+    left_out = list(skip or [])
+    left_out += [] if hourly else ["request_tick", "retention_sweep"]
+    left_out += [] if daily else ["match_run", "analytics_refresh"]
+    try:
+        chosen = select(job or [], left_out)
+    except KeyError as unknown:
+        from cdlm.jobs.registry import JOBS
 
-        try:
-            vault = Vault(provider_from_settings(settings))
-            store = archive_store_from(settings)
-            jobs = HourlyJobs(settings, vault, notifier_from(settings), store)
-        except ConfigError as error:
-            _fail(f"configuration error: {error}", 2)
+        _fail(f"no job {unknown}; the jobs are: {', '.join(JOBS)}", 2)
+    chosen, missing = available(with_interval(chosen, "audit_sequencer", interval))
+    _check_job_settings(settings, [j.name for j in chosen])
 
-    analytics = settings if daily and _analytics_installed() else None
-    if daily and analytics is None:
-        typer.echo("worker: the analytics extra (scipy) is not installed: no analytics refresh.")
-
-    async def work(_: DatabaseTarget) -> None:
+    async def work(target: DatabaseTarget) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        extra = "; dsr tick and retention sweep every hour" if jobs else ""
-        extra += "; analytics refresh every day" if analytics else ""
-        typer.echo(f"worker: chaining read audit records every {interval:g} s{extra}.")
+        typer.echo(f"worker: {describe(chosen) or 'no jobs to run'}.")
+        for left in missing:
+            extras = " and ".join(left.missing_extras())
+            typer.echo(f"worker: {left.title}: the {extras} extra is not installed; skipped.")
         typer.echo("Stop with Ctrl+C.")
-        await run_worker(stop, interval=interval, hourly=jobs, daily=analytics)
+        await run_worker(stop, chosen, settings, target)
 
     _on_database(settings, work)
     typer.echo("worker stopped")
+
+
+def _check_job_settings(settings: Settings, jobs: list[str]) -> None:
+    """Stop with one line when a setting the chosen jobs need is missing or malformed (the
+    master key, the archive), before any of them runs."""
+    from cdlm.retention.archive import archive_store_from
+    from cdlm.vault.keys import provider_from_settings
+
+    try:
+        if {"request_tick", "retention_sweep", "match_run"} & set(jobs):
+            provider_from_settings(settings)
+        if "retention_sweep" in jobs:
+            archive_store_from(settings)
+    except ConfigError as error:
+        _fail(f"configuration error: {error}", 2)
+
+
+def _run_job(
+    settings: Settings,
+    name: str,
+    *,
+    budget_seconds: float | None = None,
+    options: dict[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Any:
+    """Run the job ``name`` once under its lock (as ``cdlm worker`` and Lambda do); returns its
+    result. Another run holding the lock, or the job refusing (``RUN_IN_PROGRESS``): one line,
+    exit 1."""
+    return _on_database(
+        settings,
+        lambda target: _job_once(
+            settings,
+            name,
+            target,
+            budget_seconds=budget_seconds,
+            options=options,
+            progress=progress,
+        ),
+    )
+
+
+async def _job_once(
+    settings: Settings,
+    name: str,
+    target: DatabaseTarget,
+    *,
+    budget_seconds: float | None = None,
+    options: dict[str, Any] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Any:
+    """:func:`_run_job` on a database the ORM is initialized on (``target``)."""
+    from cdlm.jobs.registry import JOBS, JobContext
+    from cdlm.jobs.runner import run_once
+
+    job = JOBS[name]
+    context = JobContext(settings, budget_seconds, options or {}, progress)
+    try:
+        outcome = await run_once(job, context, target, connect_timeout=settings.db_connect_timeout)
+    except Conflict as error:
+        _fail(error.message)
+    if outcome.skipped:
+        _fail(outcome.message())
+    return outcome.result
 
 
 @cli.command()
@@ -405,31 +530,19 @@ cli.add_typer(dsr_cli, name="dsr")
 def dsr_tick() -> None:
     """Flag requests nearing or past their due date, retry notifications, and destroy the
     contact details of completed erasures (run it hourly or daily)."""
-    from cdlm.analytics.segments.export import destroy_unreachable
     from cdlm.core.logs import configure_logging
-    from cdlm.dsr.notifier import notifier_from
-    from cdlm.dsr.tick import TickReport, tick
-    from cdlm.vault.keys import provider_from_settings
-    from cdlm.vault.service import Vault
 
     settings = _settings()
     configure_logging(settings.log_level)
-    try:
-        vault = Vault(provider_from_settings(settings))
-    except ConfigError as error:
-        _fail(f"configuration error: {error}", 2)
-
-    async def work(_: DatabaseTarget) -> tuple[TickReport, int]:
-        report = await tick(vault, notifier_from(settings), settings)
-        return report, await destroy_unreachable(vault)
-
-    report, destroyed = _on_database(settings, work)
+    _check_job_settings(settings, ["request_tick"])
+    report = _run_job(settings, "request_tick")
     typer.echo(
-        f"flagged {report.flagged_due_soon} due soon and {report.flagged_overdue} overdue; "
-        f"{report.open_overdue} open requests are overdue; notifications: "
-        f"{report.notifications_sent} sent, {report.notifications_failed} failed; "
-        f"{report.requester_details_destroyed} erased requesters' details destroyed; "
-        f"{destroyed} segment export files no link can fetch destroyed"
+        f"flagged {report['flagged_due_soon']} due soon and {report['flagged_overdue']} "
+        f"overdue; {report['open_overdue']} open requests are overdue; notifications: "
+        f"{report['notifications_sent']} sent, {report['notifications_failed']} failed; "
+        f"{report['requester_details_destroyed']} erased requesters' details destroyed; "
+        f"{report['segment_exports_destroyed']} segment export files no link can fetch "
+        "destroyed"
     )
 
 
@@ -481,26 +594,20 @@ def retention_sweep(
     """Dispose of data past its retention period as the policies declare (legal holds keep
     what they hold); prints the evidence per policy."""
     from cdlm.core.logs import configure_logging
-    from cdlm.core.principal import SYSTEM
-    from cdlm.retention.archive import archive_store_from
-    from cdlm.retention.sweep import Report, preview, sweep
-    from cdlm.vault.keys import provider_from_settings
-    from cdlm.vault.service import Vault
+    from cdlm.retention.sweep import Report, preview
 
     settings = _settings()
     configure_logging(settings.log_level)
-    try:
-        vault = Vault(provider_from_settings(settings))
-        store = archive_store_from(settings)
-    except ConfigError as error:
-        _fail(f"configuration error: {error}", 2)
+    _check_job_settings(settings, ["retention_sweep"])
 
-    async def work(_: DatabaseTarget) -> Report:
-        if dry_run:
-            return await preview()
-        return await sweep(SYSTEM, vault, store, max_seconds=max_seconds)
+    async def forecast(_: DatabaseTarget) -> Report:
+        return await preview()
 
-    report = _on_database(settings, work)
+    report: Report = (
+        _on_database(settings, forecast)
+        if dry_run
+        else _run_job(settings, "retention_sweep", budget_seconds=max_seconds)
+    )
     verb = "would dispose of" if report.dry_run else "disposed of"
     for outcome in report.outcomes:
         typer.echo(
@@ -534,32 +641,28 @@ def match_run(
     """Score profiles changed since the last run (or all) against their blocks: queue
     candidates for review and merge the sure ones; prints the run's evidence."""
     from cdlm.core.logs import configure_logging
-    from cdlm.matching.models import MatchRun
 
     settings = _settings()
     configure_logging(settings.log_level)
-    evidence: MatchRun = _on_database(
-        settings, lambda _: _match(settings, full=full, train=train, max_seconds=max_seconds)
+    _check_job_settings(settings, ["match_run"])
+    evidence = _on_database(
+        settings,
+        lambda target: _match(settings, target, full=full, train=train, max_seconds=max_seconds),
     )
     _print_match_run(evidence)
 
 
 async def _match(
-    settings: Settings, *, full: bool = False, train: bool = False, max_seconds: float | None
+    settings: Settings,
+    target: DatabaseTarget,
+    *,
+    full: bool = False,
+    train: bool = False,
+    max_seconds: float | None,
 ) -> Any:
-    """A match run with a progress bar (refusal: one line, exit 1)."""
+    """The ``match_run`` job under its lock, with a progress bar (refusal: one line, exit 1)."""
     from rich.progress import Progress
 
-    from cdlm.core.principal import SYSTEM
-    from cdlm.matching import runs
-    from cdlm.vault.keys import provider_from_settings
-    from cdlm.vault.service import Vault
-
-    try:
-        vault = Vault(provider_from_settings(settings))
-    except ConfigError as error:
-        _fail(f"configuration error: {error}", 2)
-    options = runs.options_from(settings, full=full, train=train, budget_seconds=max_seconds)
     with Progress(transient=True) as bar:
         tasks: dict[str, Any] = {}
 
@@ -568,10 +671,14 @@ async def _match(
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        try:
-            return await runs.run(SYSTEM, vault, options, show)
-        except Conflict as error:
-            _fail(error.message)
+        return await _job_once(
+            settings,
+            "match_run",
+            target,
+            budget_seconds=max_seconds,
+            options={"full": full, "train": train},
+            progress=show,
+        )
 
 
 def _print_match_run(evidence: Any) -> None:
@@ -620,21 +727,13 @@ def analytics_refresh(
     """Score every customer's purchasing: RFM quintiles, expected purchases, P(alive), expected
     value and churn risk (BG/NBD and Gamma-Gamma fitted on everyone); prints the evidence."""
     from cdlm.core.logs import configure_logging
-    from cdlm.jobs.analytics_refresh import run_once
 
     settings = _settings()
     configure_logging(settings.log_level)
     moment = _as_of(as_of)
     if not _analytics_installed():
         _fail("the analytics extra is not installed: pip install 'cdlm[analytics]'", 2)
-
-    async def work(_: DatabaseTarget) -> Any:
-        try:
-            return await run_once(settings, moment)
-        except Conflict as error:
-            _fail(error.message)
-
-    _print_analytics_run(_on_database(settings, work))
+    _print_analytics_run(_run_job(settings, "analytics_refresh", options={"as_of": moment}))
 
 
 def _print_analytics_run(run: Any) -> None:
@@ -1003,7 +1102,7 @@ def import_command(
         _fail(str(error))
     vault = Vault(provider_from_settings(settings))
 
-    async def work(_: DatabaseTarget) -> Any:
+    async def work(target: DatabaseTarget) -> Any:
         with Progress(transient=False) as bar:
             task = bar.add_task(f"importing {file.name}", total=total)
             summary = await run_import(
@@ -1016,7 +1115,7 @@ def import_command(
         touched = summary.created + summary.matched
         if threshold and touched >= threshold and _matching_installed():
             typer.echo(f"{touched} profiles touched: matching them")
-            _print_match_run(await _match(settings, max_seconds=None))
+            _print_match_run(await _match(settings, target, max_seconds=None))
         return summary
 
     try:

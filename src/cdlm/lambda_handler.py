@@ -5,6 +5,9 @@ lifespan is off because Mangum would run it on every invocation; instead the dat
 opened by the first request of a container and reused by the warm invocations after it.
 
 ``migrate`` applies pending schema migrations (``serverless invoke -f migrate``).
+The scheduled functions run the jobs of :mod:`cdlm.jobs.registry` through
+:func:`cdlm.jobs.runner.run_scheduled` (under the job's lock: a run another runner holds is
+skipped, ``{"status": "skipped"}``).
 ``dsr_tick`` is the hourly schedule of data subject requests (see :mod:`cdlm.dsr.tick`).
 ``retention_sweep`` is the hourly retention sweep (see :mod:`cdlm.retention.sweep`); it stops
 a minute before the function's time runs out and the next invocation resumes it.
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict
 from typing import Any
 
 from mangum import Mangum
@@ -30,7 +32,8 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from cdlm.app import create_app
 from cdlm.config import ConfigError, load_settings
 from cdlm.core.logs import configure_logging
-from cdlm.db.lifecycle import apply_migrations, close_orm, init_orm
+from cdlm.db.lifecycle import apply_migrations
+from cdlm.jobs.runner import run_scheduled
 
 log = logging.getLogger("cdlm.lambda")
 
@@ -62,55 +65,13 @@ handler = Mangum(
 
 def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Flag requests nearing or past their due date, retry notifications and destroy erased
-    requesters' details; returns the counts."""
-    from cdlm.analytics.segments.export import destroy_unreachable
-    from cdlm.dsr.notifier import notifier_from
-    from cdlm.dsr.tick import tick
-    from cdlm.vault.keys import provider_from_settings
-    from cdlm.vault.service import Vault
-
-    assert settings.database is not None
-    database = settings.database
-
-    async def work() -> dict[str, Any]:
-        orm = await init_orm(database, settings)
-        try:
-            vault = Vault(provider_from_settings(settings))
-            report = await tick(vault, notifier_from(settings), settings)
-            destroyed = await destroy_unreachable(vault)
-        finally:
-            await close_orm(orm)
-        return {**asdict(report), "segment_exports_destroyed": destroyed}
-
-    loop = asyncio.new_event_loop()  # its own loop, as for migrate
-    try:
-        return loop.run_until_complete(work())
-    finally:
-        loop.close()
+    requesters' details; returns the counts (the ``request_tick`` job)."""
+    return run_scheduled("request_tick", settings, event, context)
 
 
 def audit_sequencer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Chain the read audit records still pending; returns how many, and how many are left."""
-    from cdlm.audit.service import pending_reads
-    from cdlm.jobs.audit_sequencer import run_once
-
-    assert settings.database is not None
-    database = settings.database
-
-    async def work() -> dict[str, Any]:
-        orm = await init_orm(database, settings)
-        try:
-            chained = await run_once(max_batches=100)  # 50,000 records; the rest next minute
-            left, _ = await pending_reads()
-        finally:
-            await close_orm(orm)
-        return {"chained": chained, "pending": left}
-
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(work())
-    finally:
-        loop.close()
+    return run_scheduled("audit_sequencer", settings, event, context)
 
 
 def ledger_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -146,116 +107,21 @@ def ledger_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def retention_sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Dispose of data past its retention period; returns the evidence per policy."""
-    from cdlm.core.principal import SYSTEM
-    from cdlm.retention.archive import archive_store_from
-    from cdlm.retention.sweep import sweep
-    from cdlm.vault.keys import provider_from_settings
-    from cdlm.vault.service import Vault
-
-    assert settings.database is not None
-    database = settings.database
-    remaining_ms = context.get_remaining_time_in_millis() if context is not None else 900_000
-    budget = max(remaining_ms / 1000 - 60, 10)
-
-    async def work() -> dict[str, Any]:
-        orm = await init_orm(database, settings)
-        try:
-            vault = Vault(provider_from_settings(settings))
-            report = await sweep(SYSTEM, vault, archive_store_from(settings), max_seconds=budget)
-        finally:
-            await close_orm(orm)
-        return {
-            "run_id": str(report.run_id),
-            "finished": report.finished,
-            "outcomes": [
-                {
-                    "category": o.category,
-                    "action": o.action.value,
-                    "disposed": o.disposed,
-                    "skipped_held": o.skipped_held,
-                    "digest": o.digest,
-                }
-                for o in report.outcomes
-            ],
-        }
-
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(work())
-    finally:
-        loop.close()
+    return run_scheduled("retention_sweep", settings, event, context)
 
 
 def match_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A match run (incremental unless the event says ``{"full": true}``; ``{"train": true}``
     retrains first) within the invocation's time; returns its evidence. An unfinished run is
     resumed by the next invocation. Deployed from the package with the ``matching`` extra."""
-    from cdlm.core.errors import Conflict
-    from cdlm.core.principal import SYSTEM
-    from cdlm.matching import runs
-    from cdlm.vault.keys import provider_from_settings
-    from cdlm.vault.service import Vault
-
-    assert settings.database is not None
-    database = settings.database
-    remaining_ms = context.get_remaining_time_in_millis() if context is not None else 900_000
-    options = runs.options_from(
-        settings,
-        full=bool((event or {}).get("full")),
-        train=bool((event or {}).get("train")),
-        budget_seconds=max(remaining_ms / 1000 - 90, 10),
-    )
-
-    async def work() -> dict[str, Any]:
-        orm = await init_orm(database, settings)
-        try:
-            evidence = await runs.run(SYSTEM, Vault(provider_from_settings(settings)), options)
-        except Conflict as refused:
-            return {"status": "refused", "reason": refused.message}
-        finally:
-            await close_orm(orm)
-        return runs.evidence_json(evidence)
-
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(work())
-    finally:
-        loop.close()
+    return run_scheduled("match_run", settings, event, context)
 
 
 def analytics_refresh(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Score every customer (RFM, lifetime value, churn risk) as of now, or as of the event's
     ``{"as_of": "2026-01-01"}``; returns the run's evidence. Deployed from the package with the
     ``analytics`` extra."""
-    from datetime import UTC, datetime
-
-    from cdlm.core.errors import Conflict
-    from cdlm.jobs.analytics_refresh import run_once
-
-    assert settings.database is not None
-    database = settings.database
-    raw = (event or {}).get("as_of")
-    as_of = datetime.fromisoformat(raw) if raw else None
-    if as_of is not None and as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=UTC)
-
-    async def work() -> dict[str, Any]:
-        from cdlm.analytics.runs import evidence_json
-
-        orm = await init_orm(database, settings)
-        try:
-            run = await run_once(settings, as_of)
-        except Conflict as refused:
-            return {"status": "refused", "reason": refused.message}
-        finally:
-            await close_orm(orm)
-        return evidence_json(run)
-
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(work())
-    finally:
-        loop.close()
+    return run_scheduled("analytics_refresh", settings, event, context)
 
 
 #: Seconds of an invocation kept free after the last batch of a bulk import slice (a batch, the

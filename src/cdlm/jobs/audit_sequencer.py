@@ -1,10 +1,11 @@
 """Running the audit sequencer (:mod:`cdlm.audit.sequencer`) wherever cdlm runs.
 
-- ``cdlm serve`` and ``cdlm worker``: :func:`run_every` about every second (the server in the
-  background of its lifespan, :func:`in_background`).
+- ``cdlm serve``: :func:`run_every` about every second, in the background of its lifespan
+  (:func:`in_background`).
 - Lambda HTTP function: :class:`ChainAfterReads`, after a request that recorded reads, at most
   about once a second per container and only if the audit lock is free (never waiting).
-- Lambda schedule: :func:`run_once`, waiting for the lock, chains whatever is left.
+- Lambda schedule and ``cdlm worker`` (the ``audit_sequencer`` job of :mod:`cdlm.jobs.registry`):
+  :func:`run`, waiting for the lock, chains whatever is left (up to ``MAX_BATCHES`` batches).
 
 Several runners at once are safe: chaining happens under the audit lock.
 """
@@ -27,11 +28,21 @@ log = logging.getLogger(__name__)
 
 #: Seconds between runs (the pending window is about this long).
 INTERVAL = 1.0
+#: Batches one scheduled run chains at most (50,000 records); the rest is left for the next.
+MAX_BATCHES = 100
 
 
 async def run_once(*, wait: bool = True, max_batches: int | None = None) -> int:
     """Chain what is pending now; returns how many records were chained."""
     return await sequencer.chain_all(wait=wait, max_batches=max_batches)
+
+
+async def run() -> dict[str, int]:
+    """The scheduled job: chain what is pending (up to :data:`MAX_BATCHES` batches); returns
+    how many were chained and how many are still pending."""
+    chained = await run_once(max_batches=MAX_BATCHES)
+    left, _ = await audit.pending_reads()
+    return {"chained": chained, "pending": left}
 
 
 async def run_every(interval: float = INTERVAL, stop: asyncio.Event | None = None) -> None:
