@@ -32,7 +32,7 @@ from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from cdlm.app import create_app
 from cdlm.config import ConfigError, load_settings
 from cdlm.core.logs import configure_logging
-from cdlm.db.lifecycle import apply_migrations
+from cdlm.db.lifecycle import apply_migrations, close_orm, init_orm
 from cdlm.jobs.runner import run_scheduled
 
 log = logging.getLogger("cdlm.lambda")
@@ -78,30 +78,11 @@ def ledger_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Verify the audit trail and the consent ledger from their newest checkpoints and write
     new ones to the ledger bucket; returns one summary per ledger (a broken ledger fails the
     invocation, so its alarm fires)."""
-    from cdlm.jobs.ledger_checkpoint import run
-    from cdlm.ledgers.verify import summary
+    from cdlm.jobs.ledger_checkpoint import broken
 
-    assert settings.database is not None
-    database = settings.database
-
-    async def work() -> dict[str, Any]:
-        orm = await init_orm(database, settings)
-        try:
-            reports = await run(settings)
-        finally:
-            await close_orm(orm)
-        if reports is None:
-            return {"skipped": "another run holds the lock"}
-        return {"ledgers": [summary(report) for report in reports]}
-
-    loop = asyncio.new_event_loop()
-    try:
-        result = loop.run_until_complete(work())
-    finally:
-        loop.close()
-    broken = [r["ledger"] for r in result.get("ledgers", []) if not r["ok"]]
-    if broken:
-        raise RuntimeError(f"ledger verification failed: {', '.join(broken)} (see the log)")
+    result = run_scheduled("ledger_checkpoint", settings, event, context)
+    if failed := broken(result):
+        raise RuntimeError(f"ledger verification failed: {', '.join(failed)} (see the log)")
     return result
 
 

@@ -73,7 +73,12 @@ def test_choosing_jobs_by_name() -> None:
         "request_tick",
     ]
     chosen = worker.select((), ["audit_sequencer", "match_run"])
-    assert [j.name for j in chosen] == ["request_tick", "retention_sweep", "analytics_refresh"]
+    assert [j.name for j in chosen] == [
+        "request_tick",
+        "retention_sweep",
+        "analytics_refresh",
+        "ledger_checkpoint",
+    ]
     with pytest.raises(KeyError, match="nightly"):
         worker.select(["nightly"])
     faster = worker.with_interval(worker.select(), "audit_sequencer", 0.2)
@@ -84,8 +89,8 @@ def test_choosing_jobs_by_name() -> None:
 def test_the_banner_groups_jobs_of_one_schedule() -> None:
     line = worker.describe(worker.with_interval(worker.select(), "audit_sequencer", 0.2))
     assert line == (
-        "chaining read audit records every 0.2 s; dsr tick and retention sweep every hour; "
-        "match run daily at 02:00 UTC; analytics refresh daily at 03:00 UTC"
+        "chaining read audit records every 0.2 s; dsr tick, retention sweep and ledger "
+        "checkpoint every hour; match run daily at 02:00 UTC; analytics refresh daily at 03:00 UTC"
     )
 
 

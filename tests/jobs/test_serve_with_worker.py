@@ -41,7 +41,9 @@ async def test_serve_with_worker_runs_the_jobs_beside_the_api_and_stops_them(
                 assert line, "cdlm serve exited"
                 lines.append(line)
         (banner,) = [line for line in lines if line.startswith("worker: ")]
-        assert banner.startswith("worker: dsr tick and retention sweep every hour; match run")
+        assert banner.startswith(
+            "worker: dsr tick, retention sweep and ledger checkpoint every hour; match run"
+        )
         assert "audit" not in banner  # the server chains read records itself
         children = psutil.Process(process.pid).children()
         assert [c.cmdline()[-4:] for c in children] == [

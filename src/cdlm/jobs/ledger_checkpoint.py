@@ -5,17 +5,20 @@ writes checkpoints of their heads to the write-once store (``CDLM_CHECKPOINT_DIR
 ``checkpoints/`` in ``CDLM_LEDGER_BUCKET``).
 
 - ``cdlm verify --checkpoint``: :func:`run`; ``cdlm verify`` alone verifies without writing.
-- ``cdlm worker``: :func:`run` every hour.
-- Lambda schedule (``ledgerCheckpoint``, hourly): ``cdlm.lambda_handler.ledger_checkpoint``.
+- ``cdlm worker`` and the Lambda schedule (``ledgerCheckpoint``, hourly,
+  ``cdlm.lambda_handler.ledger_checkpoint``): :func:`scheduled`, through the job registry
+  (:mod:`cdlm.jobs.registry`), under the job's lock.
 
-Two at once are safe: a run holds the ``ledger-checkpoint`` lock for its transaction and a
-second run returns None at once instead of waiting.
+Two at once are safe: a run also holds the ``ledger-checkpoint`` lock for its transaction (the
+CLI's ``cdlm verify`` takes no job lock) and a second run returns None at once instead of
+waiting.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
@@ -78,3 +81,22 @@ def _log(report: ledgers.Verification) -> None:
                 "problem": report.problem.value if report.problem else None,
             },
         )
+
+
+async def scheduled(settings: Settings, options: Mapping[str, Any]) -> list[ledgers.Verification]:
+    """The scheduled run: verify from the newest checkpoints (``{"full": true}`` in the options:
+    from the first entries) and checkpoint the intact ledgers. Under the job's lock, so the
+    transaction lock of :func:`run` is free unless ``cdlm verify --checkpoint`` holds it; that
+    run checkpoints anyway, so this one then reports nothing."""
+    reports = await run(settings, full=options.get("full") is True)
+    return reports or []
+
+
+def summary(reports: list[ledgers.Verification]) -> dict[str, Any]:
+    """The scheduled run's result as JSON: one summary per ledger (positions and counts)."""
+    return {"ledgers": [ledgers.summary(report) for report in reports]}
+
+
+def broken(result: Mapping[str, Any]) -> list[str]:
+    """The ledgers a scheduled run's result reports broken."""
+    return [entry["ledger"] for entry in result.get("ledgers", []) if not entry["ok"]]

@@ -251,5 +251,16 @@ JOBS: Mapping[str, Job] = {
             lambda_function="analyticsRefresh",
             command="cdlm analytics refresh",
         ),
+        Job(
+            name="ledger_checkpoint",
+            title="ledger checkpoint",
+            schedule=Every(HOUR),
+            run="cdlm.jobs.ledger_checkpoint:scheduled",
+            lock="cdlm.jobs.ledger_checkpoint",
+            budget_seconds=600.0,
+            summary="cdlm.jobs.ledger_checkpoint:summary",
+            lambda_function="ledgerCheckpoint",
+            command="cdlm verify --checkpoint",
+        ),
     )
 }
