@@ -4,6 +4,12 @@
 lifespan is off because Mangum would run it on every invocation; instead the database pool is
 opened by the first request of a container and reused by the warm invocations after it.
 
+Secrets (the database logins, the token secret, the ledger key) are not in the environment,
+which only names them (:data:`cdlm.config.SECRET_SETTINGS`): they are read from AWS Secrets
+Manager on first need, by the first invocation of a container (:func:`runtime_settings`), and
+cached (:mod:`cdlm.aws_secrets`). The container's start builds the GraphQL schema, the bulk of
+the work, without them; the first request builds the app around it with the secrets in.
+
 ``migrate`` applies pending schema migrations (``serverless invoke -f migrate``).
 ``dsr_tick`` is the hourly schedule of data subject requests (see :mod:`cdlm.dsr.tick`).
 ``retention_sweep`` is the hourly retention sweep (see :mod:`cdlm.retention.sweep`); it stops
@@ -18,42 +24,84 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict
-from typing import Any
+from typing import Any, NoReturn
 
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
+from cdlm.api.schema import create_schema
 from cdlm.app import create_app
-from cdlm.config import ConfigError, load_settings
+from cdlm.config import ConfigError, Settings, load_settings
 from cdlm.core.logs import configure_logging
-from cdlm.db.lifecycle import apply_migrations, close_orm, init_orm
+from cdlm.db.lifecycle import apply_migrations, close_orm, ensure_login, init_orm
 
 log = logging.getLogger("cdlm.lambda")
 
-try:
-    settings = load_settings()
-except ConfigError as error:
-    # One clear line in the function's log instead of a traceback, then fail the init phase.
-    logging.basicConfig(format="%(message)s")
+
+def _stop(error: ConfigError) -> NoReturn:
+    """One clear line in the function's log instead of a traceback, then end the container."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(message)s")
     log.critical("cdlm: configuration error: %s", error)
     raise SystemExit(2) from None
+
+
+try:
+    settings = load_settings()  # the secrets it names are read by runtime_settings()
+except ConfigError as error:
+    _stop(error)
 
 configure_logging(settings.log_level)
 if settings.database is None:
-    log.critical("cdlm: configuration error: DATABASE_URL: is required on Lambda")
-    raise SystemExit(2)
+    _stop(ConfigError("DATABASE_URL", "is required on Lambda"))
+
+_runtime: Settings | None = None
+
+
+def runtime_settings() -> Settings:
+    """The settings with their secrets read (once per container; the database logins stay
+    live, see :mod:`cdlm.aws_secrets`). A missing or malformed secret ends the container."""
+    global _runtime
+    if _runtime is None:
+        if settings.secret_ids:
+            from cdlm.aws_secrets import resolve
+
+            try:
+                _runtime = resolve(settings)
+            except ConfigError as error:
+                _stop(error)
+        else:
+            _runtime = settings
+    return _runtime
+
 
 try:
-    app = create_app(settings, database="lazy")
+    # The schema is the bulk of the start-up and needs no secret: built with the container.
+    schema = create_schema(settings)
+    if not settings.secret_ids:
+        create_app(settings, database="lazy", schema=schema)  # a bad setting stops the start
 except ConfigError as error:
-    log.critical("cdlm: configuration error: %s", error)
-    raise SystemExit(2) from None
-# GraphQL-over-HTTP responses are JSON text too: sent as such, not base64-encoded.
-handler = Mangum(
-    app,
-    lifespan="off",
-    text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/graphql-response+json"],
-)
+    _stop(error)
+
+_http: Mangum | None = None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway's entry point: the app, built by a container's first request."""
+    global _http
+    if _http is None:
+        try:
+            app = create_app(runtime_settings(), database="lazy", schema=schema)
+        except ConfigError as error:
+            _stop(error)
+        # GraphQL-over-HTTP responses are JSON text too: sent as such, not base64-encoded.
+        _http = Mangum(
+            app,
+            lifespan="off",
+            text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/graphql-response+json"],
+        )
+    response: dict[str, Any] = _http(event, context)
+    return response
 
 
 def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -65,6 +113,7 @@ def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
 
+    settings = runtime_settings()
     assert settings.database is not None
     database = settings.database
 
@@ -90,6 +139,7 @@ def audit_sequencer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from cdlm.audit.service import pending_reads
     from cdlm.jobs.audit_sequencer import run_once
 
+    settings = runtime_settings()
     assert settings.database is not None
     database = settings.database
 
@@ -117,6 +167,7 @@ def retention_sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
 
+    settings = runtime_settings()
     assert settings.database is not None
     database = settings.database
     remaining_ms = context.get_remaining_time_in_millis() if context is not None else 900_000
@@ -161,6 +212,7 @@ def match_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
 
+    settings = runtime_settings()
     assert settings.database is not None
     database = settings.database
     remaining_ms = context.get_remaining_time_in_millis() if context is not None else 900_000
@@ -197,6 +249,7 @@ def analytics_refresh(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from cdlm.core.errors import Conflict
     from cdlm.jobs.analytics_refresh import run_once
 
+    settings = runtime_settings()
     assert settings.database is not None
     database = settings.database
     raw = (event or {}).get("as_of")
@@ -224,10 +277,14 @@ def analytics_refresh(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Apply pending migrations as the owner (``CDLM_DATABASE_OWNER_URL``, else
-    ``DATABASE_URL``); returns the names applied."""
+    """Apply pending migrations as the owner (``CDLM_DATABASE_OWNER_URL`` or its secret, else
+    ``DATABASE_URL``); returns the names applied. With the app role's secret named too, the
+    role is made to log in with it (``app_login_set``: it had to be set, as on a first
+    deployment)."""
+    settings = runtime_settings()
     target = settings.database_owner or settings.database
     assert target is not None
+    app = settings.database
     loop = asyncio.new_event_loop()  # its own loop: Mangum's stays untouched
     try:
         applied = loop.run_until_complete(
@@ -235,6 +292,11 @@ def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 target, settings.db_connect_timeout, app_role=settings.database_app_role
             )
         )
+        login_set = False
+        if settings.database_owner is not None and app is not None and app.login is not None:
+            login_set = loop.run_until_complete(
+                ensure_login(target, app, settings.db_connect_timeout)
+            )
     finally:
         loop.close()
-    return {"applied": applied}
+    return {"applied": applied, "app_login_set": login_set}
