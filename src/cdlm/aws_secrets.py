@@ -76,7 +76,10 @@ class SecretStore:
 
 def _meaning(error: BaseException) -> str:
     cause = error.__cause__ or error.__context__
-    code = getattr(cause, "response", {}).get("Error", {}).get("Code")
+    response = getattr(cause, "response", {})
+    code = response.get("Error", {}).get("Code")
+    if response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+        code = "AccessDeniedException"  # however the service spells it
     if code is None:
         return f"could not be read ({type(cause or error).__name__})"
     return _MEANINGS.get(code, f"could not be read ({code})")
