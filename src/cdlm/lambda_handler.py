@@ -292,11 +292,11 @@ def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 target, settings.db_connect_timeout, app_role=settings.database_app_role
             )
         )
-        login_set = False
+        result: dict[str, Any] = {"applied": applied}
         if settings.database_owner is not None and app is not None and app.login is not None:
-            login_set = loop.run_until_complete(
+            result["app_login_set"] = loop.run_until_complete(
                 ensure_login(target, app, settings.db_connect_timeout)
             )
     finally:
         loop.close()
-    return {"applied": applied, "app_login_set": login_set}
+    return result
