@@ -16,7 +16,6 @@ the secret, never a value.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -42,7 +41,6 @@ class SecretStore:
 
         self.max_age = max_age
         self._provider = SecretsProvider(boto3_client=client)
-        self._lock = threading.Lock()
 
     def text(self, variable: str, secret_id: str, *, refresh: bool = False) -> str:
         """The secret's string (``variable`` names it, for messages)."""

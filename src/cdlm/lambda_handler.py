@@ -75,31 +75,34 @@ def runtime_settings() -> Settings:
     return _runtime
 
 
+def _serve(app: Any) -> Mangum:
+    # GraphQL-over-HTTP responses are JSON text too: sent as such, not base64-encoded.
+    return Mangum(
+        app,
+        lifespan="off",
+        text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/graphql-response+json"],
+    )
+
+
+_http: Mangum | None = None
 try:
     # The schema is the bulk of the start-up and needs no secret: built with the container.
     schema = create_schema(settings)
-    if not settings.secret_ids:
-        create_app(settings, database="lazy", schema=schema)  # a bad setting stops the start
+    if not settings.secret_ids:  # nothing to read: the app is built now (a bad setting stops)
+        _http = _serve(create_app(settings, database="lazy", schema=schema))
 except ConfigError as error:
     _stop(error)
 
-_http: Mangum | None = None
-
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """API Gateway's entry point: the app, built by a container's first request."""
+    """API Gateway's entry point (the app is built by a container's first request when its
+    secrets are to be read)."""
     global _http
     if _http is None:
         try:
-            app = create_app(runtime_settings(), database="lazy", schema=schema)
+            _http = _serve(create_app(runtime_settings(), database="lazy", schema=schema))
         except ConfigError as error:
             _stop(error)
-        # GraphQL-over-HTTP responses are JSON text too: sent as such, not base64-encoded.
-        _http = Mangum(
-            app,
-            lifespan="off",
-            text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/graphql-response+json"],
-        )
     response: dict[str, Any] = _http(event, context)
     return response
 
