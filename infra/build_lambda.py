@@ -59,6 +59,8 @@ EXCLUDED = {
 }
 #: Extras every Lambda package carries: the AWS SDK resolved with everything else (see above).
 BASE_EXTRAS = ("aws",)
+#: Lambda refuses a function whose code, unzipped, is larger (250 MB).
+UNZIPPED_LIMIT = 262_144_000
 #: The Python of the Lambda runtime (serverless.yml: python3.12).
 RUNTIME_PYTHON = (3, 12)
 #: Environment markers of the runtime (Amazon Linux 2023, CPython 3.12, arm64).
@@ -319,6 +321,14 @@ def build(
             for path in sorted(target.rglob("*")):
                 if path.is_file():
                     archive.write(path, path.relative_to(target).as_posix())
+    with zipfile.ZipFile(output) as archive:
+        unzipped = sum(entry.file_size for entry in archive.infolist())
+    if unzipped > UNZIPPED_LIMIT:
+        print(
+            f"warning: {output.name} is {unzipped / 1_048_576:.0f} MiB unzipped; Lambda refuses "
+            f"more than {UNZIPPED_LIMIT / 1_048_576:.0f} MiB (deploy it as a container image)",
+            file=sys.stderr,
+        )
     return output
 
 
