@@ -122,33 +122,26 @@ def resolve(
         values = list(pool.map(read, range(len(wanted))))
     texts = {s.variable: v for s, v in zip(wanted, values, strict=True) if isinstance(v, str)}
     resolved = load_settings(environ, secrets=texts)
-    logins = {
-        s.variable: (s, v) for s, v in zip(wanted, values, strict=True) if isinstance(v, tuple)
-    }
-    database = resolved.database
-    owner = resolved.database_owner
-    if "DATABASE_URL" in logins and database is not None:
-        secret, (user, _) = logins["DATABASE_URL"]
-        if user != resolved.database_app_role:
+    changes: dict[str, DatabaseTarget] = {}
+    app_role = resolved.database_app_role
+    for secret, value in zip(wanted, values, strict=True):
+        if not isinstance(value, tuple) or secret.target is None:
+            continue
+        target = getattr(resolved, secret.target)
+        if target is None:
+            continue
+        user = value[0]
+        if secret.app_role and user != app_role:
             raise ConfigError(
                 secret.secret_variable,
-                f"the secret's user is {user}, not the app role {resolved.database_app_role} "
+                f"the secret's user is {user}, not the app role {app_role} "
                 "(CDLM_DATABASE_APP_ROLE)",
             )
-        database = _logged_in(database, store, secret.secret_variable, settings, secret.variable)
-    if "CDLM_DATABASE_OWNER_URL" in logins and owner is not None:
-        secret, (user, _) = logins["CDLM_DATABASE_OWNER_URL"]
-        if user == resolved.database_app_role:
+        if not secret.app_role and user == app_role:
             raise ConfigError(
                 secret.secret_variable, "the secret's user is the app role, not the owner"
             )
-        owner = _logged_in(owner, store, secret.secret_variable, settings, secret.variable)
-    return replace(resolved, database=database, database_owner=owner, secret_ids={})
-
-
-def _logged_in(
-    target: DatabaseTarget, store: SecretStore, variable: str, settings: Settings, setting: str
-) -> DatabaseTarget:
-    login = DatabaseLogin(store, variable, settings.secret_ids[setting])
-    user, password = login()  # cached: read a moment ago
-    return replace(target, user=user, password=password, login=login)
+        login = DatabaseLogin(store, secret.secret_variable, settings.secret_ids[secret.variable])
+        user, password = login()  # cached: read a moment ago
+        changes[secret.target] = replace(target, user=user, password=password, login=login)
+    return replace(resolved, **changes, secret_ids={})  # type: ignore[arg-type]

@@ -75,13 +75,22 @@ class DatabaseTarget:
 @dataclass(frozen=True)
 class SecretSetting:
     """A setting whose value may be kept in AWS Secrets Manager: ``secret_variable`` then
-    names the secret (ARN or name) instead of ``variable`` holding the value. A ``login``
-    secret is JSON with ``username`` and ``password`` (as RDS writes them) for the database
-    ``variable`` names without credentials."""
+    names the secret (ARN or name) instead of ``variable`` holding the value.
+
+    A database login secret is JSON with ``username`` and ``password`` (as RDS writes them)
+    for the database ``variable`` names without credentials: ``target`` is the
+    :class:`Settings` field of that database, ``app_role`` whether the secret's user must be
+    the app role (True) or must not be (False)."""
 
     variable: str
     secret_variable: str
-    login: bool = False
+    target: str | None = None
+    app_role: bool = True
+
+    @property
+    def login(self) -> bool:
+        """True for a database login secret."""
+        return self.target is not None
 
 
 #: Settings read from AWS Secrets Manager at run time when their secret is named (one line
@@ -89,8 +98,13 @@ class SecretSetting:
 SECRET_SETTINGS: Final = (
     SecretSetting("CDLM_TOKEN_SECRET", "CDLM_TOKEN_SECRET_ARN"),
     SecretSetting("CDLM_LEDGER_KEY", "CDLM_LEDGER_KEY_ARN"),
-    SecretSetting("DATABASE_URL", "CDLM_DATABASE_SECRET_ARN", login=True),
-    SecretSetting("CDLM_DATABASE_OWNER_URL", "CDLM_DATABASE_OWNER_SECRET_ARN", login=True),
+    SecretSetting("DATABASE_URL", "CDLM_DATABASE_SECRET_ARN", target="database"),
+    SecretSetting(
+        "CDLM_DATABASE_OWNER_URL",
+        "CDLM_DATABASE_OWNER_SECRET_ARN",
+        target="database_owner",
+        app_role=False,
+    ),
 )
 
 
