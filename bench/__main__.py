@@ -22,6 +22,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "lambda_invocations": lambda: _run_async("lambda_invocations"),
     "request_bodies": lambda: _run_async("request_bodies"),
     "graphql_http_audit": lambda: _run_async("graphql_http_audit"),
+    "ledgers": lambda: _run_async("ledgers"),
     "match_engine": lambda: _module("match_engine").run(
         15_000, review=0.80, auto=0.95, seed=7, max_pairs=2_000_000
     ),
@@ -38,7 +39,7 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
 #: Those taking their sizes as options (``python -m bench.NAME --help``).
 SIZED = (
     "analytics_refresh, concurrent_events, customer_360, dashboard, funnels, ingest_coercion, "
-    "match_*, read_path, recommendations"
+    "ledgers, match_*, read_path, recommendations"
 )
 
 

@@ -105,6 +105,7 @@ async def run() -> None:
                 "DATABASE_URL": _url(target),
                 "CDLM_ENV": "production",
                 "CDLM_TOKEN_SECRET": "b" * 40,
+                "CDLM_LEDGER_KEY": "l" * 40,
                 "CDLM_NOTIFY_FROM": "privacy@example.com",
                 "CDLM_LOG_LEVEL": "WARNING",
             }

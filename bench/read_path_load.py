@@ -102,6 +102,7 @@ PURPOSES = [
 CONSENT_COLUMNS = [
     "id", "customer_id", "purpose_id", "decision", "notice_version", "method", "channel",
     "decided_at", "recorded_at", "evidence_sealed", "actor_kind", "actor_id", "prev_hash", "hash",
+    "key_id",
 ]  # fmt: skip
 
 
@@ -210,7 +211,7 @@ async def load_consents(vault: Vault, ids: list[uuid.UUID]) -> int:
                 actor_id=SYSTEM.id,
                 prev_hash=previous,
             )
-            entry.hash = chain.entry_hash(consent.content_of(entry), previous)  # type: ignore[arg-type]
+            entry.key_id, entry.hash = chain.keyring().sign(consent.content_of(entry), previous)  # type: ignore[arg-type]
             previous = entry.hash
             rows.append(tuple(_db_value(getattr(entry, column)) for column in CONSENT_COLUMNS))
         if len(rows) >= CONSENT_COPY or position == len(ids) - 1:

@@ -39,11 +39,13 @@ def _secret(client: Any, name: str, value: str | dict[str, Any]) -> str:
 
 
 def _environ(**names: str) -> dict[str, str]:
+    ledger = {} if "CDLM_LEDGER_KEY_ARN" in names else {"CDLM_LEDGER_KEY": "ledger-key-" + "l" * 32}
     return {
         "CDLM_ENV": "production",
         "DATABASE_URL": "postgresql://proxy.example:5432/cdlm?sslmode=require",
         "CDLM_NOTIFY_FROM": "privacy@example.com",
         "CDLM_DATA_DIR": "/tmp/cdlm-secrets-test",
+        **ledger,
         **names,
     }
 
@@ -90,28 +92,25 @@ def test_the_owner_connects_from_its_own_secret_on_the_same_host(client: Any) ->
     assert resolved.database.user == "cdlm_app"
 
 
-def test_a_text_secret_fills_any_setting_of_the_table(client: Any) -> None:
-    # The ledger key is one line of the table: whatever reads CDLM_LEDGER_KEY gets the value.
+def test_the_ledger_key_comes_from_its_secret(client: Any) -> None:
+    # One line of the table: CDLM_LEDGER_KEY is read from the secret as from the variable.
     (ledger,) = [s for s in SECRET_SETTINGS if s.variable == "CDLM_LEDGER_KEY"]
-    arn = _secret(client, "/cdlm/test/ledger-key", "k" * 48)
+    arn = _secret(client, "/cdlm/test/ledger-key", "k1:" + "k" * 48 + ",k0:" + "o" * 40)
     environ = _environ(CDLM_TOKEN_SECRET=TOKEN, **{ledger.secret_variable: arn})
     pending = load_settings(environ)
     assert pending.secret_ids == {"CDLM_LEDGER_KEY": arn}
-    read: dict[str, str] = {}
-    original = load_settings
+    assert pending.ledger_keys is None
+    resolved = resolve(pending, environ, client=client)
+    assert resolved.ledger_keys is not None
+    assert resolved.ledger_keys.current == "k1"
+    assert dict(resolved.ledger_keys.keys) == {"k1": b"k" * 48, "k0": b"o" * 40}
 
-    def spy(environ: Any = None, *, secrets: Any = None) -> Any:
-        read.update(secrets or {})
-        return original(environ, secrets=secrets)
 
-    import cdlm.aws_secrets as module
-
-    module.load_settings = spy  # type: ignore[assignment]
-    try:
-        resolve(pending, environ, client=client)
-    finally:
-        module.load_settings = original  # type: ignore[assignment]
-    assert read == {"CDLM_LEDGER_KEY": "k" * 48}
+def test_a_malformed_ledger_key_is_named_without_its_value(client: Any) -> None:
+    arn = _secret(client, "/cdlm/test/ledger-key", "k1:too-short-secret")
+    message = _refusal(client, _environ(CDLM_TOKEN_SECRET=TOKEN, CDLM_LEDGER_KEY_ARN=arn))
+    assert message.startswith("CDLM_LEDGER_KEY: ")
+    assert "too-short-secret" not in message
 
 
 def test_a_changed_secret_is_read_again_once_the_ttl_has_passed(client: Any) -> None:

@@ -33,6 +33,7 @@ def test_production_turns_explorer_off_and_needs_a_database() -> None:
             "CDLM_ENV": "production",
             "DATABASE_URL": "postgresql://app:pw@db.internal:5432/cdlm",
             "CDLM_TOKEN_SECRET": "s" * 40,
+            "CDLM_LEDGER_KEY": "l" * 40,
             "CDLM_NOTIFY_FROM": "privacy@example.com",
         }
     )

@@ -91,6 +91,7 @@ def test_every_handler_named_in_serverless_imports_without_touching_the_database
         "CDLM_ENV": "production",
         "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
         "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
+        "CDLM_LEDGER_KEY": "deploy-test-ledger-key-" + "l" * 32,
         "CDLM_NOTIFIER": "aws",
         "CDLM_NOTIFY_FROM": "privacy@example.com",
     }
@@ -142,6 +143,10 @@ def test_infra_has_encrypted_postgres_behind_a_proxy_a_kms_key_and_a_private_buc
         assert all(bucket["PublicAccessBlockConfiguration"].values())
         rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
         assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    # The ledger bucket: checkpoints and erasure records locked, nobody deletes them early.
+    (locked,) = [b for b in by_type["AWS::S3::Bucket"] if b.get("ObjectLockEnabled")]
+    retention = locked["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]
+    assert retention["Mode"] == "COMPLIANCE"
 
 
 def test_lambda_package_has_cdlm_at_the_zip_root(tmp_path: Path) -> None:
@@ -213,6 +218,7 @@ def test_the_api_handler_and_its_schema_import_no_heavy_library(tmp_path: Path) 
         "CDLM_ENV": "production",
         "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
         "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
+        "CDLM_LEDGER_KEY": "deploy-test-ledger-key-" + "l" * 32,
         "CDLM_NOTIFIER": "aws",
         "CDLM_NOTIFY_FROM": "privacy@example.com",
         "CDLM_DATA_DIR": str(tmp_path),  # as serverless.yml sets it

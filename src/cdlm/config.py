@@ -7,6 +7,7 @@ to start with one clear line instead of failing later with a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from cdlm.core.chain import KEY_ID_PATTERN, Keyring
 from cdlm.core.jurisdictions import ClockRule, Jurisdiction, parse_rules
 from cdlm.core.roles import Role
 
@@ -237,6 +239,14 @@ class Settings:
     archive_bucket: str | None = None
     #: The erasure register: one file per erasure, outside the database (re-applied on restore).
     erasure_register_dir: Path = Path("erasure-register")
+    #: The keys of the audit and consent chains (``CDLM_LEDGER_KEY``); None: the local key file.
+    ledger_keys: Keyring | None = field(default=None, repr=False)
+    #: Local write-once directory of the ledgers' checkpoints.
+    checkpoint_dir: Path = Path("checkpoints")
+    #: S3 bucket with Object Lock for checkpoints and the erasure register (AWS).
+    ledger_bucket: str | None = None
+    #: Days each object written there is locked (compliance mode); None: the bucket's default.
+    ledger_retention_days: int | None = None
     matching: MatchSettings = field(default_factory=lambda: MatchSettings())
     analytics: AnalyticsSettings = field(default_factory=lambda: AnalyticsSettings())
     #: Event types whose text is scored for sentiment and whose survey answers are kept.
@@ -502,6 +512,19 @@ def load_settings(
         raise ConfigError(
             "CDLM_TOKEN_SECRET", "is required when CDLM_ENV=production (or CDLM_TOKEN_SECRET_ARN)"
         )
+    raw_ledger_key = env.raw("CDLM_LEDGER_KEY")
+    try:  # a secret: the message never repeats it
+        ledger_keys = parse_ledger_keys(raw_ledger_key) if raw_ledger_key else None
+    except ValueError as exc:
+        raise ConfigError("CDLM_LEDGER_KEY", str(exc)) from None
+    if (
+        ledger_keys is None
+        and environment is Environment.PRODUCTION
+        and "CDLM_LEDGER_KEY" not in secret_ids
+    ):
+        raise ConfigError(
+            "CDLM_LEDGER_KEY", "is required when CDLM_ENV=production (or CDLM_LEDGER_KEY_ARN)"
+        )
     data_dir = env.get("CDLM_DATA_DIR", _path, None) or _default_data_dir()
     explorer_default = environment is not Environment.PRODUCTION
     production = environment is Environment.PRODUCTION
@@ -562,6 +585,10 @@ def load_settings(
         erasure_register_dir=env.get(
             "CDLM_ERASURE_REGISTER_DIR", _path, data_dir / "erasure-register"
         ),
+        ledger_keys=ledger_keys,
+        checkpoint_dir=env.get("CDLM_CHECKPOINT_DIR", _path, data_dir / "checkpoints"),
+        ledger_bucket=env.get("CDLM_LEDGER_BUCKET", _bucket_name, None),
+        ledger_retention_days=env.get("CDLM_LEDGER_RETENTION_DAYS", _int_in(1, 36_500), None),
         matching=_matching(env),
         analytics=_analytics(env),
         feedback_types=env.get("CDLM_FEEDBACK_EVENT_TYPES", _event_types, FEEDBACK_TYPES),
@@ -576,6 +603,49 @@ def load_settings(
         secret_ids=secret_ids,
         secrets_ttl=env.get("CDLM_SECRETS_TTL", _int_in(0, 86_400), 300),
     )
+
+
+MIN_LEDGER_KEY_LENGTH = 32
+_KEY_ID = re.compile(KEY_ID_PATTERN)
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def ledger_key_id(secret: str) -> str:
+    """The id of a ledger key given without one: a digest of it (reveals nothing of it)."""
+    return "k" + hashlib.sha256(b"cdlm-ledger-key-id\x00" + secret.encode()).hexdigest()[:12]
+
+
+def parse_ledger_keys(raw: str) -> Keyring:
+    """``CDLM_LEDGER_KEY``: one secret, or ``id:secret`` pairs separated by commas, the first
+    being the current key (the others verify older entries). Secrets have at least
+    :data:`MIN_LEDGER_KEY_LENGTH` characters."""
+    keys: dict[str, bytes] = {}
+    order: list[str] = []
+    parts = [part.strip() for part in raw.split(",") if part.strip()]
+    if not parts:
+        raise ValueError("must hold a secret, or id:secret pairs separated by commas")
+    for part in parts:
+        key_id, separator, secret = part.partition(":")
+        if not separator:
+            if len(parts) > 1:
+                raise ValueError("give each key an id (id:secret) when there are several")
+            key_id, secret = ledger_key_id(part), part
+        elif not _KEY_ID.fullmatch(key_id):
+            raise ValueError("key ids are lower case letters, digits, _ and - (at most 32)")
+        if len(secret) < MIN_LEDGER_KEY_LENGTH:
+            raise ValueError(f"each secret must have at least {MIN_LEDGER_KEY_LENGTH} characters")
+        if key_id in keys:
+            raise ValueError(f"the key id {key_id} is given twice")
+        keys[key_id] = secret.encode()
+        order.append(key_id)
+    return Keyring(order[0], keys)
+
+
+def _bucket_name(raw: str) -> str:
+    name = raw.strip()
+    if not _BUCKET.fullmatch(name):
+        raise ValueError("is not an S3 bucket name")
+    return name
 
 
 def _roles_or_all(raw: str) -> frozenset[Role]:

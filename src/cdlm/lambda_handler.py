@@ -15,6 +15,8 @@ the work, without them; the first request builds the app around it with the secr
 ``retention_sweep`` is the hourly retention sweep (see :mod:`cdlm.retention.sweep`); it stops
 a minute before the function's time runs out and the next invocation resumes it.
 ``analytics_refresh`` is the daily analytics run (see :mod:`cdlm.jobs.analytics_refresh`).
+``ledger_checkpoint`` verifies the ledgers and checkpoints them hourly (see
+:mod:`cdlm.jobs.ledger_checkpoint`).
 ``audit_sequencer`` chains the read audit records left pending (every minute); the HTTP function
 chains them itself after requests that recorded reads (see :mod:`cdlm.jobs.audit_sequencer`).
 """
@@ -160,6 +162,38 @@ def audit_sequencer(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return loop.run_until_complete(work())
     finally:
         loop.close()
+
+
+def ledger_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Verify the audit trail and the consent ledger from their newest checkpoints and write
+    new ones to the ledger bucket; returns one summary per ledger (a broken ledger fails the
+    invocation, so its alarm fires)."""
+    from cdlm.jobs.ledger_checkpoint import run
+    from cdlm.ledgers.verify import summary
+
+    settings = runtime_settings()
+    assert settings.database is not None
+    database = settings.database
+
+    async def work() -> dict[str, Any]:
+        orm = await init_orm(database, settings)
+        try:
+            reports = await run(settings)
+        finally:
+            await close_orm(orm)
+        if reports is None:
+            return {"skipped": "another run holds the lock"}
+        return {"ledgers": [summary(report) for report in reports]}
+
+    loop = asyncio.new_event_loop()
+    try:
+        result = loop.run_until_complete(work())
+    finally:
+        loop.close()
+    broken = [r["ledger"] for r in result.get("ledgers", []) if not r["ok"]]
+    if broken:
+        raise RuntimeError(f"ledger verification failed: {', '.join(broken)} (see the log)")
+    return result
 
 
 def retention_sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -416,7 +416,8 @@ async def test_entries_without_subjects_hash_as_they_always_have() -> None:
         "fields": [],
         "request_id": None,
     }
-    assert stored.hash == chain.entry_hash(before, audit.GENESIS_HASH)
+    assert stored.key_id == chain.keyring().current
+    assert stored.hash == chain.keyring().keyed_hash(before, audit.GENESIS_HASH, stored.key_id)
 
 
 @pytest.mark.parametrize(

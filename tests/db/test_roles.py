@@ -21,6 +21,7 @@ LEDGERS = {
     "audit_entries": {"SELECT", "INSERT"},
     "consent_entries": {"SELECT", "INSERT"},
     "audit_pending": {"SELECT", "INSERT", "DELETE"},
+    "ledger_checkpoints": {"SELECT", "INSERT"},
     "tortoise_migrations": {"SELECT"},
 }
 ORDINARY = {"SELECT", "INSERT", "UPDATE", "DELETE"}
@@ -42,6 +43,9 @@ REFUSED = [
     "UPDATE consent_entries SET decision = 'granted'",
     "DELETE FROM consent_entries",
     "UPDATE audit_pending SET action = 'x'",
+    "UPDATE ledger_checkpoints SET hash = 'x'",
+    "DELETE FROM ledger_checkpoints",
+    "TRUNCATE ledger_checkpoints",
     "INSERT INTO tortoise_migrations (app, name, applied_at) VALUES ('cdlm', 'x', now())",
     "DELETE FROM tortoise_migrations",
     "CREATE TABLE forged (v int)",

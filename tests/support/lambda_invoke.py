@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cdlm.config import DatabaseTarget
+from cdlm.core import chain
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Imported inside the functions that use them, so neither the handler's start-up nor a first
@@ -139,6 +140,7 @@ class LambdaContainer:
             "DATABASE_URL": database_url(target),
             "CDLM_ENV": "test",
             "CDLM_TOKEN_SECRET": "lambda-token-secret-" + "y" * 32,
+            "CDLM_LEDGER_KEY": ledger_key_setting(),
             "CDLM_LOG_LEVEL": "WARNING",
         }
         env = cdlm_env(**{**settings, **(extra_env or {})})
@@ -181,16 +183,25 @@ def cdlm_env(**overrides: str) -> dict[str, str]:
 
 
 def installation_env(target: DatabaseTarget, master_key_file: Path, **extra: str) -> dict[str, str]:
-    """Settings for another process working on the test installation: the same database and
-    master key (so the vault's keys open), a token secret of its own."""
+    """Settings for another process working on the test installation: the same database,
+    master key (so the vault's keys open) and ledger key (so its audit entries verify here), a
+    token secret of its own."""
     return {
         "DATABASE_URL": database_url(target),
+        "CDLM_LEDGER_KEY": ledger_key_setting(),
         "CDLM_ENV": "test",
         "CDLM_TOKEN_SECRET": "other-process-token-secret-" + "o" * 32,
         "CDLM_MASTER_KEY_FILE": str(master_key_file),
         "CDLM_LOG_LEVEL": "WARNING",
         **extra,
     }
+
+
+def ledger_key_setting() -> str:
+    """``CDLM_LEDGER_KEY`` for the keys this process chains ledgers with (current first)."""
+    keys = chain.keyring()
+    ids = [keys.current, *(k for k in keys.keys if k != keys.current)]
+    return ",".join(f"{key_id}:{keys.keys[key_id].decode()}" for key_id in ids)
 
 
 def run_python(code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -33,6 +33,9 @@ class AuditEntry(Model):
     )
     prev_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64, unique=True)
+    key_id = fields.CharField(
+        max_length=32, null=True, description="Ledger key of the HMAC; null: legacy SHA-256"
+    )
 
     class Meta:
         table = "audit_entries"

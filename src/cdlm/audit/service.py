@@ -1,9 +1,10 @@
 """Writing, reading and verifying the audit trail.
 
-Each entry's ``hash`` is SHA-256 over its canonical content and the previous entry's hash, so
-editing or deleting any entry breaks the chain at that point. Writers take a transaction-scoped
-advisory lock, so concurrent writers append one after another, and the entry commits or rolls
-back with the change it records.
+Each entry's ``hash`` is an HMAC-SHA256, under the ledger key (:mod:`cdlm.core.chain`), of its
+canonical content and the previous entry's hash, so editing or deleting any entry breaks the
+chain at that point, and someone holding only the database cannot forge a new chain. Writers
+take a transaction-scoped advisory lock, so concurrent writers append one after another, and
+the entry commits or rolls back with the change it records.
 
 Reads of personal data are recorded differently: :func:`record_read` inserts one record per
 request into the ``audit_pending`` inbox, without the lock and without reading the chain's
@@ -45,7 +46,8 @@ REQUEST_TARGET_TYPE = "data_subject_request"
 _reads_recorded = 0
 
 
-def _content(entry: AuditEntry) -> dict[str, Any]:
+def content_of(entry: AuditEntry) -> dict[str, Any]:
+    """What an entry's hash covers (besides the previous hash and the key id)."""
     content = {
         "id": str(entry.id),
         "occurred_at": entry.occurred_at.isoformat(),
@@ -64,8 +66,9 @@ def _content(entry: AuditEntry) -> dict[str, Any]:
     return content
 
 
-def _entry_hash(entry: AuditEntry) -> str:
-    return chain.entry_hash(_content(entry), entry.prev_hash)
+def _sign(entry: AuditEntry) -> None:
+    """Give ``entry`` (its ``prev_hash`` set) its key id and keyed hash."""
+    entry.key_id, entry.hash = chain.keyring().sign(content_of(entry), entry.prev_hash)
 
 
 def _new_entry(
@@ -89,7 +92,7 @@ def _new_entry(
         request_id=request_id_var.get(),
         prev_hash=prev_hash,
     )
-    entry.hash = _entry_hash(entry)
+    _sign(entry)
     return entry
 
 
@@ -120,7 +123,7 @@ async def chain_pending_locked(head: str, max_entries: int) -> tuple[str, int]:
     previous = head
     for record in pending:
         entry = _pending_entry(record, prev_hash=previous)
-        entry.hash = _entry_hash(entry)
+        _sign(entry)
         entries.append(entry)
         previous = entry.hash
     await AuditEntry.bulk_create(entries)
@@ -368,7 +371,7 @@ async def verify_chain() -> ChainReport:
     records still pending (counted before the walk, so one chained meanwhile is counted as
     both rather than neither)."""
     pending, oldest_pending_age = await pending_reads()
-    previous = GENESIS_HASH
+    walk = chain.Walk()
     checked = 0
     after = 0
     while True:
@@ -377,11 +380,11 @@ async def verify_chain() -> ChainReport:
             return ChainReport(
                 ok=True,
                 entries_checked=checked,
-                head_hash=previous,
+                head_hash=walk.previous,
                 pending=pending,
                 oldest_pending_age=oldest_pending_age,
             )
-        previous, broken = chain.check(batch, previous, _content)
+        previous, broken = chain.check(batch, walk, content_of)
         if broken is not None:
             entry = batch[broken.position]
             return ChainReport(

@@ -36,6 +36,8 @@ from cdlm.graphql.permissions import allow, require_principal
 from cdlm.graphql.relay import Node, NodeKind, global_id, parse_id, rows_fetcher
 from cdlm.graphql.updates import Changes
 from cdlm.graphql.vocabulary import LawfulBasis
+from cdlm.ledgers import verify as ledgers
+from cdlm.ledgers.api import verification_report
 
 if TYPE_CHECKING:
     from cdlm.customers.api.types import CustomerNode
@@ -873,20 +875,13 @@ class ConsentQuery:
         ]
 
     @strawberry.field(
-        description="Re-compute the consent ledger's hash chain from its first entry.",
+        description="Re-compute the consent ledger's hash chain from its newest checkpoint "
+        "(the entries since, and that the checkpointed entry is still there unchanged). "
+        "`cdlm verify --full` re-hashes the whole ledger.",
         extensions=allow(*OVERSIGHT_ROLES),
     )
-    async def verify_consent_ledger(self) -> HashChainReport:
-        found = await service.verify_ledger()
-        broken = found.first_broken_id
-        return HashChainReport.of(
-            ok=found.ok,
-            entries_checked=found.entries_checked,
-            head_hash=found.head_hash,
-            first_broken_sequence=found.first_broken_sequence,
-            first_broken_id=global_id("ConsentEntry", broken) if broken else None,
-            problem=found.problem,
-        )
+    async def verify_consent_ledger(self, info: Info[Any, Any]) -> HashChainReport:
+        return await verification_report(info.context.settings, ledgers.CONSENT, "ConsentEntry")
 
 
 @strawberry.type

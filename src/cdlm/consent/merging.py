@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cdlm.consent.models import ConsentEntry, Decision, Method
-from cdlm.consent.service import LEDGER_LOCK_KEY, content_of, current_entries
-from cdlm.core import chain, clock
+from cdlm.consent.service import LEDGER_LOCK_KEY, current_entries, sign
+from cdlm.core import clock
 from cdlm.core.locks import lock_and_read_head
 from cdlm.core.principal import Principal
 from cdlm.customers import service as customers
@@ -140,7 +140,7 @@ async def _append(
             actor_id=actor.id,
             prev_hash=previous,
         )
-        entry.hash = chain.entry_hash(content_of(entry), previous)
+        sign(entry)
         previous = entry.hash
         entries.append(entry)
     await ConsentEntry.bulk_create(entries)

@@ -98,6 +98,9 @@ class ConsentEntry(Model):
     actor_id = fields.UUIDField(null=True)
     prev_hash = fields.CharField(max_length=64)
     hash = fields.CharField(max_length=64, unique=True)
+    key_id = fields.CharField(
+        max_length=32, null=True, description="Ledger key of the HMAC; null: legacy SHA-256"
+    )
 
     class Meta:
         table = "consent_entries"

@@ -362,6 +362,7 @@ async def _purposes_by_code(codes: Iterable[str], field: str) -> dict[str, Purpo
 
 
 def content_of(entry: ConsentEntry) -> dict[str, Any]:
+    """What an entry's hash covers (besides the previous hash and the key id)."""
     return {
         "id": str(entry.id),
         "customer_id": str(entry.customer_id),
@@ -376,6 +377,11 @@ def content_of(entry: ConsentEntry) -> dict[str, Any]:
         "actor_kind": entry.actor_kind,
         "actor_id": str(entry.actor_id) if entry.actor_id else None,
     }
+
+
+def sign(entry: ConsentEntry) -> None:
+    """Give ``entry`` (its ``prev_hash`` set) its key id and keyed hash (the ledger key)."""
+    entry.key_id, entry.hash = chain.keyring().sign(content_of(entry), entry.prev_hash)
 
 
 @dataclass(frozen=True)
@@ -569,7 +575,7 @@ async def record(
                 actor_id=actor.id,
                 prev_hash=previous,
             )
-            entry.hash = chain.entry_hash(content_of(entry), previous)
+            sign(entry)
             previous = entry.hash
             entries.append(entry)
         await ConsentEntry.bulk_create(entries)
@@ -985,14 +991,14 @@ class LedgerReport:
 
 async def verify_ledger() -> LedgerReport:
     """Walk the ledger in order and report the first broken link, if any."""
-    previous, checked, after = chain.GENESIS_HASH, 0, 0
+    walk, checked, after = chain.Walk(), 0, 0
     while True:
         batch = (
             await ConsentEntry.filter(sequence__gt=after).order_by("sequence").limit(VERIFY_BATCH)
         )
         if not batch:
-            return LedgerReport(True, checked, previous)
-        previous, broken = chain.check(batch, previous, content_of)
+            return LedgerReport(True, checked, walk.previous)
+        previous, broken = chain.check(batch, walk, content_of)
         if broken is not None:
             return LedgerReport(
                 False,

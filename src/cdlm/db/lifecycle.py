@@ -21,6 +21,7 @@ from cdlm.config import DatabaseTarget, Settings
 from cdlm.db.errors import DatabaseUnavailable
 from cdlm.db.login import login_connect
 from cdlm.db.orm_config import APP_LABEL, tortoise_config
+from cdlm.ledgers.keys import install as install_ledger_keys
 
 if TYPE_CHECKING:
     from tortoise.migrations.executor import MigrationExecutor
@@ -197,7 +198,10 @@ async def init_orm(
     extra_apps: dict[str, dict[str, Any]] | None = None,
     connection_class: type | None = None,
 ) -> TortoiseContext:
-    """Initialize Tortoise for the whole process (all tasks see it) and open the pool."""
+    """Initialize Tortoise for the whole process (all tasks see it) and open the pool; with
+    ``settings``, also load the ledger key the audit and consent chains are written under."""
+    if settings is not None:
+        install_ledger_keys(settings)
     config = tortoise_config(
         target,
         pool_max=settings.db_pool_max if settings else 10,

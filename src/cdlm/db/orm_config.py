@@ -20,6 +20,7 @@ MODEL_MODULES: list[str] = [
     "cdlm.customers.models",
     "cdlm.identity.models",
     "cdlm.erasures.models",
+    "cdlm.ledgers.models",
     "cdlm.quality.models",
     "cdlm.idempotency.models",
     "cdlm.consent.models",

@@ -38,6 +38,11 @@ BEGIN
         'REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER '
         'ON audit_entries, consent_entries FROM %I', app);
     EXECUTE format('REVOKE UPDATE, TRUNCATE, REFERENCES, TRIGGER ON audit_pending FROM %I', app);
+    IF to_regclass('ledger_checkpoints') IS NOT NULL THEN
+        EXECUTE format(
+            'REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ledger_checkpoints FROM %I',
+            app);
+    END IF;
     EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON tortoise_migrations FROM %I', app);
 END
 $$;

@@ -6,17 +6,15 @@ written to the register once committed (:func:`flush`, after the erasure and on 
 tick, so a failed write is retried). A record names the customer, when, the request and the
 blind indexes (keyed HMAC digests) of the identifiers to suppress: never a personal value.
 
-Locally the register is a directory (:class:`DirectoryRegister`); on AWS the same
-:class:`ErasureRegister` interface goes over an S3 bucket with Object Lock, beside the ledger
-checkpoints (:func:`register_from` is where it plugs in).
+Locally the register is a directory (:class:`DirectoryRegister`); on AWS an S3 bucket with
+Object Lock, beside the ledger checkpoints (:func:`register_from`). Both are write-once stores
+(:mod:`cdlm.core.writeonce`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from typing import Any, Protocol
 from cdlm.config import Settings
 from cdlm.core import clock
 from cdlm.core.identifiers import IdentifierKind
+from cdlm.core.writeonce import DirectoryStore, S3ObjectLockStore, WriteOnceStore
 from cdlm.erasures.models import PendingErasure
 
 logger = logging.getLogger("cdlm.erasures")
@@ -94,50 +93,24 @@ class ErasureRegister(Protocol):
         ...
 
 
-class DirectoryRegister:
-    """The register as a directory: one JSON file per record, written atomically (a temporary
-    file in the same directory, fsynced, then linked to its name, which fails if it exists)."""
+class StoreRegister:
+    """The register over a write-once store (:mod:`cdlm.core.writeonce`): one JSON document
+    per record, named by :attr:`ErasureRecord.name`."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, store: WriteOnceStore) -> None:
+        self.store = store
 
     def append(self, record: ErasureRecord) -> bool:
         """Keep ``record``; False when a record of that name is already there."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.directory / record.name
-        if final.exists():
-            return False
-        content = json.dumps(record.to_json(), sort_keys=True).encode()
-        descriptor, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(content)
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:
-                os.link(temporary, final)  # never replaces an existing record
-            except FileExistsError:
-                return False
-        finally:
-            os.unlink(temporary)
-        self._sync_directory()
-        return True
-
-    def _sync_directory(self) -> None:
-        descriptor = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
+        return self.store.put(record.name, json.dumps(record.to_json(), sort_keys=True).encode())
 
     def since(self, moment: datetime | None) -> list[ErasureRecord]:
         """The records at or after ``moment``, oldest first."""
-        if not self.directory.is_dir():
-            return []
-        records = [
-            ErasureRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-            for path in sorted(self.directory.glob("*.json"))
-        ]
+        records = []
+        for name in self.store.names():
+            content = self.store.get(name) if name.endswith(".json") else None
+            if content is not None:
+                records.append(ErasureRecord.from_json(json.loads(content)))
         if moment is not None:
             start = moment.astimezone(UTC)
             records = [r for r in records if r.erased_at >= start]
@@ -148,8 +121,27 @@ class DirectoryRegister:
         return self.since(None)
 
 
+class DirectoryRegister(StoreRegister):
+    """The register as a directory: one JSON file per record, written atomically."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(DirectoryStore(directory))
+        self.directory = directory
+
+
+#: Where erasure records go in the ledger bucket (beside the checkpoints).
+S3_PREFIX = "erasures/"
+
+
 def register_from(settings: Settings) -> ErasureRegister:
-    """The installation's register. (An S3 Object Lock register, for AWS, is chosen here.)"""
+    """The installation's register: the S3 bucket with Object Lock ``CDLM_LEDGER_BUCKET``
+    names (prefix ``erasures/``), else the directory ``CDLM_ERASURE_REGISTER_DIR``."""
+    if settings.ledger_bucket:
+        return StoreRegister(
+            S3ObjectLockStore(
+                settings.ledger_bucket, S3_PREFIX, retention_days=settings.ledger_retention_days
+            )
+        )
     return DirectoryRegister(settings.erasure_register_dir)
 
 

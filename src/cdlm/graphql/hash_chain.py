@@ -1,7 +1,7 @@
 """The report of re-computing a hash chain: one type for the audit trail and the consent
 ledger."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import strawberry
 
@@ -16,6 +16,15 @@ describe_enum(
         "before it: an entry was removed, inserted or reordered.",
         ChainProblem.CONTENT_MISMATCH: "The entry's content no longer gives its hash: it was "
         "changed after it was written.",
+        ChainProblem.UNKEYED_AFTER_KEYED: "An entry hashed without the ledger key (plain "
+        "SHA-256, as before ledgers were keyed) comes after a keyed one: it was forged.",
+        ChainProblem.UNKNOWN_KEY: "The entry names a ledger key this installation does not "
+        "hold (CDLM_LEDGER_KEY lost an old key), so it cannot be checked.",
+        ChainProblem.CHECKPOINT_MISMATCH: "The entry a checkpoint recorded is gone, has another "
+        "hash, or is preceded by another number of entries: the ledger was cut short or "
+        "rewritten through it.",
+        ChainProblem.CHECKPOINT_MISSING: "A checkpoint of this position is missing from the "
+        "write-once store (or is not one this installation wrote).",
     },
     name="HashChainProblem",
 )
@@ -24,15 +33,18 @@ describe_enum(
 @strawberry.type(
     description=(
         "Result of re-computing a hash chain (the audit trail or the consent ledger) from its "
-        "first entry: whether every entry is intact and where the first break is."
+        "newest checkpoint in the write-once store (or its first entry when there is none): "
+        "whether every entry is intact and where the first break is."
     )
 )
 class HashChainReport:
     ok: bool = strawberry.field(description="True when every entry checked is intact.")
-    entries_checked: int = strawberry.field(description="How many entries were re-computed.")
+    entries_checked: int = strawberry.field(
+        description="How many entries were re-computed (those after the checkpoint, if any)."
+    )
     head_hash: str = strawberry.field(
-        description="Hash of the last intact entry (hex SHA-256); record it elsewhere to "
-        "detect a truncation later."
+        description="Hash of the last intact entry (hex HMAC-SHA256 under the ledger key; "
+        "SHA-256 for entries written before ledgers were keyed)."
     )
     first_broken_sequence: int | None = strawberry.field(
         description="Position (sequence) of the first broken entry; null when ok."
@@ -51,6 +63,15 @@ class HashChainReport:
     oldest_pending_seconds: float | None = strawberry.field(
         description="Seconds the oldest pending entry has waited; null when none is pending."
     )
+    checkpoint_sequence: int | None = strawberry.field(
+        default=None,
+        description="Position (sequence) of the checkpoint verification started from; null "
+        "when it started from the first entry.",
+    )
+    checkpointed_at: datetime | None = strawberry.field(
+        default=None,
+        description="When that checkpoint was written; null when there was none.",
+    )
 
     @classmethod
     def of(
@@ -64,6 +85,8 @@ class HashChainReport:
         problem: ChainProblem | None = None,
         pending_entries: int = 0,
         oldest_pending: timedelta | None = None,
+        checkpoint_sequence: int | None = None,
+        checkpointed_at: datetime | None = None,
     ) -> "HashChainReport":
         """A report; ``oldest_pending`` as a duration."""
         return cls(
@@ -77,4 +100,6 @@ class HashChainReport:
             oldest_pending_seconds=(
                 oldest_pending.total_seconds() if oldest_pending is not None else None
             ),
+            checkpoint_sequence=checkpoint_sequence,
+            checkpointed_at=checkpointed_at,
         )
