@@ -4,7 +4,10 @@ Each container is a fresh Python process that imports ``cdlm.lambda_handler`` an
 handler with API Gateway HTTP API events, as the Lambda runtime does. Containers run with
 every module's bytecode at hand, as the package ships it (``infra/build_lambda.py``), whatever
 this machine's ``PYTHONDONTWRITEBYTECODE``; a second set runs without any bytecode, as a
-package without it would on Lambda's read-only code directory.
+package without it would on Lambda's read-only code directory. A third set reads the database
+login and the token secret from Secrets Manager (a moto server on the loopback, so the figure
+is the libraries' and the reads' cost without the network's: in a region add one round trip
+to the Secrets Manager endpoint, ~10-30 ms, as the secrets are read at once).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,7 +57,8 @@ print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": samples[
 
 def _url(target: DatabaseTarget) -> str:
     if target.host.startswith("/"):
-        return f"postgresql://{target.user}@/{target.database}?host={target.host}"
+        user = f"{target.user}@" if target.user else ""
+        return f"postgresql://{user}/{target.database}?host={target.host}"
     auth = f"{target.user}:{target.password}" if target.password else target.user
     return f"postgresql://{auth}@{target.host}:{target.port}/{target.database}"
 
@@ -98,6 +105,7 @@ async def run() -> None:
                 "DATABASE_URL": _url(target),
                 "CDLM_ENV": "production",
                 "CDLM_TOKEN_SECRET": "b" * 40,
+                "CDLM_LEDGER_KEY": "l" * 40,
                 "CDLM_NOTIFY_FROM": "privacy@example.com",
                 "CDLM_LOG_LEVEL": "WARNING",
             }
@@ -116,3 +124,53 @@ async def run() -> None:
             imports, firsts, _ = containers(no_bytecode, CONTAINERS, 0)
         report("lambda cold, no bytecode: import handler", percentiles(imports))
         report("lambda cold, no bytecode: first invocation", percentiles(firsts))
+        with (
+            tempfile.TemporaryDirectory(prefix="cdlm-bench-pyc-") as bytecode,
+            _secrets(target) as names,
+        ):
+            with_secrets = {**env, **names, "PYTHONPYCACHEPREFIX": bytecode}
+            del with_secrets["CDLM_TOKEN_SECRET"]
+            with_secrets["DATABASE_URL"] = _url(replace(target, user="", password=""))
+            containers(with_secrets, 1, 0)
+            imports, firsts, warm = containers(
+                with_secrets, CONTAINERS, WARM_INVOCATIONS // CONTAINERS
+            )
+        report("lambda cold, secrets: import handler", percentiles(imports))
+        report("lambda cold, secrets: first invocation", percentiles(firsts))
+        report("lambda warm, secrets: invocation", percentiles(warm))
+
+
+@contextmanager
+def _secrets(target: DatabaseTarget) -> Iterator[dict[str, str]]:
+    """A Secrets Manager (moto server) holding the app role's login and the token secret;
+    yields the environment that names them."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    aws = {
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
+    try:
+        client = boto3.client(
+            "secretsmanager",
+            endpoint_url=aws["AWS_ENDPOINT_URL"],
+            region_name="eu-west-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+        )
+        login = json.dumps({"username": "cdlm_app", "password": "bench-" + "p" * 30})
+        database = client.create_secret(Name="/cdlm/bench/database-app", SecretString=login)
+        token = client.create_secret(Name="/cdlm/bench/token-secret", SecretString="b" * 40)
+        yield {
+            **aws,
+            "CDLM_DATABASE_SECRET_ARN": database["ARN"],
+            "CDLM_TOKEN_SECRET_ARN": token["ARN"],
+        }
+    finally:
+        server.stop()

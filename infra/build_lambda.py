@@ -4,6 +4,18 @@ cdlm and its runtime dependencies are installed for Lambda's platform (Python 3.
 manylinux wheels only, so no compiler or Docker is needed) into a directory that becomes the zip
 root. Packages used only locally (the embedded PostgreSQL, uvicorn, the CLI) are left out.
 
+The dependencies are resolved once, by pip, for the runtime's platform (:func:`resolve`), and
+installed exactly as resolved, without pip resolving again (``--no-deps``), leaving out
+:data:`EXCLUDED`: aiosqlite, which tortoise-orm requires but imports only for ``sqlite://``
+databases (cdlm runs on PostgreSQL only). Every package carries the AWS SDK itself (the ``aws``
+extra: boto3, botocore, Powertools): strawberry-graphql needs python-dateutil, and requests (of
+vaderSentiment) urllib3, so the package ships both; Lambda's own boto3 and botocore sit in
+``/var/runtime``, *after* the package on ``sys.path``, so a package without botocore makes the
+runtime's botocore import the package's python-dateutil and urllib3 — versions it was never
+resolved with, under an SDK AWS updates at any time. Shipping botocore resolved together with
+them removes the mix; :func:`check` then proves every distribution's requirements are met by
+the package's own (run by the build on what it installed, and on any zip with ``--check``).
+
 The package ships bytecode compiled for the runtime's Python: Lambda's code directory is
 read-only, so without it every cold start compiles every module it imports (about three times
 the work of importing the handler from bytecode). Compiling needs a Python 3.12 interpreter
@@ -15,6 +27,7 @@ package is built without bytecode and a warning says so. The ``.pyc`` files are
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -23,6 +36,7 @@ import sys
 import tempfile
 import tomllib
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,8 +50,31 @@ LOCAL_ONLY = {
     "platformdirs",
     "rich",
 }
+#: Required by a dependency but never shipped: (required by, why it is safe without it).
+EXCLUDED = {
+    "aiosqlite": (
+        "tortoise-orm",
+        "Tortoise's SQLite driver, imported only for sqlite:// URLs; cdlm runs on PostgreSQL",
+    ),
+}
+#: Extras every Lambda package carries: the AWS SDK resolved with everything else (see above).
+BASE_EXTRAS = ("aws",)
+#: Lambda refuses a function whose code, unzipped, is larger (250 MB).
+UNZIPPED_LIMIT = 262_144_000
 #: The Python of the Lambda runtime (serverless.yml: python3.12).
 RUNTIME_PYTHON = (3, 12)
+#: Environment markers of the runtime (Amazon Linux 2023, CPython 3.12, arm64).
+MARKERS = {
+    "python_version": "3.12",
+    "python_full_version": "3.12.0",
+    "implementation_name": "cpython",
+    "implementation_version": "3.12.0",
+    "platform_python_implementation": "CPython",
+    "platform_system": "Linux",
+    "platform_machine": "aarch64",
+    "sys_platform": "linux",
+    "os_name": "posix",
+}
 #: Lambda's python3.12 runtime is Amazon Linux 2023 (glibc 2.34) on arm64.
 PLATFORM = [
     "--platform",
@@ -55,11 +92,13 @@ PLATFORM = [
 
 
 def runtime_requirements(extras: tuple[str, ...] = ()) -> list[str]:
-    """The project's dependencies that Lambda needs (with those of ``extras``)."""
+    """The project's dependencies that Lambda needs (with those of :data:`BASE_EXTRAS` and
+    ``extras``)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     wanted = []
     optional = project.get("optional-dependencies", {})
-    for requirement in [*project["dependencies"], *(r for e in extras for r in optional[e])]:
+    groups = dict.fromkeys((*BASE_EXTRAS, *extras))
+    for requirement in [*project["dependencies"], *(r for e in groups for r in optional[e])]:
         name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0].lower()
         if name not in LOCAL_ONLY:
             wanted.append(requirement)
@@ -68,6 +107,126 @@ def runtime_requirements(extras: tuple[str, ...] = ()) -> list[str]:
 
 def pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *args], check=True)  # noqa: S603
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """One distribution of the package: its name, version and requirements (as metadata)."""
+
+    name: str
+    version: str
+    requires: tuple[str, ...] = ()
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def resolve(requirements: list[str]) -> list[Distribution]:
+    """What pip installs for ``requirements`` on the runtime's platform (nothing installed)."""
+    with tempfile.TemporaryDirectory(prefix="cdlm-resolve-") as workdir:
+        report = Path(workdir) / "report.json"
+        pip(
+            "--dry-run",
+            "--ignore-installed",
+            "--report",
+            str(report),
+            "--target",
+            str(Path(workdir) / "target"),
+            *PLATFORM,
+            *requirements,
+        )
+        document = json.loads(report.read_text(encoding="utf-8"))
+    return [
+        Distribution(
+            item["metadata"]["name"],
+            item["metadata"]["version"],
+            tuple(item["metadata"].get("requires_dist", [])),
+        )
+        for item in document["install"]
+    ]
+
+
+def shipped(distributions: list[Distribution]) -> list[Distribution]:
+    """``distributions`` without :data:`EXCLUDED` and the local-only packages."""
+    dropped = {_canonical(n) for n in (*EXCLUDED, *LOCAL_ONLY)}
+    return [d for d in distributions if _canonical(d.name) not in dropped]
+
+
+def check(distributions: list[Distribution], roots: list[str]) -> list[str]:
+    """Problems of a package holding ``distributions`` (empty: none): a requirement of
+    ``roots`` or of a shipped distribution (for the runtime's markers) that no distribution
+    meets, except the :data:`EXCLUDED` ones where they are known to be safe; an excluded or
+    local-only distribution shipped."""
+    return _walk(distributions, roots)[1]
+
+
+def closure(distributions: list[Distribution], roots: list[str]) -> list[Distribution]:
+    """The distributions of ``distributions`` that ``roots`` need on the runtime."""
+    return _walk(distributions, roots)[0]
+
+
+def _walk(
+    distributions: list[Distribution], roots: list[str]
+) -> tuple[list[Distribution], list[str]]:
+    from packaging.requirements import Requirement
+
+    by_name = {_canonical(d.name): d for d in distributions}
+    problems = [
+        f"{d.name} {d.version} is shipped but must not be"
+        for d in distributions
+        if _canonical(d.name) in {_canonical(n) for n in (*EXCLUDED, *LOCAL_ONLY)}
+    ]
+    pending: list[tuple[str, str, frozenset[str]]] = [
+        ("the project", r, frozenset()) for r in roots
+    ]
+    seen: set[tuple[str, str]] = set()
+    reached: dict[str, Distribution] = {}
+    while pending:
+        owner, text, extras = pending.pop()
+        requirement = Requirement(text)
+        marker = requirement.marker
+        if marker is not None and not any(
+            marker.evaluate({**MARKERS, "extra": extra}) for extra in (extras or {""})
+        ):
+            continue
+        name = _canonical(requirement.name)
+        allowed = EXCLUDED.get(name)
+        if allowed is not None and _canonical(allowed[0]) == _canonical(owner):
+            continue
+        found = by_name.get(name)
+        if found is None:
+            problems.append(f"{owner} requires {text}, which the package lacks")
+            continue
+        reached[name] = found
+        if not requirement.specifier.contains(found.version, prereleases=True):
+            problems.append(f"{owner} requires {text}, the package has {found.version}")
+        for extra in sorted(requirement.extras) or [""]:
+            if (name, extra) in seen:
+                continue
+            seen.add((name, extra))
+            wanted = frozenset({extra}) if extra else frozenset()
+            pending.extend((found.name, r, wanted) for r in found.requires)
+    return sorted(reached.values(), key=lambda d: _canonical(d.name)), sorted(set(problems))
+
+
+def distributions_in(archive: Path) -> list[Distribution]:
+    """The distributions a built zip holds (from their ``.dist-info/METADATA``)."""
+    from email.parser import Parser
+
+    found = []
+    with zipfile.ZipFile(archive) as package:
+        for name in package.namelist():
+            if re.fullmatch(r"[^/]+\.dist-info/METADATA", name):
+                metadata = Parser().parsestr(package.read(name).decode("utf-8"))
+                found.append(
+                    Distribution(
+                        metadata["Name"],
+                        metadata["Version"],
+                        tuple(metadata.get_all("Requires-Dist") or []),
+                    )
+                )
+    return found
 
 
 def _version_of(python: str) -> tuple[int, int] | None:
@@ -129,12 +288,20 @@ def build(
         target = Path(workdir) / "package"
         pip("--no-deps", "--no-compile", "--target", str(target), str(ROOT))
         if with_dependencies:
+            roots = runtime_requirements(extras)
+            resolved = shipped(resolve(roots))
+            problems = check(resolved, roots)
+            if problems:
+                raise SystemExit(
+                    "the Lambda package would not hold together:\n" + "\n".join(problems)
+                )
             pip(
+                "--no-deps",  # exactly what was resolved and checked, without what is excluded
                 "--no-compile",
                 "--target",
                 str(target),
                 *PLATFORM,
-                *runtime_requirements(extras),
+                *(f"{d.name}=={d.version}" for d in resolved),
             )
         for cache in target.rglob("__pycache__"):
             shutil.rmtree(cache, ignore_errors=True)
@@ -154,6 +321,14 @@ def build(
             for path in sorted(target.rglob("*")):
                 if path.is_file():
                     archive.write(path, path.relative_to(target).as_posix())
+    with zipfile.ZipFile(output) as archive:
+        unzipped = sum(entry.file_size for entry in archive.infolist())
+    if unzipped > UNZIPPED_LIMIT:
+        print(
+            f"warning: {output.name} is {unzipped / 1_048_576:.0f} MiB unzipped; Lambda refuses "
+            f"more than {UNZIPPED_LIMIT / 1_048_576:.0f} MiB (deploy it as a container image)",
+            file=sys.stderr,
+        )
     return output
 
 
@@ -167,7 +342,14 @@ def main() -> None:
         "--extra", action="append", default=[], help="an optional dependency group to add"
     )
     parser.add_argument("--python", help="a Python 3.12 interpreter to compile the bytecode with")
+    parser.add_argument(
+        "--check", type=Path, metavar="ZIP", help="check a built package's distributions and stop"
+    )
     args = parser.parse_args()
+    if args.check is not None:
+        problems = check(distributions_in(args.check), runtime_requirements(tuple(args.extra)))
+        print("\n".join(problems) or f"{args.check}: every requirement met, nothing excluded")
+        raise SystemExit(1 if problems else 0)
     zipped = build(
         args.output,
         with_dependencies=not args.skip_dependencies,

@@ -11,11 +11,11 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import Final, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from cdlm.core.chain import KEY_ID_PATTERN, Keyring
@@ -59,6 +59,10 @@ class DatabaseTarget:
     password: str = field(repr=False)
     database: str
     ssl: str | None = None
+    #: Where the user name and password come from when they rotate (a secret): called with
+    #: ``refresh=True`` to read them again after an authentication failure. None: ``user`` and
+    #: ``password`` are the credentials.
+    login: Callable[[bool], tuple[str, str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def safe_description(self) -> str:
@@ -67,7 +71,43 @@ class DatabaseTarget:
 
     def with_database(self, database: str) -> DatabaseTarget:
         """The same server, another database."""
-        return DatabaseTarget(self.host, self.port, self.user, self.password, database, self.ssl)
+        return replace(self, database=database)
+
+
+@dataclass(frozen=True)
+class SecretSetting:
+    """A setting whose value may be kept in AWS Secrets Manager: ``secret_variable`` then
+    names the secret (ARN or name) instead of ``variable`` holding the value.
+
+    A database login secret is JSON with ``username`` and ``password`` (as RDS writes them)
+    for the database ``variable`` names without credentials: ``target`` is the
+    :class:`Settings` field of that database, ``app_role`` whether the secret's user must be
+    the app role (True) or must not be (False)."""
+
+    variable: str
+    secret_variable: str
+    target: str | None = None
+    app_role: bool = True
+
+    @property
+    def login(self) -> bool:
+        """True for a database login secret."""
+        return self.target is not None
+
+
+#: Settings read from AWS Secrets Manager at run time when their secret is named (one line
+#: each; :mod:`cdlm.aws_secrets` reads them on first need and caches them).
+SECRET_SETTINGS: Final = (
+    SecretSetting("CDLM_TOKEN_SECRET", "CDLM_TOKEN_SECRET_ARN"),
+    SecretSetting("CDLM_LEDGER_KEY", "CDLM_LEDGER_KEY_ARN"),
+    SecretSetting("DATABASE_URL", "CDLM_DATABASE_SECRET_ARN", target="database"),
+    SecretSetting(
+        "CDLM_DATABASE_OWNER_URL",
+        "CDLM_DATABASE_OWNER_SECRET_ARN",
+        target="database_owner",
+        app_role=False,
+    ),
+)
 
 
 def parse_database_url(url: str, variable: str = "DATABASE_URL") -> DatabaseTarget:
@@ -276,6 +316,14 @@ class Settings:
     database_read: DatabaseTarget | None = None
     #: S3 bulk import (``CDLM_IMPORT_*``); None when this installation does not use it.
     bulk_import: BulkImportSettings | None = None
+    #: Secrets still to read (setting -> secret ARN or name; :mod:`cdlm.aws_secrets`).
+    secret_ids: Mapping[str, str] = field(default_factory=dict)
+    #: Seconds a secret read from AWS Secrets Manager is used before it is read again.
+    secrets_ttl: int = 300
+
+    def secret_pending(self, variable: str) -> bool:
+        """True when ``variable``'s value is still to be read from its secret."""
+        return variable in self.secret_ids
 
     @property
     def uses_embedded_database(self) -> bool:
@@ -441,9 +489,39 @@ def _shown(raw: str) -> str:
     return repr(raw if len(raw) <= 40 else raw[:37] + "...")
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate settings from ``environ`` (the process environment by default)."""
-    env = _Reader(os.environ if environ is None else environ)
+def _secret_ids(env: _Reader) -> dict[str, str]:
+    ids: dict[str, str] = {}
+    for secret in SECRET_SETTINGS:
+        secret_id = env.raw(secret.secret_variable)
+        if secret_id is None:
+            continue
+        if not _SECRET_ID.fullmatch(secret_id):
+            raise ConfigError(secret.secret_variable, "is not a secret ARN or name")
+        if not secret.login and env.raw(secret.variable) is not None:
+            raise ConfigError(
+                secret.secret_variable, f"names a secret for {secret.variable}, which is set too"
+            )
+        ids[secret.variable] = secret_id
+    return ids
+
+
+#: A Secrets Manager ARN, or a secret name (letters, digits and /_+=.@-).
+_SECRET_ID = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+|[\w/+=.@-]{1,512}"
+)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, *, secrets: Mapping[str, str] | None = None
+) -> Settings:
+    """Read and validate settings from ``environ`` (the process environment by default).
+
+    ``secrets``: values read from the secrets the settings name (:data:`SECRET_SETTINGS`),
+    used as if they were in ``environ``; a secret named but not given is left in
+    :attr:`Settings.secret_ids`, to be read on first need."""
+    source = os.environ if environ is None else environ
+    env = _Reader({**source, **secrets} if secrets else source)
+    secret_ids = {k: v for k, v in _secret_ids(_Reader(source)).items() if k not in (secrets or {})}
     environment = env.get(
         "CDLM_ENV",
         lambda raw: Environment(_one_of(tuple(e.value for e in Environment))(raw)),
@@ -453,8 +531,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     database = parse_database_url(database_url) if database_url else None
     if database is None and environment is Environment.PRODUCTION:
         raise ConfigError("DATABASE_URL", "is required when CDLM_ENV=production")
+    if "DATABASE_URL" in secret_ids and database is None:
+        raise ConfigError("CDLM_DATABASE_SECRET_ARN", "needs DATABASE_URL (host and database)")
+    if "DATABASE_URL" in secret_ids and database is not None and database.password:
+        raise ConfigError("DATABASE_URL", "holds a password: CDLM_DATABASE_SECRET_ARN has it")
     owner_url = env.raw("CDLM_DATABASE_OWNER_URL")
     owner = parse_database_url(owner_url, "CDLM_DATABASE_OWNER_URL") if owner_url else None
+    if owner is None and database is not None and "CDLM_DATABASE_OWNER_URL" in secret_ids:
+        owner = replace(database, user="", password="", login=None)  # the owner's secret: later
+    if "CDLM_DATABASE_OWNER_URL" in secret_ids and database is None:
+        raise ConfigError("CDLM_DATABASE_OWNER_SECRET_ARN", "needs DATABASE_URL (the host)")
     if owner is not None and database is None:
         raise ConfigError("CDLM_DATABASE_OWNER_URL", "needs DATABASE_URL (the app role's URL)")
     app_role = env.raw("CDLM_DATABASE_APP_ROLE") or "cdlm_app"
@@ -470,6 +556,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     read = parse_database_url(read_url, "CDLM_DATABASE_READ_URL") if read_url else None
     if read is not None and database is None:
         raise ConfigError("CDLM_DATABASE_READ_URL", "needs DATABASE_URL (the primary)")
+    if read is not None and read.password and "DATABASE_URL" in secret_ids:
+        raise ConfigError(
+            "CDLM_DATABASE_READ_URL", "holds a password: CDLM_DATABASE_SECRET_ARN has it"
+        )
     if read is not None and database is not None and read.user != database.user:
         raise ConfigError("CDLM_DATABASE_READ_URL", "must connect as DATABASE_URL's role")
     if read is not None and database is not None and read.database != database.database:
@@ -477,15 +567,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     token_secret = env.raw("CDLM_TOKEN_SECRET")
     if token_secret is not None and len(token_secret) < 32:
         raise ConfigError("CDLM_TOKEN_SECRET", "must have at least 32 characters")
-    if token_secret is None and environment is Environment.PRODUCTION:
-        raise ConfigError("CDLM_TOKEN_SECRET", "is required when CDLM_ENV=production")
+    if (
+        token_secret is None
+        and environment is Environment.PRODUCTION
+        and "CDLM_TOKEN_SECRET" not in secret_ids
+    ):
+        raise ConfigError(
+            "CDLM_TOKEN_SECRET", "is required when CDLM_ENV=production (or CDLM_TOKEN_SECRET_ARN)"
+        )
     raw_ledger_key = env.raw("CDLM_LEDGER_KEY")
     try:  # a secret: the message never repeats it
         ledger_keys = parse_ledger_keys(raw_ledger_key) if raw_ledger_key else None
     except ValueError as exc:
         raise ConfigError("CDLM_LEDGER_KEY", str(exc)) from None
-    if ledger_keys is None and environment is Environment.PRODUCTION:
-        raise ConfigError("CDLM_LEDGER_KEY", "is required when CDLM_ENV=production")
+    if (
+        ledger_keys is None
+        and environment is Environment.PRODUCTION
+        and "CDLM_LEDGER_KEY" not in secret_ids
+    ):
+        raise ConfigError(
+            "CDLM_LEDGER_KEY", "is required when CDLM_ENV=production (or CDLM_LEDGER_KEY_ARN)"
+        )
     data_dir = env.get("CDLM_DATA_DIR", _path, None) or _default_data_dir()
     explorer_default = environment is not Environment.PRODUCTION
     production = environment is Environment.PRODUCTION
@@ -563,6 +665,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         database_owner=owner,
         database_read=read,
         bulk_import=_bulk_import(env),
+        secret_ids=secret_ids,
+        secrets_ttl=env.get("CDLM_SECRETS_TTL", _int_in(0, 86_400), 300),
     )
 
 

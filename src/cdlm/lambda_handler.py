@@ -4,6 +4,12 @@
 lifespan is off because Mangum would run it on every invocation; instead the database pool is
 opened by the first request of a container and reused by the warm invocations after it.
 
+Secrets (the database logins, the token secret, the ledger key) are not in the environment,
+which only names them (:data:`cdlm.config.SECRET_SETTINGS`): they are read from AWS Secrets
+Manager on first need, by the first invocation of a container (:func:`runtime_settings`), and
+cached (:mod:`cdlm.aws_secrets`). The container's start builds the GraphQL schema, the bulk of
+the work, without them; the first request builds the app around it with the secrets in.
+
 ``migrate`` applies pending schema migrations (``serverless invoke -f migrate``).
 The scheduled functions run the jobs of :mod:`cdlm.jobs.registry` through
 :func:`cdlm.jobs.runner.run_scheduled` (under the job's lock: a run another runner holds is
@@ -24,54 +30,99 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from mangum import Mangum
 from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 
+from cdlm.api.schema import create_schema
 from cdlm.app import create_app
-from cdlm.config import ConfigError, load_settings
+from cdlm.config import ConfigError, Settings, load_settings
 from cdlm.core.logs import configure_logging
-from cdlm.db.lifecycle import apply_migrations, close_orm, init_orm
+from cdlm.db.lifecycle import apply_migrations, close_orm, ensure_login, init_orm
 from cdlm.jobs.runner import run_scheduled
 
 log = logging.getLogger("cdlm.lambda")
 
-try:
-    settings = load_settings()
-except ConfigError as error:
-    # One clear line in the function's log instead of a traceback, then fail the init phase.
-    logging.basicConfig(format="%(message)s")
+
+def _stop(error: ConfigError) -> NoReturn:
+    """One clear line in the function's log instead of a traceback, then end the container."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format="%(message)s")
     log.critical("cdlm: configuration error: %s", error)
     raise SystemExit(2) from None
+
+
+try:
+    settings = load_settings()  # the secrets it names are read by runtime_settings()
+except ConfigError as error:
+    _stop(error)
 
 configure_logging(settings.log_level)
 if settings.database is None:
-    log.critical("cdlm: configuration error: DATABASE_URL: is required on Lambda")
-    raise SystemExit(2)
+    _stop(ConfigError("DATABASE_URL", "is required on Lambda"))
 
+_runtime: Settings | None = None
+
+
+def runtime_settings() -> Settings:
+    """The settings with their secrets read (once per container; the database logins stay
+    live, see :mod:`cdlm.aws_secrets`). A missing or malformed secret ends the container."""
+    global _runtime
+    if _runtime is None:
+        if settings.secret_ids:
+            from cdlm.aws_secrets import resolve
+
+            try:
+                _runtime = resolve(settings)
+            except ConfigError as error:
+                _stop(error)
+        else:
+            _runtime = settings
+    return _runtime
+
+
+def _serve(app: Any) -> Mangum:
+    # GraphQL-over-HTTP responses are JSON text too: sent as such, not base64-encoded.
+    return Mangum(
+        app,
+        lifespan="off",
+        text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/graphql-response+json"],
+    )
+
+
+_http: Mangum | None = None
 try:
-    app = create_app(settings, database="lazy")
+    # The schema is the bulk of the start-up and needs no secret: built with the container.
+    schema = create_schema(settings)
+    if not settings.secret_ids:  # nothing to read: the app is built now (a bad setting stops)
+        _http = _serve(create_app(settings, database="lazy", schema=schema))
 except ConfigError as error:
-    log.critical("cdlm: configuration error: %s", error)
-    raise SystemExit(2) from None
-# GraphQL-over-HTTP responses are JSON text too: sent as such, not base64-encoded.
-handler = Mangum(
-    app,
-    lifespan="off",
-    text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "application/graphql-response+json"],
-)
+    _stop(error)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """API Gateway's entry point (the app is built by a container's first request when its
+    secrets are to be read)."""
+    global _http
+    if _http is None:
+        try:
+            _http = _serve(create_app(runtime_settings(), database="lazy", schema=schema))
+        except ConfigError as error:
+            _stop(error)
+    response: dict[str, Any] = _http(event, context)
+    return response
 
 
 def dsr_tick(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Flag requests nearing or past their due date, retry notifications and destroy erased
     requesters' details; returns the counts (the ``request_tick`` job)."""
-    return run_scheduled("request_tick", settings, event, context)
+    return run_scheduled("request_tick", runtime_settings(), event, context)
 
 
 def audit_sequencer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Chain the read audit records still pending; returns how many, and how many are left."""
-    return run_scheduled("audit_sequencer", settings, event, context)
+    return run_scheduled("audit_sequencer", runtime_settings(), event, context)
 
 
 def ledger_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -80,7 +131,7 @@ def ledger_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
     invocation, so its alarm fires)."""
     from cdlm.jobs.ledger_checkpoint import broken
 
-    result = run_scheduled("ledger_checkpoint", settings, event, context)
+    result = run_scheduled("ledger_checkpoint", runtime_settings(), event, context)
     if failed := broken(result):
         raise RuntimeError(f"ledger verification failed: {', '.join(failed)} (see the log)")
     return result
@@ -88,21 +139,21 @@ def ledger_checkpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def retention_sweep(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Dispose of data past its retention period; returns the evidence per policy."""
-    return run_scheduled("retention_sweep", settings, event, context)
+    return run_scheduled("retention_sweep", runtime_settings(), event, context)
 
 
 def match_run(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """A match run (incremental unless the event says ``{"full": true}``; ``{"train": true}``
     retrains first) within the invocation's time; returns its evidence. An unfinished run is
     resumed by the next invocation. Deployed from the package with the ``matching`` extra."""
-    return run_scheduled("match_run", settings, event, context)
+    return run_scheduled("match_run", runtime_settings(), event, context)
 
 
 def analytics_refresh(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Score every customer (RFM, lifetime value, churn risk) as of now, or as of the event's
     ``{"as_of": "2026-01-01"}``; returns the run's evidence. Deployed from the package with the
     ``analytics`` extra."""
-    return run_scheduled("analytics_refresh", settings, event, context)
+    return run_scheduled("analytics_refresh", runtime_settings(), event, context)
 
 
 #: Seconds of an invocation kept free after the last batch of a bulk import slice (a batch, the
@@ -126,6 +177,7 @@ def bulk_import(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from cdlm.vault.keys import provider_from_settings
     from cdlm.vault.service import Vault
 
+    settings = runtime_settings()
     assert settings.database is not None
     config = settings.bulk_import
     if config is None:
@@ -188,10 +240,14 @@ def bulk_import(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Apply pending migrations as the owner (``CDLM_DATABASE_OWNER_URL``, else
-    ``DATABASE_URL``); returns the names applied."""
+    """Apply pending migrations as the owner (``CDLM_DATABASE_OWNER_URL`` or its secret, else
+    ``DATABASE_URL``); returns the names applied. With the app role's secret named too, the
+    role is made to log in with it (``app_login_set``: it had to be set, as on a first
+    deployment)."""
+    settings = runtime_settings()
     target = settings.database_owner or settings.database
     assert target is not None
+    app = settings.database
     loop = asyncio.new_event_loop()  # its own loop: Mangum's stays untouched
     try:
         applied = loop.run_until_complete(
@@ -199,6 +255,11 @@ def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 target, settings.db_connect_timeout, app_role=settings.database_app_role
             )
         )
+        result: dict[str, Any] = {"applied": applied}
+        if settings.database_owner is not None and app is not None and app.login is not None:
+            result["app_login_set"] = loop.run_until_complete(
+                ensure_login(target, app, settings.db_connect_timeout)
+            )
     finally:
         loop.close()
-    return {"applied": applied}
+    return result

@@ -131,7 +131,8 @@ def test_production_requires_a_ledger_key() -> None:
         "CDLM_NOTIFY_FROM": "privacy@example.com",
     }
     with pytest.raises(
-        ConfigError, match=r"^CDLM_LEDGER_KEY: is required when CDLM_ENV=production$"
+        ConfigError,
+        match=r"^CDLM_LEDGER_KEY: is required when CDLM_ENV=production \(or CDLM_LEDGER_KEY_ARN\)$",
     ):
         load_settings(env)
     keys = load_settings({**env, "CDLM_LEDGER_KEY": f"k9:{NEW}"}).ledger_keys

@@ -19,6 +19,7 @@ from tortoise.exceptions import OperationalError
 
 from cdlm.config import DatabaseTarget, Settings
 from cdlm.db.errors import DatabaseUnavailable
+from cdlm.db.login import login_connect
 from cdlm.db.orm_config import APP_LABEL, tortoise_config
 from cdlm.db.reads import close_replica, open_replica
 from cdlm.ledgers.keys import install as install_ledger_keys
@@ -63,8 +64,9 @@ async def connect(target: DatabaseTarget, timeout: float = 5.0) -> asyncpg.Conne
     kwargs: dict[str, Any] = {}
     if target.ssl is not None and target.ssl != "disable":
         kwargs["ssl"] = target.ssl
+    opener = asyncpg.connect if target.login is None else login_connect(target.login)
     try:
-        connection: asyncpg.Connection = await asyncpg.connect(
+        connection: asyncpg.Connection = await opener(
             host=target.host,
             port=target.port,
             user=target.user,
@@ -240,3 +242,52 @@ async def ping() -> float:
     started = loop.time()
     await get_connection("default").execute_query("SELECT 1")
     return (loop.time() - started) * 1000.0
+
+
+def scram_verifier(password: str, *, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for ``password`` (so a password can be set
+    without the server, or its statement log, ever seeing it)."""
+    import base64
+    import hashlib
+    import hmac
+    import os
+
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    stored_key = hashlib.sha256(client_key).digest()
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+async def ensure_login(owner: DatabaseTarget, app: DatabaseTarget, timeout: float = 5.0) -> bool:
+    """Make ``app``'s role log in with the password of its login (its secret): tried first,
+    and when refused the owner gives the role that password. True when it was set.
+
+    The first deployment needs it (the app role is created without a password); after that
+    the secret's rotation changes both together and this finds nothing to do."""
+    try:
+        probe = await connect(app, timeout)
+    except DatabaseUnavailable as refused:
+        if not isinstance(refused.__cause__, asyncpg.InvalidPasswordError):
+            raise
+    else:
+        await probe.close()
+        return False
+    user, password = app.login(False) if app.login is not None else (app.user, app.password)
+    connection = await connect(owner, timeout)
+    try:
+        statement = await connection.fetchval(
+            "SELECT format('ALTER ROLE %I PASSWORD %L', $1::text, $2::text)",
+            user,
+            scram_verifier(password),
+        )
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+    log.info("app role's password set from its secret", extra={"role": user})
+    return True

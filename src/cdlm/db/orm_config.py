@@ -6,6 +6,7 @@ from typing import Any
 
 from cdlm.config import DatabaseTarget
 from cdlm.db.connection import PooledConnection
+from cdlm.db.login import login_connect
 
 APP_LABEL = "cdlm"
 
@@ -60,6 +61,8 @@ def connection_credentials(
     if target.ssl is not None and target.ssl != "disable":
         credentials["ssl"] = target.ssl
     credentials["connection_class"] = connection_class or PooledConnection
+    if target.login is not None:  # a rotating secret: read on each new connection
+        credentials["connect"] = login_connect(target.login)
     return credentials
 
 
