@@ -30,8 +30,8 @@ from cdlm.disposal import Candidate
 from cdlm.dsr import disposal as request_data
 from cdlm.holds.models import LegalHold
 from cdlm.holds.service import active_holds
-from cdlm.retention import archive
-from cdlm.retention.categories import EVENT_TYPE, handler_for
+from cdlm.retention import archive, months
+from cdlm.retention.categories import EVENT_TYPE, Handler, handler_for
 from cdlm.retention.models import Action, RetentionPolicy, SweepEvidence, SweepRun, Trigger
 from cdlm.retention.policies import active_policies, policy_of
 from cdlm.vault.service import Vault
@@ -292,6 +292,8 @@ async def _dispose_batch(sweeping: _Pass, evidence_id: uuid.UUID, written: list[
         await _stop(evidence, POLICIES_CHANGED)
         return False
     handler = handler_for(evidence.category, sweeping.own)
+    if months.applies(evidence) and await _whole_month(sweeping, evidence, handler, written):
+        return True
     rows = await handler.due(evidence.cutoff, evidence.action, evidence.cursor, sweeping.size)
     if not rows:
         evidence.done = True
@@ -320,6 +322,36 @@ async def _dispose_batch(sweeping: _Pass, evidence_id: uuid.UUID, written: list[
     evidence.digest = _chain(evidence.digest, evidence.category, todo)
     evidence.cursor = rows[-1].id
     evidence.batches += 1
+    evidence.failures = 0
+    await evidence.save()
+    return True
+
+
+async def _whole_month(
+    sweeping: _Pass, evidence: SweepEvidence, handler: Handler, written: list[str]
+) -> bool:
+    """Examine the next month of events (see :mod:`cdlm.retention.months`): dispose of it
+    whole when the policy allows. False once no month is left to examine."""
+    month = await months.next_month(evidence)
+    if month is None:
+        return False
+    holds = Holds.of(await active_holds())
+    run = sweeping.run
+    whole = await months.dispose_month(
+        evidence,
+        month,
+        own=sweeping.own,
+        held_customers=holds.customers,
+        held_categories=holds.categories,
+        vault=sweeping.vault,
+        store=sweeping.store,
+        handler=handler,
+        archive_prefix=f"{evidence.category}/{run.as_of:%Y/%m/%d}/{run.id}/{evidence.batches:06d}",
+        written=written,
+    )
+    if whole:
+        await _audit(sweeping.actor, evidence, [])
+        evidence.batches += 1
     evidence.failures = 0
     await evidence.save()
     return True
