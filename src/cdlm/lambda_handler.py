@@ -9,6 +9,8 @@ opened by the first request of a container and reused by the warm invocations af
 ``retention_sweep`` is the hourly retention sweep (see :mod:`cdlm.retention.sweep`); it stops
 a minute before the function's time runs out and the next invocation resumes it.
 ``analytics_refresh`` is the daily analytics run (see :mod:`cdlm.jobs.analytics_refresh`).
+``event_partitions`` makes the months of events ahead, daily (see
+:mod:`cdlm.jobs.event_partitions`).
 ``audit_sequencer`` chains the read audit records left pending (every minute); the HTTP function
 chains them itself after requests that recorded reads (see :mod:`cdlm.jobs.audit_sequencer`).
 """
@@ -215,6 +217,32 @@ def analytics_refresh(event: dict[str, Any], context: Any) -> dict[str, Any]:
         finally:
             await close_orm(orm)
         return evidence_json(run)
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(work())
+    finally:
+        loop.close()
+
+
+def event_partitions(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Make this month of events and the next ones (``{"months_ahead": 3}`` by default), and a
+    month for events waiting in the default partition; returns the partitions made."""
+    from cdlm.jobs.event_partitions import MAX_MONTHS_AHEAD, MONTHS_AHEAD, run
+
+    assert settings.database is not None
+    database = settings.database
+    ahead = (event or {}).get("months_ahead", MONTHS_AHEAD)
+    if not isinstance(ahead, int) or isinstance(ahead, bool) or not 0 <= ahead <= MAX_MONTHS_AHEAD:
+        return {"status": "refused", "reason": f"months_ahead is 0 to {MAX_MONTHS_AHEAD}"}
+
+    async def work() -> dict[str, Any]:
+        orm = await init_orm(database, settings)
+        try:
+            result = await run(months_ahead=ahead)
+        finally:
+            await close_orm(orm)
+        return result.to_json()
 
     loop = asyncio.new_event_loop()
     try:

@@ -81,13 +81,19 @@ async def months() -> list[Month]:
     return sorted(m for m in found if m is not None)
 
 
-async def make_month(month: date) -> str:
-    """Make the partition of ``month`` if missing (events of that month waiting in the default
-    partition move into it); returns its name. Idempotent; concurrent calls make it once."""
+def name_of(month: date) -> str:
+    """The partition name of the month ``month`` falls in: ``events_2026_01``."""
+    return f"events_{month:%Y_%m}"
+
+
+async def make_month(month: date) -> bool:
+    """Make the partition of ``month`` (:func:`name_of`) if missing; events of that month
+    waiting in the default partition move into it. True when this call made it. Idempotent;
+    concurrent calls make it once."""
     rows = await get_connection("default").execute_query_dict(
-        "SELECT public.cdlm_event_partition($1::date) AS name", [month_start(month)]
+        "SELECT public.cdlm_event_partition($1::date) AS made", [month_start(month)]
     )
-    return str(rows[0]["name"])
+    return bool(rows[0]["made"])
 
 
 async def months_waiting() -> list[date]:

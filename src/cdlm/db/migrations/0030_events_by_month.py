@@ -40,7 +40,7 @@ class _StateOnly(ops.RemoveConstraint):
 
 
 FUNCTIONS = r"""
-CREATE FUNCTION public.cdlm_event_partition(month date) RETURNS text
+CREATE FUNCTION public.cdlm_event_partition(month date) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     first timestamp := date_trunc('month', month::timestamp);
@@ -59,7 +59,7 @@ BEGIN
         SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = 'public.events'::regclass AND c.relname = name
     ) THEN
-        RETURN name;
+        RETURN false;
     END IF;
     IF to_regclass('public.' || quote_ident(name)) IS NOT NULL THEN
         RAISE EXCEPTION 'a table named % exists and is no month of events', name
@@ -90,7 +90,7 @@ BEGIN
     LOOP
         EXECUTE format('GRANT %s ON public.%I TO %s', grantee.rights, name, grantee.role);
     END LOOP;
-    RETURN name;
+    RETURN true;
 END
 $$;
 
