@@ -94,6 +94,7 @@ class Outcome:
     done: bool = False
     note: str | None = None
     policy_id: uuid.UUID | None = None  # the policy applied (as it was when the run began)
+    months: list[str] = field(default_factory=list)  # months of events disposed of whole
 
     @classmethod
     def of(cls, evidence: SweepEvidence) -> Outcome:
@@ -113,6 +114,7 @@ class Outcome:
             evidence.done,
             evidence.note,
             evidence.policy_id,
+            list(evidence.months),
         )
 
 
