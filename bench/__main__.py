@@ -32,12 +32,14 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "recommendations": lambda: _module("recommendations").run_default(),
     "funnels": lambda: _module("funnels").run_default(),
     "dashboard": lambda: _module("dashboard").run_default(),
+    "event_partitions": lambda: _module("event_partitions").run_default(),
     "feedback_scoring": lambda: _module("feedback_scoring").run(),
 }
 
 #: Those taking their sizes as options (``python -m bench.NAME --help``).
 SIZED = (
-    "analytics_refresh, concurrent_events, customer_360, dashboard, funnels, ingest_coercion, "
+    "analytics_refresh, concurrent_events, customer_360, dashboard, event_partitions, funnels, "
+    "ingest_coercion, "
     "match_*, read_path, recommendations"
 )
 
