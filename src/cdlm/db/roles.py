@@ -45,6 +45,9 @@ BEGIN
         EXECUTE format(
             'REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON event_keys FROM %I',
             app);
+        -- (a restore without ACLs recreates functions executable by PUBLIC)
+        REVOKE ALL ON FUNCTION public.cdlm_event_partition(date),
+            public.cdlm_drop_event_partition(text), public.cdlm_event_keys() FROM PUBLIC;
         EXECUTE format('GRANT EXECUTE ON FUNCTION public.cdlm_event_partition(date), '
             'public.cdlm_drop_event_partition(text) TO %I', app);
     END IF;

@@ -332,31 +332,36 @@ async def _dispose_batch(sweeping: _Pass, evidence_id: uuid.UUID, written: list[
 async def _whole_month(
     sweeping: _Pass, evidence: SweepEvidence, handler: Handler, written: list[str]
 ) -> bool:
-    """Examine the next month of events (see :mod:`cdlm.retention.months`): dispose of it
-    whole when the policy allows. False once no month is left to examine."""
-    month = await months.next_month(evidence)
-    if month is None:
-        return False
+    """Examine the months of events not examined yet (see :mod:`cdlm.retention.months`) until
+    one is disposed of whole, which is this batch's work (True). False once none is left: the
+    batch goes on row by row."""
     holds = Holds.of(await active_holds())
     run = sweeping.run
-    whole = await months.dispose_month(
-        evidence,
-        month,
-        own=sweeping.own,
-        held_customers=holds.customers,
-        held_categories=holds.categories,
-        vault=sweeping.vault,
-        store=sweeping.store,
-        handler=handler,
-        archive_prefix=f"{evidence.category}/{run.as_of:%Y/%m/%d}/{run.id}/{evidence.batches:06d}",
-        written=written,
-    )
-    if whole:
-        await _audit(sweeping.actor, evidence, [])
-        evidence.batches += 1
-    evidence.failures = 0
-    await evidence.save()
-    return True
+    prefix = f"{evidence.category}/{run.as_of:%Y/%m/%d}/{run.id}/{evidence.batches:06d}"
+    examined = False
+    while (month := await months.next_month(evidence)) is not None:
+        examined = True
+        whole = await months.dispose_month(
+            evidence,
+            month,
+            own=sweeping.own,
+            held_customers=holds.customers,
+            held_categories=holds.categories,
+            vault=sweeping.vault,
+            store=sweeping.store,
+            handler=handler,
+            archive_prefix=prefix,
+            written=written,
+        )
+        if whole:
+            await _audit(sweeping.actor, evidence, [])
+            evidence.batches += 1
+            evidence.failures = 0
+            await evidence.save()
+            return True
+    if examined:
+        await evidence.save(update_fields=["month_cursor"])
+    return False
 
 
 async def _audit(actor: Principal, evidence: SweepEvidence, ids: list[str]) -> None:

@@ -6,7 +6,7 @@ moved; a month is made for each month that holds events and for this month and t
 
 What a partitioned table cannot enforce is kept another way:
 
-- its primary key is (id, occurred_at): a key must include the partition key. Ids are minted by
+- its key is a unique index on (id, occurred_at): a key must include the partition key. Ids are minted by
   the server (UUID 4), never taken from a client;
 - a source's external id is unique across all months through ``event_keys`` (primary key the
   event id, unique (source_system, external_id)), written and deleted by triggers on
@@ -157,7 +157,9 @@ BEGIN
         obj_description('public.events_unpartitioned'::regclass, 'pg_class'));
 END
 $$;
-ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (id, occurred_at);
+-- The key of events: a unique index rather than a PRIMARY KEY constraint, whose copies on the
+-- months `pg_restore --clean` cannot drop (an attached index it leaves to its table).
+CREATE UNIQUE INDEX uid_events_id_occurred_at ON events (id, occurred_at);
 ALTER TABLE events ADD CONSTRAINT events_customer_id_fkey
     FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE;
 CREATE INDEX idx_events_custome_291dbf ON events (customer_id, occurred_at);
