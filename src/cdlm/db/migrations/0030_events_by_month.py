@@ -157,14 +157,6 @@ BEGIN
         obj_description('public.events_unpartitioned'::regclass, 'pg_class'));
 END
 $$;
--- The key of events: a unique index rather than a PRIMARY KEY constraint, whose copies on the
--- months `pg_restore --clean` cannot drop (an attached index it leaves to its table).
-CREATE UNIQUE INDEX uid_events_id_occurred_at ON events (id, occurred_at);
-ALTER TABLE events ADD CONSTRAINT events_customer_id_fkey
-    FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE;
-CREATE INDEX idx_events_custome_291dbf ON events (customer_id, occurred_at);
-CREATE INDEX idx_events_type_1b2909 ON events (type, occurred_at);
-CREATE INDEX idx_events_custome_55f39f ON events (customer_id, type, occurred_at, id);
 CREATE TABLE events_default PARTITION OF events DEFAULT;
 """
 
@@ -177,6 +169,15 @@ SELECT public.cdlm_event_partition(month) FROM (
     FROM generate_series(0, 3) AS ahead
 ) AS months ORDER BY month;
 INSERT INTO events SELECT * FROM events_unpartitioned;
+-- Indexes and the foreign key once the rows are in (built per month, faster than row by row).
+-- The key of events: a unique index rather than a PRIMARY KEY constraint, whose copies on the
+-- months `pg_restore --clean` cannot drop (an attached index it leaves to its table).
+CREATE UNIQUE INDEX uid_events_id_occurred_at ON events (id, occurred_at);
+ALTER TABLE events ADD CONSTRAINT events_customer_id_fkey
+    FOREIGN KEY (customer_id) REFERENCES customers (id) ON DELETE CASCADE;
+CREATE INDEX idx_events_custome_291dbf ON events (customer_id, occurred_at);
+CREATE INDEX idx_events_type_1b2909 ON events (type, occurred_at);
+CREATE INDEX idx_events_custome_55f39f ON events (customer_id, type, occurred_at, id);
 INSERT INTO event_keys (event_id, source_system, external_id)
     SELECT id, source_system, external_id FROM events_unpartitioned WHERE external_id IS NOT NULL;
 DROP TABLE events_unpartitioned;
