@@ -115,9 +115,11 @@ class Event(Model):
 
 
 class EventKey(Model):
-    """The (source system, external id) of each event that has one: unique across every
-    month of events (a partitioned table can only enforce keys that include its partition
-    key). Written and deleted by a trigger on ``events`` only; readable by the application."""
+    """The source ids of events, each (source system, external id) once across all months.
+
+    A partitioned table can only enforce keys that include its partition key, so this table
+    keeps them. Written and deleted by a trigger on ``events`` only; the application reads it.
+    """
 
     event_id = fields.UUIDField(primary_key=True)
     source_system = fields.CharField(max_length=64)

@@ -248,8 +248,8 @@ class Migration(migrations.Migration):
                 "app": "cdlm",
                 "unique_together": (("source_system", "external_id"),),
                 "pk_attr": "event_id",
-                "table_description": "The (source system, external id) of each event that "
-                "has one: unique across every",
+                "table_description": "The source ids of events, each (source system, external id) "
+                "once across all months.",
             },
             bases=["Model"],
         ),
