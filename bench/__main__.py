@@ -34,14 +34,15 @@ BENCHMARKS: dict[str, Callable[[], None]] = {
     "recommendations": lambda: _module("recommendations").run_default(),
     "funnels": lambda: _module("funnels").run_default(),
     "dashboard": lambda: _module("dashboard").run_default(),
+    "event_partitions": lambda: _module("event_partitions").run_default(),
     "feedback_scoring": lambda: _module("feedback_scoring").run(),
     "bulk_import": lambda: _run_async("bulk_import"),
 }
 
 #: Those taking their sizes as options (``python -m bench.NAME --help``).
 SIZED = (
-    "analytics_refresh, bulk_import, concurrent_events, customer_360, dashboard, funnels, "
-    "ingest_coercion, ledgers, match_*, read_path, recommendations"
+    "analytics_refresh, bulk_import, concurrent_events, customer_360, dashboard, "
+    "event_partitions, funnels, ingest_coercion, ledgers, match_*, read_path, recommendations"
 )
 
 

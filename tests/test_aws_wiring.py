@@ -144,7 +144,7 @@ def test_infra_has_an_endpoint_for_every_service_the_functions_call() -> None:
         for r in resources.values()
         if r["Type"] == "AWS::EC2::VPCEndpoint"
     }
-    assert set(endpoints) == {"kms", "s3", "secretsmanager", "email", "sns", "logs"}
+    assert set(endpoints) == {"kms", "s3", "secretsmanager", "email", "sns", "sqs", "logs"}
     assert endpoints["s3"]["VpcEndpointType"] == "Gateway"
     for service, endpoint in endpoints.items():
         if service != "s3":
@@ -257,3 +257,55 @@ def test_cfn_lint_finds_nothing_in_the_template() -> None:
         check=False,
     )
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+#: What the SSM parameters read by serverless.yml hold once the infra stack wrote them.
+SSM_VALUES = {
+    "database-host": "cdlm-proxy.proxy-abc.eu-west-1.rds.amazonaws.com",
+    "database-app-secret-arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:app-AbCdEf",
+    "database-owner-secret-arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:own-AbCd",
+    "token-secret-arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:token-AbCdEf",
+    "ledger-key-arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ledger-AbCdEf",
+    "kms-key-arn": "arn:aws:kms:eu-west-1:123456789012:key/0b6c2b1e-6f1e-4c1e-9d1e-1e1e1e1e1e1e",
+    "archive-bucket": "cdlm-prod-archive",
+    "ledger-bucket": "cdlm-prod-ledger",
+    "import-bucket": "cdlm-prod-import",
+    "public-url": "https://api.example.com",
+    "notify-from": "privacy@example.com",
+}
+
+
+def _deployed(value: Any) -> str:
+    """An environment value as Lambda would get it: SSM parameters and references resolved."""
+    if isinstance(value, dict):
+        if value == {"Ref": "ImportQueue"}:
+            return "https://sqs.eu-west-1.amazonaws.com/123456789012/cdlm-prod-ImportQueue"
+        if "Fn::Join" in value:
+            return ""  # corsOrigins: none by default
+        raise AssertionError(f"no deployed value for {value}")
+    text = str(value)
+    for name, resolved in SSM_VALUES.items():
+        text = text.replace("${ssm:/cdlm/${sls:stage}/" + name + "}", resolved)
+    text = text.replace("${ssm:/cdlm/${sls:stage}/log-level, 'INFO'}", "INFO")
+    assert "${" not in text, text
+    return text
+
+
+@pytest.mark.parametrize("function", sorted(load_serverless()["functions"]))
+def test_every_function_starts_with_the_environment_it_is_deployed_with(function: str) -> None:
+    from cdlm.config import load_settings
+
+    config = load_serverless()
+    environment = {
+        **config["provider"]["environment"],
+        **config["functions"][function].get("environment", {}),
+    }
+    settings = load_settings({k: _deployed(v) for k, v in environment.items()})
+    assert settings.database is not None
+    assert settings.database.password == ""  # the login comes from its secret
+    assert set(settings.secret_ids) >= {"DATABASE_URL", "CDLM_TOKEN_SECRET", "CDLM_LEDGER_KEY"}
+    if function == "bulkImport":
+        assert settings.bulk_import is not None
+        assert settings.bulk_import.bucket == "cdlm-prod-import"
+    if function == "migrate":
+        assert "CDLM_DATABASE_OWNER_URL" in settings.secret_ids

@@ -626,6 +626,19 @@ def retention_sweep(
         typer.echo(f"sweep {report.run_id} as of {report.as_of:%Y-%m-%d %H:%M} {state}")
 
 
+@cli.command("event-partitions")
+def event_partitions_command(
+    months_ahead: Annotated[
+        int, typer.Option(min=0, max=120, help="Months to make after the current one.")
+    ] = 3,
+) -> None:
+    """Make this month of events and the next ones, and a month for events waiting in the
+    default partition (idempotent; the worker and a Lambda schedule run it daily)."""
+    settings = _settings()
+    result = _run_job(settings, "event_partitions", options={"months_ahead": months_ahead})
+    typer.echo(f"made {', '.join(result.made) or 'none'}; {len(result.existing)} already there")
+
+
 match_cli = typer.Typer(help="Probabilistic matching of profiles.", no_args_is_help=True)
 cli.add_typer(match_cli, name="match")
 

@@ -20,6 +20,8 @@ a minute before the function's time runs out and the next invocation resumes it.
 ``analytics_refresh`` is the daily analytics run (see :mod:`cdlm.jobs.analytics_refresh`).
 ``ledger_checkpoint`` verifies the ledgers and checkpoints them hourly (see
 :mod:`cdlm.jobs.ledger_checkpoint`).
+``event_partitions`` makes the months of events ahead, daily (see
+:mod:`cdlm.jobs.event_partitions`).
 ``audit_sequencer`` chains the read audit records left pending (every minute); the HTTP function
 chains them itself after requests that recorded reads (see :mod:`cdlm.jobs.audit_sequencer`).
 ``bulk_import`` imports customers from objects landing under ``incoming/`` of
@@ -237,6 +239,12 @@ def bulk_import(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return loop.run_until_complete(work())
     finally:
         loop.close()
+
+
+def event_partitions(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Make this month of events and the next ones (``{"months_ahead": 3}`` by default), and a
+    month for events waiting in the default partition; returns the partitions made."""
+    return run_scheduled("event_partitions", runtime_settings(), event, context)
 
 
 def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -23,6 +23,8 @@ LEDGERS = {
     "audit_pending": {"SELECT", "INSERT", "DELETE"},
     "ledger_checkpoints": {"SELECT", "INSERT"},
     "tortoise_migrations": {"SELECT"},
+    # Written by the trigger on events only.
+    "event_keys": {"SELECT"},
 }
 ORDINARY = {"SELECT", "INSERT", "UPDATE", "DELETE"}
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
@@ -56,6 +58,15 @@ REFUSED = [
     "CREATE OR REPLACE FUNCTION cdlm_audit_append_only() RETURNS trigger "
     "AS $$ BEGIN RETURN OLD; END $$ LANGUAGE plpgsql",
     "SET session_replication_role = replica",
+    "TRUNCATE events",
+    "ALTER TABLE events DETACH PARTITION events_default",
+    "ALTER TABLE events DISABLE TRIGGER event_keys_added",
+    "DROP TABLE events_default",
+    "DELETE FROM event_keys",
+    "INSERT INTO event_keys VALUES (gen_random_uuid(), 'shop', 'forged')",
+    "CREATE OR REPLACE FUNCTION cdlm_event_keys() RETURNS trigger "
+    "AS $$ BEGIN RETURN NULL; END $$ LANGUAGE plpgsql",
+    "SELECT cdlm_event_keys()",
     "ALTER ROLE cdlm_app SUPERUSER",
 ]
 

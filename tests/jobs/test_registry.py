@@ -78,6 +78,7 @@ def test_choosing_jobs_by_name() -> None:
         "retention_sweep",
         "analytics_refresh",
         "ledger_checkpoint",
+        "event_partitions",
     ]
     with pytest.raises(KeyError, match="nightly"):
         worker.select(["nightly"])
@@ -90,7 +91,8 @@ def test_the_banner_groups_jobs_of_one_schedule() -> None:
     line = worker.describe(worker.with_interval(worker.select(), "audit_sequencer", 0.2))
     assert line == (
         "chaining read audit records every 0.2 s; dsr tick, retention sweep and ledger "
-        "checkpoint every hour; match run daily at 02:00 UTC; analytics refresh daily at 03:00 UTC"
+        "checkpoint every hour; match run daily at 02:00 UTC; analytics refresh daily at "
+        "03:00 UTC; event partitions every day"
     )
 
 

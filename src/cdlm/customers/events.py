@@ -303,7 +303,8 @@ async def _existing_external_ids(items: list[EventIngest]) -> dict[tuple[str, st
     if not pairs:
         return {}
     rows = await get_connection("default").execute_query_dict(
-        'SELECT "id", "source_system", "external_id" FROM "events" '
+        # The keys of events, one table across every month (see EventKey).
+        'SELECT "event_id" AS "id", "source_system", "external_id" FROM "event_keys" '
         'WHERE ("source_system", "external_id") IN '
         "(SELECT * FROM unnest($1::text[], $2::text[]))",
         [[p[0] for p in pairs], [p[1] for p in pairs]],

@@ -74,7 +74,13 @@ class SourceRecord(Model):
 
 
 class Event(Model):
-    """An interaction: typed, timed and channelled in clear; free-form properties encrypted."""
+    """An interaction: typed, timed and channelled in clear; free-form properties encrypted.
+
+    The table is partitioned by month of ``occurred_at`` (UTC), with a default partition for
+    moments no month covers (:mod:`cdlm.customers.partitions`); its primary key in PostgreSQL
+    is (id, occurred_at). A source's external id is unique across every month through
+    :class:`EventKey`, kept by a trigger.
+    """
 
     id = fields.UUIDField(primary_key=True)
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
@@ -106,6 +112,21 @@ class Event(Model):
             # A customer's first event of a type after a moment, in one descent (funnels, paths).
             ("customer_id", "type", "occurred_at", "id"),
         )
+
+
+class EventKey(Model):
+    """The source ids of events, each (source system, external id) once across all months.
+
+    A partitioned table can only enforce keys that include its partition key, so this table
+    keeps them. Written and deleted by a trigger on ``events`` only; the application reads it.
+    """
+
+    event_id = fields.UUIDField(primary_key=True)
+    source_system = fields.CharField(max_length=64)
+    external_id = fields.CharField(max_length=128)
+
+    class Meta:
+        table = "event_keys"
         unique_together = (("source_system", "external_id"),)
 
 

@@ -44,6 +44,18 @@ BEGIN
             app);
     END IF;
     EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON tortoise_migrations FROM %I', app);
+    -- Months of events: made and dropped through the owner's functions only; the keys of
+    -- events are written by their trigger only.
+    IF to_regclass('public.event_keys') IS NOT NULL THEN
+        EXECUTE format(
+            'REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON event_keys FROM %I',
+            app);
+        -- (a restore without ACLs recreates functions executable by PUBLIC)
+        REVOKE ALL ON FUNCTION public.cdlm_event_partition(date),
+            public.cdlm_drop_event_partition(text), public.cdlm_event_keys() FROM PUBLIC;
+        EXECUTE format('GRANT EXECUTE ON FUNCTION public.cdlm_event_partition(date), '
+            'public.cdlm_drop_event_partition(text) TO %I', app);
+    END IF;
 END
 $$;
 """

@@ -190,6 +190,7 @@ def plain(value: Any) -> Any:
 
 
 HOUR = 3600.0
+DAY = 24 * HOUR
 
 #: Every job, in the order the worker starts them.
 JOBS: Mapping[str, Job] = {
@@ -261,6 +262,17 @@ JOBS: Mapping[str, Job] = {
             summary="cdlm.jobs.ledger_checkpoint:summary",
             lambda_function="ledgerCheckpoint",
             command="cdlm verify --checkpoint",
+        ),
+        Job(
+            name="event_partitions",
+            title="event partitions",
+            schedule=Every(DAY),
+            run="cdlm.jobs.event_partitions:scheduled",
+            lock="cdlm.jobs.event_partitions",
+            budget_seconds=600.0,
+            summary="cdlm.jobs.event_partitions:summary",
+            lambda_function="eventPartitions",
+            command="cdlm event-partitions",
         ),
     )
 }

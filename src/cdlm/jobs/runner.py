@@ -119,8 +119,8 @@ def run_scheduled(
     """A Lambda invocation of the job ``name``: initialize the ORM, run the job under its lock
     with the event's options within the invocation's time, close the ORM; returns the result as
     JSON, ``{"status": "skipped", ...}`` when another runner holds the lock, or ``{"status":
-    "refused", ...}`` when the job's own run lock refused it."""
-    from cdlm.core.errors import Conflict
+    "refused", ...}`` when the job refused (its own run lock, or options out of range)."""
+    from cdlm.core.errors import DomainError
     from cdlm.db.lifecycle import close_orm, init_orm
 
     job = JOBS[name]
@@ -136,7 +136,7 @@ def run_scheduled(
             outcome = await run_once(
                 job, context, database, connect_timeout=settings.db_connect_timeout
             )
-        except Conflict as refused:
+        except DomainError as refused:
             return {"status": "refused", "reason": refused.message}
         finally:
             await close_orm(orm)

@@ -83,6 +83,12 @@ class SweepEvidence(Model):
     done = fields.BooleanField(default=False)
     failures = fields.IntField(default=0, description="Failed tries of the next batch")
     note = fields.CharField(max_length=200, null=True, description="Why it stopped early")
+    months: list[str] = fields.JSONField(
+        default=list, description="Months of events disposed of whole (2026-01)"
+    )
+    month_cursor = fields.CharField(
+        max_length=7, null=True, description="The last month of events examined whole"
+    )
 
     class Meta:
         table = "retention_sweep_evidence"

@@ -30,8 +30,8 @@ from cdlm.disposal import Candidate
 from cdlm.dsr import disposal as request_data
 from cdlm.holds.models import LegalHold
 from cdlm.holds.service import active_holds
-from cdlm.retention import archive
-from cdlm.retention.categories import EVENT_TYPE, handler_for
+from cdlm.retention import archive, months
+from cdlm.retention.categories import EVENT_TYPE, Handler, handler_for
 from cdlm.retention.models import Action, RetentionPolicy, SweepEvidence, SweepRun, Trigger
 from cdlm.retention.policies import active_policies, policy_of
 from cdlm.vault.service import Vault
@@ -94,6 +94,7 @@ class Outcome:
     done: bool = False
     note: str | None = None
     policy_id: uuid.UUID | None = None  # the policy applied (as it was when the run began)
+    months: list[str] = field(default_factory=list)  # months of events disposed of whole
 
     @classmethod
     def of(cls, evidence: SweepEvidence) -> Outcome:
@@ -113,6 +114,7 @@ class Outcome:
             evidence.done,
             evidence.note,
             evidence.policy_id,
+            list(evidence.months),
         )
 
 
@@ -292,6 +294,8 @@ async def _dispose_batch(sweeping: _Pass, evidence_id: uuid.UUID, written: list[
         await _stop(evidence, POLICIES_CHANGED)
         return False
     handler = handler_for(evidence.category, sweeping.own)
+    if months.applies(evidence) and await _whole_month(sweeping, evidence, handler, written):
+        return True
     rows = await handler.due(evidence.cutoff, evidence.action, evidence.cursor, sweeping.size)
     if not rows:
         evidence.done = True
@@ -323,6 +327,41 @@ async def _dispose_batch(sweeping: _Pass, evidence_id: uuid.UUID, written: list[
     evidence.failures = 0
     await evidence.save()
     return True
+
+
+async def _whole_month(
+    sweeping: _Pass, evidence: SweepEvidence, handler: Handler, written: list[str]
+) -> bool:
+    """Examine the months of events not examined yet (see :mod:`cdlm.retention.months`) until
+    one is disposed of whole, which is this batch's work (True). False once none is left: the
+    batch goes on row by row."""
+    holds = Holds.of(await active_holds())
+    run = sweeping.run
+    prefix = f"{evidence.category}/{run.as_of:%Y/%m/%d}/{run.id}/{evidence.batches:06d}"
+    examined = False
+    while (month := await months.next_month(evidence)) is not None:
+        examined = True
+        whole = await months.dispose_month(
+            evidence,
+            month,
+            own=sweeping.own,
+            held_customers=holds.customers,
+            held_categories=holds.categories,
+            vault=sweeping.vault,
+            store=sweeping.store,
+            handler=handler,
+            archive_prefix=prefix,
+            written=written,
+        )
+        if whole:
+            await _audit(sweeping.actor, evidence, [])
+            evidence.batches += 1
+            evidence.failures = 0
+            await evidence.save()
+            return True
+    if examined:
+        await evidence.save(update_fields=["month_cursor"])
+    return False
 
 
 async def _audit(actor: Principal, evidence: SweepEvidence, ids: list[str]) -> None:

@@ -84,6 +84,11 @@ def funnel(
     bind = _Binds()
     entries = _entries(bind, steps[0], start, end, members)
     window = bind(within, "interval") if len(steps) > 1 else ""
+    # Bounds every step's event is within anyway, as constants: they leave out the months of
+    # events (and the default partition) outside them when the plan is made, so that each
+    # descent reads the months in order and stops at the first event found.
+    since = bind(start, "timestamptz") if len(steps) > 1 else ""
+    until = bind(end + within, "timestamptz") if len(steps) > 1 else ""
     columns = ["count(*) AS n1"]
     joins = []
     previous = "f"
@@ -96,6 +101,7 @@ def funnel(
             f"AND e.occurred_at >= {previous}.at "
             f"AND (e.occurred_at, e.id) > ({previous}.at, {previous}.id) "
             f"AND e.occurred_at <= f.at + {window} "
+            f"AND e.occurred_at >= {since} AND e.occurred_at < {until} "
             f"ORDER BY e.occurred_at, e.id LIMIT 1) AS {alias} ON true"
         )
         columns += [
@@ -124,6 +130,7 @@ def top_paths(
     bind = _Binds()
     entries = _entries(bind, starting_with, start, end, None)
     until = bind(end, "timestamptz")
+    since = bind(start, "timestamptz")  # true of every step anyway: see funnel()
     types = ["f.type"]
     joins = []
     previous = "f"
@@ -134,7 +141,8 @@ def top_paths(
             f"WHERE {previous}.at IS NOT NULL AND e.customer_id = f.customer_id "
             f"AND e.occurred_at >= {previous}.at "
             f"AND (e.occurred_at, e.id) > ({previous}.at, {previous}.id) "
-            f"AND e.occurred_at < {until} AND e.type <> {previous}.type "
+            f"AND e.occurred_at >= {since} AND e.occurred_at < {until} "
+            f"AND e.type <> {previous}.type "
             f"ORDER BY e.occurred_at, e.id LIMIT 1) AS {alias} ON true"
         )
         types.append(f"{alias}.type")
