@@ -167,7 +167,7 @@ async def test_cdlm_worker_chains_reads_until_stopped(
         async with asyncio.timeout(60):
             banner = (await process.stdout.readline()).decode()
         assert banner.startswith("worker: chaining read audit records every 0.2 s"), banner
-        assert "dsr tick and retention sweep every hour" in banner
+        assert "dsr tick, retention sweep and ledger checkpoint every hour" in banner
         recorded = []
         for _ in range(2):
             recorded.append(await audit.record_read(AGENT, [uuid.uuid4()], ["email"]))

@@ -14,8 +14,9 @@ from tortoise.migrations.executor import MigrationTarget
 
 from cdlm.config import DatabaseTarget
 from cdlm.db import lifecycle
-from cdlm.db.lifecycle import apply_migrations, connect, drop_database, ensure_database
+from cdlm.db.lifecycle import apply_migrations, connect
 from cdlm.db.orm_config import APP_LABEL
+from tests.support.migrations import database_at
 
 BEFORE = "0030_ledger_keys_and_checkpoints"
 MOMENTS = [
@@ -28,14 +29,8 @@ MOMENTS = [
 
 @pytest.fixture
 async def old_database(database_server: DatabaseTarget) -> AsyncIterator[DatabaseTarget]:
-    target = database_server.with_database(f"cdlm_months_{uuid.uuid4().hex[:10]}")
-    await ensure_database(target)
-    try:
-        async with lifecycle._migration_context(target) as executor:
-            await executor.migrate(targets=[MigrationTarget(app_label=APP_LABEL, name=BEFORE)])
+    async with database_at(database_server, BEFORE, "cdlm_months") as target:
         yield target
-    finally:
-        await drop_database(target)
 
 
 INSERT_EVENT = (

@@ -28,7 +28,6 @@ from cdlm.consent import service as consent
 from cdlm.core.roles import Role
 from cdlm.customers.events import EventIngest, store_events
 from cdlm.customers.models import Customer
-from cdlm.db.connection import PooledConnection
 from cdlm.db.orm_config import tortoise_config
 from cdlm.db.reads import (
     REPLICA_APPLICATION_NAME,
@@ -42,38 +41,19 @@ from cdlm.vault.service import Vault
 from tests.conftest import TEST_APPS, GraphQLClient
 from tests.factories import bearer, make_api_key, make_customer
 from tests.support.lambda_invoke import LambdaContainer, database_url, http_api_v2_event
+from tests.support.sql_counter import CountingConnection
 
 PRIMARY_NAME = "cdlm"
 _log: list[list[tuple[str, str]]] = []
 
 
-class WhereConnection(PooledConnection):
+class WhereConnection(CountingConnection):
     """Records ``(application_name, statement)`` for every statement while a log is open."""
 
     def _record(self, query: Any) -> None:
         name = str(self.get_settings().application_name)
         for log in _log:
             log.append((name, str(query)))
-
-    async def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        self._record(query)
-        return await super().execute(query, *args, **kwargs)
-
-    async def executemany(self, command: str, args: Any, **kwargs: Any) -> Any:
-        self._record(command)
-        return await super().executemany(command, args, **kwargs)
-
-    async def fetch(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        self._record(query)
-        return await super().fetch(query, *args, **kwargs)
-
-    async def fetchrow(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        self._record(query)
-        return await super().fetchrow(query, *args, **kwargs)
-
-    async def fetchval(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        self._record(query)
-        return await super().fetchval(query, *args, **kwargs)
 
 
 @contextmanager

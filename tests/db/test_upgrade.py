@@ -10,12 +10,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from tortoise.migrations.executor import MigrationTarget
 
 from cdlm.config import DatabaseTarget
-from cdlm.db import lifecycle
-from cdlm.db.lifecycle import apply_migrations, connect, drop_database, ensure_database
-from cdlm.db.orm_config import APP_LABEL
+from cdlm.db.lifecycle import apply_migrations, connect
+from tests.support.migrations import database_at
 
 #: The last migration before the upgrade under test.
 BEFORE = "0011_sweep_failures_and_closed_requests"
@@ -63,14 +61,8 @@ async def _insert(connection: asyncpg.Connection, table: str, **given: Any) -> N
 
 @pytest.fixture
 async def old_database(database_server: DatabaseTarget) -> AsyncIterator[DatabaseTarget]:
-    target = database_server.with_database(f"cdlm_upgrade_{uuid.uuid4().hex[:10]}")
-    await ensure_database(target)
-    try:
-        async with lifecycle._migration_context(target) as executor:
-            await executor.migrate(targets=[MigrationTarget(app_label=APP_LABEL, name=BEFORE)])
+    async with database_at(database_server, BEFORE, "cdlm_upgrade") as target:
         yield target
-    finally:
-        await drop_database(target)
 
 
 async def test_an_upgrade_with_data_in_every_changed_table(old_database: DatabaseTarget) -> None:

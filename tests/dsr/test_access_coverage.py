@@ -72,12 +72,21 @@ BY_READING = {
 }
 
 
+#: A condition on ``table_name``: the table is not a partition of another.
+NOT_A_PARTITION = (
+    "NOT (SELECT relispartition FROM pg_class "
+    "WHERE oid = format('%I.%I', table_schema, table_name)::regclass)"
+)
+
+
 async def _tables_holding_a_person() -> dict[str, set[str]]:
     """Every table of the database with a column of :data:`PERSON_COLUMNS`, with those columns
-    (from information_schema, so a table made by any migration is seen)."""
+    (from information_schema, so a table made by any migration is seen). A partition (a month
+    of events) is its partitioned table's: it is exported and erased through it."""
     rows = await get_connection("default").execute_query_dict(
         "SELECT table_name, column_name FROM information_schema.columns "
-        "WHERE table_schema = current_schema() AND column_name = ANY($1::text[])",
+        "WHERE table_schema = current_schema() AND column_name = ANY($1::text[]) "
+        f"AND {NOT_A_PARTITION}",
         [sorted(PERSON_COLUMNS)],
     )
     found: dict[str, set[str]] = {}
@@ -89,7 +98,7 @@ async def _tables_holding_a_person() -> dict[str, set[str]]:
 async def _all_tables() -> set[str]:
     rows = await get_connection("default").execute_query_dict(
         "SELECT table_name FROM information_schema.tables "
-        "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+        f"WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' AND {NOT_A_PARTITION}"
     )
     return {row["table_name"] for row in rows}
 

@@ -65,6 +65,7 @@ def test_settings_choose_the_notifier() -> None:
         "CDLM_ENV": "production",
         "DATABASE_URL": "postgresql://a:b@db/cdlm",
         "CDLM_TOKEN_SECRET": "s" * 40,
+        "CDLM_LEDGER_KEY": "l" * 40,
     }
     with pytest.raises(ConfigError) as refused:
         load_settings({**production, "CDLM_NOTIFIER": "log"})

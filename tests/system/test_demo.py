@@ -66,6 +66,7 @@ def test_demo_data_is_refused_in_production() -> None:
         CDLM_ENV="production",
         DATABASE_URL="postgresql://a:b@127.0.0.1:1/cdlm",
         CDLM_TOKEN_SECRET="p" * 40,
+        CDLM_LEDGER_KEY="l" * 40,
         CDLM_NOTIFY_FROM="privacy@example.com",
     )
     assert refused.returncode == 2
