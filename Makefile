@@ -48,9 +48,9 @@ mutation: $(STAMP) ## Mutation testing of the pure rule modules (share of mutant
 	$(BIN)/python -m pip install --quiet -e '.[dev,matching,analytics,reports,mutation]'
 	$(BIN)/python -m bench.mutation
 
-lambda-package: $(STAMP) ## Build build/lambda.zip, build/lambda-matching.zip and build/lambda-analytics.zip for `serverless deploy`
+lambda-package: $(STAMP) ## Build build/lambda.zip, build/lambda-analytics.zip and matchRun's image requirements for `serverless deploy`
 	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --output build/lambda.zip
-	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --extra matching --output build/lambda-matching.zip
+	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --extra matching --requirements build/matching-requirements.txt
 	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --extra analytics --output build/lambda-analytics.zip
 
 clean:

@@ -22,6 +22,12 @@ the work of importing the handler from bytecode). Compiling needs a Python 3.12 
 (``--python``, else this one when it is 3.12, else ``python3.12`` on the PATH); without one the
 package is built without bytecode and a warning says so. The ``.pyc`` files are
 ``unchecked-hash``: used as they are, whatever the files' times after unzipping.
+
+Lambda refuses a zip whose content is over 250 MB unzipped (:data:`UNZIPPED_LIMIT`); the build
+fails then, listing the largest distributions. The ``matching`` extra is over it (pyarrow and
+DuckDB alone are about 210 MiB of its 345 MiB, and what the matching code never loads of them
+is only about 60 MiB), so ``matchRun`` is a container image (``infra/matching.Dockerfile``):
+``--requirements`` writes the same resolved and checked set, pinned, for the image to install.
 """
 
 from __future__ import annotations
@@ -275,6 +281,48 @@ def compile_bytecode(target: Path, python: str) -> bool:
     return compiled.returncode == 0
 
 
+def lock(extras: tuple[str, ...] = ()) -> list[Distribution]:
+    """The distributions a package with ``extras`` ships: resolved for the runtime, without
+    what is excluded, checked (refused with the problems when it would not hold together)."""
+    roots = runtime_requirements(extras)
+    resolved = shipped(resolve(roots))
+    problems = check(resolved, roots)
+    if problems:
+        raise SystemExit("the Lambda package would not hold together:\n" + "\n".join(problems))
+    return resolved
+
+
+def pinned(distributions: list[Distribution]) -> str:
+    """A requirements file installing exactly ``distributions`` (``pip install --no-deps``)."""
+    lines = sorted(f"{_canonical(d.name)}=={d.version}" for d in distributions)
+    return "\n".join(lines) + "\n"
+
+
+def sizes(archive: Path) -> dict[str, int]:
+    """Unzipped bytes of ``archive`` by top-level entry (a package, a module, a dist-info)."""
+    found: dict[str, int] = {}
+    with zipfile.ZipFile(archive) as package:
+        for entry in package.infolist():
+            top = entry.filename.split("/", 1)[0]
+            found[top] = found.get(top, 0) + entry.file_size
+    return found
+
+
+def too_large(archive: Path, limit: int | None = None) -> str | None:
+    """Why Lambda would refuse ``archive`` (its unzipped size and largest entries), or None."""
+    limit = UNZIPPED_LIMIT if limit is None else limit
+    found = sizes(archive)
+    unzipped = sum(found.values())
+    if unzipped <= limit:
+        return None
+    largest = sorted(found.items(), key=lambda item: -item[1])[:5]
+    return (
+        f"{archive.name} is {unzipped:,} bytes unzipped, over Lambda's {limit:,} "
+        "(deploy it as a container image); largest: "
+        + ", ".join(f"{name} {size / 1_048_576:.0f} MiB" for name, size in largest)
+    )
+
+
 def build(
     output: Path,
     *,
@@ -288,13 +336,7 @@ def build(
         target = Path(workdir) / "package"
         pip("--no-deps", "--no-compile", "--target", str(target), str(ROOT))
         if with_dependencies:
-            roots = runtime_requirements(extras)
-            resolved = shipped(resolve(roots))
-            problems = check(resolved, roots)
-            if problems:
-                raise SystemExit(
-                    "the Lambda package would not hold together:\n" + "\n".join(problems)
-                )
+            resolved = lock(extras)
             pip(
                 "--no-deps",  # exactly what was resolved and checked, without what is excluded
                 "--no-compile",
@@ -321,14 +363,10 @@ def build(
             for path in sorted(target.rglob("*")):
                 if path.is_file():
                     archive.write(path, path.relative_to(target).as_posix())
-    with zipfile.ZipFile(output) as archive:
-        unzipped = sum(entry.file_size for entry in archive.infolist())
-    if unzipped > UNZIPPED_LIMIT:
-        print(
-            f"warning: {output.name} is {unzipped / 1_048_576:.0f} MiB unzipped; Lambda refuses "
-            f"more than {UNZIPPED_LIMIT / 1_048_576:.0f} MiB (deploy it as a container image)",
-            file=sys.stderr,
-        )
+    refused = too_large(output)
+    if refused is not None:
+        output.unlink()
+        raise SystemExit(refused)
     return output
 
 
@@ -345,7 +383,18 @@ def main() -> None:
     parser.add_argument(
         "--check", type=Path, metavar="ZIP", help="check a built package's distributions and stop"
     )
+    parser.add_argument(
+        "--requirements",
+        type=Path,
+        metavar="FILE",
+        help="write the resolved, checked requirement set pinned (for a container image) and stop",
+    )
     args = parser.parse_args()
+    if args.requirements is not None:
+        args.requirements.parent.mkdir(parents=True, exist_ok=True)
+        args.requirements.write_text(pinned(lock(tuple(args.extra))), encoding="utf-8")
+        print(f"wrote {args.requirements}")
+        return
     if args.check is not None:
         problems = check(distributions_in(args.check), runtime_requirements(tuple(args.extra)))
         print("\n".join(problems) or f"{args.check}: every requirement met, nothing excluded")
@@ -356,7 +405,11 @@ def main() -> None:
         extras=tuple(args.extra),
         python=args.python,
     )
-    print(f"wrote {zipped} ({zipped.stat().st_size / 1_048_576:.1f} MiB)")
+    unzipped = sum(sizes(zipped).values())
+    print(
+        f"wrote {zipped} ({zipped.stat().st_size / 1_048_576:.1f} MiB, "
+        f"{unzipped / 1_048_576:.1f} MiB unzipped)"
+    )
 
 
 if __name__ == "__main__":

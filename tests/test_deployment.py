@@ -96,7 +96,9 @@ def test_every_handler_named_in_serverless_imports_without_touching_the_database
         "CDLM_NOTIFY_FROM": "privacy@example.com",
     }
     for name, function in load_serverless()["functions"].items():
-        module_name, attribute = function["handler"].rsplit(".", 1)
+        # A function deployed as a container image names its handler as the image's command.
+        handler = function.get("handler") or function["image"]["command"][0]
+        module_name, attribute = handler.rsplit(".", 1)
         probe = (
             f"import importlib; m = importlib.import_module({module_name!r}); "
             f"assert callable(getattr(m, {attribute!r}))"
@@ -110,7 +112,7 @@ def test_every_handler_named_in_serverless_imports_without_touching_the_database
             timeout=60,
             check=False,
         )
-        assert result.returncode == 0, f"{name}: {function['handler']}: {result.stderr[-1500:]}"
+        assert result.returncode == 0, f"{name}: {handler}: {result.stderr[-1500:]}"
 
 
 def test_every_ssm_parameter_read_is_created_by_infra_or_set_by_the_operator() -> None:

@@ -1,0 +1,122 @@
+"""matchRun's container image (infra/matching.Dockerfile) and the zip size limit: the image is
+the runtime's Python on arm64, installs the requirement set resolved and checked for the zips,
+pinned, and runs the handler serverless.yml names; a zip Lambda would refuse fails the build."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.lambda_invoke import ROOT
+from tests.test_deployment import _build_lambda, load_serverless
+
+pytestmark = pytest.mark.pure
+
+DOCKERFILE = ROOT / "infra" / "matching.Dockerfile"
+
+
+@pytest.fixture(scope="module")
+def build() -> Any:
+    return _build_lambda()
+
+
+def _instructions() -> list[tuple[str, str]]:
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(None, 1)[0].upper(), line.split(None, 1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def test_match_run_is_deployed_from_the_matching_image() -> None:
+    config = load_serverless()
+    function = config["functions"]["matchRun"]
+    assert "handler" not in function
+    assert "package" not in function
+    assert function["image"]["name"] == "matching"
+    image = config["provider"]["ecr"]["images"]["matching"]
+    assert (ROOT / image["path"] / image["file"]).resolve() == DOCKERFILE
+    assert image["platform"] == "linux/" + config["provider"]["architecture"]
+    # The other functions stay zips: the image is only where the zip cannot be.
+    images = [n for n, f in config["functions"].items() if "image" in f]
+    assert images == ["matchRun"]
+
+
+def test_the_image_is_the_runtime_and_runs_the_functions_handler(build: Any) -> None:
+    instructions = _instructions()
+    (base,) = [arg for op, arg in instructions if op == "FROM"]
+    version = ".".join(map(str, build.RUNTIME_PYTHON))
+    assert base == f"public.ecr.aws/lambda/python:{version}-arm64"
+    assert load_serverless()["provider"]["runtime"] == f"python{version}"
+    (command,) = [arg for op, arg in instructions if op == "CMD"]
+    assert command == '["{}"]'.format(
+        load_serverless()["functions"]["matchRun"]["image"]["command"][0]
+    )
+
+
+def test_the_image_installs_exactly_the_resolved_set_with_bytecode() -> None:
+    runs = [arg for op, arg in _instructions() if op == "RUN"]
+    copies = [arg for op, arg in _instructions() if op == "COPY"]
+    assert "build/matching-requirements.txt /tmp/requirements.txt" in copies
+    (install,) = [r for r in runs if "-r /tmp/requirements.txt" in r]
+    for flag in ("--no-deps", "--only-binary=:all:", '--target "${LAMBDA_TASK_ROOT}"'):
+        assert flag in install, flag
+    (project,) = [r for r in runs if "/tmp/cdlm" in r and "pip install" in r]
+    assert "--no-deps" in project
+    assert "--invalidation-mode unchecked-hash" in project
+    # The Makefile writes the file the image copies, from the matching extra.
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "--extra matching --requirements build/matching-requirements.txt" in makefile
+    assert "lambda-matching.zip" not in makefile
+    # Its build context holds only what it copies (no .venv, no build/ zips).
+    ignore = (ROOT / "infra" / "matching.Dockerfile.dockerignore").read_text(encoding="utf-8")
+    assert ignore.splitlines()[1:6] == [
+        "*",
+        "!pyproject.toml",
+        "!README.md",
+        "!src/",
+        "!build/matching-requirements.txt",
+    ]
+
+
+def test_the_pinned_set_is_the_checked_closure_of_the_matching_extra(build: Any) -> None:
+    installed = [
+        build.Distribution(d.metadata["Name"], d.version, tuple(d.requires or ()))
+        for d in importlib.metadata.distributions()
+    ]
+    roots = build.runtime_requirements(("matching",))
+    package = build.shipped(build.closure(installed, roots))
+    assert build.check(package, roots) == []
+    lines = build.pinned(package).splitlines()
+    assert lines == sorted(lines)
+    pins = dict(line.split("==") for line in lines)
+    for name in ("splink", "duckdb", "pyarrow", "botocore"):
+        assert pins[name] == importlib.metadata.version(name)
+    assert "aiosqlite" not in pins
+    assert "uvicorn" not in pins
+    assert all(re.fullmatch(r"[a-z0-9-]+==\S+", line) for line in lines)
+
+
+def test_a_zip_over_the_limit_fails_the_build_and_is_not_left_behind(
+    build: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = tmp_path / "lambda.zip"
+    built = build.build(output, with_dependencies=False, python=None)
+    unzipped = sum(e.file_size for e in zipfile.ZipFile(built).infolist())
+    assert sum(build.sizes(built).values()) == unzipped
+    assert build.too_large(built, unzipped) is None  # at the limit: accepted
+    reason = build.too_large(built, unzipped - 1)
+    assert reason is not None
+    assert f"{unzipped:,} bytes unzipped" in reason
+    assert "cdlm " in reason  # the largest entries are named
+    monkeypatch.setattr(build, "UNZIPPED_LIMIT", unzipped - 1)
+    with pytest.raises(SystemExit, match="over Lambda's"):
+        build.build(output, with_dependencies=False, python=None)
+    assert not output.exists()
