@@ -48,10 +48,10 @@ mutation: $(STAMP) ## Mutation testing of the pure rule modules (share of mutant
 	$(BIN)/python -m pip install --quiet -e '.[dev,matching,analytics,reports,mutation]'
 	$(BIN)/python -m bench.mutation
 
-lambda-package: $(STAMP) ## Build build/lambda.zip, build/lambda-analytics.zip and matchRun's image requirements for `serverless deploy`
+lambda-package: $(STAMP) ## Build build/lambda.zip and the requirements of the jobs' images (matching, analytics) for `serverless deploy`
 	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --output build/lambda.zip
 	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --extra matching --requirements build/matching-requirements.txt
-	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --extra analytics --output build/lambda-analytics.zip
+	$(BIN)/python infra/build_lambda.py $(if $(LAMBDA_PYTHON),--python $(LAMBDA_PYTHON)) --extra analytics --requirements build/analytics-requirements.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

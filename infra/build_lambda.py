@@ -26,8 +26,10 @@ package is built without bytecode and a warning says so. The ``.pyc`` files are
 Lambda refuses a zip whose content is over 250 MB unzipped (:data:`UNZIPPED_LIMIT`); the build
 fails then, listing the largest distributions. The ``matching`` extra is over it (pyarrow and
 DuckDB alone are about 210 MiB of its 345 MiB, and what the matching code never loads of them
-is only about 60 MiB), so ``matchRun`` is a container image (``infra/matching.Dockerfile``):
-``--requirements`` writes the same resolved and checked set, pinned, for the image to install.
+is only about 60 MiB), and so is the ``analytics`` extra (scipy and numpy, about 292 MiB), so
+``matchRun`` and ``analyticsRefresh`` are container images (``infra/jobs.Dockerfile``, one per
+extra): ``--requirements`` writes the same resolved and checked set, pinned, for an image to
+install.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""matchRun's container image (infra/matching.Dockerfile) and the zip size limit: the image is
-the runtime's Python on arm64, installs the requirement set resolved and checked for the zips,
-pinned, and runs the handler serverless.yml names; a zip Lambda would refuse fails the build."""
+"""The heavy jobs' container images (infra/jobs.Dockerfile: matchRun with the matching extra,
+analyticsRefresh with the analytics extra) and the zip size limit: an image is the runtime's
+Python on arm64, installs the requirement set resolved and checked for the zips, pinned, and
+runs the handler serverless.yml names; a zip Lambda would refuse fails the build."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from tests.test_deployment import _build_lambda, load_serverless
 
 pytestmark = pytest.mark.pure
 
-DOCKERFILE = ROOT / "infra" / "matching.Dockerfile"
+DOCKERFILE = ROOT / "infra" / "jobs.Dockerfile"
+#: The functions deployed as images, with the extra of each.
+IMAGES = {"matchRun": "matching", "analyticsRefresh": "analytics"}
 
 
 @pytest.fixture(scope="module")
@@ -35,69 +38,82 @@ def _instructions() -> list[tuple[str, str]]:
     ]
 
 
-def test_match_run_is_deployed_from_the_matching_image() -> None:
+def test_the_heavy_jobs_are_deployed_from_their_images() -> None:
     config = load_serverless()
-    function = config["functions"]["matchRun"]
-    assert "handler" not in function
-    assert "package" not in function
-    assert function["image"]["name"] == "matching"
-    image = config["provider"]["ecr"]["images"]["matching"]
-    assert (ROOT / image["path"] / image["file"]).resolve() == DOCKERFILE
-    assert image["platform"] == "linux/" + config["provider"]["architecture"]
-    # The other functions stay zips: the image is only where the zip cannot be.
-    images = [n for n, f in config["functions"].items() if "image" in f]
-    assert images == ["matchRun"]
+    for name, extra in IMAGES.items():
+        function = config["functions"][name]
+        assert "handler" not in function, name
+        assert "package" not in function, name
+        assert function["image"]["name"] == extra
+        image = config["provider"]["ecr"]["images"][extra]
+        assert (ROOT / image["path"] / image["file"]).resolve() == DOCKERFILE
+        assert image["platform"] == "linux/" + config["provider"]["architecture"]
+        assert image["buildArgs"] == {"EXTRA": extra}
+        # The image runs the handler the function names, which exists.
+        (command,) = function["image"]["command"]
+        module, _, handler = command.rpartition(".")
+        assert module == "cdlm.lambda_handler"
+        assert handler in {"match_run", "analytics_refresh"}
+    # The other functions stay zips: an image is only where the zip cannot be.
+    images = {n for n, f in config["functions"].items() if "image" in f}
+    assert images == set(IMAGES)
 
 
-def test_the_image_is_the_runtime_and_runs_the_functions_handler(build: Any) -> None:
+def test_the_image_is_the_runtime(build: Any) -> None:
     instructions = _instructions()
     (base,) = [arg for op, arg in instructions if op == "FROM"]
     version = ".".join(map(str, build.RUNTIME_PYTHON))
     assert base == f"public.ecr.aws/lambda/python:{version}-arm64"
     assert load_serverless()["provider"]["runtime"] == f"python{version}"
-    (command,) = [arg for op, arg in instructions if op == "CMD"]
-    assert command == '["{}"]'.format(
-        load_serverless()["functions"]["matchRun"]["image"]["command"][0]
-    )
+    assert ("ARG", "EXTRA") in instructions
+    assert not [arg for op, arg in instructions if op == "CMD"]  # each function names its own
 
 
 def test_the_image_installs_exactly_the_resolved_set_with_bytecode() -> None:
     runs = [arg for op, arg in _instructions() if op == "RUN"]
     copies = [arg for op, arg in _instructions() if op == "COPY"]
-    assert "build/matching-requirements.txt /tmp/requirements.txt" in copies
+    assert "build/${EXTRA}-requirements.txt /tmp/requirements.txt" in copies
     (install,) = [r for r in runs if "-r /tmp/requirements.txt" in r]
     for flag in ("--no-deps", "--only-binary=:all:", '--target "${LAMBDA_TASK_ROOT}"'):
         assert flag in install, flag
     (project,) = [r for r in runs if "/tmp/cdlm" in r and "pip install" in r]
     assert "--no-deps" in project
     assert "--invalidation-mode unchecked-hash" in project
-    # The Makefile writes the file the image copies, from the matching extra.
+    # The Makefile writes the files the images copy, one per extra, and no zip of them.
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    assert "--extra matching --requirements build/matching-requirements.txt" in makefile
-    assert "lambda-matching.zip" not in makefile
+    for extra in IMAGES.values():
+        assert f"--extra {extra} --requirements build/{extra}-requirements.txt" in makefile
+        assert f"lambda-{extra}.zip" not in makefile
     # Its build context holds only what it copies (no .venv, no build/ zips).
-    ignore = (ROOT / "infra" / "matching.Dockerfile.dockerignore").read_text(encoding="utf-8")
-    assert ignore.splitlines()[1:6] == [
+    ignore = (ROOT / "infra" / "jobs.Dockerfile.dockerignore").read_text(encoding="utf-8")
+    assert ignore.splitlines()[1:7] == [
         "*",
         "!pyproject.toml",
         "!README.md",
         "!src/",
         "!build/matching-requirements.txt",
+        "!build/analytics-requirements.txt",
     ]
 
 
-def test_the_pinned_set_is_the_checked_closure_of_the_matching_extra(build: Any) -> None:
+@pytest.mark.parametrize(
+    ("extra", "pinned"),
+    [("matching", ("splink", "duckdb", "pyarrow")), ("analytics", ("scipy", "numpy"))],
+)
+def test_the_pinned_set_is_the_checked_closure_of_the_extra(
+    build: Any, extra: str, pinned: tuple[str, ...]
+) -> None:
     installed = [
         build.Distribution(d.metadata["Name"], d.version, tuple(d.requires or ()))
         for d in importlib.metadata.distributions()
     ]
-    roots = build.runtime_requirements(("matching",))
+    roots = build.runtime_requirements((extra,))
     package = build.shipped(build.closure(installed, roots))
     assert build.check(package, roots) == []
     lines = build.pinned(package).splitlines()
     assert lines == sorted(lines)
     pins = dict(line.split("==") for line in lines)
-    for name in ("splink", "duckdb", "pyarrow", "botocore"):
+    for name in (*pinned, "botocore"):
         assert pins[name] == importlib.metadata.version(name)
     assert "aiosqlite" not in pins
     assert "uvicorn" not in pins
