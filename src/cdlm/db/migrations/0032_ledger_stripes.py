@@ -7,7 +7,7 @@ from tortoise.migrations import operations as ops
 # each with its own lock and head. Entries written before are stripe 0, where their chain stays
 # valid. No new table: the application role's grants (cdlm.db.roles) cover the new column.
 class Migration(migrations.Migration):
-    dependencies = [("cdlm", "0030_ledger_keys_and_checkpoints")]
+    dependencies = [("cdlm", "0031_events_by_month")]
 
     initial = False
 
