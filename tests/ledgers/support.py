@@ -49,10 +49,10 @@ def store_of(settings: Settings) -> CheckpointStore:
 STRIPE = 3
 
 
-def target_in(stripe: int, number: int) -> str:
-    """A job target id, numbered ``number``, whose audit entries go to ``stripe``."""
+def target_in(stripe: int, number: int | str, target_type: str = "job") -> str:
+    """A target id, numbered ``number``, whose audit entries go to ``stripe``."""
     suffix = 0
-    while audit.stripe_for("job", f"{number}.{suffix}") != stripe:
+    while audit.stripe_for(target_type, f"{number}.{suffix}") != stripe:
         suffix += 1
     return f"{number}.{suffix}"
 
