@@ -139,13 +139,21 @@ async def _records(ledger: Ledger) -> list[LedgerCheckpoint]:
     return list(rows)
 
 
-async def _count_through(ledger: Ledger, stripe: int, sequence: int) -> int:
+async def _held(ledger: Ledger, heads: Sequence[StripeHead]) -> dict[int, tuple[Any, int]]:
+    """For each checkpointed head, by stripe: the entry now at its sequence (None: gone) and
+    how many entries its stripe holds up to it (two statements for all stripes)."""
+    if not heads:
+        return {}
+    found: Sequence[Any] = await ledger.model.filter(sequence__in=[h.sequence for h in heads])
+    at = {entry.sequence: entry for entry in found}
     rows = await get_connection("default").execute_query_dict(
-        f'SELECT count(*) AS "n" FROM "{ledger.table}" '  # noqa: S608
-        'WHERE "stripe" = $1 AND "sequence" <= $2',
-        [stripe, sequence],
+        f'SELECT h."stripe", (SELECT count(*) FROM "{ledger.table}" e '  # noqa: S608
+        'WHERE e."stripe" = h."stripe" AND e."sequence" <= h."sequence") AS "n" '
+        'FROM unnest($1::smallint[], $2::bigint[]) AS h("stripe", "sequence")',
+        [[head.stripe for head in heads], [head.sequence for head in heads]],
     )
-    return int(rows[0]["n"])
+    counts = {int(row["stripe"]): int(row["n"]) for row in rows}
+    return {head.stripe: (at.get(head.sequence), counts[head.stripe]) for head in heads}
 
 
 def _missing(ledger: Ledger, sequence: int, checkpoint: Checkpoint | None) -> Verification:
@@ -207,8 +215,10 @@ async def verify(ledger: Ledger, store: CheckpointStore, *, full: bool = False) 
     start = None if full or not found else found[-1][0]
     starts = start.heads() if start is not None else {}
     stripes = sorted(set(await ledger.striped.present()) | set(starts))
+    held = await _held(ledger, list(starts.values()))
     walkers: list[_Walker] = []
     first: _Break | None = None
+    resumed: list[_Walker] = []
     for stripe in stripes:
         walker = _Walker(ledger, stripe, chain.Walk())
         if full:
@@ -220,23 +230,43 @@ async def verify(ledger: Ledger, store: CheckpointStore, *, full: bool = False) 
             }
         walkers.append(walker)
         head = starts.get(stripe)
-        broken = await _resume(walker, head) if head is not None else None
+        broken = _resume(walker, head, *held[stripe]) if head is not None else None
         if broken is None:
-            broken = await _walk(walker)
+            resumed.append(walker)
+        elif first is None or broken.sequence < first.sequence:
+            first = broken
+    # From a checkpoint, only the stripes with entries after their heads need a walk.
+    moved = None if full else await _with_entries_after(ledger, resumed)
+    for walker in resumed:
+        if moved is not None and walker.stripe not in moved:
+            continue
+        broken = await _walk(walker)
         if broken is not None and (first is None or broken.sequence < first.sequence):
             first = broken
     return _with_pending(_report(ledger, walkers, start, first), pending, oldest)
 
 
-async def _resume(walker: _Walker, head: StripeHead) -> _Break | None:
-    """Check the stripe still holds its checkpointed head, then stand the walk on it."""
-    ledger = walker.ledger
-    entry = await ledger.model.get_or_none(sequence=head.sequence)
+async def _with_entries_after(ledger: Ledger, walkers: Sequence[_Walker]) -> set[int]:
+    """Which of these stripes hold entries after where their walkers stand (one statement)."""
+    if not walkers:
+        return set()
+    rows = await get_connection("default").execute_query_dict(
+        f'SELECT h."stripe" FROM unnest($1::smallint[], $2::bigint[]) AS h("stripe", "after") '  # noqa: S608
+        f'WHERE EXISTS (SELECT 1 FROM "{ledger.table}" e '
+        'WHERE e."stripe" = h."stripe" AND e."sequence" > h."after")',
+        [[w.stripe for w in walkers], [w.after for w in walkers]],
+    )
+    return {int(row["stripe"]) for row in rows}
+
+
+def _resume(walker: _Walker, head: StripeHead, entry: Any, count: int) -> _Break | None:
+    """Check the stripe still holds its checkpointed head (``entry`` is the one at its
+    sequence, ``count`` the stripe's entries up to it), then stand the walk on it."""
     if (
         entry is None
         or getattr(entry, "stripe", None) != head.stripe
         or getattr(entry, "hash", None) != head.hash
-        or await _count_through(ledger, head.stripe, head.sequence) != head.count
+        or count != head.count
     ):
         return _Break(
             head.sequence, chain.ChainProblem.CHECKPOINT_MISMATCH, getattr(entry, "id", None)
