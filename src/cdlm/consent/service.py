@@ -50,7 +50,6 @@ MAX_NOTICE = 20_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 MAX_NAME = 200
-VERIFY_BATCH = 2000
 #: Recipients a purpose may name, and the length of each (a name or a category).
 MAX_RECIPIENTS = 50
 MAX_RECIPIENT = 200
