@@ -1,12 +1,12 @@
-"""The ledgers: keyed hashing, concurrent appends under the global append locks, and
-verification in full versus from the newest checkpoint.
+"""The ledgers: keyed hashing, concurrent appends to the striped chains, and verification in
+full versus from the newest checkpoint.
 
 Prints, for audit entries (``audit.record``) and consent decisions (``consent.record``), the
-appends per second and their latency with 1 and with ``--writers`` concurrent writers (every
-append takes its ledger's one advisory lock, so writers queue: the numbers show what that lock
-costs), the SQL statements per append, and the time to verify a trail of ``--entries`` audit
-entries in full and from a checkpoint with 100 entries after it (what ``verifyAuditChain``
-does per request now).
+appends per second and their latency with 1 and with ``--writers`` concurrent writers (each
+append locks only its stripe, :mod:`cdlm.core.stripes`: the audit entry's target's, the consent
+customer's, so writers about different records rarely queue), the SQL statements per append,
+and the time to verify a trail of ``--entries`` audit entries in full and from a checkpoint
+with 100 entries after it (what ``verifyAuditChain`` does per request now).
 
 ``python -m bench.ledgers [--entries N] [--writers N] [--appends N]`` (``--help``).
 """
@@ -150,7 +150,7 @@ async def run(entries: int = ENTRIES, writers: int = WRITERS, appends: int = APP
         decisions = (Decision.GRANTED, Decision.WITHDRAWN)
 
         async def consent_append(writer: int, n: int) -> None:
-            # Each writer its own customers (no row lock shared): only the ledger lock is.
+            # Each writer its own customers (no row lock shared); their stripes may meet.
             customer = people[writer * 4 + n % 4]
             await consent.record(
                 SYSTEM,

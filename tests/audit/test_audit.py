@@ -18,12 +18,13 @@ from tortoise.transactions import in_transaction
 from cdlm.audit import service as audit
 from cdlm.audit.models import AuditEntry
 from cdlm.auth.settings import AuthSettings
-from cdlm.core import clock
+from cdlm.core import clock, stripes
 from cdlm.core.chain import ChainProblem
 from cdlm.core.principal import SYSTEM, Principal, PrincipalKind
 from cdlm.core.roles import Role
 from tests.conftest import GraphQLClient
 from tests.factories import bearer, gid, make_api_key
+from tests.ledgers.support import target_in
 
 
 @contextlib.asynccontextmanager
@@ -37,13 +38,21 @@ async def tampering(owner: asyncpg.Connection) -> AsyncIterator[asyncpg.Connecti
         await owner.execute("ALTER TABLE audit_entries ENABLE TRIGGER audit_entries_append_only")
 
 
+def one_stripe(number: int) -> str:
+    """A customer target numbered ``number`` in stripe 3: the tests below tamper with one
+    chain (tests/ledgers/test_stripes.py tampers across stripes)."""
+    return target_in(3, number, "customer")
+
+
 ALICE = Principal(PrincipalKind.USER, uuid.uuid4(), Role.STEWARD, "Alice")
 BOB = Principal(PrincipalKind.API_KEY, uuid.uuid4(), Role.INGEST, "Bob's key")
 
 
 async def test_entries_chain_and_verify() -> None:
     for number in range(5):
-        await audit.record(ALICE, "customer.update", target_type="customer", target_id=str(number))
+        await audit.record(
+            ALICE, "customer.update", target_type="customer", target_id=one_stripe(number)
+        )
     report = await audit.verify_chain()
     assert report.ok
     assert report.entries_checked == 5
@@ -95,7 +104,9 @@ async def test_altered_row_is_reported_as_the_first_broken_link(
     column: str, value: str, owner: asyncpg.Connection
 ) -> None:
     for number in range(4):
-        await audit.record(ALICE, "customer.update", target_type="customer", target_id=str(number))
+        await audit.record(
+            ALICE, "customer.update", target_type="customer", target_id=one_stripe(number)
+        )
     third = (await AuditEntry.all().order_by("sequence"))[2]
     async with tampering(owner) as connection:
         await connection.execute(
@@ -111,7 +122,9 @@ async def test_altered_row_is_reported_as_the_first_broken_link(
 
 async def test_deleted_row_breaks_the_next_link(owner: asyncpg.Connection) -> None:
     for number in range(4):
-        await audit.record(ALICE, "customer.update", target_type="customer", target_id=str(number))
+        await audit.record(
+            ALICE, "customer.update", target_type="customer", target_id=one_stripe(number)
+        )
     entries = await AuditEntry.all().order_by("sequence")
     async with tampering(owner) as connection:
         await connection.execute(
@@ -126,7 +139,9 @@ async def test_rehashed_forgery_still_breaks_the_following_link(
     owner: asyncpg.Connection,
 ) -> None:
     for number in range(3):
-        await audit.record(ALICE, "customer.update", target_type="customer", target_id=str(number))
+        await audit.record(
+            ALICE, "customer.update", target_type="customer", target_id=one_stripe(number)
+        )
     entries = await AuditEntry.all().order_by("sequence")
     forged = entries[1]
     forged.action = "customer.delete"
@@ -155,9 +170,9 @@ async def test_concurrent_writers_keep_one_intact_chain() -> None:
 
 
 async def test_chain_spanning_several_verification_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(audit, "VERIFY_BATCH", 3)
+    monkeypatch.setattr(stripes, "VERIFY_BATCH", 3)
     for number in range(10):
-        await audit.record(SYSTEM, "job.run", target_id=str(number))
+        await audit.record(SYSTEM, "job.run", target_type="job", target_id=target_in(3, number))
     assert (await audit.verify_chain()).entries_checked == 10
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,9 +24,11 @@ from cdlm.core.chain import ChainProblem
 from cdlm.core.logs import request_id_var
 from cdlm.core.principal import Principal, PrincipalKind
 from cdlm.core.roles import Role
+from cdlm.core.stripes import STRIPES
 from tests.audit.test_audit import tampering
 from tests.conftest import GraphQLClient
 from tests.factories import gid
+from tests.ledgers.support import target_in
 from tests.support.sql_counter import StatementRecorder
 
 AGENT = Principal(PrincipalKind.USER, uuid.uuid4(), Role.AGENT, "Agnes")
@@ -42,15 +44,21 @@ async def pending_count() -> int:
 
 
 @contextlib.asynccontextmanager
-async def audit_lock_held() -> AsyncIterator[None]:
-    """Another transaction holds the audit append lock (as a slow writer would) until the block
-    ends."""
+async def audit_lock_held(
+    stripes: Sequence[int] = tuple(range(STRIPES)), *, inbox: bool = True
+) -> AsyncIterator[None]:
+    """Other transactions hold audit locks until the block ends: these stripes' (as slow
+    writers would: every stripe by default) and, with ``inbox``, the sequencer's (as another
+    sequencer would)."""
     locked, release = asyncio.Event(), asyncio.Event()
+    keys = [audit.LEDGER.lock_key(stripe) for stripe in stripes]
+    if inbox:
+        keys.append(sequencer.INBOX_LOCK_KEY)
 
     async def hold() -> None:
         async with in_transaction():
             await get_connection("default").execute_query(
-                "SELECT pg_advisory_xact_lock($1)", [audit.AUDIT_LOCK_KEY]
+                "SELECT pg_advisory_xact_lock(k) FROM unnest($1::bigint[]) AS k", [keys]
             )
             locked.set()
             await release.wait()
@@ -145,16 +153,16 @@ async def test_a_read_in_a_transaction_that_rolls_back_is_not_recorded() -> None
 # ------------------------------------------------------------------ no waiting on the lock
 
 
-async def test_concurrent_reads_do_not_wait_for_the_audit_lock() -> None:
+async def test_concurrent_reads_do_not_wait_for_the_audit_locks() -> None:
     read = customers(20)
     async with audit_lock_held():
-        # A write waits for the lock; a sequencer that may not wait gives up at once.
+        # A write waits for its stripe; a sequencer that may not wait gives up at once.
         write = asyncio.create_task(
             audit.record(STEWARD, "customer.update", target_type="customer", target_id="c1")
         )
         assert await sequencer.try_chain_pending() is None
-        # Twenty reads on as many pool connections as there are, all while the lock is held:
-        # if one waited for the lock this would never finish (the lock is released after it).
+        # Twenty reads on as many pool connections as there are, all while the locks are held:
+        # if one waited for a lock this would never finish (the locks are released after it).
         async with asyncio.timeout(30):
             ids = await asyncio.gather(
                 *(audit.record_read(AGENT, [customer], ["email"]) for customer in read)
@@ -162,28 +170,49 @@ async def test_concurrent_reads_do_not_wait_for_the_audit_lock() -> None:
         assert not write.done()
         assert await pending_count() == 20
         assert await AuditEntry.all().count() == 0
-    await write
-    # The write chained the reads recorded before it, then itself.
-    chained = await AuditEntry.all().order_by("sequence")
-    assert {e.id for e in chained[:-1]} == set(ids)
-    assert chained[-1].action == "customer.update"
+    written = await write
+    # The write chained only itself: the reads are the sequencer's to chain.
+    assert [e.id for e in await AuditEntry.all()] == [written.id]
+    assert await pending_count() == 20
+    assert await sequencer.chain_all() == 20
+    chained = await AuditEntry.filter(subject_ids__isnull=False).order_by("sequence")
+    assert {e.id for e in chained} == set(ids)
     assert await pending_count() == 0
     assert (await audit.verify_chain()).ok
 
 
-async def test_the_sequencer_waits_for_a_writer_and_then_chains() -> None:
+async def test_the_sequencer_waits_for_another_sequencer_and_then_chains() -> None:
     await audit.record_read(AGENT, customers(1), ["email"])
-    async with audit_lock_held():
+    async with audit_lock_held([], inbox=True):
         waiting = asyncio.create_task(sequencer.chain_pending())
         await asyncio.sleep(0.05)
         assert not waiting.done()
     assert await waiting == 1
 
 
+async def test_the_sequencer_chains_into_a_stripe_no_writer_holds() -> None:
+    recorded = [await audit.record_read(AGENT, customers(1), ["email"]) for _ in range(3)]
+    free = 11
+    async with audit_lock_held([s for s in range(STRIPES) if s != free], inbox=False):
+        # Writers hold every other stripe: the sequencer does not queue behind them.
+        async with asyncio.timeout(30):
+            assert await sequencer.chain_pending() == 3
+    chained = await AuditEntry.all().order_by("sequence")
+    assert [(e.id, e.stripe) for e in chained] == [(r, free) for r in recorded]
+    assert (await audit.verify_chain()).ok
+
+
+async def test_the_sequencer_that_may_not_wait_gives_up_when_every_stripe_is_held() -> None:
+    await audit.record_read(AGENT, customers(1), ["email"])
+    async with audit_lock_held(inbox=False):
+        assert await sequencer.try_chain_pending() is None
+    assert await sequencer.try_chain_pending() == 1
+
+
 # ------------------------------------------------------------------ order and atomicity
 
 
-async def test_the_chain_keeps_reads_and_writes_in_the_order_they_happened() -> None:
+async def test_writes_leave_reads_to_the_sequencer_which_chains_them_in_arrival_order() -> None:
     await audit.record_read(AGENT, customers(1), ["email"], action="read.1")
     await audit.record(STEWARD, "write.1", target_type="customer", target_id="c1")
     await audit.record_read(AGENT, customers(2), ["email"], action="read.2")
@@ -192,10 +221,21 @@ async def test_the_chain_keeps_reads_and_writes_in_the_order_they_happened() -> 
         STEWARD, "write.2", target_type="customer", target_ids=["c2", "c3"], fields=["email"]
     )
     await audit.record_read(AGENT, customers(1), ["email"], action="read.4")
-    assert await pending_count() == 1
-    assert await sequencer.chain_pending() == 1
-    chained = await AuditEntry.all().order_by("sequence")
-    assert [e.action for e in chained] == [
+    # A write no longer chains the reads pending before it (it would race the sequencer on
+    # the inbox): the writes are chained, the four reads wait.
+    assert await pending_count() == 4
+    assert [e.action for e in await AuditEntry.all().order_by("sequence")] == [
+        "write.1",
+        "write.2",
+        "write.2",
+    ]
+    assert await sequencer.chain_pending() == 4
+    reads = await AuditEntry.filter(action__startswith="read.").order_by("sequence")
+    assert [e.action for e in reads] == ["read.1", "read.2", "read.3", "read.4"]
+    assert len({e.stripe for e in reads}) == 1  # one batch, one stripe, in arrival order
+    # Every entry keeps the time it happened: the order of events is the order of occurred_at.
+    everything = await AuditEntry.all().order_by("occurred_at", "sequence")
+    assert [e.action for e in everything] == [
         "read.1",
         "write.1",
         "read.2",
@@ -204,8 +244,6 @@ async def test_the_chain_keeps_reads_and_writes_in_the_order_they_happened() -> 
         "write.2",
         "read.4",
     ]
-    sequences = [e.sequence for e in chained]
-    assert sequences == sorted(sequences)
     report = await audit.verify_chain()
     assert (report.ok, report.entries_checked, report.pending) == (True, 7, 0)
 
@@ -224,7 +262,9 @@ async def test_a_failed_chaining_loses_and_duplicates_nothing() -> None:
 
     async def chain_then_crash() -> None:
         async with in_transaction():
-            _, chained = await audit.chain_pending_locked(await audit._head_hash(), 10)
+            locked = await audit.LEDGER.try_lock_any([0])
+            assert locked is not None
+            _, chained = await audit.chain_pending_locked(*locked, 10)
             assert chained == 1
             raise Crash  # the process dies before the commit
 
@@ -401,9 +441,11 @@ async def test_tampering_with_whom_a_read_covered_is_detected(owner: asyncpg.Con
 
 
 async def test_entries_without_subjects_hash_as_they_always_have() -> None:
-    entry = await audit.record(STEWARD, "customer.update", target_type="customer", target_id="c")
+    # In stripe 0 (where every entry from before striping is) nothing else is covered.
+    target = target_in(0, "c", "customer")
+    entry = await audit.record(STEWARD, "customer.update", target_type="customer", target_id=target)
     stored = await AuditEntry.get(id=entry.id)
-    assert stored.subject_ids is None
+    assert (stored.subject_ids, stored.stripe) == (None, 0)
     before = {
         "id": str(entry.id),
         "occurred_at": entry.occurred_at.isoformat(),
@@ -412,12 +454,21 @@ async def test_entries_without_subjects_hash_as_they_always_have() -> None:
         "actor_role": "steward",
         "action": "customer.update",
         "target_type": "customer",
-        "target_id": "c",
+        "target_id": target,
         "fields": [],
         "request_id": None,
     }
     assert stored.key_id == chain.keyring().current
     assert stored.hash == chain.keyring().keyed_hash(before, audit.GENESIS_HASH, stored.key_id)
+    # An entry of another stripe covers its stripe too.
+    other = await audit.record(
+        STEWARD, "customer.update", target_type="customer", target_id=target_in(2, "d", "customer")
+    )
+    assert other.stripe == 2
+    content = {**audit.content_of(other)}
+    assert other.hash == chain.keyring().keyed_hash(content, audit.GENESIS_HASH, other.key_id)
+    assert content.pop("stripe") == 2
+    assert other.hash != chain.keyring().keyed_hash(content, audit.GENESIS_HASH, other.key_id)
 
 
 @pytest.mark.parametrize(

@@ -45,17 +45,32 @@ def store_of(settings: Settings) -> CheckpointStore:
     return CheckpointStore(DirectoryStore(settings.checkpoint_dir), chain.keyring())
 
 
-async def audit_entries(count: int, start: int = 0) -> list[AuditEntry]:
-    """Write ``count`` audit entries; returns every entry of the trail, in order."""
+#: The stripe :func:`audit_entries` writes to (not 0: its entries' hashes cover the stripe).
+STRIPE = 3
+
+
+def target_in(stripe: int, number: int | str, target_type: str = "job") -> str:
+    """A target id, numbered ``number``, whose audit entries go to ``stripe``."""
+    suffix = 0
+    while audit.stripe_for(target_type, f"{number}.{suffix}") != stripe:
+        suffix += 1
+    return f"{number}.{suffix}"
+
+
+async def audit_entries(count: int, start: int = 0, stripe: int = STRIPE) -> list[AuditEntry]:
+    """Write ``count`` audit entries to ``stripe`` (one chain); returns every entry of that
+    stripe, in order."""
     for number in range(start, start + count):
-        await audit.record(SYSTEM, "job.run", target_type="job", target_id=str(number))
-    return list(await AuditEntry.all().order_by("sequence"))
+        await audit.record(
+            SYSTEM, "job.run", target_type="job", target_id=target_in(stripe, number)
+        )
+    return list(await AuditEntry.filter(stripe=stripe).order_by("sequence"))
 
 
 AUDIT_COLUMNS = (
     "sequence", "id", "occurred_at", "actor_kind", "actor_id", "actor_role", "action",
     "target_type", "target_id", "fields_touched", "request_id", "subject_ids", "prev_hash",
-    "hash", "key_id",
+    "hash", "key_id", "stripe",
 )  # fmt: skip
 
 
@@ -99,7 +114,7 @@ async def rewrite_audit(
                 entry.sequence, entry.id, entry.occurred_at, entry.actor_kind, entry.actor_id,
                 entry.actor_role, entry.action, entry.target_type, entry.target_id,
                 json.dumps(entry.fields_touched), entry.request_id, entry.subject_ids,
-                entry.prev_hash, entry.hash, entry.key_id,
+                entry.prev_hash, entry.hash, entry.key_id, entry.stripe,
             )
         )  # fmt: skip
     sequences = [entry.sequence for entry in entries[start:]]

@@ -20,7 +20,7 @@ from cdlm.core.locks import lock_key
 from cdlm.core.principal import SYSTEM
 from cdlm.jobs import ledger_checkpoint
 from cdlm.ledgers import verify as ledgers
-from cdlm.ledgers.checkpoints import Checkpoint, name_of
+from cdlm.ledgers.checkpoints import Checkpoint, StripeHead, heads_checkpoint, name_of
 from cdlm.ledgers.models import LedgerCheckpoint
 from cdlm.vault.service import Vault
 from tests.consent.test_consent import make_purpose
@@ -419,10 +419,17 @@ async def test_verifying_without_writing_leaves_the_store_alone(
 
 def test_a_checkpoint_document_holds_no_more_than_positions_and_hashes() -> None:
     keys = chain.Keyring("k1", {"k1": b"k" * 40})
-    made = Checkpoint("audit", 7, "a" * 64, 7, "k1", datetime(2026, 12, 1, tzinfo=UTC))
+    made = heads_checkpoint(
+        "audit",
+        (StripeHead(0, 7, "a" * 64, 5, "k1"), StripeHead(3, 6, "e" * 64, 2, "k1")),
+        datetime(2026, 12, 1, tzinfo=UTC),
+    )
     document = json.loads(made.document(keys))
     assert set(document) == {
         "format", "ledger", "sequence", "hash", "count", "key_id", "checkpointed_at",
-        "previous", "previous_digest", "mac_key_id", "mac",
+        "previous", "previous_digest", "stripes", "mac_key_id", "mac",
     }  # fmt: skip
+    assert [set(head) for head in document["stripes"]] == [
+        {"stripe", "sequence", "hash", "count", "key_id"}
+    ] * 2
     assert Checkpoint.parse(made.document(keys), keys) == made

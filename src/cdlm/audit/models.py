@@ -36,6 +36,9 @@ class AuditEntry(Model):
     key_id = fields.CharField(
         max_length=32, null=True, description="Ledger key of the HMAC; null: legacy SHA-256"
     )
+    stripe = fields.SmallIntField(
+        default=0, description="Which chain of the ledger (cdlm.core.stripes); 0 before striping"
+    )
 
     class Meta:
         table = "audit_entries"
@@ -44,6 +47,7 @@ class AuditEntry(Model):
             ("target_type", "target_id", "sequence"),
             ("action", "sequence"),
             ("occurred_at",),
+            ("stripe", "sequence"),
         )
 
 

@@ -2,15 +2,20 @@
 
 Each entry's ``hash`` is an HMAC-SHA256, under the ledger key (:mod:`cdlm.core.chain`), of its
 canonical content and the previous entry's hash, so editing or deleting any entry breaks the
-chain at that point, and someone holding only the database cannot forge a new chain. Writers
-take a transaction-scoped advisory lock, so concurrent writers append one after another, and
-the entry commits or rolls back with the change it records.
+chain at that point, and someone holding only the database cannot forge a new chain.
+
+The trail is striped (:mod:`cdlm.core.stripes`): :data:`~cdlm.core.stripes.STRIPES` chains,
+each with its own lock. A write locks one stripe, chosen by its target (so concurrent writes
+about different records rarely meet), and the entry commits or rolls back with the change it
+records. A transaction writing several entries keeps to the stripe of its first one, so it never
+holds two audit stripes (no deadlock between two transactions touching the same records in
+opposite orders).
 
 Reads of personal data are recorded differently: :func:`record_read` inserts one record per
-request into the ``audit_pending`` inbox, without the lock and without reading the chain's
-head, and the sequencer (:mod:`cdlm.audit.sequencer`) appends pending records to the chain in
-arrival order within seconds. A write first chains the reads pending before it, so the chain
-keeps reads and writes in the order they happened.
+request into the ``audit_pending`` inbox, without any lock and without reading a head, and the
+sequencer (:mod:`cdlm.audit.sequencer`) appends pending records, in arrival order, to a stripe it
+locks, within seconds. Writes do not chain pending reads: each entry keeps the time it happened
+(``occurred_at``), and :func:`about_subject` shows the pending ones meanwhile.
 """
 
 from __future__ import annotations
@@ -28,16 +33,13 @@ from tortoise.transactions import in_transaction
 
 from cdlm.audit.models import AuditEntry, AuditPending
 from cdlm.core import chain, clock
-from cdlm.core.locks import lock_and_read_head
 from cdlm.core.logs import request_id_var
 from cdlm.core.principal import Principal
+from cdlm.core.stripes import StripedTable, check_all, stripe_of
 
 GENESIS_HASH = chain.GENESIS_HASH
-AUDIT_LOCK_KEY = 0x61756474  # "audt"
-VERIFY_BATCH = 2000
-#: At most this many pending read records are chained by a write before its own entry (only a
-#: backlog left by a stopped sequencer is larger; its older reads are then chained after).
-WRITE_CATCH_UP = 1000
+#: The trail's stripes and their locks.
+LEDGER = StripedTable("audit", "audit_entries")
 #: What the records of :func:`record_read` are about unless told otherwise.
 READ_TARGET_TYPE = "customer"
 #: The target type of data subject requests (their requesters' details are read too).
@@ -63,6 +65,9 @@ def content_of(entry: AuditEntry) -> dict[str, Any]:
     # Only read records cover subjects; other entries hash exactly as they always have.
     if entry.subject_ids is not None:
         content["subject_ids"] = [str(subject) for subject in entry.subject_ids]
+    # Likewise for stripe 0; an entry of another stripe covers it (it cannot be moved).
+    if entry.stripe:
+        content["stripe"] = entry.stripe
     return content
 
 
@@ -77,6 +82,7 @@ def _new_entry(
     target_type: str | None,
     target_id: uuid.UUID | str | None,
     fields: Iterable[str],
+    stripe: int,
     prev_hash: str,
 ) -> AuditEntry:
     entry = AuditEntry(
@@ -90,31 +96,35 @@ def _new_entry(
         target_id=str(target_id) if target_id is not None else None,
         fields_touched=sorted(set(fields)),
         request_id=request_id_var.get(),
+        stripe=stripe,
         prev_hash=prev_hash,
     )
     _sign(entry)
     return entry
 
 
-async def _head_hash() -> str:
-    return await lock_and_read_head(AUDIT_LOCK_KEY, "audit_entries")
+def stripe_for(target_type: str | None, target_id: uuid.UUID | str | None) -> int | None:
+    """The stripe a write about this target prefers (None without a target: any will do)."""
+    if target_id is None:
+        return None
+    return stripe_of(f"{target_type}:{target_id}")
 
 
-async def read_head() -> str:
-    """The chain's last hash. Read it in a statement after the one that took the lock."""
-    rows = await get_connection("default").execute_query_dict(
-        'SELECT "hash" FROM "audit_entries" ORDER BY "sequence" DESC LIMIT 1'
-    )
-    return str(rows[0]["hash"]) if rows else GENESIS_HASH
+async def _lock_stripe(preferred: int | None) -> tuple[int, str]:
+    """Lock the stripe of this transaction's audit writes (``preferred`` for its first one; a
+    random one when None) and read its head."""
+    if preferred is None:
+        preferred = stripe_of(str(uuid.uuid4()))
+    return await LEDGER.lock_one_per_transaction(preferred)
 
 
-async def chain_pending_locked(head: str, max_entries: int) -> tuple[str, int]:
-    """Append up to ``max_entries`` pending read records to the chain after ``head``, oldest
+async def chain_pending_locked(stripe: int, head: str, max_entries: int) -> tuple[str, int]:
+    """Append up to ``max_entries`` pending read records to ``stripe`` after ``head``, oldest
     arrival first; returns the new head and how many were chained.
 
-    The caller holds the audit lock in a transaction: the entries (keeping the records' ids)
-    and the removal of the records from the inbox commit or roll back together, so a record is
-    never lost nor chained twice.
+    The caller holds the sequencer's inbox lock and the stripe's lock in a transaction: the
+    entries (keeping the records' ids) and the removal of the records from the inbox commit or
+    roll back together, so a record is never lost nor chained twice.
     """
     pending = await AuditPending.all().order_by("arrival").limit(max_entries)
     if not pending:
@@ -122,7 +132,7 @@ async def chain_pending_locked(head: str, max_entries: int) -> tuple[str, int]:
     entries = []
     previous = head
     for record in pending:
-        entry = _pending_entry(record, prev_hash=previous)
+        entry = _pending_entry(record, stripe=stripe, prev_hash=previous)
         _sign(entry)
         entries.append(entry)
         previous = entry.hash
@@ -131,12 +141,12 @@ async def chain_pending_locked(head: str, max_entries: int) -> tuple[str, int]:
         'DELETE FROM "audit_pending" WHERE "arrival" = ANY($1::bigint[])',
         [[record.arrival for record in pending]],
     )
-    if removed != len(pending):  # only the lock's holder removes records: never expected
+    if removed != len(pending):  # only the inbox lock's holder removes records: never expected
         raise RuntimeError(f"chained {len(pending)} pending audit records but removed {removed}")
     return previous, len(entries)
 
 
-def _pending_entry(record: AuditPending, *, prev_hash: str = "") -> AuditEntry:
+def _pending_entry(record: AuditPending, *, stripe: int = 0, prev_hash: str = "") -> AuditEntry:
     return AuditEntry(
         id=record.id,
         occurred_at=record.occurred_at,
@@ -149,14 +159,9 @@ def _pending_entry(record: AuditPending, *, prev_hash: str = "") -> AuditEntry:
         fields_touched=list(record.fields_touched),
         request_id=record.request_id,
         subject_ids=list(record.subject_ids),
+        stripe=stripe,
         prev_hash=prev_hash,
     )
-
-
-async def _head_after_pending() -> str:
-    """Take the lock, then chain the reads recorded before this write (see the module)."""
-    head, _ = await chain_pending_locked(await _head_hash(), WRITE_CATCH_UP)
-    return head
 
 
 async def record(
@@ -172,8 +177,8 @@ async def record(
     ``fields`` names the personal fields read or changed; never pass their values.
     """
     async with in_transaction():
-        head = await _head_after_pending()
-        entry = _new_entry(actor, action, target_type, target_id, fields, head)
+        stripe, head = await _lock_stripe(stripe_for(target_type, target_id))
+        entry = _new_entry(actor, action, target_type, target_id, fields, stripe, head)
         await entry.save()
     return entry
 
@@ -186,15 +191,15 @@ async def record_many(
     target_ids: Sequence[uuid.UUID | str],
     fields: Iterable[str] = (),
 ) -> list[AuditEntry]:
-    """One entry per target, appended with one insert (lists of personal data are read often)."""
+    """One entry per target, appended with one insert to one stripe (the first target's)."""
     if not target_ids:
         return []
     names = list(fields)
     async with in_transaction():
-        previous = await _head_after_pending()
+        stripe, previous = await _lock_stripe(stripe_for(target_type, target_ids[0]))
         entries = []
         for target_id in target_ids:
-            entry = _new_entry(actor, action, target_type, target_id, names, previous)
+            entry = _new_entry(actor, action, target_type, target_id, names, stripe, previous)
             entries.append(entry)
             previous = entry.hash
         await AuditEntry.bulk_create(entries)
@@ -211,7 +216,7 @@ async def record_read(
     target_type: str = READ_TARGET_TYPE,
 ) -> uuid.UUID | None:
     """Record that ``actor`` read these customers' personal ``fields``: one record for them all,
-    inserted with one statement, without the audit lock and without reading the chain's head.
+    inserted with one statement, without any audit lock and without reading a chain's head.
 
     The record is pending until the sequencer chains it (within seconds; the entry keeps the
     returned id); :func:`about_subject` and :func:`verify_chain` see it meanwhile. It commits
@@ -367,35 +372,20 @@ async def pending_reads() -> tuple[int, timedelta | None]:
 
 
 async def verify_chain() -> ChainReport:
-    """Walk the whole trail in order and report the first broken link, if any, and the read
-    records still pending (counted before the walk, so one chained meanwhile is counted as
-    both rather than neither)."""
+    """Walk every stripe of the trail from its first entry and report the first broken link
+    (lowest sequence), if any, and the read records still pending (counted before the walk, so
+    one chained meanwhile is counted as both rather than neither). ``head_hash`` is the newest
+    intact entry's."""
     pending, oldest_pending_age = await pending_reads()
-    walk = chain.Walk()
-    checked = 0
-    after = 0
-    while True:
-        batch = await AuditEntry.filter(sequence__gt=after).order_by("sequence").limit(VERIFY_BATCH)
-        if not batch:
-            return ChainReport(
-                ok=True,
-                entries_checked=checked,
-                head_hash=walk.previous,
-                pending=pending,
-                oldest_pending_age=oldest_pending_age,
-            )
-        previous, broken = chain.check(batch, walk, content_of)
-        if broken is not None:
-            entry = batch[broken.position]
-            return ChainReport(
-                ok=False,
-                entries_checked=checked + broken.position,
-                head_hash=previous,
-                first_broken_sequence=entry.sequence,
-                first_broken_id=entry.id,
-                problem=broken.problem,
-                pending=pending,
-                oldest_pending_age=oldest_pending_age,
-            )
-        checked += len(batch)
-        after = batch[-1].sequence
+    found = await check_all(LEDGER, AuditEntry, content_of)
+    broken = found.broken
+    return ChainReport(
+        ok=broken is None,
+        entries_checked=found.checked,
+        head_hash=found.head_hash,
+        first_broken_sequence=broken.entry.sequence if broken else None,
+        first_broken_id=broken.entry.id if broken else None,
+        problem=broken.problem if broken else None,
+        pending=pending,
+        oldest_pending_age=oldest_pending_age,
+    )

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cdlm.consent.models import ConsentEntry, Decision, Method
-from cdlm.consent.service import LEDGER_LOCK_KEY, current_entries, sign
+from cdlm.consent.service import LEDGER, current_entries, sign, stripe_of_customer
 from cdlm.core import clock
-from cdlm.core.locks import lock_and_read_head
 from cdlm.core.principal import Principal
 from cdlm.customers import service as customers
 
@@ -118,13 +117,15 @@ def plan_unmerge(
 
 
 async def _append(
-    actor: Principal, planned: list[Planned], method: Method, previous: str
+    actor: Principal, planned: list[Planned], method: Method, heads: dict[int, str]
 ) -> list[uuid.UUID]:
+    """Append ``planned``, each entry after the head of its customer's stripe (all locked)."""
     if not planned:
         return []
     now = clock.now()
     entries = []
     for each in planned:
+        stripe = stripe_of_customer(each.customer_id)
         entry = ConsentEntry(
             id=uuid.uuid4(),
             customer_id=each.customer_id,
@@ -138,10 +139,11 @@ async def _append(
             evidence_sealed=None,
             actor_kind=actor.kind.value,
             actor_id=actor.id,
-            prev_hash=previous,
+            stripe=stripe,
+            prev_hash=heads[stripe],
         )
         sign(entry)
-        previous = entry.hash
+        heads[stripe] = entry.hash
         entries.append(entry)
     await ConsentEntry.bulk_create(entries)
     return [e.id for e in entries]
@@ -157,9 +159,11 @@ async def merge(actor: Principal, survivor_id: uuid.UUID, merged_id: uuid.UUID) 
     if not purposes:
         return []  # the merged profile decided nothing: the survivor's decisions stand
     # The merged profile's rows are locked by the merge: no decision of it arrives meanwhile.
-    previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
+    # Its entries go to the survivor's stripe; the merged profile's is locked too, in the fixed
+    # order, so a decision written to either meanwhile cannot interleave.
+    heads = await LEDGER.lock({stripe_of_customer(c) for c in (survivor_id, merged_id)})
     latest = await current_entries([survivor_id, merged_id], [uuid.UUID(str(p)) for p in purposes])
-    return await _append(actor, plan_merge(survivor_id, merged_id, latest), Method.MERGE, previous)
+    return await _append(actor, plan_merge(survivor_id, merged_id, latest), Method.MERGE, heads)
 
 
 async def unmerge(
@@ -167,7 +171,9 @@ async def unmerge(
 ) -> list[uuid.UUID]:
     """Append the unmerge's entries (in the caller's transaction, once the profiles merged into
     each side point at it again); returns their ids."""
-    previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
+    # Entries go to both profiles' stripes: both locked, in the fixed order (no deadlock with a
+    # merge or another unmerge of the same two).
+    heads = await LEDGER.lock({stripe_of_customer(c) for c in (survivor_id, merged_id)})
     sides = {
         profile: [profile, *await customers.absorbed(profile)]
         for profile in (survivor_id, merged_id)
@@ -175,5 +181,5 @@ async def unmerge(
     everyone = [m for members in sides.values() for m in members]
     history = list(await ConsentEntry.filter(customer_id__in=everyone).order_by("sequence"))
     return await _append(
-        actor, plan_unmerge(sides, survivor_id, merged_at, history), Method.UNMERGE, previous
+        actor, plan_unmerge(sides, survivor_id, merged_at, history), Method.UNMERGE, heads
     )

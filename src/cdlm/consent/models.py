@@ -79,7 +79,8 @@ class PurposeNotice(Model):
 
 
 class ConsentEntry(Model):
-    """One decision, appended to the ledger; ``hash`` chains it to the previous entry."""
+    """One decision, appended to the ledger; ``hash`` chains it to the previous entry of its
+    stripe (the customer's: :func:`cdlm.consent.service.stripe_of_customer`)."""
 
     sequence = fields.BigIntField(primary_key=True)
     id = fields.UUIDField(unique=True)
@@ -101,7 +102,10 @@ class ConsentEntry(Model):
     key_id = fields.CharField(
         max_length=32, null=True, description="Ledger key of the HMAC; null: legacy SHA-256"
     )
+    stripe = fields.SmallIntField(
+        default=0, description="Which chain of the ledger (cdlm.core.stripes); 0 before striping"
+    )
 
     class Meta:
         table = "consent_entries"
-        indexes = (("customer_id", "purpose_id", "sequence"),)
+        indexes = (("customer_id", "purpose_id", "sequence"), ("stripe", "sequence"))

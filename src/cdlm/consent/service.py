@@ -31,8 +31,8 @@ from cdlm.core.errors import (
     PolicyViolation,
     ValidationFailed,
 )
-from cdlm.core.locks import lock_and_read_head
 from cdlm.core.principal import Principal
+from cdlm.core.stripes import StripedTable, check_all, stripe_of
 from cdlm.core.text import text_problem
 from cdlm.core.vocabulary import LawfulBasis
 from cdlm.customers import service as customers
@@ -41,14 +41,15 @@ from cdlm.idempotency import service as idempotency
 from cdlm.vault import purposes as sealed_for
 from cdlm.vault.service import Vault
 
-LEDGER_LOCK_KEY = 0x636F6E73  # "cons"
+#: The ledger's stripes: a customer's decisions form one chain, locked by a writer after the
+#: customer's row (a merge and an unmerge lock their two customers' stripes together).
+LEDGER = StripedTable("consent", "consent_entries")
 CODE = re.compile(r"[a-z][a-z0-9_.-]{1,63}")
 CHANNEL = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 MAX_NOTICE = 20_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 MAX_NAME = 200
-VERIFY_BATCH = 2000
 #: Recipients a purpose may name, and the length of each (a name or a category).
 MAX_RECIPIENTS = 50
 MAX_RECIPIENT = 200
@@ -364,7 +365,7 @@ async def _purposes_by_code(codes: Iterable[str], field: str) -> dict[str, Purpo
 
 def content_of(entry: ConsentEntry) -> dict[str, Any]:
     """What an entry's hash covers (besides the previous hash and the key id)."""
-    return {
+    content: dict[str, Any] = {
         "id": str(entry.id),
         "customer_id": str(entry.customer_id),
         "purpose_id": str(entry.purpose_id),  # type: ignore[attr-defined]
@@ -378,6 +379,15 @@ def content_of(entry: ConsentEntry) -> dict[str, Any]:
         "actor_kind": entry.actor_kind,
         "actor_id": str(entry.actor_id) if entry.actor_id else None,
     }
+    # An entry of stripe 0 hashes as entries did before striping; the others cover their stripe.
+    if entry.stripe:
+        content["stripe"] = entry.stripe
+    return content
+
+
+def stripe_of_customer(customer_id: uuid.UUID) -> int:
+    """The stripe of a customer's decisions (stable: one person's history is one chain)."""
+    return stripe_of(str(customer_id))
 
 
 def sign(entry: ConsentEntry) -> None:
@@ -508,8 +518,9 @@ async def record(
         # The row before the ledger (a merge locks them in that order); a merged id's
         # decisions go to its survivor.
         customer_id = await customers.lock_live(asked)
-        previous = await lock_and_read_head(LEDGER_LOCK_KEY, "consent_entries")
-        now = clock.now()  # read under the lock: entries get increasing times
+        stripe = stripe_of_customer(customer_id)
+        previous = (await LEDGER.lock([stripe]))[stripe]
+        now = clock.now()  # read under the locks: the customer's entries get increasing times
         decided_at = min(capture.decided_at or now, now)
         if isinstance(opt_out, SaleOptOut):
             decisions = await _opt_out_choices(customer_id, _sold_or_targeted)
@@ -574,6 +585,7 @@ async def record(
                 evidence_sealed=evidence,
                 actor_kind=actor.kind.value,
                 actor_id=actor.id,
+                stripe=stripe,
                 prev_hash=previous,
             )
             sign(entry)
@@ -993,26 +1005,15 @@ class LedgerReport:
 
 
 async def verify_ledger() -> LedgerReport:
-    """Walk the ledger in order and report the first broken link, if any."""
-    walk, checked, after = chain.Walk(), 0, 0
-    while True:
-        batch = (
-            await ConsentEntry.filter(sequence__gt=after).order_by("sequence").limit(VERIFY_BATCH)
-        )
-        if not batch:
-            return LedgerReport(True, checked, walk.previous)
-        previous, broken = chain.check(batch, walk, content_of)
-        if broken is not None:
-            return LedgerReport(
-                False,
-                checked + broken.position,
-                previous,
-                batch[broken.position].sequence,
-                batch[broken.position].id,
-                broken.problem,
-            )
-        checked += len(batch)
-        after = batch[-1].sequence
+    """Walk every stripe of the ledger from its first entry and report the first broken link
+    (lowest sequence), if any; ``head_hash`` is the newest intact entry's."""
+    found = await check_all(LEDGER, ConsentEntry, content_of)
+    if found.broken is None:
+        return LedgerReport(True, found.checked, found.head_hash)
+    entry = found.broken.entry
+    return LedgerReport(
+        False, found.checked, found.head_hash, entry.sequence, entry.id, found.broken.problem
+    )
 
 
 RECEIPT_NAMESPACE = uuid.UUID("6f0a3f8e-3c1e-5b7a-9d2c-cd1e00000001")

@@ -1,9 +1,9 @@
 """Hash chains for append-only ledgers (the audit trail, the consent ledger).
 
 Each entry's hash covers its canonical content and the previous entry's hash, so editing,
-removing or reordering an entry breaks the chain at that point. Writers append under a
-transaction-scoped advisory lock so concurrent writers queue up
-(:func:`cdlm.core.locks.lock_and_read_head`). Pure rules: no I/O here.
+removing or reordering an entry breaks the chain at that point. A ledger is several such chains
+(stripes), each appended to under its own transaction-scoped advisory lock so its writers queue
+up (:mod:`cdlm.core.stripes`). Pure rules: no I/O here.
 
 Two formats, told apart by the entry's ``key_id``:
 

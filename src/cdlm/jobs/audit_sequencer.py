@@ -3,11 +3,11 @@
 - ``cdlm serve``: :func:`run_every` about every second, in the background of its lifespan
   (:func:`in_background`).
 - Lambda HTTP function: :class:`ChainAfterReads`, after a request that recorded reads, at most
-  about once a second per container and only if the audit lock is free (never waiting).
+  about once a second per container and only if no other sequencer runs (never waiting).
 - Lambda schedule and ``cdlm worker`` (the ``audit_sequencer`` job of :mod:`cdlm.jobs.registry`):
   :func:`run`, waiting for the lock, chains whatever is left (up to ``MAX_BATCHES`` batches).
 
-Several runners at once are safe: chaining happens under the audit lock.
+Several runners at once are safe: one at a time holds the inbox lock (:mod:`cdlm.audit.sequencer`).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ async def run() -> dict[str, int]:
 
 async def run_every(interval: float = INTERVAL, stop: asyncio.Event | None = None) -> None:
     """Chain pending records every ``interval`` seconds until ``stop`` is set (or the task is
-    cancelled). It never queues for the lock: a writer holding it chains the pending records
-    itself. A failure is logged and the next round tries again."""
+    cancelled). It never queues for a lock: when another sequencer holds the inbox, it has the
+    records in hand. A failure is logged and the next round tries again."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
@@ -78,7 +78,7 @@ async def in_background(interval: float = INTERVAL) -> AsyncIterator[None]:
 class ChainAfterReads:
     """ASGI middleware for Lambda, where nothing runs between invocations: after a request,
     if this container recorded reads since it last chained, chain pending records, at most
-    once per ``min_interval`` seconds and only if the audit lock is free (never waiting).
+    once per ``min_interval`` seconds and only if no other sequencer runs (never waiting).
 
     The response waits for it (a few milliseconds; Lambda freezes the container once the
     handler returns). What is left is chained by the next request or the scheduled function.
@@ -105,7 +105,7 @@ class ChainAfterReads:
 
     async def after_request(self) -> int | None:
         """Chain if due; returns how many were chained (None when nothing was attempted or
-        the lock was busy)."""
+        a lock was busy)."""
         recorded = audit.reads_recorded()
         now = self._monotonic()
         if recorded == self._chained_through or now - self._last_attempt < self.min_interval:

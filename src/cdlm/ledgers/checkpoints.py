@@ -1,7 +1,10 @@
-"""Checkpoints: a ledger's head (sequence, hash, count, key id, time) written to a write-once
-store outside the database, so a later rewrite or truncation of the ledger is detected.
+"""Checkpoints: a ledger's heads written to a write-once store outside the database, so a later
+rewrite or truncation of the ledger is detected.
 
-A checkpoint is a small JSON document named ``<ledger>/<sequence, 20 digits>.json`` (so names
+A ledger is striped (:mod:`cdlm.core.stripes`): a checkpoint records each stripe's head
+(sequence, hash, count, key id), which merges the independent chains into one sealed state, and
+as its position the newest of those heads (the highest sequence; ``count`` is the total). A
+checkpoint is a small JSON document named ``<ledger>/<position, 20 digits>.json`` (so names
 sort by position), under ``checkpoints/`` in the ledger bucket on AWS or in
 ``CDLM_CHECKPOINT_DIR`` locally. Each names the checkpoint before it with the SHA-256 of its
 document (the checkpoints form a chain of their own) and carries an HMAC under the ledger key,
@@ -22,7 +25,9 @@ from cdlm.config import Settings
 from cdlm.core import chain
 from cdlm.core.writeonce import DirectoryStore, S3ObjectLockStore, WriteOnceStore
 
-FORMAT = 1
+FORMAT = 2
+#: Format 1 (before striping) recorded one head: read as the head of stripe 0.
+FORMATS = (1, 2)
 #: Where checkpoints go in the ledger bucket (beside the erasure register).
 S3_PREFIX = "checkpoints/"
 
@@ -33,8 +38,47 @@ class CheckpointInvalid(ValueError):
 
 
 @dataclass(frozen=True)
+class StripeHead:
+    """One stripe's newest entry: its sequence, hash and key id, and the stripe's count up to
+    and including it."""
+
+    stripe: int
+    sequence: int
+    hash: str
+    count: int
+    key_id: str | None
+
+    def as_data(self) -> dict[str, Any]:
+        """The head as stored in a checkpoint."""
+        return {
+            "stripe": self.stripe,
+            "sequence": self.sequence,
+            "hash": self.hash,
+            "count": self.count,
+            "key_id": self.key_id,
+        }
+
+
+def heads_checkpoint(
+    ledger: str, heads: tuple[StripeHead, ...], checkpointed_at: datetime
+) -> Checkpoint:
+    """A checkpoint of these stripe heads (at least one): its position is the newest head."""
+    newest = max(heads, key=lambda head: head.sequence)
+    return Checkpoint(
+        ledger=ledger,
+        sequence=newest.sequence,
+        hash=newest.hash,
+        count=sum(head.count for head in heads),
+        key_id=newest.key_id,
+        checkpointed_at=checkpointed_at,
+        stripes=tuple(sorted(heads, key=lambda head: head.stripe)),
+    )
+
+
+@dataclass(frozen=True)
 class Checkpoint:
-    """A ledger's head as it was at ``checkpointed_at``."""
+    """A ledger's heads as they were at ``checkpointed_at``: its position (the newest head's
+    sequence, hash and key id), the total count, and every stripe's head."""
 
     ledger: str
     sequence: int
@@ -44,6 +88,11 @@ class Checkpoint:
     checkpointed_at: datetime
     previous: str | None = None
     previous_digest: str | None = None
+    stripes: tuple[StripeHead, ...] = ()
+
+    def heads(self) -> dict[int, StripeHead]:
+        """Each stripe's head, by stripe."""
+        return {head.stripe: head for head in self.stripes}
 
     @property
     def name(self) -> str:
@@ -61,6 +110,7 @@ class Checkpoint:
             "checkpointed_at": self.checkpointed_at.isoformat(),
             "previous": self.previous,
             "previous_digest": self.previous_digest,
+            "stripes": [head.as_data() for head in self.stripes],
         }
 
     def document(self, keys: chain.Keyring) -> bytes:
@@ -75,11 +125,33 @@ class Checkpoint:
         try:
             data = json.loads(document)
             mac, mac_key_id = data.pop("mac"), data.pop("mac_key_id")
-            if data.get("format") != FORMAT:
+            if data.get("format") not in FORMATS:
                 raise CheckpointInvalid("not a checkpoint of a known format")
             expected = keys.mac(_canonical(data), mac_key_id)
             if not hmac.compare_digest(expected, str(mac)):
                 raise CheckpointInvalid("the checkpoint's MAC does not verify")
+            stripes: tuple[StripeHead, ...]
+            if data["format"] == 1:
+                stripes = (
+                    StripeHead(
+                        0,
+                        int(data["sequence"]),
+                        str(data["hash"]),
+                        int(data["count"]),
+                        data["key_id"],
+                    ),
+                )
+            else:
+                stripes = tuple(
+                    StripeHead(
+                        int(head["stripe"]),
+                        int(head["sequence"]),
+                        str(head["hash"]),
+                        int(head["count"]),
+                        head["key_id"],
+                    )
+                    for head in data["stripes"]
+                )
             return cls(
                 ledger=str(data["ledger"]),
                 sequence=int(data["sequence"]),
@@ -89,6 +161,7 @@ class Checkpoint:
                 checkpointed_at=datetime.fromisoformat(data["checkpointed_at"]),
                 previous=data["previous"],
                 previous_digest=data["previous_digest"],
+                stripes=stripes,
             )
         except chain.UnknownKey:
             raise CheckpointInvalid("the checkpoint is sealed under an unknown key") from None

@@ -1,16 +1,19 @@
 """Verifying the audit trail and the consent ledger against their checkpoints, and writing new
 checkpoints.
 
+Both ledgers are striped (:mod:`cdlm.core.stripes`): every step below is done per stripe, from
+that stripe's head in the checkpoint, and the report gives the break with the lowest sequence.
 Incremental verification (the default) starts at the newest checkpoint in the store:
 
 1. every checkpoint the database recorded is still in the store, the newest one's MAC verifies
    and the checkpoint it names as previous is there (a checkpoint deleted from the store is
    noticed: :attr:`~cdlm.core.chain.ChainProblem.CHECKPOINT_MISSING`);
-2. the database still holds the checkpointed entry with the same hash, and as many entries up
-   to it as the checkpoint counted (a truncation, a deletion before it, or a rewrite re-chained
-   through it: :attr:`~cdlm.core.chain.ChainProblem.CHECKPOINT_MISMATCH`);
-3. every entry after it is re-hashed (keyed, as the checkpoint was, so an unkeyed entry after it
-   is a break).
+2. the database still holds each stripe's checkpointed entry, in that stripe, with the same
+   hash, and as many entries of the stripe up to it as the checkpoint counted (a truncation, a
+   deletion before it, an entry moved to another stripe, or a rewrite re-chained through it:
+   :attr:`~cdlm.core.chain.ChainProblem.CHECKPOINT_MISMATCH`);
+3. every entry of the stripe after it is re-hashed (keyed, as the checkpoint was, so an unkeyed
+   entry after it is a break).
 
 Full verification walks from the first entry and checks every checkpoint on the way, which also
 catches a rewritten entry before the newest checkpoint whose stored hash was left alone.
@@ -33,7 +36,14 @@ from cdlm.audit.models import AuditEntry
 from cdlm.consent import service as consent
 from cdlm.consent.models import ConsentEntry
 from cdlm.core import chain, clock
-from cdlm.ledgers.checkpoints import Checkpoint, CheckpointInvalid, CheckpointStore
+from cdlm.core.stripes import StripedTable
+from cdlm.ledgers.checkpoints import (
+    Checkpoint,
+    CheckpointInvalid,
+    CheckpointStore,
+    StripeHead,
+    heads_checkpoint,
+)
 from cdlm.ledgers.models import LedgerCheckpoint
 
 VERIFY_BATCH = 2000
@@ -41,11 +51,12 @@ VERIFY_BATCH = 2000
 
 @dataclass(frozen=True)
 class Ledger:
-    """A hash-chained ledger: its name, table and what its hashes cover."""
+    """A hash-chained ledger: its name, table, what its hashes cover and its stripes."""
 
     name: str
     model: type[Model]
     content: Callable[[Any], dict[str, Any]]
+    striped: StripedTable
 
     @property
     def table(self) -> str:
@@ -53,8 +64,8 @@ class Ledger:
         return str(self.model._meta.db_table)
 
 
-AUDIT = Ledger("audit", AuditEntry, audit.content_of)
-CONSENT = Ledger("consent", ConsentEntry, consent.content_of)
+AUDIT = Ledger("audit", AuditEntry, audit.content_of, audit.LEDGER)
+CONSENT = Ledger("consent", ConsentEntry, consent.content_of, consent.LEDGER)
 LEDGERS: tuple[Ledger, ...] = (AUDIT, CONSENT)
 
 
@@ -73,8 +84,8 @@ class Verification:
     ledger: str
     ok: bool
     entries_checked: int
-    #: The last intact entry reached: its sequence (None: none), hash and key id, and how many
-    #: entries there are up to it.
+    #: The newest intact entry reached (of all stripes): its sequence (None: none), hash and key
+    #: id, and how many intact entries the stripes hold up to their heads.
     head_sequence: int | None
     head_hash: str
     head_key_id: str | None
@@ -89,19 +100,38 @@ class Verification:
     oldest_pending_age: timedelta | None = None
     #: Newest checkpoint in the store after this run (set by :func:`checkpoint`).
     written: Checkpoint | None = field(default=None, compare=False)
+    #: Each stripe's last intact entry reached (stripes without entries left out).
+    stripes: tuple[StripeHead, ...] = ()
 
 
 @dataclass
 class _Walker:
+    """One stripe's walk: where it stands and the checkpointed heads to meet on the way."""
+
     ledger: Ledger
+    stripe: int
     walk: chain.Walk
-    after: int
-    count: int
-    head_sequence: int | None
-    head_key_id: str | None
-    #: Checkpoints to meet on the way, by sequence (full verification).
-    expected: dict[int, Checkpoint]
+    after: int = 0
+    count: int = 0
+    head_sequence: int | None = None
+    head_key_id: str | None = None
+    #: This stripe's checkpointed heads to meet on the way, by sequence (full verification).
+    expected: dict[int, StripeHead] = field(default_factory=dict)
     checked: int = 0
+
+    def head(self) -> StripeHead | None:
+        if self.head_sequence is None:
+            return None
+        return StripeHead(
+            self.stripe, self.head_sequence, self.walk.previous, self.count, self.head_key_id
+        )
+
+
+@dataclass(frozen=True)
+class _Break:
+    sequence: int
+    problem: chain.ChainProblem
+    entry_id: uuid.UUID | None = None
 
 
 async def _records(ledger: Ledger) -> list[LedgerCheckpoint]:
@@ -109,34 +139,21 @@ async def _records(ledger: Ledger) -> list[LedgerCheckpoint]:
     return list(rows)
 
 
-async def _count_through(ledger: Ledger, sequence: int) -> int:
+async def _held(ledger: Ledger, heads: Sequence[StripeHead]) -> dict[int, tuple[Any, int]]:
+    """For each checkpointed head, by stripe: the entry now at its sequence (None: gone) and
+    how many entries its stripe holds up to it (two statements for all stripes)."""
+    if not heads:
+        return {}
+    found: Sequence[Any] = await ledger.model.filter(sequence__in=[h.sequence for h in heads])
+    at = {entry.sequence: entry for entry in found}
     rows = await get_connection("default").execute_query_dict(
-        f'SELECT count(*) AS "n" FROM "{ledger.table}" WHERE "sequence" <= $1',  # noqa: S608
-        [sequence],
+        f'SELECT h."stripe", (SELECT count(*) FROM "{ledger.table}" e '  # noqa: S608
+        'WHERE e."stripe" = h."stripe" AND e."sequence" <= h."sequence") AS "n" '
+        'FROM unnest($1::smallint[], $2::bigint[]) AS h("stripe", "sequence")',
+        [[head.stripe for head in heads], [head.sequence for head in heads]],
     )
-    return int(rows[0]["n"])
-
-
-def _broken(
-    walker: _Walker,
-    sequence: int,
-    problem: chain.ChainProblem,
-    entry_id: uuid.UUID | None,
-    checkpoint: Checkpoint | None,
-) -> Verification:
-    return Verification(
-        ledger=walker.ledger.name,
-        ok=False,
-        entries_checked=walker.checked,
-        head_sequence=walker.head_sequence,
-        head_hash=walker.walk.previous,
-        head_key_id=walker.head_key_id,
-        count=walker.count,
-        checkpoint=checkpoint,
-        first_broken_sequence=sequence,
-        first_broken_id=entry_id,
-        problem=problem,
-    )
+    counts = {int(row["stripe"]): int(row["n"]) for row in rows}
+    return {head.stripe: (at.get(head.sequence), counts[head.stripe]) for head in heads}
 
 
 def _missing(ledger: Ledger, sequence: int, checkpoint: Checkpoint | None) -> Verification:
@@ -190,69 +207,116 @@ def _sequence_of(name: str) -> int:
 
 async def verify(ledger: Ledger, store: CheckpointStore, *, full: bool = False) -> Verification:
     """Verify ``ledger`` from its newest checkpoint (or, ``full``, from its first entry,
-    checking every checkpoint on the way); see the module."""
+    checking every checkpoint on the way), stripe by stripe; see the module."""
     pending, oldest = await audit.pending_reads() if ledger is AUDIT else (0, None)
     found, problem = await _store_state(ledger, store, every=full)
     if problem is not None:
         return _with_pending(problem, pending, oldest)
     start = None if full or not found else found[-1][0]
-    walker = _Walker(
-        ledger,
-        chain.Walk(),
-        after=0,
-        count=0,
-        head_sequence=None,
-        head_key_id=None,
-        expected={c.sequence: c for c, _ in found} if full else {},
+    starts = start.heads() if start is not None else {}
+    stripes = sorted(set(await ledger.striped.present()) | set(starts))
+    held = await _held(ledger, list(starts.values()))
+    walkers: list[_Walker] = []
+    first: _Break | None = None
+    resumed: list[_Walker] = []
+    for stripe in stripes:
+        walker = _Walker(ledger, stripe, chain.Walk())
+        if full:
+            walker.expected = {
+                head.sequence: head
+                for checkpoint, _ in found
+                for head in checkpoint.stripes
+                if head.stripe == stripe
+            }
+        walkers.append(walker)
+        head = starts.get(stripe)
+        broken = _resume(walker, head, *held[stripe]) if head is not None else None
+        if broken is None:
+            resumed.append(walker)
+        elif first is None or broken.sequence < first.sequence:
+            first = broken
+    # From a checkpoint, only the stripes with entries after their heads need a walk.
+    moved = None if full else await _with_entries_after(ledger, resumed)
+    for walker in resumed:
+        if moved is not None and walker.stripe not in moved:
+            continue
+        broken = await _walk(walker)
+        if broken is not None and (first is None or broken.sequence < first.sequence):
+            first = broken
+    return _with_pending(_report(ledger, walkers, start, first), pending, oldest)
+
+
+async def _with_entries_after(ledger: Ledger, walkers: Sequence[_Walker]) -> set[int]:
+    """Which of these stripes hold entries after where their walkers stand (one statement)."""
+    if not walkers:
+        return set()
+    rows = await get_connection("default").execute_query_dict(
+        f'SELECT h."stripe" FROM unnest($1::smallint[], $2::bigint[]) AS h("stripe", "after") '  # noqa: S608
+        f'WHERE EXISTS (SELECT 1 FROM "{ledger.table}" e '
+        'WHERE e."stripe" = h."stripe" AND e."sequence" > h."after")',
+        [[w.stripe for w in walkers], [w.after for w in walkers]],
     )
-    if start is not None:
-        entry = await ledger.model.get_or_none(sequence=start.sequence)
-        stored_hash = getattr(entry, "hash", None)
-        if stored_hash != start.hash or await _count_through(ledger, start.sequence) != start.count:
-            report = _broken(
-                walker,
-                start.sequence,
-                chain.ChainProblem.CHECKPOINT_MISMATCH,
-                getattr(entry, "id", None),
-                start,
-            )
-            return _with_pending(report, pending, oldest)
-        walker.walk = chain.Walk(start.hash, keyed=start.key_id is not None)
-        walker.after = walker.head_sequence = start.sequence
-        walker.count = start.count
-        walker.head_key_id = start.key_id
-    report = await _walk(walker, start)
-    return _with_pending(report, pending, oldest)
+    return {int(row["stripe"]) for row in rows}
+
+
+def _resume(walker: _Walker, head: StripeHead, entry: Any, count: int) -> _Break | None:
+    """Check the stripe still holds its checkpointed head (``entry`` is the one at its
+    sequence, ``count`` the stripe's entries up to it), then stand the walk on it."""
+    if (
+        entry is None
+        or getattr(entry, "stripe", None) != head.stripe
+        or getattr(entry, "hash", None) != head.hash
+        or count != head.count
+    ):
+        return _Break(
+            head.sequence, chain.ChainProblem.CHECKPOINT_MISMATCH, getattr(entry, "id", None)
+        )
+    walker.walk = chain.Walk(head.hash, keyed=head.key_id is not None)
+    walker.after = walker.head_sequence = head.sequence
+    walker.count = head.count
+    walker.head_key_id = head.key_id
+    return None
+
+
+def _report(
+    ledger: Ledger, walkers: list[_Walker], start: Checkpoint | None, first: _Break | None
+) -> Verification:
+    heads = tuple(head for walker in walkers if (head := walker.head()) is not None)
+    newest = max(heads, key=lambda head: head.sequence) if heads else None
+    return Verification(
+        ledger=ledger.name,
+        ok=first is None,
+        entries_checked=sum(walker.checked for walker in walkers),
+        head_sequence=newest.sequence if newest else None,
+        head_hash=newest.hash if newest else chain.GENESIS_HASH,
+        head_key_id=newest.key_id if newest else None,
+        count=sum(walker.count for walker in walkers),
+        checkpoint=start,
+        first_broken_sequence=first.sequence if first else None,
+        first_broken_id=first.entry_id if first else None,
+        problem=first.problem if first else None,
+        stripes=heads,
+    )
 
 
 def _with_pending(report: Verification, pending: int, oldest: timedelta | None) -> Verification:
     return replace(report, pending=pending, oldest_pending_age=oldest)
 
 
-async def _walk(walker: _Walker, start: Checkpoint | None) -> Verification:
+async def _walk(walker: _Walker) -> _Break | None:
+    """Re-hash the stripe after where the walker stands; the first break, if any."""
     ledger = walker.ledger
     upcoming = sorted(walker.expected)
+    mismatch = chain.ChainProblem.CHECKPOINT_MISMATCH
     while True:
         batch: Sequence[Any] = (
-            await ledger.model.filter(sequence__gt=walker.after)
+            await ledger.model.filter(stripe=walker.stripe, sequence__gt=walker.after)
             .order_by("sequence")
             .limit(VERIFY_BATCH)
         )
         if not batch:
-            if upcoming:  # a checkpointed entry is gone (the ledger was cut short)
-                return _broken(
-                    walker, upcoming[0], chain.ChainProblem.CHECKPOINT_MISMATCH, None, start
-                )
-            return Verification(
-                ledger=ledger.name,
-                ok=True,
-                entries_checked=walker.checked,
-                head_sequence=walker.head_sequence,
-                head_hash=walker.walk.previous,
-                head_key_id=walker.head_key_id,
-                count=walker.count,
-                checkpoint=start,
-            )
+            # A checkpointed entry not met: the stripe was cut short.
+            return _Break(upcoming[0], mismatch) if upcoming else None
         last_hash = walker.walk.previous
         _, broken = chain.check(batch, walker.walk, ledger.content)
         intact = batch[: broken.position] if broken is not None else batch
@@ -260,20 +324,12 @@ async def _walk(walker: _Walker, start: Checkpoint | None) -> Verification:
         for entry in intact:
             if upcoming and upcoming[0] < entry.sequence:  # skipped: that entry is gone
                 walker.walk.previous = last_hash
-                return _broken(
-                    walker, upcoming[0], chain.ChainProblem.CHECKPOINT_MISMATCH, None, start
-                )
+                return _Break(upcoming[0], mismatch)
             if upcoming and upcoming[0] == entry.sequence:
                 expected = walker.expected[upcoming.pop(0)]
                 if expected.hash != entry.hash or expected.count != walker.count + 1:
                     walker.walk.previous = last_hash
-                    return _broken(
-                        walker,
-                        entry.sequence,
-                        chain.ChainProblem.CHECKPOINT_MISMATCH,
-                        entry.id,
-                        start,
-                    )
+                    return _Break(entry.sequence, mismatch, entry.id)
             walker.checked += 1
             walker.count += 1
             walker.head_sequence = entry.sequence
@@ -281,13 +337,19 @@ async def _walk(walker: _Walker, start: Checkpoint | None) -> Verification:
             last_hash = entry.hash
         if broken is not None:
             entry = batch[broken.position]
-            return _broken(walker, entry.sequence, broken.problem, entry.id, start)
+            walker.walk.previous = last_hash
+            return _Break(entry.sequence, broken.problem, entry.id)
         walker.after = batch[-1].sequence
 
 
 async def checkpoint(ledger: Ledger, store: CheckpointStore, *, full: bool = False) -> Verification:
-    """Verify ``ledger`` (see :func:`verify`) and, when intact and its head moved since the
-    newest checkpoint, write a checkpoint of the head to the store and record it here."""
+    """Verify ``ledger`` (see :func:`verify`) and, when intact and a head newer than the newest
+    checkpoint's position exists, write a checkpoint of every stripe's head to the store and
+    record it here.
+
+    An entry committed after the checkpoint was read, with a lower sequence than its position
+    (two stripes' writers overlapped), is checkpointed with the next entry appended after it.
+    """
     report = await verify(ledger, store, full=full)
     if not report.ok or report.head_sequence is None:
         return report
@@ -295,17 +357,10 @@ async def checkpoint(ledger: Ledger, store: CheckpointStore, *, full: bool = Fal
     latest = await asyncio.to_thread(store.read, names[-1]) if names else None
     if latest is not None and latest[0].sequence >= report.head_sequence:
         return replace(report, written=latest[0])
-    head = Checkpoint(
-        ledger=ledger.name,
-        sequence=report.head_sequence,
-        hash=report.head_hash,
-        count=report.count,
-        key_id=report.head_key_id,
-        checkpointed_at=clock.now(),
-    )
+    head = heads_checkpoint(ledger.name, report.stripes, clock.now())
     stored, stored_digest = await asyncio.to_thread(store.write, store.following(latest, head))
-    if (stored.hash, stored.count) != (head.hash, head.count):
-        # The store already holds another head at this position: the ledger was rewritten.
+    if (stored.hash, stored.count, stored.stripes) != (head.hash, head.count, head.stripes):
+        # The store already holds other heads at this position: the ledger was rewritten.
         return replace(
             report,
             ok=False,
