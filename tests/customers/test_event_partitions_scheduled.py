@@ -46,10 +46,14 @@ def test_the_scheduled_function_refuses_a_bad_horizon(
     database: DatabaseTarget, settings: Settings
 ) -> None:
     env = installation_env(database, settings.master_key_file)
-    for bad in ("3", 121, True):
-        result = run_python(_invoke({"months_ahead": bad}), env)
-        assert result.returncode == 0, result.stderr[-2000:]
-        answer = json.loads(result.stdout.strip().splitlines()[-1])
-        assert answer == {"status": "refused", "reason": "months_ahead is 0 to 120"}
+    bad = ["3", 121, True, -1]
+    result = run_python(
+        "import json; from cdlm.lambda_handler import event_partitions; "
+        f"print(json.dumps([event_partitions({{'months_ahead': b}}, None) for b in {bad!r}]))",
+        env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    answers = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answers == [{"status": "refused", "reason": "months_ahead is 0 to 120"}] * len(bad)
     refused = run_cdlm("event-partitions", "--months-ahead", "121", **env)
     assert refused.returncode == 2
