@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +18,8 @@ from cdlm.ledgers.checkpoints import name_of
 from tests.conftest import GraphQLClient
 from tests.factories import gid
 from tests.ledgers.support import audit_entries, local, run_job, tampering
-from tests.support.lambda_invoke import ROOT, cdlm_env, installation_env, run_python
+from tests.support.lambda_invoke import installation_env, run_python
+from tests.test_cli import run_cdlm
 
 VERIFY = """{ verifyAuditChain { ok entriesChecked firstBrokenSequence firstBrokenId problem
   headHash checkpointSequence checkpointedAt } }"""
@@ -99,18 +98,6 @@ async def test_the_queries_report_a_checkpoint_missing_from_the_apps_store(
     assert ledger == {"ok": True, "entriesChecked": 0, "checkpointSequence": None}
 
 
-def _cdlm(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cdlm", *args],
-        cwd=ROOT,
-        env=cdlm_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_cdlm_verify_prints_one_line_per_ledger_and_exits_1_when_broken(
     database: DatabaseTarget, settings: Settings, tmp_path: Path, owner: asyncpg.Connection
 ) -> None:
@@ -118,7 +105,7 @@ async def test_cdlm_verify_prints_one_line_per_ledger_and_exits_1_when_broken(
     env = installation_env(
         database, settings.master_key_file, CDLM_CHECKPOINT_DIR=str(tmp_path / "cp")
     )
-    checkpointed = _cdlm("verify", "--checkpoint", env=env)
+    checkpointed = run_cdlm("verify", "--checkpoint", **env)
     assert checkpointed.returncode == 0, checkpointed.stderr
     audit_line, consent_line = checkpointed.stdout.strip().splitlines()
     assert audit_line.startswith("audit: ok, 3 entries checked from the first entry; 3 entries, ")
@@ -127,7 +114,7 @@ async def test_cdlm_verify_prints_one_line_per_ledger_and_exits_1_when_broken(
     assert (tmp_path / "cp" / name_of("audit", entries[-1].sequence)).exists()
 
     more = await audit_entries(1, start=3)
-    verified = _cdlm("verify", env=env)
+    verified = run_cdlm("verify", **env)
     assert verified.returncode == 0, verified.stderr
     assert f"1 entries checked since checkpoint {entries[-1].sequence} (" in verified.stdout
     assert f"head {more[-1].sequence} {more[-1].hash[:16]}" in verified.stdout
@@ -136,8 +123,8 @@ async def test_cdlm_verify_prints_one_line_per_ledger_and_exits_1_when_broken(
         await connection.execute(
             "UPDATE audit_entries SET target_id = 'x' WHERE sequence = $1", entries[0].sequence
         )
-    assert _cdlm("verify", env=env).returncode == 0  # before the checkpoint: see --full
-    full = _cdlm("verify", "--full", env=env)
+    assert run_cdlm("verify", **env).returncode == 0  # before the checkpoint: see --full
+    full = run_cdlm("verify", "--full", **env)
     assert full.returncode == 1
     assert full.stdout.splitlines()[0] == (
         f"audit: BROKEN at sequence {entries[0].sequence}: CONTENT_MISMATCH "
