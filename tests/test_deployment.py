@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import yaml
 
 from cdlm.api import cors
 from cdlm.config import load_settings
-from tests.support.lambda_invoke import DEFERRED, ROOT
+from tests.support.lambda_invoke import DEFERRED, ROOT, run_python
 
 #: Parameters the operator stores by hand (README, AWS: what the operator does once); nothing
 #: secret: the secrets are made by infra/cdlm.yml and read at run time.
@@ -83,18 +82,21 @@ def test_api_gateway_cors_is_the_apps() -> None:
         assert list(joined) == origins, f"{stage}: every origin as a browser sends it, once"
 
 
+#: Settings as on Lambda: production, and a database that is not reachable from here.
+LAMBDA_SETTINGS = {
+    "CDLM_ENV": "production",
+    "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
+    "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
+    "CDLM_LEDGER_KEY": "deploy-test-ledger-key-" + "l" * 32,
+    "CDLM_NOTIFIER": "aws",
+    "CDLM_NOTIFY_FROM": "privacy@example.com",
+}
+
+
 def test_every_handler_named_in_serverless_imports_without_touching_the_database() -> None:
     # As on Lambda: production settings, a database that is not reachable from here. Importing
     # must not connect (the first request does), so the import succeeds.
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CDLM_")},
-        "CDLM_ENV": "production",
-        "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
-        "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
-        "CDLM_LEDGER_KEY": "deploy-test-ledger-key-" + "l" * 32,
-        "CDLM_NOTIFIER": "aws",
-        "CDLM_NOTIFY_FROM": "privacy@example.com",
-    }
+    env = LAMBDA_SETTINGS
     handlers = {}
     for name, function in load_serverless()["functions"].items():
         # A function deployed as a container image names its handler as the image's command.
@@ -106,15 +108,7 @@ def test_every_handler_named_in_serverless_imports_without_touching_the_database
             (name, handler.rsplit(".", 1)) for name, handler in handlers.items()
         )
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(probe, env)
     assert result.returncode == 0, result.stderr[-1500:]
     assert len(handlers) >= 10
 
@@ -220,13 +214,7 @@ HEAVY = ("splink", "duckdb", "pyarrow", "sqlglot", "scipy", "plotly", "boto3")
 
 def test_the_api_handler_and_its_schema_import_no_heavy_library(tmp_path: Path) -> None:
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CDLM_")},
-        "CDLM_ENV": "production",
-        "DATABASE_URL": "postgresql://cdlm:pw@127.0.0.1:1/cdlm?sslmode=require",
-        "CDLM_TOKEN_SECRET": "deploy-test-secret-" + "z" * 32,
-        "CDLM_LEDGER_KEY": "deploy-test-ledger-key-" + "l" * 32,
-        "CDLM_NOTIFIER": "aws",
-        "CDLM_NOTIFY_FROM": "privacy@example.com",
+        **LAMBDA_SETTINGS,
         "CDLM_DATA_DIR": str(tmp_path),  # as serverless.yml sets it
     }
     probe = (
@@ -234,15 +222,7 @@ def test_the_api_handler_and_its_schema_import_no_heavy_library(tmp_path: Path) 
         f"print(sorted(m for m in {HEAVY + DEFERRED!r} if m in sys.modules), "
         "threading.active_count())"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(probe, env)
     assert result.returncode == 0, result.stderr[-1500:]
     # Nothing is left running either (no hashing or connecting in the background at import).
     assert result.stdout.strip() == "[] 1"
