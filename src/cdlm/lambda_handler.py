@@ -30,7 +30,6 @@ chains them itself after requests that recorded reads (see :mod:`cdlm.jobs.audit
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, NoReturn
 
@@ -42,7 +41,7 @@ from cdlm.app import create_app
 from cdlm.config import ConfigError, Settings, load_settings
 from cdlm.core.logs import configure_logging
 from cdlm.db.lifecycle import apply_migrations, close_orm, ensure_login, init_orm
-from cdlm.jobs.runner import run_scheduled
+from cdlm.jobs.runner import in_own_loop, run_scheduled
 
 log = logging.getLogger("cdlm.lambda")
 
@@ -234,11 +233,7 @@ def bulk_import(event: dict[str, Any], context: Any) -> dict[str, Any]:
             await close_orm(orm)
         return {"results": results, "batchItemFailures": failures}
 
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(work())
-    finally:
-        loop.close()
+    return in_own_loop(work())
 
 
 def event_partitions(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -256,18 +251,14 @@ def migrate(event: dict[str, Any], context: Any) -> dict[str, Any]:
     target = settings.database_owner or settings.database
     assert target is not None
     app = settings.database
-    loop = asyncio.new_event_loop()  # its own loop: Mangum's stays untouched
-    try:
-        applied = loop.run_until_complete(
-            apply_migrations(
-                target, settings.db_connect_timeout, app_role=settings.database_app_role
-            )
+
+    async def work() -> dict[str, Any]:
+        applied = await apply_migrations(
+            target, settings.db_connect_timeout, app_role=settings.database_app_role
         )
         result: dict[str, Any] = {"applied": applied}
         if settings.database_owner is not None and app is not None and app.login is not None:
-            result["app_login_set"] = loop.run_until_complete(
-                ensure_login(target, app, settings.db_connect_timeout)
-            )
-    finally:
-        loop.close()
-    return result
+            result["app_login_set"] = await ensure_login(target, app, settings.db_connect_timeout)
+        return result
+
+    return in_own_loop(work())

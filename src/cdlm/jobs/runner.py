@@ -12,8 +12,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from cdlm.config import DatabaseTarget
 from cdlm.jobs.locks import LockConnection, LockLost
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from cdlm.config import Settings
 
 log = logging.getLogger("cdlm.jobs")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -144,9 +147,15 @@ def run_scheduled(
             return {"status": "skipped", "job": job.name, "reason": outcome.message()}
         return job.to_json(outcome.result)
 
-    loop = asyncio.new_event_loop()  # its own loop: the HTTP function's (Mangum's) stays apart
+    return in_own_loop(work())
+
+
+def in_own_loop(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end on an event loop of its own, closed afterwards (a Lambda
+    invocation outside the HTTP function's loop, which Mangum keeps)."""
+    loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(work())
+        return loop.run_until_complete(work)
     finally:
         loop.close()
 
